@@ -1,0 +1,46 @@
+import { invalid } from './errors';
+
+export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
+
+export interface PrincipalArn {
+  arn: string;
+  partition: Partition;
+  accountId: string;
+  type: 'role' | 'user';
+  /** The name without its path: what IAM APIs take as RoleName / UserName. */
+  name: string;
+  path: string;
+}
+
+// IAM names: letters, digits and +=,.@_- ; paths: / separated segments of printable ASCII.
+const PRINCIPAL_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)(\/(?:[\x21-\x7e]+\/)*)?([\w+=,.@-]{1,128})$/;
+
+export const partitionOfRegion = (region: string): Partition =>
+  region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+
+/** Parses an IAM role or user ARN; anything else (assumed-role sessions, groups, root) is refused. */
+export const parsePrincipalArn = (value: unknown, field = 'principalArn'): PrincipalArn => {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(field, 'is required and must be an IAM role or user ARN');
+  if (value.length > 2048) throw invalid(field, 'is longer than an IAM ARN can be');
+  if (/^arn:[^:]+:sts::\d{12}:assumed-role\//.test(value)) {
+    throw invalid(field, 'is an STS session ARN; give the IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME) instead');
+  }
+  const m = PRINCIPAL_ARN.exec(value);
+  if (!m) throw invalid(field, `"${value}" is not an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME or user/NAME)`);
+  const path = m[4] ?? '/';
+  if (path.length > 512) throw invalid(field, 'has an IAM path longer than 512 characters');
+  if (m[3] === 'role' && m[5].length > 64) throw invalid(field, 'has a role name longer than 64 characters');
+  if (m[3] === 'user' && m[5].length > 64) throw invalid(field, 'has a user name longer than 64 characters');
+  return { arn: value, partition: m[1] as Partition, accountId: m[2], type: m[3] as 'role' | 'user', path, name: m[5] };
+};
+
+/** The resource of `rds-db:connect`: the DB user on one instance (DbiResourceId) or cluster (DbClusterResourceId). */
+export const dbUserResourceArn = (p: { partition: Partition; region: string; accountId: string; resourceId: string; dbUser: string }): string =>
+  `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/${p.dbUser}`;
+
+/** Partition, Region and account of any ARN (used on the DB instance/cluster ARN RDS returns). */
+export const arnParts = (arn: string): { partition: Partition; region: string; accountId: string } => {
+  const [prefix, partition, , region, accountId] = arn.split(':');
+  if (prefix !== 'arn' || !partition || !region || !/^\d{12}$/.test(accountId ?? '')) throw new Error(`not an ARN: ${arn}`);
+  return { partition: partition as Partition, region, accountId };
+};

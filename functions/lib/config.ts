@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { ProvisioningError } from './errors';
+
+/**
+ * The targets this deployment may manage, and how. Configuration, never request input:
+ * a request names a target, and only what is configured here can be touched.
+ */
+const identifierRegex = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+const pgName = z.string().regex(identifierRegex, 'must be a plain PostgreSQL identifier (letters, digits, _ and $, at most 63)');
+
+const adminSchema = z.discriminatedUnion('method', [
+  z.object({
+    /** The RDS-managed master user secret (or any secret of the same JSON shape). */
+    method: z.literal('secret'),
+    secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
+  }),
+  z.object({
+    /** An admin database user that itself logs in with an IAM token. */
+    method: z.literal('iam'),
+    user: pgName,
+  }),
+]);
+
+export const targetSchema = z.object({
+  kind: z.enum(['instance', 'cluster']),
+  identifier: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS DB instance or cluster identifier'),
+  region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code'),
+  accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  allowedDbRoles: z.array(pgName).default([]),
+  admin: adminSchema,
+  successorRole: pgName,
+  /** The database the admin connects to for cluster-wide work (roles are cluster-wide). */
+  adminDatabase: pgName.default('postgres'),
+  iamAuth: z
+    .object({
+      /** How to turn IAM database authentication on when it is off. */
+      enable: z.enum(['immediately', 'next-maintenance-window', 'never']).default('immediately'),
+      pollSeconds: z.number().int().min(5).max(3600).default(30),
+      maxPolls: z.number().int().min(1).max(10000).default(60),
+    })
+    .prefault({}),
+  /** Only for local mode and tests: a Lambda-hosted function refuses to run with TLS off. */
+  tls: z.enum(['verify-full', 'disable']).default('verify-full'),
+  /** Extra role names that must never be managed on this target, besides the built-in ones. */
+  protectedRoles: z.array(z.string()).default([]),
+});
+
+export const configSchema = z.object({
+  targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
+  iam: z
+    .object({
+      /** IAM's quota of managed policies attached to one role or user (10 unless raised). */
+      attachedPoliciesQuota: z.number().int().min(1).max(20).default(10),
+      /** At most this many of those may be this project's grant policies. */
+      maxGrantPoliciesPerPrincipal: z.number().int().min(1).max(20).default(4),
+    })
+    .prefault({}),
+  /** Reserved concurrency of each function that opens database connections. */
+  dbConcurrency: z.number().int().min(1).max(1000).default(10),
+});
+
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type Config = z.infer<typeof configSchema>;
+/** A target's settings as they travel in an execution's input, with its name. */
+export type ResolvedTargetConfig = TargetConfig & { name: string };
+
+export const parseConfig = (raw: unknown): Config => {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ProvisioningError('ConfigurationError', `invalid targets configuration: ${issues}`);
+  }
+  return result.data;
+};
+
+let cached: { source: string; config: Config } | undefined;
+
+/** Reads the configuration from TARGETS_CONFIG (JSON), as serverless.yml and local mode set it. */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const source = env.TARGETS_CONFIG;
+  if (!source) throw new ProvisioningError('ConfigurationError', 'TARGETS_CONFIG is not set');
+  if (cached?.source === source) return cached.config;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(source);
+  } catch (e) {
+    throw new ProvisioningError('ConfigurationError', `TARGETS_CONFIG is not JSON: ${(e as Error).message}`);
+  }
+  const config = parseConfig(raw);
+  cached = { source, config };
+  return config;
+};
+
+export const resolveTargetConfig = (config: Config, name: string): ResolvedTargetConfig => {
+  const target = Object.hasOwn(config.targets, name) ? config.targets[name] : undefined;
+  if (!target) {
+    throw new ProvisioningError('UnknownTarget', `target "${name}" is not configured (configured: ${Object.keys(config.targets).join(', ') || 'none'})`, {
+      details: { field: 'target' },
+    });
+  }
+  return { name, ...target };
+};

@@ -1,0 +1,93 @@
+/**
+ * Typed errors. The `name` of each error is its stable code: Lambda reports it as the
+ * error type, and the state machines' Retry/Catch match on it. Names are set explicitly
+ * (not taken from the class) so minification can never change them.
+ */
+export type ErrorCode =
+  | 'ValidationError'
+  | 'UnknownTarget'
+  | 'RoleNotAllowed'
+  | 'ProtectedRole'
+  | 'UnmanagedRoleConflict'
+  | 'UnknownDatabase'
+  | 'UnknownGroupRole'
+  | 'AdminLacksPrivilege'
+  | 'TargetNotFound'
+  | 'TargetNotSupported'
+  | 'TargetBusy'
+  | 'TargetUnavailable'
+  | 'IamAuthEnableTimeout'
+  | 'IamAuthDisabled'
+  | 'PrincipalNotFound'
+  | 'GrantLimitReached'
+  | 'GrantLockBusy'
+  | 'IamNotYetConsistent'
+  | 'TransientDatabaseError'
+  | 'TransientAwsError'
+  | 'DatabaseError'
+  | 'ConfigurationError';
+
+/** Error codes the state machines retry with backoff: the condition is expected to pass. */
+export const RETRYABLE_CODES: readonly ErrorCode[] = [
+  'TargetBusy',
+  'GrantLockBusy',
+  'IamNotYetConsistent',
+  'TransientDatabaseError',
+  'TransientAwsError',
+];
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  ValidationError: 400,
+  UnknownTarget: 404,
+  RoleNotAllowed: 403,
+  ProtectedRole: 403,
+  UnmanagedRoleConflict: 409,
+  UnknownDatabase: 400,
+  UnknownGroupRole: 400,
+  AdminLacksPrivilege: 500,
+  TargetNotFound: 404,
+  TargetNotSupported: 400,
+  TargetBusy: 503,
+  TargetUnavailable: 409,
+  IamAuthEnableTimeout: 504,
+  IamAuthDisabled: 409,
+  PrincipalNotFound: 404,
+  GrantLimitReached: 409,
+  GrantLockBusy: 503,
+  IamNotYetConsistent: 503,
+  TransientDatabaseError: 503,
+  TransientAwsError: 503,
+  DatabaseError: 500,
+  ConfigurationError: 500,
+};
+
+export class ProvisioningError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = code;
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE_CODES.includes(this.code);
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.code];
+  }
+
+  toJSON(): { error: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return { error: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export const isProvisioningError = (e: unknown, code?: ErrorCode): e is ProvisioningError =>
+  e instanceof ProvisioningError && (code === undefined || e.code === code);
+
+/** Shorthand for the most common error: a field of the request is wrong. */
+export const invalid = (field: string, reason: string): ProvisioningError =>
+  new ProvisioningError('ValidationError', `${field}: ${reason}`, { details: { field, reason } });

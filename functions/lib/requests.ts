@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { parsePrincipalArn, partitionOfRegion, type PrincipalArn } from './arn';
+import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
+import { invalid, ProvisioningError } from './errors';
+import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
+
+/** Execution names are at most 80 characters; the request id is the execution name. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
+
+const onboardInputSchema = z
+  .object({
+    requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
+    principalArn: z.string(),
+    dbUser: z.string().optional(),
+    target: z.string().min(1, 'is required'),
+    dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
+    databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
+    reason: z.string().max(1000).optional(),
+    requestedBy: z.string().max(2048).optional(),
+  })
+  .strict();
+
+export interface OnboardRequest {
+  requestId: string;
+  principal: PrincipalArn;
+  dbUser: string;
+  dbRoles: string[];
+  databases: string[];
+  reason?: string;
+  requestedBy?: string;
+}
+
+/** What the Validate step hands to the rest of the workflow. */
+export interface ValidatedOnboarding {
+  request: OnboardRequest;
+  target: ResolvedTargetConfig;
+}
+
+/** Turns a zod failure into our ValidationError naming the first offending field. */
+export const parseWith = <T>(schema: z.ZodType<T>, input: unknown): T => {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue.code === 'unrecognized_keys') throw invalid(issue.keys.join(', '), 'is not a known field');
+  const field = issue.path.join('.') || '(body)';
+  throw invalid(field, issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message);
+};
+
+const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+
+/** Checks a principal belongs to the target's partition and account (IAM DB auth is same-account). */
+export const checkPrincipalForTarget = (principal: PrincipalArn, target: ResolvedTargetConfig): void => {
+  const partition = partitionOfRegion(target.region);
+  if (principal.partition !== partition) {
+    throw invalid('principalArn', `is in partition ${principal.partition}, but target "${target.name}" is in ${partition}`);
+  }
+  if (principal.accountId !== target.accountId) {
+    throw invalid('principalArn', `is in account ${principal.accountId}, but target "${target.name}" is in account ${target.accountId}; IAM database authentication works within one account`);
+  }
+};
+
+export const adminUserOf = (target: ResolvedTargetConfig): string | undefined =>
+  target.admin.method === 'iam' ? target.admin.user : undefined;
+
+export const validateOnboardRequest = (input: unknown, config: Config): ValidatedOnboarding => {
+  const raw = parseWith(onboardInputSchema, input);
+  const target = resolveTargetConfig(config, raw.target);
+  const principal = parsePrincipalArn(raw.principalArn);
+  checkPrincipalForTarget(principal, target);
+
+  const dbUser = validateDbUser(raw.dbUser ?? defaultDbUser(principal.name), {
+    adminUser: adminUserOf(target),
+    successorRole: target.successorRole,
+    extra: [...target.protectedRoles, ...target.allowedDbRoles],
+  });
+
+  const dbRoles = unique(raw.dbRoles.map((r, i) => validateGroupRoleName(r, `dbRoles[${i}]`)));
+  for (const role of dbRoles) {
+    if (!target.allowedDbRoles.includes(role)) {
+      throw new ProvisioningError('RoleNotAllowed', `dbRoles: "${role}" is not on the allow-list of target "${target.name}" (allowed: ${target.allowedDbRoles.join(', ') || 'none'})`, {
+        details: { field: 'dbRoles', role },
+      });
+    }
+    // A misconfigured allow-list must not hand out rds_superuser or the like.
+    const reason = role.toLowerCase().startsWith('pg_') ? undefined : protectedReason(role, { successorRole: target.successorRole });
+    if (reason) throw new ProvisioningError('ConfigurationError', `allowed role "${role}" of target "${target.name}" cannot be granted: ${reason}`);
+  }
+  const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
+
+  return {
+    request: {
+      requestId: raw.requestId,
+      principal,
+      dbUser,
+      dbRoles,
+      databases,
+      ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
+      ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
+    },
+    target,
+  };
+};

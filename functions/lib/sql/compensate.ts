@@ -1,0 +1,33 @@
+import type { Client } from 'pg';
+import { parseRoleComment } from './ddl';
+import { ddl, type SqlStep } from './ddl';
+import { inTransaction } from './connection';
+import { isManaged, lockKey, readRoleState } from './onboard';
+import { ADVISORY_XACT_LOCK, DATABASES_GRANTING } from './queries';
+import { toProvisioningError } from './sqlstate';
+
+export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by this request' | 'kept: not managed';
+
+/**
+ * Undoes an onboarding that failed after the database user was created: drops the role only
+ * when it carries the marker AND its comment names this request as its creator, so a role an
+ * earlier request created, or one nobody here created, is never dropped.
+ */
+export const dropRoleCreatedBy = async (client: Client, dbUser: string, requestId: string): Promise<{ outcome: CompensationOutcome; statements: SqlStep[] }> => {
+  try {
+    return await inTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      const role = await readRoleState(client, dbUser);
+      if (!role) return { outcome: 'absent' as const, statements: [] };
+      if (!isManaged(role)) return { outcome: 'kept: not managed' as const, statements: [] };
+      if (parseRoleComment(role.comment)?.createdBy !== requestId) return { outcome: 'kept: not created by this request' as const, statements: [] };
+      const { rows } = await client.query<{ name: string }>(DATABASES_GRANTING, [dbUser]);
+      // Database-level grants are dependencies DROP ROLE refuses; a new role owns nothing else.
+      const statements = [...rows.map((r) => ddl.revokeConnect(r.name, dbUser)), ddl.dropRole(dbUser)];
+      for (const s of statements) await client.query(s.sql);
+      return { outcome: 'dropped' as const, statements };
+    });
+  } catch (e) {
+    throw toProvisioningError(e, `roll back database user "${dbUser}"`);
+  }
+};

