@@ -1,5 +1,5 @@
 // aws-local-stepfunctions calls Promise.withResolvers, which node 20 lacks (node 22 has it).
-if (typeof Promise.withResolvers !== 'function') {
+if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
     writable: true,

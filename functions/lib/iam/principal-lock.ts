@@ -1,0 +1,98 @@
+import { ConditionalCheckFailedException, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mapAwsError } from '../aws-errors';
+import { ProvisioningError } from '../errors';
+
+/**
+ * A lease per IAM principal in a DynamoDB table, held while this project rewrites that
+ * principal's grant policies. IAM has no conditional write, so without it two concurrent
+ * read-modify-write cycles on one policy would lose an update.
+ *
+ * The item also records, per policy, the version this project last made default (a fencing
+ * token): IAM reads are eventually consistent, and the next holder must not build on a read
+ * that does not yet show the previous holder's write.
+ */
+export interface LockDeps {
+  ddb: DynamoDBClient;
+  table: string;
+  /** Longer than the function's timeout, so a lease outlives any holder that is still running. */
+  leaseMs?: number;
+  now?: () => number;
+}
+
+/** Policy ARN -> the default version id we last wrote, or null when we deleted the policy. */
+export type ExpectedPolicies = Record<string, string | null>;
+
+export const DEFAULT_LEASE_MS = 120_000;
+
+const toExpected = (attr: AttributeValue | undefined): ExpectedPolicies => {
+  const out: ExpectedPolicies = {};
+  for (const [arn, v] of Object.entries(attr?.M ?? {})) out[arn] = v.S ?? null;
+  return out;
+};
+
+const fromExpected = (expected: ExpectedPolicies): AttributeValue => ({
+  M: Object.fromEntries(Object.entries(expected).map(([arn, v]) => [arn, v === null ? { NULL: true } : { S: v }])),
+});
+
+export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string): Promise<ExpectedPolicies> => {
+  const now = (deps.now ?? Date.now)();
+  try {
+    const out = await deps.ddb.send(
+      new UpdateItemCommand({
+        TableName: deps.table,
+        Key: { pk: { S: principalArn } },
+        UpdateExpression: 'SET #owner = :owner, #lease = :lease',
+        ConditionExpression: 'attribute_not_exists(#owner) OR #lease < :now OR #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner', '#lease': 'leaseUntil' },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ':lease': { N: String(now + (deps.leaseMs ?? DEFAULT_LEASE_MS)) }, ':now': { N: String(now) } },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toExpected(out.Attributes?.policies);
+  } catch (e) {
+    if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') {
+      throw new ProvisioningError('GrantLockBusy', `another request is changing the grants of ${principalArn}; retrying`);
+    }
+    return mapAwsError(e, `lock grants of ${principalArn}`);
+  }
+};
+
+/** Releases the lease; with `expected`, records the policy versions just written. */
+export const releasePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string, expected?: ExpectedPolicies): Promise<void> => {
+  try {
+    await deps.ddb.send(
+      new UpdateItemCommand({
+        TableName: deps.table,
+        Key: { pk: { S: principalArn } },
+        UpdateExpression: expected ? 'SET #policies = :policies REMOVE #owner, #lease' : 'REMOVE #owner, #lease',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner', '#lease': 'leaseUntil', ...(expected ? { '#policies': 'policies' } : {}) },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ...(expected ? { ':policies': fromExpected(expected) } : {}) },
+      }),
+    );
+  } catch (e) {
+    if ((e as Error).name === 'ConditionalCheckFailedException') {
+      // Only possible if we outlived the lease; the next holder's fencing check catches any stale read.
+      throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} before releasing it`);
+    }
+    return mapAwsError(e, `unlock grants of ${principalArn}`);
+  }
+};
+
+export const withPrincipalLock = async <T>(
+  deps: LockDeps,
+  principalArn: string,
+  owner: string,
+  fn: (expected: ExpectedPolicies) => Promise<{ result: T; expected?: ExpectedPolicies }>,
+): Promise<T> => {
+  const expected = await acquirePrincipalLock(deps, principalArn, owner);
+  let outcome: { result: T; expected?: ExpectedPolicies };
+  try {
+    outcome = await fn(expected);
+  } catch (e) {
+    await releasePrincipalLock(deps, principalArn, owner).catch(() => undefined);
+    throw e;
+  }
+  await releasePrincipalLock(deps, principalArn, owner, outcome.expected);
+  return outcome.result;
+};

@@ -1,0 +1,13 @@
+import type { PrincipalArn } from './arn';
+import type { ResolvedTargetConfig } from './config';
+import type { OnboardRequest } from './requests';
+import type { ResolvedTarget } from './rds';
+
+/** The execution state as the onboarding state machine builds it, step by step. */
+export interface OnboardState {
+  request: OnboardRequest;
+  target: ResolvedTargetConfig;
+  db: ResolvedTarget;
+}
+
+export type { PrincipalArn };

@@ -1,0 +1,173 @@
+import './polyfills';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { LocalFunction } from './functions';
+
+/**
+ * Runs the real statemachines/*.asl.json with aws-local-stepfunctions, every Task state bound
+ * to the function its own Resource names (`{"Fn::GetAtt": [functionKey, "Arn"]}`), so the
+ * definition is exercised exactly as deployed. Functions that open database connections get
+ * the same reserved-concurrency cap as in AWS: beyond it an invocation is throttled with
+ * Lambda.TooManyRequestsException, which the state machine retries with backoff.
+ */
+export type StateMachineDefinition = ConstructorParameters<typeof StateMachine>[0];
+type Overrides = NonNullable<NonNullable<Parameters<StateMachine['run']>[1]>['overrides']>;
+type TaskHandler = NonNullable<Overrides['taskResourceLocalHandlers']>[string];
+type JsonValue = Parameters<TaskHandler>[0];
+export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+type AnyState = { Type: string; Resource?: unknown; Iterator?: StateMachineDefinition; ItemProcessor?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
+
+export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
+
+export const loadDefinition = (name: string): StateMachineDefinition =>
+  JSON.parse(readFileSync(join(STATEMACHINES_DIR, `${name}.asl.json`), 'utf8')) as StateMachineDefinition;
+
+/** The function key a Task's Resource points at, or undefined when it is not one of ours. */
+export const functionKeyOf = (resource: unknown): string | undefined => {
+  const getAtt = (resource as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
+  return Array.isArray(getAtt) && getAtt[1] === 'Arn' && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+};
+
+/** Every state of a definition, nested ones (Map, Parallel) included, by name. */
+export const allStates = (def: StateMachineDefinition): Array<[string, AnyState]> =>
+  Object.entries(def.States as Record<string, AnyState>).flatMap(([name, state]) => [
+    [name, state] as [string, AnyState],
+    ...[state.Iterator, state.ItemProcessor, ...(state.Branches ?? [])].filter((d): d is StateMachineDefinition => !!d).flatMap(allStates),
+  ]);
+
+export interface ExecutionRecord {
+  name: string;
+  stateMachine: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  input: unknown;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  startDate: Date;
+  stopDate?: Date;
+  events: EventLog[];
+}
+
+export interface RunnerOptions {
+  functions: Record<string, LocalFunction>;
+  /** Reserved concurrency of the database functions (serverless.yml: dbConcurrency). */
+  dbConcurrency: number;
+  /** Milliseconds every Wait state takes instead of its Seconds (tests shorten, never remove them). */
+  waitMs?: number;
+  /** Milliseconds between retries instead of the definition's backoff. */
+  retryMs?: number;
+}
+
+export interface RunnerStats {
+  invocations: Record<string, number>;
+  throttles: Record<string, number>;
+  peakConcurrency: Record<string, number>;
+}
+
+const jsonClone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
+
+class LambdaThrottled extends Error {
+  constructor(fn: string) {
+    super(`Rate Exceeded. (function ${fn} is at its reserved concurrency)`);
+    this.name = 'Lambda.TooManyRequestsException';
+  }
+}
+
+export class LocalStepFunctions {
+  readonly executions = new Map<string, ExecutionRecord>();
+  readonly stats: RunnerStats = { invocations: {}, throttles: {}, peakConcurrency: {} };
+  private readonly inflight: Record<string, number> = {};
+
+  constructor(private readonly options: RunnerOptions) {}
+
+  /** Lambda's contract as the interpreter sees it: JSON in, JSON out, throttled at the cap. */
+  private invoke(key: string): (input: unknown) => Promise<unknown> {
+    const fn = this.options.functions[key];
+    if (!fn) throw new Error(`no function "${key}" in the stack`);
+    return async (input) => {
+      const cap = fn.database ? this.options.dbConcurrency : Infinity;
+      if ((this.inflight[key] ?? 0) >= cap) {
+        this.stats.throttles[key] = (this.stats.throttles[key] ?? 0) + 1;
+        throw new LambdaThrottled(key);
+      }
+      this.inflight[key] = (this.inflight[key] ?? 0) + 1;
+      this.stats.peakConcurrency[key] = Math.max(this.stats.peakConcurrency[key] ?? 0, this.inflight[key]);
+      this.stats.invocations[key] = (this.stats.invocations[key] ?? 0) + 1;
+      try {
+        return jsonClone(await fn.handler(jsonClone(input) as never));
+      } finally {
+        this.inflight[key]--;
+      }
+    };
+  }
+
+  private overrides(def: StateMachineDefinition): Overrides {
+    const taskResourceLocalHandlers: Record<string, TaskHandler> = {};
+    const waitTimeOverrides: Record<string, number> = {};
+    const retryIntervalOverrides: Record<string, number> = {};
+    for (const [name, state] of allStates(def)) {
+      if (state.Type === 'Task') {
+        const key = functionKeyOf(state.Resource);
+        if (!key) throw new Error(`Task state ${name} does not name a function of the stack`);
+        taskResourceLocalHandlers[name] = this.invoke(key) as (input: JsonValue) => Promise<JsonValue>;
+        if (this.options.retryMs !== undefined) retryIntervalOverrides[name] = this.options.retryMs;
+      }
+      if (state.Type === 'Wait' && this.options.waitMs !== undefined) waitTimeOverrides[name] = this.options.waitMs;
+    }
+    return { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides };
+  }
+
+  /**
+   * Starts an execution named `name` (the request id). Like StartExecution, a name already
+   * used returns the existing execution instead of starting another.
+   */
+  start(stateMachine: string, name: string, input: unknown): { record: ExecutionRecord; done: Promise<ExecutionRecord>; started: boolean } {
+    const existing = this.executions.get(name);
+    if (existing) return { record: existing, done: this.completion.get(name) as Promise<ExecutionRecord>, started: false };
+    const def = loadDefinition(stateMachine);
+    const record: ExecutionRecord = { name, stateMachine, status: 'RUNNING', input: jsonClone(input), startDate: new Date(), events: [] };
+    this.executions.set(name, record);
+    const machine = new StateMachine(def, { validationOptions: { checkArn: false } });
+    const execution = machine.run(jsonClone(input) as JsonValue, {
+      overrides: this.overrides(def),
+      context: { Execution: { Id: name, Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
+    });
+    const collect = (async () => {
+      for await (const event of execution.eventLogs) record.events.push(event);
+    })();
+    const done = execution.result
+      .then((output) => {
+        record.status = 'SUCCEEDED';
+        record.output = output;
+      })
+      .catch((e: Error & { cause?: unknown }) => {
+        const failed = record.events.find((ev) => ev.type === 'ExecutionFailed') as { Error?: string; Cause?: unknown } | undefined;
+        record.status = e.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : e.name === 'ExecutionAbortedError' ? 'ABORTED' : 'FAILED';
+        record.error = failed?.Error ?? e.name;
+        record.cause = typeof failed?.Cause === 'string' ? failed.Cause : e.message;
+      })
+      .then(() => collect)
+      .then(() => {
+        record.stopDate = new Date();
+        // The failure details of the ExecutionFailed event are only complete once the log is drained.
+        const failed = record.events.find((ev) => ev.type === 'ExecutionFailed') as { Error?: string; Cause?: unknown } | undefined;
+        if (failed?.Error) record.error = failed.Error;
+        if (typeof failed?.Cause === 'string') record.cause = failed.Cause;
+        return record;
+      });
+    this.completion.set(name, done);
+    return { record, done, started: true };
+  }
+
+  private readonly completion = new Map<string, Promise<ExecutionRecord>>();
+
+  /** Runs an execution to its end. */
+  async run(stateMachine: string, name: string, input: unknown): Promise<ExecutionRecord> {
+    return this.start(stateMachine, name, input).done;
+  }
+}
+
+/** The names of the states an execution entered, in order (its path through the workflow). */
+export const statePath = (record: ExecutionRecord): string[] =>
+  record.events.filter((e) => e.type === 'StateEntered').map((e) => (e as { state: { name: string } }).state.name);

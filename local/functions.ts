@@ -1,0 +1,23 @@
+import { handler as connectAllow } from '../functions/connect-allow';
+import { handler as dbUserCompensate } from '../functions/db-user-compensate';
+import { handler as dbUserCreate } from '../functions/db-user-create';
+import { handler as iamAuthEnable } from '../functions/iam-auth-enable';
+import { handler as onboardValidate } from '../functions/onboard-validate';
+import { handler as targetDescribe } from '../functions/target-describe';
+
+export interface LocalFunction {
+  // The handlers are typed by their own inputs; the interpreter hands them parsed JSON.
+  handler: (input: never) => Promise<unknown>;
+  /** Opens PostgreSQL connections: gets the reserved concurrency cap, as in serverless.yml. */
+  database: boolean;
+}
+
+/** The functions of the stack by their serverless.yml key, bound to the same handler modules. */
+export const FUNCTIONS: Record<string, LocalFunction> = {
+  onboardValidate: { handler: onboardValidate, database: false },
+  targetDescribe: { handler: targetDescribe, database: false },
+  iamAuthEnable: { handler: iamAuthEnable, database: false },
+  dbUserCreate: { handler: dbUserCreate, database: true },
+  connectAllow: { handler: connectAllow, database: false },
+  dbUserCompensate: { handler: dbUserCompensate, database: true },
+};

@@ -1,0 +1,96 @@
+import type { Config } from '../functions/lib/config';
+import { LocalStepFunctions } from './asl-runner';
+import { EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
+import { FUNCTIONS } from './functions';
+import { SimulatedAws } from './simulated-aws';
+
+/**
+ * Everything the workflows need, on one machine: a real PostgreSQL server (given), the AWS
+ * control plane simulated in memory, the targets configuration in the environment as
+ * serverless.yml sets it, and the ASL interpreter bound to the real handlers.
+ */
+export interface PgEndpoint {
+  host: string;
+  port: number;
+  masterUser: string;
+  masterPassword: string;
+}
+
+export const ACCOUNT_ID = '123456789012';
+export const REGION = 'eu-west-1';
+export const LOCK_TABLE = 'rds-iam-access-grant-locks';
+export const MASTER_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:rds!db-local-master-AbCdEf`;
+
+export interface SandboxOptions {
+  pg: PgEndpoint;
+  dbConcurrency?: number;
+  waitMs?: number;
+  retryMs?: number;
+}
+
+const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial<Config['targets'][string]> = {}): Config['targets'][string] => ({
+  kind,
+  identifier,
+  region: REGION,
+  accountId: ACCOUNT_ID,
+  allowedDbRoles: [...EXAMPLE_GROUP_ROLES],
+  admin: { method: 'secret', secretArn: MASTER_SECRET_ARN },
+  successorRole: SUCCESSOR_ROLE,
+  adminDatabase: 'postgres',
+  iamAuth: { enable: 'immediately', pollSeconds: 30, maxPolls: 20 },
+  tls: 'disable',
+  protectedRoles: [],
+  ...extra,
+});
+
+/** The example targets: all point at the one local server, as different RDS resources. */
+export const sandboxConfig = (dbConcurrency: number): Config => ({
+  targets: {
+    orders: target('instance', 'orders-db'),
+    analytics: target('cluster', 'analytics-cluster'),
+    legacy: target('instance', 'legacy-db'),
+    ledger: target('instance', 'ledger-db', { iamAuth: { enable: 'next-maintenance-window', pollSeconds: 3600, maxPolls: 3 } }),
+    frozen: target('instance', 'frozen-db', { iamAuth: { enable: 'never', pollSeconds: 30, maxPolls: 1 } }),
+  },
+  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 },
+  dbConcurrency,
+});
+
+export interface Sandbox {
+  aws: SimulatedAws;
+  config: Config;
+  runner: LocalStepFunctions;
+  restore: () => void;
+}
+
+export const createSandbox = (opts: SandboxOptions): Sandbox => {
+  const dbConcurrency = opts.dbConcurrency ?? 10;
+  const aws = new SimulatedAws(ACCOUNT_ID).install();
+  const { host, port, masterUser, masterPassword } = opts.pg;
+  aws.rds.add({ kind: 'instance', identifier: 'orders-db', host, port, masterUser, iamAuthEnabled: true });
+  aws.rds.add({ kind: 'cluster', identifier: 'analytics-cluster', host, port, masterUser, iamAuthEnabled: true, engineVersion: '16.6' });
+  aws.rds.add({ kind: 'instance', identifier: 'legacy-db', host, port, masterUser, iamAuthEnabled: false, engineVersion: '13.15' });
+  aws.rds.add({ kind: 'instance', identifier: 'ledger-db', host, port, masterUser, iamAuthEnabled: false });
+  aws.rds.add({ kind: 'instance', identifier: 'frozen-db', host, port, masterUser, iamAuthEnabled: false });
+  aws.secrets.put(MASTER_SECRET_ARN, { username: masterUser, password: masterPassword, engine: 'postgres' });
+
+  const config = sandboxConfig(dbConcurrency);
+  const previous = { TARGETS_CONFIG: process.env.TARGETS_CONFIG, GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE, AWS_REGION: process.env.AWS_REGION };
+  process.env.TARGETS_CONFIG = JSON.stringify(config);
+  process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
+  process.env.AWS_REGION = REGION;
+
+  const runner = new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs });
+  return {
+    aws,
+    config,
+    runner,
+    restore: () => {
+      aws.restore();
+      for (const [k, v] of Object.entries(previous)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    },
+  };
+};

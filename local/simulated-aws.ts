@@ -1,0 +1,469 @@
+/**
+ * A SIMULATION of the AWS control plane this project calls (IAM, RDS, DynamoDB, Secrets
+ * Manager), kept in memory, for tests, the benchmark and local mode. It plugs in at the SDK
+ * boundary with aws-sdk-client-mock, so the real handlers and SDK commands run unchanged.
+ * Deployed code never imports anything under local/.
+ *
+ * It models the behaviour the workflows depend on: IAM's five-version and size limits, the
+ * attached-policy quota, URL-encoded policy documents and NoSuchEntity; RDS's asynchronous
+ * IAM-auth modification; DynamoDB conditional updates for the two expressions the principal
+ * lock uses. Every call yields to the event loop first, so concurrent callers interleave as
+ * they would against the real services.
+ */
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  UpdateItemCommand,
+  type AttributeValue,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import {
+  AttachRolePolicyCommand,
+  AttachUserPolicyCommand,
+  CreatePolicyCommand,
+  CreatePolicyVersionCommand,
+  DeleteConflictException,
+  DeletePolicyCommand,
+  DeletePolicyVersionCommand,
+  DetachRolePolicyCommand,
+  DetachUserPolicyCommand,
+  EntityAlreadyExistsException,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  IAMClient,
+  LimitExceededException,
+  ListAttachedRolePoliciesCommand,
+  ListAttachedUserPoliciesCommand,
+  ListEntitiesForPolicyCommand,
+  ListPoliciesCommand,
+  ListPolicyVersionsCommand,
+  MalformedPolicyDocumentException,
+  NoSuchEntityException,
+} from '@aws-sdk/client-iam';
+import {
+  DBClusterNotFoundFault,
+  DBInstanceNotFoundFault,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBClusterCommand,
+  ModifyDBInstanceCommand,
+  RDSClient,
+  type DBCluster,
+  type DBInstance,
+} from '@aws-sdk/client-rds';
+import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+
+const meta = { $metadata: {} };
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+// ---------------------------------------------------------------- IAM
+
+interface SimPolicyVersion {
+  id: string;
+  document: string;
+  created: Date;
+}
+interface SimPolicy {
+  arn: string;
+  name: string;
+  path: string;
+  versions: SimPolicyVersion[];
+  defaultVersionId: string;
+  nextVersion: number;
+}
+interface SimPrincipal {
+  arn: string;
+  attached: string[];
+}
+
+export class SimulatedIam {
+  readonly roles = new Map<string, SimPrincipal>();
+  readonly users = new Map<string, SimPrincipal>();
+  readonly policies = new Map<string, SimPolicy>();
+  attachedQuota = 10;
+
+  constructor(readonly accountId = '123456789012', readonly partition = 'aws') {}
+
+  addRole(name: string, path = '/'): string {
+    const arn = `arn:${this.partition}:iam::${this.accountId}:role${path}${name}`;
+    this.roles.set(name, { arn, attached: [] });
+    return arn;
+  }
+
+  addUser(name: string, path = '/'): string {
+    const arn = `arn:${this.partition}:iam::${this.accountId}:user${path}${name}`;
+    this.users.set(name, { arn, attached: [] });
+    return arn;
+  }
+
+  deletePrincipal(type: 'role' | 'user', name: string): void {
+    (type === 'role' ? this.roles : this.users).delete(name);
+  }
+
+  /** A policy someone else manages, attached to a principal: must survive everything we do. */
+  attachForeignPolicy(type: 'role' | 'user', principalName: string, name: string, document: object): string {
+    const arn = `arn:${this.partition}:iam::${this.accountId}:policy/${name}`;
+    this.policies.set(arn, { arn, name, path: '/', versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+    this.principal(type, principalName).attached.push(arn);
+    return arn;
+  }
+
+  /** The documents (parsed) of every policy attached to a principal: what IAM would evaluate. */
+  attachedDocuments(type: 'role' | 'user', name: string): object[] {
+    return this.principal(type, name).attached.map((arn) => {
+      const p = this.policy(arn);
+      return JSON.parse(p.versions.find((v) => v.id === p.defaultVersionId)!.document) as object;
+    });
+  }
+
+  private principal(type: 'role' | 'user', name: string): SimPrincipal {
+    const p = (type === 'role' ? this.roles : this.users).get(name);
+    if (!p) throw new NoSuchEntityException({ message: `The ${type} with name ${name} cannot be found.`, ...meta });
+    return p;
+  }
+
+  private policy(arn: string): SimPolicy {
+    const p = this.policies.get(arn);
+    if (!p) throw new NoSuchEntityException({ message: `Policy ${arn} does not exist or is not attachable.`, ...meta });
+    return p;
+  }
+
+  private checkDocument(document: string): void {
+    if (document.replace(/\s/g, '').length > 6144) {
+      throw new MalformedPolicyDocumentException({ message: 'Cannot exceed quota for PolicySize: 6144', ...meta });
+    }
+    JSON.parse(document);
+  }
+
+  install(): AwsClientStub<IAMClient> {
+    const m = mockClient(IAMClient);
+    const on = <I>(cmd: unknown, fn: (input: I) => unknown): void => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      m.on(cmd as any).callsFake(async (input: I) => {
+        await tick();
+        return { ...(fn(input) as object), ...meta };
+      });
+    };
+    const listAttached = (p: SimPrincipal) => ({ AttachedPolicies: p.attached.map((arn) => ({ PolicyArn: arn, PolicyName: this.policy(arn).name })), IsTruncated: false });
+    on<{ RoleName: string }>(ListAttachedRolePoliciesCommand, (i) => listAttached(this.principal('role', i.RoleName)));
+    on<{ UserName: string }>(ListAttachedUserPoliciesCommand, (i) => listAttached(this.principal('user', i.UserName)));
+    on<{ PolicyArn: string }>(GetPolicyCommand, (i) => {
+      const p = this.policy(i.PolicyArn);
+      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId } };
+    });
+    on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, (i) => {
+      const v = this.policy(i.PolicyArn).versions.find((x) => x.id === i.VersionId);
+      if (!v) throw new NoSuchEntityException({ message: `version ${i.VersionId} not found`, ...meta });
+      // IAM returns documents URL-encoded (RFC 3986).
+      return { PolicyVersion: { VersionId: v.id, Document: encodeURIComponent(v.document), IsDefaultVersion: v.id === this.policy(i.PolicyArn).defaultVersionId } };
+    });
+    on<{ PolicyArn: string }>(ListPolicyVersionsCommand, (i) => {
+      const p = this.policy(i.PolicyArn);
+      return { Versions: p.versions.map((v) => ({ VersionId: v.id, IsDefaultVersion: v.id === p.defaultVersionId, CreateDate: v.created })) };
+    });
+    on<{ PolicyArn: string; PolicyDocument: string; SetAsDefault?: boolean }>(CreatePolicyVersionCommand, (i) => {
+      const p = this.policy(i.PolicyArn);
+      this.checkDocument(i.PolicyDocument);
+      if (p.versions.length >= 5) throw new LimitExceededException({ message: 'A managed policy can have up to 5 versions.', ...meta });
+      const id = `v${p.nextVersion++}`;
+      p.versions.push({ id, document: i.PolicyDocument, created: new Date() });
+      if (i.SetAsDefault) p.defaultVersionId = id;
+      return { PolicyVersion: { VersionId: id, IsDefaultVersion: i.SetAsDefault === true } };
+    });
+    on<{ PolicyArn: string; VersionId: string }>(DeletePolicyVersionCommand, (i) => {
+      const p = this.policy(i.PolicyArn);
+      if (p.defaultVersionId === i.VersionId) throw new DeleteConflictException({ message: 'Cannot delete the default version of a policy.', ...meta });
+      p.versions = p.versions.filter((v) => v.id !== i.VersionId);
+      return {};
+    });
+    on<{ PolicyName: string; Path?: string; PolicyDocument: string }>(CreatePolicyCommand, (i) => {
+      const path = i.Path ?? '/';
+      const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
+      if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
+        throw new EntityAlreadyExistsException({ message: `A policy called ${i.PolicyName} already exists.`, ...meta });
+      }
+      this.checkDocument(i.PolicyDocument);
+      this.policies.set(arn, { arn, name: i.PolicyName, path, versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+      return { Policy: { Arn: arn, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
+    });
+    on<{ PolicyArn: string }>(DeletePolicyCommand, (i) => {
+      const attachedTo = [...this.roles.values(), ...this.users.values()].some((p) => p.attached.includes(i.PolicyArn));
+      if (attachedTo) throw new DeleteConflictException({ message: 'Cannot delete a policy attached to entities.', ...meta });
+      this.policy(i.PolicyArn);
+      this.policies.delete(i.PolicyArn);
+      return {};
+    });
+    const attach = (p: SimPrincipal, arn: string) => {
+      this.policy(arn);
+      if (p.attached.includes(arn)) return {};
+      if (p.attached.length >= this.attachedQuota) throw new LimitExceededException({ message: `Cannot exceed quota for PoliciesPerRole: ${this.attachedQuota}`, ...meta });
+      p.attached.push(arn);
+      return {};
+    };
+    const detach = (p: SimPrincipal, arn: string) => {
+      if (!p.attached.includes(arn)) throw new NoSuchEntityException({ message: `Policy ${arn} was not found.`, ...meta });
+      p.attached = p.attached.filter((a) => a !== arn);
+      return {};
+    };
+    on<{ RoleName: string; PolicyArn: string }>(AttachRolePolicyCommand, (i) => attach(this.principal('role', i.RoleName), i.PolicyArn));
+    on<{ UserName: string; PolicyArn: string }>(AttachUserPolicyCommand, (i) => attach(this.principal('user', i.UserName), i.PolicyArn));
+    on<{ RoleName: string; PolicyArn: string }>(DetachRolePolicyCommand, (i) => detach(this.principal('role', i.RoleName), i.PolicyArn));
+    on<{ UserName: string; PolicyArn: string }>(DetachUserPolicyCommand, (i) => detach(this.principal('user', i.UserName), i.PolicyArn));
+    on<{ PathPrefix?: string }>(ListPoliciesCommand, (i) => ({
+      Policies: [...this.policies.values()].filter((p) => p.path.startsWith(i.PathPrefix ?? '/')).map((p) => ({ Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId })),
+      IsTruncated: false,
+    }));
+    on<{ PolicyArn: string }>(ListEntitiesForPolicyCommand, (i) => ({
+      PolicyRoles: [...this.roles.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ RoleName: name })),
+      PolicyUsers: [...this.users.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ UserName: name })),
+      IsTruncated: false,
+    }));
+    return m;
+  }
+}
+
+// ---------------------------------------------------------------- RDS
+
+export interface SimDatabaseSpec {
+  identifier: string;
+  kind: 'instance' | 'cluster';
+  region?: string;
+  accountId?: string;
+  partition?: string;
+  host: string;
+  port: number;
+  engine?: string;
+  engineVersion?: string;
+  masterUser: string;
+  iamAuthEnabled?: boolean;
+  resourceId?: string;
+  status?: string;
+}
+
+interface SimDatabase extends Required<SimDatabaseSpec> {
+  /** Describe calls left until a pending IAM-auth change applies (immediate modifications). */
+  pendingDescribes?: number;
+  pendingApply?: 'immediate' | 'maintenance-window';
+}
+
+export class SimulatedRds {
+  readonly databases = new Map<string, SimDatabase>();
+  /** How many describe calls a modification takes to apply (RDS takes minutes). */
+  describesUntilApplied = 2;
+
+  add(spec: SimDatabaseSpec): SimDatabase {
+    const db: SimDatabase = {
+      region: 'eu-west-1',
+      accountId: '123456789012',
+      partition: 'aws',
+      engine: spec.kind === 'cluster' ? 'aurora-postgresql' : 'postgres',
+      engineVersion: '16.4',
+      iamAuthEnabled: false,
+      resourceId: `${spec.kind === 'cluster' ? 'cluster' : 'db'}-${spec.identifier.toUpperCase().replace(/[^A-Z0-9]/g, '').padEnd(26, 'X').slice(0, 26)}`,
+      status: 'available',
+      ...spec,
+    };
+    this.databases.set(`${spec.kind}/${spec.identifier}`, db);
+    return db;
+  }
+
+  /** The maintenance window arrives: changes that were not applied immediately apply now. */
+  runMaintenanceWindow(): void {
+    for (const db of this.databases.values()) {
+      if (db.pendingApply === 'maintenance-window') this.apply(db);
+    }
+  }
+
+  private apply(db: SimDatabase): void {
+    db.iamAuthEnabled = true;
+    db.status = 'available';
+    db.pendingApply = undefined;
+    db.pendingDescribes = undefined;
+  }
+
+  private advance(db: SimDatabase): void {
+    if (db.pendingApply !== 'immediate') return;
+    db.pendingDescribes = (db.pendingDescribes ?? 0) - 1;
+    if (db.pendingDescribes <= 0) this.apply(db);
+  }
+
+  private arn(db: SimDatabase): string {
+    return `arn:${db.partition}:rds:${db.region}:${db.accountId}:${db.kind === 'cluster' ? 'cluster' : 'db'}:${db.identifier}`;
+  }
+
+  private get(kind: 'instance' | 'cluster', id: string): SimDatabase {
+    const db = this.databases.get(`${kind}/${id}`);
+    if (!db) {
+      throw kind === 'instance'
+        ? new DBInstanceNotFoundFault({ message: `DBInstance ${id} not found.`, ...meta })
+        : new DBClusterNotFoundFault({ message: `DBCluster ${id} not found.`, ...meta });
+    }
+    return db;
+  }
+
+  private modify(db: SimDatabase, enable: boolean | undefined, applyImmediately: boolean | undefined): void {
+    if (enable === undefined || enable === db.iamAuthEnabled) return;
+    if (applyImmediately) {
+      db.status = 'configuring-iam-database-auth';
+      db.pendingApply = 'immediate';
+      db.pendingDescribes = this.describesUntilApplied;
+    } else {
+      db.pendingApply = 'maintenance-window';
+    }
+  }
+
+  install(): AwsClientStub<RDSClient> {
+    const m = mockClient(RDSClient);
+    m.on(DescribeDBInstancesCommand).callsFake(async (i: { DBInstanceIdentifier: string }) => {
+      await tick();
+      const db = this.get('instance', i.DBInstanceIdentifier);
+      const out: DBInstance = {
+        DBInstanceIdentifier: db.identifier,
+        DBInstanceArn: this.arn(db),
+        DbiResourceId: db.resourceId,
+        Engine: db.engine,
+        EngineVersion: db.engineVersion,
+        DBInstanceStatus: db.status,
+        IAMDatabaseAuthenticationEnabled: db.iamAuthEnabled,
+        MasterUsername: db.masterUser,
+        Endpoint: { Address: db.host, Port: db.port },
+        PendingModifiedValues: db.pendingApply ? { IAMDatabaseAuthenticationEnabled: true } : {},
+      };
+      this.advance(db);
+      return { DBInstances: [out], ...meta };
+    });
+    m.on(DescribeDBClustersCommand).callsFake(async (i: { DBClusterIdentifier: string }) => {
+      await tick();
+      const db = this.get('cluster', i.DBClusterIdentifier);
+      const out: DBCluster = {
+        DBClusterIdentifier: db.identifier,
+        DBClusterArn: this.arn(db),
+        DbClusterResourceId: db.resourceId,
+        Engine: db.engine,
+        EngineVersion: db.engineVersion,
+        Status: db.status,
+        IAMDatabaseAuthenticationEnabled: db.iamAuthEnabled,
+        MasterUsername: db.masterUser,
+        Endpoint: db.host,
+        ReaderEndpoint: `reader.${db.host}`,
+        Port: db.port,
+      };
+      this.advance(db);
+      return { DBClusters: [out], ...meta };
+    });
+    m.on(ModifyDBInstanceCommand).callsFake(async (i: { DBInstanceIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
+      await tick();
+      this.modify(this.get('instance', i.DBInstanceIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
+      return { DBInstance: { DBInstanceIdentifier: i.DBInstanceIdentifier }, ...meta };
+    });
+    m.on(ModifyDBClusterCommand).callsFake(async (i: { DBClusterIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
+      await tick();
+      this.modify(this.get('cluster', i.DBClusterIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
+      return { DBCluster: { DBClusterIdentifier: i.DBClusterIdentifier }, ...meta };
+    });
+    return m;
+  }
+}
+
+// ---------------------------------------------------------------- DynamoDB (the principal lock table)
+
+type Item = Record<string, AttributeValue>;
+
+export class SimulatedLockTable {
+  readonly items = new Map<string, Item>();
+
+  private conditionHolds(item: Item | undefined, input: UpdateItemCommandInput): boolean {
+    const values = input.ExpressionAttributeValues ?? {};
+    const owner = item?.owner?.S;
+    const lease = item?.leaseUntil?.N !== undefined ? Number(item.leaseUntil.N) : undefined;
+    switch (input.ConditionExpression) {
+      case 'attribute_not_exists(#owner) OR #lease < :now OR #owner = :owner':
+        return owner === undefined || (lease !== undefined && lease < Number(values[':now']?.N)) || owner === values[':owner']?.S;
+      case '#owner = :owner':
+        return owner !== undefined && owner === values[':owner']?.S;
+      default:
+        throw new Error(`the simulated lock table does not know the condition ${input.ConditionExpression}`);
+    }
+  }
+
+  private update(input: UpdateItemCommandInput): Item {
+    const key = input.Key?.pk?.S as string;
+    const current = this.items.get(key);
+    if (!this.conditionHolds(current, input)) throw new ConditionalCheckFailedException({ message: 'The conditional request failed', ...meta });
+    const next: Item = { ...(current ?? { pk: { S: key } }) };
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const [setPart, removePart] = (input.UpdateExpression ?? '').split(/\s*REMOVE\s*/);
+    for (const assignment of (setPart ?? '').replace(/^SET\s*/, '').split(',').filter((s) => s.includes('='))) {
+      const [name, value] = assignment.split('=').map((s) => s.trim());
+      next[names[name] ?? name] = values[value];
+    }
+    for (const name of (removePart ?? '').split(',').map((s) => s.trim()).filter(Boolean)) delete next[names[name] ?? name];
+    this.items.set(key, next);
+    return next;
+  }
+
+  install(): AwsClientStub<DynamoDBClient> {
+    const m = mockClient(DynamoDBClient);
+    m.on(UpdateItemCommand).callsFake(async (input: UpdateItemCommandInput) => {
+      await tick();
+      const item = this.update(input);
+      return { ...(input.ReturnValues === 'ALL_NEW' ? { Attributes: item } : {}), ...meta };
+    });
+    return m;
+  }
+}
+
+// ---------------------------------------------------------------- Secrets Manager
+
+export class SimulatedSecrets {
+  readonly secrets = new Map<string, string>();
+
+  put(arn: string, value: object): void {
+    this.secrets.set(arn, JSON.stringify(value));
+  }
+
+  install(): AwsClientStub<SecretsManagerClient> {
+    const m = mockClient(SecretsManagerClient);
+    m.on(GetSecretValueCommand).callsFake(async (i: { SecretId: string }) => {
+      await tick();
+      const value = this.secrets.get(i.SecretId);
+      if (value === undefined) throw new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", ...meta });
+      return { ARN: i.SecretId, SecretString: value, ...meta };
+    });
+    return m;
+  }
+}
+
+// ---------------------------------------------------------------- all together
+
+export class SimulatedAws {
+  readonly iam: SimulatedIam;
+  readonly rds = new SimulatedRds();
+  readonly locks = new SimulatedLockTable();
+  readonly secrets = new SimulatedSecrets();
+  private mocks: Array<{ restore: () => void }> = [];
+  /** The installed stubs, for asserting exact commands and inputs. */
+  stubs!: {
+    iam: AwsClientStub<IAMClient>;
+    rds: AwsClientStub<RDSClient>;
+    dynamodb: AwsClientStub<DynamoDBClient>;
+    secrets: AwsClientStub<SecretsManagerClient>;
+  };
+
+  constructor(accountId = '123456789012', partition = 'aws') {
+    this.iam = new SimulatedIam(accountId, partition);
+  }
+
+  install(): this {
+    this.stubs = { iam: this.iam.install(), rds: this.rds.install(), dynamodb: this.locks.install(), secrets: this.secrets.install() };
+    this.mocks = Object.values(this.stubs);
+    return this;
+  }
+
+  restore(): void {
+    for (const m of this.mocks) m.restore();
+    this.mocks = [];
+  }
+}

@@ -1,0 +1,99 @@
+import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { statePath } from '../local/asl-runner';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { connectGrantees, roleFacts, testPg, uniqueName, allRoles } from './support/pg';
+
+let sb: Sandbox;
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+});
+afterEach(() => sb.restore());
+
+const grantsOf = (type: 'role' | 'user', name: string): string[] =>
+  sb.aws.iam
+    .attachedDocuments(type, name)
+    .flatMap((d) => (d as { Statement: Array<{ Resource: string | string[] }> }).Statement)
+    .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+
+describe('onboarding workflow (statemachines/onboard.asl.json)', () => {
+  it('IAM auth already on: creates the user, grants connect, and reports what it did', async () => {
+    const roleName = uniqueName('AppRole');
+    const principalArn = sb.aws.iam.addRole(roleName);
+    const dbUser = roleName;
+    const exec = await sb.runner.run('onboard', uniqueName('req'), {
+      requestId: 'req-on-1',
+      principalArn,
+      target: 'orders',
+      dbRoles: ['app_read'],
+      databases: ['app'],
+      reason: 'ticket OPS-1',
+    });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(statePath(exec)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'Done']);
+    const facts = await roleFacts(dbUser);
+    expect(facts).toMatchObject({ exists: true, canLogin: true, passwordSet: false });
+    expect(facts.memberOf).toEqual(['app_read', 'rds_iam', 'rds_iam_access_managed']);
+    expect(JSON.parse(facts.comment as string)).toMatchObject({ managedBy: 'rds-iam-access', createdBy: 'req-on-1', principal: principalArn });
+    expect(await connectGrantees('app')).toContain(dbUser);
+    const resourceArn = `arn:aws:rds-db:eu-west-1:123456789012:dbuser:${sb.aws.rds.databases.get('instance/orders-db')!.resourceId}/${dbUser}`;
+    expect(grantsOf('role', roleName)).toEqual([resourceArn]);
+    expect(exec.output).toMatchObject({ requestId: 'req-on-1', dbUser, target: 'orders', dbUserOutcome: 'created', policyOutcome: 'added', resourceArn });
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('IAM auth off: modifies the instance, waits and polls until applied, then continues', async () => {
+    const user = sb.aws.iam.addUser(uniqueName('svc'));
+    const name = user.split('/').pop()!;
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-off-1', principalArn: user, target: 'legacy' });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const path = statePath(exec);
+    expect(path.slice(0, 4)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'EnableIamAuth']);
+    expect(path.filter((s) => s === 'WaitForIamAuth').length).toBeGreaterThanOrEqual(2);
+    expect(path.slice(-3)).toEqual(['CreateDbUser', 'AllowConnect', 'Done']);
+    const modify = sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand);
+    expect(modify.map((c) => c.args[0].input)).toEqual([{ DBInstanceIdentifier: 'legacy-db', EnableIAMDatabaseAuthentication: true, ApplyImmediately: true }]);
+    expect(sb.aws.rds.databases.get('instance/legacy-db')!.iamAuthEnabled).toBe(true);
+    expect((await roleFacts(name)).memberOf).toContain('rds_iam');
+  });
+
+  it('Aurora: uses the cluster resource id and ModifyDBCluster is not needed when on', async () => {
+    const roleName = uniqueName('Analyst');
+    const principalArn = sb.aws.iam.addRole(roleName, '/team/');
+    const dbUser = uniqueName('analyst');
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-aur-1', principalArn, dbUser, target: 'analytics', dbRoles: ['reporting'] });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const clusterId = sb.aws.rds.databases.get('cluster/analytics-cluster')!.resourceId;
+    expect(clusterId).toMatch(/^cluster-/);
+    expect(grantsOf('role', roleName)).toEqual([`arn:aws:rds-db:eu-west-1:123456789012:dbuser:${clusterId}/${dbUser}`]);
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBClusterCommand)).toHaveLength(0);
+  });
+
+  it('policy step fails: the role this execution created is rolled back and the error is reported', async () => {
+    const roleName = uniqueName('Gone');
+    const principalArn = `arn:aws:iam::123456789012:role/${roleName}`; // never created in IAM
+    const before = await allRoles();
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-comp-1', principalArn, target: 'orders', databases: ['app'] });
+    expect(exec.status).toBe('FAILED');
+    expect(exec.error).toBe('PrincipalNotFound');
+    expect(exec.cause).toContain(principalArn);
+    expect(statePath(exec).slice(-3)).toEqual(['AllowConnect', 'CompensateDbUser', 'Failed']);
+    expect((await roleFacts(roleName)).exists).toBe(false);
+    expect(await connectGrantees('app')).not.toContain(roleName);
+    // The marker role may have been created by whichever test ran first; nothing else may differ.
+    expect((await allRoles()).filter((r) => !r.includes('rds_iam_access_managed'))).toEqual(before.filter((r) => !r.includes('rds_iam_access_managed')));
+  });
+
+  it('unknown target: fails at validation and changes nothing', async () => {
+    const roleName = uniqueName('Nobody');
+    const principalArn = sb.aws.iam.addRole(roleName);
+    const before = await allRoles();
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-unk-1', principalArn, target: 'no-such-target' });
+    expect(exec.status).toBe('FAILED');
+    expect(exec.error).toBe('UnknownTarget');
+    expect(statePath(exec)).toEqual(['Validate', 'Failed']);
+    expect(await allRoles()).toEqual(before);
+    expect(sb.aws.stubs.rds.calls()).toHaveLength(0);
+    expect(sb.aws.stubs.iam.calls()).toHaveLength(0);
+  });
+});
