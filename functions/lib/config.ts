@@ -57,6 +57,15 @@ export const configSchema = z.object({
     .prefault({}),
   /** Reserved concurrency of each function that opens database connections. */
   dbConcurrency: z.number().int().min(1).max(1000).default(10),
+  /** Read by serverless.yml at package time only (not passed to the functions). */
+  deployment: z
+    .object({
+      vpc: z.object({
+        subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
+        securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
+      }),
+    })
+    .optional(),
 });
 
 export type TargetConfig = z.infer<typeof targetSchema>;

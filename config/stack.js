@@ -1,0 +1,44 @@
+'use strict';
+/**
+ * Read by serverless.yml at package/deploy time: loads the targets file named by TARGETS_FILE
+ * (default: config/targets.example.json), validates it with the same schema the functions use,
+ * and derives what the stack needs from it: the functions' TARGETS_CONFIG, their VPC, the
+ * reserved concurrency, and the exact resources each role may touch.
+ */
+require('tsx/cjs');
+const { readFileSync } = require('node:fs');
+const { resolve } = require('node:path');
+const { parseConfig } = require('../functions/lib/config.ts');
+
+const file = resolve(__dirname, '..', process.env.TARGETS_FILE || 'config/targets.example.json');
+const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
+if (!config.deployment) throw new Error(`${file}: "deployment.vpc" (subnetIds, securityGroupIds) is required to deploy`);
+const targets = Object.values(config.targets);
+const partitionOf = (region) => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
+const rdsArn = (t) => `arn:${partitionOf(t.region)}:rds:${t.region}:${t.accountId}:${t.kind === 'cluster' ? 'cluster' : 'db'}:${t.identifier}`;
+const { deployment, ...runtime } = config;
+const unique = (xs) => [...new Set(xs)];
+
+module.exports = () => ({
+  targetsJson: JSON.stringify(runtime),
+  dbConcurrency: config.dbConcurrency,
+  subnetIds: deployment.vpc.subnetIds,
+  securityGroupIds: deployment.vpc.securityGroupIds,
+  rdsResources: unique(targets.map(rdsArn)),
+  adminAccessStatements: adminAccessStatements(),
+});
+
+/** How the database functions obtain admin credentials: read the master secret, or connect as the IAM admin. */
+function adminAccessStatements() {
+  const secretArns = unique(targets.filter((t) => t.admin.method === 'secret').map((t) => t.admin.secretArn));
+  // The resource id (db-.../cluster-...) is only known from RDS, so the admin user is pinned by name.
+  const adminUsers = unique(
+    targets
+      .filter((t) => t.admin.method === 'iam')
+      .map((t) => `arn:${partitionOf(t.region)}:rds-db:${t.region}:${t.accountId}:dbuser:*/${t.admin.user}`),
+  );
+  return [
+    ...(secretArns.length ? [{ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretArns }] : []),
+    ...(adminUsers.length ? [{ Effect: 'Allow', Action: ['rds-db:connect'], Resource: adminUsers }] : []),
+  ];
+}
