@@ -134,7 +134,11 @@ describe('granting through IAM (simulated IAM at the SDK boundary)', () => {
     aws.iam.attachForeignPolicy('role', 'mixed', 'team-s3-read', foreign);
     const first = await addConnectGrant(deps, principal, arn('alice'), 'req-1');
     expect(first).toEqual({ outcome: 'added', policyName: grantPolicyName(principal, 0), policyArn: grantPolicyArn(principal, 0), resourceArn: arn('alice') });
-    const writes = () => [CreatePolicyCommand, CreatePolicyVersionCommand, AttachRolePolicyCommand, DeletePolicyVersionCommand].reduce((n, c) => n + aws.stubs.iam.commandCalls(c).length, 0);
+    const writes = () =>
+      aws.stubs.iam.commandCalls(CreatePolicyCommand).length +
+      aws.stubs.iam.commandCalls(CreatePolicyVersionCommand).length +
+      aws.stubs.iam.commandCalls(AttachRolePolicyCommand).length +
+      aws.stubs.iam.commandCalls(DeletePolicyVersionCommand).length;
     expect(writes()).toBe(2); // CreatePolicy + AttachRolePolicy
     const createInput = aws.stubs.iam.commandCalls(CreatePolicyCommand)[0].args[0].input;
     expect(createInput).toMatchObject({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }] });
