@@ -1,0 +1,88 @@
+/**
+ * `npm run bench`: the cost of one onboarding and the behaviour of 1,000 at once, measured
+ * through the real ASL file and handlers, against a real PostgreSQL server, with the AWS
+ * control plane simulated in memory. Retry intervals and reserved concurrency are the ones
+ * the state machine and serverless.yml declare; nothing is shortened.
+ */
+import '../local/polyfills';
+import pg from 'pg';
+import { logger } from '../functions/lib/logger';
+import { connectionStats } from '../functions/lib/sql/connection';
+import { type ExecutionRecord, statePath } from '../local/asl-runner';
+import { startLocalPostgres } from '../local/embedded-postgres';
+import { createSandbox } from '../local/sandbox';
+
+// The handlers' JSON logs would drown the figures; set BENCH_LOGS=1 to see them.
+if (!process.env.BENCH_LOGS) logger.setLogLevel('SILENT');
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const IAM_WRITES = /^(Create|Delete|Attach|Detach|Put|Tag)/;
+const TOTAL = Number(process.env.BENCH_ONBOARDINGS ?? 1000);
+
+const check = (ok: boolean): string => (ok ? 'ok' : 'OVER TARGET');
+
+async function main(): Promise<void> {
+  const server = await startLocalPostgres();
+  const sb = createSandbox({ pg: server });
+  const cap = sb.config.dbConcurrency;
+  const iamWrites = () => sb.aws.stubs.iam.calls().filter((c) => IAM_WRITES.test(c.args[0].constructor.name)).length;
+  const invocations = () => Object.values(sb.runner.stats.invocations).reduce((a, b) => a + b, 0);
+  let failures = 0;
+  try {
+    // ---------------------------------------------------------------- one onboarding
+    const role = sb.aws.iam.addRole('BenchSingle');
+    const before = { conn: connectionStats.opened, tx: connectionStats.transactions, iam: iamWrites(), inv: invocations() };
+    const one = await sb.runner.run('onboard', 'bench-single', { requestId: 'bench-single', principalArn: role, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+    if (one.status !== 'SUCCEEDED') throw new Error(`single onboarding ${one.status}: ${one.error} ${one.cause}`);
+    const transitions = statePath(one).length;
+    const used = { conn: connectionStats.opened - before.conn, tx: connectionStats.transactions - before.tx, iam: iamWrites() - before.iam, inv: invocations() - before.inv };
+    console.log('one onboarding (IAM auth already on, 1 group role, 1 database)');
+    console.log(`  state transitions:   ${transitions}  (target <= 8: ${check(transitions <= 8)})  ${statePath(one).join(' > ')}`);
+    console.log(`  Lambda invocations:  ${used.inv}  (target <= 5: ${check(used.inv <= 5)})`);
+    console.log(`  admin connections:   ${used.conn}  (target 1 per database: ${check(used.conn <= 1)})`);
+    console.log(`  transactions:        ${used.tx}  (target 1 per database: ${check(used.tx <= 1)})`);
+    console.log(`  IAM writes:          ${used.iam}  (target <= 2: ${check(used.iam <= 2)})`);
+
+    // ---------------------------------------------------------------- 1,000 at once
+    const observer = new pg.Client({ connectionString: server.url(server.superUser) });
+    await observer.connect();
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await observer.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'rds-iam-access'`);
+        peak = Math.max(peak, rows[0].n as number);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const principals = Array.from({ length: TOTAL }, (_, i) => sb.aws.iam.addRole(`BenchRole${String(i).padStart(4, '0')}`));
+    const connBefore = connectionStats.opened;
+    const t0 = performance.now();
+    const runs: ExecutionRecord[] = await Promise.all(
+      principals.map((principalArn, i) => sb.runner.run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    sampling = false;
+    await sampler;
+    await observer.end();
+    const failed = runs.filter((r) => r.status !== 'SUCCEEDED');
+    failures = failed.length;
+    const errors = [...new Set(failed.map((r) => `${r.error}: ${r.cause}`))].slice(0, 5);
+    console.log(`\n${TOTAL} onboardings started at once on one target (reserved concurrency ${cap})`);
+    console.log(`  wall time:                  ${seconds.toFixed(1)} s  (${(TOTAL / seconds).toFixed(0)} onboardings/s)`);
+    console.log(`  failures:                   ${failures}  (target 0: ${check(failures === 0)})${errors.length ? `  ${errors.join(' | ')}` : ''}`);
+    console.log(`  peak admin connections:     ${peak}  (pg_stat_activity; cap ${cap}: ${check(peak <= cap)})`);
+    console.log(`  admin connections opened:   ${connectionStats.opened - connBefore}`);
+    console.log(`  peak concurrent DB invokes: ${sb.runner.stats.peakConcurrency.dbUserCreate ?? 0}`);
+    console.log(`  throttled invocations:      ${sb.runner.stats.throttles.dbUserCreate ?? 0} (retried by the state machine)`);
+  } finally {
+    sb.restore();
+    await server.stop();
+  }
+  if (failures > 0) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
