@@ -24,9 +24,18 @@ module.exports = () => ({
   dbConcurrency: config.dbConcurrency,
   subnetIds: deployment.vpc.subnetIds,
   securityGroupIds: deployment.vpc.securityGroupIds,
-  rdsResources: unique(targets.map(rdsArn)),
+  rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
+  rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
   adminAccessStatements: adminAccessStatements(),
 });
+
+/** One statement per kind of target, so instance actions never apply to clusters and vice versa. */
+function rdsStatements(actions) {
+  return ['instance', 'cluster']
+    .map((kind) => ({ kind, arns: unique(targets.filter((t) => t.kind === kind).map(rdsArn)) }))
+    .filter(({ arns }) => arns.length > 0)
+    .map(({ kind, arns }) => ({ Effect: 'Allow', Action: [actions[kind]], Resource: arns }));
+}
 
 /** How the database functions obtain admin credentials: read the master secret, or connect as the IAM admin. */
 function adminAccessStatements() {

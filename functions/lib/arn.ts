@@ -13,7 +13,7 @@ export interface PrincipalArn {
 }
 
 // IAM names: letters, digits and +=,.@_- ; paths: / separated segments of printable ASCII.
-const PRINCIPAL_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)(\/(?:[\x21-\x7e]+\/)*)?([\w+=,.@-]{1,128})$/;
+const PRINCIPAL_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)(\/(?:[\x21-\x7e]+\/)*)([\w+=,.@-]{1,128})$/;
 
 export const partitionOfRegion = (region: string): Partition =>
   region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
@@ -27,7 +27,7 @@ export const parsePrincipalArn = (value: unknown, field = 'principalArn'): Princ
   }
   const m = PRINCIPAL_ARN.exec(value);
   if (!m) throw invalid(field, `"${value}" is not an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME or user/NAME)`);
-  const path = m[4] ?? '/';
+  const path = m[4];
   if (path.length > 512) throw invalid(field, 'has an IAM path longer than 512 characters');
   if (m[3] === 'role' && m[5].length > 64) throw invalid(field, 'has a role name longer than 64 characters');
   if (m[3] === 'user' && m[5].length > 64) throw invalid(field, 'has a user name longer than 64 characters');

@@ -90,8 +90,9 @@ const checkEngine = (kind: string, id: string, engine: string, version: string, 
 
 const fromInstance = (db: DBInstance, id: string): ResolvedTarget => {
   const engine = db.Engine ?? '';
-  if (db.DBClusterIdentifier && engine.startsWith('aurora')) {
-    throw notSupported(`instance ${id} belongs to Aurora cluster ${db.DBClusterIdentifier}: configure the cluster as the target (kind: cluster)`);
+  if (db.DBClusterIdentifier) {
+    // Aurora and Multi-AZ DB cluster members: IAM auth, the resource id and the writer belong to the cluster.
+    throw notSupported(`instance ${id} belongs to cluster ${db.DBClusterIdentifier}: configure the cluster as the target (kind: cluster)`);
   }
   if (db.ReadReplicaSourceDBInstanceIdentifier) {
     throw notSupported(`instance ${id} is a read replica of ${db.ReadReplicaSourceDBInstanceIdentifier}: users must be created on the source instance`);

@@ -43,7 +43,9 @@ export const parseWith = <T>(schema: z.ZodType<T>, input: unknown): T => {
   const issue = result.error.issues[0];
   if (issue.code === 'unrecognized_keys') throw invalid(issue.keys.join(', '), 'is not a known field');
   const field = issue.path.join('.') || '(body)';
-  throw invalid(field, issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message);
+  // zod 4 leaves the offending value out of issues, so "missing" is read off the input itself.
+  const present = issue.path.reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[key] : undefined), input) !== undefined;
+  throw invalid(field, issue.code === 'invalid_type' && !present ? 'is required' : issue.message);
 };
 
 const unique = <T>(xs: T[]): T[] => [...new Set(xs)];

