@@ -2,7 +2,7 @@ import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { statePath } from '../local/asl-runner';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { connectGrantees, roleFacts, testPg, uniqueName, allRoles } from './support/pg';
+import { allRoles, connectGrantees, masterClient, roleFacts, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;
 beforeEach(() => {
@@ -95,5 +95,83 @@ describe('onboarding workflow (statemachines/onboard.asl.json)', () => {
     expect(await allRoles()).toEqual(before);
     expect(sb.aws.stubs.rds.calls()).toHaveLength(0);
     expect(sb.aws.stubs.iam.calls()).toHaveLength(0);
+  });
+});
+
+describe('onboarding workflow: bounds, refusals and throttling', () => {
+  it('IAM auth set for the next maintenance window: the wait is bounded and fails clearly, nothing else changed', async () => {
+    const roleName = uniqueName('Late');
+    const principalArn = sb.aws.iam.addRole(roleName);
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-mw-1', principalArn, target: 'ledger' });
+    expect(exec.status).toBe('FAILED');
+    expect(exec.error).toBe('IamAuthEnableTimeout');
+    expect(exec.cause).toMatch(/maxPolls/);
+    const path = statePath(exec);
+    expect(path.filter((s) => s === 'PollTarget')).toHaveLength(3); // ledger: maxPolls 3
+    expect(path.at(-1)).toBe('IamAuthNotApplied');
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input).toEqual({ DBInstanceIdentifier: 'ledger-db', EnableIAMDatabaseAuthentication: true, ApplyImmediately: false });
+    expect((await roleFacts(roleName)).exists).toBe(false);
+    expect(sb.aws.iam.attachedDocuments('role', roleName)).toEqual([]);
+    // Once the window has passed, re-running the same request finishes the job.
+    sb.aws.rds.runMaintenanceWindow();
+    const again = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-mw-1', principalArn, target: 'ledger' });
+    expect(again.status, `${again.error}: ${again.cause}`).toBe('SUCCEEDED');
+  });
+
+  it('IAM auth off on a target configured with enable: never fails with IamAuthDisabled and modifies nothing', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('Frozen'));
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-never', principalArn, target: 'frozen' });
+    expect(exec).toMatchObject({ status: 'FAILED', error: 'IamAuthDisabled' });
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('an existing password user of the same name: 409-style failure, the role untouched, no policy written', async () => {
+    const name = uniqueName('PwUser');
+    const principalArn = sb.aws.iam.addRole(name);
+    const m = await masterClient();
+    await m.query(`CREATE ROLE "${name}" LOGIN PASSWORD 'pw'`);
+    await m.end();
+    const before = await roleFacts(name);
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-conflict', principalArn, target: 'orders' });
+    expect(exec).toMatchObject({ status: 'FAILED', error: 'UnmanagedRoleConflict' });
+    expect(statePath(exec).slice(-3)).toEqual(['CreateDbUser', 'CompensateDbUser', 'Failed']);
+    expect(await roleFacts(name)).toEqual(before);
+    expect(sb.aws.iam.attachedDocuments('role', name)).toEqual([]);
+  });
+
+  it('a group role not on the allow-list is refused at validation, before any AWS or database call', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('Greedy'));
+    const before = await allRoles();
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-greedy', principalArn, target: 'orders', dbRoles: ['rds_superuser'] });
+    expect(exec).toMatchObject({ status: 'FAILED', error: 'RoleNotAllowed' });
+    expect(await allRoles()).toEqual(before);
+    expect(sb.aws.stubs.rds.calls()).toHaveLength(0);
+  });
+
+  it('database functions over their reserved concurrency are throttled and retried by the state machine', async () => {
+    sb.restore();
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, dbConcurrency: 1 });
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => {
+        const principalArn = sb.aws.iam.addRole(uniqueName(`Burst${i}`));
+        return sb.runner.run('onboard', uniqueName('req'), { requestId: `req-burst-${i}`, principalArn, target: 'orders' });
+      }),
+    );
+    expect(runs.map((r) => r.status)).toEqual(runs.map(() => 'SUCCEEDED'));
+    expect(sb.runner.stats.peakConcurrency.dbUserCreate).toBe(1);
+    expect(sb.runner.stats.throttles.dbUserCreate ?? 0).toBeGreaterThan(0);
+    const retried = runs.flatMap((r) => r.events).filter((e) => e.type === 'StateRetried');
+    expect(retried.length).toBeGreaterThan(0);
+  });
+
+  it('a replayed request id starts no second execution', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('Replay'));
+    const name = uniqueName('req');
+    const first = sb.runner.start('onboard', name, { requestId: name, principalArn, target: 'orders' });
+    const second = sb.runner.start('onboard', name, { requestId: name, principalArn, target: 'orders' });
+    expect(first.started).toBe(true);
+    expect(second.started).toBe(false);
+    expect((await second.done).status).toBe('SUCCEEDED');
+    expect(sb.runner.stats.invocations.dbUserCreate).toBe(1);
   });
 });
