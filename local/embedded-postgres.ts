@@ -45,6 +45,8 @@ const RDS_BOOTSTRAP = (master: string, password: string): string[] => [
   `CREATE ROLE rds_password NOLOGIN`,
   `CREATE ROLE rds_replication NOLOGIN`,
   `GRANT rds_iam, rds_password, rds_replication TO rds_superuser WITH ADMIN OPTION`,
+  // As on RDS: rds_superuser may end other roles' sessions.
+  `GRANT pg_signal_backend TO rds_superuser`,
   `CREATE ROLE ${master} LOGIN CREATEROLE CREATEDB PASSWORD '${password}'`,
   `GRANT rds_superuser TO ${master} WITH ADMIN OPTION`,
 ];

@@ -1,7 +1,11 @@
 import { handler as connectAllow } from '../functions/connect-allow';
+import { handler as connectRevoke } from '../functions/connect-revoke';
 import { handler as dbUserCompensate } from '../functions/db-user-compensate';
 import { handler as dbUserCreate } from '../functions/db-user-create';
+import { handler as dbUserDeactivate } from '../functions/db-user-deactivate';
+import { handler as dbUserRetire } from '../functions/db-user-retire';
 import { handler as iamAuthEnable } from '../functions/iam-auth-enable';
+import { handler as offboardValidate } from '../functions/offboard-validate';
 import { handler as onboardValidate } from '../functions/onboard-validate';
 import { handler as targetDescribe } from '../functions/target-describe';
 
@@ -20,4 +24,8 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   dbUserCreate: { handler: dbUserCreate, database: true },
   connectAllow: { handler: connectAllow, database: false },
   dbUserCompensate: { handler: dbUserCompensate, database: true },
+  offboardValidate: { handler: offboardValidate, database: false },
+  dbUserDeactivate: { handler: dbUserDeactivate, database: true },
+  connectRevoke: { handler: connectRevoke, database: false },
+  dbUserRetire: { handler: dbUserRetire, database: true },
 };

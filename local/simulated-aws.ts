@@ -67,6 +67,7 @@ interface SimPolicyVersion {
 interface SimPolicy {
   arn: string;
   name: string;
+  description?: string;
   path: string;
   versions: SimPolicyVersion[];
   defaultVersionId: string;
@@ -97,8 +98,17 @@ export class SimulatedIam {
     return arn;
   }
 
+  /** As IAM requires, policies are detached before the principal goes. */
   deletePrincipal(type: 'role' | 'user', name: string): void {
     (type === 'role' ? this.roles : this.users).delete(name);
+  }
+
+  /** Every resource our grant policies allow to this principal (attached ones). */
+  connectGrants(type: 'role' | 'user', name: string): string[] {
+    return this.attachedDocuments(type, name)
+      .flatMap((d) => (d as { Statement: Array<{ Sid?: string; Resource: string | string[] }> }).Statement)
+      .filter((st) => st.Sid === 'RdsIamAccessConnect')
+      .flatMap((st) => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]));
   }
 
   /** A policy someone else manages, attached to a principal: must survive everything we do. */
@@ -150,7 +160,7 @@ export class SimulatedIam {
     on<{ UserName: string }>(ListAttachedUserPoliciesCommand, (i) => listAttached(this.principal('user', i.UserName)));
     on<{ PolicyArn: string }>(GetPolicyCommand, (i) => {
       const p = this.policy(i.PolicyArn);
-      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId } };
+      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description } };
     });
     on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, (i) => {
       const v = this.policy(i.PolicyArn).versions.find((x) => x.id === i.VersionId);
@@ -177,20 +187,20 @@ export class SimulatedIam {
       p.versions = p.versions.filter((v) => v.id !== i.VersionId);
       return {};
     });
-    on<{ PolicyName: string; Path?: string; PolicyDocument: string }>(CreatePolicyCommand, (i) => {
+    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string }>(CreatePolicyCommand, (i) => {
       const path = i.Path ?? '/';
       const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
       if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
         throw new EntityAlreadyExistsException({ message: `A policy called ${i.PolicyName} already exists.`, ...meta });
       }
       this.checkDocument(i.PolicyDocument);
-      this.policies.set(arn, { arn, name: i.PolicyName, path, versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+      this.policies.set(arn, { arn, name: i.PolicyName, path, description: i.Description, versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
       return { Policy: { Arn: arn, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
     });
     on<{ PolicyArn: string }>(DeletePolicyCommand, (i) => {
       const attachedTo = [...this.roles.values(), ...this.users.values()].some((p) => p.attached.includes(i.PolicyArn));
       if (attachedTo) throw new DeleteConflictException({ message: 'Cannot delete a policy attached to entities.', ...meta });
-      this.policy(i.PolicyArn);
+      if (this.policy(i.PolicyArn).versions.length > 1) throw new DeleteConflictException({ message: 'This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions.', ...meta });
       this.policies.delete(i.PolicyArn);
       return {};
     });

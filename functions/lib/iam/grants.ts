@@ -2,6 +2,10 @@ import {
   AttachRolePolicyCommand,
   AttachUserPolicyCommand,
   CreatePolicyCommand,
+  DeletePolicyCommand,
+  DetachRolePolicyCommand,
+  DetachUserPolicyCommand,
+  ListPoliciesCommand,
   CreatePolicyVersionCommand,
   DeletePolicyVersionCommand,
   GetPolicyCommand,
@@ -12,9 +16,9 @@ import {
   type AttachedPolicy,
   type IAMClient,
 } from '@aws-sdk/client-iam';
-import type { PrincipalArn } from '../arn';
+import { parsePrincipalArn, type PrincipalArn } from '../arn';
 import { mapAwsError } from '../aws-errors';
-import { ProvisioningError } from '../errors';
+import { isProvisioningError, ProvisioningError } from '../errors';
 import {
   fitsInOnePolicy,
   grantPolicyArn,
@@ -117,6 +121,10 @@ const writePolicyVersion = async (iam: IAMClient, policyArn: string, resources: 
   return out.PolicyVersion?.VersionId ?? 'v1';
 };
 
+/** Our description names the principal: how a grant found by resource leads back to who holds it. */
+const describeFor = (principal: PrincipalArn): string => `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.`;
+const principalFromDescription = (description: string | undefined): string | undefined => /^rds-db:connect grants of (\S+), managed by rds-iam-access/.exec(description ?? '')?.[1];
+
 const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: number, resources: string[]): Promise<string> => {
   const arn = grantPolicyArn(principal, slot);
   let versionId = 'v1';
@@ -126,7 +134,7 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
         PolicyName: grantPolicyName(principal, slot),
         Path: POLICY_PATH,
         PolicyDocument: JSON.stringify(renderPolicy(resources)),
-        Description: `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.`,
+        Description: describeFor(principal),
         Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }],
       }),
     );
@@ -172,3 +180,101 @@ export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, 
       return mapAwsError(e, `grant rds-db:connect to ${principal.arn}`, { ...PRINCIPAL_NOT_FOUND, LimitExceeded: 'GrantLimitReached', LimitExceededException: 'GrantLimitReached' });
     }
   });
+
+export interface GrantRemoval {
+  principalArn: string;
+  outcome: 'removed' | 'absent';
+  /** The principal no longer exists in IAM: often the reason for offboarding, not an error. */
+  principalDeleted: boolean;
+  policies: Array<{ policyArn: string; change: 'updated' | 'deleted' }>;
+}
+
+/** Our grant policies of a principal that IAM no longer knows: they are detached, so found by their names. */
+const orphanedGrantPolicies = async (iam: IAMClient, principal: PrincipalArn, maxSlots: number): Promise<GrantPolicy[]> => {
+  const found: GrantPolicy[] = [];
+  for (let slot = 0; slot < maxSlots; slot++) {
+    const arn = grantPolicyArn(principal, slot);
+    try {
+      const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
+      const defaultVersionId = policy?.DefaultVersionId ?? 'v1';
+      const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: defaultVersionId }));
+      found.push({ slot, name: grantPolicyName(principal, slot), arn, defaultVersionId, grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}') });
+    } catch (e) {
+      if (!['NoSuchEntity', 'NoSuchEntityException'].includes((e as Error).name)) throw e;
+    }
+  }
+  return found;
+};
+
+/** IAM refuses to delete a managed policy that still has non-default versions, or is attached. */
+const deleteGrantPolicy = async (iam: IAMClient, principal: PrincipalArn, policyArn: string, attached: boolean): Promise<void> => {
+  if (attached) {
+    if (principal.type === 'role') await iam.send(new DetachRolePolicyCommand({ RoleName: principal.name, PolicyArn: policyArn }));
+    else await iam.send(new DetachUserPolicyCommand({ UserName: principal.name, PolicyArn: policyArn }));
+  }
+  const versions = (await iam.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn }))).Versions ?? [];
+  for (const v of versions.filter((x) => !x.IsDefaultVersion)) await iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: v.VersionId }));
+  await iam.send(new DeletePolicyCommand({ PolicyArn: policyArn }));
+};
+
+/**
+ * Removes one `rds-db:connect` resource from the principal's grant policies, under the
+ * principal's lock; a policy left empty is detached and deleted. The principal's other grants
+ * and policies are kept. A principal already deleted from IAM is not an error.
+ */
+export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantRemoval> =>
+  withPrincipalLock<GrantRemoval>(deps.lock, principal.arn, owner, async (expected) => {
+    let policies: GrantPolicy[];
+    let principalDeleted = false;
+    try {
+      policies = (await readPrincipalGrants(deps.iam, principal, expected)).policies;
+    } catch (e) {
+      if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
+      principalDeleted = true;
+      policies = await orphanedGrantPolicies(deps.iam, principal, deps.limits.maxGrantPoliciesPerPrincipal).catch((err: unknown) => mapAwsError(err, `read grant policies of ${principal.arn}`));
+    }
+    const holders = policies.filter((p) => p.grants.includes(resourceArn));
+    const next: ExpectedPolicies = { ...expected };
+    const changes: GrantRemoval['policies'] = [];
+    try {
+      for (const p of holders) {
+        const remaining = p.grants.filter((g) => g !== resourceArn);
+        if (remaining.length === 0) {
+          await deleteGrantPolicy(deps.iam, principal, p.arn, !principalDeleted);
+          next[p.arn] = null;
+          changes.push({ policyArn: p.arn, change: 'deleted' });
+        } else {
+          next[p.arn] = await writePolicyVersion(deps.iam, p.arn, remaining);
+          changes.push({ policyArn: p.arn, change: 'updated' });
+        }
+      }
+    } catch (e) {
+      return mapAwsError(e, `revoke rds-db:connect from ${principal.arn}`, PRINCIPAL_NOT_FOUND);
+    }
+    return {
+      result: { principalArn: principal.arn, outcome: holders.length ? 'removed' : 'absent', principalDeleted, policies: changes },
+      expected: changes.length ? next : undefined,
+    };
+  });
+
+/** Every principal whose grant policies (of this project) allow `resourceArn`: for offboarding without a principal. */
+export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
+  const holders = new Map<string, PrincipalArn>();
+  try {
+    let marker: string | undefined;
+    do {
+      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
+      for (const p of page.Policies ?? []) {
+        if (!p.Arn || !p.PolicyName?.startsWith('rds-iam-access-')) continue;
+        const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: p.Arn, VersionId: p.DefaultVersionId ?? 'v1' }));
+        if (!grantsInDocument(version.PolicyVersion?.Document ?? '{}').includes(resourceArn)) continue;
+        const arn = principalFromDescription((await iam.send(new GetPolicyCommand({ PolicyArn: p.Arn }))).Policy?.Description);
+        if (arn) holders.set(arn, parsePrincipalArn(arn));
+      }
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+  } catch (e) {
+    return mapAwsError(e, `find the holders of ${resourceArn}`);
+  }
+  return [...holders.values()];
+};

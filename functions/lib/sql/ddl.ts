@@ -63,3 +63,21 @@ export const ddl = {
   }),
   dropRole: (user: string): SqlStep => ({ sql: `DROP ROLE ${id(user)}`, purpose: `drop database user ${user}` }),
 };
+
+export const offboardDdl = {
+  blockLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} NOLOGIN`, purpose: `block new logins of ${user}` }),
+  /** REASSIGN/DROP OWNED need the privileges of both roles; PostgreSQL 16+ grants without INHERIT by default. */
+  inheritRole: (role: string, versionNum: number): SqlStep => ({
+    sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT TRUE' : ''),
+    purpose: `let the admin act with the privileges of ${role}`,
+  }),
+  reassignOwned: (user: string, successor: string): SqlStep => ({
+    sql: `REASSIGN OWNED BY ${id(user)} TO ${id(successor)}`,
+    purpose: `give everything ${user} owns to ${successor}`,
+  }),
+  dropOwned: (user: string): SqlStep => ({
+    sql: `DROP OWNED BY ${id(user)}`,
+    purpose: `remove ${user}'s remaining privileges and default privileges (it owns nothing any more)`,
+  }),
+  revokeRole: (role: string, user: string): SqlStep => ({ sql: `REVOKE ${id(role)} FROM ${id(user)}`, purpose: `revoke ${role} from ${user}` }),
+};

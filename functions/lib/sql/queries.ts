@@ -65,3 +65,36 @@ SELECT d.datname::text AS name
  * Concurrent GRANTs on one database otherwise fail with "tuple concurrently updated".
  */
 export const ADVISORY_XACT_LOCK = `SELECT pg_advisory_xact_lock(hashtext($1))`;
+
+/** Sessions of a role, ended; PostgreSQL 14+ waits up to 5 s for each to exit. */
+export const TERMINATE_SESSIONS = (versionNum: number): string => `
+SELECT count(*) FILTER (WHERE ${versionNum >= 140000 ? 'pg_terminate_backend(pid, 5000)' : 'pg_terminate_backend(pid)'})::int AS terminated
+  FROM pg_stat_activity
+ WHERE usename = $1 AND pid <> pg_backend_pid()`;
+
+export const SESSION_COUNT = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`;
+
+/** Every database whose objects REASSIGN/DROP OWNED must visit (RDS's own rdsadmin is not ours). */
+export const USER_DATABASES = `
+SELECT datname::text AS name FROM pg_database
+ WHERE NOT datistemplate AND datallowconn AND datname <> 'rdsadmin'
+ ORDER BY 1`;
+
+/** Objects the role owns in the current database. */
+export const OWNED_IN_CURRENT_DATABASE = `
+SELECT count(*)::int AS n
+  FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
+ WHERE r.rolname = $1 AND d.deptype = 'o'
+   AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/** What still depends on the role, per database (shared catalog: visible from any database). */
+export const REMAINING_DEPENDENCIES = `
+SELECT coalesce(db.datname::text, '(shared)') AS database, d.deptype::text AS kind, count(*)::int AS n
+  FROM pg_shdepend d
+  JOIN pg_roles r ON r.oid = d.refobjid
+  LEFT JOIN pg_database db ON db.oid = d.dbid
+ WHERE r.rolname = $1
+ GROUP BY 1, 2 ORDER BY 1, 2`;
+
+/** Whether the connected admin holds (inheriting) the privileges of a role. */
+export const ADMIN_HAS_PRIVILEGES_OF = `SELECT pg_has_role(current_user, $1, 'USAGE') AS ok`;

@@ -1,0 +1,129 @@
+import type { Client } from 'pg';
+import { ProvisioningError } from '../errors';
+import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
+import { inTransaction } from './connection';
+import { ddl, offboardDdl, type SqlStep } from './ddl';
+import { isManaged, lockKey, readRoleState } from './onboard';
+import {
+  ADMIN_HAS_PRIVILEGES_OF,
+  ADVISORY_XACT_LOCK,
+  EXISTING_ROLES,
+  OWNED_IN_CURRENT_DATABASE,
+  REMAINING_DEPENDENCIES,
+  SESSION_COUNT,
+  TERMINATE_SESSIONS,
+  USER_DATABASES,
+} from './queries';
+import { sqlstateOf, toProvisioningError } from './sqlstate';
+
+const versionOf = async (client: Client): Promise<number> =>
+  (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
+
+const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;
+
+export interface DeactivateResult {
+  found: boolean;
+  loginBlocked: boolean;
+  sessionsTerminated: number;
+  statements: SqlStep[];
+}
+
+/**
+ * Offboarding steps 1-3 in the database: refuse what this project must not touch, then
+ * `NOLOGIN` committed on its own (the database is the authoritative switch: IAM
+ * administrators can connect without any rds-db:connect statement), then end the sessions
+ * and check that none is left.
+ */
+export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }): Promise<DeactivateResult> => {
+  try {
+    const admin = await currentUser(client);
+    const reason = protectedReason(dbUser, { ...names, adminUser: admin });
+    if (reason) throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be offboarded: ${reason}`, { details: { field: 'dbUser', reason } });
+    const blocked = await inTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      const role = await readRoleState(client, dbUser);
+      if (!role) return undefined;
+      if (!isManaged(role)) {
+        throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`, {
+          details: { field: 'dbUser' },
+        });
+      }
+      const successor = await client.query(EXISTING_ROLES, [[names.successorRole]]);
+      if (successor.rowCount === 0) {
+        throw new ProvisioningError('ConfigurationError', `successor role "${names.successorRole}" does not exist on the target; create it before offboarding so no object is lost`);
+      }
+      const steps = role.canLogin ? [offboardDdl.blockLogin(dbUser)] : [];
+      for (const s of steps) await client.query(s.sql);
+      return { steps };
+    });
+    if (!blocked) return { found: false, loginBlocked: false, sessionsTerminated: 0, statements: [] };
+    const version = await versionOf(client);
+    const { rows } = await client.query<{ terminated: number }>(TERMINATE_SESSIONS(version), [dbUser]);
+    const left = (await client.query<{ n: number }>(SESSION_COUNT, [dbUser])).rows[0].n;
+    if (left > 0) throw new ProvisioningError('TransientDatabaseError', `${left} session(s) of "${dbUser}" are still open after pg_terminate_backend; retrying`);
+    return { found: true, loginBlocked: true, sessionsTerminated: rows[0].terminated, statements: blocked.steps };
+  } catch (e) {
+    throw toProvisioningError(e, `deactivate database user "${dbUser}"`);
+  }
+};
+
+/**
+ * Lets the admin act with the privileges of `role` (REASSIGN/DROP OWNED require them for both
+ * the user and the successor). Committed on its own; granting the user to the admin ends with
+ * the user's DROP ROLE, the successor membership stays (documented).
+ */
+export const ensureAdminPrivilegesOf = async (client: Client, role: string): Promise<SqlStep[]> =>
+  inTransaction(client, async () => {
+    await client.query(ADVISORY_XACT_LOCK, [lockKey.role(role)]);
+    if ((await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [role])).rows[0].ok) return [];
+    const step = offboardDdl.inheritRole(role, await versionOf(client));
+    await client.query(step.sql);
+    return [step];
+  });
+
+export const listDatabases = async (client: Client): Promise<string[]> => (await client.query<{ name: string }>(USER_DATABASES)).rows.map((r) => r.name);
+
+/** In the database `client` is connected to: hand everything the user owns to the successor, then drop its privileges. */
+export const reassignOwnedHere = async (client: Client, dbUser: string, successor: string): Promise<number> =>
+  inTransaction(client, async () => {
+    const owned = (await client.query<{ n: number }>(OWNED_IN_CURRENT_DATABASE, [dbUser])).rows[0].n;
+    // REASSIGN first: DROP OWNED alone would drop the user's tables and their rows.
+    await client.query(offboardDdl.reassignOwned(dbUser, successor).sql);
+    await client.query(offboardDdl.dropOwned(dbUser).sql);
+    return owned;
+  });
+
+export type DropOutcome =
+  | { status: 'dropped' | 'already gone'; statements: SqlStep[] }
+  | { status: 'deactivated-not-dropped'; statements: SqlStep[]; remainingDependencies: Array<{ database: string; kind: string; count: number }> };
+
+/** Drops the role; if something still depends on it (2BP01), leaves it NOLOGIN without memberships and says what. */
+export const dropManagedRole = async (client: Client, dbUser: string): Promise<DropOutcome> => {
+  try {
+    return await inTransaction(client, async () => {
+      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      const role = await readRoleState(client, dbUser);
+      if (!role) return { status: 'already gone' as const, statements: [] };
+      if (!isManaged(role)) throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" is not managed by this project; not dropping it`);
+      const step = ddl.dropRole(dbUser);
+      await client.query(step.sql);
+      return { status: 'dropped' as const, statements: [step] };
+    });
+  } catch (e) {
+    if (sqlstateOf(e) !== '2BP01') throw toProvisioningError(e, `drop database user "${dbUser}"`);
+  }
+  try {
+    return await inTransaction(client, async () => {
+      const role = await readRoleState(client, dbUser);
+      const statements = [
+        ...(role?.canLogin ? [offboardDdl.blockLogin(dbUser)] : []),
+        ...(role?.memberOf ?? []).filter((g) => g !== MARKER_ROLE).map((g) => offboardDdl.revokeRole(g, dbUser)),
+      ];
+      for (const s of statements) await client.query(s.sql);
+      const deps = await client.query<{ database: string; kind: string; n: number }>(REMAINING_DEPENDENCIES, [dbUser]);
+      return { status: 'deactivated-not-dropped' as const, statements, remainingDependencies: deps.rows.map((r) => ({ database: r.database, kind: r.kind, count: r.n })) };
+    });
+  } catch (e) {
+    throw toProvisioningError(e, `deactivate database user "${dbUser}" after DROP ROLE failed`);
+  }
+};

@@ -1,0 +1,209 @@
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { statePath } from '../local/asl-runner';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+
+let sb: Sandbox;
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+});
+afterEach(() => sb.restore());
+
+const onboard = async (principalArn: string, extra: Record<string, unknown> = {}) => {
+  const requestId = uniqueName('on');
+  const exec = await sb.runner.run('onboard', requestId, { requestId, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'], ...extra });
+  expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+  return exec;
+};
+const offboard = async (input: Record<string, unknown>) => {
+  const requestId = uniqueName('off');
+  return sb.runner.run('offboard', requestId, { requestId, target: 'orders', ...input });
+};
+
+const userClient = async (user: string, password: string, database: string): Promise<pg.Client> => {
+  const c = new pg.Client({ host: testPg().host, port: testPg().port, user, password, database });
+  c.on('error', () => undefined); // terminated by the offboarding, on purpose
+  await c.connect();
+  return c;
+};
+
+describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
+  it('blocks, disconnects, revokes, keeps every object and row under the successor, and drops the user', async () => {
+    const name = uniqueName('Leaver');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    const q = (s: string) => `"${s}"`;
+
+    // The user builds things, as a person would (a password only so this test can log in as it).
+    // Grants come from the master user, as on RDS where nobody else is a superuser.
+    const sup = await superClient();
+    const supApp = await superClient('app');
+    const master = await masterClient();
+    const masterApp = await masterClient('app');
+    await sup.query(`ALTER ROLE ${q(name)} PASSWORD 'test-only'`);
+    await sup.query(`GRANT CREATE ON SCHEMA public TO ${testPg().masterUser} WITH GRANT OPTION`);
+    await master.query(`GRANT CREATE ON SCHEMA public TO ${q(name)}`);
+    await master.query(`GRANT CREATE ON DATABASE app TO ${q(name)}`);
+    const inDefault = await userClient(name, 'test-only', 'postgres');
+    const inApp = await userClient(name, 'test-only', 'app');
+    const table = `t_${name.toLowerCase()}`;
+    await inDefault.query(`CREATE TABLE public.${table} (id int primary key, v text)`);
+    await inDefault.query(`INSERT INTO public.${table} SELECT g, 'row ' || g FROM generate_series(1, 25) g`);
+    const schema = `s_${name.toLowerCase()}`;
+    await inApp.query(`CREATE SCHEMA ${schema}`);
+    await inApp.query(`CREATE TABLE ${schema}.orders (id int, note text)`);
+    await inApp.query(`INSERT INTO ${schema}.orders VALUES (1, 'kept'), (2, 'kept too')`);
+    await inApp.query(`CREATE SEQUENCE ${schema}.order_seq`);
+    await inApp.query(`CREATE FUNCTION ${schema}.answer() RETURNS int LANGUAGE sql AS 'SELECT 42'`);
+    await inApp.query(`CREATE VIEW ${schema}.v_orders AS SELECT * FROM ${schema}.orders`);
+    await inApp.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${schema} GRANT SELECT ON TABLES TO app_read`);
+    // Grants on objects owned by others, and default privileges naming the user.
+    const others = `others_${name.toLowerCase()}`;
+    await masterApp.query(`CREATE TABLE public.${others} (x int)`);
+    await masterApp.query(`GRANT SELECT, INSERT ON public.${others} TO ${q(name)}`);
+    await masterApp.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${q(name)}`);
+    expect((await sup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [name])).rows[0].n).toBe(2);
+
+    const exec = await offboard({ dbUser: name, principalArn, reason: 'left the company' });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(statePath(exec)).toEqual(['ValidateOffboard', 'ResolveTarget', 'DeactivateDbUser', 'RevokeConnect', 'IsUserPresent', 'RetireDbUser', 'Done']);
+    const out = exec.output as { status: string; sessionsTerminated: number; reassigned: Record<string, number>; policyChanges: Array<{ outcome: string }> };
+    expect(out.status, JSON.stringify((exec.output as { retire: unknown }).retire)).toBe('dropped');
+    expect(out.sessionsTerminated).toBe(2);
+    expect(out.reassigned.postgres).toBeGreaterThanOrEqual(1);
+    expect(out.reassigned.app).toBeGreaterThanOrEqual(5);
+    expect(out.policyChanges).toMatchObject([{ outcome: 'removed' }]);
+
+    expect((await roleFacts(name)).exists).toBe(false);
+    expect((await sup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [name])).rows[0].n).toBe(0);
+    expect((await sup.query(`SELECT count(*)::int AS n, min(tableowner) AS owner FROM (SELECT tableowner FROM pg_tables WHERE tablename = $1) t`, [table])).rows[0]).toEqual({ n: 1, owner: 'data_owner' });
+    expect((await sup.query(`SELECT count(*)::int AS n FROM public.${table}`)).rows[0].n).toBe(25);
+    const owners = await supApp.query(
+      `SELECT c.relname::text AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`,
+      [schema],
+    );
+    expect(owners.rows).toEqual([
+      { name: 'order_seq', kind: 'S', owner: 'data_owner' },
+      { name: 'orders', kind: 'r', owner: 'data_owner' },
+      { name: 'v_orders', kind: 'v', owner: 'data_owner' },
+    ]);
+    expect((await supApp.query(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = $1`, [schema])).rows[0].o).toBe('data_owner');
+    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe('data_owner');
+    expect((await supApp.query(`SELECT count(*)::int AS n FROM ${schema}.orders`)).rows[0].n).toBe(2);
+    expect((await supApp.query(`SELECT count(*)::int AS n FROM public.${others}`)).rows[0].n).toBe(0);
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+    for (const c of [inDefault, inApp, sup, supApp, master, masterApp]) await c.end().catch(() => undefined);
+  });
+
+  it('DROP ROLE blocked by a dependency the admin cannot remove: NOLOGIN, memberships revoked, status and dependencies reported', async () => {
+    const name = uniqueName('Stuck');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    // A superuser's grant on a superuser's table: an RDS master (not a superuser) cannot revoke it.
+    const supApp = await superClient('app');
+    const table = `su_${name.toLowerCase()}`;
+    await supApp.query(`CREATE TABLE public.${table} (x int)`);
+    await supApp.query(`GRANT SELECT ON public.${table} TO "${name}"`);
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(exec.output).toMatchObject({ status: 'deactivated-not-dropped', retire: { remainingDependencies: [{ database: 'app', kind: 'a', count: 1 }] } });
+    const facts = await roleFacts(name);
+    expect(facts).toMatchObject({ exists: true, canLogin: false, memberOf: ['rds_iam_access_managed'] });
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+    // Once a DBA removes the dependency, re-running the same request finishes the job.
+    await supApp.query(`REVOKE ALL ON public.${table} FROM "${name}"`);
+    await supApp.end();
+    const again = await offboard({ dbUser: name, principalArn });
+    expect(again.output).toMatchObject({ status: 'dropped' });
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('offboarding twice, and a user never created: both succeed and say what they found', async () => {
+    const name = uniqueName('Twice');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    expect((await offboard({ dbUser: name, principalArn })).status).toBe('SUCCEEDED');
+    const again = await offboard({ dbUser: name, principalArn });
+    expect(again.status).toBe('SUCCEEDED');
+    expect(again.output).toMatchObject({ found: false, status: 'not found', policyChanges: [{ outcome: 'absent' }] });
+    const never = await offboard({ dbUser: uniqueName('ghost') });
+    expect(never.status).toBe('SUCCEEDED');
+    expect(never.output).toMatchObject({ found: false, status: 'not found', policyChanges: [] });
+  });
+
+  it('an IAM principal already deleted (NoSuchEntity) is not an error; its orphaned grant policy is cleaned up', async () => {
+    const name = uniqueName('Deleted');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    sb.aws.iam.deletePrincipal('role', name);
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(exec.output).toMatchObject({ status: 'dropped', policyChanges: [{ outcome: 'removed', principalDeleted: true, policies: [{ change: 'deleted' }] }] });
+    expect([...sb.aws.iam.policies.keys()].filter((a) => a.includes(name))).toEqual([]);
+  });
+
+  it('without principalArn, finds the holders through the project-owned policies', async () => {
+    const name = uniqueName('Found');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    const exec = await offboard({ dbUser: name });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(exec.output).toMatchObject({ policyChanges: [{ principalArn, outcome: 'removed' }] });
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+  });
+
+  it('refuses an unmanaged role, protected roles and the successor, and changes nothing', async () => {
+    const unmanaged = uniqueName('handmade');
+    const m = await masterClient();
+    await m.query(`CREATE ROLE "${unmanaged}" LOGIN PASSWORD 'pw'`);
+    await m.end();
+    const before = await allRoles();
+    const cases: Array<[string, string]> = [
+      [unmanaged, 'UnmanagedRoleConflict'],
+      [testPg().masterUser, 'ProtectedRole'],
+      ['rds_superuser', 'ProtectedRole'],
+      ['rdsadmin', 'ProtectedRole'],
+      ['pg_monitor', 'ProtectedRole'],
+      ['postgres', 'ProtectedRole'],
+      ['data_owner', 'ProtectedRole'],
+      ['app_read', 'ProtectedRole'],
+    ];
+    for (const [dbUser, code] of cases) {
+      const exec = await offboard({ dbUser });
+      expect({ dbUser, status: exec.status, error: exec.error }).toEqual({ dbUser, status: 'FAILED', error: code });
+    }
+    expect(await allRoles()).toEqual(before);
+  });
+
+  it('a principal with grants on three databases loses exactly one statement', async () => {
+    const name = uniqueName('Multi');
+    const principalArn = sb.aws.iam.addRole(name);
+    const users = { orders: uniqueName('m_orders'), analytics: uniqueName('m_analytics'), legacy: uniqueName('m_legacy') };
+    for (const [target, dbUser] of Object.entries(users)) {
+      const requestId = uniqueName('on');
+      const exec = await sb.runner.run('onboard', requestId, { requestId, principalArn, dbUser, target });
+      expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    }
+    const before = sb.aws.iam.connectGrants('role', name);
+    expect(before).toHaveLength(3);
+    const exec = await sb.runner.run('offboard', uniqueName('off'), { requestId: 'off-multi', dbUser: users.analytics, target: 'analytics', principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const after = sb.aws.iam.connectGrants('role', name);
+    expect(after).toHaveLength(2);
+    expect(before.filter((g) => !after.includes(g))).toEqual([expect.stringMatching(new RegExp(`^arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-[A-Z0-9]+/${users.analytics}$`))]);
+  });
+
+  it('onboard, offboard, onboard again: the final state equals a first onboarding', async () => {
+    const name = uniqueName('Returner');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    const first = { facts: await roleFacts(name), connect: (await connectGrantees('app')).includes(name), grants: sb.aws.iam.connectGrants('role', name) };
+    expect((await offboard({ dbUser: name, principalArn })).status).toBe('SUCCEEDED');
+    expect((await roleFacts(name)).exists).toBe(false);
+    await onboard(principalArn);
+    const again = { facts: await roleFacts(name), connect: (await connectGrantees('app')).includes(name), grants: sb.aws.iam.connectGrants('role', name) };
+    const withoutCreator = (f: typeof first.facts) => ({ ...f, comment: { ...JSON.parse(f.comment as string), createdBy: '(request)' } });
+    expect({ ...again, facts: withoutCreator(again.facts) }).toEqual({ ...first, facts: withoutCreator(first.facts) });
+  });
+});
