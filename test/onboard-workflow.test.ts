@@ -150,14 +150,15 @@ describe('onboarding workflow: bounds, refusals and throttling', () => {
 
   it('database functions over their reserved concurrency are throttled and retried by the state machine', async () => {
     sb.restore();
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, dbConcurrency: 1 });
+    // 20 Lambda retries x 100 ms: a window comfortably longer than six serialised user creations.
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 100, dbConcurrency: 1 });
     const runs = await Promise.all(
       Array.from({ length: 6 }, (_, i) => {
         const principalArn = sb.aws.iam.addRole(uniqueName(`Burst${i}`));
         return sb.runner.run('onboard', uniqueName('req'), { requestId: `req-burst-${i}`, principalArn, target: 'orders' });
       }),
     );
-    expect(runs.map((r) => r.status)).toEqual(runs.map(() => 'SUCCEEDED'));
+    expect(runs.map((r) => `${r.status} ${r.error ?? ''}`.trim())).toEqual(runs.map(() => 'SUCCEEDED'));
     expect(sb.runner.stats.peakConcurrency.dbUserCreate).toBe(1);
     expect(sb.runner.stats.throttles.dbUserCreate ?? 0).toBeGreaterThan(0);
     const retried = runs.flatMap((r) => r.events).filter((e) => e.type === 'StateRetried');

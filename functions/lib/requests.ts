@@ -7,16 +7,21 @@ import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, v
 /** Execution names are at most 80 characters; the request id is the execution name. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
 
+/** Fields every request has, whatever it asks for. */
+const requestFields = {
+  requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
+  target: z.string().min(1, 'is required'),
+  reason: z.string().max(1000).optional(),
+  requestedBy: z.string().max(2048).optional(),
+};
+
 const onboardInputSchema = z
   .object({
-    requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
+    ...requestFields,
     principalArn: z.string(),
     dbUser: z.string().optional(),
-    target: z.string().min(1, 'is required'),
     dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
-    reason: z.string().max(1000).optional(),
-    requestedBy: z.string().max(2048).optional(),
   })
   .strict();
 
@@ -105,12 +110,9 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
 
 const offboardInputSchema = z
   .object({
-    requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
+    ...requestFields,
     dbUser: z.string(),
-    target: z.string().min(1, 'is required'),
     principalArn: z.string().optional(),
-    reason: z.string().max(1000).optional(),
-    requestedBy: z.string().max(2048).optional(),
   })
   .strict();
 
