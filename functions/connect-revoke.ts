@@ -1,17 +1,14 @@
 import { dbUserResourceArn } from './lib/arn';
-import { dynamoClient, iamClient } from './lib/clients';
-import { loadConfig } from './lib/config';
+import { grantDeps } from './lib/iam/deps';
 import { findGrantHolders, removeConnectGrant } from './lib/iam/grants';
 import { stepHandler } from './lib/logger';
 import type { OffboardState } from './lib/steps';
-import { lockTable } from './connect-allow';
 
 /** Offboarding step 4: remove the rds-db:connect statement for this RESOURCE_ID/DB_USER wherever this project put it. */
 export const handler = stepHandler('RevokeConnect', async ({ request, db }: Pick<OffboardState, 'request' | 'db'>) => {
   const resourceArn = dbUserResourceArn({ ...db, dbUser: request.dbUser });
-  const iam = iamClient();
-  const deps = { iam, lock: { ddb: dynamoClient(), table: lockTable() }, limits: loadConfig().iam };
-  const principals = request.principal ? [request.principal] : await findGrantHolders(iam, resourceArn);
+  const deps = grantDeps();
+  const principals = request.principal ? [request.principal] : await findGrantHolders(deps.iam, resourceArn);
   const removals = [];
   for (const principal of principals) removals.push(await removeConnectGrant(deps, principal, resourceArn, request.requestId));
   return { resourceArn, principalsSearched: !request.principal, removals };

@@ -1,32 +1,32 @@
-import { withTargetAdmin } from './lib/admin-session';
+import { targetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
-import { readRoleState } from './lib/sql/onboard';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere } from './lib/sql/offboard';
+import { readRoleState } from './lib/sql/onboard';
 import type { OffboardState } from './lib/steps';
 
 /**
- * Offboarding steps 5-6: in every database, REASSIGN OWNED to the successor then DROP OWNED
- * (one connection per database, each closed before the next), then DROP ROLE.
+ * Offboarding steps 5-6: in every database, REASSIGN OWNED to the successor then DROP OWNED,
+ * then DROP ROLE. One connection per database: the admin database's connection does the
+ * cluster-wide work and its own database; each other database gets one, closed before the next.
  */
 export const handler = stepHandler('RetireDbUser', async ({ request, target, db }: OffboardState) => {
   const { dbUser } = request;
   const successor = target.successorRole;
-  const { databases, granted } = await withTargetAdmin(target, db, async (client) =>
+  const connect = await targetAdmin(target, db);
+  return connect(target.adminDatabase, async (admin) => {
+    const reassigned: Record<string, number> = {};
+    let granted: Awaited<ReturnType<typeof ensureAdminPrivilegesOf>> = [];
     // Gone already (a retry after DROP ROLE committed): nothing to reassign.
-    (await readRoleState(client, dbUser))
-      ? { granted: [...(await ensureAdminPrivilegesOf(client, dbUser)), ...(await ensureAdminPrivilegesOf(client, successor))], databases: await listDatabases(client) }
-      : { granted: [], databases: [] },
-  );
-  const reassigned: Record<string, number> = {};
-  for (const database of databases) {
-    reassigned[database] = await withTargetAdmin(target, db, (client) => reassignOwnedHere(client, dbUser, successor), database);
-  }
-  const drop = await withTargetAdmin(target, db, (client) => dropManagedRole(client, dbUser));
-  return {
-    dbUser,
-    successor,
-    reassigned,
-    ...drop,
-    statements: [...granted, ...drop.statements].map((s) => s.purpose),
-  };
+    if (await readRoleState(admin, dbUser)) {
+      granted = [...(await ensureAdminPrivilegesOf(admin, dbUser)), ...(await ensureAdminPrivilegesOf(admin, successor))];
+      for (const database of await listDatabases(admin)) {
+        reassigned[database] =
+          database === target.adminDatabase
+            ? await reassignOwnedHere(admin, dbUser, successor)
+            : await connect(database, (client) => reassignOwnedHere(client, dbUser, successor));
+      }
+    }
+    const drop = await dropManagedRole(admin, dbUser);
+    return { dbUser, successor, reassigned, ...drop, statements: [...granted, ...drop.statements].map((s) => s.purpose) };
+  });
 });

@@ -141,16 +141,15 @@ export class LocalStepFunctions {
         record.status = 'SUCCEEDED';
         record.output = output;
       })
-      .catch((e: Error & { cause?: unknown }) => {
-        const failed = record.events.find((ev) => ev.type === 'ExecutionFailed') as { Error?: string; Cause?: unknown } | undefined;
+      .catch((e: Error) => {
         record.status = e.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : e.name === 'ExecutionAbortedError' ? 'ABORTED' : 'FAILED';
-        record.error = failed?.Error ?? e.name;
-        record.cause = typeof failed?.Cause === 'string' ? failed.Cause : e.message;
+        record.error = e.name;
+        record.cause = e.message;
       })
       .then(() => collect)
       .then(() => {
         record.stopDate = new Date();
-        // The failure details of the ExecutionFailed event are only complete once the log is drained.
+        // The error and cause of a Fail state are in the ExecutionFailed event, complete once the log is drained.
         const failed = record.events.find((ev) => ev.type === 'ExecutionFailed') as { Error?: string; Cause?: unknown } | undefined;
         if (failed?.Error) record.error = failed.Error;
         if (typeof failed?.Cause === 'string') record.cause = failed.Cause;

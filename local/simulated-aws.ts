@@ -98,7 +98,10 @@ export class SimulatedIam {
     return arn;
   }
 
-  /** As IAM requires, policies are detached before the principal goes. */
+  /**
+   * The principal is gone; the managed policies it had stay behind unattached, as in IAM, where
+   * they must be detached before the principal can be deleted.
+   */
   deletePrincipal(type: 'role' | 'user', name: string): void {
     (type === 'role' ? this.roles : this.users).delete(name);
   }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connectionStats } from '../functions/lib/sql/connection';
 import { statePath } from '../local/asl-runner';
 import { createSandbox, type Sandbox } from '../local/sandbox';
 import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
@@ -65,8 +66,11 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     await masterApp.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${q(name)}`);
     expect((await sup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [name])).rows[0].n).toBe(2);
 
+    const opened = connectionStats.opened;
     const exec = await offboard({ dbUser: name, principalArn, reason: 'left the company' });
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    // One admin connection per database per invocation: deactivate (1) + retire (one per database visited).
+    expect(connectionStats.opened - opened).toBe(1 + Object.keys((exec.output as { reassigned: object }).reassigned).length);
     expect(statePath(exec)).toEqual(['ValidateOffboard', 'ResolveTarget', 'DeactivateDbUser', 'RevokeConnect', 'IsUserPresent', 'RetireDbUser', 'Done']);
     const out = exec.output as { status: string; sessionsTerminated: number; reassigned: Record<string, number>; policyChanges: Array<{ outcome: string }> };
     expect(out.status, JSON.stringify((exec.output as { retire: unknown }).retire)).toBe('dropped');

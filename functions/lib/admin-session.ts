@@ -5,9 +5,19 @@ import type { ResolvedTarget } from './rds';
 import { assertReachable } from './rds';
 import { adminCredentials, clientConfig, withAdminConnection } from './sql/connection';
 
-/** One admin connection to `database` (default: the target's admin database) for one piece of work. */
-export const withTargetAdmin = async <T>(target: ResolvedTargetConfig, db: ResolvedTarget, fn: (client: Client) => Promise<T>, database = target.adminDatabase): Promise<T> => {
+/** Runs `fn` on one admin connection to `database`, closed afterwards. */
+export type AdminConnector = <T>(database: string, fn: (client: Client) => Promise<T>) => Promise<T>;
+
+/**
+ * The admin's access to one target for one invocation: credentials are fetched once (one
+ * secret read or one token), connections are opened per database as the work needs them.
+ */
+export const targetAdmin = async (target: ResolvedTargetConfig, db: ResolvedTarget): Promise<AdminConnector> => {
   assertReachable(db);
   const creds = await adminCredentials(target, db, { secrets: secretsClient(db.region) });
-  return withAdminConnection(clientConfig(target, db, creds, database), fn);
+  return (database, fn) => withAdminConnection(clientConfig(target, db, creds, database), fn);
 };
+
+/** One admin connection to the target's admin database for one piece of work. */
+export const withTargetAdmin = async <T>(target: ResolvedTargetConfig, db: ResolvedTarget, fn: (client: Client) => Promise<T>): Promise<T> =>
+  (await targetAdmin(target, db))(target.adminDatabase, fn);

@@ -1,7 +1,6 @@
-import type { PrincipalArn } from './arn';
 import type { ResolvedTargetConfig } from './config';
-import type { OnboardRequest } from './requests';
 import type { ResolvedTarget } from './rds';
+import type { OffboardRequest, OnboardRequest } from './requests';
 
 /** The execution state as the onboarding state machine builds it, step by step. */
 export interface OnboardState {
@@ -10,11 +9,9 @@ export interface OnboardState {
   db: ResolvedTarget;
 }
 
-export type { PrincipalArn };
-
 /** The execution state of the offboarding state machine. */
 export interface OffboardState {
-  request: import('./requests').OffboardRequest;
+  request: OffboardRequest;
   target: ResolvedTargetConfig;
   db: ResolvedTarget;
 }

@@ -98,8 +98,8 @@ export const readPrincipalGrants = async (iam: IAMClient, principal: PrincipalAr
       const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: defaultVersionId }));
       policies.push({ slot: slotOf(principal, p.PolicyName as string) as number, name: p.PolicyName as string, arn, defaultVersionId, grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}') });
     }
+    // The lock item is per principal, so every entry names one of this principal's policies.
     for (const [arn, version] of Object.entries(expected)) {
-      if (!arn.includes(grantPolicyName(principal, 0).slice(0, -1))) continue;
       const seen = policies.find((p) => p.arn === arn);
       const stale = version === null ? seen !== undefined : !seen || versionNumber(seen.defaultVersionId) < versionNumber(version);
       if (stale) throw new ProvisioningError('IamNotYetConsistent', `IAM does not show the last change to ${arn} yet (expected ${version ?? 'deleted'}); retrying`);

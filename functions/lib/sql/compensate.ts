@@ -1,6 +1,5 @@
 import type { Client } from 'pg';
-import { parseRoleComment } from './ddl';
-import { ddl, type SqlStep } from './ddl';
+import { ddl, parseRoleComment, type SqlStep } from './ddl';
 import { inTransaction } from './connection';
 import { isManaged, lockKey, readRoleState } from './onboard';
 import { ADVISORY_XACT_LOCK, DATABASES_GRANTING } from './queries';

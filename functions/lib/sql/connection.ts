@@ -20,7 +20,7 @@ export interface AdminConnectionDeps {
 }
 
 /** Counters for the cost report (`npm run bench`) and the logs: connections are the scarce resource. */
-export const connectionStats = { opened: 0, closed: 0, transactions: 0 };
+export const connectionStats = { opened: 0, transactions: 0 };
 
 const isSecretShape = (v: unknown): v is { username: string; password: string } =>
   typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).username === 'string' && typeof (v as Record<string, unknown>).password === 'string';
@@ -93,7 +93,6 @@ export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: 
     return await fn(client);
   } finally {
     await client.end().catch(() => undefined);
-    connectionStats.closed++;
   }
 };
 
