@@ -74,6 +74,9 @@ class LambdaThrottled extends Error {
   }
 }
 
+/** Execution names are unique per state machine, as in Step Functions. */
+const executionKey = (stateMachine: string, name: string): string => `${stateMachine}/${name}`;
+
 export class LocalStepFunctions {
   readonly executions = new Map<string, ExecutionRecord>();
   readonly stats: RunnerStats = { invocations: {}, throttles: {}, peakConcurrency: {} };
@@ -123,11 +126,12 @@ export class LocalStepFunctions {
    * used returns the existing execution instead of starting another.
    */
   start(stateMachine: string, name: string, input: unknown): { record: ExecutionRecord; done: Promise<ExecutionRecord>; started: boolean } {
-    const existing = this.executions.get(name);
-    if (existing) return { record: existing, done: this.completion.get(name) as Promise<ExecutionRecord>, started: false };
+    const key = executionKey(stateMachine, name);
+    const existing = this.executions.get(key);
+    if (existing) return { record: existing, done: this.completion.get(key) as Promise<ExecutionRecord>, started: false };
     const def = loadDefinition(stateMachine);
     const record: ExecutionRecord = { name, stateMachine, status: 'RUNNING', input: jsonClone(input), startDate: new Date(), events: [] };
-    this.executions.set(name, record);
+    this.executions.set(key, record);
     const machine = new StateMachine(def, { validationOptions: { checkArn: false } });
     const execution = machine.run(jsonClone(input) as JsonValue, {
       overrides: this.overrides(def),
@@ -155,11 +159,20 @@ export class LocalStepFunctions {
         if (typeof failed?.Cause === 'string') record.cause = failed.Cause;
         return record;
       });
-    this.completion.set(name, done);
+    this.completion.set(key, done);
     return { record, done, started: true };
   }
 
   private readonly completion = new Map<string, Promise<ExecutionRecord>>();
+
+  find(stateMachine: string, name: string): ExecutionRecord | undefined {
+    return this.executions.get(executionKey(stateMachine, name));
+  }
+
+  /** Resolves when every execution started so far has ended. */
+  async idle(): Promise<void> {
+    await Promise.all(this.completion.values());
+  }
 
   /** Runs an execution to its end. */
   async run(stateMachine: string, name: string, input: unknown): Promise<ExecutionRecord> {

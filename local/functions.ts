@@ -1,8 +1,10 @@
+import { handler as api } from '../functions/api';
 import { handler as connectAllow } from '../functions/connect-allow';
 import { handler as connectRevoke } from '../functions/connect-revoke';
 import { handler as dbUserCompensate } from '../functions/db-user-compensate';
 import { handler as dbUserCreate } from '../functions/db-user-create';
 import { handler as dbUserDeactivate } from '../functions/db-user-deactivate';
+import { handler as dbUserPlan } from '../functions/db-user-plan';
 import { handler as dbUserRetire } from '../functions/db-user-retire';
 import { handler as iamAuthEnable } from '../functions/iam-auth-enable';
 import { handler as offboardValidate } from '../functions/offboard-validate';
@@ -28,4 +30,6 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   dbUserDeactivate: { handler: dbUserDeactivate, database: true },
   connectRevoke: { handler: connectRevoke, database: false },
   dbUserRetire: { handler: dbUserRetire, database: true },
+  dbUserPlan: { handler: dbUserPlan, database: true },
+  api: { handler: api, database: false },
 };

@@ -130,8 +130,13 @@ export class SimulatedIam {
     });
   }
 
+  /** Local mode: every role and user name exists (there is no IAM console to create them in). */
+  autoCreatePrincipals = false;
+
   private principal(type: 'role' | 'user', name: string): SimPrincipal {
-    const p = (type === 'role' ? this.roles : this.users).get(name);
+    const all = type === 'role' ? this.roles : this.users;
+    if (!all.has(name) && this.autoCreatePrincipals) (type === 'role' ? this.addRole(name) : this.addUser(name));
+    const p = all.get(name);
     if (!p) throw new NoSuchEntityException({ message: `The ${type} with name ${name} cannot be found.`, ...meta });
     return p;
   }

@@ -349,6 +349,10 @@ describe('ProvisioningError', () => {
     TransientAwsError: true,
     DatabaseError: true,
     ConfigurationError: true,
+    NotAuthorized: true,
+    RequestNotFound: true,
+    RequestConflict: true,
+    RouteNotFound: true,
   } satisfies Record<ErrorCode, true>) as ErrorCode[];
 
   it('name is the code, and it is an Error', () => {

@@ -125,6 +125,21 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...IAM_ATTACH_ACTIONS,
     'dynamodb:UpdateItem',
   ],
+  dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
+  api: [
+    ...LOGS,
+    'states:StartExecution',
+    'states:DescribeExecution',
+    'lambda:InvokeFunction',
+    'rds:DescribeDBInstances',
+    'rds:DescribeDBClusters',
+    'iam:ListAttachedRolePolicies',
+    'iam:ListAttachedUserPolicies',
+    'iam:ListPolicies',
+    'iam:GetPolicy',
+    'iam:GetPolicyVersion',
+  ],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -485,13 +500,13 @@ describe('deployable stack (osls package --stage citest)', () => {
         checked++;
       }
     }
-    // targetDescribe + iamAuthEnable (instance + cluster each); 4 database functions x (secret, admin connect).
-    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(12);
+    // targetDescribe + iamAuthEnable + api (instance + cluster each); 5 database functions x (secret, admin connect).
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(16);
   });
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
     const dbKeys = functionKeys.filter((k) => FUNCTIONS[k].database);
-    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate', 'dbUserDeactivate', 'dbUserRetire']);
+    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate', 'dbUserDeactivate', 'dbUserPlan', 'dbUserRetire']);
     const vpc = example.deployment!.vpc;
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
@@ -584,6 +599,64 @@ describe('deployable stack (osls package --stage citest)', () => {
       .filter(([, s]) => s.Type === 'Task')
       .map(([, s]) => logicalIdOfMarker(s.Resource));
     for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);
+  });
+
+  describe('HTTP API', () => {
+    const EXPECTED_ROUTES = ['GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
+    const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+
+    it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {
+      const apis = of('AWS::ApiGatewayV2::Api');
+      expect(apis.map(([id]) => id)).toEqual(['HttpApi']);
+      expect(apis[0][1].Properties?.ProtocolType).toBe('HTTP');
+      const routes = of('AWS::ApiGatewayV2::Route');
+      expect(sorted(routes.map(([, r]) => r.Properties?.RouteKey as string))).toEqual(EXPECTED_ROUTES);
+      for (const [id, r] of routes) expect(r.Properties?.AuthorizationType, `${id} (${String(r.Properties?.RouteKey)}) must use IAM authorization`).toBe('AWS_IAM');
+      expect(of('AWS::ApiGatewayV2::Authorizer'), 'no other authorizer').toEqual([]);
+    });
+
+    it('sends every route to the api function with payload format 2.0, and only API Gateway may invoke it', () => {
+      const integrations = of('AWS::ApiGatewayV2::Integration');
+      expect(integrations).toHaveLength(1);
+      const [integrationId, integration] = integrations[0];
+      expect(integration.Properties?.IntegrationType).toBe('AWS_PROXY');
+      expect(integration.Properties?.PayloadFormatVersion).toBe('2.0');
+      expect(getAttArnOf(integration.Properties?.IntegrationUri)).toBe(lambdaLogicalId('api'));
+      for (const [id, r] of of('AWS::ApiGatewayV2::Route')) expect(JSON.stringify(r.Properties?.Target), id).toContain(`"Ref":"${integrationId}"`);
+      const permissions = of('AWS::Lambda::Permission').filter(([, r]) => getAttArnOf(r.Properties?.FunctionName) === lambdaLogicalId('api'));
+      expect(permissions).toHaveLength(1);
+      expect(permissions[0][1].Properties?.Principal).toBe('apigateway.amazonaws.com');
+      expect(JSON.stringify(permissions[0][1].Properties?.SourceArn), 'invoke permission scoped to this API').toContain('"Ref":"HttpApi"');
+    });
+
+    it('gives the api function the ARNs of this stack\'s state machines and of the plan function', () => {
+      const vars = (props(template, lambdaLogicalId('api')).Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(vars.ONBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OnboardStateMachine' });
+      expect(vars.OFFBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OffboardStateMachine' });
+      expect(vars.DB_PLAN_FUNCTION).toEqual({ Ref: lambdaLogicalId('dbUserPlan') });
+    });
+
+    it("lets the api role start and describe executions of this stack's two state machines only, and invoke only dbUserPlan", () => {
+      const role = roleOf(template, 'api');
+      const start = statementsWith(template, role, 'states:StartExecution');
+      expect(start.length).toBeGreaterThan(0);
+      expect(sorted(start.flatMap(resourcesOf))).toEqual(['${OffboardStateMachine}', '${OnboardStateMachine}']);
+      const describe = statementsWith(template, role, 'states:DescribeExecution');
+      expect(describe.length).toBeGreaterThan(0);
+      expect(sorted(describe.flatMap(resourcesOf))).toEqual([
+        'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OffboardStateMachine.Name}:*',
+        'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
+      ]);
+      for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
+      // No other role of the stack may start executions (the state machines are started through the API).
+      const starters = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'));
+      expect(sorted(starters.map((g) => g.role))).toEqual([role]);
+      const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
+      expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
+      // The API never writes: no IAM, RDS, database or lock writes in its role.
+      const writes = grantsOfRole(template, role).flatMap((g) => actionsOf(g.statement)).filter((a) => /^(iam|rds):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
+      expect(writes).toEqual([]);
+    });
   });
 
   it('stores grant locks in an on-demand, encrypted DynamoDB table keyed by pk (S)', () => {

@@ -55,6 +55,15 @@ export const configSchema = z.object({
       maxGrantPoliciesPerPrincipal: z.number().int().min(1).max(20).default(4),
     })
     .prefault({}),
+  /** Who may ask the API for what (see README, "Who may ask for what"). */
+  api: z
+    .object({
+      /** Callers that may request and revoke access for any principal: ARNs, `*` matching any characters. */
+      admins: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[^\s]+$/, 'must be an IAM or STS ARN (with * wildcards)')).default([]),
+      /** Whether other callers may request and revoke access for their own principal. */
+      selfService: z.boolean().default(true),
+    })
+    .prefault({}),
   /** Reserved concurrency of each function that opens database connections. */
   dbConcurrency: z.number().int().min(1).max(1000).default(10),
   /** Read by serverless.yml at package time only (not passed to the functions). */

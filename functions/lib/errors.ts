@@ -25,7 +25,11 @@ export type ErrorCode =
   | 'TransientDatabaseError'
   | 'TransientAwsError'
   | 'DatabaseError'
-  | 'ConfigurationError';
+  | 'ConfigurationError'
+  | 'NotAuthorized'
+  | 'RequestNotFound'
+  | 'RequestConflict'
+  | 'RouteNotFound';
 
 /** Error codes the state machines retry with backoff: the condition is expected to pass. */
 export const RETRYABLE_CODES: readonly ErrorCode[] = [
@@ -59,7 +63,14 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   TransientAwsError: 503,
   DatabaseError: 500,
   ConfigurationError: 500,
+  NotAuthorized: 403,
+  RequestNotFound: 404,
+  RequestConflict: 409,
+  RouteNotFound: 404,
 };
+
+/** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */
+export const isErrorCode = (name: unknown): name is ErrorCode => typeof name === 'string' && Object.hasOwn(HTTP_STATUS, name);
 
 export class ProvisioningError extends Error {
   readonly code: ErrorCode;

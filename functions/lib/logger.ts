@@ -4,8 +4,8 @@ import { ProvisioningError } from './errors';
 export const logger = new Logger({ serviceName: 'rds-iam-access' });
 
 const requestIdOf = (event: unknown): string | undefined => {
-  const e = event as { requestId?: unknown; request?: { requestId?: unknown } } | undefined;
-  const id = e?.request?.requestId ?? e?.requestId;
+  const e = event as { requestId?: unknown; request?: { requestId?: unknown }; state?: { request?: { requestId?: unknown } } } | undefined;
+  const id = e?.request?.requestId ?? e?.state?.request?.requestId ?? e?.requestId;
   return typeof id === 'string' ? id : undefined;
 };
 

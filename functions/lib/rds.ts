@@ -169,10 +169,21 @@ export const describeTarget = async (rds: RDSClient, target: ResolvedTargetConfi
 };
 
 /** Asks RDS to turn IAM database authentication on; the caller waits for it to apply. */
-export const enableIamAuth = async (rds: RDSClient, target: ResolvedTargetConfig): Promise<{ applyImmediately: boolean }> => {
+const assertMayEnableIamAuth = (target: ResolvedTargetConfig): void => {
   if (target.iamAuth.enable === 'never') {
     throw new ProvisioningError('IamAuthDisabled', `IAM database authentication is off on ${target.kind} ${target.identifier} and target "${target.name}" is configured not to turn it on (iamAuth.enable: never)`);
   }
+};
+
+/** The RDS change onboarding would make for IAM authentication: none when it is on already. */
+export const planIamAuth = (target: ResolvedTargetConfig, db: ResolvedTarget): { action: 'rds:ModifyDBInstance' | 'rds:ModifyDBCluster'; applyImmediately: boolean } | undefined => {
+  if (db.iamAuthEnabled) return undefined;
+  assertMayEnableIamAuth(target);
+  return { action: target.kind === 'instance' ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster', applyImmediately: target.iamAuth.enable === 'immediately' };
+};
+
+export const enableIamAuth = async (rds: RDSClient, target: ResolvedTargetConfig): Promise<{ applyImmediately: boolean }> => {
+  assertMayEnableIamAuth(target);
   const applyImmediately = target.iamAuth.enable === 'immediately';
   try {
     if (target.kind === 'instance') {

@@ -148,6 +148,33 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
   return versionId;
 };
 
+/** What adding one grant does to a principal's policies: decided from a read, before any write. */
+export type GrantAdditionPlan =
+  | { action: 'none'; policyName: string; policyArn: string }
+  | { action: 'new version'; policyName: string; policyArn: string; grants: string[] }
+  | { action: 'create and attach'; policyName: string; policyArn: string; slot: number; grants: string[] };
+
+/**
+ * Where a new grant goes: nowhere if present, else the first policy with room, else a new slot
+ * within the configured and IAM limits. Pure: the same plan serves the run and a dry run.
+ */
+export const planGrantAddition = (current: PrincipalGrants, principal: PrincipalArn, resourceArn: string, limits: GrantLimits): GrantAdditionPlan => {
+  const holder = current.policies.find((p) => p.grants.includes(resourceArn));
+  if (holder) return { action: 'none', policyName: holder.name, policyArn: holder.arn };
+  const roomy = current.policies.find((p) => fitsInOnePolicy([...p.grants, resourceArn]));
+  if (roomy) return { action: 'new version', policyName: roomy.name, policyArn: roomy.arn, grants: [...roomy.grants, resourceArn] };
+  const total = current.policies.reduce((n, p) => n + p.grants.length, 0);
+  if (current.policies.length >= limits.maxGrantPoliciesPerPrincipal) {
+    throw new ProvisioningError('GrantLimitReached', `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`);
+  }
+  if (current.attachedCount >= limits.attachedPoliciesQuota) {
+    throw new ProvisioningError('GrantLimitReached', `${principal.arn} has ${current.attachedCount} managed policies attached, IAM's quota (iam.attachedPoliciesQuota); detach one or raise the quota`);
+  }
+  const used = new Set(current.policies.map((p) => p.slot));
+  const slot = [...Array(limits.maxGrantPoliciesPerPrincipal).keys()].find((n) => !used.has(n)) as number;
+  return { action: 'create and attach', policyName: grantPolicyName(principal, slot), policyArn: grantPolicyArn(principal, slot), slot, grants: [resourceArn] };
+};
+
 /**
  * Adds one `rds-db:connect` resource to the principal's grant policies, under the principal's
  * lock. Re-adding is a no-op; the principal's other policies are never touched.
@@ -155,27 +182,13 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
 export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantChange> =>
   withPrincipalLock<GrantChange>(deps.lock, principal.arn, owner, async (expected) => {
     const current = await readPrincipalGrants(deps.iam, principal, expected);
-    const holder = current.policies.find((p) => p.grants.includes(resourceArn));
-    if (holder) return { result: { outcome: 'already present', policyName: holder.name, policyArn: holder.arn, resourceArn } };
     try {
-      const roomy = current.policies.find((p) => fitsInOnePolicy([...p.grants, resourceArn]));
-      if (roomy) {
-        const versionId = await writePolicyVersion(deps.iam, roomy.arn, [...roomy.grants, resourceArn]);
-        return { result: { outcome: 'added', policyName: roomy.name, policyArn: roomy.arn, resourceArn }, expected: { ...expected, [roomy.arn]: versionId } };
-      }
-      const { maxGrantPoliciesPerPrincipal, attachedPoliciesQuota } = deps.limits;
-      const total = current.policies.reduce((n, p) => n + p.grants.length, 0);
-      if (current.policies.length >= maxGrantPoliciesPerPrincipal) {
-        throw new ProvisioningError('GrantLimitReached', `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`);
-      }
-      if (current.attachedCount >= attachedPoliciesQuota) {
-        throw new ProvisioningError('GrantLimitReached', `${principal.arn} has ${current.attachedCount} managed policies attached, IAM's quota (iam.attachedPoliciesQuota); detach one or raise the quota`);
-      }
-      const used = new Set(current.policies.map((p) => p.slot));
-      const slot = [...Array(maxGrantPoliciesPerPrincipal).keys()].find((n) => !used.has(n)) as number;
-      const versionId = await createAndAttach(deps.iam, principal, slot, [resourceArn]);
-      const arn = grantPolicyArn(principal, slot);
-      return { result: { outcome: 'added', policyName: grantPolicyName(principal, slot), policyArn: arn, resourceArn }, expected: { ...expected, [arn]: versionId } };
+      const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
+      const change = { policyName: plan.policyName, policyArn: plan.policyArn, resourceArn };
+      if (plan.action === 'none') return { result: { outcome: 'already present', ...change } };
+      const versionId =
+        plan.action === 'new version' ? await writePolicyVersion(deps.iam, plan.policyArn, plan.grants) : await createAndAttach(deps.iam, principal, plan.slot, plan.grants);
+      return { result: { outcome: 'added', ...change }, expected: { ...expected, [plan.policyArn]: versionId } };
     } catch (e) {
       return mapAwsError(e, `grant rds-db:connect to ${principal.arn}`, { ...PRINCIPAL_NOT_FOUND, LimitExceeded: 'GrantLimitReached', LimitExceededException: 'GrantLimitReached' });
     }
@@ -188,6 +201,23 @@ export interface GrantRemoval {
   principalDeleted: boolean;
   policies: Array<{ policyArn: string; change: 'updated' | 'deleted' }>;
 }
+
+export interface GrantRemovalStep {
+  policyArn: string;
+  policyName: string;
+  /** A policy left without grants is detached and deleted; otherwise it gets a new version. */
+  change: 'updated' | 'deleted';
+  remaining: string[];
+}
+
+/** Which of the principal's policies lose the grant, and how. Pure, like planGrantAddition. */
+export const planGrantRemoval = (policies: GrantPolicy[], resourceArn: string): GrantRemovalStep[] =>
+  policies
+    .filter((p) => p.grants.includes(resourceArn))
+    .map((p) => {
+      const remaining = p.grants.filter((g) => g !== resourceArn);
+      return { policyArn: p.arn, policyName: p.name, change: remaining.length ? 'updated' : 'deleted', remaining };
+    });
 
 /** Our grant policies of a principal that IAM no longer knows: they are detached, so found by their names. */
 const orphanedGrantPolicies = async (iam: IAMClient, principal: PrincipalArn, maxSlots: number): Promise<GrantPolicy[]> => {
@@ -233,26 +263,24 @@ export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalAr
       principalDeleted = true;
       policies = await orphanedGrantPolicies(deps.iam, principal, deps.limits.maxGrantPoliciesPerPrincipal).catch((err: unknown) => mapAwsError(err, `read grant policies of ${principal.arn}`));
     }
-    const holders = policies.filter((p) => p.grants.includes(resourceArn));
+    const plan = planGrantRemoval(policies, resourceArn);
     const next: ExpectedPolicies = { ...expected };
     const changes: GrantRemoval['policies'] = [];
     try {
-      for (const p of holders) {
-        const remaining = p.grants.filter((g) => g !== resourceArn);
-        if (remaining.length === 0) {
-          await deleteGrantPolicy(deps.iam, principal, p.arn, !principalDeleted);
-          next[p.arn] = null;
-          changes.push({ policyArn: p.arn, change: 'deleted' });
+      for (const p of plan) {
+        if (p.change === 'deleted') {
+          await deleteGrantPolicy(deps.iam, principal, p.policyArn, !principalDeleted);
+          next[p.policyArn] = null;
         } else {
-          next[p.arn] = await writePolicyVersion(deps.iam, p.arn, remaining);
-          changes.push({ policyArn: p.arn, change: 'updated' });
+          next[p.policyArn] = await writePolicyVersion(deps.iam, p.policyArn, p.remaining);
         }
+        changes.push({ policyArn: p.policyArn, change: p.change });
       }
     } catch (e) {
       return mapAwsError(e, `revoke rds-db:connect from ${principal.arn}`, PRINCIPAL_NOT_FOUND);
     }
     return {
-      result: { principalArn: principal.arn, outcome: holders.length ? 'removed' : 'absent', principalDeleted, policies: changes },
+      result: { principalArn: principal.arn, outcome: plan.length ? 'removed' : 'absent', principalDeleted, policies: changes },
       expected: changes.length ? next : undefined,
     };
   });

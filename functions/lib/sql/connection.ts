@@ -111,3 +111,13 @@ export const inTransaction = async <T>(client: Client, fn: () => Promise<T>): Pr
     throw e;
   }
 };
+
+/** A read-only transaction, always rolled back: what a dry run inspects can never change anything. */
+export const readOnly = async <T>(client: Client, fn: () => Promise<T>): Promise<T> => {
+  await client.query('BEGIN READ ONLY');
+  try {
+    return await fn();
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+};

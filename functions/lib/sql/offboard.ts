@@ -3,7 +3,7 @@ import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
 import { ddl, offboardDdl, type SqlStep } from './ddl';
-import { isManaged, lockKey, readRoleState } from './onboard';
+import { isManaged, lockKey, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
   ADVISORY_XACT_LOCK,
@@ -16,10 +16,28 @@ import {
 } from './queries';
 import { sqlstateOf, toProvisioningError } from './sqlstate';
 
-const versionOf = async (client: Client): Promise<number> =>
+export const versionOf = async (client: Client): Promise<number> =>
   (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
 
 const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;
+
+/** Refuses a protected name, for this admin; the same check serves the run and the dry run. */
+export const assertNotProtected = async (client: Client, dbUser: string, names: ProtectedNames): Promise<void> => {
+  const reason = protectedReason(dbUser, { ...names, adminUser: await currentUser(client) });
+  if (reason) throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be offboarded: ${reason}`, { details: { field: 'dbUser', reason } });
+};
+
+/** Refuses a role this project does not own, or offboarding without a successor to receive its objects. */
+export const assertOffboardable = async (client: Client, dbUser: string, role: RoleState, successorRole: string): Promise<void> => {
+  if (!isManaged(role)) {
+    throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`, {
+      details: { field: 'dbUser' },
+    });
+  }
+  if ((await client.query(EXISTING_ROLES, [[successorRole]])).rowCount === 0) {
+    throw new ProvisioningError('ConfigurationError', `successor role "${successorRole}" does not exist on the target; create it before offboarding so no object is lost`);
+  }
+};
 
 export interface DeactivateResult {
   found: boolean;
@@ -36,22 +54,12 @@ export interface DeactivateResult {
  */
 export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }): Promise<DeactivateResult> => {
   try {
-    const admin = await currentUser(client);
-    const reason = protectedReason(dbUser, { ...names, adminUser: admin });
-    if (reason) throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be offboarded: ${reason}`, { details: { field: 'dbUser', reason } });
+    await assertNotProtected(client, dbUser, names);
     const blocked = await inTransaction(client, async () => {
       await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
       const role = await readRoleState(client, dbUser);
       if (!role) return undefined;
-      if (!isManaged(role)) {
-        throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`, {
-          details: { field: 'dbUser' },
-        });
-      }
-      const successor = await client.query(EXISTING_ROLES, [[names.successorRole]]);
-      if (successor.rowCount === 0) {
-        throw new ProvisioningError('ConfigurationError', `successor role "${names.successorRole}" does not exist on the target; create it before offboarding so no object is lost`);
-      }
+      await assertOffboardable(client, dbUser, role, names.successorRole);
       const steps = role.canLogin ? [offboardDdl.blockLogin(dbUser)] : [];
       for (const s of steps) await client.query(s.sql);
       return { steps };

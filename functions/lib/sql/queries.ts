@@ -87,6 +87,15 @@ SELECT count(*)::int AS n
  WHERE r.rolname = $1 AND d.deptype = 'o'
    AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`;
 
+/** Objects the role owns, per database (pg_shdepend is shared: one query from any database). */
+export const OWNED_PER_DATABASE = `
+SELECT db.datname::text AS database, count(*)::int AS n
+  FROM pg_shdepend d
+  JOIN pg_roles r ON r.oid = d.refobjid
+  JOIN pg_database db ON db.oid = d.dbid
+ WHERE r.rolname = $1 AND d.deptype = 'o'
+ GROUP BY 1 ORDER BY 1`;
+
 /** What still depends on the role, per database (shared catalog: visible from any database). */
 export const REMAINING_DEPENDENCIES = `
 SELECT coalesce(db.datname::text, '(shared)') AS database, d.deptype::text AS kind, count(*)::int AS n

@@ -1,0 +1,73 @@
+import type { Client } from 'pg';
+import type { AdminConnector } from '../admin-session';
+import { readOnly } from '../sql/connection';
+import type { SqlStep } from '../sql/ddl';
+import { assertNotProtected, assertOffboardable, listDatabases, versionOf } from '../sql/offboard';
+import { checkCapabilities, inspectOnboarding, planOnboarding, readRoleState } from '../sql/onboard';
+import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
+import { toProvisioningError } from '../sql/sqlstate';
+import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
+
+/**
+ * The database half of a dry run, run where the database steps run (in the VPC): the same
+ * inspection and planner as CreateDbUser, and the same refusals as DeactivateDbUser, inside a
+ * READ ONLY transaction that is rolled back. Nothing here can change the database.
+ */
+export interface OnboardingSqlPlan {
+  steps: SqlStep[];
+  roleExists: boolean;
+}
+
+export interface OffboardingSqlPlan {
+  canLogin: boolean;
+  sessions: number;
+  versionNum: number;
+  /** Objects the user owns, per database (databases without any are absent). */
+  owned: Record<string, number>;
+  /** Roles (the user, the successor) the admin must first be granted to act for. */
+  adminLacks: string[];
+  databases: string[];
+}
+
+const inspect = async <T>(connect: AdminConnector, database: string, what: string, fn: (client: Client) => Promise<T>): Promise<T> => {
+  try {
+    return await connect(database, (client) => readOnly(client, () => fn(client)));
+  } catch (e) {
+    throw toProvisioningError(e, what);
+  }
+};
+
+export const planOnboardingSql = async (connect: AdminConnector, state: OnboardState): Promise<OnboardingSqlPlan> =>
+  inspect(connect, state.target.adminDatabase, `plan database user "${state.request.dbUser}"`, async (client) => {
+    const spec = dbUserSpecOf(state);
+    const inspection = await inspectOnboarding(client, spec);
+    const steps = planOnboarding(inspection, spec);
+    checkCapabilities(inspection, spec, steps);
+    return { steps, roleExists: inspection.role !== undefined };
+  });
+
+/** Undefined when the user does not exist (offboarding then ends as "not found"). */
+export const planOffboardingSql = async (connect: AdminConnector, { request, target, db }: OffboardState): Promise<OffboardingSqlPlan | undefined> =>
+  inspect(connect, target.adminDatabase, `plan offboarding of "${request.dbUser}"`, async (client) => {
+    const { dbUser } = request;
+    await assertNotProtected(client, dbUser, protectedNamesOf(target, db));
+    const role = await readRoleState(client, dbUser);
+    if (!role) return undefined;
+    await assertOffboardable(client, dbUser, role, target.successorRole);
+    const adminLacks: string[] = [];
+    for (const r of [dbUser, target.successorRole]) if (!(await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [r])).rows[0].ok) adminLacks.push(r);
+    return {
+      canLogin: role.canLogin,
+      sessions: (await client.query<{ n: number }>(SESSION_COUNT, [dbUser])).rows[0].n,
+      versionNum: await versionOf(client),
+      owned: Object.fromEntries((await client.query<{ database: string; n: number }>(OWNED_PER_DATABASE, [dbUser])).rows.map((r) => [r.database, r.n])),
+      adminLacks,
+      databases: await listDatabases(client),
+    };
+  });
+
+/** What the api function sends the database plan function, and what comes back. */
+export type DbPlanInvocation = { kind: 'onboarding'; state: OnboardState } | { kind: 'offboarding'; state: OffboardState };
+
+/** Refusals are answers, not function errors: they keep their code and details across the Lambda boundary. */
+export type DbPlanAnswer<T> = { result: T } | { error: { error: string; message: string; details?: Record<string, unknown> } };

