@@ -1,0 +1,505 @@
+/**
+ * The `api` function: real API Gateway HTTP API events (payload format 2.0, IAM authorizer
+ * context; test/fixtures/http-api-iam-event.json has the documented shape), Step Functions
+ * mocked at the SDK boundary with aws-sdk-client-mock. Dry runs read a real PostgreSQL server
+ * (the database half through the dbUserPlan function, invoked via the Lambda SDK).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseCallerArn } from '../functions/lib/api/caller';
+import type { HttpEvent, HttpResult } from '../functions/lib/api/http';
+import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
+import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
+import type { Config } from '../functions/lib/config';
+import type { RequestPlan } from '../functions/lib/plan/request-plan';
+import { FUNCTIONS } from '../local/functions';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { SimulatedLambda } from '../local/simulated-services';
+import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+
+const FIXTURE = JSON.parse(readFileSync(join(__dirname, 'fixtures/http-api-iam-event.json'), 'utf8')) as HttpEvent;
+const ACCOUNT = '123456789012';
+const ONBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-onboard`;
+const OFFBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-offboard`;
+const ADMIN = `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/jane`;
+const roleArn = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
+
+interface EventSpec {
+  routeKey: string;
+  body?: unknown;
+  caller?: string | null;
+  query?: Record<string, string>;
+  pathParameters?: Record<string, string>;
+}
+
+/** The documented event, with this request's route, body, query and caller. */
+const httpEvent = ({ routeKey, body, caller = ADMIN, query, pathParameters }: EventSpec): HttpEvent => {
+  const e = structuredClone(FIXTURE);
+  const [method, path] = routeKey.split(' ');
+  const rawPath = pathParameters ? path.replace(/\{(\w+)\}/g, (_, n: string) => pathParameters[n]) : path;
+  e.routeKey = routeKey;
+  e.requestContext.routeKey = routeKey;
+  e.rawPath = rawPath;
+  e.requestContext.http = { ...e.requestContext.http, method, path: rawPath };
+  if (body === undefined) delete e.body;
+  else e.body = typeof body === 'string' ? body : JSON.stringify(body);
+  if (query) {
+    e.queryStringParameters = query;
+    e.rawQueryString = new URLSearchParams(query).toString();
+  }
+  if (pathParameters) e.pathParameters = pathParameters;
+  if (caller === null) (e.requestContext as { authorizer?: unknown }).authorizer = undefined;
+  else e.requestContext.authorizer.iam.userArn = caller;
+  return e;
+};
+
+interface ApiAnswer {
+  status: number;
+  headers: Record<string, unknown>;
+  body: Record<string, unknown>;
+}
+const parse = (r: HttpResult): ApiAnswer => ({ status: r.statusCode, headers: r.headers ?? {}, body: JSON.parse(r.body) as Record<string, unknown> });
+
+let sb: Sandbox;
+let sfn: AwsClientStub<SFNClient>;
+let lambda: ReturnType<SimulatedLambda['install']>;
+let generated: number;
+
+const depsWith = (config: Config): ApiDeps => ({
+  config,
+  executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM } },
+  plan: {
+    rds: (region) => new RDSClient({ region }),
+    iam: new IAMClient({ region: 'us-east-1' }),
+    limits: config.iam,
+    database: lambdaDatabasePlanner(new LambdaClient({ region: 'eu-west-1' }), 'dbUserPlan'),
+  },
+  newRequestId: () => `req-generated-${++generated}`,
+});
+
+const call = async (spec: EventSpec, config: Config = sb.config): Promise<ApiAnswer> => parse(await handleApiEvent(httpEvent(spec), depsWith(config)));
+
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+  sfn = mockClient(SFNClient);
+  // Unknown executions, unless a test says otherwise; a started one echoes its start time.
+  sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
+  sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
+    executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`,
+    startDate: new Date('2026-11-23T10:15:01Z'),
+    $metadata: {},
+  }));
+  lambda = new SimulatedLambda(FUNCTIONS).install();
+  generated = 0;
+});
+afterEach(() => {
+  sfn.restore();
+  lambda.restore();
+  sb.restore();
+});
+
+const started = () => sfn.commandCalls(StartExecutionCommand).map((c) => ({ ...c.args[0].input, input: JSON.parse(c.args[0].input.input ?? '{}') as Record<string, unknown> }));
+
+/** A DescribeExecution answer for an existing execution. */
+const existing = (machine: string, name: string, input: object, extra: Partial<DescribeExecutionCommandOutput> = {}): DescribeExecutionCommandOutput => ({
+  executionArn: `${machine.replace(':stateMachine:', ':execution:')}:${name}`,
+  stateMachineArn: machine,
+  name,
+  status: 'RUNNING',
+  startDate: new Date('2026-11-23T09:00:00Z'),
+  input: JSON.stringify(input),
+  $metadata: {},
+  ...extra,
+});
+
+describe('POST /access-requests', () => {
+  it('starts the onboarding execution named by the request id, with the caller as requestedBy, and answers 202 without waiting', async () => {
+    const caller = sessionOf('alice');
+    const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-100', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_read'], databases: ['app'], reason: 'OPS-1' } });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ requestId: 'REQ-100', kind: 'onboarding', status: 'RUNNING', startedAt: '2026-11-23T10:15:01.000Z', location: '/requests/REQ-100' });
+    expect(r.headers.location).toBe('/requests/REQ-100');
+    expect(started()).toEqual([
+      {
+        stateMachineArn: ONBOARD_SM,
+        name: 'REQ-100',
+        // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4.
+        input: { requestId: 'REQ-100', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requestedBy: caller },
+      },
+    ]);
+  });
+
+  it('generates a request id when none is given, and returns it', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r.status).toBe(202);
+    expect(r.body.requestId).toBe('req-generated-1');
+    expect(started().map((s) => [s.name, s.input.requestId])).toEqual([['req-generated-1', 'req-generated-1']]);
+  });
+
+  it('accepts a base64-encoded body, as API Gateway sends binary payloads', async () => {
+    const e = httpEvent({ routeKey: 'POST /access-requests', caller: sessionOf('alice') });
+    e.body = Buffer.from(JSON.stringify({ requestId: 'REQ-B64', principalArn: roleArn('alice'), target: 'orders' })).toString('base64');
+    e.isBase64Encoded = true;
+    expect(parse(await handleApiEvent(e, depsWith(sb.config))).status).toBe(202);
+    expect(started().map((s) => s.name)).toEqual(['REQ-B64']);
+  });
+
+  it('a replay (same id, same request, even from another caller) starts nothing and answers 200 with the existing request', async () => {
+    const input = { requestId: 'REQ-101', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: sessionOf('alice') };
+    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-101` }).resolves(existing(ONBOARD_SM, 'REQ-101', input));
+    for (const caller of [sessionOf('alice'), ADMIN]) {
+      const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ requestId: 'REQ-101', kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z' });
+    }
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('a replay racing the original (ExecutionAlreadyExists) answers 200 with the execution that won', async () => {
+    const input = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: sessionOf('alice') };
+    const arn = `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-102`;
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: arn })
+      .rejectsOnce(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }))
+      .resolves(existing(ONBOARD_SM, 'REQ-102', input));
+    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ requestId: 'REQ-102', input });
+  });
+
+  it('the same request id for a different request, or for a revocation, is a 409 conflict and starts nothing', async () => {
+    const input = { requestId: 'REQ-103', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: [], requestedBy: ADMIN };
+    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-103` }).resolves(existing(ONBOARD_SM, 'REQ-103', input, { status: 'SUCCEEDED' }));
+    const different = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-103', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write'] } });
+    expect(different.status).toBe(409);
+    expect(different.body).toMatchObject({ error: 'RequestConflict' });
+    expect(different.body.message).toContain('REQ-103');
+    const asRevocation = await call({ routeKey: 'POST /revocations', body: { requestId: 'REQ-103', dbUser: 'alice', target: 'orders' } });
+    expect(asRevocation.status).toBe(409);
+    expect(asRevocation.body.error).toBe('RequestConflict');
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('a throttled StartExecution is a retryable 503, not a 500', async () => {
+    sfn.on(StartExecutionCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    const r = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-104', principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r.status).toBe(503);
+    expect(r.body.error).toBe('TransientAwsError');
+  });
+});
+
+describe('POST /revocations', () => {
+  it('starts the offboarding execution; principalArn is optional', async () => {
+    const r = await call({ routeKey: 'POST /revocations', body: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team' } });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ requestId: 'REQ-200', kind: 'offboarding', status: 'RUNNING' });
+    expect(started()).toEqual([{ stateMachineArn: OFFBOARD_SM, name: 'REQ-200', input: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team', requestedBy: ADMIN } }]);
+  });
+});
+
+describe('GET /requests/{requestId}', () => {
+  const get = (requestId: string, caller: string | null = ADMIN) => call({ routeKey: 'GET /requests/{requestId}', caller, pathParameters: { requestId } });
+  const execArn = (machine: string, name: string) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
+
+  it('answers kind, status, input, output and start/stop times of a finished onboarding', async () => {
+    const input = { requestId: 'REQ-300', principalArn: roleArn('alice'), target: 'orders' };
+    sfn.on(DescribeExecutionCommand, { executionArn: execArn(ONBOARD_SM, 'REQ-300') }).resolves(
+      existing(ONBOARD_SM, 'REQ-300', input, { status: 'SUCCEEDED', stopDate: new Date('2026-11-23T09:00:07Z'), output: JSON.stringify({ dbUserOutcome: 'created' }) }),
+    );
+    const r = await get('REQ-300');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ requestId: 'REQ-300', kind: 'onboarding', status: 'SUCCEEDED', input, output: { dbUserOutcome: 'created' }, startedAt: '2026-11-23T09:00:00.000Z', stoppedAt: '2026-11-23T09:00:07.000Z' });
+  });
+
+  it('answers the error code and message of a failed offboarding (a Lambda error cause is unwrapped)', async () => {
+    const cause = JSON.stringify({ errorType: 'UnmanagedRoleConflict', errorMessage: 'database role "bob" was not created by this project', trace: ['at x'] });
+    sfn.on(DescribeExecutionCommand, { executionArn: execArn(OFFBOARD_SM, 'REQ-301') }).resolves(
+      existing(OFFBOARD_SM, 'REQ-301', { requestId: 'REQ-301' }, { status: 'FAILED', stopDate: new Date('2026-11-23T09:00:02Z'), error: 'UnmanagedRoleConflict', cause }),
+    );
+    const r = await get('REQ-301');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ kind: 'offboarding', status: 'FAILED', error: { code: 'UnmanagedRoleConflict', message: 'database role "bob" was not created by this project' } });
+    expect(r.body).not.toHaveProperty('output');
+  });
+
+  it.each(['TIMED_OUT', 'ABORTED'] as const)('reports %s as Step Functions does', async (status) => {
+    sfn.on(DescribeExecutionCommand, { executionArn: execArn(ONBOARD_SM, 'REQ-302') }).resolves(existing(ONBOARD_SM, 'REQ-302', {}, { status, stopDate: new Date() }));
+    expect((await get('REQ-302')).body.status).toBe(status);
+  });
+
+  it('404 for an unknown request id, 400 for one that cannot be a request id', async () => {
+    expect(await get('REQ-none')).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+    expect(await get('bad id!')).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
+  });
+});
+
+describe('every route', () => {
+  it('refuses a request without IAM caller identity (403)', async () => {
+    for (const routeKey of ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}']) {
+      const r = await call({ routeKey, caller: null, body: {}, pathParameters: { requestId: 'x' } });
+      expect(r, routeKey).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
+    }
+  });
+
+  it('answers 404 RouteNotFound for a route the API does not have', async () => {
+    expect(await call({ routeKey: 'DELETE /access-requests', body: {} })).toMatchObject({ status: 404, body: { error: 'RouteNotFound' } });
+  });
+});
+
+describe('validation: 400 (or the fitting 4xx) naming the field, and nothing started', () => {
+  const ok = { principalArn: roleArn('alice'), target: 'orders' };
+  const onboarding: Array<[string, unknown, number, string, string]> = [
+    ['no body', undefined, 400, 'ValidationError', '(body)'],
+    ['invalid JSON', '{"principalArn": ', 400, 'ValidationError', '(body)'],
+    ['a JSON array', '[]', 400, 'ValidationError', '(body)'],
+    ['an unknown field', { ...ok, admin: true }, 400, 'ValidationError', 'admin'],
+    ['requestedBy set by the client', { ...ok, requestedBy: 'arn:aws:iam::123456789012:user/mallory' }, 400, 'ValidationError', 'requestedBy'],
+    ['principalArn missing', { target: 'orders' }, 400, 'ValidationError', 'principalArn'],
+    ['principalArn malformed', { ...ok, principalArn: 'arn:aws:iam::12345:role/x' }, 400, 'ValidationError', 'principalArn'],
+    ['principalArn an STS session', { ...ok, principalArn: sessionOf('alice') }, 400, 'ValidationError', 'principalArn'],
+    ['principalArn in another account', { ...ok, principalArn: 'arn:aws:iam::210987654321:role/alice' }, 400, 'ValidationError', 'principalArn'],
+    ['dbUser with SQL in it', { ...ok, dbUser: 'alice"; DROP ROLE x; --' }, 400, 'ValidationError', 'dbUser'],
+    ['dbUser longer than 63 bytes', { ...ok, dbUser: 'a'.repeat(64) }, 400, 'ValidationError', 'dbUser'],
+    ['dbUser protected', { ...ok, dbUser: 'rds_superuser' }, 403, 'ProtectedRole', 'dbUser'],
+    ['dbRoles not a list', { ...ok, dbRoles: 'app_read' }, 400, 'ValidationError', 'dbRoles'],
+    ['a role not on the allow-list', { ...ok, dbRoles: ['rds_superuser'] }, 403, 'RoleNotAllowed', 'dbRoles'],
+    ['an invalid database name', { ...ok, databases: ['app;'] }, 400, 'ValidationError', 'databases[0]'],
+    ['target missing', { principalArn: roleArn('alice') }, 400, 'ValidationError', 'target'],
+    ['an unknown target', { ...ok, target: 'nope' }, 404, 'UnknownTarget', 'target'],
+    ['a malformed request id', { ...ok, requestId: 'has spaces' }, 400, 'ValidationError', 'requestId'],
+    ['a request id too long for an execution name', { ...ok, requestId: 'r'.repeat(81) }, 400, 'ValidationError', 'requestId'],
+  ];
+
+  it.each(onboarding)('POST /access-requests with %s', async (_, body, status, error, field) => {
+    const r = await call({ routeKey: 'POST /access-requests', body });
+    expect(r.status).toBe(status);
+    expect(r.body.error).toBe(error);
+    expect(r.body.message).toContain(field);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  const revocation: Array<[string, unknown, number, string, string]> = [
+    ['dbUser missing', { target: 'orders' }, 400, 'ValidationError', 'dbUser'],
+    ['the master user', { target: 'orders', dbUser: 'postgres' }, 403, 'ProtectedRole', 'dbUser'],
+    ['the successor role', { target: 'orders', dbUser: 'data_owner' }, 403, 'ProtectedRole', 'dbUser'],
+    ['a malformed principalArn', { target: 'orders', dbUser: 'alice', principalArn: 'alice' }, 400, 'ValidationError', 'principalArn'],
+    ['an unknown target', { target: 'nope', dbUser: 'alice' }, 404, 'UnknownTarget', 'target'],
+  ];
+
+  it.each(revocation)('POST /revocations with %s', async (_, body, status, error, field) => {
+    const r = await call({ routeKey: 'POST /revocations', body });
+    expect(r.status).toBe(status);
+    expect(r.body.error).toBe(error);
+    expect(r.body.message).toContain(field);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('?dryRun must be true or false', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', body: ok, query: { dryRun: 'yes' } });
+    expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
+    expect(r.body.message).toContain('dryRun');
+  });
+});
+
+describe('authorization (configuration api.admins / api.selfService)', () => {
+  const request = (caller: string, body: object, config?: Config) => call({ routeKey: 'POST /access-requests', caller, body: { target: 'orders', ...body } }, config);
+  const revoke = (caller: string, body: object, config?: Config) => call({ routeKey: 'POST /revocations', caller, body: { target: 'orders', ...body } }, config);
+
+  it('a role session may request access for its own role (any path) and its own database user', async () => {
+    expect((await request(sessionOf('alice'), { principalArn: roleArn('alice') })).status).toBe(202);
+    expect((await request(sessionOf('alice'), { principalArn: `arn:aws:iam::${ACCOUNT}:role/teams/data/alice`, dbUser: 'alice' })).status).toBe(202);
+  });
+
+  it('an IAM user may request access for itself', async () => {
+    expect((await request(`arn:aws:iam::${ACCOUNT}:user/engineering/bob`, { principalArn: `arn:aws:iam::${ACCOUNT}:user/engineering/bob` })).status).toBe(202);
+  });
+
+  it.each([
+    ['another principal', sessionOf('alice'), { principalArn: roleArn('bob') }, 'not own principal'],
+    ["another principal's database user on its own principal", sessionOf('alice'), { principalArn: roleArn('alice'), dbUser: 'bob' }, 'not own database user'],
+    ['a user for a role of the same name', `arn:aws:iam::${ACCOUNT}:user/alice`, { principalArn: roleArn('alice') }, 'not own principal'],
+    ['the same name in another account', `arn:aws:sts::210987654321:assumed-role/alice/s`, { principalArn: roleArn('alice') }, 'not own principal'],
+    ['the account root', `arn:aws:iam::${ACCOUNT}:root`, { principalArn: roleArn('alice') }, 'no own principal'],
+    ['a federated user', `arn:aws:sts::${ACCOUNT}:federated-user/carol`, { principalArn: roleArn('carol') }, 'no own principal'],
+  ])('refuses a non-administrator asking for %s (403 with the reason) and starts nothing', async (_, caller, body, reason) => {
+    const r = await request(caller, body);
+    expect(r.status).toBe(403);
+    expect(r.body).toMatchObject({ error: 'NotAuthorized', details: { reason } });
+    expect(r.body.message).toContain(caller);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('administrators (exact ARN or * pattern, matched against the session or its role) may ask for anyone', async () => {
+    expect((await request(ADMIN, { principalArn: roleArn('bob'), dbUser: 'reporting_bob' })).status).toBe(202);
+    expect((await request(`arn:aws:iam::${ACCOUNT}:role/platform-admin`, { principalArn: roleArn('carol') })).status).toBe(202);
+    const sso: Config = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_*/*`], selfService: true } };
+    expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_0123abcd/jane@example.com`, { principalArn: roleArn('bob') }, sso)).status).toBe(202);
+    // The pattern is anchored: a look-alike role is no administrator.
+    expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBAx/jane`, { principalArn: roleArn('bob') }, sso)).status).toBe(403);
+    expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin-2/x`, { principalArn: roleArn('bob') })).status).toBe(403);
+  });
+
+  it('with selfService off, only administrators may ask', async () => {
+    const closed: Config = { ...sb.config, api: { ...sb.config.api, selfService: false } };
+    const r = await request(sessionOf('alice'), { principalArn: roleArn('alice') }, closed);
+    expect(r).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not an administrator' } } });
+    expect((await request(ADMIN, { principalArn: roleArn('alice') }, closed)).status).toBe(202);
+  });
+
+  it('a caller may revoke its own database user (with or without its principal), not anyone else\'s', async () => {
+    expect((await revoke(sessionOf('alice'), { dbUser: 'alice' })).status).toBe(202);
+    expect((await revoke(sessionOf('alice'), { dbUser: 'alice', principalArn: roleArn('alice') })).status).toBe(202);
+    expect(await revoke(sessionOf('alice'), { dbUser: 'bob' })).toMatchObject({ status: 403, body: { details: { reason: 'not own database user' } } });
+    expect(await revoke(sessionOf('alice'), { dbUser: 'alice', principalArn: roleArn('bob') })).toMatchObject({ status: 403, body: { details: { reason: 'not own principal' } } });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
+  });
+
+  it('dry runs are authorized like the requests they preview', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('bob'), target: 'orders' }, query: { dryRun: 'true' } });
+    expect(r.status).toBe(403);
+    expect(lambda.calls()).toHaveLength(0);
+  });
+});
+
+describe('caller identity', () => {
+  it.each([
+    [`arn:aws:sts::${ACCOUNT}:assumed-role/app-role/i-0abc`, { type: 'role', name: 'app-role' }],
+    [`arn:aws:iam::${ACCOUNT}:user/alice`, { type: 'user', name: 'alice' }],
+    [`arn:aws:iam::${ACCOUNT}:user/division/team/alice`, { type: 'user', name: 'alice' }],
+    [`arn:aws-us-gov:sts::${ACCOUNT}:assumed-role/r/s`, { type: 'role', name: 'r' }],
+    [`arn:aws:iam::${ACCOUNT}:root`, undefined],
+    [`arn:aws:sts::${ACCOUNT}:federated-user/carol`, undefined],
+  ])('%s', (arn, principal) => {
+    expect(parseCallerArn(arn).principal).toEqual(principal);
+  });
+
+  it('refuses what is not an IAM or STS ARN', () => {
+    expect(() => parseCallerArn('alice')).toThrow(/not an IAM or STS ARN/);
+  });
+});
+
+describe('?dryRun=true: the plan, as data, on a real database, and nothing changes', () => {
+  const dryRun = (routeKey: string, body: object) => call({ routeKey, body, query: { dryRun: 'true' } });
+  const steps = (plan: RequestPlan, system: string) => plan.steps.filter((s) => s.system === system);
+
+  it('onboarding: the SQL and IAM changes the workflow then makes, exactly; the dry run itself changes nothing', async () => {
+    const name = uniqueName('DryRole');
+    const principalArn = sb.aws.iam.addRole(name);
+    const body = { requestId: uniqueName('dry'), principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] };
+    const r = await dryRun('POST /access-requests', body);
+    expect(r.status).toBe(200);
+    const plan = r.body as unknown as RequestPlan;
+    expect(plan).toMatchObject({ dryRun: true, kind: 'onboarding', dbUser: name, outcome: 'created', principals: [principalArn], target: { name: 'orders', kind: 'instance', identifier: 'orders-db', iamAuthEnabled: true } });
+    expect(steps(plan, 'rds')).toEqual([]);
+    const sql = steps(plan, 'postgresql').map((s) => s.sql);
+    expect(sql).toContain(`CREATE ROLE "${name}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`);
+    expect(sql).toContain(`GRANT "rds_iam" TO "${name}"`);
+    expect(sql).toContain(`GRANT "app_read" TO "${name}"`);
+    expect(sql).toContain(`GRANT CONNECT ON DATABASE "app" TO "${name}"`);
+    expect(steps(plan, 'iam').map((s) => s.action)).toEqual(['iam:CreatePolicy', 'iam:AttachRolePolicy']);
+
+    // Nothing changed: no role, no policy, no execution.
+    expect((await roleFacts(name)).exists).toBe(false);
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+
+    // The run does what the plan said.
+    const exec = await sb.runner.run('onboard', body.requestId, body);
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const output = exec.output as { statements: string[]; resourceArn: string };
+    expect(output.statements).toEqual(steps(plan, 'postgresql').map((s) => s.description));
+    expect(sb.aws.iam.attachedDocuments('role', name)).toEqual([steps(plan, 'iam')[0].policyDocument]);
+
+    // Planned again: nothing left to do.
+    const again = (await dryRun('POST /access-requests', { ...body, requestId: uniqueName('dry') })).body as unknown as RequestPlan;
+    expect(again.outcome).toBe('already present');
+    expect(again.steps).toEqual([]);
+  });
+
+  it('onboarding on a target with IAM auth off: the plan includes enabling it, and RDS is not modified', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('Legacy'));
+    const plan = (await dryRun('POST /access-requests', { principalArn, target: 'legacy' })).body as unknown as RequestPlan;
+    expect(steps(plan, 'rds')).toEqual([expect.objectContaining({ action: 'rds:ModifyDBInstance', resource: 'arn:aws:rds:eu-west-1:123456789012:db:legacy-db' })]);
+    expect(steps(plan, 'rds')[0].description).toContain('applied immediately');
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('refuses as the run would: IAM auth that may not be enabled (409), an unmanaged existing role (409), a principal IAM does not know (404)', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('Frozen'));
+    expect(await dryRun('POST /access-requests', { principalArn, target: 'frozen' })).toMatchObject({ status: 409, body: { error: 'IamAuthDisabled' } });
+
+    const unmanaged = uniqueName('dba_user');
+    const c = await masterClient();
+    try {
+      await c.query(`CREATE ROLE "${unmanaged}" LOGIN PASSWORD 'secret'`);
+    } finally {
+      await c.end();
+    }
+    const conflict = await dryRun('POST /access-requests', { principalArn, target: 'orders', dbUser: unmanaged });
+    expect(conflict).toMatchObject({ status: 409, body: { error: 'UnmanagedRoleConflict', details: { field: 'dbUser' } } });
+
+    expect(await dryRun('POST /access-requests', { principalArn: roleArn(uniqueName('Ghost')), target: 'orders' })).toMatchObject({ status: 404, body: { error: 'PrincipalNotFound' } });
+  });
+
+  it('offboarding: block login, revoke, move objects per database (counted), drop; nothing changes until the run', async () => {
+    const name = uniqueName('Leaver');
+    const principalArn = sb.aws.iam.addRole(name);
+    const on = await sb.runner.run('onboard', uniqueName('on'), { requestId: uniqueName('on'), principalArn, target: 'orders', databases: ['app'] });
+    expect(on.status, `${on.error}: ${on.cause}`).toBe('SUCCEEDED');
+    const app = await superClient('app');
+    try {
+      await app.query(`CREATE TABLE "t_${name}" (id int)`);
+      await app.query(`ALTER TABLE "t_${name}" OWNER TO "${name}"`);
+    } finally {
+      await app.end();
+    }
+
+    const plan = (await dryRun('POST /revocations', { requestId: uniqueName('off'), dbUser: name, target: 'orders' })).body as unknown as RequestPlan;
+    expect(plan).toMatchObject({ kind: 'offboarding', outcome: 'dropped', principals: [principalArn] });
+    const actions = plan.steps.map((s) => (s.sql ?? s.action).split(' ').slice(0, 2).join(' '));
+    expect(actions[0]).toBe('ALTER ROLE');
+    expect(actions).toContain('iam:DetachRolePolicy');
+    expect(actions).toContain('iam:DeletePolicy');
+    expect(actions.at(-1)).toBe('DROP ROLE');
+    const reassignApp = plan.steps.find((s) => s.database === 'app' && s.sql?.startsWith('REASSIGN OWNED'));
+    expect(reassignApp?.description).toContain('the 1 object(s)');
+    // IAM is changed after login is blocked and before objects move, as in the workflow.
+    expect(actions.indexOf('iam:DetachRolePolicy')).toBeLessThan(actions.indexOf('REASSIGN OWNED'));
+
+    const facts = await roleFacts(name);
+    expect(facts).toMatchObject({ exists: true, canLogin: true });
+    expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
+
+    const off = await sb.runner.run('offboard', uniqueName('off'), { requestId: uniqueName('off'), dbUser: name, target: 'orders' });
+    expect(off.status, `${off.error}: ${off.cause}`).toBe('SUCCEEDED');
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('offboarding a user that does not exist plans nothing ("not found")', async () => {
+    const plan = (await dryRun('POST /revocations', { dbUser: uniqueName('nobody'), target: 'orders' })).body as unknown as RequestPlan;
+    expect(plan).toMatchObject({ outcome: 'not found', principals: [], steps: [] });
+  });
+
+  it('offboarding the master user is refused by the database half (RDS names it), as the run would', async () => {
+    const r = await dryRun('POST /revocations', { dbUser: testPg().masterUser, target: 'orders' });
+    expect(r.status).toBe(403);
+    expect(r.body.error).toBe('ProtectedRole');
+  });
+});
