@@ -76,8 +76,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (child?.pid && child.exitCode === null) {
-    process.kill(-child.pid, 'SIGKILL');
+  // Only when a test failed before Ctrl-C: nothing may outlive the test run.
+  if (child?.pid && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
     await exited;
   }
 });
