@@ -24,7 +24,7 @@ export const stepHandler =
       logger.info('step succeeded', { output: output as Record<string, unknown> });
       return output;
     } catch (e) {
-      if (e instanceof ProvisioningError) logger.warn('step failed', { error: e.code, message: e.message, retryable: e.retryable });
+      if (e instanceof ProvisioningError) logger.warn('step failed', { error: e.code, errorMessage: e.message, retryable: e.retryable });
       else logger.error('step failed unexpectedly', e as Error);
       throw e;
     }

@@ -97,7 +97,7 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
     }
   } catch (e) {
     if (e instanceof ProvisioningError) {
-      logger.warn('request refused', { route: event.routeKey, error: e.code, message: e.message, caller: event.requestContext?.authorizer?.iam?.userArn });
+      logger.warn('request refused', { route: event.routeKey, error: e.code, errorMessage: e.message, caller: event.requestContext?.authorizer?.iam?.userArn });
       return errorResult(e);
     }
     logger.error('request failed unexpectedly', e as Error);
