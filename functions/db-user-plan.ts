@@ -9,7 +9,11 @@ export const handler = stepHandler('PlanDbUser', async (invocation: DbPlanInvoca
   try {
     // The target's settings (and so its admin secret) come from this function's own configuration.
     const target = resolveTargetConfig(loadConfig(), invocation.state.target.name);
-    const connect = await targetAdmin(target, invocation.state.db);
+    const { db } = invocation.state;
+    if (db.identifier !== target.identifier || db.kind !== target.kind) {
+      throw new ProvisioningError('ConfigurationError', `dry run for target "${target.name}" names ${db.kind} ${db.identifier}, not the configured ${target.kind} ${target.identifier}`);
+    }
+    const connect = await targetAdmin(target, db, { readOnly: true });
     return {
       result:
         invocation.kind === 'onboarding'

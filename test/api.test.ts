@@ -23,7 +23,9 @@ import { parseCallerArn } from '../functions/lib/api/caller';
 import type { HttpEvent, HttpResult } from '../functions/lib/api/http';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
-import type { Config } from '../functions/lib/config';
+import { targetAdmin } from '../functions/lib/admin-session';
+import { type Config, resolveTargetConfig } from '../functions/lib/config';
+import { describeTarget } from '../functions/lib/rds';
 import type { RequestPlan } from '../functions/lib/plan/request-plan';
 import { FUNCTIONS } from '../local/functions';
 import { createSandbox, type Sandbox } from '../local/sandbox';
@@ -100,7 +102,7 @@ beforeEach(() => {
   sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
   sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
     executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`,
-    startDate: new Date('2026-11-23T10:15:01Z'),
+    startDate: new Date(),
     $metadata: {},
   }));
   lambda = new SimulatedLambda(FUNCTIONS).install();
@@ -131,14 +133,15 @@ describe('POST /access-requests', () => {
     const caller = sessionOf('alice');
     const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-100', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_read'], databases: ['app'], reason: 'OPS-1' } });
     expect(r.status).toBe(202);
-    expect(r.body).toEqual({ requestId: 'REQ-100', kind: 'onboarding', status: 'RUNNING', startedAt: '2026-11-23T10:15:01.000Z', location: '/requests/REQ-100' });
+    expect(r.body).toEqual({ requestId: 'REQ-100', kind: 'onboarding', status: 'RUNNING', startedAt: expect.stringMatching(/^2\d{3}-/), location: '/requests/REQ-100' });
     expect(r.headers.location).toBe('/requests/REQ-100');
     expect(started()).toEqual([
       {
         stateMachineArn: ONBOARD_SM,
         name: 'REQ-100',
-        // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4.
-        input: { requestId: 'REQ-100', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requestedBy: caller },
+        // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4,
+        // and (self-service) the principal whose database user alone this run may change.
+        input: { requestId: 'REQ-100', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller },
       },
     ]);
   });
@@ -158,37 +161,49 @@ describe('POST /access-requests', () => {
     expect(started().map((s) => s.name)).toEqual(['REQ-B64']);
   });
 
-  it('a replay (same id, same request, even from another caller) starts nothing and answers 200 with the existing request', async () => {
-    const input = { requestId: 'REQ-101', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: sessionOf('alice') };
-    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-101` }).resolves(existing(ONBOARD_SM, 'REQ-101', input));
-    for (const caller of [sessionOf('alice'), ADMIN]) {
-      const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
-      expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ requestId: 'REQ-101', kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z' });
-    }
-    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
-  });
+  const alreadyExists = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
+  const onboardExecution = (name: string) => ({ executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${name}` });
 
-  it('a replay racing the original (ExecutionAlreadyExists) answers 200 with the execution that won', async () => {
-    const input = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: sessionOf('alice') };
-    const arn = `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-102`;
-    sfn
-      .on(DescribeExecutionCommand, { executionArn: arn })
-      .rejectsOnce(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }))
-      .resolves(existing(ONBOARD_SM, 'REQ-102', input));
-    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+  it('a retry of a running request (same id, same input): Step Functions answers with the running execution, the API with 200', async () => {
+    const input = { requestId: 'REQ-101', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    const original = existing(ONBOARD_SM, 'REQ-101', input);
+    // StartExecution's documented answer to the same name and input while running: the original execution.
+    sfn.on(StartExecutionCommand, { name: 'REQ-101' }).resolves({ executionArn: original.executionArn, startDate: original.startDate, $metadata: {} });
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-101')).resolves(original);
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ requestId: 'REQ-102', input });
+    expect(r.body).toMatchObject({ requestId: 'REQ-101', kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: '/requests/REQ-101' });
   });
 
-  it('the same request id for a different request, or for a revocation, is a 409 conflict and starts nothing', async () => {
+  it('a replay from another caller, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
+    const input = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-102')).resolves(existing(ONBOARD_SM, 'REQ-102', input, { status: 'SUCCEEDED', stopDate: new Date() }));
+    for (const caller of [ADMIN, sessionOf('alice')]) {
+      const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+      expect(r.status, caller).toBe(200);
+      expect(r.body).toMatchObject({ requestId: 'REQ-102', status: 'SUCCEEDED', input });
+    }
+  });
+
+  it('lists are canonical (sorted, de-duplicated), so a replay with roles in another order is the same request', async () => {
+    await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-105', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write', 'app_read', 'app_write'], databases: ['app', 'postgres'] } });
+    await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-106', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_write'], databases: ['postgres', 'app'] } });
+    const [a, b] = started().map((x) => x.input);
+    expect(a.dbRoles).toEqual(['app_read', 'app_write']);
+    expect({ ...a, requestId: '' }).toEqual({ ...b, requestId: '' });
+  });
+
+  it('the same request id for a different request, or for a revocation, is a 409 conflict', async () => {
     const input = { requestId: 'REQ-103', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: [], requestedBy: ADMIN };
-    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:REQ-103` }).resolves(existing(ONBOARD_SM, 'REQ-103', input, { status: 'SUCCEEDED' }));
+    sfn.on(StartExecutionCommand, { name: 'REQ-103' }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-103')).resolves(existing(ONBOARD_SM, 'REQ-103', input, { status: 'SUCCEEDED' }));
     const different = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-103', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write'] } });
     expect(different.status).toBe(409);
     expect(different.body).toMatchObject({ error: 'RequestConflict' });
     expect(different.body.message).toContain('REQ-103');
+    // The other kind is checked before anything is started.
+    sfn.resetHistory();
     const asRevocation = await call({ routeKey: 'POST /revocations', body: { requestId: 'REQ-103', dbUser: 'alice', target: 'orders' } });
     expect(asRevocation.status).toBe(409);
     expect(asRevocation.body.error).toBe('RequestConflict');
@@ -377,6 +392,98 @@ describe('authorization (configuration api.admins / api.selfService)', () => {
   });
 });
 
+describe('self-service ownership: a name does not say whose a database user is', () => {
+  /** A managed database user named `name`, created by an administrator for `principalArn`. */
+  const adminCreates = async (name: string, principalArn: string) => {
+    const exec = await sb.runner.run('onboard', uniqueName('adm'), { requestId: uniqueName('adm'), principalArn, dbUser: name, target: 'orders' });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+  };
+
+  it("role alice cannot take over database user alice created for IAM user alice: dry run 403, run fails, nothing granted", async () => {
+    const name = uniqueName('alice');
+    const userArn = sb.aws.iam.addUser(name);
+    const roleArnOfAlice = sb.aws.iam.addRole(name);
+    await adminCreates(name, userArn);
+    const caller = sessionOf(name);
+
+    const plan = await call({ routeKey: 'POST /access-requests', caller, body: { principalArn: roleArnOfAlice, target: 'orders' }, query: { dryRun: 'true' } });
+    expect(plan.status).toBe(403);
+    expect(plan.body).toMatchObject({ error: 'NotAuthorized', details: { reason: 'not own database user' } });
+    expect(plan.body.message).toContain(userArn);
+
+    const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-OWN-1', principalArn: roleArnOfAlice, target: 'orders' } });
+    expect(r.status).toBe(202);
+    const exec = await sb.runner.run('onboard', 'REQ-OWN-1', started()[0].input);
+    expect(exec.status).toBe('FAILED');
+    expect(exec.error).toBe('NotAuthorized');
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+    expect((await roleFacts(name)).exists).toBe(true);
+  });
+
+  it("a caller may revoke only a database user created for its own principal", async () => {
+    const name = uniqueName('alice');
+    const userArn = sb.aws.iam.addUser(name);
+    await adminCreates(name, userArn);
+    const caller = sessionOf(name);
+    const plan = await call({ routeKey: 'POST /revocations', caller, body: { dbUser: name, target: 'orders' }, query: { dryRun: 'true' } });
+    expect(plan).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own database user' } } });
+
+    await call({ routeKey: 'POST /revocations', caller, body: { requestId: 'REQ-OWN-2', dbUser: name, target: 'orders' } });
+    const exec = await sb.runner.run('offboard', 'REQ-OWN-2', started()[0].input);
+    expect(exec.status).toBe('FAILED');
+    expect(exec.error).toBe('NotAuthorized');
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
+    expect(sb.aws.iam.connectGrants('user', name)).toHaveLength(1);
+
+    // Its own database user, created for its own role: allowed, end to end.
+    const own = uniqueName('carol');
+    const ownRole = sb.aws.iam.addRole(own);
+    await adminCreates(own, ownRole);
+    await call({ routeKey: 'POST /revocations', caller: sessionOf(own), body: { requestId: 'REQ-OWN-3', dbUser: own, target: 'orders' } });
+    const mine = await sb.runner.run('offboard', 'REQ-OWN-3', started()[1].input);
+    expect(mine.status, `${mine.error}: ${mine.cause}`).toBe('SUCCEEDED');
+    expect((await roleFacts(own)).exists).toBe(false);
+  });
+
+  it('administrators are not bound by ownership', async () => {
+    const name = uniqueName('dave');
+    await adminCreates(name, sb.aws.iam.addUser(name));
+    const plan = await call({ routeKey: 'POST /revocations', body: { dbUser: name, target: 'orders' }, query: { dryRun: 'true' } });
+    expect(plan.status).toBe(200);
+  });
+
+  it('a refused caller learns nothing about the configuration: 403 before validation', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('bob'), target: 'secret-target', dbRoles: ['rds_superuser'] } });
+    expect(r).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
+    expect(r.body.message).not.toContain('orders');
+  });
+
+  it('a mistyped ?dryrun is refused, not run', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('alice'), target: 'orders' }, query: { dryrun: 'true' } });
+    expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
+    expect(r.body.message).toContain('dryrun');
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('requireOwner cannot be set by the client', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', requireOwner: ADMIN } });
+    expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
+    expect(r.body.message).toContain('requireOwner');
+  });
+
+  it('non-administrators read only requests they sent or that concern their own principal', async () => {
+    const arn = (name: string) => ({ executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${name}` });
+    sfn.on(DescribeExecutionCommand, arn('REQ-R1')).resolves(existing(ONBOARD_SM, 'REQ-R1', { principalArn: roleArn('bob'), requestedBy: ADMIN }));
+    sfn.on(DescribeExecutionCommand, arn('REQ-R2')).resolves(existing(ONBOARD_SM, 'REQ-R2', { principalArn: roleArn('alice'), requestedBy: ADMIN }));
+    sfn.on(DescribeExecutionCommand, arn('REQ-R3')).resolves(existing(ONBOARD_SM, 'REQ-R3', { principalArn: roleArn('bob'), requestedBy: sessionOf('alice') }));
+    const get = (id: string, caller: string) => call({ routeKey: 'GET /requests/{requestId}', caller, pathParameters: { requestId: id } });
+    expect(await get('REQ-R1', sessionOf('alice'))).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own request' } } });
+    expect((await get('REQ-R2', sessionOf('alice'))).status).toBe(200);
+    expect((await get('REQ-R3', `arn:aws:sts::${ACCOUNT}:assumed-role/alice/other-session`)).status).toBe(200);
+    expect((await get('REQ-R1', ADMIN)).status).toBe(200);
+  });
+});
+
 describe('caller identity', () => {
   it.each([
     [`arn:aws:sts::${ACCOUNT}:assumed-role/app-role/i-0abc`, { type: 'role', name: 'app-role' }],
@@ -489,6 +596,14 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
 
     const off = await sb.runner.run('offboard', uniqueName('off'), { requestId: uniqueName('off'), dbUser: name, target: 'orders' });
     expect(off.status, `${off.error}: ${off.cause}`).toBe('SUCCEEDED');
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('the dry-run session cannot write, whatever runs on it (default_transaction_read_only)', async () => {
+    const target = resolveTargetConfig(sb.config, 'orders');
+    const connect = await targetAdmin(target, await describeTarget(new RDSClient({ region: 'eu-west-1' }), target), { readOnly: true });
+    const name = uniqueName('never');
+    await expect(connect('postgres', (c) => c.query(`CREATE ROLE "${name}"`))).rejects.toMatchObject({ code: '25006' });
     expect((await roleFacts(name)).exists).toBe(false);
   });
 

@@ -12,10 +12,12 @@ export type AdminConnector = <T>(database: string, fn: (client: Client) => Promi
  * The admin's access to one target for one invocation: credentials are fetched once (one
  * secret read or one token), connections are opened per database as the work needs them.
  */
-export const targetAdmin = async (target: ResolvedTargetConfig, db: ResolvedTarget): Promise<AdminConnector> => {
+export const targetAdmin = async (target: ResolvedTargetConfig, db: ResolvedTarget, opts: { readOnly?: boolean } = {}): Promise<AdminConnector> => {
   assertReachable(db);
   const creds = await adminCredentials(target, db, { secrets: secretsClient(db.region) });
-  return (database, fn) => withAdminConnection(clientConfig(target, db, creds, database), fn);
+  // Dry runs: every transaction of the session is read-only, whatever the code on it does.
+  const session = opts.readOnly ? { options: '-c default_transaction_read_only=on' } : {};
+  return (database, fn) => withAdminConnection({ ...clientConfig(target, db, creds, database), ...session }, fn);
 };
 
 /** One admin connection to the target's admin database for one piece of work. */

@@ -34,6 +34,10 @@ export const parsePrincipalArn = (value: unknown, field = 'principalArn'): Princ
   return { arn: value, partition: m[1] as Partition, accountId: m[2], type: m[3] as 'role' | 'user', path, name: m[5] };
 };
 
+/** The same IAM role or user, whatever the path (names are unique per account and type). */
+export const samePrincipal = (a: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>, b: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>): boolean =>
+  a.partition === b.partition && a.accountId === b.accountId && a.type === b.type && a.name === b.name;
+
 /** The resource of `rds-db:connect`: the DB user on one instance (DbiResourceId) or cluster (DbClusterResourceId). */
 export const dbUserResourceArn = (p: { partition: Partition; region: string; accountId: string; resourceId: string; dbUser: string }): string =>
   `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/${p.dbUser}`;

@@ -13,6 +13,8 @@ const requestFields = {
   target: z.string().min(1, 'is required'),
   reason: z.string().max(1000).optional(),
   requestedBy: z.string().max(2048).optional(),
+  /** Set by the API for self-service callers: the database user must belong to this principal. */
+  requireOwner: z.string().optional(),
 };
 
 const onboardInputSchema = z
@@ -33,6 +35,7 @@ export interface OnboardRequest {
   databases: string[];
   reason?: string;
   requestedBy?: string;
+  requireOwner?: PrincipalArn;
 }
 
 /** What the Validate step hands to the rest of the workflow. */
@@ -103,6 +106,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       databases,
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
+      ...(raw.requireOwner !== undefined ? { requireOwner: parsePrincipalArn(raw.requireOwner, 'requireOwner') } : {}),
     },
     target,
   };
@@ -123,6 +127,7 @@ export interface OffboardRequest {
   principal?: PrincipalArn;
   reason?: string;
   requestedBy?: string;
+  requireOwner?: PrincipalArn;
 }
 
 export interface ValidatedOffboarding {
@@ -147,6 +152,7 @@ export const validateOffboardRequest = (input: unknown, config: Config): Validat
       ...(principal ? { principal } : {}),
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
+      ...(raw.requireOwner !== undefined ? { requireOwner: parsePrincipalArn(raw.requireOwner, 'requireOwner') } : {}),
     },
     target,
   };

@@ -33,4 +33,5 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   dbRoles: request.dbRoles,
   databases: request.databases,
   protectedNames: protectedNamesOf(target, db),
+  ...(request.requireOwner ? { requireOwner: request.requireOwner } : {}),
 });

@@ -1,8 +1,8 @@
-import type { PrincipalArn } from '../arn';
+import { parsePrincipalArn, type PrincipalArn } from '../arn';
 import type { Config } from '../config';
 import { ProvisioningError } from '../errors';
 import { defaultDbUser } from '../identifiers';
-import { type Caller, isOwnPrincipal, principalArnOf } from './caller';
+import { type Caller, isOwnPrincipal, parseCallerArn, principalArnOf } from './caller';
 
 /**
  * Who may ask for what (configuration `api`): administrators, by ARN pattern, for anyone; other
@@ -26,12 +26,19 @@ export interface AccessQuestion {
   action: 'request access' | 'revoke access';
   /** Absent for a revocation that lets the workflow find every holder. */
   principal?: PrincipalArn;
-  dbUser: string;
+  /** Absent when the request lacks it (validation then refuses it). */
+  dbUser?: string;
 }
 
-/** Returns when `caller` may do this, or throws NotAuthorized (403) saying why not. */
-export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiPolicy): void => {
-  if (isAdmin(caller, policy)) return;
+export type Authorization = { admin: true } | { admin: false; owner: string };
+
+/**
+ * Returns how `caller` may do this, or throws NotAuthorized (403) saying why not. A self-service
+ * caller gets `owner`, its own principal: the workflow then changes only a database user created
+ * for that principal (the name check here cannot know whose an existing user is).
+ */
+export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiPolicy): Authorization => {
+  if (isAdmin(caller, policy)) return { admin: true };
   const { action, principal, dbUser } = question;
   if (!policy.selfService) throw refuse(`${caller.arn} may not ${action}: only administrators (api.admins) may, self-service is off`, 'not an administrator');
   const own = principalArnOf(caller);
@@ -40,5 +47,27 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
     throw refuse(`${caller.arn} may ${action} only for its own principal ${own}, not for ${principal.arn}`, 'not own principal');
   }
   const ownUser = defaultDbUser(caller.principal.name);
-  if (dbUser !== ownUser) throw refuse(`${caller.arn} may ${action} only for its own database user "${ownUser}", not for "${dbUser}"`, 'not own database user');
+  if (dbUser !== undefined && dbUser !== ownUser) throw refuse(`${caller.arn} may ${action} only for its own database user "${ownUser}", not for "${dbUser}"`, 'not own database user');
+  return { admin: false, owner: own };
+};
+
+const parsedOrUndefined = <T>(parse: (v: string) => T, v: unknown): T | undefined => {
+  if (typeof v !== 'string') return undefined;
+  try {
+    return parse(v);
+  } catch {
+    return undefined;
+  }
+};
+
+/** Administrators read every request; others the requests they sent or that concern their own principal. */
+export const authorizeRead = (caller: Caller, input: Record<string, unknown>, policy: ApiPolicy): void => {
+  if (isAdmin(caller, policy)) return;
+  if (!caller.principal) throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'no own principal');
+  const sender = parsedOrUndefined(parseCallerArn, input.requestedBy);
+  const sentByCaller = sender?.principal !== undefined && sender.accountId === caller.accountId && sender.principal.type === caller.principal.type && sender.principal.name === caller.principal.name;
+  const principal = parsedOrUndefined((v) => parsePrincipalArn(v), input.principalArn);
+  if (!sentByCaller && !(principal && isOwnPrincipal(caller, principal))) {
+    throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'not own request');
+  }
 };

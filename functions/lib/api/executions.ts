@@ -81,19 +81,21 @@ export const getRequest = async (deps: ExecutionsDeps, requestId: string): Promi
   return found;
 };
 
-/** Who asked may differ between a request and its replay; what is asked may not. */
+/** Who asked (and so whose ownership a self-service run checks) may differ between a request and its replay; what is asked may not. */
+const WHO = new Set(['requestedBy', 'requireOwner']);
 const sameRequest = (a: Record<string, unknown>, b: Record<string, unknown>): boolean => {
   const canonical = (o: Record<string, unknown>): string =>
-    JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'requestedBy').sort(([x], [y]) => x.localeCompare(y))));
+    JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !WHO.has(k)).sort(([x], [y]) => x.localeCompare(y))));
   return canonical(a) === canonical(b);
 };
 
+const conflict = (existing: RequestView): ProvisioningError =>
+  new ProvisioningError('RequestConflict', `request id "${existing.requestId}" is already used by a different ${existing.kind} request; use a new request id`, {
+    details: { requestId: existing.requestId },
+  });
+
 const replayOf = (existing: RequestView, kind: RequestKind, input: Record<string, unknown>): RequestView => {
-  if (existing.kind !== kind || !sameRequest(existing.input, input)) {
-    throw new ProvisioningError('RequestConflict', `request id "${existing.requestId}" is already used by a different ${existing.kind} request; use a new request id`, {
-      details: { requestId: existing.requestId },
-    });
-  }
+  if (existing.kind !== kind || !sameRequest(existing.input, input)) throw conflict(existing);
   return existing;
 };
 
@@ -103,20 +105,32 @@ export interface StartResult {
   request: RequestView;
 }
 
+/** Step Functions reports the original start time when a start repeats a running execution. */
+const REPEAT_TOLERANCE_MS = 1000;
+
 /**
  * Starts the request's execution, named by its request id. A replay (same id, same request)
- * starts nothing and answers with the existing execution; the same id for a different request
- * is a conflict.
+ * starts nothing and answers with the existing execution; the same id for a different request,
+ * or for a request of the other kind, is a conflict. One read (the other kind) and one start per
+ * new request: Step Functions itself refuses a second execution of the same name.
  */
 export const startRequest = async (deps: ExecutionsDeps, kind: RequestKind, input: Record<string, unknown> & { requestId: string }): Promise<StartResult> => {
-  const existing = await findRequest(deps, input.requestId);
-  if (existing) return { started: false, request: replayOf(existing, kind, input) };
+  const other = REQUEST_KINDS.find((k) => k !== kind) as RequestKind;
+  const elsewhere = await describe(deps, other, input.requestId);
+  if (elsewhere) throw conflict(elsewhere);
+  const before = Date.now();
   try {
     const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name: input.requestId, input: JSON.stringify(input) }));
-    return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input, startedAt: (out.startDate ?? new Date()).toISOString() } };
+    const startDate = out.startDate ?? new Date();
+    // The same name and input as a running execution: Step Functions answers with that execution.
+    if (startDate.getTime() < before - REPEAT_TOLERANCE_MS) return { started: false, request: await getRequest(deps, input.requestId) };
+    return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input, startedAt: startDate.toISOString() } };
   } catch (e) {
-    // Another call with this id got there between our read and our start.
-    if ((e as Error).name === 'ExecutionAlreadyExists') return { started: false, request: replayOf(await getRequest(deps, input.requestId), kind, input) };
+    // Ended, or running with other input (another caller, another request).
+    if ((e as Error).name === 'ExecutionAlreadyExists') {
+      const existing = await describe(deps, kind, input.requestId);
+      if (existing) return { started: false, request: replayOf(existing, kind, input) };
+    }
     return mapAwsError(e, `start ${kind} ${input.requestId}`);
   }
 };

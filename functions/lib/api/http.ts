@@ -28,8 +28,13 @@ export const jsonBody = (event: Pick<HttpEvent, 'body' | 'isBase64Encoded'>): Re
   return value as Record<string, unknown>;
 };
 
-/** `?dryRun=true` plans, `?dryRun=false` or nothing runs; other values are refused rather than guessed. */
+/**
+ * `?dryRun=true` plans, `?dryRun=false` or nothing runs. Other values and other parameters are
+ * refused rather than guessed: a mistyped `?dryrun=true` must not start the real thing.
+ */
 export const dryRunOf = (event: Pick<HttpEvent, 'queryStringParameters'>): boolean => {
+  const unknown = Object.keys(event.queryStringParameters ?? {}).filter((k) => k !== 'dryRun');
+  if (unknown.length) throw invalid(unknown.join(', '), 'is not a known query parameter (only dryRun is)');
   const v = event.queryStringParameters?.dryRun;
   if (v === undefined || v === 'false') return false;
   if (v === 'true') return true;

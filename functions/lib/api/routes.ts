@@ -1,10 +1,12 @@
+import { parsePrincipalArn, type PrincipalArn } from '../arn';
 import type { Config } from '../config';
 import { invalid, ProvisioningError } from '../errors';
+import { defaultDbUser } from '../identifiers';
 import { logger } from '../logger';
 import { type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
 import { REQUEST_ID_PATTERN, validateOffboardRequest, validateOnboardRequest } from '../requests';
-import { authorize } from './authorization';
-import { type Caller, callerOf } from './caller';
+import { type AccessQuestion, authorize, authorizeRead } from './authorization';
+import { callerOf } from './caller';
 import { type ExecutionsDeps, getRequest, type RequestKind, startRequest } from './executions';
 import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, routeNotFound } from './http';
 
@@ -19,41 +21,54 @@ export interface ApiDeps {
 export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}'] as const;
 
 /**
- * The execution input of a request: the validated request in canonical form (defaults filled,
- * roles de-duplicated), so a replay compares equal to the original whatever the client omitted.
+ * What the caller asks for, read from the raw body before anything else, so a caller that may not
+ * ask learns nothing about the configuration. Missing or malformed fields are left to validation.
  */
-const onboardingInput = (body: Record<string, unknown>, requestId: string, caller: Caller, config: Config) => {
-  const validated = validateOnboardRequest({ ...body, requestId, requestedBy: caller.arn }, config);
+const questionOf = (kind: RequestKind, body: Record<string, unknown>): AccessQuestion => {
+  let principal: PrincipalArn | undefined;
+  if (body.principalArn !== undefined) principal = parsePrincipalArn(body.principalArn);
+  const dbUser = typeof body.dbUser === 'string' ? body.dbUser : kind === 'onboarding' && principal ? defaultDbUser(principal.name) : undefined;
+  return { action: kind === 'onboarding' ? 'request access' : 'revoke access', principal, dbUser };
+};
+
+const sortedUnique = (xs: string[]): string[] => [...new Set(xs)].sort();
+
+/**
+ * The execution input of a request: the validated request in canonical form (defaults filled,
+ * lists sorted), so a replay compares equal to the original whatever the client omitted.
+ */
+const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
+  const validated = validateOnboardRequest(fields, config);
   const { request, target } = validated;
   return {
     plan: (deps: PlanDeps) => planOnboardingRequest(deps, validated),
-    question: { action: 'request access' as const, principal: request.principal, dbUser: request.dbUser },
     input: {
-      requestId,
+      requestId: request.requestId,
       principalArn: request.principal.arn,
       dbUser: request.dbUser,
       target: target.name,
-      dbRoles: request.dbRoles,
-      databases: request.databases,
+      dbRoles: sortedUnique(request.dbRoles),
+      databases: sortedUnique(request.databases),
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      requestedBy: caller.arn,
+      ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
+      requestedBy: fields.requestedBy as string,
     },
   };
 };
 
-const offboardingInput = (body: Record<string, unknown>, requestId: string, caller: Caller, config: Config) => {
-  const validated = validateOffboardRequest({ ...body, requestId, requestedBy: caller.arn }, config);
+const offboardingInput = (fields: Record<string, unknown>, config: Config) => {
+  const validated = validateOffboardRequest(fields, config);
   const { request, target } = validated;
   return {
     plan: (deps: PlanDeps) => planOffboardingRequest(deps, validated),
-    question: { action: 'revoke access' as const, principal: request.principal, dbUser: request.dbUser },
     input: {
-      requestId,
+      requestId: request.requestId,
       dbUser: request.dbUser,
       target: target.name,
       ...(request.principal ? { principalArn: request.principal.arn } : {}),
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      requestedBy: caller.arn,
+      ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
+      requestedBy: fields.requestedBy as string,
     },
   };
 };
@@ -62,11 +77,18 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   const caller = callerOf(event);
   const dryRun = dryRunOf(event);
   const body = jsonBody(event);
-  // The caller is who SigV4 says it is, never what the body claims.
-  if (Object.hasOwn(body, 'requestedBy')) throw invalid('requestedBy', "is not accepted: it is the caller's IAM identity");
-  const requestId = body.requestId === undefined ? deps.newRequestId() : body.requestId;
-  const { question, input, plan } = (kind === 'onboarding' ? onboardingInput : offboardingInput)(body, requestId as string, caller, deps.config);
-  authorize(caller, question, deps.config.api);
+  // Who asks and for whom is the API's to say, never the body's.
+  for (const field of ['requestedBy', 'requireOwner']) {
+    if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
+  }
+  const authorization = authorize(caller, questionOf(kind, body), deps.config.api);
+  const fields = {
+    ...body,
+    requestId: body.requestId === undefined ? deps.newRequestId() : body.requestId,
+    requestedBy: caller.arn,
+    ...(authorization.admin ? {} : { requireOwner: authorization.owner }),
+  };
+  const { input, plan } = kind === 'onboarding' ? onboardingInput(fields, deps.config) : offboardingInput(fields, deps.config);
 
   if (dryRun) return json(200, await plan(deps.plan));
   const { started, request } = await startRequest(deps.executions, kind, input);
@@ -76,10 +98,12 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
 };
 
 const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
-  callerOf(event);
+  const caller = callerOf(event);
   const requestId = event.pathParameters?.requestId ?? '';
   if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
-  return json(200, await getRequest(deps.executions, requestId));
+  const request = await getRequest(deps.executions, requestId);
+  authorizeRead(caller, request.input, deps.config.api);
+  return json(200, request);
 };
 
 /** One API request in, one response out; every refusal is `{error, message}` with its status. */

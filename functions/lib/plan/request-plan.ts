@@ -121,7 +121,7 @@ const revokeSteps = async (deps: PlanDeps, principal: PrincipalArn, resourceArn:
     );
   } catch (e) {
     if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
-    return [{ system: 'iam', action: 'iam:DeletePolicy', resource: principal.arn, description: `${principal.arn} no longer exists in IAM: its grant policies for ${resourceArn}, if any are left, are deleted` }];
+    return [{ system: 'iam', action: 'iam:DeletePolicy', description: `${principal.arn} no longer exists in IAM: those of its grant policies (rds-iam-access-${principal.type}-${principal.name}-*) that allow ${resourceArn} are updated or deleted` }];
   }
 };
 

@@ -1,4 +1,5 @@
 import type { Client } from 'pg';
+import { parsePrincipalArn, type PrincipalArn, samePrincipal } from '../arn';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { ddl, parseRoleComment, type SqlStep } from './ddl';
@@ -15,6 +16,8 @@ export interface DbUserSpec {
   dbRoles: string[];
   databases: string[];
   protectedNames: ProtectedNames;
+  /** Self-service: an existing database user must have been created for this principal. */
+  requireOwner?: PrincipalArn;
 }
 
 export interface AdminCapabilities {
@@ -64,6 +67,25 @@ export const readRoleState = async (client: Client, name: string): Promise<RoleS
 };
 
 export const isManaged = (role: RoleState): boolean => role.memberOf.includes(MARKER_ROLE);
+
+/**
+ * Self-service callers may change only database users created for their own principal (the role
+ * comment records it): a name alone does not say whose a database user is.
+ */
+export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn): void => {
+  const recorded = parseRoleComment(role.comment)?.principal;
+  let same = false;
+  try {
+    same = recorded !== undefined && samePrincipal(parsePrincipalArn(recorded), owner);
+  } catch {
+    same = false;
+  }
+  if (!same) {
+    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" belongs to ${recorded ?? 'no recorded principal'}, not to ${owner.arn}; only an administrator may change it`, {
+      details: { reason: 'not own database user', field: 'dbUser' },
+    });
+  }
+};
 
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
   const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; version_num: number }>(ADMIN_CAPABILITIES);
@@ -124,6 +146,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
       details: { field: 'dbUser' },
     });
   }
+  if (role && spec.requireOwner) assertOwnedBy(dbUser, role, spec.requireOwner);
   if (role?.superuser) {
     throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" has been made SUPERUSER outside this project; refusing to manage it`);
   }
