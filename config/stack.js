@@ -27,7 +27,36 @@ module.exports = () => ({
   rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
   rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
   adminAccessStatements: adminAccessStatements(),
+  archiveBucketProperties: archiveBucketProperties(deployment.archive),
 });
+
+/** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */
+function archiveBucketProperties(archive) {
+  if (archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
+    throw new Error('deployment.archive: transitionToGlacierAfterDays must be less than expireAfterDays');
+  }
+  return {
+    VersioningConfiguration: { Status: 'Enabled' },
+    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }] },
+    PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    LifecycleConfiguration: {
+      Rules: [
+        {
+          Id: 'archive-retention',
+          Status: 'Enabled',
+          Prefix: 'executions/',
+          Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionToGlacierAfterDays }],
+          ExpirationInDays: archive.expireAfterDays,
+          NoncurrentVersionExpiration: { NoncurrentDays: archive.expireAfterDays },
+        },
+      ],
+    },
+    ...(archive.objectLock
+      ? { ObjectLockEnabled: true, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: archive.objectLock.mode, Days: archive.objectLock.days } } } }
+      : {}),
+  };
+}
 
 /** One statement per kind of target, so instance actions never apply to clusters and vice versa. */
 function rdsStatements(actions) {

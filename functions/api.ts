@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
-import { iamClient, rdsClient } from './lib/clients';
+import { iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/clients';
+import { requiredEnv, stateMachinesFromEnv } from './lib/env';
 import { loadConfig } from './lib/config';
 import { logger } from './lib/logger';
-
-const required = (name: string): string => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 
 let deps: ApiDeps | undefined;
 const apiDeps = (): ApiDeps => {
@@ -20,8 +13,9 @@ const apiDeps = (): ApiDeps => {
   const config = loadConfig();
   return (deps = {
     config,
-    executions: { sfn: new SFNClient({}), stateMachines: { onboarding: required('ONBOARD_STATE_MACHINE_ARN'), offboarding: required('OFFBOARD_STATE_MACHINE_ARN') } },
-    plan: { rds: rdsClient, iam: iamClient(), limits: config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), required('DB_PLAN_FUNCTION')) },
+    executions: { sfn: sfnClient(), stateMachines: stateMachinesFromEnv() },
+    plan: { rds: rdsClient, iam: iamClient(), limits: config.iam, database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')) },
+    archive: { s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') },
     newRequestId: () => `req-${randomUUID()}`,
   });
 };

@@ -47,6 +47,8 @@ export interface ExecutionRecord {
   startDate: Date;
   stopDate?: Date;
   events: EventLog[];
+  /** What each successful task invocation returned, in order (Step Functions' LambdaFunctionSucceeded output). */
+  taskOutputs: Array<{ state: string; output: unknown }>;
 }
 
 export interface RunnerOptions {
@@ -105,7 +107,7 @@ export class LocalStepFunctions {
     };
   }
 
-  private overrides(def: StateMachineDefinition): Overrides {
+  private overrides(def: StateMachineDefinition, record: ExecutionRecord): Overrides {
     const taskResourceLocalHandlers: Record<string, TaskHandler> = {};
     const waitTimeOverrides: Record<string, number> = {};
     const retryIntervalOverrides: Record<string, number> = {};
@@ -113,7 +115,12 @@ export class LocalStepFunctions {
       if (state.Type === 'Task') {
         const key = functionKeyOf(state.Resource);
         if (!key) throw new Error(`Task state ${name} does not name a function of the stack`);
-        taskResourceLocalHandlers[name] = this.invoke(key) as (input: JsonValue) => Promise<JsonValue>;
+        const invoke = this.invoke(key);
+        taskResourceLocalHandlers[name] = (async (input: unknown) => {
+          const output = await invoke(input);
+          record.taskOutputs.push({ state: name, output });
+          return output;
+        }) as (input: JsonValue) => Promise<JsonValue>;
         if (this.options.retryMs !== undefined) retryIntervalOverrides[name] = this.options.retryMs;
       }
       if (state.Type === 'Wait' && this.options.waitMs !== undefined) waitTimeOverrides[name] = this.options.waitMs;
@@ -130,11 +137,11 @@ export class LocalStepFunctions {
     const existing = this.executions.get(key);
     if (existing) return { record: existing, done: this.completion.get(key) as Promise<ExecutionRecord>, started: false };
     const def = loadDefinition(stateMachine);
-    const record: ExecutionRecord = { name, stateMachine, status: 'RUNNING', input: jsonClone(input), startDate: new Date(), events: [] };
+    const record: ExecutionRecord = { name, stateMachine, status: 'RUNNING', input: jsonClone(input), startDate: new Date(), events: [], taskOutputs: [] };
     this.executions.set(key, record);
     const machine = new StateMachine(def, { validationOptions: { checkArn: false } });
     const execution = machine.run(jsonClone(input) as JsonValue, {
-      overrides: this.overrides(def),
+      overrides: this.overrides(def, record),
       context: { Execution: { Id: name, Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
     });
     const collect = (async () => {

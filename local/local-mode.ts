@@ -20,6 +20,8 @@ import { SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
 export const DEFAULT_TARGETS_FILE = 'config/targets.local.json';
 export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
 export const DB_PLAN_FUNCTION = 'dbUserPlan';
+export const LOCAL_ARCHIVE_BUCKET = 'rds-iam-access-local-archive';
+export const DEFAULT_ARCHIVE_DIR = '.local/archive';
 
 export interface LocalModeOptions {
   targetsFile: string;
@@ -28,6 +30,8 @@ export interface LocalModeOptions {
   databaseUrl?: string;
   /** How long each Wait state lasts locally (the workflow polls RDS while IAM auth is applied). */
   waitMs: number;
+  /** Where the execution archive (the S3 bucket, simulated) is written. */
+  archiveDir: string;
 }
 
 export interface LocalMode {
@@ -106,6 +110,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
 
     const aws = new SimulatedAws(accountId).install();
     aws.iam.autoCreatePrincipals = true;
+    aws.s3.directory = opts.archiveDir;
     for (const [, t] of targets) {
       aws.rds.add({ kind: t.kind, identifier: t.identifier, region: t.region, accountId: t.accountId, host: server.host, port: server.port, masterUser: server.masterUser, engineVersion, iamAuthEnabled: false });
       if (t.admin.method === 'secret') aws.secrets.put(t.admin.secretArn, { username: server.masterUser, password: server.masterPassword, engine: 'postgres' });
@@ -120,6 +125,9 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
     process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
+    process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
+    // The EventBridge rule of the stack: every execution that ends is archived by the same function.
+    sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
     // The deployed api handler itself, configured through its environment as serverless.yml does.
     const http = createHttpApiServer(api);
     await new Promise<void>((resolve, reject) => {
@@ -142,6 +150,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
           http.close(() => resolve());
           http.closeAllConnections();
         });
+        await Promise.allSettled(sfn.deliveries);
         for (const m of mocks) m.restore();
         aws.restore();
         await server.stop();

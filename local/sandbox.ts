@@ -53,7 +53,7 @@ export const sandboxConfig = (dbConcurrency: number): Config => ({
     frozen: target('instance', 'frozen-db', { iamAuth: { enable: 'never', pollSeconds: 30, maxPolls: 1 } }),
   },
   iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 },
-  api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], selfService: true },
+  api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
 });
 

@@ -52,6 +52,9 @@ import {
   type DBInstance,
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 
 const meta = { $metadata: {} };
@@ -454,6 +457,55 @@ export class SimulatedSecrets {
   }
 }
 
+// ---------------------------------------------------------------- S3 (the execution archive)
+
+type S3Body = { transformToString: () => Promise<string>; transformToByteArray: () => Promise<Uint8Array> };
+
+/**
+ * The archive bucket: objects in memory, and, when `directory` is set (local mode), also as files
+ * under DIRECTORY/BUCKET/KEY, so the archive outlives the process as it outlives Step Functions.
+ */
+export class SimulatedS3 {
+  readonly objects = new Map<string, { body: string; metadata: Record<string, string>; lastModified: Date }>();
+  directory?: string;
+
+  private path(bucket: string, key: string): string {
+    const p = resolve(this.directory as string, bucket, key);
+    if (!p.startsWith(resolve(this.directory as string, bucket) + sep)) throw new Error(`key ${key} leaves the bucket folder`);
+    return p;
+  }
+
+  private get(bucket: string, key: string): string | undefined {
+    const held = this.objects.get(`${bucket}/${key}`)?.body;
+    if (held !== undefined || !this.directory) return held;
+    const p = this.path(bucket, key);
+    return existsSync(p) ? readFileSync(p, 'utf8') : undefined;
+  }
+
+  install(): AwsClientStub<S3Client> {
+    const m = mockClient(S3Client);
+    m.on(PutObjectCommand).callsFake(async (i: { Bucket: string; Key: string; Body: string; Metadata?: Record<string, string> }) => {
+      await tick();
+      const body = typeof i.Body === 'string' ? i.Body : new TextDecoder().decode(i.Body as Uint8Array);
+      this.objects.set(`${i.Bucket}/${i.Key}`, { body, metadata: i.Metadata ?? {}, lastModified: new Date() });
+      if (this.directory) {
+        const p = this.path(i.Bucket, i.Key);
+        mkdirSync(dirname(p), { recursive: true });
+        writeFileSync(p, body);
+      }
+      return { ETag: `"${i.Key.length}-${body.length}"`, ...meta };
+    });
+    m.on(GetObjectCommand).callsFake(async (i: { Bucket: string; Key: string }) => {
+      await tick();
+      const body = this.get(i.Bucket, i.Key);
+      if (body === undefined) throw new NoSuchKey({ message: 'The specified key does not exist.', ...meta });
+      const Body: S3Body = { transformToString: async () => body, transformToByteArray: async () => new TextEncoder().encode(body) };
+      return { Body, ContentType: 'application/json', ...meta };
+    });
+    return m;
+  }
+}
+
 // ---------------------------------------------------------------- all together
 
 export class SimulatedAws {
@@ -461,6 +513,7 @@ export class SimulatedAws {
   readonly rds = new SimulatedRds();
   readonly locks = new SimulatedLockTable();
   readonly secrets = new SimulatedSecrets();
+  readonly s3 = new SimulatedS3();
   private mocks: Array<{ restore: () => void }> = [];
   /** The installed stubs, for asserting exact commands and inputs. */
   stubs!: {
@@ -468,6 +521,7 @@ export class SimulatedAws {
     rds: AwsClientStub<RDSClient>;
     dynamodb: AwsClientStub<DynamoDBClient>;
     secrets: AwsClientStub<SecretsManagerClient>;
+    s3: AwsClientStub<S3Client>;
   };
 
   constructor(accountId = '123456789012', partition = 'aws') {
@@ -475,7 +529,7 @@ export class SimulatedAws {
   }
 
   install(): this {
-    this.stubs = { iam: this.iam.install(), rds: this.rds.install(), dynamodb: this.locks.install(), secrets: this.secrets.install() };
+    this.stubs = { iam: this.iam.install(), rds: this.rds.install(), dynamodb: this.locks.install(), secrets: this.secrets.install(), s3: this.s3.install() };
     this.mocks = Object.values(this.stubs);
     return this;
   }

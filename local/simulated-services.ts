@@ -1,7 +1,19 @@
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
-import { DescribeExecutionCommand, ExecutionAlreadyExists, ExecutionDoesNotExist, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  InvalidToken,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StateMachineDoesNotExist,
+} from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import type { LocalStepFunctions } from './asl-runner';
+import { allStates, type ExecutionRecord, functionKeyOf, loadDefinition, type LocalStepFunctions } from './asl-runner';
+import { toHistoryEvents } from './sfn-history';
 import type { LocalFunction } from './functions';
 
 /**
@@ -12,16 +24,79 @@ import type { LocalFunction } from './functions';
  */
 const meta = { $metadata: {} };
 
+/** What EventBridge delivers when an execution ends ("Step Functions Execution Status Change"). */
+export interface ExecutionStatusChange {
+  version: '0';
+  id: string;
+  'detail-type': 'Step Functions Execution Status Change';
+  source: 'aws.states';
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: { executionArn: string; stateMachineArn: string; name: string; status: string; startDate: number; stopDate: number | null; input: string; output: string | null; error: string | null; cause: string | null };
+}
+
 export class SimulatedStepFunctions {
   /** State machine ARN per ASL file name (statemachines/NAME.asl.json). */
   readonly arns: Record<string, string>;
+  /** Executions whose history Step Functions no longer has (90 days after they ended). */
+  readonly expired = new Set<string>();
+  /** EventBridge's delivery of the status change when an execution ends (the archive rule). */
+  onExecutionEnd?: (event: ExecutionStatusChange) => Promise<unknown>;
+  /** Deliveries in flight, for tests and a clean stop. */
+  readonly deliveries: Array<Promise<unknown>> = [];
+  private readonly lambdaArnPrefix: string;
 
   constructor(
     private readonly runner: LocalStepFunctions,
-    opts: { region: string; accountId: string; stage?: string; machines?: string[] },
+    private readonly opts: { region: string; accountId: string; stage?: string; machines?: string[] },
   ) {
     const stage = opts.stage ?? 'local';
     this.arns = Object.fromEntries((opts.machines ?? ['onboard', 'offboard']).map((m) => [m, `arn:aws:states:${opts.region}:${opts.accountId}:stateMachine:rds-iam-access-${stage}-${m}`]));
+    this.lambdaArnPrefix = `arn:aws:lambda:${opts.region}:${opts.accountId}:function:rds-iam-access-${stage}-`;
+  }
+
+  /** Forgets an execution's history, as Step Functions does 90 days after it ended. */
+  expire(machine: string, name: string): void {
+    this.expired.add(`${machine}/${name}`);
+  }
+
+  private record(machine: string, name: string, executionArn: string): ExecutionRecord {
+    const r = this.expired.has(`${machine}/${name}`) ? undefined : this.runner.find(machine, name);
+    if (!r) throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${executionArn}'`, $metadata: {} });
+    return r;
+  }
+
+  private history(machine: string, r: ExecutionRecord): HistoryEvent[] {
+    const keys = new Map(allStates(loadDefinition(machine)).map(([name, state]) => [name, functionKeyOf(state.Resource)]));
+    return toHistoryEvents(r, (state) => (keys.get(state) ? `${this.lambdaArnPrefix}${keys.get(state)}` : undefined));
+  }
+
+  private statusChange(machine: string, r: ExecutionRecord): ExecutionStatusChange {
+    const executionArn = `${this.arns[machine].replace(':stateMachine:', ':execution:')}:${r.name}`;
+    return {
+      version: '0',
+      id: `local-${machine}-${r.name}`,
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: this.opts.accountId,
+      time: (r.stopDate ?? new Date()).toISOString(),
+      region: this.opts.region,
+      resources: [executionArn],
+      detail: {
+        executionArn,
+        stateMachineArn: this.arns[machine],
+        name: r.name,
+        status: r.status,
+        startDate: r.startDate.getTime(),
+        stopDate: r.stopDate?.getTime() ?? null,
+        input: JSON.stringify(r.input),
+        output: r.output === undefined ? null : JSON.stringify(r.output),
+        error: r.error ?? null,
+        cause: r.cause ?? null,
+      },
+    };
   }
 
   private machineOf(stateMachineArn: string): string {
@@ -48,13 +123,16 @@ export class SimulatedStepFunctions {
         if (existing.status === 'RUNNING' && JSON.stringify(existing.input) === JSON.stringify(input)) return { executionArn, startDate: existing.startDate, ...meta };
         throw new ExecutionAlreadyExists({ message: `Execution Already Exists: '${executionArn}'`, ...meta });
       }
-      const { record } = this.runner.start(machine, i.name, input);
+      const { record, done } = this.runner.start(machine, i.name, input);
+      if (this.onExecutionEnd) {
+        const deliver = this.onExecutionEnd;
+        this.deliveries.push(done.then((r) => deliver(this.statusChange(machine, r))));
+      }
       return { executionArn, startDate: record.startDate, ...meta };
     });
     m.on(DescribeExecutionCommand).callsFake(async (i: { executionArn: string }) => {
       const { machine, name } = this.parseExecutionArn(i.executionArn);
-      const r = this.runner.find(machine, name);
-      if (!r) throw new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${i.executionArn}'`, ...meta });
+      const r = this.record(machine, name, i.executionArn);
       return {
         executionArn: i.executionArn,
         stateMachineArn: this.arns[machine],
@@ -66,6 +144,38 @@ export class SimulatedStepFunctions {
         ...(r.output !== undefined ? { output: JSON.stringify(r.output) } : {}),
         ...(r.error !== undefined ? { error: r.error } : {}),
         ...(r.cause !== undefined ? { cause: r.cause } : {}),
+        ...meta,
+      };
+    });
+    // Paginated like the service: nextToken is where the next page starts.
+    const page = <T>(items: T[], maxResults: number | undefined, nextToken: string | undefined): { items: T[]; nextToken?: string } => {
+      const from = nextToken === undefined ? 0 : Number(nextToken);
+      if (!Number.isInteger(from) || from < 0 || from > items.length) throw new InvalidToken({ message: 'Invalid Token', $metadata: {} });
+      const size = maxResults && maxResults > 0 ? maxResults : 100;
+      return { items: items.slice(from, from + size), ...(from + size < items.length ? { nextToken: String(from + size) } : {}) };
+    };
+    m.on(GetExecutionHistoryCommand).callsFake(async (i: { executionArn: string; maxResults?: number; nextToken?: string; reverseOrder?: boolean }) => {
+      const { machine, name } = this.parseExecutionArn(i.executionArn);
+      const events = this.history(machine, this.record(machine, name, i.executionArn));
+      const { items, nextToken } = page(i.reverseOrder ? events.reverse() : events, i.maxResults, i.nextToken);
+      return { events: items, ...(nextToken ? { nextToken } : {}), ...meta };
+    });
+    m.on(ListExecutionsCommand).callsFake(async (i: { stateMachineArn: string; statusFilter?: string; maxResults?: number; nextToken?: string }) => {
+      const machine = this.machineOf(i.stateMachineArn);
+      const all = [...this.runner.executions.values()]
+        .filter((r) => r.stateMachine === machine && !this.expired.has(`${machine}/${r.name}`) && (!i.statusFilter || r.status === i.statusFilter))
+        .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+      const { items, nextToken } = page(all, i.maxResults, i.nextToken);
+      return {
+        executions: items.map((r) => ({
+          executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${r.name}`,
+          stateMachineArn: i.stateMachineArn,
+          name: r.name,
+          status: r.status,
+          startDate: r.startDate,
+          ...(r.stopDate ? { stopDate: r.stopDate } : {}),
+        })),
+        ...(nextToken ? { nextToken } : {}),
         ...meta,
       };
     });

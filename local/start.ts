@@ -1,12 +1,13 @@
 /**
  * `npm start`: local mode. Environment: PORT (default 3000), TARGETS_FILE (default
  * config/targets.local.json), DATABASE_URL (use this PostgreSQL server instead of starting one),
- * LOCAL_WAIT_MS (length of each Wait state, default 1000). Ctrl-C stops everything.
+ * LOCAL_WAIT_MS (length of each Wait state, default 1000), LOCAL_ARCHIVE_DIR (the execution archive,
+ * default .local/archive). Ctrl-C stops everything.
  */
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
-import { DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
+import { DEFAULT_ARCHIVE_DIR, DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
@@ -15,7 +16,8 @@ async function main(): Promise<void> {
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
-  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000) });
+  const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
+  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
       `API: ${local.apiUrl}`,
       `PostgreSQL: ${local.postgresUrl}`,
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
+      `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,
       `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
       'Ready. Ctrl-C stops.',
     ].join('\n'),

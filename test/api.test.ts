@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -90,6 +91,7 @@ const depsWith = (config: Config): ApiDeps => ({
     limits: config.iam,
     database: lambdaDatabasePlanner(new LambdaClient({ region: 'eu-west-1' }), 'dbUserPlan'),
   },
+  archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: 'rds-iam-access-test-archive' },
   newRequestId: () => `req-generated-${++generated}`,
 });
 
@@ -363,7 +365,7 @@ describe('authorization (configuration api.admins / api.selfService)', () => {
   it('administrators (exact ARN or * pattern, matched against the session or its role) may ask for anyone', async () => {
     expect((await request(ADMIN, { principalArn: roleArn('bob'), dbUser: 'reporting_bob' })).status).toBe(202);
     expect((await request(`arn:aws:iam::${ACCOUNT}:role/platform-admin`, { principalArn: roleArn('carol') })).status).toBe(202);
-    const sso: Config = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_*/*`], selfService: true } };
+    const sso: Config = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_*/*`], auditors: [], selfService: true } };
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_0123abcd/jane@example.com`, { principalArn: roleArn('bob') }, sso)).status).toBe(202);
     // The pattern is anchored: a look-alike role is no administrator.
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBAx/jane`, { principalArn: roleArn('bob') }, sso)).status).toBe(403);

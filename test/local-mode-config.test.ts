@@ -53,7 +53,7 @@ describe('DATABASE_URL: an existing PostgreSQL server instead of the embedded on
     const group = uniqueName('ext_reader');
     const targetsFile = file({ targets: { ext: target({ allowedDbRoles: [group] }) }, api: { admins: ['arn:aws:iam::123456789012:role/platform-admin'] } });
     const databaseUrl = `postgres://${pg.superUser}:${encodeURIComponent(pg.superPassword)}@127.0.0.1:${pg.port}/postgres`;
-    const local = await startLocalMode({ targetsFile, port: 0, databaseUrl, waitMs: 10 });
+    const local = await startLocalMode({ targetsFile, port: 0, databaseUrl, waitMs: 10, archiveDir: join(dir, 'archive') });
     try {
       expect(local.postgresUrl).toContain(`127.0.0.1:${pg.port}`);
       expect((await roleFacts(group)).exists).toBe(true);

@@ -5,7 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../local/embedded-postgres';
@@ -18,6 +20,7 @@ let child: ChildProcess;
 let output = '';
 let apiUrl: string;
 let postgresUrl: string;
+let archiveDir: string;
 let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
 const api = async (method: string, path: string, body?: object, caller: string | null = ALICE): Promise<{ status: number; body: Record<string, unknown> }> => {
@@ -59,7 +62,8 @@ const portOpen = (port: number): Promise<boolean> =>
 
 beforeAll(async () => {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOCAL_WAIT_MS: '200' };
+  archiveDir = mkdtempSync(join(tmpdir(), 'local-archive-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), LOCAL_WAIT_MS: '200', LOCAL_ARCHIVE_DIR: archiveDir };
   for (const k of ['TARGETS_FILE', 'TARGETS_CONFIG', 'DATABASE_URL', 'GRANT_LOCK_TABLE']) delete env[k];
   // Its own process group, like a terminal's foreground job: Ctrl-C reaches every process in it.
   child = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,6 +80,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (archiveDir) rmSync(archiveDir, { recursive: true, force: true });
   // Only when a test failed before Ctrl-C: nothing may outlive the test run.
   if (child?.pid && child.exitCode === null && child.signalCode === null) {
     try {
@@ -114,6 +119,16 @@ describe('npm start (local mode)', () => {
 
     // A retrying client: same request id, nothing new.
     expect((await api('POST', '/access-requests', body)).status).toBe(200);
+
+    // The audit trail: every step, and the archive written to the local folder when the run ended.
+    const trail = await api('GET', '/audit/LOCAL-1', undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
+    expect(trail.status).toBe(200);
+    expect((trail.body.steps as Array<{ name: string }>).map((s) => s.name)).toContain('CreateDbUser');
+    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', 'LOCAL-1.json');
+    for (let i = 0; i < 50 && !existsSync(archived); i++) await new Promise((r) => setTimeout(r, 100));
+    const document = readFileSync(archived, 'utf8');
+    expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: 'LOCAL-1', status: 'SUCCEEDED' } });
+    expect(document).not.toContain('local-master-password');
   }, 90_000);
 
   it('refuses what the caller may not ask for, and unknown requests', async () => {

@@ -80,6 +80,17 @@ const ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+/** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
+const LOG_DELIVERY_ACTIONS = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+];
 const IAM_POLICY_ACTIONS = [
   'iam:GetPolicy',
   'iam:GetPolicyVersion',
@@ -131,6 +142,8 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...LOGS,
     'states:StartExecution',
     'states:DescribeExecution',
+    'states:GetExecutionHistory',
+    's3:GetObject',
     'lambda:InvokeFunction',
     'rds:DescribeDBInstances',
     'rds:DescribeDBClusters',
@@ -140,6 +153,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:GetPolicy',
     'iam:GetPolicyVersion',
   ],
+  executionArchive: [...LOGS, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject'],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -404,9 +418,10 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies)', () => {
-    // iam:ListPolicies cannot be scoped by IAM; connectRevoke filters by path itself.
-    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies'].map((a) => a.toLowerCase()));
+  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies, log delivery)', () => {
+    // iam:ListPolicies cannot be scoped by IAM; connectRevoke filters by path itself. The CloudWatch Logs
+    // delivery actions a state machine needs for its execution log take "*" only (AWS: "Logging using CloudWatch Logs").
+    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies', ...LOG_DELIVERY_ACTIONS].map((a) => a.toLowerCase()));
     const bad = grants(template)
       .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
       .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
@@ -602,7 +617,7 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('HTTP API', () => {
-    const EXPECTED_ROUTES = ['GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
+    const EXPECTED_ROUTES = ['GET /audit/{requestId}', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
     it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {
@@ -654,8 +669,70 @@ describe('deployable stack (osls package --stage citest)', () => {
       const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
       expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
       // The API never writes: no IAM, RDS, database or lock writes in its role.
-      const writes = grantsOfRole(template, role).flatMap((g) => actionsOf(g.statement)).filter((a) => /^(iam|rds):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
+      const writes = grantsOfRole(template, role).flatMap((g) => actionsOf(g.statement)).filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
       expect(writes).toEqual([]);
+    });
+  });
+
+  describe('audit trail', () => {
+    const ARCHIVE_OBJECTS = '${ArchiveBucket.Arn}/executions/*';
+
+    it('archives to a versioned, encrypted, private, TLS-only bucket with the configured lifecycle, kept on stack deletion', () => {
+      const bucket = template.Resources.ArchiveBucket;
+      expect(bucket?.Type).toBe('AWS::S3::Bucket');
+      expect((bucket as CfnResource & { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+      const p = bucket.Properties ?? {};
+      expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(JSON.stringify(p.BucketEncryption)).toContain('"SSEAlgorithm":"AES256"');
+      expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      const archive = example.deployment!.archive;
+      const [rule] = (p.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
+      expect(rule).toMatchObject({ Status: 'Enabled', ExpirationInDays: archive.expireAfterDays, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionToGlacierAfterDays }] });
+      // Object Lock is optional (deployment.archive.objectLock); the example leaves it off.
+      expect(p.ObjectLockEnabled).toBeUndefined();
+      const policy = props(template, 'ArchiveBucketPolicy').PolicyDocument as PolicyDocument;
+      expect(asArray(policy.Statement)).toEqual([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    });
+
+    it('lets the archive function write only that bucket (objects under executions/), and read only executions of this stack', () => {
+      const role = roleOf(template, 'executionArchive');
+      const writers = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^s3:(Put|Delete)/i.test(a)));
+      expect(sorted(writers.map((g) => g.role))).toEqual([role]);
+      expect(statementsWith(template, role, 's3:PutObject').flatMap(resourcesOf)).toEqual([ARCHIVE_OBJECTS]);
+      for (const action of ['states:DescribeExecution', 'states:GetExecutionHistory']) {
+        expect(sorted(statementsWith(template, role, action).flatMap(resourcesOf))).toEqual([
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OffboardStateMachine.Name}:*',
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
+        ]);
+      }
+      expect(statementsWith(template, roleOf(template, 'api'), 's3:GetObject').flatMap(resourcesOf)).toEqual([ARCHIVE_OBJECTS]);
+    });
+
+    it('runs the archive function on every ended execution of the two state machines, with retries and a dead-letter queue', () => {
+      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+      expect(rules).toHaveLength(1);
+      const p = rules[0].Properties ?? {};
+      expect(p.EventPattern).toEqual({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
+      });
+      const [target] = p.Targets as Array<Record<string, unknown>>;
+      expect(getAttArnOf(target.Arn)).toBe(lambdaLogicalId('executionArchive'));
+      expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'Arn'] } });
+      expect((target.RetryPolicy as { MaximumRetryAttempts: number }).MaximumRetryAttempts).toBeGreaterThan(0);
+      expect(template.Resources.ArchiveDeadLetterQueue?.Type).toBe('AWS::SQS::Queue');
+      const queuePolicy = JSON.stringify(props(template, 'ArchiveDeadLetterQueuePolicy'));
+      expect(queuePolicy).toContain('events.amazonaws.com');
+      expect(queuePolicy).toContain(`rule/${p.Name as string}`);
+    });
+
+    it.each(MACHINES)('logs every execution of %s, with its data, to its own log group', (machineId) => {
+      const logging = props(template, machineId).LoggingConfiguration as { Level: string; IncludeExecutionData: boolean; Destinations: Array<{ CloudWatchLogsLogGroup: { LogGroupArn: unknown } }> };
+      expect(logging.Level).toBe('ALL');
+      expect(logging.IncludeExecutionData).toBe(true);
+      expect(logging.Destinations.map((d) => getAttArnOf(d.CloudWatchLogsLogGroup.LogGroupArn))).toEqual([`${machineId}LogGroup`]);
+      expect(template.Resources[`${machineId}LogGroup`]?.Type).toBe('AWS::Logs::LogGroup');
     });
   });
 

@@ -1,7 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 
 /**
  * SDK clients, created once per container and reused across invocations. Targets may live in
@@ -24,3 +27,12 @@ export const iamClient = (): IAMClient => (iam ??= new IAMClient({}));
 
 let ddb: DynamoDBClient | undefined;
 export const dynamoClient = (): DynamoDBClient => (ddb ??= new DynamoDBClient({}));
+
+let sfn: SFNClient | undefined;
+export const sfnClient = (): SFNClient => (sfn ??= new SFNClient({}));
+
+let s3: S3Client | undefined;
+export const s3Client = (): S3Client => (s3 ??= new S3Client({}));
+
+let lambda: LambdaClient | undefined;
+export const lambdaClient = (): LambdaClient => (lambda ??= new LambdaClient({}));

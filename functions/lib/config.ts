@@ -60,6 +60,8 @@ export const configSchema = z.object({
     .object({
       /** Callers that may request and revoke access for any principal: ARNs, `*` matching any characters. */
       admins: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[^\s]+$/, 'must be an IAM or STS ARN (with * wildcards)')).default([]),
+      /** Callers that may read the audit trail (/audit) and the access review (/grants); administrators may too. */
+      auditors: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[^\s]+$/, 'must be an IAM or STS ARN (with * wildcards)')).default([]),
       /** Whether other callers may request and revoke access for their own principal. */
       selfService: z.boolean().default(true),
     })
@@ -73,6 +75,17 @@ export const configSchema = z.object({
         subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
       }),
+      /** The execution archive bucket (audits outlive Step Functions' 90 days of history). */
+      archive: z
+        .object({
+          /** Archived executions move to S3 Glacier Instant Retrieval (still readable at once by /audit) after this many days. */
+          transitionToGlacierAfterDays: z.number().int().min(1).default(365),
+          /** ...and are deleted after this many days (default: 10 years). */
+          expireAfterDays: z.number().int().min(1).default(3650),
+          /** Write once, read many: S3 Object Lock default retention (needs a new bucket to turn on). */
+          objectLock: z.object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1) }).optional(),
+        })
+        .prefault({}),
     })
     .optional(),
 });

@@ -15,10 +15,12 @@ export type ApiPolicy = Config['api'];
 const globToRegExp = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 
 /** Patterns match the caller ARN as SigV4 reports it, or the caller's IAM principal ARN (without path). */
-export const isAdmin = (caller: Caller, policy: ApiPolicy): boolean => {
+const matchesAny = (caller: Caller, patterns: string[]): boolean => {
   const candidates = [caller.arn, principalArnOf(caller)].filter((a): a is string => a !== undefined);
-  return policy.admins.some((p) => candidates.some((a) => globToRegExp(p).test(a)));
+  return patterns.some((p) => candidates.some((a) => globToRegExp(p).test(a)));
 };
+
+export const isAdmin = (caller: Caller, policy: ApiPolicy): boolean => matchesAny(caller, policy.admins);
 
 const refuse = (message: string, reason: string): ProvisioningError => new ProvisioningError('NotAuthorized', message, { details: { reason } });
 
@@ -70,4 +72,10 @@ export const authorizeRead = (caller: Caller, input: Record<string, unknown>, po
   if (!sentByCaller && !(principal && isOwnPrincipal(caller, principal))) {
     throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'not own request');
   }
+};
+
+/** The audit trail and the access review: auditors (api.auditors) and administrators. */
+export const authorizeAudit = (caller: Caller, policy: ApiPolicy): void => {
+  if (isAdmin(caller, policy) || matchesAny(caller, policy.auditors)) return;
+  throw refuse(`${caller.arn} may not read the audit trail or the access review: only auditors (api.auditors) and administrators may`, 'not an auditor');
 };

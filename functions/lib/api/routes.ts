@@ -5,20 +5,23 @@ import { defaultDbUser } from '../identifiers';
 import { logger } from '../logger';
 import { type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
 import { REQUEST_ID_PATTERN, validateOffboardRequest, validateOnboardRequest } from '../requests';
-import { type AccessQuestion, authorize, authorizeRead } from './authorization';
+import { type ArchiveStore, readArchive, readExecution } from '../audit/archive';
+import { auditRecordOf } from '../audit/trail';
+import { type AccessQuestion, authorize, authorizeAudit, authorizeRead } from './authorization';
 import { callerOf } from './caller';
-import { type ExecutionsDeps, getRequest, type RequestKind, startRequest } from './executions';
+import { type ExecutionsDeps, getRequest, REQUEST_KINDS, type RequestKind, startRequest } from './executions';
 import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, routeNotFound } from './http';
 
 export interface ApiDeps {
   config: Config;
   executions: ExecutionsDeps;
   plan: PlanDeps;
+  archive: ArchiveStore;
   newRequestId: () => string;
 }
 
 /** The routes of the API (DESIGN.md), as API Gateway names them in `routeKey`. */
-export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}'] as const;
+export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit/{requestId}'] as const;
 
 /**
  * What the caller asks for, read from the raw body before anything else, so a caller that may not
@@ -106,6 +109,22 @@ const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   return json(200, request);
 };
 
+/** Step Functions while it has the execution, the archive after: the same document either way. */
+const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
+  authorizeAudit(callerOf(event), deps.config.api);
+  const requestId = event.pathParameters?.requestId ?? '';
+  if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
+  for (const kind of REQUEST_KINDS) {
+    const live = await readExecution(deps.executions.sfn, kind, deps.executions.stateMachines[kind], requestId);
+    if (live) return json(200, auditRecordOf(live, 'stepfunctions'));
+  }
+  for (const kind of REQUEST_KINDS) {
+    const archived = await readArchive(deps.archive, kind, requestId);
+    if (archived) return json(200, auditRecordOf(archived, 'archive'));
+  }
+  throw new ProvisioningError('RequestNotFound', `no request "${requestId}" in Step Functions or the archive`, { details: { requestId } });
+};
+
 /** One API request in, one response out; every refusal is `{error, message}` with its status. */
 export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   try {
@@ -116,6 +135,8 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
         return await submit(event, deps, 'offboarding');
       case 'GET /requests/{requestId}':
         return await status(event, deps);
+      case 'GET /audit/{requestId}':
+        return await auditOne(event, deps);
       default:
         throw routeNotFound(event);
     }

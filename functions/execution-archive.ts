@@ -1,0 +1,33 @@
+import { type ArchivedExecution, readExecution, writeArchive } from './lib/audit/archive';
+import { REQUEST_KINDS } from './lib/api/executions';
+import { s3Client, sfnClient } from './lib/clients';
+import { requiredEnv, stateMachinesFromEnv } from './lib/env';
+import { ProvisioningError } from './lib/errors';
+import { stepHandler } from './lib/logger';
+
+/** The part of EventBridge's "Step Functions Execution Status Change" event this function reads. */
+interface StatusChange {
+  source?: unknown;
+  'detail-type'?: unknown;
+  detail?: { stateMachineArn?: unknown; name?: unknown; status?: unknown };
+}
+
+/**
+ * When an execution ends, its whole history goes to the archive bucket as one JSON document:
+ * Step Functions forgets it 90 days later, audits do not.
+ */
+export const handler = stepHandler('ArchiveExecution', async (event: StatusChange) => {
+  const d = event.detail;
+  if (event.source !== 'aws.states' || event['detail-type'] !== 'Step Functions Execution Status Change' || typeof d?.stateMachineArn !== 'string' || typeof d.name !== 'string') {
+    throw new ProvisioningError('ValidationError', 'not a "Step Functions Execution Status Change" event with detail.stateMachineArn and detail.name');
+  }
+  const machines = stateMachinesFromEnv();
+  const kind = REQUEST_KINDS.find((k) => machines[k] === d.stateMachineArn);
+  if (!kind) throw new ProvisioningError('ValidationError', `${d.stateMachineArn} is not a state machine of this stack`);
+  const archive = await readExecution(sfnClient(), kind, d.stateMachineArn, d.name);
+  // Step Functions has it for 90 days after the end; an event older than that is a replay nobody can serve.
+  if (!archive) throw new ProvisioningError('RequestNotFound', `execution ${d.name} is not known to Step Functions`);
+  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive);
+  const { status }: ArchivedExecution = archive.execution;
+  return { requestId: d.name, kind, status, key, events: archive.events.length };
+});

@@ -1,0 +1,129 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
+import { mapAwsError } from '../aws-errors';
+import type { RequestKind } from '../api/executions';
+import { executionArnOf } from '../api/executions';
+
+/**
+ * One execution, complete: what DescribeExecution and GetExecutionHistory say about it, as JSON
+ * (dates as ISO strings). Step Functions keeps this 90 days after the run ends; the archive keeps
+ * the same document in S3, so whatever reads it gives the same answer from either source.
+ */
+export const ARCHIVE_SCHEMA = 'rds-iam-access/execution/v1';
+
+export interface ArchivedExecution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: string;
+  startDate: string;
+  stopDate?: string;
+  input?: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+}
+
+/** A history event as Step Functions reports it, dates as ISO strings. */
+export type ArchivedEvent = Omit<HistoryEvent, 'timestamp'> & { timestamp: string };
+
+export interface ExecutionArchive {
+  schema: typeof ARCHIVE_SCHEMA;
+  kind: RequestKind;
+  execution: ArchivedExecution;
+  events: ArchivedEvent[];
+}
+
+export interface ArchiveStore {
+  s3: S3Client;
+  bucket: string;
+}
+
+export const archiveKey = (kind: RequestKind, requestId: string): string => `executions/${kind}/${requestId}.json`;
+
+const SECRET_KEY = /pass(word|wd)|secret(?!arn)|token|credential|private.?key/i;
+
+/**
+ * Defence in depth: nothing secret is ever put into execution state, but should a value under a
+ * secret-sounding key appear (also inside the JSON strings history events carry), it is replaced.
+ */
+export const redactSecrets = <T>(value: T): T => {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) && (typeof x === 'string' || typeof x === 'number') ? '[redacted]' : walk(x)]));
+    }
+    if (typeof v === 'string' && /^\s*[{[]/.test(v)) {
+      try {
+        const parsed: unknown = JSON.parse(v);
+        const redacted = JSON.stringify(walk(parsed));
+        return redacted === JSON.stringify(parsed) ? v : redacted;
+      } catch {
+        return v;
+      }
+    }
+    return v;
+  };
+  return walk(value) as T;
+};
+
+const isoOf = (d: Date | undefined): string | undefined => d?.toISOString();
+
+/** The execution as Step Functions has it now, or undefined when it does not (never ran, or history expired). */
+export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMachineArn: string, requestId: string): Promise<ExecutionArchive | undefined> => {
+  const executionArn = executionArnOf(stateMachineArn, requestId);
+  try {
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const events: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, includeExecutionData: true, nextToken }));
+      events.push(...(page.events ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const execution: ArchivedExecution = {
+      executionArn,
+      stateMachineArn,
+      name: d.name ?? requestId,
+      status: d.status ?? 'RUNNING',
+      startDate: isoOf(d.startDate) ?? new Date(0).toISOString(),
+      ...(d.stopDate ? { stopDate: isoOf(d.stopDate) } : {}),
+      ...(d.input !== undefined ? { input: d.input } : {}),
+      ...(d.output !== undefined ? { output: d.output } : {}),
+      ...(d.error !== undefined ? { error: d.error } : {}),
+      ...(d.cause !== undefined ? { cause: d.cause } : {}),
+    };
+    return redactSecrets({ schema: ARCHIVE_SCHEMA, kind, execution, events: JSON.parse(JSON.stringify(events)) as ArchivedEvent[] });
+  } catch (e) {
+    if ((e as Error).name === 'ExecutionDoesNotExist') return undefined;
+    return mapAwsError(e, `read execution ${requestId}`);
+  }
+};
+
+export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchive): Promise<string> => {
+  const key = archiveKey(archive.kind, archive.execution.name);
+  try {
+    await store.s3.send(
+      new PutObjectCommand({
+        Bucket: store.bucket,
+        Key: key,
+        Body: JSON.stringify(redactSecrets(archive)),
+        ContentType: 'application/json',
+        Metadata: { status: archive.execution.status, 'start-date': archive.execution.startDate },
+      }),
+    );
+  } catch (e) {
+    return mapAwsError(e, `archive ${key}`);
+  }
+  return key;
+};
+
+export const readArchive = async (store: ArchiveStore, kind: RequestKind, requestId: string): Promise<ExecutionArchive | undefined> => {
+  try {
+    const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: archiveKey(kind, requestId) }));
+    return JSON.parse((await out.Body?.transformToString()) ?? 'null') as ExecutionArchive;
+  } catch (e) {
+    if (['NoSuchKey', 'NotFound'].includes((e as Error).name)) return undefined;
+    return mapAwsError(e, `read archive of ${requestId}`);
+  }
+};

@@ -1,0 +1,109 @@
+import { causeMessage, type RequestKind } from '../api/executions';
+import type { ArchivedEvent, ExecutionArchive } from './archive';
+
+/**
+ * An execution told for an auditor: who asked, for what, and every step in order with its time,
+ * a summary of its input, what it returned (the changes it made) and its error. Built from the
+ * execution document alone, so Step Functions and the archive give the same record.
+ */
+export interface AuditStep {
+  name: string;
+  type: string;
+  enteredAt: string;
+  exitedAt?: string;
+  /** Task states: invocations, retries included. */
+  attempts?: number;
+  /** The step's input, shortened: the full document is in the archive. */
+  inputSummary?: string;
+  /** Task states: what the function returned (statements run, policies changed, ...). */
+  result?: unknown;
+  /** The error the step ended with (caught or not). */
+  error?: { code: string; message: string };
+  /** Errors of attempts that were retried. */
+  retriedErrors?: Array<{ code: string; message: string }>;
+}
+
+export interface AuditRecord {
+  requestId: string;
+  kind: RequestKind;
+  status: string;
+  startedAt: string;
+  stoppedAt?: string;
+  requestedBy?: string;
+  reason?: string;
+  target?: string;
+  dbUser?: string;
+  principalArn?: string;
+  error?: { code: string; message: string };
+  output?: unknown;
+  steps: AuditStep[];
+  source: 'stepfunctions' | 'archive';
+}
+
+const SUMMARY_CHARS = 500;
+const summary = (s: string | undefined): string | undefined => (s === undefined ? undefined : s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}… (${s.length} characters)` : s);
+
+const parse = (s: string | undefined): unknown => {
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+};
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+const stepsOf = (events: ArchivedEvent[]): AuditStep[] => {
+  const steps: AuditStep[] = [];
+  let current: AuditStep | undefined;
+  for (const e of events) {
+    const type = e.type ?? '';
+    if (type.endsWith('StateEntered')) {
+      current = { name: e.stateEnteredEventDetails?.name ?? '?', type: type.replace(/StateEntered$/, ''), enteredAt: e.timestamp, inputSummary: summary(e.stateEnteredEventDetails?.input) };
+      steps.push(current);
+    } else if (!current) {
+      continue;
+    } else if (type === 'LambdaFunctionScheduled' || type === 'TaskScheduled') {
+      // A new attempt: the previous attempt's error (if any) was retried.
+      if (current.error) (current.retriedErrors ??= []).push(current.error);
+      current.error = undefined;
+      current.attempts = (current.attempts ?? 0) + 1;
+    } else if (type === 'LambdaFunctionSucceeded') {
+      current.result = parse(e.lambdaFunctionSucceededEventDetails?.output);
+    } else if (type === 'LambdaFunctionFailed') {
+      current.error = { code: e.lambdaFunctionFailedEventDetails?.error ?? 'Unknown', message: causeMessage(e.lambdaFunctionFailedEventDetails?.cause) };
+    } else if (type === 'LambdaFunctionTimedOut') {
+      current.error = { code: e.lambdaFunctionTimedOutEventDetails?.error ?? 'States.Timeout', message: causeMessage(e.lambdaFunctionTimedOutEventDetails?.cause) };
+    } else if (type === 'LambdaFunctionScheduleFailed' || type === 'LambdaFunctionStartFailed') {
+      const d = e.lambdaFunctionScheduleFailedEventDetails ?? e.lambdaFunctionStartFailedEventDetails;
+      current.error = { code: d?.error ?? 'Unknown', message: causeMessage(d?.cause) };
+    } else if (type === 'ExecutionFailed' && current.type === 'Fail') {
+      current.error = { code: e.executionFailedEventDetails?.error ?? 'Unknown', message: causeMessage(e.executionFailedEventDetails?.cause) };
+    } else if (type.endsWith('StateExited')) {
+      current.exitedAt = e.timestamp;
+    }
+  }
+  return steps;
+};
+
+export const auditRecordOf = (archive: ExecutionArchive, source: AuditRecord['source']): AuditRecord => {
+  const x = archive.execution;
+  const input = (parse(x.input) ?? {}) as Record<string, unknown>;
+  return {
+    requestId: x.name,
+    kind: archive.kind,
+    status: x.status,
+    startedAt: x.startDate,
+    ...(x.stopDate ? { stoppedAt: x.stopDate } : {}),
+    ...(str(input.requestedBy) ? { requestedBy: str(input.requestedBy) } : {}),
+    ...(str(input.reason) ? { reason: str(input.reason) } : {}),
+    ...(str(input.target) ? { target: str(input.target) } : {}),
+    ...(str(input.dbUser) ? { dbUser: str(input.dbUser) } : {}),
+    ...(str(input.principalArn) ? { principalArn: str(input.principalArn) } : {}),
+    ...(x.error !== undefined || x.cause !== undefined ? { error: { code: x.error ?? 'Unknown', message: causeMessage(x.cause) } } : {}),
+    ...(x.output !== undefined ? { output: parse(x.output) } : {}),
+    steps: stepsOf(archive.events),
+    source,
+  };
+};

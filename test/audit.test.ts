@@ -1,0 +1,224 @@
+/**
+ * The audit trail: GET /audit/{requestId} from Step Functions' history (GetExecutionHistory, here
+ * the local interpreter's runs in Step Functions' event format), and from the S3 archive the
+ * executionArchive function writes when a run ends, once Step Functions no longer has it.
+ */
+import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { handler as archiveHandler } from '../functions/execution-archive';
+import { redactSecrets } from '../functions/lib/audit/archive';
+import type { AuditRecord } from '../functions/lib/audit/trail';
+import type { HttpEvent } from '../functions/lib/api/http';
+import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
+import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
+import { logger } from '../functions/lib/logger';
+import { FUNCTIONS } from '../local/functions';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { testPg, uniqueName } from './support/pg';
+
+const ACCOUNT = '123456789012';
+const ADMIN = `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/jane`;
+const AUDITOR = `arn:aws:sts::${ACCOUNT}:assumed-role/auditor/kim`;
+const BUCKET = 'rds-iam-access-test-archive';
+
+let sb: Sandbox;
+let sfn: SimulatedStepFunctions;
+let mocks: Array<{ restore: () => void }>;
+let deps: ApiDeps;
+
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+  sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'audit' });
+  sfn.onExecutionEnd = (event) => archiveHandler(event as never);
+  mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
+  process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
+  process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
+  process.env.ARCHIVE_BUCKET = BUCKET;
+  deps = {
+    config: sb.config,
+    executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
+    plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: sb.config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
+    archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET },
+    newRequestId: () => uniqueName('req'),
+  };
+});
+afterEach(() => {
+  for (const m of mocks) m.restore();
+  sb.restore();
+  for (const k of ['ONBOARD_STATE_MACHINE_ARN', 'OFFBOARD_STATE_MACHINE_ARN', 'ARCHIVE_BUCKET']) delete process.env[k];
+});
+
+const event = (routeKey: string, caller: string, opts: { body?: object; requestId?: string } = {}): HttpEvent =>
+  ({
+    version: '2.0',
+    routeKey,
+    rawPath: routeKey.split(' ')[1].replace('{requestId}', opts.requestId ?? ''),
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    isBase64Encoded: false,
+    ...(opts.body ? { body: JSON.stringify(opts.body) } : {}),
+    ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}),
+    requestContext: {
+      accountId: ACCOUNT,
+      apiId: 'test',
+      domainName: 'test',
+      domainPrefix: 'test',
+      http: { method: routeKey.split(' ')[0], path: '/', protocol: 'HTTP/1.1', sourceIp: '192.0.2.1', userAgent: 'test' },
+      requestId: 'api-req',
+      routeKey,
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+      authorizer: { iam: { accessKey: 'A', accountId: ACCOUNT, callerId: 'C', cognitoIdentity: null, principalOrgId: '', userArn: caller, userId: 'U' } },
+    },
+  }) as HttpEvent;
+
+const api = async (routeKey: string, caller: string, opts: { body?: object; requestId?: string } = {}) => {
+  const r = await handleApiEvent(event(routeKey, caller, opts), deps);
+  return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, unknown> };
+};
+
+/** Submits through the API and waits until the run ended and was archived. */
+const runRequest = async (routeKey: string, body: object): Promise<string> => {
+  const requestId = uniqueName('AUD');
+  const r = await api(routeKey, ADMIN, { body: { requestId, ...body } });
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  await sb.runner.idle();
+  await Promise.all(sfn.deliveries);
+  return requestId;
+};
+
+const audit = async (requestId: string, caller = AUDITOR): Promise<AuditRecord> => {
+  const r = await api('GET /audit/{requestId}', caller, { requestId });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body as unknown as AuditRecord;
+};
+
+describe('GET /audit/{requestId}', () => {
+  it('a succeeded onboarding: who asked, every step in order with times and results, from Step Functions', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
+    const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders', dbRoles: ['app_read'], reason: 'OPS-77' });
+    const record = await audit(requestId);
+    expect(record).toMatchObject({ requestId, kind: 'onboarding', status: 'SUCCEEDED', requestedBy: ADMIN, reason: 'OPS-77', target: 'orders', principalArn, source: 'stepfunctions' });
+    expect(record.steps.map((s) => s.name)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'Done']);
+    for (const s of record.steps) {
+      expect(Date.parse(s.enteredAt), s.name).toBeGreaterThanOrEqual(Date.parse(record.startedAt));
+      if (s.exitedAt) expect(Date.parse(s.exitedAt), s.name).toBeGreaterThanOrEqual(Date.parse(s.enteredAt));
+      expect(s.error, s.name).toBeUndefined();
+    }
+    const create = record.steps.find((s) => s.name === 'CreateDbUser');
+    expect(create).toMatchObject({ type: 'Task', attempts: 1, result: { outcome: 'created' } });
+    expect((create?.result as { statements: string[] }).statements).toContain(`grant app_read to ${principalArn.split('/').pop()}`);
+    expect(record.steps.find((s) => s.name === 'AllowConnect')?.result).toMatchObject({ outcome: 'added' });
+  });
+
+  it('a failed onboarding shows the step that refused and the error', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
+    // An allowed role that the target lacks: refused by CreateDbUser, after validation.
+    const requestId = uniqueName('AUD');
+    await sb.runner.run('onboard', requestId, { requestId, principalArn, target: 'orders', databases: ['no_such_db'], requestedBy: ADMIN });
+    const record = await audit(requestId);
+    expect(record.status).toBe('FAILED');
+    expect(record.error?.code).toBe('UnknownDatabase');
+    const failedStep = record.steps.find((s) => s.error);
+    expect(failedStep).toMatchObject({ name: 'CreateDbUser', error: { code: 'UnknownDatabase' } });
+    expect(failedStep?.error?.message).toContain('no_such_db');
+    expect(record.steps.at(-1)).toMatchObject({ type: 'Fail', error: { code: 'UnknownDatabase' } });
+  });
+
+  it('a compensated onboarding: the grant failed, the new user was dropped again, each with its step', async () => {
+    const ghost = `arn:aws:iam::${ACCOUNT}:role/${uniqueName('Ghost')}`;
+    const requestId = await runRequest('POST /access-requests', { principalArn: ghost, target: 'orders' });
+    const record = await audit(requestId);
+    expect(record).toMatchObject({ status: 'FAILED', error: { code: 'PrincipalNotFound' } });
+    const names = record.steps.map((s) => s.name);
+    expect(names).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'CompensateDbUser', 'Failed']);
+    expect(record.steps.find((s) => s.name === 'AllowConnect')?.error).toMatchObject({ code: 'PrincipalNotFound' });
+    const compensate = record.steps.find((s) => s.name === 'CompensateDbUser');
+    expect(compensate?.error).toBeUndefined();
+    expect(JSON.stringify(compensate?.result)).toMatch(/dropped/);
+  });
+
+  it('once Step Functions forgets the execution, the archive serves the same record', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
+    const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders' });
+    const live = await audit(requestId);
+    expect(sb.aws.s3.objects.has(`${BUCKET}/executions/onboarding/${requestId}.json`)).toBe(true);
+
+    sfn.expire('onboard', requestId);
+    expect((await api('GET /requests/{requestId}', ADMIN, { requestId })).status).toBe(404);
+    const archived = await audit(requestId);
+    expect(archived.source).toBe('archive');
+    expect({ ...archived, source: 'stepfunctions' }).toEqual(live);
+  });
+
+  it('the archive of an offboarding holds its whole history', async () => {
+    const name = uniqueName('AuditLeaver');
+    const principalArn = sb.aws.iam.addRole(name);
+    await runRequest('POST /access-requests', { principalArn, target: 'orders' });
+    const requestId = await runRequest('POST /revocations', { dbUser: name, target: 'orders', reason: 'left' });
+    sfn.expire('offboard', requestId);
+    const record = await audit(requestId);
+    expect(record).toMatchObject({ kind: 'offboarding', status: 'SUCCEEDED', dbUser: name, reason: 'left', source: 'archive' });
+    expect(record.steps.map((s) => s.name)).toContain('RetireDbUser');
+  });
+
+  it('only auditors and administrators may read it; unknown ids are 404', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
+    const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders' });
+    expect(await api('GET /audit/{requestId}', `arn:aws:sts::${ACCOUNT}:assumed-role/developer/x`, { requestId })).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
+    expect((await api('GET /audit/{requestId}', ADMIN, { requestId })).status).toBe(200);
+    expect(await api('GET /audit/{requestId}', AUDITOR, { requestId: 'never-ran' })).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+  });
+});
+
+describe('the archive function', () => {
+  it('refuses events that are not Step Functions status changes of this stack (they go to its retry / dead-letter path)', async () => {
+    await expect(archiveHandler({ source: 'aws.ec2', 'detail-type': 'x', detail: {} } as never)).rejects.toMatchObject({ name: 'ValidationError' });
+    await expect(
+      archiveHandler({ source: 'aws.states', 'detail-type': 'Step Functions Execution Status Change', detail: { stateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:other', name: 'x' } } as never),
+    ).rejects.toMatchObject({ name: 'ValidationError' });
+  });
+});
+
+describe('nothing secret in history, archive or logs', () => {
+  it('a full run leaves no password or token in the archive, the audit record or the JSON logs', async () => {
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk));
+      return true;
+    });
+    logger.setLogLevel('DEBUG');
+    try {
+      const name = uniqueName('Secretive');
+      const principalArn = sb.aws.iam.addRole(name);
+      const on = await runRequest('POST /access-requests', { principalArn, target: 'orders', databases: ['app'] });
+      const off = await runRequest('POST /revocations', { dbUser: name, target: 'orders' });
+      const documents = [...sb.aws.s3.objects.values()].map((o) => o.body);
+      expect(documents.length).toBeGreaterThanOrEqual(2);
+      const everything = [...documents, JSON.stringify(await audit(on)), JSON.stringify(await audit(off)), ...lines].join('\n');
+      expect(lines.length, 'the run logged nothing: the check would be vacuous').toBeGreaterThan(5);
+      expect(everything).toContain(name);
+      expect(everything).not.toContain(testPg().masterPassword);
+      expect(everything).not.toContain(testPg().superPassword);
+      expect(everything).not.toMatch(/X-Amz-Signature|Action=connect&DBUser/);
+    } finally {
+      logger.setLogLevel('SILENT');
+      write.mockRestore();
+    }
+  });
+
+  it('redactSecrets replaces values under secret-sounding keys, also inside the JSON strings of history events', () => {
+    const doc = { input: JSON.stringify({ password: 'hunter2', secretArn: 'arn:aws:secretsmanager:x', nested: { authToken: 't' } }), ok: 'kept', masterPassword: 'p' };
+    const out = redactSecrets(doc);
+    expect(out.ok).toBe('kept');
+    expect(out.masterPassword).toBe('[redacted]');
+    expect(JSON.parse(out.input)).toEqual({ password: '[redacted]', secretArn: 'arn:aws:secretsmanager:x', nested: { authToken: '[redacted]' } });
+    expect(redactSecrets({ input: '{"a":1}' }).input).toBe('{"a":1}');
+  });
+});
