@@ -171,7 +171,8 @@ export class SimulatedIam {
     on<{ UserName: string }>(ListAttachedUserPoliciesCommand, (i) => listAttached(this.principal('user', i.UserName)));
     on<{ PolicyArn: string }>(GetPolicyCommand, (i) => {
       const p = this.policy(i.PolicyArn);
-      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description } };
+      const AttachmentCount = [...this.roles.values(), ...this.users.values()].filter((x) => x.attached.includes(p.arn)).length;
+      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount } };
     });
     on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, (i) => {
       const v = this.policy(i.PolicyArn).versions.find((x) => x.id === i.VersionId);

@@ -617,7 +617,7 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('HTTP API', () => {
-    const EXPECTED_ROUTES = ['GET /audit/{requestId}', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
+    const EXPECTED_ROUTES = ['GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
     it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {

@@ -30,7 +30,8 @@ export interface RequestView {
 
 export const executionArnOf = (stateMachineArn: string, name: string): string => `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 
-const parseJson = (s: string | undefined): unknown => {
+/** A JSON string's value; text that is not JSON as it is. */
+export const parseJson = (s: string | undefined): unknown => {
   if (s === undefined) return undefined;
   try {
     return JSON.parse(s);

@@ -33,12 +33,18 @@ export const jsonBody = (event: Pick<HttpEvent, 'body' | 'isBase64Encoded'>): Re
  * refused rather than guessed: a mistyped `?dryrun=true` must not start the real thing.
  */
 export const dryRunOf = (event: Pick<HttpEvent, 'queryStringParameters'>): boolean => {
-  const unknown = Object.keys(event.queryStringParameters ?? {}).filter((k) => k !== 'dryRun');
-  if (unknown.length) throw invalid(unknown.join(', '), 'is not a known query parameter (only dryRun is)');
-  const v = event.queryStringParameters?.dryRun;
+  const v = queryOf(event, ['dryRun']).dryRun;
   if (v === undefined || v === 'false') return false;
   if (v === 'true') return true;
   throw invalid('dryRun', 'must be true or false');
+};
+
+/** The query parameters of a route; any other is refused (a typo must not silently change the answer). */
+export const queryOf = <K extends string>(event: Pick<HttpEvent, 'queryStringParameters'>, allowed: readonly K[]): Partial<Record<K, string>> => {
+  const q = event.queryStringParameters ?? {};
+  const unknown = Object.keys(q).filter((k) => !(allowed as readonly string[]).includes(k));
+  if (unknown.length) throw invalid(unknown.join(', '), `is not a known query parameter (known: ${allowed.join(', ')})`);
+  return q as Partial<Record<K, string>>;
 };
 
 export const routeNotFound = (event: Pick<HttpEvent, 'routeKey' | 'rawPath' | 'requestContext'>): ProvisioningError =>

@@ -28,4 +28,5 @@ const invoke = async <T>(lambda: LambdaClient, functionName: string, invocation:
 export const lambdaDatabasePlanner = (lambda: LambdaClient, functionName: string): DatabasePlanner => ({
   onboarding: (state) => invoke(lambda, functionName, { kind: 'onboarding', state }),
   offboarding: (state) => invoke(lambda, functionName, { kind: 'offboarding', state }),
+  review: (state, dbUsers) => invoke(lambda, functionName, { kind: 'review', state, dbUsers }),
 });

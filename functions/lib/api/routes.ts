@@ -1,5 +1,8 @@
 import { parsePrincipalArn, type PrincipalArn } from '../arn';
-import type { Config } from '../config';
+import { type Config, resolveTargetConfig } from '../config';
+import { listGrantPolicies } from '../iam/grants';
+import { describeTarget } from '../rds';
+import { accessReview, accessReviewCsv, grantsOnTarget, reviewTarget, type TargetReview } from '../review/access-review';
 import { invalid, ProvisioningError } from '../errors';
 import { defaultDbUser } from '../identifiers';
 import { logger } from '../logger';
@@ -10,7 +13,7 @@ import { auditRecordOf } from '../audit/trail';
 import { type AccessQuestion, authorize, authorizeAudit, authorizeRead } from './authorization';
 import { callerOf } from './caller';
 import { type ExecutionsDeps, getRequest, REQUEST_KINDS, type RequestKind, startRequest } from './executions';
-import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, routeNotFound } from './http';
+import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, queryOf, routeNotFound } from './http';
 
 export interface ApiDeps {
   config: Config;
@@ -21,7 +24,7 @@ export interface ApiDeps {
 }
 
 /** The routes of the API (DESIGN.md), as API Gateway names them in `routeKey`. */
-export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit/{requestId}'] as const;
+export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit/{requestId}', 'GET /grants'] as const;
 
 /**
  * What the caller asks for, read from the raw body before anything else, so a caller that may not
@@ -125,6 +128,30 @@ const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =>
   throw new ProvisioningError('RequestNotFound', `no request "${requestId}" in Step Functions or the archive`, { details: { requestId } });
 };
 
+/**
+ * The access review, now: per target the managed database users and the principals whose project
+ * policies let them connect, drift flagged. JSON, or CSV with `Accept: text/csv`.
+ */
+const grantsReview = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
+  authorizeAudit(callerOf(event), deps.config.api);
+  const q = queryOf(event, ['target', 'principalArn']);
+  const targets = q.target !== undefined ? [resolveTargetConfig(deps.config, q.target)] : Object.keys(deps.config.targets).sort().map((n) => resolveTargetConfig(deps.config, n));
+  const principal = q.principalArn !== undefined ? parsePrincipalArn(q.principalArn) : undefined;
+  const policies = await listGrantPolicies(deps.plan.iam);
+  const reviews: TargetReview[] = [];
+  for (const target of targets) {
+    const db = await describeTarget(deps.plan.rds(target.region), target);
+    const grants = grantsOnTarget(policies, db);
+    const database = await deps.plan.database.review({ target, db }, [...new Set(grants.map((g) => g.dbUser))].sort());
+    reviews.push(reviewTarget(target, db, database, grants, principal));
+  }
+  const review = accessReview(reviews, { ...(q.target ? { target: q.target } : {}), ...(principal ? { principalArn: principal.arn } : {}) });
+  if (/\btext\/csv\b/i.test(event.headers?.accept ?? '')) {
+    return { statusCode: 200, headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="access-review.csv"' }, body: accessReviewCsv(review) };
+  }
+  return json(200, review);
+};
+
 /** One API request in, one response out; every refusal is `{error, message}` with its status. */
 export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   try {
@@ -137,6 +164,8 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
         return await status(event, deps);
       case 'GET /audit/{requestId}':
         return await auditOne(event, deps);
+      case 'GET /grants':
+        return await grantsReview(event, deps);
       default:
         throw routeNotFound(event);
     }

@@ -1,4 +1,4 @@
-import { causeMessage, type RequestKind } from '../api/executions';
+import { causeMessage, parseJson, type RequestKind } from '../api/executions';
 import type { ArchivedEvent, ExecutionArchive } from './archive';
 
 /**
@@ -43,14 +43,7 @@ export interface AuditRecord {
 const SUMMARY_CHARS = 500;
 const summary = (s: string | undefined): string | undefined => (s === undefined ? undefined : s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}… (${s.length} characters)` : s);
 
-const parse = (s: string | undefined): unknown => {
-  if (s === undefined) return undefined;
-  try {
-    return JSON.parse(s);
-  } catch {
-    return s;
-  }
-};
+const parse = parseJson;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 

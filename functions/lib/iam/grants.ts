@@ -285,9 +285,19 @@ export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalAr
     };
   });
 
-/** Every principal whose grant policies (of this project) allow `resourceArn`: for offboarding without a principal. */
-export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
-  const holders = new Map<string, PrincipalArn>();
+/** One of this project's grant policies, found by its path: whose it is, what it allows, whether attached. */
+export interface ProjectGrantPolicy {
+  policyArn: string;
+  policyName: string;
+  /** From the description this project writes; undefined when someone edited it. */
+  principalArn?: string;
+  attached: boolean;
+  grants: string[];
+}
+
+/** Every grant policy of this project (path /rds-iam-access/), read in full. */
+export const listGrantPolicies = async (iam: IAMClient): Promise<ProjectGrantPolicy[]> => {
+  const found: ProjectGrantPolicy[] = [];
   try {
     let marker: string | undefined;
     do {
@@ -295,14 +305,28 @@ export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Pro
       for (const p of page.Policies ?? []) {
         if (!p.Arn || !p.PolicyName?.startsWith('rds-iam-access-')) continue;
         const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: p.Arn, VersionId: p.DefaultVersionId ?? 'v1' }));
-        if (!grantsInDocument(version.PolicyVersion?.Document ?? '{}').includes(resourceArn)) continue;
-        const arn = principalFromDescription((await iam.send(new GetPolicyCommand({ PolicyArn: p.Arn }))).Policy?.Description);
-        if (arn) holders.set(arn, parsePrincipalArn(arn));
+        const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: p.Arn }))).Policy;
+        found.push({
+          policyArn: p.Arn,
+          policyName: p.PolicyName,
+          principalArn: principalFromDescription(policy?.Description),
+          attached: (policy?.AttachmentCount ?? p.AttachmentCount ?? 0) > 0,
+          grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}'),
+        });
       }
       marker = page.IsTruncated ? page.Marker : undefined;
     } while (marker);
   } catch (e) {
-    return mapAwsError(e, `find the holders of ${resourceArn}`);
+    return mapAwsError(e, 'list the grant policies of this project');
+  }
+  return found;
+};
+
+/** Every principal whose grant policies (of this project) allow `resourceArn`: for offboarding without a principal. */
+export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
+  const holders = new Map<string, PrincipalArn>();
+  for (const p of await listGrantPolicies(iam)) {
+    if (p.principalArn && p.grants.includes(resourceArn)) holders.set(p.principalArn, parsePrincipalArn(p.principalArn));
   }
   return [...holders.values()];
 };

@@ -6,6 +6,7 @@ import { assertNotProtected, assertOffboardable, listDatabases, versionOf } from
 import { checkCapabilities, inspectOnboarding, planOnboarding, readRoleState } from '../sql/onboard';
 import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
 import { toProvisioningError } from '../sql/sqlstate';
+import { type DatabaseReview, reviewDatabase } from '../review/database';
 import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
 
 /**
@@ -66,8 +67,14 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
     };
   });
 
-/** What the api function sends the database plan function, and what comes back. */
-export type DbPlanInvocation = { kind: 'onboarding'; state: OnboardState } | { kind: 'offboarding'; state: OffboardState };
+/** What the api function sends the database function (dry runs and the access review), and what comes back. */
+export type DbPlanInvocation =
+  | { kind: 'onboarding'; state: OnboardState }
+  | { kind: 'offboarding'; state: OffboardState }
+  | { kind: 'review'; state: Pick<OnboardState, 'target' | 'db'>; dbUsers: string[] };
+
+export const reviewTargetDatabase = async (connect: AdminConnector, { target }: Pick<OnboardState, 'target'>, dbUsers: string[]): Promise<DatabaseReview> =>
+  inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, (client) => reviewDatabase(client, dbUsers));
 
 /** Refusals are answers, not function errors: they keep their code and details across the Lambda boundary. */
 export type DbPlanAnswer<T> = { result: T } | { error: { error: string; message: string; details?: Record<string, unknown> } };

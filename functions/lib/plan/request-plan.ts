@@ -10,6 +10,7 @@ import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
 import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
 import { TERMINATE_SESSIONS } from '../sql/queries';
 import type { OffboardState, OnboardState } from '../steps';
+import type { DatabaseReview } from '../review/database';
 import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
 
 /**
@@ -47,6 +48,7 @@ export interface RequestPlan {
 export interface DatabasePlanner {
   onboarding: (state: OnboardState) => Promise<OnboardingSqlPlan>;
   offboarding: (state: OffboardState) => Promise<OffboardingSqlPlan | undefined>;
+  review: (state: Pick<OnboardState, 'target' | 'db'>, dbUsers: string[]) => Promise<DatabaseReview>;
 }
 
 export interface PlanDeps {
