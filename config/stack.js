@@ -45,7 +45,6 @@ function archiveBucketProperties(archive) {
         {
           Id: 'archive-retention',
           Status: 'Enabled',
-          Prefix: 'executions/',
           Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionToGlacierAfterDays }],
           ExpirationInDays: archive.expireAfterDays,
           NoncurrentVersionExpiration: { NoncurrentDays: archive.expireAfterDays },

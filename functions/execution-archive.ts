@@ -1,4 +1,5 @@
 import { type ArchivedExecution, readExecution, writeArchive } from './lib/audit/archive';
+import { auditSummaryOf } from './lib/audit/trail';
 import { REQUEST_KINDS } from './lib/api/executions';
 import { s3Client, sfnClient } from './lib/clients';
 import { requiredEnv, stateMachinesFromEnv } from './lib/env';
@@ -27,7 +28,7 @@ export const handler = stepHandler('ArchiveExecution', async (event: StatusChang
   const archive = await readExecution(sfnClient(), kind, d.stateMachineArn, d.name);
   // Step Functions has it for 90 days after the end; an event older than that is a replay nobody can serve.
   if (!archive) throw new ProvisioningError('RequestNotFound', `execution ${d.name} is not known to Step Functions`);
-  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive);
+  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive, auditSummaryOf(archive));
   const { status }: ArchivedExecution = archive.execution;
   return { requestId: d.name, kind, status, key, events: archive.events.length };
 });

@@ -52,9 +52,9 @@ import {
   type DBInstance,
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve, sep } from 'node:path';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 
 const meta = { $metadata: {} };
@@ -495,6 +495,23 @@ export class SimulatedS3 {
         writeFileSync(p, body);
       }
       return { ETag: `"${i.Key.length}-${body.length}"`, ...meta };
+    });
+    m.on(ListObjectsV2Command).callsFake(async (i: { Bucket: string; Prefix?: string; StartAfter?: string; ContinuationToken?: string; MaxKeys?: number }) => {
+      await tick();
+      const keys = new Set([...this.objects.keys()].filter((k) => k.startsWith(`${i.Bucket}/`)).map((k) => k.slice(i.Bucket.length + 1)));
+      if (this.directory && existsSync(resolve(this.directory, i.Bucket))) {
+        const walk = (dir: string, prefix: string): void => {
+          for (const f of readdirSync(dir, { withFileTypes: true })) f.isDirectory() ? walk(join(dir, f.name), `${prefix}${f.name}/`) : keys.add(`${prefix}${f.name}`);
+        };
+        walk(resolve(this.directory, i.Bucket), '');
+      }
+      // Keys in UTF-8 binary order, as S3 lists them; the continuation token is the last key returned.
+      const after = i.ContinuationToken ?? i.StartAfter ?? '';
+      const all = [...keys].filter((k) => k.startsWith(i.Prefix ?? '') && k > after).sort();
+      const max = i.MaxKeys ?? 1000;
+      const page = all.slice(0, max);
+      const truncated = all.length > max;
+      return { Contents: page.map((Key) => ({ Key })), KeyCount: page.length, IsTruncated: truncated, ...(truncated ? { NextContinuationToken: page.at(-1) } : {}), ...meta };
     });
     m.on(GetObjectCommand).callsFake(async (i: { Bucket: string; Key: string }) => {
       await tick();

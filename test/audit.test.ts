@@ -177,6 +177,98 @@ describe('GET /audit/{requestId}', () => {
   });
 });
 
+describe('GET /audit', () => {
+  const list = async (query: Record<string, string>, caller = AUDITOR) => {
+    const e = event('GET /audit', caller);
+    e.queryStringParameters = query;
+    const r = await handleApiEvent(e, deps);
+    return { status: r.statusCode, body: JSON.parse(r.body) as { items: AuditRecord[]; running?: AuditRecord[]; nextCursor?: string; error?: string; message?: string } };
+  };
+
+  /** Four ended runs: three onboardings (two targets) and one failure, archived. */
+  const history = async () => {
+    const a = uniqueName('ListA');
+    const b = uniqueName('ListB');
+    const arnA = sb.aws.iam.addRole(a);
+    const arnB = sb.aws.iam.addRole(b);
+    const ids = [
+      await runRequest('POST /access-requests', { principalArn: arnA, target: 'orders' }),
+      await runRequest('POST /access-requests', { principalArn: arnB, target: 'orders' }),
+      await runRequest('POST /access-requests', { principalArn: arnA, target: 'analytics' }),
+      await runRequest('POST /access-requests', { principalArn: arnB, target: 'orders', databases: ['no_such_db'] }),
+    ];
+    return { a, b, arnA, arnB, ids };
+  };
+
+  it('lists ended runs in start order, filtered by database user, principal, target and status', async () => {
+    const { a, b, arnA, ids } = await history();
+    const all = await list({});
+    expect(all.status).toBe(200);
+    expect(all.body.items.map((i) => i.requestId)).toEqual(ids);
+    expect(all.body.items[3]).toMatchObject({ status: 'FAILED', error: { code: 'UnknownDatabase' }, requestedBy: ADMIN });
+    expect((await list({ dbUser: a })).body.items.map((i) => i.requestId)).toEqual([ids[0], ids[2]]);
+    expect((await list({ principalArn: arnA, target: 'analytics' })).body.items.map((i) => i.requestId)).toEqual([ids[2]]);
+    expect((await list({ dbUser: b, status: 'FAILED' })).body.items.map((i) => i.requestId)).toEqual([ids[3]]);
+    expect((await list({ target: 'orders', status: 'SUCCEEDED' })).body.items.map((i) => i.requestId)).toEqual([ids[0], ids[1]]);
+  });
+
+  it('a time range selects by start time, inclusive', async () => {
+    const { ids } = await history();
+    const items = (await list({})).body.items;
+    const range = (await list({ from: items[1].startedAt, to: items[2].startedAt })).body.items.map((i) => i.requestId);
+    expect(range).toEqual([ids[1], ids[2]]);
+    expect((await list({ from: '2000-01-01', to: '2000-12-31' })).body.items).toEqual([]);
+  });
+
+  it('pages with a cursor: limit 1 walks every run exactly once', async () => {
+    const { ids } = await history();
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const r = await list({ limit: '1', ...(cursor ? { cursor } : {}) });
+      expect(r.status).toBe(200);
+      seen.push(...r.body.items.map((i) => i.requestId));
+      cursor = r.body.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual(ids);
+  });
+
+  it('answers the same after Step Functions forgot the runs', async () => {
+    const { ids } = await history();
+    const before = (await list({})).body.items;
+    for (const id of ids) sfn.expire('onboard', id);
+    expect((await list({})).body.items).toEqual(before);
+  });
+
+  it('shows runs still going (from Step Functions) on the first page', async () => {
+    const requestId = uniqueName('RUN');
+    const principalArn = sb.aws.iam.addRole(uniqueName('Runner'));
+    // A run that has not ended, as Step Functions holds it.
+    sb.runner.executions.set(`onboard/${requestId}`, { name: requestId, stateMachine: 'onboard', status: 'RUNNING', input: { requestId, principalArn, target: 'ledger', dbUser: 'x', requestedBy: ADMIN }, startDate: new Date(), events: [], taskOutputs: [] });
+    const r = await list({ target: 'ledger' });
+    expect(r.body.items).toEqual([]);
+    expect(r.body.running?.map((i) => [i.requestId, i.status, i.requestedBy])).toEqual([[requestId, 'RUNNING', ADMIN]]);
+  });
+
+  it('refuses malformed filters and cursors (400 naming them) and non-auditors (403)', async () => {
+    for (const [query, field] of [
+      [{ status: 'DONE' }, 'status'],
+      [{ from: 'yesterday' }, 'from'],
+      [{ from: '2026-02-01', to: '2026-01-01' }, 'from'],
+      [{ limit: '0' }, 'limit'],
+      [{ cursor: 'bm9wZQ' }, 'cursor'],
+      [{ principalArn: 'alice' }, 'principalArn'],
+      [{ user: 'alice' }, 'user'],
+    ] as Array<[Record<string, string>, string]>) {
+      const r = await list(query);
+      expect(r.status, field).toBe(400);
+      expect(r.body.message).toContain(field);
+    }
+    expect((await list({}, `arn:aws:sts::${ACCOUNT}:assumed-role/developer/x`)).status).toBe(403);
+  });
+});
+
 describe('the archive function', () => {
   it('refuses events that are not Step Functions status changes of this stack (they go to its retry / dead-letter path)', async () => {
     await expect(archiveHandler({ source: 'aws.ec2', 'detail-type': 'x', detail: {} } as never)).rejects.toMatchObject({ name: 'ValidationError' });

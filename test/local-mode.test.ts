@@ -129,6 +129,14 @@ describe('npm start (local mode)', () => {
     const document = readFileSync(archived, 'utf8');
     expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: 'LOCAL-1', status: 'SUCCEEDED' } });
     expect(document).not.toContain('local-master-password');
+
+    // The access review and the audit listing work locally too.
+    const review = await api('GET', '/grants', undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
+    expect(review.status).toBe(200);
+    const users = (review.body.targets as Array<{ users: Array<{ dbUser: string; principals: Array<{ principalArn: string }>; flags: string[] }> }>)[0].users;
+    expect(users.find((u) => u.dbUser === 'alice')).toMatchObject({ principals: [{ principalArn: ALICE_ROLE }], flags: [] });
+    const listed = await api('GET', '/audit?dbUser=alice', undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
+    expect((listed.body.items as Array<{ requestId: string }>).map((i) => i.requestId)).toEqual(['LOCAL-1']);
   }, 90_000);
 
   it('refuses what the caller may not ask for, and unknown requests', async () => {

@@ -143,7 +143,9 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'states:StartExecution',
     'states:DescribeExecution',
     'states:GetExecutionHistory',
+    'states:ListExecutions',
     's3:GetObject',
+    's3:ListBucket',
     'lambda:InvokeFunction',
     'rds:DescribeDBInstances',
     'rds:DescribeDBClusters',
@@ -617,7 +619,7 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('HTTP API', () => {
-    const EXPECTED_ROUTES = ['GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
+    const EXPECTED_ROUTES = ['GET /audit', 'GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
     it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {
@@ -675,7 +677,7 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('audit trail', () => {
-    const ARCHIVE_OBJECTS = '${ArchiveBucket.Arn}/executions/*';
+    const ARCHIVE_OBJECTS = ['${ArchiveBucket.Arn}/executions/*', '${ArchiveBucket.Arn}/index/*'];
 
     it('archives to a versioned, encrypted, private, TLS-only bucket with the configured lifecycle, kept on stack deletion', () => {
       const bucket = template.Resources.ArchiveBucket;
@@ -698,14 +700,18 @@ describe('deployable stack (osls package --stage citest)', () => {
       const role = roleOf(template, 'executionArchive');
       const writers = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^s3:(Put|Delete)/i.test(a)));
       expect(sorted(writers.map((g) => g.role))).toEqual([role]);
-      expect(statementsWith(template, role, 's3:PutObject').flatMap(resourcesOf)).toEqual([ARCHIVE_OBJECTS]);
+      expect(statementsWith(template, role, 's3:PutObject').flatMap(resourcesOf)).toEqual(ARCHIVE_OBJECTS);
       for (const action of ['states:DescribeExecution', 'states:GetExecutionHistory']) {
         expect(sorted(statementsWith(template, role, action).flatMap(resourcesOf))).toEqual([
           'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OffboardStateMachine.Name}:*',
           'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
         ]);
       }
-      expect(statementsWith(template, roleOf(template, 'api'), 's3:GetObject').flatMap(resourcesOf)).toEqual([ARCHIVE_OBJECTS]);
+      const api = roleOf(template, 'api');
+      expect(statementsWith(template, api, 's3:GetObject').flatMap(resourcesOf)).toEqual(ARCHIVE_OBJECTS);
+      const list = statementsWith(template, api, 's3:ListBucket');
+      expect(list.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': ['ArchiveBucket', 'Arn'] }]);
+      expect(list.map((s) => s.Condition)).toEqual([{ StringLike: { 's3:prefix': 'index/*' } }]);
     });
 
     it('runs the archive function on every ended execution of the two state machines, with retries and a dead-letter queue', () => {

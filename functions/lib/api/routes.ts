@@ -9,6 +9,7 @@ import { logger } from '../logger';
 import { type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
 import { REQUEST_ID_PATTERN, validateOffboardRequest, validateOnboardRequest } from '../requests';
 import { type ArchiveStore, readArchive, readExecution } from '../audit/archive';
+import { auditFilterOf, limitOf, listAudit } from '../audit/query';
 import { auditRecordOf } from '../audit/trail';
 import { type AccessQuestion, authorize, authorizeAudit, authorizeRead } from './authorization';
 import { callerOf } from './caller';
@@ -24,7 +25,7 @@ export interface ApiDeps {
 }
 
 /** The routes of the API (DESIGN.md), as API Gateway names them in `routeKey`. */
-export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit/{requestId}', 'GET /grants'] as const;
+export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit', 'GET /audit/{requestId}', 'GET /grants'] as const;
 
 /**
  * What the caller asks for, read from the raw body before anything else, so a caller that may not
@@ -112,6 +113,13 @@ const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   return json(200, request);
 };
 
+/** The audit listing: filters, time range, cursor pagination. */
+const auditList = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
+  authorizeAudit(callerOf(event), deps.config.api);
+  const q = queryOf(event, ['dbUser', 'principalArn', 'target', 'status', 'from', 'to', 'limit', 'cursor']);
+  return json(200, await listAudit({ archive: deps.archive, executions: deps.executions }, auditFilterOf(q), limitOf(q.limit), q.cursor));
+};
+
 /** Step Functions while it has the execution, the archive after: the same document either way. */
 const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   authorizeAudit(callerOf(event), deps.config.api);
@@ -162,6 +170,8 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
         return await submit(event, deps, 'offboarding');
       case 'GET /requests/{requestId}':
         return await status(event, deps);
+      case 'GET /audit':
+        return await auditList(event, deps);
       case 'GET /audit/{requestId}':
         return await auditOne(event, deps);
       case 'GET /grants':

@@ -41,6 +41,28 @@ export interface ArchiveStore {
 
 export const archiveKey = (kind: RequestKind, requestId: string): string => `executions/${kind}/${requestId}.json`;
 
+/** What the audit listing shows of one ended run, and filters on. */
+export interface AuditSummary {
+  requestId: string;
+  kind: RequestKind;
+  status: string;
+  startedAt: string;
+  stoppedAt?: string;
+  requestedBy?: string;
+  reason?: string;
+  target?: string;
+  dbUser?: string;
+  principalArn?: string;
+  error?: { code: string; message: string };
+}
+
+/**
+ * The listing's index: one small object per ended run, keyed by start time, so listing in time
+ * order, from a date and page by page is an S3 listing (StartAfter), not a read of every history.
+ */
+export const INDEX_PREFIX = 'index/';
+export const indexKey = (s: Pick<AuditSummary, 'startedAt' | 'kind' | 'requestId'>): string => `${INDEX_PREFIX}${s.startedAt}_${s.kind}_${s.requestId}.json`;
+
 const SECRET_KEY = /pass(word|wd)|secret(?!arn)|token|credential|private.?key/i;
 
 /**
@@ -100,7 +122,7 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
   }
 };
 
-export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchive): Promise<string> => {
+export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchive, summary: AuditSummary): Promise<string> => {
   const key = archiveKey(archive.kind, archive.execution.name);
   try {
     await store.s3.send(
@@ -112,6 +134,8 @@ export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchiv
         Metadata: { status: archive.execution.status, 'start-date': archive.execution.startDate },
       }),
     );
+    // After the document: an index entry never points at a run that is not archived.
+    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: indexKey(summary), Body: JSON.stringify(redactSecrets(summary)), ContentType: 'application/json' }));
   } catch (e) {
     return mapAwsError(e, `archive ${key}`);
   }

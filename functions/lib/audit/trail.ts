@@ -1,5 +1,5 @@
-import { causeMessage, parseJson, type RequestKind } from '../api/executions';
-import type { ArchivedEvent, ExecutionArchive } from './archive';
+import { causeMessage, parseJson } from '../api/executions';
+import type { ArchivedEvent, AuditSummary, ExecutionArchive } from './archive';
 
 /**
  * An execution told for an auditor: who asked, for what, and every step in order with its time,
@@ -23,18 +23,7 @@ export interface AuditStep {
   retriedErrors?: Array<{ code: string; message: string }>;
 }
 
-export interface AuditRecord {
-  requestId: string;
-  kind: RequestKind;
-  status: string;
-  startedAt: string;
-  stoppedAt?: string;
-  requestedBy?: string;
-  reason?: string;
-  target?: string;
-  dbUser?: string;
-  principalArn?: string;
-  error?: { code: string; message: string };
+export interface AuditRecord extends AuditSummary {
   output?: unknown;
   steps: AuditStep[];
   source: 'stepfunctions' | 'archive';
@@ -80,7 +69,7 @@ const stepsOf = (events: ArchivedEvent[]): AuditStep[] => {
   return steps;
 };
 
-export const auditRecordOf = (archive: ExecutionArchive, source: AuditRecord['source']): AuditRecord => {
+export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
   const x = archive.execution;
   const input = (parse(x.input) ?? {}) as Record<string, unknown>;
   return {
@@ -95,8 +84,12 @@ export const auditRecordOf = (archive: ExecutionArchive, source: AuditRecord['so
     ...(str(input.dbUser) ? { dbUser: str(input.dbUser) } : {}),
     ...(str(input.principalArn) ? { principalArn: str(input.principalArn) } : {}),
     ...(x.error !== undefined || x.cause !== undefined ? { error: { code: x.error ?? 'Unknown', message: causeMessage(x.cause) } } : {}),
-    ...(x.output !== undefined ? { output: parse(x.output) } : {}),
-    steps: stepsOf(archive.events),
-    source,
   };
 };
+
+export const auditRecordOf = (archive: ExecutionArchive, source: AuditRecord['source']): AuditRecord => ({
+  ...auditSummaryOf(archive),
+  ...(archive.execution.output !== undefined ? { output: parse(archive.execution.output) } : {}),
+  steps: stepsOf(archive.events),
+  source,
+});
