@@ -125,6 +125,12 @@ export class SimulatedIam {
     return arn;
   }
 
+  /** Attaches an existing policy by hand (as an administrator in the console would). */
+  attach(type: 'role' | 'user', principalName: string, policyArn: string): void {
+    this.policy(policyArn);
+    this.principal(type, principalName).attached.push(policyArn);
+  }
+
   /** The documents (parsed) of every policy attached to a principal: what IAM would evaluate. */
   attachedDocuments(type: 'role' | 'user', name: string): object[] {
     return this.principal(type, name).attached.map((arn) => {

@@ -79,9 +79,10 @@ const onboard = async (name: string, extra: object = {}): Promise<string> => {
 
 /** The world this file reviews: built once per test (roles are cluster-wide; names are unique). */
 const scenario = async () => {
-  const names = { ok: uniqueName('rv_ok'), drifted: uniqueName('rv_drift'), orphan: uniqueName('rv_orphan'), unmanaged: uniqueName('rv_dba'), ghost: uniqueName('rv_ghost'), extra: uniqueName('rv_extra_role') };
+  const names = { ok: uniqueName('rv_ok'), drifted: uniqueName('rv_drift'), root: uniqueName('rv_root'), orphan: uniqueName('rv_orphan'), unmanaged: uniqueName('rv_dba'), ghost: uniqueName('rv_ghost'), extra: uniqueName('rv_extra_role') };
   const okArn = await onboard(names.ok);
   await onboard(names.drifted);
+  const rootArn = await onboard(names.root);
   const orphanArn = await onboard(names.orphan);
   const sup = await superClient();
   try {
@@ -89,6 +90,7 @@ const scenario = async () => {
     await sup.query(`CREATE ROLE "${names.extra}" NOLOGIN`);
     await sup.query(`GRANT "${names.extra}" TO "${names.drifted}"`);
     await sup.query(`ALTER ROLE "${names.drifted}" CREATEDB`);
+    await sup.query(`ALTER ROLE "${names.root}" SUPERUSER`);
   } finally {
     await sup.end();
   }
@@ -106,7 +108,13 @@ const scenario = async () => {
   const ghostArn = sb.aws.iam.addRole(uniqueName('GhostHolder'));
   await addConnectGrant(grantDeps(), parsePrincipalArn(ghostArn), resource(names.ghost), 'test');
   await addConnectGrant(grantDeps(), parsePrincipalArn(ghostArn), resource(names.unmanaged), 'test');
-  return { names, okArn, ghostArn };
+  // Someone attaches root's grant policy by hand to another role: that role can connect as root too.
+  const intruder = uniqueName('Intruder');
+  const intruderArn = sb.aws.iam.addRole(intruder);
+  const rootPolicy = [...sb.aws.iam.policies.values()].find((p) => p.description?.includes(rootArn))?.arn;
+  if (!rootPolicy) throw new Error(`no grant policy for ${rootArn}`);
+  sb.aws.iam.attach('role', intruder, rootPolicy);
+  return { names, okArn, ghostArn, rootArn, intruderArn };
 };
 
 /**
@@ -120,7 +128,7 @@ const ordersOf = (review: AccessReview): TargetReview => review.targets.find((t)
 
 describe('GET /grants', () => {
   it('reports managed users with their group roles, login and principals, and flags every mismatch (JSON)', async () => {
-    const { names, okArn, ghostArn } = await scenario();
+    const { names, okArn, ghostArn, rootArn, intruderArn } = await scenario();
     readsPasswords();
     const r = await get({ target: 'orders' });
     expect(r.statusCode).toBe(200);
@@ -132,6 +140,10 @@ describe('GET /grants', () => {
     expect(user(names.ok)).toMatchObject({ login: true, groupRoles: ['app_read'], principals: [{ principalArn: okArn }], passwordSet: false, flags: [] });
     expect(user(names.drifted)?.flags.sort()).toEqual(['extra-membership:' + names.extra, 'password-set', 'privileged:CREATEDB'].sort());
     expect(user(names.orphan)?.flags).toEqual(['no-iam-grant']);
+    expect(user(names.root)?.flags).toEqual(['superuser']);
+    // Who can connect is who the policy is attached to: the hand-attached intruder too, flagged on the grant.
+    expect(user(names.root)?.principals.map((p) => p.principalArn).sort()).toEqual([rootArn, intruderArn].sort());
+    expect(orders.grants.find((g) => g.dbUser === names.root)?.flags).toEqual([`attached-elsewhere:${intruderArn}`]);
     expect(user(names.unmanaged), 'an unmanaged role is not listed as managed').toBeUndefined();
 
     const grant = (n: string) => orders.grants.find((g) => g.dbUser === n);

@@ -182,7 +182,7 @@ describe('GET /audit', () => {
     const e = event('GET /audit', caller);
     e.queryStringParameters = query;
     const r = await handleApiEvent(e, deps);
-    return { status: r.statusCode, body: JSON.parse(r.body) as { items: AuditRecord[]; running?: AuditRecord[]; nextCursor?: string; error?: string; message?: string } };
+    return { status: r.statusCode, body: JSON.parse(r.body) as { items: AuditRecord[]; running?: AuditRecord[]; unarchived?: AuditRecord[]; nextCursor?: string; error?: string; message?: string } };
   };
 
   /** Four ended runs: three onboardings (two targets) and one failure, archived. */
@@ -239,6 +239,31 @@ describe('GET /audit', () => {
     const before = (await list({})).body.items;
     for (const id of ids) sfn.expire('onboard', id);
     expect((await list({})).body.items).toEqual(before);
+  });
+
+  it('shows ended runs Step Functions has but the archive lacks (archiving in flight or failed) on the first page', async () => {
+    const { ids } = await history();
+    const indexEntry = [...sb.aws.s3.objects.keys()].find((k) => k.includes('/index/') && k.includes(ids[1])) as string;
+    sb.aws.s3.objects.delete(indexEntry);
+    const r = await list({});
+    expect(r.body.items.map((i) => i.requestId)).toEqual([ids[0], ids[2], ids[3]]);
+    expect(r.body.unarchived?.map((i) => [i.requestId, i.status])).toEqual([[ids[1], 'SUCCEEDED']]);
+  });
+
+  it('a date alone as "to" includes that whole day', async () => {
+    const { ids } = await history();
+    const day = new Date().toISOString().slice(0, 10);
+    expect((await list({ from: day, to: day })).body.items.map((i) => i.requestId)).toEqual(ids);
+  });
+
+  it('finds an offboarding by the principal whose grant it removed, when the request named none', async () => {
+    const name = uniqueName('Holder');
+    const principalArn = sb.aws.iam.addRole(name);
+    await runRequest('POST /access-requests', { principalArn, target: 'orders' });
+    const off = await runRequest('POST /revocations', { dbUser: name, target: 'orders' });
+    const found = (await list({ principalArn, status: 'SUCCEEDED' })).body.items.map((i) => i.requestId);
+    expect(found).toContain(off);
+    expect(found).toHaveLength(2);
   });
 
   it('shows runs still going (from Step Functions) on the first page', async () => {

@@ -53,6 +53,8 @@ export interface AuditSummary {
   target?: string;
   dbUser?: string;
   principalArn?: string;
+  /** Offboardings without a principal: the principals whose grants the run removed. */
+  principalArns?: string[];
   error?: { code: string; message: string };
 }
 

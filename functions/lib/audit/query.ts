@@ -4,7 +4,8 @@ import { type PrincipalArn, parsePrincipalArn, samePrincipal } from '../arn';
 import { mapAwsError } from '../aws-errors';
 import { invalid } from '../errors';
 import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestView } from '../api/executions';
-import { type ArchiveStore, type AuditSummary, INDEX_PREFIX } from './archive';
+import { type ArchiveStore, type AuditSummary, INDEX_PREFIX, indexKey } from './archive';
+import { requestFieldsOf } from './trail';
 
 /**
  * GET /audit: ended runs from the archive's index (in start-time order, stable across Step
@@ -23,21 +24,26 @@ export interface AuditFilter {
 
 export interface AuditPage {
   items: AuditSummary[];
-  /** Runs not ended yet (first page only): they enter the listing once archived. */
+  /** First page only: runs not ended yet; they enter `items` once archived. */
   running?: AuditSummary[];
+  /** First page only: runs of the last day that ended but are not archived (archiving in flight, or failed: see the dead-letter queue). */
+  unarchived?: AuditSummary[];
   nextCursor?: string;
 }
 
 const STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'RUNNING'];
-/** Index entries examined per call at most; a page may then come back short, with a cursor. */
+/** Index entries examined, and time spent, per call at most (the API answers within 29 s); a page may then come back short, with a cursor. */
 const SCAN_BUDGET = 1000;
+const TIME_BUDGET_MS = 15_000;
 const ISO_LENGTH = '2026-01-01T00:00:00.000Z'.length;
 
-const isoOrRefuse = (field: string, v: string | undefined): string | undefined => {
+/** A date alone means the whole day: `from` its first millisecond, `to` its last. */
+const isoOrRefuse = (field: 'from' | 'to', v: string | undefined): string | undefined => {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalid(field, 'must be an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z');
-  return new Date(t).toISOString();
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
+  return new Date(dateOnly && field === 'to' ? t + 86_400_000 - 1 : t).toISOString();
 };
 
 /** Reads the query parameters of GET /audit into a filter; anything malformed is a 400 naming it. */
@@ -88,17 +94,21 @@ export const matches = (s: AuditSummary, f: AuditFilter): boolean => {
     (f.dbUser === undefined || s.dbUser === f.dbUser) &&
     (f.target === undefined || s.target === f.target) &&
     (f.status === undefined || s.status === f.status) &&
-    (f.principalArn === undefined || (p !== undefined && samePrincipal(p, f.principalArn))) &&
+    (f.principalArn === undefined || [p, ...(s.principalArns ?? []).map(principalOf)].some((x) => x !== undefined && samePrincipal(x, f.principalArn as PrincipalArn))) &&
     (f.from === undefined || s.startedAt >= f.from) &&
     (f.to === undefined || s.startedAt <= f.to)
   );
 };
 
-const summaryOfRunning = (r: RequestView): AuditSummary => {
-  const str = (k: string): string | undefined => (typeof r.input[k] === 'string' ? (r.input[k] as string) : undefined);
-  const fields = { requestedBy: str('requestedBy'), reason: str('reason'), target: str('target'), dbUser: str('dbUser'), principalArn: str('principalArn') };
-  return { requestId: r.requestId, kind: r.kind, status: r.status, startedAt: r.startedAt, ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) };
-};
+const summaryOfView = (r: RequestView): AuditSummary => ({
+  requestId: r.requestId,
+  kind: r.kind,
+  status: r.status,
+  startedAt: r.startedAt,
+  ...(r.stoppedAt ? { stoppedAt: r.stoppedAt } : {}),
+  ...requestFieldsOf(r.input),
+  ...(r.error ? { error: r.error } : {}),
+});
 
 const runningNow = async (executions: ExecutionsDeps, filter: AuditFilter): Promise<AuditSummary[]> => {
   const found: AuditSummary[] = [];
@@ -109,7 +119,7 @@ const runningNow = async (executions: ExecutionsDeps, filter: AuditFilter): Prom
         const page = await executions.sfn.send(new ListExecutionsCommand({ stateMachineArn: executions.stateMachines[kind], statusFilter: 'RUNNING', maxResults: 100, nextToken }));
         for (const e of page.executions ?? []) {
           const view = e.name ? await findRequest(executions, e.name) : undefined;
-          if (view?.status === 'RUNNING') found.push(summaryOfRunning(view));
+          if (view?.status === 'RUNNING') found.push(summaryOfView(view));
         }
         nextToken = page.nextToken;
       } while (nextToken && found.length < SCAN_BUDGET);
@@ -120,10 +130,41 @@ const runningNow = async (executions: ExecutionsDeps, filter: AuditFilter): Prom
   return found.filter((s) => matches(s, filter)).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 };
 
+const DAY_MS = 86_400_000;
+
+const unarchivedNow = async (deps: { archive: ArchiveStore; executions: ExecutionsDeps }, filter: AuditFilter): Promise<AuditSummary[]> => {
+  const found: AuditSummary[] = [];
+  try {
+    for (const kind of REQUEST_KINDS) {
+      const page = await deps.executions.sfn.send(new ListExecutionsCommand({ stateMachineArn: deps.executions.stateMachines[kind], maxResults: 100 }));
+      for (const e of page.executions ?? []) {
+        if (!e.name || !e.startDate || e.status === 'RUNNING' || !e.stopDate || Date.now() - e.stopDate.getTime() > DAY_MS) continue;
+        try {
+          await deps.archive.s3.send(new GetObjectCommand({ Bucket: deps.archive.bucket, Key: indexKey({ startedAt: e.startDate.toISOString(), kind, requestId: e.name }) }));
+        } catch (err) {
+          if ((err as Error).name !== 'NoSuchKey') throw err;
+          const view = await findRequest(deps.executions, e.name);
+          if (view) found.push(summaryOfView(view));
+        }
+      }
+    }
+  } catch (e) {
+    return mapAwsError(e, 'list unarchived requests');
+  }
+  return found.filter((s) => matches(s, filter)).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+};
+
+/** What only Step Functions knows, shown on the first page. */
+const fromStepFunctions = async (deps: { archive: ArchiveStore; executions: ExecutionsDeps }, filter: AuditFilter): Promise<Pick<AuditPage, 'running' | 'unarchived'>> => ({
+  running: await runningNow(deps.executions, filter),
+  unarchived: await unarchivedNow(deps, filter),
+});
+
 export const listAudit = async (deps: { archive: ArchiveStore; executions: ExecutionsDeps }, filter: AuditFilter, limit: number, cursor?: string): Promise<AuditPage> => {
   const { s3, bucket } = deps.archive;
   let startAfter = cursor !== undefined ? decodeCursor(cursor) : filter.from ? `${INDEX_PREFIX}${filter.from}` : undefined;
   const items: AuditSummary[] = [];
+  const started = Date.now();
   let examined = 0;
   let continuation: string | undefined;
   try {
@@ -132,14 +173,14 @@ export const listAudit = async (deps: { archive: ArchiveStore; executions: Execu
       for (const { Key: key } of page.Contents ?? []) {
         if (!key) continue;
         const startedAt = key.slice(INDEX_PREFIX.length, INDEX_PREFIX.length + ISO_LENGTH);
-        if (filter.to && startedAt > filter.to) return { items, ...(cursor === undefined ? { running: await runningNow(deps.executions, filter) } : {}) };
+        if (filter.to && startedAt > filter.to) return { items, ...(cursor === undefined ? await fromStepFunctions(deps, filter) : {}) };
         const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString();
         const summary = JSON.parse(body ?? 'null') as AuditSummary | null;
         if (summary && matches(summary, filter)) items.push(summary);
         examined++;
         startAfter = key;
-        if (items.length === limit || examined >= SCAN_BUDGET) {
-          return { items, ...(cursor === undefined ? { running: await runningNow(deps.executions, filter) } : {}), nextCursor: encodeCursor(key) };
+        if (items.length === limit || examined >= SCAN_BUDGET || Date.now() - started > TIME_BUDGET_MS) {
+          return { items, ...(cursor === undefined ? await fromStepFunctions(deps, filter) : {}), nextCursor: encodeCursor(key) };
         }
       }
       if (!page.IsTruncated || !page.NextContinuationToken) break;
@@ -148,5 +189,5 @@ export const listAudit = async (deps: { archive: ArchiveStore; executions: Execu
   } catch (e) {
     return mapAwsError(e, 'list the audit index');
   }
-  return { items, ...(cursor === undefined ? { running: await runningNow(deps.executions, filter) } : {}) };
+  return { items, ...(cursor === undefined ? await fromStepFunctions(deps, filter) : {}) };
 };

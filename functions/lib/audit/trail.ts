@@ -69,6 +69,16 @@ const stepsOf = (events: ArchivedEvent[]): AuditStep[] => {
   return steps;
 };
 
+/** The principals an offboarding removed grants from (its output's policyChanges). */
+const revokedFrom = (output: unknown): string[] => {
+  const changes = (output as { policyChanges?: Array<{ principalArn?: unknown; outcome?: unknown }> } | undefined)?.policyChanges;
+  return Array.isArray(changes) ? changes.filter((c) => c.outcome === 'removed' && typeof c.principalArn === 'string').map((c) => c.principalArn as string) : [];
+};
+
+/** Who asked, why, and for what: the fields of an execution input an audit shows and filters on. */
+export const requestFieldsOf = (input: Record<string, unknown>): Pick<AuditSummary, 'requestedBy' | 'reason' | 'target' | 'dbUser' | 'principalArn'> =>
+  Object.fromEntries((['requestedBy', 'reason', 'target', 'dbUser', 'principalArn'] as const).flatMap((k) => (str(input[k]) !== undefined ? [[k, str(input[k])]] : [])));
+
 export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
   const x = archive.execution;
   const input = (parse(x.input) ?? {}) as Record<string, unknown>;
@@ -78,11 +88,8 @@ export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
     status: x.status,
     startedAt: x.startDate,
     ...(x.stopDate ? { stoppedAt: x.stopDate } : {}),
-    ...(str(input.requestedBy) ? { requestedBy: str(input.requestedBy) } : {}),
-    ...(str(input.reason) ? { reason: str(input.reason) } : {}),
-    ...(str(input.target) ? { target: str(input.target) } : {}),
-    ...(str(input.dbUser) ? { dbUser: str(input.dbUser) } : {}),
-    ...(str(input.principalArn) ? { principalArn: str(input.principalArn) } : {}),
+    ...requestFieldsOf(input),
+    ...(revokedFrom(parse(x.output)).length ? { principalArns: revokedFrom(parse(x.output)) } : {}),
     ...(x.error !== undefined || x.cause !== undefined ? { error: { code: x.error ?? 'Unknown', message: causeMessage(x.cause) } } : {}),
   };
 };

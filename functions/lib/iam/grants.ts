@@ -12,6 +12,7 @@ import {
   GetPolicyVersionCommand,
   ListAttachedRolePoliciesCommand,
   ListAttachedUserPoliciesCommand,
+  ListEntitiesForPolicyCommand,
   ListPolicyVersionsCommand,
   type AttachedPolicy,
   type IAMClient,
@@ -292,8 +293,24 @@ export interface ProjectGrantPolicy {
   /** From the description this project writes; undefined when someone edited it. */
   principalArn?: string;
   attached: boolean;
+  /** Who it is really attached to (IAM reports names, not paths): roles and users as ARNs without path, groups as group ARNs. */
+  attachedTo: string[];
   grants: string[];
 }
+
+/** The roles, users and groups a policy is attached to, as ARNs (without path: IAM lists names). */
+const policyEntities = async (iam: IAMClient, policyArn: string): Promise<string[]> => {
+  const [, partition, , , accountId] = policyArn.split(':');
+  const arn = (kind: string, name: string | undefined): string => `arn:${partition}:iam::${accountId}:${kind}/${name}`;
+  const entities: string[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await iam.send(new ListEntitiesForPolicyCommand({ PolicyArn: policyArn, Marker: marker }));
+    entities.push(...(page.PolicyRoles ?? []).map((r) => arn('role', r.RoleName)), ...(page.PolicyUsers ?? []).map((u) => arn('user', u.UserName)), ...(page.PolicyGroups ?? []).map((g) => arn('group', g.GroupName)));
+    marker = page.IsTruncated ? page.Marker : undefined;
+  } while (marker);
+  return entities;
+};
 
 /** Every grant policy of this project (path /rds-iam-access/), read in full. */
 export const listGrantPolicies = async (iam: IAMClient): Promise<ProjectGrantPolicy[]> => {
@@ -306,11 +323,13 @@ export const listGrantPolicies = async (iam: IAMClient): Promise<ProjectGrantPol
         if (!p.Arn || !p.PolicyName?.startsWith('rds-iam-access-')) continue;
         const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: p.Arn, VersionId: p.DefaultVersionId ?? 'v1' }));
         const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: p.Arn }))).Policy;
+        const attachedTo = await policyEntities(iam, p.Arn);
         found.push({
           policyArn: p.Arn,
           policyName: p.PolicyName,
           principalArn: principalFromDescription(policy?.Description),
-          attached: (policy?.AttachmentCount ?? p.AttachmentCount ?? 0) > 0,
+          attached: attachedTo.length > 0,
+          attachedTo,
           grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}'),
         });
       }

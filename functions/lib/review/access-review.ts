@@ -14,9 +14,12 @@ import type { DatabaseReview } from './database';
  */
 export interface GrantOnTarget {
   dbUser: string;
+  /** The principal the policy was written for (its description). */
   principalArn?: string;
   policyArn: string;
   attached: boolean;
+  /** Who it is attached to now (roles and users without path). */
+  attachedTo: string[];
 }
 
 export interface ReviewedUser {
@@ -57,7 +60,7 @@ export interface AccessReview {
 export const grantsOnTarget = (policies: ProjectGrantPolicy[], db: ResolvedTarget): GrantOnTarget[] => {
   const prefix = `arn:${db.partition}:rds-db:${db.region}:${db.accountId}:dbuser:${db.resourceId}/`;
   return policies.flatMap((p) =>
-    p.grants.filter((g) => g.startsWith(prefix)).map((g) => ({ dbUser: g.slice(prefix.length), principalArn: p.principalArn, policyArn: p.policyArn, attached: p.attached })),
+    p.grants.filter((g) => g.startsWith(prefix)).map((g) => ({ dbUser: g.slice(prefix.length), principalArn: p.principalArn, policyArn: p.policyArn, attached: p.attached, attachedTo: p.attachedTo })),
   );
 };
 
@@ -69,14 +72,23 @@ const principalOf = (arn: string | undefined): PrincipalArn | undefined => {
   }
 };
 
+/** Two ARNs of the same role or user (paths aside). */
+const same = (a: string | undefined, b: string | undefined): boolean => {
+  const [x, y] = [principalOf(a), principalOf(b)];
+  return x !== undefined && y !== undefined && samePrincipal(x, y);
+};
+
 export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, database: DatabaseReview, grants: GrantOnTarget[], principal?: PrincipalArn): TargetReview => {
   const managed = new Map(database.managed.map((r) => [r.name, r]));
   const existing = new Set(database.existing);
   const expectedGroups = new Set([MARKER_ROLE, RDS_IAM_ROLE, ...target.allowedDbRoles]);
-  const concerns = (arn: string | undefined): boolean => !principal || (principalOf(arn) !== undefined && samePrincipal(principalOf(arn) as PrincipalArn, principal));
+  const concerns = (arn: string | undefined): boolean => !principal || same(arn, principal.arn);
 
+  // Who can connect is who the policy is attached to, whatever its description says.
+  const holders = (g: GrantOnTarget): Array<{ principalArn?: string; policyArn: string }> =>
+    g.attachedTo.filter((a) => !a.includes(':group/')).map((a) => ({ principalArn: same(a, g.principalArn) ? g.principalArn : a, policyArn: g.policyArn }));
   const users: ReviewedUser[] = database.managed.map((r) => {
-    const connect = grants.filter((g) => g.dbUser === r.name && g.attached);
+    const connect = grants.filter((g) => g.dbUser === r.name).flatMap(holders);
     const comment = parseRoleComment(r.comment);
     const flags = [
       ...(connect.length === 0 ? ['no-iam-grant'] : []),
@@ -93,7 +105,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       login: r.canLogin,
       groupRoles: r.memberOf.filter((g) => g !== MARKER_ROLE && g !== RDS_IAM_ROLE),
       ...(comment ? { createdBy: comment.createdBy, ...(comment.principal ? { createdFor: comment.principal } : {}) } : {}),
-      principals: connect.map((g) => ({ principalArn: g.principalArn, policyArn: g.policyArn })),
+      principals: connect,
       passwordSet: r.passwordSet,
       flags,
     };
@@ -105,6 +117,11 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       ...(!existing.has(g.dbUser) ? ['dangling-grant'] : !managed.has(g.dbUser) ? ['grant-to-unmanaged-user'] : []),
       ...(!g.attached ? ['unattached-policy'] : []),
       ...(g.principalArn === undefined ? ['unknown-policy-owner'] : []),
+      // Attached by hand to someone else than the principal it was written for, or to a group (everyone in it).
+      ...g.attachedTo.filter((a) => a.includes(':group/')).map((a) => `attached-to-group:${a.split('/').pop()}`),
+      ...g.attachedTo
+        .filter((a) => !a.includes(':group/') && !same(a, g.principalArn))
+        .map((a) => `attached-elsewhere:${a}`),
     ],
   }));
 
@@ -114,7 +131,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
     identifier: db.identifier,
     resourceId: db.resourceId,
     users: users.filter((u) => !principal || u.principals.some((p) => concerns(p.principalArn)) || concerns(u.createdFor)),
-    grants: reviewedGrants.filter((g) => concerns(g.principalArn)),
+    grants: reviewedGrants.filter((g) => concerns(g.principalArn) || g.attachedTo.some(concerns)),
   };
 };
 
