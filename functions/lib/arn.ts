@@ -48,3 +48,14 @@ export const arnParts = (arn: string): { partition: Partition; region: string; a
   if (prefix !== 'arn' || !partition || !region || !/^\d{12}$/.test(accountId ?? '')) throw new Error(`not an ARN: ${arn}`);
   return { partition: partition as Partition, region, accountId };
 };
+
+/**
+ * The connect resource for a principal that many people share (an IAM Identity Center permission-set
+ * role): the database user is the session's principal tag, set per person by the identity provider
+ * (attributes for access control). One statement serves every member; a member can connect only as
+ * the user its own tag names.
+ */
+export const sessionTagConnectResource = (p: { partition: Partition; region: string; accountId: string; resourceId: string }, tagKey: string): string => {
+  if (!/^[\w.:/=+@-]{1,128}$/.test(tagKey)) throw invalid('tagKey', 'must be an IAM tag key');
+  return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/\${aws:PrincipalTag/${tagKey}}`;
+};
