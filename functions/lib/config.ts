@@ -45,6 +45,37 @@ export const targetSchema = z.object({
   protectedRoles: z.array(z.string()).default([]),
 });
 
+/** Placeholders a template may use: {userName} (Identity Center UserName, Okta login), {userNameLocalPart} (before @), {userId}. */
+export const TEMPLATE_PLACEHOLDERS = ['userName', 'userNameLocalPart', 'userId'] as const;
+const template = z.string().refine((t) => [...t.matchAll(/\{([^}]*)\}/g)].every((m) => (TEMPLATE_PLACEHOLDERS as readonly string[]).includes(m[1])), {
+  message: `may use only the placeholders ${TEMPLATE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+});
+
+/** Identity-provider events: which groups give which access, and how a person becomes a principal and a database user. */
+export const idpSchema = z.object({
+  /** Keyed by the group's id or its name, as the provider reports them (Identity Center: the group id; Okta: id or name). */
+  groups: z.record(
+    z.string().min(1),
+    z.object({
+      targets: z.array(z.string()).min(1, 'name at least one target'),
+      dbRoles: z.array(pgName).default([]),
+      databases: z.array(pgName).default([]),
+    }),
+  ),
+  principal: z.discriminatedUnion('kind', [
+    /** Each person has an IAM role or user of their own: its ARN from a template. */
+    z.object({ kind: z.literal('per-person'), arnTemplate: template }),
+    /**
+     * People reach AWS through one shared role (an Identity Center permission set): its policy names the
+     * database user by a session tag the identity provider sets per person (attributes for access control).
+     */
+    z.object({ kind: z.literal('shared'), roleArn: z.string(), tagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/).default('db_user') }),
+  ]),
+  dbUserTemplate: template.default('{userName}'),
+  /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
+  identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)').optional(),
+});
+
 export const configSchema = z.object({
   targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
   iam: z
@@ -66,6 +97,7 @@ export const configSchema = z.object({
       selfService: z.boolean().default(true),
     })
     .prefault({}),
+  idp: idpSchema.optional(),
   /** Reserved concurrency of each function that opens database connections. */
   dbConcurrency: z.number().int().min(1).max(1000).default(10),
   /** Read by serverless.yml at package time only (not passed to the functions). */
@@ -90,6 +122,19 @@ export const configSchema = z.object({
     .optional(),
 });
 
+/** What one schema cannot see: the IdP mapping may only name configured targets and their allowed roles. */
+const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
+  const problems: string[] = [];
+  for (const [group, m] of Object.entries(config.idp?.groups ?? {})) {
+    for (const t of m.targets) {
+      const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
+      if (!target) problems.push(`idp.groups.${group}.targets: "${t}" is not a configured target`);
+      for (const r of m.dbRoles) if (target && !target.allowedDbRoles.includes(r)) problems.push(`idp.groups.${group}.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
+    }
+  }
+  return problems;
+};
+
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type Config = z.infer<typeof configSchema>;
 /** A target's settings as they travel in an execution's input, with its name. */
@@ -97,10 +142,8 @@ export type ResolvedTargetConfig = TargetConfig & { name: string };
 
 export const parseConfig = (raw: unknown): Config => {
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ProvisioningError('ConfigurationError', `invalid targets configuration: ${issues}`);
-  }
+  const issues = result.success ? checkIdpMapping(result.data) : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  if (!result.success || issues.length) throw new ProvisioningError('ConfigurationError', `invalid targets configuration: ${issues.join('; ')}`);
   return result.data;
 };
 
