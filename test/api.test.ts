@@ -467,6 +467,15 @@ describe('self-service ownership: a name does not say whose a database user is',
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
+  it('only administrators may grant through a shared role (sessionTagKey)', async () => {
+    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', sessionTagKey: 'db_user' } });
+    expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
+    expect(r.body.message).toContain('sessionTagKey');
+    const admin = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('shared'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } });
+    expect(admin.status).toBe(202);
+    expect(started().at(-1)?.input.sessionTagKey).toBe('db_user');
+  });
+
   it('requireOwner cannot be set by the client', async () => {
     const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', requireOwner: ADMIN } });
     expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });

@@ -4,9 +4,11 @@
  * here by the IAM policy simulator: a member tagged db_user=alice connects as alice, not as bob.
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dbUserResourceArn, sessionTagConnectResource } from '../functions/lib/arn';
 import { renderPolicy } from '../functions/lib/iam/policy-document';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';
 const DB = { partition: 'aws' as const, region: 'eu-west-1', accountId: ACCOUNT, resourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY1' };
@@ -55,5 +57,44 @@ describe('session-tag connect statement for shared principals', () => {
 
   it('refuses a tag key IAM would not accept', () => {
     expect(() => sessionTagConnectResource(DB, 'db user}')).toThrow(/tagKey/);
+  });
+});
+
+describe('onboarding through a shared role (sessionTagKey)', () => {
+  let sb: Sandbox;
+  beforeEach(() => {
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+  });
+  afterEach(() => sb.restore());
+
+  it('grants the session-tag statement once, never a per-person one; members connect only as themselves', async () => {
+    const shared = uniqueName('AWSReservedSSO_DatabaseUsers');
+    const roleArn = sb.aws.iam.addRole(shared);
+    const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
+    for (const dbUser of [alice, bob]) {
+      const exec = await sb.runner.run('onboard', uniqueName('sh'), { requestId: uniqueName('sh'), principalArn: roleArn, dbUser, target: 'orders', sessionTagKey: 'db_user' });
+      expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+      expect((await roleFacts(dbUser)).exists).toBe(true);
+    }
+    const grants = sb.aws.iam.connectGrants('role', shared);
+    expect(grants).toHaveLength(1);
+    expect(grants[0]).toMatch(/\/\$\{aws:PrincipalTag\/db_user\}$/);
+    const policies = sb.aws.iam.attachedDocuments('role', shared);
+    const asAlice = { db_user: alice };
+    const resourceId = grants[0].split(':dbuser:')[1].split('/')[0];
+    const connectsAs = async (dbUser: string) => {
+      const result = await runSimulation(
+        {
+          request: { principal: SHARED_ROLE_SESSION, action: 'rds-db:connect', resource: { resource: dbUserResourceArn({ ...DB, resourceId, dbUser }), accountId: ACCOUNT }, contextVariables: { 'aws:PrincipalTag/db_user': asAlice.db_user } },
+          identityPolicies: policies.map((policy, i) => ({ name: `p${i}`, policy })),
+          serviceControlPolicies: [],
+          resourceControlPolicies: [],
+        },
+        {},
+      );
+      return result.resultType !== 'error' && result.overallResult === 'Allowed';
+    };
+    expect(await connectsAs(alice)).toBe(true);
+    expect(await connectsAs(bob)).toBe(false);
   });
 });

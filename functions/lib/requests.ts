@@ -24,6 +24,8 @@ const onboardInputSchema = z
     dbUser: z.string().optional(),
     dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
+    /** A principal many people share: grant through this session tag, never per database user (see README). */
+    sessionTagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be an IAM tag key').optional(),
   })
   .strict();
 
@@ -33,6 +35,7 @@ export interface OnboardRequest {
   dbUser: string;
   dbRoles: string[];
   databases: string[];
+  sessionTagKey?: string;
   reason?: string;
   requestedBy?: string;
   requireOwner?: PrincipalArn;
@@ -104,6 +107,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       dbUser,
       dbRoles,
       databases,
+      ...(raw.sessionTagKey !== undefined ? { sessionTagKey: raw.sessionTagKey } : {}),
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
       ...(raw.requireOwner !== undefined ? { requireOwner: parsePrincipalArn(raw.requireOwner, 'requireOwner') } : {}),

@@ -56,6 +56,7 @@ const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
       target: target.name,
       dbRoles: sortedUnique(request.dbRoles),
       databases: sortedUnique(request.databases),
+      ...(request.sessionTagKey !== undefined ? { sessionTagKey: request.sessionTagKey } : {}),
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
       ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
       requestedBy: fields.requestedBy as string,
@@ -89,6 +90,7 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
     if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
   }
   const authorization = authorize(caller, questionOf(kind, body), deps.config.api);
+  if (!authorization.admin && Object.hasOwn(body, 'sessionTagKey')) throw invalid('sessionTagKey', 'may be set by administrators only: it grants every member of a shared role');
   const fields = {
     ...body,
     requestId: body.requestId === undefined ? deps.newRequestId() : body.requestId,
