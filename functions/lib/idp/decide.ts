@@ -1,0 +1,94 @@
+import { parsePrincipalArn } from '../arn';
+import type { Config } from '../config';
+import { invalid } from '../errors';
+import { validateDbUser } from '../identifiers';
+import type { Person } from './directory';
+import type { GroupRef, IdentityChange } from './events';
+
+/**
+ * What an identity change means for database access, as data: the onboardings and offboardings
+ * that bring the person's database users to what their groups grant now. Pure; the directory was
+ * read before. Grants are counted: a target stays while any mapped group of the person grants it.
+ */
+export type IdpMapping = NonNullable<Config['idp']>;
+
+export type IdpAction =
+  | { kind: 'onboarding'; input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string } }
+  | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string } };
+
+export interface Decision {
+  actions: IdpAction[];
+  /** Why nothing (more) is done, for the log line. */
+  note?: string;
+}
+
+/** The mapping key of a group: its id, or else its name. */
+export const mappedGroup = (idp: IdpMapping, group: GroupRef): string | undefined =>
+  Object.hasOwn(idp.groups, group.id) ? group.id : group.name !== undefined && Object.hasOwn(idp.groups, group.name) ? group.name : undefined;
+
+/** Target -> the roles and databases all of the person's mapped groups grant there. */
+export const grantedTargets = (idp: IdpMapping, groups: GroupRef[]): Map<string, { dbRoles: string[]; databases: string[] }> => {
+  const granted = new Map<string, { dbRoles: Set<string>; databases: Set<string> }>();
+  for (const g of groups) {
+    const key = mappedGroup(idp, g);
+    if (!key) continue;
+    const m = idp.groups[key];
+    for (const t of m.targets) {
+      const entry = granted.get(t) ?? { dbRoles: new Set<string>(), databases: new Set<string>() };
+      m.dbRoles.forEach((r) => entry.dbRoles.add(r));
+      m.databases.forEach((d) => entry.databases.add(d));
+      granted.set(t, entry);
+    }
+  }
+  return new Map([...granted].map(([t, e]) => [t, { dbRoles: [...e.dbRoles].sort(), databases: [...e.databases].sort() }]));
+};
+
+const render = (template: string, who: { userId: string; userName: string }): string =>
+  template.replace(/\{(userName|userNameLocalPart|userId)\}/g, (_, k: string) => (k === 'userId' ? who.userId : k === 'userName' ? who.userName : who.userName.split('@')[0]));
+
+/** The person's principal and database user, from the mapping's templates, validated like any request. */
+export const identityOf = (idp: IdpMapping, who: { userId: string; userName: string }): { principalArn: string; dbUser: string; sessionTagKey?: string } => {
+  const dbUser = validateDbUser(render(idp.dbUserTemplate, who), {}, 'idp.dbUserTemplate');
+  if (idp.principal.kind === 'shared') return { principalArn: parsePrincipalArn(idp.principal.roleArn, 'idp.principal.roleArn').arn, dbUser, sessionTagKey: idp.principal.tagKey };
+  return { principalArn: parsePrincipalArn(render(idp.principal.arnTemplate, who), 'idp.principal.arnTemplate').arn, dbUser };
+};
+
+const allMappedTargets = (idp: IdpMapping): string[] => [...new Set(Object.values(idp.groups).flatMap((g) => g.targets))].sort();
+
+const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; userName: string }): IdpAction[] => {
+  const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
+  // A shared role keeps its session-tag statement for the other members: only the database user goes.
+  return targets.map((target) => ({ kind: 'offboarding', input: { target, dbUser, ...(sessionTagKey ? {} : { principalArn }) } }));
+};
+
+/**
+ * `person` is what the directory shows now (undefined: the provider no longer knows them). For
+ * a person gone, the event's own user name (Okta carries the login) is used for the names.
+ */
+export const decide = (idp: IdpMapping, change: IdentityChange, person: Person | undefined): Decision => {
+  if (change.change === 'principal-deleted' || change.change === 'membership-deleted') {
+    throw invalid('change', `${change.change} is decided from IAM, not from the directory`);
+  }
+  const userName = person?.userName ?? change.user.login;
+  if (userName === undefined) return { actions: [], note: `user ${change.user.id} is not in the directory any more and the event does not name them` };
+  const who = { userId: change.user.id, userName };
+
+  if (!('group' in change)) {
+    return { actions: offboard(idp, allMappedTargets(idp), who), note: `${userName}: ${change.change}` };
+  }
+  const key = mappedGroup(idp, change.group);
+  if (!key) return { actions: [], note: `group ${change.group.name ?? change.group.id} is not mapped` };
+  // An add for someone already deactivated or deleted ends in the provider's state: no access.
+  if (!person || !person.active) {
+    return { actions: offboard(idp, idp.groups[key].targets, who), note: `${userName} is ${person ? 'deactivated' : 'gone'} in the identity provider` };
+  }
+  const granted = grantedTargets(idp, person.groups);
+  const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
+  const actions = idp.groups[key].targets.map((target): IdpAction => {
+    const g = granted.get(target);
+    return g
+      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}) } }
+      : offboard(idp, [target], who)[0];
+  });
+  return { actions };
+};
