@@ -1,0 +1,163 @@
+/**
+ * Identity-provider events end to end: the documented example events (test/fixtures/idp) through
+ * the idp handler, executions started in the (simulated) Step Functions and run through the real
+ * ASL against a real PostgreSQL server; the directory says what the provider shows now.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Config, parseConfig } from '../functions/lib/config';
+import type { Person } from '../functions/lib/idp/directory';
+import { handleIdentityEvent, type IdpDeps } from '../functions/lib/idp/handle';
+import { createSandbox, type Sandbox } from '../local/sandbox';
+import { SimulatedStepFunctions } from '../local/simulated-services';
+import { roleFacts, testPg, uniqueName } from './support/pg';
+
+const READERS = 'c4e8a4d8-2051-70b3-1f0e-9a8b7c6d5e40';
+const WRITERS = 'a1b2c3d4-0000-7000-8000-000000000001';
+const ALICE = 'f4a8b4c8-0011-7045-9a2b-3c4d5e6f7a81';
+
+const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
+/** The same event as a new occurrence (a new CloudTrail event id), for a second change of the same kind. */
+const again = (e: Record<string, unknown>, eventID: string) => ({ ...e, detail: { ...(e.detail as object), eventID } });
+
+let sb: Sandbox;
+let sfn: SimulatedStepFunctions;
+let sfnStub: { restore: () => void };
+let people: Map<string, Person>;
+let deps: IdpDeps;
+let name: string;
+
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+  sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: '123456789012', stage: 'idp' });
+  sfnStub = sfn.install();
+  people = new Map();
+  name = uniqueName('idpuser');
+  const config: Config = parseConfig({
+    ...sb.config,
+    idp: {
+      groups: { [READERS]: { targets: ['orders'], dbRoles: ['app_read'] }, [WRITERS]: { targets: ['orders'], dbRoles: ['app_write'] }, 'db-orders-readers': { targets: ['orders'], dbRoles: ['app_read'] } },
+      principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userNameLocalPart}' },
+      dbUserTemplate: '{userNameLocalPart}',
+    },
+  });
+  deps = {
+    config,
+    executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
+    directoryFor: () => ({ person: async (u) => people.get(u.id) }),
+    iam: new IAMClient({}),
+    rds: (region) => new RDSClient({ region }),
+  };
+  sb.aws.iam.addRole(name);
+});
+afterEach(() => {
+  sfnStub.restore();
+  sb.restore();
+});
+
+const alice = (groups: string[], active = true): void => {
+  people.set(ALICE, { userId: ALICE, userName: `${name}@example.com`, active, groups: groups.map((id) => ({ id })) });
+};
+const handle = async (event: unknown) => {
+  const outcome = await handleIdentityEvent(deps, event);
+  await sb.runner.idle();
+  for (const e of outcome.executions) {
+    const r = sb.runner.find(e.kind === 'onboarding' ? 'onboard' : 'offboard', e.requestId);
+    expect(r?.status, `${e.requestId}: ${r?.error} ${r?.cause}`).toBe('SUCCEEDED');
+  }
+  return outcome;
+};
+
+describe('identity-provider events', () => {
+  it('a mapped add onboards: the right input, requested by the provider, the user in PostgreSQL and IAM', async () => {
+    alice([READERS]);
+    const outcome = await handle(fixture('identitycenter-console-add-member-to-group'));
+    expect(outcome.executions).toEqual([expect.objectContaining({ kind: 'onboarding', target: 'orders', dbUser: name, started: true })]);
+    const run = sb.runner.find('onboard', outcome.executions[0].requestId);
+    expect(run?.input).toMatchObject({ principalArn: `arn:aws:iam::123456789012:role/${name}`, dbUser: name, target: 'orders', dbRoles: ['app_read'], requestedBy: 'idp:identity-center' });
+    expect((run?.input as { reason: string }).reason).toContain('membership-added');
+    expect((await roleFacts(name)).memberOf).toContain('app_read');
+    expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
+  });
+
+  it('duplicate delivery (and a Region-replicated copy) starts one execution', async () => {
+    alice([READERS]);
+    const event = fixture('identitycenter-console-add-member-to-group');
+    const first = await handle(event);
+    const second = await handle({ ...event, id: 'another-delivery', region: 'us-west-2' });
+    expect(second.executions.map((e) => [e.requestId, e.started])).toEqual([[first.executions[0].requestId, false]]);
+    expect([...sb.runner.executions.keys()].filter((k) => k.startsWith('onboard/'))).toHaveLength(1);
+  });
+
+  it('two groups granting the same target: kept until both are removed', async () => {
+    alice([READERS, WRITERS]);
+    await handle(fixture('identitycenter-console-add-member-to-group'));
+    expect((await roleFacts(name)).memberOf).toEqual(expect.arrayContaining(['app_read', 'app_write']));
+
+    alice([WRITERS]);
+    const keep = await handle(fixture('identitycenter-console-remove-member-from-group'));
+    expect(keep.executions.map((e) => e.kind)).toEqual(['onboarding']);
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
+
+    alice([]);
+    const gone = await handle(again(fixture('identitycenter-console-remove-member-from-group'), 'second-removal'));
+    expect(gone.executions.map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+  });
+
+  it('deactivation offboards; an add that arrives for a deactivated user ends offboarded too', async () => {
+    alice([READERS]);
+    await handle(fixture('identitycenter-console-add-member-to-group'));
+    alice([READERS], false);
+    const off = await handle(fixture('identitycenter-console-disable-user'));
+    expect(off.executions.map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+    const late = await handle(again(fixture('identitycenter-console-add-member-to-group'), 'late-add'));
+    expect(late.executions.map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('IAM DeleteRole offboards every database user granted to that role', async () => {
+    const role = uniqueName('DeletedRole');
+    const arn = sb.aws.iam.addRole(role);
+    for (const dbUser of [uniqueName('svc_a'), uniqueName('svc_b')]) {
+      const r = await sb.runner.run('onboard', uniqueName('pre'), { requestId: uniqueName('pre'), principalArn: arn, dbUser, target: 'orders' });
+      expect(r.status).toBe('SUCCEEDED');
+    }
+    const event = fixture('iam-delete-role');
+    sb.aws.iam.deletePrincipal('role', role);
+    const outcome = await handle({ ...event, detail: { ...(event.detail as object), requestParameters: { roleName: role } } });
+    expect(outcome.executions.map((e) => [e.kind, e.target])).toEqual([
+      ['offboarding', 'orders'],
+      ['offboarding', 'orders'],
+    ]);
+    for (const e of outcome.executions) expect((await roleFacts(e.dbUser)).exists).toBe(false);
+  });
+
+  it('an unmapped group, an irrelevant event: nothing started, a reason', async () => {
+    alice([READERS]);
+    // Okta names the login: a deactivation offboards the user the templates derive from it.
+    const oktaEvent = fixture('okta-user-lifecycle-deactivate');
+    const oktaDetail = oktaEvent.detail as { target: Array<Record<string, unknown>> };
+    const okta = await handle({ ...oktaEvent, detail: { ...oktaDetail, target: oktaDetail.target.map((t) => ({ ...t, alternateId: `${name}@example.com` })) } });
+    expect(okta.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', name]]);
+    const unmapped = fixture('identitycenter-console-add-member-to-group');
+    const other = await handle({ ...unmapped, detail: { ...(unmapped.detail as { requestParameters: object }), requestParameters: { groupId: 'not-mapped', member: { memberId: ALICE } } } });
+    expect(other).toMatchObject({ executions: [] });
+    const ignored = await handle({ ...unmapped, detail: { ...(unmapped.detail as object), eventName: 'UpdateGroup' } });
+    expect(ignored).toEqual({ ignored: 'sso-directory UpdateGroup does not change database access', executions: [] });
+  });
+
+  it('a malformed event fails with the reason (Lambda then sends it to the dead-letter queue), starting nothing', async () => {
+    await expect(handleIdentityEvent(deps, { source: 'aws.sso-directory', 'detail-type': 'AWS API Call via CloudTrail', detail: { eventName: 'AddMemberToGroup', eventID: 'x', requestParameters: {} } })).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: expect.stringContaining('memberId'),
+    });
+    expect(sb.runner.executions.size).toBe(0);
+  });
+});
