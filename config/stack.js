@@ -19,7 +19,7 @@ const rdsArn = (t) => `arn:${partitionOf(t.region)}:rds:${t.region}:${t.accountI
 const { deployment, ...runtime } = config;
 const unique = (xs) => [...new Set(xs)];
 
-module.exports = () => ({
+module.exports = ({ options } = {}) => ({
   targetsJson: JSON.stringify(runtime),
   dbConcurrency: config.dbConcurrency,
   subnetIds: deployment.vpc.subnetIds,
@@ -28,7 +28,68 @@ module.exports = () => ({
   rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
   adminAccessStatements: adminAccessStatements(),
   archiveBucketProperties: archiveBucketProperties(deployment.archive),
+  idpEventRules: idpEventRules(`rds-iam-access-${(options && options.stage) || 'dev'}`),
+  idpEventsPolicies: idpEventsPolicies(),
 });
+
+/**
+ * The EventBridge rules of idpEvents: Identity Center / Identity Store and IAM via CloudTrail on the
+ * default bus (IAM's only in us-east-1), and Okta's partner event bus when one is configured.
+ */
+function idpEventRules(prefix) {
+  const dlq = { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] };
+  const rule = (name, extra) => ({ eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra } });
+  const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
+  const okta = deployment.oktaEventBusName;
+  return [
+    rule('identity-center', { pattern: cloudTrail(['aws.sso-directory', 'aws.identitystore'], ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership']) }),
+    rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
+    ...(okta
+      ? [rule('okta', { eventBus: okta, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
+      : []),
+  ];
+}
+
+/** The idpEvents role: start and read requests, find grants of deleted principals, and read the identity store if one is configured. */
+function idpEventsPolicies() {
+  const sub = (s) => ({ 'Fn::Sub': s });
+  const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`));
+  const statements = [
+    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
+    { Sid: 'StartRequests', Effect: 'Allow', Action: ['states:StartExecution'], Resource: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
+    { Sid: 'ReadRequests', Effect: 'Allow', Action: ['states:DescribeExecution'], Resource: executions },
+    // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
+    { Sid: 'GrantsOfDeletedPrincipals', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
+    { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*') },
+    { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },
+    ...identityStoreStatements(),
+  ];
+  return [
+    { PolicyName: 'idp-events', PolicyDocument: { Version: '2012-10-17', Statement: statements } },
+    { PolicyName: 'idp-events-describe-targets', PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) } },
+  ];
+}
+
+/** Reading people and their groups from the configured identity store, when there is one. */
+function identityStoreStatements() {
+  const idp = config.idp;
+  if (!idp || !idp.identityStoreId) return [];
+  const account = targets[0].accountId;
+  const partition = partitionOf(idp.identityStoreRegion || targets[0].region);
+  return [
+    {
+      Sid: 'ReadIdentityStore',
+      Effect: 'Allow',
+      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup'],
+      Resource: [
+        `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
+        `arn:${partition}:identitystore:::user/*`,
+        `arn:${partition}:identitystore:::group/*`,
+        `arn:${partition}:identitystore:::membership/*`,
+      ],
+    },
+  ];
+}
 
 /** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */
 function archiveBucketProperties(archive) {

@@ -7,6 +7,7 @@ import { handler as dbUserDeactivate } from '../functions/db-user-deactivate';
 import { handler as dbUserPlan } from '../functions/db-user-plan';
 import { handler as dbUserRetire } from '../functions/db-user-retire';
 import { handler as executionArchive } from '../functions/execution-archive';
+import { handler as idpEvents } from '../functions/idp-events';
 import { handler as iamAuthEnable } from '../functions/iam-auth-enable';
 import { handler as offboardValidate } from '../functions/offboard-validate';
 import { handler as onboardValidate } from '../functions/onboard-validate';
@@ -34,4 +35,5 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   dbUserPlan: { handler: dbUserPlan, database: true },
   api: { handler: api, database: false },
   executionArchive: { handler: executionArchive, database: false },
+  idpEvents: { handler: idpEvents, database: false },
 };

@@ -157,6 +157,21 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:ListEntitiesForPolicy',
   ],
   executionArchive: [...LOGS, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
+  idpEvents: [
+    ...LOGS,
+    'states:StartExecution',
+    'states:DescribeExecution',
+    'iam:ListPolicies',
+    'iam:GetPolicy',
+    'iam:GetPolicyVersion',
+    'iam:ListEntitiesForPolicy',
+    'sqs:SendMessage',
+    'identitystore:DescribeUser',
+    'identitystore:ListGroupMembershipsForMember',
+    'identitystore:DescribeGroup',
+    'rds:DescribeDBInstances',
+    'rds:DescribeDBClusters',
+  ],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -518,8 +533,8 @@ describe('deployable stack (osls package --stage citest)', () => {
         checked++;
       }
     }
-    // targetDescribe + iamAuthEnable + api (instance + cluster each); 5 database functions x (secret, admin connect).
-    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(16);
+    // targetDescribe + iamAuthEnable + api + idpEvents (instance + cluster each); 5 database functions x (secret, admin connect).
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(18);
   });
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
@@ -666,9 +681,9 @@ describe('deployable stack (osls package --stage citest)', () => {
         'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
       ]);
       for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
-      // No other role of the stack may start executions (the state machines are started through the API).
+      // No other role may start executions: requests come through the API or from identity-provider events.
       const starters = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'));
-      expect(sorted(starters.map((g) => g.role))).toEqual([role]);
+      expect(sorted(starters.map((g) => g.role))).toEqual(sorted([role, roleOf(template, 'idpEvents')]));
       const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
       expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
       // The API never writes: no IAM, RDS, database or lock writes in its role.
@@ -736,7 +751,7 @@ describe('deployable stack (osls package --stage citest)', () => {
     });
 
     it('runs the archive function on every ended execution of the two state machines, with retries and a dead-letter queue', () => {
-      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
+      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('executionArchive')));
       expect(rules).toHaveLength(1);
       const p = rules[0].Properties ?? {};
       expect(p.EventPattern).toEqual({
@@ -764,6 +779,52 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(logging.IncludeExecutionData).toBe(true);
       expect(logging.Destinations.map((d) => getAttArnOf(d.CloudWatchLogsLogGroup.LogGroupArn))).toEqual([`${machineId}LogGroup`]);
       expect(template.Resources[`${machineId}LogGroup`]?.Type).toBe('AWS::Logs::LogGroup');
+    });
+  });
+
+  describe('identity-provider events', () => {
+    const idpRules = () =>
+      Object.values(template.Resources)
+        .filter((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('idpEvents')))
+        .map((r) => r.Properties ?? {});
+
+    it('has rules for Identity Center / Identity Store and IAM via CloudTrail, and for the configured Okta partner bus', () => {
+      const patterns = idpRules().map((p) => ({ bus: p.EventBusName, pattern: p.EventPattern }));
+      expect(patterns).toEqual(
+        expect.arrayContaining([
+          {
+            bus: undefined,
+            pattern: {
+              source: ['aws.sso-directory', 'aws.identitystore'],
+              'detail-type': ['AWS API Call via CloudTrail'],
+              detail: { eventName: ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'] },
+            },
+          },
+          { bus: undefined, pattern: { source: ['aws.iam'], 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: ['DeleteRole', 'DeleteUser'] } } },
+          {
+            bus: example.deployment!.oktaEventBusName,
+            pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } },
+          },
+        ]),
+      );
+      expect(patterns).toHaveLength(3);
+    });
+
+    it('sends what it cannot take to a dead-letter queue: delivery failures (each rule) and function failures', () => {
+      for (const p of idpRules()) {
+        const [target] = p.Targets as Array<Record<string, unknown>>;
+        expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } });
+      }
+      const invokeConfig = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ Ref: lambdaLogicalId('idpEvents') }));
+      expect(invokeConfig?.Properties).toMatchObject({ MaximumRetryAttempts: 2, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } } } });
+      expect(JSON.stringify(props(template, 'IdpEventsDeadLetterQueuePolicy'))).toContain('events.amazonaws.com');
+    });
+
+    it('lets idpEvents read only the configured identity store, and start only this stack\'s executions', () => {
+      const role = roleOf(template, 'idpEvents');
+      const store = statementsWith(template, role, 'identitystore:DescribeUser').flatMap(resourcesOf);
+      expect(store).toContain(`arn:aws:identitystore::123456789012:identitystore/${example.idp?.identityStoreId}`);
+      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual(['${OffboardStateMachine}', '${OnboardStateMachine}']);
     });
   });
 

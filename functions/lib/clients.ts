@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -21,6 +22,7 @@ const perRegion = <T>(make: (region: string) => T): ((region: string) => T) => {
 
 export const rdsClient = perRegion((region) => new RDSClient({ region }));
 export const secretsClient = perRegion((region) => new SecretsManagerClient({ region }));
+export const identitystoreClient = perRegion((region) => new IdentitystoreClient({ region }));
 
 let iam: IAMClient | undefined;
 export const iamClient = (): IAMClient => (iam ??= new IAMClient({}));

@@ -74,6 +74,8 @@ export const idpSchema = z.object({
   dbUserTemplate: template.default('{userName}'),
   /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
   identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)').optional(),
+  /** The Region of IAM Identity Center (its identity store); default: the stack's. */
+  identityStoreRegion: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code').optional(),
 });
 
 export const configSchema = z.object({
@@ -107,6 +109,8 @@ export const configSchema = z.object({
         subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
       }),
+      /** Okta's EventBridge partner event bus (aws.partner/okta.com/ORG/NAME): a rule on it feeds idpEvents. */
+      oktaEventBusName: z.string().regex(/^aws\.partner\/okta\.com\/[\w.-]+\/[\w.-]+$/, 'must be the Okta partner event bus name aws.partner/okta.com/ORG/NAME').optional(),
       /** The execution archive bucket (audits outlive Step Functions' 90 days of history). */
       archive: z
         .object({

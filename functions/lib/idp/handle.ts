@@ -9,7 +9,7 @@ import { logger } from '../logger';
 import { describeTarget } from '../rds';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
 import { decide, type IdpAction, type IdpMapping } from './decide';
-import type { IdentityDirectory } from './directory';
+import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type IdentityChange, parseIdentityEvent } from './events';
 
 /**
@@ -55,6 +55,15 @@ const principalDeletedActions = async (deps: IdpDeps, principal: { type: 'role' 
   return actions;
 };
 
+/**
+ * Without a directory (Okta without API access) the event is all there is: an add grants, a removal
+ * withdraws, and grants of the person's other groups are not counted (see docs/design.md).
+ */
+const personFromEvent = (change: Extract<IdentityChange, { user: unknown }>): Person | undefined => {
+  if (!('group' in change) || change.user.login === undefined) return undefined;
+  return { userId: change.user.id, userName: change.user.login, active: true, groups: change.change === 'membership-added' ? [change.group] : [] };
+};
+
 export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<IdpOutcome> => {
   const parsed = parseIdentityEvent(raw);
   if (parsed.kind === 'ignored') {
@@ -75,8 +84,9 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     return { ...base, ignored: `membership ${change.membershipId}: DeleteGroupMembership does not say whose it was`, executions: [] };
   } else {
     const directory = deps.directoryFor(change);
-    const person = directory ? await directory.person(change.user) : undefined;
+    const person = directory ? await directory.person(change.user) : personFromEvent(change);
     const decision = decide(idp, change, person);
+    if (!directory) logger.info('no directory for this provider: grants are not counted across groups', { source: change.source });
     if (decision.note) logger.info('identity event decided', { note: decision.note });
     actions = decision.actions;
   }
