@@ -76,7 +76,10 @@ const readBody = (req: IncomingMessage): Promise<string> =>
     req.on('error', reject);
   });
 
-export const createHttpApiServer = (handle: (event: HttpEvent) => Promise<HttpResult>): Server =>
+/** Routes only local mode has (`POST /local/events`): no caller identity, a JSON body in, a result out. */
+export type LocalRoutes = Record<string, (body: string) => Promise<HttpResult>>;
+
+export const createHttpApiServer = (handle: (event: HttpEvent) => Promise<HttpResult>, local: LocalRoutes = {}): Server =>
   createServer(async (req, res) => {
     const send = (r: HttpResult): void => {
       res.writeHead(r.statusCode, Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k, String(v)])));
@@ -84,6 +87,11 @@ export const createHttpApiServer = (handle: (event: HttpEvent) => Promise<HttpRe
     };
     try {
       const body = await readBody(req);
+      const localRoute = local[`${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname}`];
+      if (localRoute) {
+        send(await localRoute(body));
+        return;
+      }
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
       const caller = headers[CALLER_HEADER];
       if (!caller) {

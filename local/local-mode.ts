@@ -9,7 +9,9 @@ import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
 import { FUNCTIONS } from './functions';
 import { createHttpApiServer } from './http-api';
 import { SimulatedAws } from './simulated-aws';
-import { SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+import type { HttpResult } from '../functions/lib/api/http';
+import { ProvisioningError } from '../functions/lib/errors';
 
 /**
  * Local mode (`npm start`): the whole system on one machine. A real PostgreSQL server (embedded,
@@ -22,6 +24,7 @@ export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
 export const DB_PLAN_FUNCTION = 'dbUserPlan';
 export const LOCAL_ARCHIVE_BUCKET = 'rds-iam-access-local-archive';
 export const DEFAULT_ARCHIVE_DIR = '.local/archive';
+export const DEFAULT_IDENTITY_STORE_FILE = 'config/identity-store.local.json';
 
 export interface LocalModeOptions {
   targetsFile: string;
@@ -32,6 +35,8 @@ export interface LocalModeOptions {
   waitMs: number;
   /** Where the execution archive (the S3 bucket, simulated) is written. */
   archiveDir: string;
+  /** People and groups of the simulated Identity Center identity store (JSON file), if any. */
+  identityStoreFile?: string;
 }
 
 export interface LocalMode {
@@ -100,6 +105,23 @@ const prepareServer = async (server: LocalPostgres, config: Config): Promise<str
   }
 };
 
+/** EventBridge's delivery to idpEvents; a refused event is answered as the dead-letter queue would record it. */
+const deliverIdentityEvent = async (body: string): Promise<HttpResult> => {
+  const reply = (statusCode: number, value: unknown): HttpResult => ({ statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
+  let event: unknown;
+  try {
+    event = JSON.parse(body);
+  } catch {
+    return reply(400, { error: 'ValidationError', message: 'the body must be an EventBridge event (JSON)' });
+  }
+  try {
+    return reply(200, await FUNCTIONS.idpEvents.handler(event as never));
+  } catch (e) {
+    if (e instanceof ProvisioningError) return reply(e.httpStatus, { ...e.toJSON(), deadLetter: true });
+    throw e;
+  }
+};
+
 export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode> => {
   const config = loadLocalConfig(opts.targetsFile);
   const targets = Object.entries(config.targets);
@@ -121,15 +143,17 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
 
     const runner = new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
-    const mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
+    const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
     process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
-    // The deployed api handler itself, configured through its environment as serverless.yml does.
-    const http = createHttpApiServer(api);
+    if (opts.identityStoreFile) mocks.push(new SimulatedIdentityStore(JSON.parse(readFileSync(opts.identityStoreFile, 'utf8')) as IdentityStoreData).install());
+    // The deployed api handler itself, configured through its environment as serverless.yml does; and
+    // POST /local/events, which hands an EventBridge event to idpEvents as its rules would.
+    const http = createHttpApiServer(api, { 'POST /local/events': (body) => deliverIdentityEvent(body) });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(opts.port, '127.0.0.1', resolve);

@@ -1,3 +1,10 @@
+import {
+  DescribeGroupCommand,
+  DescribeUserCommand,
+  IdentitystoreClient,
+  ListGroupMembershipsForMemberCommand,
+  ResourceNotFoundException as IdentityStoreNotFound,
+} from '@aws-sdk/client-identitystore';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import {
   DescribeExecutionCommand,
@@ -199,6 +206,37 @@ export class SimulatedLambda {
         // Lambda's answer to a handler that throws: status 200, FunctionError, and the error as the payload.
         return { StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: (e as Error).name, errorMessage: (e as Error).message }), ...meta };
       }
+    });
+    return m;
+  }
+}
+
+/** People and groups of a simulated IAM Identity Center identity store (local mode, tests). */
+export interface IdentityStoreData {
+  users: Array<{ userId: string; userName: string; status?: 'ENABLED' | 'DISABLED'; groups: string[] }>;
+  groups: Array<{ groupId: string; displayName: string }>;
+}
+
+export class SimulatedIdentityStore {
+  constructor(public data: IdentityStoreData) {}
+
+  install(): AwsClientStub<IdentitystoreClient> {
+    const m = mockClient(IdentitystoreClient);
+    const notFound = (what: string) => new IdentityStoreNotFound({ message: `${what} not found`, $metadata: {} });
+    m.on(DescribeUserCommand).callsFake(async (i: { IdentityStoreId: string; UserId: string }) => {
+      const u = this.data.users.find((x) => x.userId === i.UserId);
+      if (!u) throw notFound(`user ${i.UserId}`);
+      return { IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED', ...meta };
+    });
+    m.on(ListGroupMembershipsForMemberCommand).callsFake(async (i: { IdentityStoreId: string; MemberId: { UserId: string } }) => {
+      const u = this.data.users.find((x) => x.userId === i.MemberId.UserId);
+      if (!u) throw notFound(`user ${i.MemberId.UserId}`);
+      return { GroupMemberships: u.groups.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...meta };
+    });
+    m.on(DescribeGroupCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string }) => {
+      const g = this.data.groups.find((x) => x.groupId === i.GroupId);
+      if (!g) throw notFound(`group ${i.GroupId}`);
+      return { IdentityStoreId: i.IdentityStoreId, GroupId: g.groupId, DisplayName: g.displayName, ...meta };
     });
     return m;
   }

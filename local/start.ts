@@ -2,12 +2,13 @@
  * `npm start`: local mode. Environment: PORT (default 3000), TARGETS_FILE (default
  * config/targets.local.json), DATABASE_URL (use this PostgreSQL server instead of starting one),
  * LOCAL_WAIT_MS (length of each Wait state, default 1000), LOCAL_ARCHIVE_DIR (the execution archive,
- * default .local/archive). Ctrl-C stops everything.
+ * default .local/archive), LOCAL_IDENTITY_STORE (people and groups of the simulated identity store,
+ * default config/identity-store.local.json). Ctrl-C stops everything.
  */
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
-import { DEFAULT_ARCHIVE_DIR, DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
+import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
@@ -17,7 +18,8 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
   const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
-  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir });
+  const identityStoreFile = resolve(process.env.LOCAL_IDENTITY_STORE ?? DEFAULT_IDENTITY_STORE_FILE);
+  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir, identityStoreFile });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
       `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,
       `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
+      `Identity-provider events: POST ${local.apiUrl}/local/events (an EventBridge event; identity store from ${relative(process.cwd(), identityStoreFile)})`,
       'Ready. Ctrl-C stops.',
     ].join('\n'),
   );

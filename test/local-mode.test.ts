@@ -156,6 +156,18 @@ describe('npm start (local mode)', () => {
     expect(done.status, JSON.stringify(done.error)).toBe('SUCCEEDED');
     expect(done.output).toMatchObject({ status: 'dropped' });
     expect(await sql(`SELECT 1 FROM pg_roles WHERE rolname = 'alice'`)).toHaveLength(0);
+
+    // An identity-provider event, fed as EventBridge would: alice is in the mapped group (simulated identity store).
+    const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/idp/identitycenter-console-add-member-to-group.json'), 'utf8')) as object;
+    const res = await fetch(`${apiUrl}/local/events`, { method: 'POST', body: JSON.stringify(fixture) });
+    expect(res.status).toBe(200);
+    const outcome = (await res.json()) as { executions: Array<{ requestId: string; kind: string; dbUser: string }> };
+    expect(outcome.executions.map((e) => [e.kind, e.dbUser])).toEqual([['onboarding', 'alice']]);
+    expect((await until(outcome.executions[0].requestId)).status).toBe('SUCCEEDED');
+    expect(await sql(`SELECT 1 FROM pg_roles WHERE rolname = 'alice' AND rolcanlogin`)).toHaveLength(1);
+    const malformed = await fetch(`${apiUrl}/local/events`, { method: 'POST', body: JSON.stringify({ source: 'aws.iam', detail: {} }) });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error: 'ValidationError', deadLetter: true });
   }, 90_000);
 
   it('stops cleanly on Ctrl-C: the local mode shuts down, npm exits, API and PostgreSQL are closed', async () => {
