@@ -70,10 +70,11 @@ function idpEventsPolicies() {
   ];
 }
 
-/** Reading people and their groups from the configured identity store, when there is one. */
+/** Reading people and their groups from the configured identity store and Okta API token, when there are. */
 function identityStoreStatements() {
   const idp = config.idp;
-  if (!idp || !idp.identityStoreId) return [];
+  const okta = idp && idp.okta ? [{ Sid: 'ReadOktaApiToken', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: idp.okta.apiTokenSecretArn }] : [];
+  if (!idp || !idp.identityStoreId) return okta;
   const account = targets[0].accountId;
   const partition = partitionOf(idp.identityStoreRegion || targets[0].region);
   return [
@@ -88,6 +89,7 @@ function identityStoreStatements() {
         `arn:${partition}:identitystore:::membership/*`,
       ],
     },
+    ...okta,
   ];
 }
 

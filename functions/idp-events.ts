@@ -1,7 +1,9 @@
-import { iamClient, identitystoreClient, rdsClient, sfnClient } from './lib/clients';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { arnParts } from './lib/arn';
+import { iamClient, identitystoreClient, rdsClient, secretsClient, sfnClient } from './lib/clients';
 import { loadConfig } from './lib/config';
 import { stateMachinesFromEnv } from './lib/env';
-import { identityStoreDirectory } from './lib/idp/directory';
+import { identityStoreDirectory, oktaDirectory } from './lib/idp/directory';
 import { handleIdentityEvent, type IdpDeps } from './lib/idp/handle';
 import { stepHandler } from './lib/logger';
 
@@ -13,11 +15,22 @@ const idpDeps = (): IdpDeps => {
   const store = idp?.identityStoreId
     ? identityStoreDirectory(identitystoreClient(idp.identityStoreRegion ?? process.env.AWS_REGION ?? 'us-east-1'), idp.identityStoreId)
     : undefined;
+  let token: Promise<string> | undefined;
+  const okta = idp?.okta;
+  // Read once per container: the SSWS API token, the secret's string.
+  const oktaToken = async (): Promise<string> => {
+    if (!okta) throw new Error('no Okta API configured');
+    token ??= secretsClient(arnParts(okta.apiTokenSecretArn).region)
+      .send(new GetSecretValueCommand({ SecretId: okta.apiTokenSecretArn }))
+      .then((s) => s.SecretString ?? '');
+    return token;
+  };
+  const oktaPeople = okta ? oktaDirectory(okta.orgUrl, oktaToken) : undefined;
   return (deps = {
     config,
     executions: { sfn: sfnClient(), stateMachines: stateMachinesFromEnv() },
-    // Identity Center's events carry ids: its identity store says who and in which groups. Okta's carry names.
-    directoryFor: (change) => (change.source === 'identity-center' || change.source === 'identity-store' ? store : undefined),
+    // Events say what changed; the provider's directory says what is true now (and counts every group).
+    directoryFor: (change) => (change.source === 'okta' ? oktaPeople : change.source === 'identity-center' || change.source === 'identity-store' ? store : undefined),
     iam: iamClient(),
     rds: rdsClient,
   });

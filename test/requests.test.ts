@@ -353,6 +353,7 @@ describe('ProvisioningError', () => {
     RequestNotFound: true,
     RequestConflict: true,
     RouteNotFound: true,
+    IdentityProviderUnavailable: true,
   } satisfies Record<ErrorCode, true>) as ErrorCode[];
 
   it('name is the code, and it is an Error', () => {

@@ -169,6 +169,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'identitystore:DescribeUser',
     'identitystore:ListGroupMembershipsForMember',
     'identitystore:DescribeGroup',
+    'secretsmanager:GetSecretValue',
     'rds:DescribeDBInstances',
     'rds:DescribeDBClusters',
   ],
@@ -523,6 +524,10 @@ describe('deployable stack (osls package --stage citest)', () => {
         const expected = kinds.has('cluster') ? [CLUSTER_ARN] : [INSTANCE_ARN];
         expect(sorted(resourcesOf(g.statement)), `${g.source}: ${acts.join(', ')} must be on exactly the configured targets of its kind`).toEqual(expected);
         checked++;
+      }
+      if (g.statement.Sid === 'ReadOktaApiToken') {
+        expect(resourcesOf(g.statement), `${g.source}: only the configured Okta API token`).toEqual([example.idp?.okta?.apiTokenSecretArn]);
+        continue;
       }
       if (acts.some((a) => a.toLowerCase() === 'secretsmanager:getsecretvalue')) {
         expect(sorted(resourcesOf(g.statement)), `${g.source}: secretsmanager:GetSecretValue must be on exactly the configured secret`).toEqual(sorted(SECRET_ARNS));

@@ -74,6 +74,13 @@ export const idpSchema = z.object({
   dbUserTemplate: template.default('{userName}'),
   /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
   identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)').optional(),
+  /** Okta's API, to read a person's status and groups now (the token: a Secrets Manager secret, the SSWS API token as its string). */
+  okta: z
+    .object({
+      orgUrl: z.string().regex(/^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be the https URL of the Okta org, e.g. https://example.okta.com'),
+      apiTokenSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
+    })
+    .optional(),
   /** The Region of IAM Identity Center (its identity store); default: the stack's. */
   identityStoreRegion: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code').optional(),
 });

@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'NotAuthorized'
   | 'RequestNotFound'
   | 'RequestConflict'
-  | 'RouteNotFound';
+  | 'RouteNotFound'
+  | 'IdentityProviderUnavailable';
 
 /** Error codes the state machines retry with backoff: the condition is expected to pass. */
 export const RETRYABLE_CODES: readonly ErrorCode[] = [
@@ -67,6 +68,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   RequestNotFound: 404,
   RequestConflict: 409,
   RouteNotFound: 404,
+  IdentityProviderUnavailable: 503,
 };
 
 /** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */

@@ -1,5 +1,6 @@
 import { DescribeGroupCommand, DescribeUserCommand, type IdentitystoreClient, ListGroupMembershipsForMemberCommand } from '@aws-sdk/client-identitystore';
 import { mapAwsError } from '../aws-errors';
+import { ProvisioningError } from '../errors';
 import type { GroupRef, UserRef } from './events';
 
 /**
@@ -48,6 +49,38 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
         if (NOT_FOUND.has((e as Error).name)) return undefined;
         return mapAwsError(e, `look up identity store user ${user.id}`);
       }
+    },
+  };
+};
+
+/** Okta statuses in which a person can still sign in; STAGED, PROVISIONED, SUSPENDED and DEPROVISIONED cannot. */
+const OKTA_ACTIVE = new Set(['ACTIVE', 'PASSWORD_EXPIRED', 'LOCKED_OUT', 'RECOVERY']);
+
+/** The next page of an Okta list (RFC 8288 Link header, rel="next"). */
+const nextLink = (link: string | null): string | undefined => link?.split(',').map((l) => /<([^>]+)>;\s*rel="next"/.exec(l)?.[1]).find((u) => u !== undefined);
+
+/** Okta's Users API: the person's status and login, and their groups (paged). */
+export const oktaDirectory = (orgUrl: string, token: () => Promise<string>, fetchImpl: typeof fetch = fetch): IdentityDirectory => {
+  const get = async (url: string): Promise<Response | undefined> => {
+    const res = await fetchImpl(url, { headers: { Authorization: `SSWS ${await token()}`, Accept: 'application/json' } });
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new ProvisioningError('IdentityProviderUnavailable', `Okta answered ${res.status} for ${new URL(url).pathname}`);
+    return res;
+  };
+  return {
+    person: async (user) => {
+      const base = `${orgUrl}/api/v1/users/${encodeURIComponent(user.id)}`;
+      const res = await get(base);
+      if (!res) return undefined;
+      const u = (await res.json()) as { status?: string; profile?: { login?: string } };
+      const groups: GroupRef[] = [];
+      for (let url: string | undefined = `${base}/groups`; url; ) {
+        const page = await get(url);
+        if (!page) break;
+        for (const g of (await page.json()) as Array<{ id?: string; profile?: { name?: string } }>) if (g.id) groups.push({ id: g.id, ...(g.profile?.name ? { name: g.profile.name } : {}) });
+        url = nextLink(page.headers.get('link'));
+      }
+      return { userId: user.id, userName: u.profile?.login ?? user.login ?? user.id, active: OKTA_ACTIVE.has(u.status ?? ''), groups };
     },
   };
 };
