@@ -61,6 +61,8 @@ function idpEventsPolicies() {
     // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
     { Sid: 'GrantsOfDeletedPrincipals', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
     { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*') },
+    // Which database users were created for whom: read-only, through the database function in the VPC.
+    { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
     { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },
     ...identityStoreStatements(),
   ];

@@ -1,8 +1,9 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { arnParts } from './lib/arn';
-import { iamClient, identitystoreClient, rdsClient, secretsClient, sfnClient } from './lib/clients';
+import { lambdaDatabasePlanner } from './lib/api/plan-client';
+import { iamClient, identitystoreClient, lambdaClient, rdsClient, secretsClient, sfnClient } from './lib/clients';
 import { loadConfig } from './lib/config';
-import { stateMachinesFromEnv } from './lib/env';
+import { requiredEnv, stateMachinesFromEnv } from './lib/env';
 import { identityStoreDirectory, oktaDirectory } from './lib/idp/directory';
 import { handleIdentityEvent, type IdpDeps } from './lib/idp/handle';
 import { stepHandler } from './lib/logger';
@@ -33,6 +34,7 @@ const idpDeps = (): IdpDeps => {
     directoryFor: (change) => (change.source === 'okta' ? oktaPeople : change.source === 'identity-center' || change.source === 'identity-store' ? store : undefined),
     iam: iamClient(),
     rds: rdsClient,
+    database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')),
   });
 };
 

@@ -49,7 +49,9 @@ const alice = (groups: string[], active = true): Person => ({ userId: ALICE, use
 describe('decide', () => {
   it('a mapped add onboards the person with what the group grants, as the mapping names them', () => {
     const d = decide(mapping(), changeOf('identitycenter-console-add-member-to-group'), alice([READERS]));
-    expect(d.actions).toEqual([{ kind: 'onboarding', input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/db-alice', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'] } }]);
+    expect(d.actions).toEqual([
+      { kind: 'onboarding', input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/db-alice', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], idpUser: `identity-center:${ALICE}` } },
+    ]);
   });
 
   it('grants are counted: roles of all the person\'s groups, and a removal keeps a target another group still grants', () => {
@@ -99,7 +101,7 @@ describe('decide', () => {
     const m = mapping({ kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', tagKey: 'db_user' });
     expect(decide(m, changeOf('identitycenter-console-add-member-to-group'), alice([READERS])).actions[0]).toEqual({
       kind: 'onboarding',
-      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user' },
+      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}` },
     });
     expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice' } });
   });

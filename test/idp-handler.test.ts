@@ -13,7 +13,10 @@ import { type Config, parseConfig } from '../functions/lib/config';
 import type { Person } from '../functions/lib/idp/directory';
 import { handleIdentityEvent, type IdpDeps } from '../functions/lib/idp/handle';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedStepFunctions } from '../local/simulated-services';
+import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { FUNCTIONS } from '../local/functions';
+import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const READERS = 'c4e8a4d8-2051-70b3-1f0e-9a8b7c6d5e40';
@@ -27,6 +30,7 @@ const again = (e: Record<string, unknown>, eventID: string) => ({ ...e, detail: 
 let sb: Sandbox;
 let sfn: SimulatedStepFunctions;
 let sfnStub: { restore: () => void };
+let lambdaStub: { restore: () => void };
 let people: Map<string, Person>;
 let deps: IdpDeps;
 let name: string;
@@ -35,6 +39,7 @@ beforeEach(() => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
   sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: '123456789012', stage: 'idp' });
   sfnStub = sfn.install();
+  lambdaStub = new SimulatedLambda(FUNCTIONS).install();
   people = new Map();
   name = uniqueName('idpuser');
   const config: Config = parseConfig({
@@ -51,11 +56,13 @@ beforeEach(() => {
     directoryFor: () => ({ person: async (u) => people.get(u.id) }),
     iam: new IAMClient({}),
     rds: (region) => new RDSClient({ region }),
+    database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
   };
   sb.aws.iam.addRole(name);
 });
 afterEach(() => {
   sfnStub.restore();
+  lambdaStub.restore();
   sb.restore();
 });
 
@@ -115,10 +122,30 @@ describe('identity-provider events', () => {
     await handle(fixture('identitycenter-console-add-member-to-group'));
     alice([READERS], false);
     const off = await handle(fixture('identitycenter-console-disable-user'));
-    expect(off.executions.map((e) => e.kind)).toEqual(['offboarding']);
+    // (Database users earlier tests created for the same person are offboarded too: recorded as alice's.)
+    expect(off.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['offboarding']);
     expect((await roleFacts(name)).exists).toBe(false);
     const late = await handle(again(fixture('identitycenter-console-add-member-to-group'), 'late-add'));
     expect(late.executions.map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('records the person with the database user; a deleted user the directory no longer knows is still offboarded', async () => {
+    alice([READERS]);
+    await handle(fixture('identitycenter-console-add-member-to-group'));
+    expect(JSON.parse((await roleFacts(name)).comment as string)).toMatchObject({ idpUser: `identity-center:${ALICE}` });
+    people.delete(ALICE);
+    const outcome = await handle(fixture('identitycenter-console-delete-user'));
+    expect(outcome.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('DeleteGroupMembership (the membership id only): the store is asked about everyone with database users', async () => {
+    alice([READERS]);
+    await handle(fixture('identitycenter-console-add-member-to-group'));
+    alice([]);
+    const outcome = await handle(fixture('identitystore-delete-group-membership'));
+    expect(outcome.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['offboarding']);
     expect((await roleFacts(name)).exists).toBe(false);
   });
 

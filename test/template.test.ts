@@ -170,6 +170,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'identitystore:ListGroupMembershipsForMember',
     'identitystore:DescribeGroup',
     'secretsmanager:GetSecretValue',
+    'lambda:InvokeFunction',
     'rds:DescribeDBInstances',
     'rds:DescribeDBClusters',
   ],

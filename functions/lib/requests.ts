@@ -26,6 +26,8 @@ const onboardInputSchema = z
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
     /** A principal many people share: grant through this session tag, never per database user (see README). */
     sessionTagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be an IAM tag key').optional(),
+    /** Identity-provider requests: `SOURCE:USER_ID` of the person, recorded with the database user. */
+    idpUser: z.string().regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID').optional(),
   })
   .strict();
 
@@ -36,6 +38,7 @@ export interface OnboardRequest {
   dbRoles: string[];
   databases: string[];
   sessionTagKey?: string;
+  idpUser?: string;
   reason?: string;
   requestedBy?: string;
   requireOwner?: PrincipalArn;
@@ -108,6 +111,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       dbRoles,
       databases,
       ...(raw.sessionTagKey !== undefined ? { sessionTagKey: raw.sessionTagKey } : {}),
+      ...(raw.idpUser !== undefined ? { idpUser: raw.idpUser } : {}),
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
       ...(raw.requireOwner !== undefined ? { requireOwner: parsePrincipalArn(raw.requireOwner, 'requireOwner') } : {}),

@@ -34,4 +34,5 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   databases: request.databases,
   protectedNames: protectedNamesOf(target, db),
   ...(request.requireOwner ? { requireOwner: request.requireOwner } : {}),
+  ...(request.idpUser ? { idpUser: request.idpUser } : {}),
 });

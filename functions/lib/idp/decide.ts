@@ -13,7 +13,7 @@ import type { GroupRef, IdentityChange } from './events';
 export type IdpMapping = NonNullable<Config['idp']>;
 
 export type IdpAction =
-  | { kind: 'onboarding'; input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string } }
+  | { kind: 'onboarding'; input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string; idpUser: string } }
   | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string } };
 
 export interface Decision {
@@ -21,6 +21,9 @@ export interface Decision {
   /** Why nothing (more) is done, for the log line. */
   note?: string;
 }
+
+/** How a person is recorded with the database users created for them: the provider and its user id. */
+export const idpUserOf = (change: { source: string; user: { id: string } }): string => `${change.source === 'identity-store' ? 'identity-center' : change.source}:${change.user.id}`;
 
 /** The mapping key of a group: its id, or else its name. */
 export const mappedGroup = (idp: IdpMapping, group: GroupRef): string | undefined =>
@@ -87,7 +90,7 @@ export const decide = (idp: IdpMapping, change: IdentityChange, person: Person |
   const actions = idp.groups[key].targets.map((target): IdpAction => {
     const g = granted.get(target);
     return g
-      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}) } }
+      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser: idpUserOf(change) } }
       : offboard(idp, [target], who)[0];
   });
   return { actions };

@@ -8,7 +8,9 @@ import { listGrantPolicies } from '../iam/grants';
 import { logger } from '../logger';
 import { describeTarget } from '../rds';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
-import { decide, type IdpAction, type IdpMapping } from './decide';
+import type { DatabasePlanner } from '../plan/request-plan';
+import { parseRoleComment } from '../sql/ddl';
+import { decide, grantedTargets, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type IdentityChange, parseIdentityEvent } from './events';
 
@@ -24,6 +26,8 @@ export interface IdpDeps {
   directoryFor: (change: IdentityChange) => IdentityDirectory | undefined;
   iam: IAMClient;
   rds: (region: string) => RDSClient;
+  /** Read-only database access (the dbUserPlan function): which database users were created for whom. */
+  database: Pick<DatabasePlanner, 'review'>;
 }
 
 export interface IdpOutcome {
@@ -64,6 +68,39 @@ const personFromEvent = (change: Extract<IdentityChange, { user: unknown }>): Pe
   return { userId: change.user.id, userName: change.user.login, active: true, groups: change.change === 'membership-added' ? [change.group] : [] };
 };
 
+/** Database users this project created for identity-provider people, on the mapped targets (their role comments say for whom). */
+const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Array<{ target: string; dbUser: string; idpUser: string; principalArn?: string }>> => {
+  const found: Array<{ target: string; dbUser: string; idpUser: string; principalArn?: string }> = [];
+  for (const name of [...new Set(Object.values(idp.groups).flatMap((g) => g.targets))].sort()) {
+    const target = resolveTargetConfig(deps.config, name);
+    const db = await describeTarget(deps.rds(target.region), target);
+    for (const role of (await deps.database.review({ target, db }, [])).managed) {
+      const comment = parseRoleComment(role.comment);
+      if (comment?.idpUser) found.push({ target: name, dbUser: role.name, idpUser: comment.idpUser, ...(comment.principal ? { principalArn: comment.principal } : {}) });
+    }
+  }
+  return found;
+};
+
+/**
+ * Changes that do not say who (DeleteGroupMembership), or about someone the directory no longer
+ * knows (a deleted user): reconcile the database users created for identity-provider people with
+ * what the provider shows now.
+ */
+const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, only?: string): Promise<IdpAction[]> => {
+  const actions: IdpAction[] = [];
+  const directory = deps.directoryFor(change);
+  // People of this provider only: "identity-center:" + user id.
+  const prefix = idpUserOf({ source: change.source, user: { id: '' } });
+  for (const u of await createdForPeople(deps, idp)) {
+    if (only !== undefined ? u.idpUser !== only : !u.idpUser.startsWith(prefix)) continue;
+    const person = only !== undefined || !directory ? undefined : await directory.person({ id: u.idpUser.slice(prefix.length) });
+    const granted = person?.active ? grantedTargets(idp, person.groups) : new Map();
+    if (!granted.has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}) } });
+  }
+  return actions;
+};
+
 export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<IdpOutcome> => {
   const parsed = parseIdentityEvent(raw);
   if (parsed.kind === 'ignored') {
@@ -79,9 +116,8 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
   } else if (!idp) {
     return { ...base, ignored: 'no idp mapping is configured', executions: [] };
   } else if (change.change === 'membership-deleted') {
-    // Identity Store names only the membership; whose it was cannot be read back (see docs/design.md).
-    logger.warn('identity event not handled', { reason: 'DeleteGroupMembership names only the membership', membershipId: change.membershipId });
-    return { ...base, ignored: `membership ${change.membershipId}: DeleteGroupMembership does not say whose it was`, executions: [] };
+    // Identity Store names only the membership: every person with database users is checked against the store.
+    actions = await reconcile(deps, idp, change);
   } else {
     const directory = deps.directoryFor(change);
     const person = directory ? await directory.person(change.user) : personFromEvent(change);
@@ -89,6 +125,11 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     if (!directory) logger.info('no directory for this provider: grants are not counted across groups', { source: change.source });
     if (decision.note) logger.info('identity event decided', { note: decision.note });
     actions = decision.actions;
+    // Someone deactivated or deleted: also every database user recorded as theirs, whatever it is named.
+    if (change.change === 'user-deleted' || change.change === 'user-deactivated') {
+      const recorded = await reconcile(deps, idp, change, idpUserOf(change));
+      actions = [...actions, ...recorded.filter((r) => !actions.some((a) => a.input.target === r.input.target && a.input.dbUser === r.input.dbUser))];
+    }
   }
 
   const reason = `${change.source} ${change.change} (event ${change.eventId})`;

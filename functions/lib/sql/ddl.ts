@@ -18,10 +18,12 @@ export interface RoleComment {
   managedBy: 'rds-iam-access';
   createdBy: string;
   principal?: string;
+  /** The identity-provider person it was created for (`SOURCE:USER_ID`): how a deletion finds it again. */
+  idpUser?: string;
 }
 
-export const roleComment = (createdBy: string, principal?: string): string =>
-  JSON.stringify({ managedBy: 'rds-iam-access', createdBy, ...(principal ? { principal } : {}) } satisfies RoleComment);
+export const roleComment = (createdBy: string, principal?: string, idpUser?: string): string =>
+  JSON.stringify({ managedBy: 'rds-iam-access', createdBy, ...(principal ? { principal } : {}), ...(idpUser ? { idpUser } : {}) } satisfies RoleComment);
 
 export const parseRoleComment = (comment: string | null): RoleComment | undefined => {
   if (!comment) return undefined;
@@ -47,8 +49,8 @@ export const ddl = {
     sql: `CREATE ROLE ${id(user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`,
     purpose: `create database user ${user} with LOGIN and no password`,
   }),
-  commentUser: (user: string, requestId: string, principal?: string): SqlStep => ({
-    sql: `COMMENT ON ROLE ${id(user)} IS ${escapeLiteral(roleComment(requestId, principal))}`,
+  commentUser: (user: string, requestId: string, principal?: string, idpUser?: string): SqlStep => ({
+    sql: `COMMENT ON ROLE ${id(user)} IS ${escapeLiteral(roleComment(requestId, principal, idpUser))}`,
     purpose: `record that request ${requestId} created ${user}`,
   }),
   enableLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} WITH LOGIN`, purpose: `allow ${user} to log in` }),

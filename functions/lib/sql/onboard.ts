@@ -18,6 +18,8 @@ export interface DbUserSpec {
   protectedNames: ProtectedNames;
   /** Self-service: an existing database user must have been created for this principal. */
   requireOwner?: PrincipalArn;
+  /** Identity-provider requests: the person, recorded in the role comment. */
+  idpUser?: string;
 }
 
 export interface AdminCapabilities {
@@ -154,7 +156,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   const steps: SqlStep[] = [];
   if (!inspection.markerExists) steps.push(ddl.createMarkerRole(), ddl.commentMarkerRole());
   if (!role) {
-    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, spec.requestId, spec.principalArn), ddl.grantRole(MARKER_ROLE, dbUser));
+    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, spec.requestId, spec.principalArn, spec.idpUser), ddl.grantRole(MARKER_ROLE, dbUser));
   } else if (!role.canLogin) {
     steps.push(ddl.enableLogin(dbUser));
   }
