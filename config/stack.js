@@ -43,6 +43,8 @@ function idpEventRules(prefix) {
   const okta = deployment.oktaEventBusName;
   return [
     rule('identity-center', { pattern: cloudTrail(['aws.sso-directory', 'aws.identitystore'], ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership']) }),
+    // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
+    rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
     rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
     ...(okta
       ? [rule('okta', { eventBus: okta, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
@@ -83,7 +85,7 @@ function identityStoreStatements() {
     {
       Sid: 'ReadIdentityStore',
       Effect: 'Allow',
-      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup'],
+      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup', 'identitystore:ListGroupMemberships', 'identitystore:GetGroupId'],
       Resource: [
         `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
         `arn:${partition}:identitystore:::user/*`,

@@ -1,7 +1,9 @@
 import {
   DescribeGroupCommand,
   DescribeUserCommand,
+  GetGroupIdCommand,
   IdentitystoreClient,
+  ListGroupMembershipsCommand,
   ListGroupMembershipsForMemberCommand,
   ResourceNotFoundException as IdentityStoreNotFound,
 } from '@aws-sdk/client-identitystore';
@@ -232,6 +234,15 @@ export class SimulatedIdentityStore {
       const u = this.data.users.find((x) => x.userId === i.MemberId.UserId);
       if (!u) throw notFound(`user ${i.MemberId.UserId}`);
       return { GroupMemberships: u.groups.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...meta };
+    });
+    m.on(ListGroupMembershipsCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string }) => ({
+      GroupMemberships: this.data.users.filter((u) => u.groups.includes(i.GroupId)).map((u) => ({ IdentityStoreId: i.IdentityStoreId, GroupId: i.GroupId, MemberId: { UserId: u.userId } })),
+      ...meta,
+    }));
+    m.on(GetGroupIdCommand).callsFake(async (i: { IdentityStoreId: string; AlternateIdentifier: { UniqueAttribute?: { AttributeValue?: unknown } } }) => {
+      const g = this.data.groups.find((x) => x.displayName === i.AlternateIdentifier.UniqueAttribute?.AttributeValue);
+      if (!g) throw notFound(`group ${String(i.AlternateIdentifier.UniqueAttribute?.AttributeValue)}`);
+      return { IdentityStoreId: i.IdentityStoreId, GroupId: g.groupId, ...meta };
     });
     m.on(DescribeGroupCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string }) => {
       const g = this.data.groups.find((x) => x.groupId === i.GroupId);

@@ -71,6 +71,16 @@ describe('Okta (EventBridge partner event source)', () => {
   });
 });
 
+describe('Identity Store notifications (source aws.identitystore, not CloudTrail)', () => {
+  const notification = (detailType: string) => ({ version: '0', id: 'n-1', 'detail-type': detailType, source: 'aws.identitystore', account: '123456789012', time: '2026-11-23T10:00:00Z', region: 'eu-west-1', resources: [], detail: { 'event-version': '1.0' } });
+  it('user and membership changes reconcile the mapping (their detail is not relied on)', () => {
+    for (const t of ['User Deleted', 'User Updated', 'Group Membership Created', 'Group Membership Deleted']) {
+      expect(parseIdentityEvent(notification(t))).toEqual({ kind: 'change', change: { source: 'identity-store', eventId: 'n-1', change: 'directory-changed', detailType: t } });
+    }
+    expect(parseIdentityEvent(notification('Group Updated'))).toMatchObject({ kind: 'ignored' });
+  });
+});
+
 describe('ignored and malformed', () => {
   it('ignores events that change no access, and calls that failed, with a reason', () => {
     const other = fixture('identitystore-create-group-membership');

@@ -53,7 +53,7 @@ beforeEach(() => {
   deps = {
     config,
     executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
-    directoryFor: () => ({ person: async (u) => people.get(u.id) }),
+    directoryFor: () => ({ person: async (u) => people.get(u.id), members: async (g) => [...people.values()].filter((p) => p.groups.some((x) => x.id === g.id)).map((p) => p.userId) }),
     iam: new IAMClient({}),
     rds: (region) => new RDSClient({ region }),
     database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
@@ -146,6 +146,20 @@ describe('identity-provider events', () => {
     alice([]);
     const outcome = await handle(fixture('identitystore-delete-group-membership'));
     expect(outcome.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['offboarding']);
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('an Identity Store notification reconciles the mapping: members without their user onboarded, users whose grants are gone offboarded', async () => {
+    const notification = (detailType: string, id: string) => ({ version: '0', id, 'detail-type': detailType, source: 'aws.identitystore', account: '123456789012', time: '2026-11-23T10:00:00Z', region: 'eu-west-1', resources: [], detail: {} });
+    alice([READERS]);
+    const created = await handle(notification('Group Membership Created', uniqueName('n')));
+    expect(created.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['onboarding']);
+    expect((await roleFacts(name)).exists).toBe(true);
+    // Nothing to do when nothing changed.
+    expect((await handle(notification('User Updated', uniqueName('n')))).executions.filter((e) => e.dbUser === name)).toEqual([]);
+    people.delete(ALICE);
+    const deleted = await handle(notification('User Deleted', uniqueName('n')));
+    expect(deleted.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['offboarding']);
     expect((await roleFacts(name)).exists).toBe(false);
   });
 

@@ -169,6 +169,8 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'identitystore:DescribeUser',
     'identitystore:ListGroupMembershipsForMember',
     'identitystore:DescribeGroup',
+    'identitystore:ListGroupMemberships',
+    'identitystore:GetGroupId',
     'secretsmanager:GetSecretValue',
     'lambda:InvokeFunction',
     'rds:DescribeDBInstances',
@@ -807,13 +809,14 @@ describe('deployable stack (osls package --stage citest)', () => {
             },
           },
           { bus: undefined, pattern: { source: ['aws.iam'], 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: ['DeleteRole', 'DeleteUser'] } } },
+          { bus: undefined, pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } },
           {
             bus: example.deployment!.oktaEventBusName,
             pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } },
           },
         ]),
       );
-      expect(patterns).toHaveLength(3);
+      expect(patterns).toHaveLength(4);
     });
 
     it('sends what it cannot take to a dead-letter queue: delivery failures (each rule) and function failures', () => {

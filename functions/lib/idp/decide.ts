@@ -69,8 +69,8 @@ const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; use
  * a person gone, the event's own user name (Okta carries the login) is used for the names.
  */
 export const decide = (idp: IdpMapping, change: IdentityChange, person: Person | undefined): Decision => {
-  if (change.change === 'principal-deleted' || change.change === 'membership-deleted') {
-    throw invalid('change', `${change.change} is decided from IAM, not from the directory`);
+  if (change.change === 'principal-deleted' || change.change === 'membership-deleted' || change.change === 'directory-changed') {
+    throw invalid('change', `${change.change} is reconciled, not decided from one person`);
   }
   const userName = person?.userName ?? change.user.login;
   if (userName === undefined) return { actions: [], note: `user ${change.user.id} is not in the directory any more and the event does not name them` };

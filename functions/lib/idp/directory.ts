@@ -1,4 +1,11 @@
-import { DescribeGroupCommand, DescribeUserCommand, type IdentitystoreClient, ListGroupMembershipsForMemberCommand } from '@aws-sdk/client-identitystore';
+import {
+  DescribeGroupCommand,
+  DescribeUserCommand,
+  GetGroupIdCommand,
+  type IdentitystoreClient,
+  ListGroupMembershipsCommand,
+  ListGroupMembershipsForMemberCommand,
+} from '@aws-sdk/client-identitystore';
 import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
 import type { GroupRef, UserRef } from './events';
@@ -18,6 +25,8 @@ export interface Person {
 export interface IdentityDirectory {
   /** Undefined when the provider no longer knows the person (deleted). */
   person: (user: UserRef) => Promise<Person | undefined>;
+  /** The user ids in a group now (by id, or by name when the mapping names it). Only where reconciling the whole mapping is supported. */
+  members?: (group: GroupRef) => Promise<string[]>;
 }
 
 const NOT_FOUND = new Set(['ResourceNotFoundException', 'ResourceNotFound']);
@@ -48,6 +57,25 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
       } catch (e) {
         if (NOT_FOUND.has((e as Error).name)) return undefined;
         return mapAwsError(e, `look up identity store user ${user.id}`);
+      }
+    },
+    members: async (group) => {
+      try {
+        let groupId = group.id;
+        if (group.name !== undefined) {
+          groupId = (await client.send(new GetGroupIdCommand({ IdentityStoreId: identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'displayName', AttributeValue: group.name } } }))).GroupId ?? group.id;
+        }
+        const ids: string[] = [];
+        let nextToken: string | undefined;
+        do {
+          const page = await client.send(new ListGroupMembershipsCommand({ IdentityStoreId: identityStoreId, GroupId: groupId, NextToken: nextToken }));
+          for (const m of page.GroupMemberships ?? []) if (m.MemberId && 'UserId' in m.MemberId && m.MemberId.UserId) ids.push(m.MemberId.UserId);
+          nextToken = page.NextToken;
+        } while (nextToken);
+        return ids;
+      } catch (e) {
+        if (NOT_FOUND.has((e as Error).name)) return [];
+        return mapAwsError(e, `list the members of group ${group.name ?? group.id}`);
       }
     },
   };

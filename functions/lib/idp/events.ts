@@ -34,7 +34,9 @@ export type IdentityChange =
   /** Identity Store's DeleteGroupMembership names only the membership: whose it was, only a reconcile can tell. */
   | (Base & { change: 'membership-deleted'; membershipId: string; identityStoreId: string })
   | (Base & { change: 'user-deactivated' | 'user-deleted'; user: UserRef })
-  | (Base & { change: 'principal-deleted'; principal: { type: 'role' | 'user'; name: string; accountId: string } });
+  | (Base & { change: 'principal-deleted'; principal: { type: 'role' | 'user'; name: string; accountId: string } })
+  /** Identity Store's own notifications: the type says what kind of thing changed; the whole mapping is reconciled. */
+  | (Base & { change: 'directory-changed'; detailType: string });
 
 export type ParsedEvent = { kind: 'change'; change: IdentityChange } | { kind: 'ignored'; reason: string };
 
@@ -133,7 +135,13 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
   const detail = obj(envelope.detail);
   if (!detail) throw malformed('detail is missing');
   if (OKTA_SOURCE.test(source)) return fromOkta(detail);
-  if (envelope['detail-type'] === 'AWS API Call via CloudTrail') return fromCloudTrail(source, envelope, detail);
+  const detailType = envelope['detail-type'];
+  if (detailType === 'AWS API Call via CloudTrail') return fromCloudTrail(source, envelope, detail);
+  if (source === 'aws.identitystore' && typeof detailType === 'string') {
+    // Native notifications ("User Deleted", ...): their detail is not relied on, only what kind of change it is.
+    if (!/^(User|Group Membership) (Created|Updated|Deleted)$/.test(detailType)) return ignored(`Identity Store "${detailType}" does not change database access`);
+    return change({ source: 'identity-store', eventId: text(envelope.id, 'id'), change: 'directory-changed', detailType });
+  }
   throw malformed(`events from ${source} (${String(envelope['detail-type'])}) are not handled`);
 };
 

@@ -10,7 +10,7 @@ import { describeTarget } from '../rds';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
 import type { DatabasePlanner } from '../plan/request-plan';
 import { parseRoleComment } from '../sql/ddl';
-import { decide, grantedTargets, type IdpAction, type IdpMapping, idpUserOf } from './decide';
+import { decide, grantedTargets, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type IdentityChange, parseIdentityEvent } from './events';
 
@@ -101,6 +101,36 @@ const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange,
   return actions;
 };
 
+const IDENTITY_STORE_ID = /^([0-9a-f]{10}-|)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Identity Store notifications say only what kind of thing changed: the whole mapping is reconciled.
+ * Database users whose grants are gone are offboarded; members of mapped groups without their
+ * database user are onboarded (existing ones are left as they are: membership events update roles).
+ */
+const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange): Promise<IdpAction[]> => {
+  const directory = deps.directoryFor(change);
+  if (!directory?.members) return [];
+  const actions = await reconcile(deps, idp, change);
+  const existing = new Set((await createdForPeople(deps, idp)).map((u) => `${u.target}/${u.idpUser}`));
+  const seen = new Set<string>();
+  for (const key of Object.keys(idp.groups).sort()) {
+    for (const userId of await directory.members(IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key })) {
+      if (seen.has(userId)) continue;
+      seen.add(userId);
+      const person = await directory.person({ id: userId });
+      if (!person?.active) continue;
+      const idpUser = idpUserOf({ source: change.source, user: { id: userId } });
+      const { principalArn, dbUser, sessionTagKey } = identityOf(idp, { userId, userName: person.userName });
+      for (const [target, g] of grantedTargets(idp, person.groups)) {
+        if (existing.has(`${target}/${idpUser}`)) continue;
+        actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser } });
+      }
+    }
+  }
+  return actions;
+};
+
 export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<IdpOutcome> => {
   const parsed = parseIdentityEvent(raw);
   if (parsed.kind === 'ignored') {
@@ -115,6 +145,8 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     actions = await principalDeletedActions(deps, change.principal);
   } else if (!idp) {
     return { ...base, ignored: 'no idp mapping is configured', executions: [] };
+  } else if (change.change === 'directory-changed') {
+    actions = await reconcileAll(deps, idp, change);
   } else if (change.change === 'membership-deleted') {
     // Identity Store names only the membership: every person with database users is checked against the store.
     actions = await reconcile(deps, idp, change);
