@@ -24,7 +24,11 @@ const idpDeps = (): IdpDeps => {
     token ??= secretsClient(arnParts(okta.apiTokenSecretArn).region)
       .send(new GetSecretValueCommand({ SecretId: okta.apiTokenSecretArn }))
       .then((s) => s.SecretString ?? '');
-    return token;
+    // A failed read is not kept: the next event tries again.
+    return token.catch((e: unknown) => {
+      token = undefined;
+      throw e;
+    });
   };
   const oktaPeople = okta ? oktaDirectory(okta.orgUrl, oktaToken) : undefined;
   return (deps = {

@@ -63,7 +63,7 @@ describe('decide', () => {
     expect(removed.actions).toEqual([expect.objectContaining({ kind: 'onboarding', input: expect.objectContaining({ target: 'orders', dbRoles: ['app_write'] }) })]);
     // Removed from both: the database user goes.
     const gone = decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([]));
-    expect(gone.actions).toEqual([{ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice', principalArn: 'arn:aws:iam::123456789012:role/db-alice' } }]);
+    expect(gone.actions).toEqual([{ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice', principalArn: 'arn:aws:iam::123456789012:role/db-alice', idpUser: `identity-center:${ALICE}` } }]);
   });
 
   it('ends in the state the provider shows now: a removal that arrives before its add, an add for someone deactivated or gone', () => {
@@ -74,15 +74,14 @@ describe('decide', () => {
     // Gone from the directory and the event names no login: nothing can be derived (logged).
     expect(decide(m, changeOf('identitycenter-console-add-member-to-group'), undefined)).toMatchObject({ actions: [], note: expect.stringContaining('not in the directory') });
     // Okta names the login: the offboarding can be derived.
-    expect(decide(mapping(), { ...changeOf('okta-group-user-membership-add'), group: { id: 'x', name: 'db-reporting' } } as IdentityChange, undefined).actions).toEqual([{ kind: 'offboarding', input: { target: 'analytics', dbUser: 'alice', principalArn: 'arn:aws:iam::123456789012:role/db-alice' } }]);
+    expect(decide(mapping(), { ...changeOf('okta-group-user-membership-add'), group: { id: 'x', name: 'db-reporting' } } as IdentityChange, undefined).actions).toEqual([
+      { kind: 'offboarding', input: { target: 'analytics', dbUser: 'alice', principalArn: 'arn:aws:iam::123456789012:role/db-alice', idpUser: 'okta:00u1a11ce2example3x7' } },
+    ]);
   });
 
-  it('deactivation and deletion offboard every mapped target', () => {
+  it('deactivation and deletion are not decided from a templated name (the recorded database users are reconciled)', () => {
     for (const f of ['identitycenter-console-disable-user', 'identitycenter-console-delete-user', 'okta-user-lifecycle-deactivate']) {
-      expect(decide(mapping(), changeOf(f), alice([READERS])).actions.map((a) => [a.kind, a.input.target])).toEqual([
-        ['offboarding', 'analytics'],
-        ['offboarding', 'orders'],
-      ]);
+      expect(() => decide(mapping(), changeOf(f), alice([READERS]))).toThrow(/reconciled/);
     }
   });
 
@@ -103,7 +102,7 @@ describe('decide', () => {
       kind: 'onboarding',
       input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}` },
     });
-    expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice' } });
+    expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice', idpUser: `identity-center:${ALICE}` } });
   });
 
   it('a user name the templates cannot turn into a database user is refused, not guessed', () => {

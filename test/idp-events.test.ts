@@ -118,9 +118,12 @@ describe('execution names', () => {
     const parsed = parseIdentityEvent(copy);
     const b = parsed.kind === 'change' ? parsed.change : undefined;
     expect(b).toEqual(a);
-    expect(executionNameFor(a, 0)).toBe(executionNameFor(b as IdentityChange, 0));
-    expect(executionNameFor(a, 0)).not.toBe(executionNameFor(a, 1));
-    expect(executionNameFor(a, 0)).not.toBe(executionNameFor(changeOf('identitycenter-console-remove-member-from-group'), 0));
-    expect(executionNameFor(a, 12)).toMatch(REQUEST_ID_PATTERN);
+    const onboard = { kind: 'onboarding', target: 'orders', dbUser: 'alice' };
+    expect(executionNameFor(a, onboard)).toBe(executionNameFor(b as IdentityChange, onboard));
+    // The change is in the name: another action of the same event never reuses it.
+    expect(executionNameFor(a, onboard)).not.toBe(executionNameFor(a, { ...onboard, kind: 'offboarding' }));
+    expect(executionNameFor(a, onboard)).not.toBe(executionNameFor(a, { ...onboard, target: 'analytics' }));
+    expect(executionNameFor(a, onboard)).not.toBe(executionNameFor(changeOf('identitycenter-console-remove-member-from-group'), onboard));
+    expect(executionNameFor(a, onboard)).toMatch(REQUEST_ID_PATTERN);
   });
 });

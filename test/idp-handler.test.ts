@@ -53,7 +53,9 @@ beforeEach(() => {
   deps = {
     config,
     executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
-    directoryFor: () => ({ person: async (u) => people.get(u.id), members: async (g) => [...people.values()].filter((p) => p.groups.some((x) => x.id === g.id)).map((p) => p.userId) }),
+    // Identity Center's store is simulated here; Okta runs without its API (the event alone).
+    directoryFor: (c) =>
+      c.source === 'okta' ? undefined : { person: async (u) => people.get(u.id), members: async (g) => [...people.values()].filter((p) => p.groups.some((x) => x.id === g.id)).map((p) => p.userId) },
     iam: new IAMClient({}),
     rds: (region) => new RDSClient({ region }),
     database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
@@ -180,13 +182,49 @@ describe('identity-provider events', () => {
     for (const e of outcome.executions) expect((await roleFacts(e.dbUser)).exists).toBe(false);
   });
 
+  it('Okta: an add onboards the person (recorded as theirs), a deactivation offboards exactly what was recorded for them', async () => {
+    const asOkta = (f: string) => {
+      const e = fixture(f);
+      const d = e.detail as { target: Array<Record<string, unknown>>; uuid: string };
+      return { ...e, detail: { ...d, uuid: `${d.uuid}-${name}`, target: d.target.map((t) => (t.type === 'User' ? { ...t, id: `00u-${name}`, alternateId: `${name}@example.com` } : t)) } };
+    };
+    const add = await handle(asOkta('okta-group-user-membership-add'));
+    expect(add.executions.map((e) => [e.kind, e.dbUser])).toEqual([['onboarding', name]]);
+    expect(JSON.parse((await roleFacts(name)).comment as string)).toMatchObject({ idpUser: `okta:00u-${name}` });
+    const off = await handle(asOkta('okta-user-lifecycle-deactivate'));
+    expect(off.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', name]]);
+    expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('a templated name is not proof: a database user of the same name created for someone else is never taken over or dropped', async () => {
+    // An administrator created it through the API for a service role.
+    const service = sb.aws.iam.addRole(uniqueName('SvcRole'));
+    const pre = await sb.runner.run('onboard', uniqueName('svc'), { requestId: uniqueName('svc'), principalArn: service, dbUser: name, target: 'orders' });
+    expect(pre.status).toBe('SUCCEEDED');
+    alice([READERS]);
+    const outcome = await handleIdentityEvent(deps, fixture('identitycenter-console-add-member-to-group'));
+    await sb.runner.idle();
+    const run = sb.runner.find('onboard', outcome.executions[0].requestId);
+    expect(run).toMatchObject({ status: 'FAILED', error: 'NotAuthorized' });
+    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+    // Offboarding by the templated name is refused the same way.
+    alice([]);
+    const removal = await handleIdentityEvent(deps, fixture('identitycenter-console-remove-member-from-group'));
+    await sb.runner.idle();
+    expect(sb.runner.find('offboard', removal.executions[0].requestId)).toMatchObject({ status: 'FAILED', error: 'NotAuthorized' });
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
+  });
+
+  it('without a directory, DeleteGroupMembership offboards nobody (nobody\'s current groups are known)', async () => {
+    alice([READERS]);
+    await handle(fixture('identitycenter-console-add-member-to-group'));
+    deps = { ...deps, directoryFor: () => undefined };
+    expect((await handle(fixture('identitystore-delete-group-membership'))).executions).toEqual([]);
+    expect((await roleFacts(name)).exists).toBe(true);
+  });
+
   it('an unmapped group, an irrelevant event: nothing started, a reason', async () => {
     alice([READERS]);
-    // Okta names the login: a deactivation offboards the user the templates derive from it.
-    const oktaEvent = fixture('okta-user-lifecycle-deactivate');
-    const oktaDetail = oktaEvent.detail as { target: Array<Record<string, unknown>> };
-    const okta = await handle({ ...oktaEvent, detail: { ...oktaDetail, target: oktaDetail.target.map((t) => ({ ...t, alternateId: `${name}@example.com` })) } });
-    expect(okta.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', name]]);
     const unmapped = fixture('identitycenter-console-add-member-to-group');
     const other = await handle({ ...unmapped, detail: { ...(unmapped.detail as { requestParameters: object }), requestParameters: { groupId: 'not-mapped', member: { memberId: ALICE } } } });
     expect(other).toMatchObject({ executions: [] });

@@ -15,6 +15,8 @@ const requestFields = {
   requestedBy: z.string().max(2048).optional(),
   /** Set by the API for self-service callers: the database user must belong to this principal. */
   requireOwner: z.string().optional(),
+  /** Identity-provider requests: `SOURCE:USER_ID` of the person; only a database user recorded for them is changed. */
+  idpUser: z.string().regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID').optional(),
 };
 
 const onboardInputSchema = z
@@ -26,8 +28,6 @@ const onboardInputSchema = z
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
     /** A principal many people share: grant through this session tag, never per database user (see README). */
     sessionTagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be an IAM tag key').optional(),
-    /** Identity-provider requests: `SOURCE:USER_ID` of the person, recorded with the database user. */
-    idpUser: z.string().regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID').optional(),
   })
   .strict();
 
@@ -136,6 +136,7 @@ export interface OffboardRequest {
   reason?: string;
   requestedBy?: string;
   requireOwner?: PrincipalArn;
+  idpUser?: string;
 }
 
 export interface ValidatedOffboarding {
@@ -161,6 +162,7 @@ export const validateOffboardRequest = (input: unknown, config: Config): Validat
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),
       ...(raw.requireOwner !== undefined ? { requireOwner: parsePrincipalArn(raw.requireOwner, 'requireOwner') } : {}),
+      ...(raw.idpUser !== undefined ? { idpUser: raw.idpUser } : {}),
     },
     target,
   };

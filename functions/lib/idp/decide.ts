@@ -14,7 +14,7 @@ export type IdpMapping = NonNullable<Config['idp']>;
 
 export type IdpAction =
   | { kind: 'onboarding'; input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string; idpUser: string } }
-  | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string } };
+  | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string; idpUser?: string } };
 
 export interface Decision {
   actions: IdpAction[];
@@ -56,12 +56,11 @@ export const identityOf = (idp: IdpMapping, who: { userId: string; userName: str
   return { principalArn: parsePrincipalArn(render(idp.principal.arnTemplate, who), 'idp.principal.arnTemplate').arn, dbUser };
 };
 
-const allMappedTargets = (idp: IdpMapping): string[] => [...new Set(Object.values(idp.groups).flatMap((g) => g.targets))].sort();
-
-const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; userName: string }): IdpAction[] => {
+const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; userName: string }, idpUser: string): IdpAction[] => {
   const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
   // A shared role keeps its session-tag statement for the other members: only the database user goes.
-  return targets.map((target) => ({ kind: 'offboarding', input: { target, dbUser, ...(sessionTagKey ? {} : { principalArn }) } }));
+  // The workflow drops it only if it was recorded for this person (a templated name proves nothing).
+  return targets.map((target) => ({ kind: 'offboarding', input: { target, dbUser, ...(sessionTagKey ? {} : { principalArn }), idpUser } }));
 };
 
 /**
@@ -69,29 +68,26 @@ const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; use
  * a person gone, the event's own user name (Okta carries the login) is used for the names.
  */
 export const decide = (idp: IdpMapping, change: IdentityChange, person: Person | undefined): Decision => {
-  if (change.change === 'principal-deleted' || change.change === 'membership-deleted' || change.change === 'directory-changed') {
-    throw invalid('change', `${change.change} is reconciled, not decided from one person`);
+  if (change.change !== 'membership-added' && change.change !== 'membership-removed') {
+    throw invalid('change', `${change.change} is reconciled from the database users recorded for people, not decided from one person`);
   }
   const userName = person?.userName ?? change.user.login;
   if (userName === undefined) return { actions: [], note: `user ${change.user.id} is not in the directory any more and the event does not name them` };
   const who = { userId: change.user.id, userName };
-
-  if (!('group' in change)) {
-    return { actions: offboard(idp, allMappedTargets(idp), who), note: `${userName}: ${change.change}` };
-  }
+  const idpUser = idpUserOf(change);
   const key = mappedGroup(idp, change.group);
   if (!key) return { actions: [], note: `group ${change.group.name ?? change.group.id} is not mapped` };
   // An add for someone already deactivated or deleted ends in the provider's state: no access.
   if (!person || !person.active) {
-    return { actions: offboard(idp, idp.groups[key].targets, who), note: `${userName} is ${person ? 'deactivated' : 'gone'} in the identity provider` };
+    return { actions: offboard(idp, idp.groups[key].targets, who, idpUser), note: `${userName} is ${person ? 'deactivated' : 'gone'} in the identity provider` };
   }
   const granted = grantedTargets(idp, person.groups);
   const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
   const actions = idp.groups[key].targets.map((target): IdpAction => {
     const g = granted.get(target);
     return g
-      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser: idpUserOf(change) } }
-      : offboard(idp, [target], who)[0];
+      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser } }
+      : offboard(idp, [target], who, idpUser)[0];
   });
   return { actions };
 };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invalid, ProvisioningError } from '../errors';
+import { ProvisioningError } from '../errors';
 
 /**
  * Identity-provider events, whatever their source, as one of a few changes. Parsing is pure and
@@ -146,11 +146,11 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
 };
 
 /**
- * The execution name of the n-th database-user change one event causes: derived from the event id
- * only, so a redelivered or replicated event names the same executions and starts nothing new.
+ * The execution name of one database-user change an event causes: derived from the event id and the
+ * change, so a redelivered or replicated event names the same executions and starts nothing new.
  */
-export const executionNameFor = (change: Pick<IdentityChange, 'source' | 'eventId'>, n: number): string => {
-  if (!Number.isInteger(n) || n < 0) throw invalid('n', 'must be a non-negative integer');
-  const digest = createHash('sha256').update(`${change.source}:${change.eventId}`).digest('hex').slice(0, 32);
-  return `idp-${change.source}-${digest}-${n}`;
+export const executionNameFor = (change: Pick<IdentityChange, 'source' | 'eventId'>, action: { kind: string; target: string; dbUser: string }): string => {
+  // The action itself is in the name: a redelivery decided against a changed directory cannot reuse a name for another change.
+  const digest = createHash('sha256').update(JSON.stringify([change.source, change.eventId, action.kind, action.target, action.dbUser])).digest('hex').slice(0, 40);
+  return `idp-${change.source}-${digest}`;
 };

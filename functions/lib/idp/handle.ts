@@ -53,7 +53,8 @@ const principalDeletedActions = async (deps: IdpDeps, principal: { type: 'role' 
     const db = await describeTarget(deps.rds(target.region), target);
     const prefix = `arn:${db.partition}:rds-db:${db.region}:${db.accountId}:dbuser:${db.resourceId}/`;
     for (const p of policies) {
-      for (const g of p.grants.filter((r) => r.startsWith(prefix))) actions.push({ kind: 'offboarding', input: { target: name, dbUser: g.slice(prefix.length), principalArn: p.principalArn } });
+      // A shared role's session-tag statement names no database user: its members' users stay (recorded for their people).
+      for (const g of p.grants.filter((r) => r.startsWith(prefix) && !r.includes('${'))) actions.push({ kind: 'offboarding', input: { target: name, dbUser: g.slice(prefix.length), principalArn: p.principalArn } });
     }
   }
   return actions;
@@ -92,11 +93,16 @@ const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange,
   const directory = deps.directoryFor(change);
   // People of this provider only: "identity-center:" + user id.
   const prefix = idpUserOf({ source: change.source, user: { id: '' } });
+  // Without the directory nobody's current groups are known: offboarding on guesswork would drop everyone.
+  if (only === undefined && !directory) {
+    logger.warn('identity event not reconciled: no directory for this provider', { source: change.source });
+    return [];
+  }
   for (const u of await createdForPeople(deps, idp)) {
     if (only !== undefined ? u.idpUser !== only : !u.idpUser.startsWith(prefix)) continue;
     const person = only !== undefined || !directory ? undefined : await directory.person({ id: u.idpUser.slice(prefix.length) });
     const granted = person?.active ? grantedTargets(idp, person.groups) : new Map();
-    if (!granted.has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}) } });
+    if (!granted.has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}), idpUser: u.idpUser } });
   }
   return actions;
 };
@@ -121,7 +127,15 @@ const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChan
       const person = await directory.person({ id: userId });
       if (!person?.active) continue;
       const idpUser = idpUserOf({ source: change.source, user: { id: userId } });
-      const { principalArn, dbUser, sessionTagKey } = identityOf(idp, { userId, userName: person.userName });
+      let identity: ReturnType<typeof identityOf>;
+      try {
+        identity = identityOf(idp, { userId, userName: person.userName });
+      } catch (e) {
+        // One person the templates cannot name must not hold up everyone else.
+        logger.warn('identity-provider person skipped', { userId, reason: (e as Error).message });
+        continue;
+      }
+      const { principalArn, dbUser, sessionTagKey } = identity;
       for (const [target, g] of grantedTargets(idp, person.groups)) {
         if (existing.has(`${target}/${idpUser}`)) continue;
         actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser } });
@@ -150,6 +164,9 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
   } else if (change.change === 'membership-deleted') {
     // Identity Store names only the membership: every person with database users is checked against the store.
     actions = await reconcile(deps, idp, change);
+  } else if (change.change === 'user-deleted' || change.change === 'user-deactivated') {
+    // Every database user recorded for this person, whatever it is named; never one that merely has the name.
+    actions = await reconcile(deps, idp, change, idpUserOf(change));
   } else {
     const directory = deps.directoryFor(change);
     const person = directory ? await directory.person(change.user) : personFromEvent(change);
@@ -157,22 +174,26 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     if (!directory) logger.info('no directory for this provider: grants are not counted across groups', { source: change.source });
     if (decision.note) logger.info('identity event decided', { note: decision.note });
     actions = decision.actions;
-    // Someone deactivated or deleted: also every database user recorded as theirs, whatever it is named.
-    if (change.change === 'user-deleted' || change.change === 'user-deactivated') {
-      const recorded = await reconcile(deps, idp, change, idpUserOf(change));
-      actions = [...actions, ...recorded.filter((r) => !actions.some((a) => a.input.target === r.input.target && a.input.dbUser === r.input.dbUser))];
-    }
   }
 
   const reason = `${change.source} ${change.change} (event ${change.eventId})`;
   const requestedBy = `idp:${change.source}`;
   const executions: IdpOutcome['executions'] = [];
-  for (const [n, action] of actions.entries()) {
-    const requestId = executionNameFor(change, n);
-    const fields = { requestId, ...action.input, reason, requestedBy };
-    // Validated here as the workflow would: a mapping that yields a bad request fails this event, visibly.
-    if (action.kind === 'onboarding') validateOnboardRequest(fields, deps.config);
-    else validateOffboardRequest(fields, deps.config);
+  // Validated as the workflow would, all before any starts: a request that cannot run is skipped and logged, the others go.
+  const valid = actions.flatMap((action) => {
+    const fields = { requestId: executionNameFor(change, { kind: action.kind, target: action.input.target, dbUser: action.input.dbUser }), ...action.input, reason, requestedBy };
+    try {
+      if (action.kind === 'onboarding') validateOnboardRequest(fields, deps.config);
+      else validateOffboardRequest(fields, deps.config);
+      return [{ action, fields }];
+    } catch (e) {
+      if (!isProvisioningError(e)) throw e;
+      logger.warn('identity-provider request refused', { target: action.input.target, dbUser: action.input.dbUser, error: e.code, errorMessage: e.message });
+      return [];
+    }
+  });
+  for (const { action, fields } of valid) {
+    const { requestId } = fields;
     const kind = action.kind === 'onboarding' ? 'onboarding' : 'offboarding';
     try {
       const { started } = await startRequest(deps.executions, kind, fields);

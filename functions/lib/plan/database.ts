@@ -54,7 +54,7 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
     await assertNotProtected(client, dbUser, protectedNamesOf(target, db));
     const role = await readRoleState(client, dbUser);
     if (!role) return undefined;
-    await assertOffboardable(client, dbUser, role, target.successorRole, request.requireOwner);
+    await assertOffboardable(client, dbUser, role, target.successorRole, request.requireOwner, request.idpUser);
     const adminLacks: string[] = [];
     for (const r of [dbUser, target.successorRole]) if (!(await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [r])).rows[0].ok) adminLacks.push(r);
     return {

@@ -4,7 +4,7 @@ import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
 import { ddl, offboardDdl, type SqlStep } from './ddl';
-import { assertOwnedBy, isManaged, lockKey, readRoleState, type RoleState } from './onboard';
+import { assertOwnedBy, assertRecordedFor, isManaged, lockKey, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
   ADVISORY_XACT_LOCK,
@@ -29,13 +29,14 @@ export const assertNotProtected = async (client: Client, dbUser: string, names: 
 };
 
 /** Refuses a role this project does not own, or offboarding without a successor to receive its objects. */
-export const assertOffboardable = async (client: Client, dbUser: string, role: RoleState, successorRole: string, requireOwner?: PrincipalArn): Promise<void> => {
+export const assertOffboardable = async (client: Client, dbUser: string, role: RoleState, successorRole: string, requireOwner?: PrincipalArn, idpUser?: string): Promise<void> => {
   if (!isManaged(role)) {
     throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`, {
       details: { field: 'dbUser' },
     });
   }
   if (requireOwner) assertOwnedBy(dbUser, role, requireOwner);
+  if (idpUser) assertRecordedFor(dbUser, role, idpUser);
   if ((await client.query(EXISTING_ROLES, [[successorRole]])).rowCount === 0) {
     throw new ProvisioningError('ConfigurationError', `successor role "${successorRole}" does not exist on the target; create it before offboarding so no object is lost`);
   }
@@ -54,14 +55,14 @@ export interface DeactivateResult {
  * administrators can connect without any rds-db:connect statement), then end the sessions
  * and check that none is left.
  */
-export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }, requireOwner?: PrincipalArn): Promise<DeactivateResult> => {
+export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }, requireOwner?: PrincipalArn, idpUser?: string): Promise<DeactivateResult> => {
   try {
     await assertNotProtected(client, dbUser, names);
     const blocked = await inTransaction(client, async () => {
       await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
       const role = await readRoleState(client, dbUser);
       if (!role) return undefined;
-      await assertOffboardable(client, dbUser, role, names.successorRole, requireOwner);
+      await assertOffboardable(client, dbUser, role, names.successorRole, requireOwner, idpUser);
       const steps = role.canLogin ? [offboardDdl.blockLogin(dbUser)] : [];
       for (const s of steps) await client.query(s.sql);
       return { steps };

@@ -74,6 +74,16 @@ export const isManaged = (role: RoleState): boolean => role.memberOf.includes(MA
  * Self-service callers may change only database users created for their own principal (the role
  * comment records it): a name alone does not say whose a database user is.
  */
+/** Identity-provider requests change only a database user recorded for the same person: a templated name proves nothing. */
+export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: string): void => {
+  const recorded = parseRoleComment(role.comment)?.idpUser;
+  if (recorded !== idpUser) {
+    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" was not created for identity-provider person ${idpUser} (recorded: ${recorded ?? 'none'}); an administrator must resolve the name clash`, {
+      details: { reason: 'not recorded for this person', field: 'dbUser' },
+    });
+  }
+};
+
 export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn): void => {
   const recorded = parseRoleComment(role.comment)?.principal;
   let same = false;
@@ -149,6 +159,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
     });
   }
   if (role && spec.requireOwner) assertOwnedBy(dbUser, role, spec.requireOwner);
+  if (role && spec.idpUser) assertRecordedFor(dbUser, role, spec.idpUser);
   if (role?.superuser) {
     throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" has been made SUPERUSER outside this project; refusing to manage it`);
   }
