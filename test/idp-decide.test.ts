@@ -50,7 +50,7 @@ describe('decide', () => {
   it('a mapped add onboards the person with what the group grants, as the mapping names them', () => {
     const d = decide(mapping(), changeOf('identitycenter-console-add-member-to-group'), alice([READERS]));
     expect(d.actions).toEqual([
-      { kind: 'onboarding', input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/db-alice', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], idpUser: `identity-center:${ALICE}` } },
+      { kind: 'onboarding', input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/db-alice', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], idpUser: `identity-center:${ALICE}`, exclusiveRoles: true } },
     ]);
   });
 
@@ -100,7 +100,7 @@ describe('decide', () => {
     const m = mapping({ kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', tagKey: 'db_user' });
     expect(decide(m, changeOf('identitycenter-console-add-member-to-group'), alice([READERS])).actions[0]).toEqual({
       kind: 'onboarding',
-      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}` },
+      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}`, exclusiveRoles: true },
     });
     expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice', idpUser: `identity-center:${ALICE}` } });
   });

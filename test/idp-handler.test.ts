@@ -110,7 +110,11 @@ describe('identity-provider events', () => {
     alice([WRITERS]);
     const keep = await handle(fixture('identitycenter-console-remove-member-from-group'));
     expect(keep.executions.map((e) => e.kind)).toEqual(['onboarding']);
-    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
+    // Kept, with what the remaining group grants: the left group's role is taken away.
+    const kept = await roleFacts(name);
+    expect(kept).toMatchObject({ exists: true, canLogin: true });
+    expect(kept.memberOf).toContain('app_write');
+    expect(kept.memberOf).not.toContain('app_read');
 
     alice([]);
     const gone = await handle(again(fixture('identitycenter-console-remove-member-from-group'), 'second-removal'));

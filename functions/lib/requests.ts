@@ -28,6 +28,8 @@ const onboardInputSchema = z
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
     /** A principal many people share: grant through this session tag, never per database user (see README). */
     sessionTagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be an IAM tag key').optional(),
+    /** dbRoles are all the group roles the user should have: allowed roles not among them are revoked. */
+    exclusiveRoles: z.boolean().optional(),
   })
   .strict();
 
@@ -38,6 +40,7 @@ export interface OnboardRequest {
   dbRoles: string[];
   databases: string[];
   sessionTagKey?: string;
+  exclusiveRoles?: boolean;
   idpUser?: string;
   reason?: string;
   requestedBy?: string;
@@ -111,6 +114,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       dbRoles,
       databases,
       ...(raw.sessionTagKey !== undefined ? { sessionTagKey: raw.sessionTagKey } : {}),
+      ...(raw.exclusiveRoles ? { exclusiveRoles: true } : {}),
       ...(raw.idpUser !== undefined ? { idpUser: raw.idpUser } : {}),
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
       ...(raw.requestedBy !== undefined ? { requestedBy: raw.requestedBy } : {}),

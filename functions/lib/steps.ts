@@ -35,4 +35,5 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   protectedNames: protectedNamesOf(target, db),
   ...(request.requireOwner ? { requireOwner: request.requireOwner } : {}),
   ...(request.idpUser ? { idpUser: request.idpUser } : {}),
+  ...(request.exclusiveRoles ? { revokableRoles: target.allowedDbRoles } : {}),
 });

@@ -57,6 +57,7 @@ const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
       dbRoles: sortedUnique(request.dbRoles),
       databases: sortedUnique(request.databases),
       ...(request.sessionTagKey !== undefined ? { sessionTagKey: request.sessionTagKey } : {}),
+      ...(request.exclusiveRoles ? { exclusiveRoles: true } : {}),
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
       ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
       requestedBy: fields.requestedBy as string,

@@ -13,7 +13,10 @@ import type { GroupRef, IdentityChange } from './events';
 export type IdpMapping = NonNullable<Config['idp']>;
 
 export type IdpAction =
-  | { kind: 'onboarding'; input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string; idpUser: string } }
+  | {
+      kind: 'onboarding';
+      input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string; idpUser: string; exclusiveRoles: true };
+    }
   | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string; idpUser?: string } };
 
 export interface Decision {
@@ -86,7 +89,7 @@ export const decide = (idp: IdpMapping, change: IdentityChange, person: Person |
   const actions = idp.groups[key].targets.map((target): IdpAction => {
     const g = granted.get(target);
     return g
-      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser } }
+      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } }
       : offboard(idp, [target], who, idpUser)[0];
   });
   return { actions };

@@ -138,7 +138,7 @@ const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChan
       const { principalArn, dbUser, sessionTagKey } = identity;
       for (const [target, g] of grantedTargets(idp, person.groups)) {
         if (existing.has(`${target}/${idpUser}`)) continue;
-        actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser } });
+        actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } });
       }
     }
   }

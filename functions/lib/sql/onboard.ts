@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import { parsePrincipalArn, type PrincipalArn, samePrincipal } from '../arn';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
-import { ddl, parseRoleComment, type SqlStep } from './ddl';
+import { ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
 import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, ADVISORY_XACT_LOCK, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
 import { inTransaction } from './connection';
 import { toProvisioningError } from './sqlstate';
@@ -20,6 +20,8 @@ export interface DbUserSpec {
   requireOwner?: PrincipalArn;
   /** Identity-provider requests: the person, recorded in the role comment. */
   idpUser?: string;
+  /** Group roles the request may also take away (those of them not in dbRoles): the target's allow-list, for requests that state all roles. */
+  revokableRoles?: string[];
 }
 
 export interface AdminCapabilities {
@@ -113,7 +115,7 @@ export const readAdminCapabilities = async (client: Client, roles: string[]): Pr
 };
 
 export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
-  const grantable = [RDS_IAM_ROLE, MARKER_ROLE, ...spec.dbRoles];
+  const grantable = [RDS_IAM_ROLE, MARKER_ROLE, ...spec.dbRoles, ...(spec.revokableRoles ?? [])];
   const capabilities = await readAdminCapabilities(client, grantable);
   const role = await readRoleState(client, spec.dbUser);
   const existing = await client.query<{ name: string }>(EXISTING_ROLES, [grantable]);
@@ -132,6 +134,10 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
  * The statements that bring the database user to the requested state, or an error that says
  * why it must not be touched. Pure: the same plan serves the run and a dry run.
  */
+/** Group roles the user holds that a request stating all its roles no longer includes. */
+const revokedRoles = (role: RoleState | undefined, spec: DbUserSpec): string[] =>
+  (role?.memberOf ?? []).filter((g) => spec.revokableRoles?.includes(g) && !spec.dbRoles.includes(g));
+
 export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec): SqlStep[] => {
   const { dbUser } = spec;
   const reason = protectedReason(dbUser, { ...spec.protectedNames, adminUser: inspection.capabilities.admin });
@@ -175,6 +181,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   for (const group of [RDS_IAM_ROLE, ...spec.dbRoles]) {
     if (!memberOf.includes(group)) steps.push(ddl.grantRole(group, dbUser));
   }
+  for (const group of revokedRoles(role, spec)) steps.push(offboardDdl.revokeRole(group, dbUser));
   for (const db of inspection.databases) {
     if (!db.userHasConnect) steps.push(ddl.grantConnect(db.name, dbUser));
   }
@@ -192,7 +199,8 @@ export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpe
   const problems: string[] = [];
   if (!caps.createrole) problems.push(`ALTER ROLE ${caps.admin} CREATEROLE`);
   if (caps.versionNum >= 160000) {
-    const granted = [RDS_IAM_ROLE, ...spec.dbRoles, ...(inspection.markerExists ? [MARKER_ROLE] : [])];
+    // Granting and revoking a membership both need ADMIN OPTION on the role.
+    const granted = [RDS_IAM_ROLE, ...spec.dbRoles, ...revokedRoles(inspection.role, spec), ...(inspection.markerExists ? [MARKER_ROLE] : [])];
     for (const r of granted) {
       if (!caps.adminOptionOn.includes(r)) problems.push(`GRANT ${r} TO ${caps.admin} WITH ADMIN OPTION`);
     }
