@@ -34,9 +34,28 @@ export const parsePrincipalArn = (value: unknown, field = 'principalArn'): Princ
   return { arn: value, partition: m[1] as Partition, accountId: m[2], type: m[3] as 'role' | 'user', path, name: m[5] };
 };
 
+/** An IAM role or user ARN read back from IAM or an execution (not request input): undefined when it is not one. */
+export const principalArnOrUndefined = (value: unknown): PrincipalArn | undefined => {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return parsePrincipalArn(value);
+  } catch {
+    return undefined;
+  }
+};
+
+/** An IAM tag key, as IAM accepts it (session tags name the database user of shared roles). */
+export const IAM_TAG_KEY = /^[\w.:/=+@-]{1,128}$/;
+
 /** The same IAM role or user, whatever the path (names are unique per account and type). */
 export const samePrincipal = (a: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>, b: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>): boolean =>
   a.partition === b.partition && a.accountId === b.accountId && a.type === b.type && a.name === b.name;
+
+/** Two ARNs of the same role or user (paths aside); false when either is not one. */
+export const sameRoleOrUser = (a: unknown, b: unknown): boolean => {
+  const [x, y] = [principalArnOrUndefined(a), principalArnOrUndefined(b)];
+  return x !== undefined && y !== undefined && samePrincipal(x, y);
+};
 
 /** The resource of `rds-db:connect`: the DB user on one instance (DbiResourceId) or cluster (DbClusterResourceId). */
 export const dbUserResourceArn = (p: { partition: Partition; region: string; accountId: string; resourceId: string; dbUser: string }): string =>
@@ -56,6 +75,6 @@ export const arnParts = (arn: string): { partition: Partition; region: string; a
  * the user its own tag names.
  */
 export const sessionTagConnectResource = (p: { partition: Partition; region: string; accountId: string; resourceId: string }, tagKey: string): string => {
-  if (!/^[\w.:/=+@-]{1,128}$/.test(tagKey)) throw invalid('tagKey', 'must be an IAM tag key');
+  if (!IAM_TAG_KEY.test(tagKey)) throw invalid('tagKey', 'must be an IAM tag key');
   return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/\${aws:PrincipalTag/${tagKey}}`;
 };

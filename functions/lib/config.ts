@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IAM_TAG_KEY } from './arn';
 import { ProvisioningError } from './errors';
 
 /**
@@ -69,7 +70,7 @@ export const idpSchema = z.object({
      * People reach AWS through one shared role (an Identity Center permission set): its policy names the
      * database user by a session tag the identity provider sets per person (attributes for access control).
      */
-    z.object({ kind: z.literal('shared'), roleArn: z.string(), tagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/).default('db_user') }),
+    z.object({ kind: z.literal('shared'), roleArn: z.string(), tagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').default('db_user') }),
   ]),
   dbUserTemplate: template.default('{userName}'),
   /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */

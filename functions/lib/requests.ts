@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePrincipalArn, partitionOfRegion, type PrincipalArn } from './arn';
+import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn } from './arn';
 import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, ProvisioningError } from './errors';
 import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
@@ -27,7 +27,7 @@ const onboardInputSchema = z
     dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
     databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
     /** A principal many people share: grant through this session tag, never per database user (see README). */
-    sessionTagKey: z.string().regex(/^[\w.:/=+@-]{1,128}$/, 'must be an IAM tag key').optional(),
+    sessionTagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').optional(),
     /** dbRoles are all the group roles the user should have: allowed roles not among them are revoked. */
     exclusiveRoles: z.boolean().optional(),
   })

@@ -1,8 +1,8 @@
-import { parsePrincipalArn, type PrincipalArn } from '../arn';
+import { type PrincipalArn, principalArnOrUndefined, sameRoleOrUser } from '../arn';
 import type { Config } from '../config';
 import { ProvisioningError } from '../errors';
 import { defaultDbUser } from '../identifiers';
-import { type Caller, isOwnPrincipal, parseCallerArn, principalArnOf } from './caller';
+import { type Caller, callerOrUndefined, isOwnPrincipal, principalArnOf } from './caller';
 
 /**
  * Who may ask for what (configuration `api`): administrators, by ARN pattern, for anyone; other
@@ -53,22 +53,14 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
   return { admin: false, owner: own };
 };
 
-const parsedOrUndefined = <T>(parse: (v: string) => T, v: unknown): T | undefined => {
-  if (typeof v !== 'string') return undefined;
-  try {
-    return parse(v);
-  } catch {
-    return undefined;
-  }
-};
-
 /** Administrators read every request; others the requests they sent or that concern their own principal. */
 export const authorizeRead = (caller: Caller, input: Record<string, unknown>, policy: ApiPolicy): void => {
   if (isAdmin(caller, policy)) return;
   if (!caller.principal) throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'no own principal');
-  const sender = parsedOrUndefined(parseCallerArn, input.requestedBy);
-  const sentByCaller = sender?.principal !== undefined && sender.accountId === caller.accountId && sender.principal.type === caller.principal.type && sender.principal.name === caller.principal.name;
-  const principal = parsedOrUndefined((v) => parsePrincipalArn(v), input.principalArn);
+  // requestedBy is a caller ARN (or idp:SOURCE); its principal, like principalArn, is compared by account, type and name.
+  const sender = callerOrUndefined(input.requestedBy);
+  const sentByCaller = sender?.principal !== undefined && sameRoleOrUser(principalArnOf(sender), principalArnOf(caller));
+  const principal = principalArnOrUndefined(input.principalArn);
   if (!sentByCaller && !(principal && isOwnPrincipal(caller, principal))) {
     throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'not own request');
   }

@@ -29,6 +29,9 @@ export const parseCallerArn = (arn: string): Caller => {
   return base;
 };
 
+/** A caller ARN read back from an execution's requestedBy (which may also be `idp:SOURCE`): undefined when it is none. */
+export const callerOrUndefined = (arn: unknown): Caller | undefined => (typeof arn === 'string' && CALLER_ARN.test(arn) ? parseCallerArn(arn) : undefined);
+
 /** The caller of an HTTP API request with IAM authorization; without it nothing is allowed. */
 export const callerOf = (event: Pick<HttpEvent, 'requestContext'>): Caller => {
   const arn = event.requestContext?.authorizer?.iam?.userArn;

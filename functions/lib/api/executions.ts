@@ -58,7 +58,8 @@ const viewOf = (kind: RequestKind, e: DescribeExecutionCommandOutput): RequestVi
   ...(e.stopDate ? { stoppedAt: e.stopDate.toISOString() } : {}),
 });
 
-const describe = async (deps: ExecutionsDeps, kind: RequestKind, requestId: string): Promise<RequestView | undefined> => {
+/** The request of this kind with this id, if Step Functions has it. */
+export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, requestId: string): Promise<RequestView | undefined> => {
   try {
     return viewOf(kind, await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.stateMachines[kind], requestId) })));
   } catch (e) {
@@ -70,7 +71,7 @@ const describe = async (deps: ExecutionsDeps, kind: RequestKind, requestId: stri
 /** The request with this id, whichever workflow runs it. */
 export const findRequest = async (deps: ExecutionsDeps, requestId: string): Promise<RequestView | undefined> => {
   for (const kind of REQUEST_KINDS) {
-    const found = await describe(deps, kind, requestId);
+    const found = await describeRequest(deps, kind, requestId);
     if (found) return found;
   }
   return undefined;
@@ -117,7 +118,7 @@ const REPEAT_TOLERANCE_MS = 1000;
  */
 export const startRequest = async (deps: ExecutionsDeps, kind: RequestKind, input: Record<string, unknown> & { requestId: string }): Promise<StartResult> => {
   const other = REQUEST_KINDS.find((k) => k !== kind) as RequestKind;
-  const elsewhere = await describe(deps, other, input.requestId);
+  const elsewhere = await describeRequest(deps, other, input.requestId);
   if (elsewhere) throw conflict(elsewhere);
   const before = Date.now();
   try {
@@ -129,7 +130,7 @@ export const startRequest = async (deps: ExecutionsDeps, kind: RequestKind, inpu
   } catch (e) {
     // Ended, or running with other input (another caller, another request).
     if ((e as Error).name === 'ExecutionAlreadyExists') {
-      const existing = await describe(deps, kind, input.requestId);
+      const existing = await describeRequest(deps, kind, input.requestId);
       if (existing) return { started: false, request: replayOf(existing, kind, input) };
     }
     return mapAwsError(e, `start ${kind} ${input.requestId}`);

@@ -1,9 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
-import { type PrincipalArn, parsePrincipalArn, samePrincipal } from '../arn';
+import { type PrincipalArn, parsePrincipalArn, sameRoleOrUser } from '../arn';
 import { mapAwsError } from '../aws-errors';
 import { invalid } from '../errors';
-import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestView } from '../api/executions';
+import { describeRequest, type ExecutionsDeps, REQUEST_KINDS, type RequestView } from '../api/executions';
 import { type ArchiveStore, type AuditSummary, INDEX_PREFIX, indexKey } from './archive';
 import { requestFieldsOf } from './trail';
 
@@ -80,21 +80,12 @@ const decodeCursor = (cursor: string): string => {
   throw invalid('cursor', 'is not a cursor this API returned');
 };
 
-const principalOf = (arn: string | undefined): PrincipalArn | undefined => {
-  try {
-    return arn === undefined ? undefined : parsePrincipalArn(arn);
-  } catch {
-    return undefined;
-  }
-};
-
 export const matches = (s: AuditSummary, f: AuditFilter): boolean => {
-  const p = principalOf(s.principalArn);
   return (
     (f.dbUser === undefined || s.dbUser === f.dbUser) &&
     (f.target === undefined || s.target === f.target) &&
     (f.status === undefined || s.status === f.status) &&
-    (f.principalArn === undefined || [p, ...(s.principalArns ?? []).map(principalOf)].some((x) => x !== undefined && samePrincipal(x, f.principalArn as PrincipalArn))) &&
+    (f.principalArn === undefined || [s.principalArn, ...(s.principalArns ?? [])].some((a) => sameRoleOrUser(a, f.principalArn?.arn))) &&
     (f.from === undefined || s.startedAt >= f.from) &&
     (f.to === undefined || s.startedAt <= f.to)
   );
@@ -118,7 +109,7 @@ const runningNow = async (executions: ExecutionsDeps, filter: AuditFilter): Prom
       do {
         const page = await executions.sfn.send(new ListExecutionsCommand({ stateMachineArn: executions.stateMachines[kind], statusFilter: 'RUNNING', maxResults: 100, nextToken }));
         for (const e of page.executions ?? []) {
-          const view = e.name ? await findRequest(executions, e.name) : undefined;
+          const view = e.name ? await describeRequest(executions, kind, e.name) : undefined;
           if (view?.status === 'RUNNING') found.push(summaryOfView(view));
         }
         nextToken = page.nextToken;
@@ -143,7 +134,7 @@ const unarchivedNow = async (deps: { archive: ArchiveStore; executions: Executio
           await deps.archive.s3.send(new GetObjectCommand({ Bucket: deps.archive.bucket, Key: indexKey({ startedAt: e.startDate.toISOString(), kind, requestId: e.name }) }));
         } catch (err) {
           if ((err as Error).name !== 'NoSuchKey') throw err;
-          const view = await findRequest(deps.executions, e.name);
+          const view = await describeRequest(deps.executions, kind, e.name);
           if (view) found.push(summaryOfView(view));
         }
       }

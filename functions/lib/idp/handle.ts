@@ -1,12 +1,13 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { parsePrincipalArn, samePrincipal } from '../arn';
+import { principalArnOrUndefined, samePrincipal } from '../arn';
 import { type ExecutionsDeps, startRequest } from '../api/executions';
 import { type Config, resolveTargetConfig } from '../config';
 import { isProvisioningError } from '../errors';
 import { listGrantPolicies } from '../iam/grants';
 import { logger } from '../logger';
 import { describeTarget } from '../rds';
+import { grantsOnTarget } from '../review/access-review';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
 import type { DatabasePlanner } from '../plan/request-plan';
 import { parseRoleComment } from '../sql/ddl';
@@ -39,22 +40,19 @@ export interface IdpOutcome {
 
 /** IAM deleted a principal: offboard every database user this project granted to it, on configured targets. */
 const principalDeletedActions = async (deps: IdpDeps, principal: { type: 'role' | 'user'; name: string; accountId: string }): Promise<IdpAction[]> => {
+  // CloudTrail names the principal without partition or path: compared by account, type and name.
   const policies = (await listGrantPolicies(deps.iam)).filter((p) => {
-    try {
-      return p.principalArn !== undefined && samePrincipal(parsePrincipalArn(p.principalArn), { ...principal, partition: parsePrincipalArn(p.principalArn).partition });
-    } catch {
-      return false;
-    }
+    const owner = principalArnOrUndefined(p.principalArn);
+    return owner !== undefined && samePrincipal(owner, { ...principal, partition: owner.partition });
   });
   if (!policies.length) return [];
   const actions: IdpAction[] = [];
   for (const name of Object.keys(deps.config.targets).sort()) {
     const target = resolveTargetConfig(deps.config, name);
     const db = await describeTarget(deps.rds(target.region), target);
-    const prefix = `arn:${db.partition}:rds-db:${db.region}:${db.accountId}:dbuser:${db.resourceId}/`;
-    for (const p of policies) {
-      // A shared role's session-tag statement names no database user: its members' users stay (recorded for their people).
-      for (const g of p.grants.filter((r) => r.startsWith(prefix) && !r.includes('${'))) actions.push({ kind: 'offboarding', input: { target: name, dbUser: g.slice(prefix.length), principalArn: p.principalArn } });
+    // A shared role's session-tag statement names no database user: its members' users stay (recorded for their people).
+    for (const g of grantsOnTarget(policies, db).filter((x) => !x.dbUser.includes('${'))) {
+      actions.push({ kind: 'offboarding', input: { target: name, dbUser: g.dbUser, ...(g.principalArn ? { principalArn: g.principalArn } : {}) } });
     }
   }
   return actions;
@@ -69,9 +67,16 @@ const personFromEvent = (change: Extract<IdentityChange, { user: unknown }>): Pe
   return { userId: change.user.id, userName: change.user.login, active: true, groups: change.change === 'membership-added' ? [change.group] : [] };
 };
 
+interface RecordedUser {
+  target: string;
+  dbUser: string;
+  idpUser: string;
+  principalArn?: string;
+}
+
 /** Database users this project created for identity-provider people, on the mapped targets (their role comments say for whom). */
-const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Array<{ target: string; dbUser: string; idpUser: string; principalArn?: string }>> => {
-  const found: Array<{ target: string; dbUser: string; idpUser: string; principalArn?: string }> = [];
+const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<RecordedUser[]> => {
+  const found: RecordedUser[] = [];
   for (const name of [...new Set(Object.values(idp.groups).flatMap((g) => g.targets))].sort()) {
     const target = resolveTargetConfig(deps.config, name);
     const db = await describeTarget(deps.rds(target.region), target);
@@ -84,25 +89,28 @@ const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Array<{
 };
 
 /**
- * Changes that do not say who (DeleteGroupMembership), or about someone the directory no longer
- * knows (a deleted user): reconcile the database users created for identity-provider people with
- * what the provider shows now.
+ * Changes that do not say who (DeleteGroupMembership, notifications), or about someone the directory
+ * no longer knows (a deleted user): the database users recorded for identity-provider people are
+ * reconciled with what the provider shows now. `only`: the person whose users go regardless
+ * (deactivated, deleted); otherwise callers ensure there is a directory.
  */
-const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, only?: string): Promise<IdpAction[]> => {
+const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, recorded: RecordedUser[], only?: string): Promise<IdpAction[]> => {
   const actions: IdpAction[] = [];
   const directory = deps.directoryFor(change);
   // People of this provider only: "identity-center:" + user id.
   const prefix = idpUserOf({ source: change.source, user: { id: '' } });
-  // Without the directory nobody's current groups are known: offboarding on guesswork would drop everyone.
-  if (only === undefined && !directory) {
-    logger.warn('identity event not reconciled: no directory for this provider', { source: change.source });
-    return [];
-  }
-  for (const u of await createdForPeople(deps, idp)) {
+  // One directory read per person, however many targets they have users on.
+  const granted = new Map<string, Promise<Map<string, unknown>>>();
+  const grantedFor = (idpUser: string): Promise<Map<string, unknown>> => {
+    if (!granted.has(idpUser)) {
+      const lookup = only !== undefined || !directory ? Promise.resolve(undefined) : directory.person({ id: idpUser.slice(prefix.length) });
+      granted.set(idpUser, lookup.then((person) => (person?.active ? grantedTargets(idp, person.groups) : new Map())));
+    }
+    return granted.get(idpUser) as Promise<Map<string, unknown>>;
+  };
+  for (const u of recorded) {
     if (only !== undefined ? u.idpUser !== only : !u.idpUser.startsWith(prefix)) continue;
-    const person = only !== undefined || !directory ? undefined : await directory.person({ id: u.idpUser.slice(prefix.length) });
-    const granted = person?.active ? grantedTargets(idp, person.groups) : new Map();
-    if (!granted.has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}), idpUser: u.idpUser } });
+    if (!(await grantedFor(u.idpUser)).has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}), idpUser: u.idpUser } });
   }
   return actions;
 };
@@ -117,8 +125,9 @@ const IDENTITY_STORE_ID = /^([0-9a-f]{10}-|)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-
 const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange): Promise<IdpAction[]> => {
   const directory = deps.directoryFor(change);
   if (!directory?.members) return [];
-  const actions = await reconcile(deps, idp, change);
-  const existing = new Set((await createdForPeople(deps, idp)).map((u) => `${u.target}/${u.idpUser}`));
+  const recorded = await createdForPeople(deps, idp);
+  const actions = await reconcile(deps, idp, change, recorded);
+  const existing = new Set(recorded.map((u) => `${u.target}/${u.idpUser}`));
   const seen = new Set<string>();
   for (const key of Object.keys(idp.groups).sort()) {
     for (const userId of await directory.members(IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key })) {
@@ -163,10 +172,13 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     actions = await reconcileAll(deps, idp, change);
   } else if (change.change === 'membership-deleted') {
     // Identity Store names only the membership: every person with database users is checked against the store.
-    actions = await reconcile(deps, idp, change);
+    // Without the directory nobody's current groups are known: offboarding on guesswork would drop everyone.
+    const directory = deps.directoryFor(change);
+    if (!directory) logger.warn('identity event not reconciled: no directory for this provider', { source: change.source });
+    actions = directory ? await reconcile(deps, idp, change, await createdForPeople(deps, idp)) : [];
   } else if (change.change === 'user-deleted' || change.change === 'user-deactivated') {
     // Every database user recorded for this person, whatever it is named; never one that merely has the name.
-    actions = await reconcile(deps, idp, change, idpUserOf(change));
+    actions = await reconcile(deps, idp, change, await createdForPeople(deps, idp), idpUserOf(change));
   } else {
     const directory = deps.directoryFor(change);
     const person = directory ? await directory.person(change.user) : personFromEvent(change);

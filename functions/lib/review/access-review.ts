@@ -1,4 +1,4 @@
-import { type PrincipalArn, parsePrincipalArn, samePrincipal } from '../arn';
+import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import type { ResolvedTargetConfig } from '../config';
 import type { ProjectGrantPolicy } from '../iam/grants';
 import { MARKER_ROLE } from '../identifiers';
@@ -64,29 +64,15 @@ export const grantsOnTarget = (policies: ProjectGrantPolicy[], db: ResolvedTarge
   );
 };
 
-const principalOf = (arn: string | undefined): PrincipalArn | undefined => {
-  try {
-    return arn === undefined ? undefined : parsePrincipalArn(arn);
-  } catch {
-    return undefined;
-  }
-};
-
-/** Two ARNs of the same role or user (paths aside). */
-const same = (a: string | undefined, b: string | undefined): boolean => {
-  const [x, y] = [principalOf(a), principalOf(b)];
-  return x !== undefined && y !== undefined && samePrincipal(x, y);
-};
-
 export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, database: DatabaseReview, grants: GrantOnTarget[], principal?: PrincipalArn): TargetReview => {
   const managed = new Map(database.managed.map((r) => [r.name, r]));
   const existing = new Set(database.existing);
   const expectedGroups = new Set([MARKER_ROLE, RDS_IAM_ROLE, ...target.allowedDbRoles]);
-  const concerns = (arn: string | undefined): boolean => !principal || same(arn, principal.arn);
+  const concerns = (arn: string | undefined): boolean => !principal || sameRoleOrUser(arn, principal.arn);
 
   // Who can connect is who the policy is attached to, whatever its description says.
   const holders = (g: GrantOnTarget): Array<{ principalArn?: string; policyArn: string }> =>
-    g.attachedTo.filter((a) => !a.includes(':group/')).map((a) => ({ principalArn: same(a, g.principalArn) ? g.principalArn : a, policyArn: g.policyArn }));
+    g.attachedTo.filter((a) => !a.includes(':group/')).map((a) => ({ principalArn: sameRoleOrUser(a, g.principalArn) ? g.principalArn : a, policyArn: g.policyArn }));
   const users: ReviewedUser[] = database.managed.map((r) => {
     const connect = grants.filter((g) => g.dbUser === r.name).flatMap(holders);
     const comment = parseRoleComment(r.comment);
@@ -120,7 +106,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       // Attached by hand to someone else than the principal it was written for, or to a group (everyone in it).
       ...g.attachedTo.filter((a) => a.includes(':group/')).map((a) => `attached-to-group:${a.split('/').pop()}`),
       ...g.attachedTo
-        .filter((a) => !a.includes(':group/') && !same(a, g.principalArn))
+        .filter((a) => !a.includes(':group/') && !sameRoleOrUser(a, g.principalArn))
         .map((a) => `attached-elsewhere:${a}`),
     ],
   }));
