@@ -30,7 +30,35 @@ module.exports = ({ options } = {}) => ({
   archiveBucketProperties: archiveBucketProperties(deployment.archive),
   idpEventRules: idpEventRules(`rds-iam-access-${(options && options.stage) || 'dev'}`),
   idpEventsPolicies: idpEventsPolicies(),
+  grantAttachStatements: grantAttachStatements(),
 });
+
+/**
+ * What the grant function may attach: only policies under /rds-iam-access/, never to a role of this stack (a
+ * compromised or misused grant step must not widen the project's own permissions), and, when configured, only to
+ * principals carrying a tag or a permissions boundary (iam.grantablePrincipals).
+ */
+function grantAttachStatements() {
+  const sub = (s) => ({ 'Fn::Sub': s });
+  const attach = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
+  const { tag, permissionsBoundaryArn } = config.iam.grantablePrincipals;
+  const condition = {
+    ArnLike: { 'iam:PolicyARN': sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*') },
+    ...(tag ? { StringEquals: { [`aws:ResourceTag/${tag.key}`]: tag.value } } : {}),
+    ...(permissionsBoundaryArn ? { ArnEquals: { 'iam:PermissionsBoundary': permissionsBoundaryArn } } : {}),
+  };
+  return [
+    {
+      Sid: 'AttachOwnGrantPoliciesOnly',
+      Effect: 'Allow',
+      Action: attach,
+      Resource: [sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'), sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*')],
+      Condition: condition,
+    },
+    // CloudFormation names the roles it creates STACK-LogicalId-suffix: every role of this stack.
+    { Sid: 'NeverToThisStacksRoles', Effect: 'Deny', Action: attach, Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-*') },
+  ];
+}
 
 /**
  * The EventBridge rules of idpEvents: Identity Center / Identity Store and IAM via CloudTrail on the

@@ -2,10 +2,12 @@ import { dbUserResourceArn } from './lib/arn';
 import { grantDeps } from './lib/iam/deps';
 import { findGrantHolders, removeConnectGrant } from './lib/iam/grants';
 import { stepHandler } from './lib/logger';
+import { verifyOffboardState } from './lib/step-input';
 import type { OffboardState } from './lib/steps';
 
-/** Offboarding step 4: remove the rds-db:connect statement for this RESOURCE_ID/DB_USER wherever this project put it. */
-export const handler = stepHandler('RevokeConnect', async ({ request, db }: Pick<OffboardState, 'request' | 'db'>) => {
+/** Remove the rds-db:connect statement for this RESOURCE_ID/DB_USER wherever this project put it. */
+export const handler = stepHandler('RevokeConnect', async (input: OffboardState) => {
+  const { request, db } = await verifyOffboardState(input);
   const resourceArn = dbUserResourceArn({ ...db, dbUser: request.dbUser });
   const deps = grantDeps();
   const principals = request.principal ? [request.principal] : await findGrantHolders(deps.iam, resourceArn);

@@ -1,10 +1,12 @@
 import { withTargetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { ensureDbUser } from './lib/sql/onboard';
+import { verifyOnboardState } from './lib/step-input';
 import { dbUserSpecOf, type OnboardState } from './lib/steps';
 
-/** Step 4: create (or bring to the requested state) the IAM-authenticated database user. */
-export const handler = stepHandler('CreateDbUser', async (state: OnboardState) => {
+/** Create (or bring to the requested state) the IAM-authenticated database user. */
+export const handler = stepHandler('CreateDbUser', async (input: OnboardState) => {
+  const state = await verifyOnboardState(input);
   const result = await withTargetAdmin(state.target, state.db, (client) => ensureDbUser(client, dbUserSpecOf(state)));
   return { ...result, statements: result.statements.map((s) => s.purpose) };
 });

@@ -2,6 +2,7 @@ import { targetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere } from './lib/sql/offboard';
 import { readRoleState } from './lib/sql/onboard';
+import { verifyOffboardState } from './lib/step-input';
 import type { OffboardState } from './lib/steps';
 
 /**
@@ -9,7 +10,8 @@ import type { OffboardState } from './lib/steps';
  * then DROP ROLE. One connection per database: the admin database's connection does the
  * cluster-wide work and its own database; each other database gets one, closed before the next.
  */
-export const handler = stepHandler('RetireDbUser', async ({ request, target, db }: OffboardState) => {
+export const handler = stepHandler('RetireDbUser', async (input: OffboardState) => {
+  const { request, target, db } = await verifyOffboardState(input);
   const { dbUser } = request;
   const successor = target.successorRole;
   const connect = await targetAdmin(target, db);

@@ -1,10 +1,10 @@
 import { rdsClient } from './lib/clients';
-import type { ResolvedTargetConfig } from './lib/config';
 import { stepHandler } from './lib/logger';
 import { enableIamAuth } from './lib/rds';
+import { configuredTarget } from './lib/step-input';
 
-/** Step 3: turn IAM database authentication on; the state machine then waits and polls. */
-export const handler = stepHandler('EnableIamAuth', async (input: { target: ResolvedTargetConfig }) => ({
-  ...(await enableIamAuth(rdsClient(input.target.region), input.target)),
-  polls: 0,
-}));
+/** Turn IAM database authentication on, as the target's configuration allows; the state machine then waits and polls. */
+export const handler = stepHandler('EnableIamAuth', async (input: { target: { name: string } }) => {
+  const target = configuredTarget(input.target);
+  return { ...(await enableIamAuth(rdsClient(target.region), target)), polls: 0 };
+});

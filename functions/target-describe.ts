@@ -1,7 +1,10 @@
 import { rdsClient } from './lib/clients';
-import type { ResolvedTargetConfig } from './lib/config';
 import { stepHandler } from './lib/logger';
 import { describeTarget } from './lib/rds';
+import { configuredTarget } from './lib/step-input';
 
-/** Step 2 (and the IAM-auth poll): what RDS says about the target now. */
-export const handler = stepHandler('ResolveTarget', async (input: { target: ResolvedTargetConfig }) => describeTarget(rdsClient(input.target.region), input.target));
+/** ResolveTarget (and the IAM-auth poll): what RDS says now about the configured target the input names. */
+export const handler = stepHandler('ResolveTarget', async (input: { target: { name: string } }) => {
+  const target = configuredTarget(input.target);
+  return describeTarget(rdsClient(target.region), target);
+});

@@ -1,6 +1,6 @@
 import type { Config } from '../functions/lib/config';
 import { LocalStepFunctions } from './asl-runner';
-import { EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
+import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS } from './functions';
 import { SimulatedAws } from './simulated-aws';
 
@@ -34,6 +34,8 @@ const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial
   region: REGION,
   accountId: ACCOUNT_ID,
   allowedDbRoles: [...EXAMPLE_GROUP_ROLES],
+  // no_such_db: allowed but missing, as after a database was dropped (the run refuses it: UnknownDatabase).
+  allowedDatabases: [EXAMPLE_DATABASE, 'postgres', 'no_such_db'],
   admin: { method: 'secret', secretArn: MASTER_SECRET_ARN },
   successorRole: SUCCESSOR_ROLE,
   adminDatabase: 'postgres',
@@ -52,7 +54,7 @@ export const sandboxConfig = (dbConcurrency: number): Config => ({
     ledger: target('instance', 'ledger-db', { iamAuth: { enable: 'next-maintenance-window', pollSeconds: 3600, maxPolls: 3 } }),
     frozen: target('instance', 'frozen-db', { iamAuth: { enable: 'never', pollSeconds: 30, maxPolls: 1 } }),
   },
-  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 },
+  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4, grantablePrincipals: {} },
   api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
 });

@@ -471,7 +471,10 @@ describe('self-service ownership: a name does not say whose a database user is',
     const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', sessionTagKey: 'db_user' } });
     expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
     expect(r.body.message).toContain('sessionTagKey');
-    const admin = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('shared'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } });
+    const withShared: Config = { ...sb.config, idp: { groups: {}, principal: { kind: 'shared', roleArn: roleArn('shared'), tagKey: 'db_user' }, dbUserTemplate: '{userName}' } };
+    const notShared = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('bob'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } }, withShared);
+    expect(notShared).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'sessionTagKey' } } });
+    const admin = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('shared'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } }, withShared);
     expect(admin.status).toBe(202);
     expect(started().at(-1)?.input.sessionTagKey).toBe('db_user');
   });

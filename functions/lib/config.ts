@@ -28,6 +28,11 @@ export const targetSchema = z.object({
   region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code'),
   accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id'),
   allowedDbRoles: z.array(pgName).default([]),
+  /**
+   * Databases a request may ask CONNECT on. Default none: a request then gets no database-level grant, and its user
+   * connects only where PUBLIC may. A database that revoked CONNECT from PUBLIC is reachable only when listed here.
+   */
+  allowedDatabases: z.array(pgName).default([]),
   admin: adminSchema,
   successorRole: pgName,
   /** The database the admin connects to for cluster-wide work (roles are cluster-wide). */
@@ -94,6 +99,21 @@ export const configSchema = z.object({
       attachedPoliciesQuota: z.number().int().min(1).max(20).default(10),
       /** At most this many of those may be this project's grant policies. */
       maxGrantPoliciesPerPrincipal: z.number().int().min(1).max(20).default(4),
+      /**
+       * Narrows which principals the grant function may attach policies to, enforced by IAM conditions on its role
+       * (and checked when a request is validated): principals carrying this tag, and/or whose permissions boundary
+       * is this managed policy. Unset: any role or user of the account except this stack's own roles.
+       */
+      grantablePrincipals: z
+        .object({
+          tag: z.object({ key: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key'), value: z.string().min(1).max(256) }).strict().optional(),
+          permissionsBoundaryArn: z
+            .string()
+            .regex(/^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/, 'must be the ARN of a managed policy (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
+            .optional(),
+        })
+        .strict()
+        .prefault({}),
     })
     .prefault({}),
   /** Who may ask the API for what (see README, "Who may ask for what"). */
@@ -142,6 +162,7 @@ const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
       const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
       if (!target) problems.push(`idp.groups.${group}.targets: "${t}" is not a configured target`);
       for (const r of m.dbRoles) if (target && !target.allowedDbRoles.includes(r)) problems.push(`idp.groups.${group}.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
+      for (const d of m.databases) if (target && !target.allowedDatabases.includes(d)) problems.push(`idp.groups.${group}.databases: "${d}" is not in allowedDatabases of target "${t}"`);
     }
   }
   return problems;

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ValidationError'
   | 'UnknownTarget'
   | 'RoleNotAllowed'
+  | 'DatabaseNotAllowed'
   | 'ProtectedRole'
   | 'UnmanagedRoleConflict'
   | 'UnknownDatabase'
@@ -45,6 +46,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ValidationError: 400,
   UnknownTarget: 404,
   RoleNotAllowed: 403,
+  DatabaseNotAllowed: 403,
   ProtectedRole: 403,
   UnmanagedRoleConflict: 409,
   UnknownDatabase: 400,

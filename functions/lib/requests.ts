@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn } from './arn';
+import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn, sameRoleOrUser } from './arn';
 import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, ProvisioningError } from './errors';
 import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
@@ -81,6 +81,18 @@ export const checkPrincipalForTarget = (principal: PrincipalArn, target: Resolve
 export const adminUserOf = (target: ResolvedTargetConfig): string | undefined =>
   target.admin.method === 'iam' ? target.admin.user : undefined;
 
+/**
+ * A session-tag statement lets every member of a principal connect as whichever database user its tag names: only
+ * the shared role the configuration names (idp.principal, kind shared) may get one, and only with its tag key.
+ */
+const checkSharedPrincipal = (principal: PrincipalArn, tagKey: string, config: Config): void => {
+  const shared = config.idp?.principal.kind === 'shared' ? config.idp.principal : undefined;
+  if (!shared || !sameRoleOrUser(shared.roleArn, principal.arn)) {
+    throw invalid('sessionTagKey', `is allowed only for the shared role configured in idp.principal.roleArn (${shared?.roleArn ?? 'none configured'}), not for ${principal.arn}`);
+  }
+  if (tagKey !== shared.tagKey) throw invalid('sessionTagKey', `must be the configured idp.principal.tagKey "${shared.tagKey}", not "${tagKey}"`);
+};
+
 export const validateOnboardRequest = (input: unknown, config: Config): ValidatedOnboarding => {
   const raw = parseWith(onboardInputSchema, input);
   const target = resolveTargetConfig(config, raw.target);
@@ -105,6 +117,14 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
     if (reason) throw new ProvisioningError('ConfigurationError', `allowed role "${role}" of target "${target.name}" cannot be granted: ${reason}`);
   }
   const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
+  if (raw.sessionTagKey !== undefined) checkSharedPrincipal(principal, raw.sessionTagKey, config);
+  for (const database of databases) {
+    if (!target.allowedDatabases.includes(database)) {
+      throw new ProvisioningError('DatabaseNotAllowed', `databases: "${database}" is not in allowedDatabases of target "${target.name}" (allowed: ${target.allowedDatabases.join(', ') || 'none'})`, {
+        details: { field: 'databases', database },
+      });
+    }
+  }
 
   return {
     request: {
@@ -122,6 +142,31 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
     },
     target,
   };
+};
+
+/** Without the keys whose value is undefined: the input schemas are strict about what they are given. */
+const defined = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/**
+ * The input a validated onboarding came from, rebuilt from the request as it travels in an execution: how a later
+ * step validates its state again (step-input.ts). The principal is its ARN alone: parsed fields are never trusted.
+ */
+export const onboardInputOf = (request: Partial<OnboardRequest> | undefined, target: string): Record<string, unknown> => {
+  const r = request ?? {};
+  return defined({
+    requestId: r.requestId,
+    target,
+    principalArn: r.principal?.arn,
+    dbUser: r.dbUser,
+    dbRoles: r.dbRoles,
+    databases: r.databases,
+    sessionTagKey: r.sessionTagKey,
+    exclusiveRoles: r.exclusiveRoles,
+    idpUser: r.idpUser,
+    reason: r.reason,
+    requestedBy: r.requestedBy,
+    requireOwner: r.requireOwner?.arn,
+  });
 };
 
 const offboardInputSchema = z
@@ -147,6 +192,21 @@ export interface ValidatedOffboarding {
   request: OffboardRequest;
   target: ResolvedTargetConfig;
 }
+
+/** The input a validated offboarding came from (see onboardInputOf). */
+export const offboardInputOf = (request: Partial<OffboardRequest> | undefined, target: string): Record<string, unknown> => {
+  const r = request ?? {};
+  return defined({
+    requestId: r.requestId,
+    target,
+    dbUser: r.dbUser,
+    principalArn: r.principal?.arn,
+    reason: r.reason,
+    requestedBy: r.requestedBy,
+    requireOwner: r.requireOwner?.arn,
+    idpUser: r.idpUser,
+  });
+};
 
 export const validateOffboardRequest = (input: unknown, config: Config): ValidatedOffboarding => {
   const raw = parseWith(offboardInputSchema, input);
