@@ -1,9 +1,8 @@
-import { dbUserResourceArn, sessionTagConnectResource } from './lib/arn';
 import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
 import { stepHandler } from './lib/logger';
 import { verifyOnboardState } from './lib/step-input';
-import type { OnboardState } from './lib/steps';
+import { connectResourceOf, type OnboardState } from './lib/steps';
 
 /**
  * Let the principal connect as exactly this database user on exactly this resource. A principal many people
@@ -11,11 +10,6 @@ import type { OnboardState } from './lib/steps';
  * The resource id, Region and account come from RDS, never from the input.
  */
 export const handler = stepHandler('AllowConnect', async (input: OnboardState) => {
-  const { request, db } = await verifyOnboardState(input);
-  return addConnectGrant(
-    grantDeps(),
-    request.principal,
-    request.sessionTagKey ? sessionTagConnectResource(db, request.sessionTagKey) : dbUserResourceArn({ ...db, dbUser: request.dbUser }),
-    request.requestId,
-  );
+  const state = await verifyOnboardState(input);
+  return addConnectGrant(grantDeps(), state.request.principal, connectResourceOf(state), state.request.requestId);
 });

@@ -21,16 +21,17 @@ import {
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCallerArn } from '../functions/lib/api/caller';
+import { selfServiceNamespace } from '../functions/lib/api/request-ids';
 import type { HttpEvent, HttpResult } from '../functions/lib/api/http';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import { targetAdmin } from '../functions/lib/admin-session';
-import { type Config, resolveTargetConfig } from '../functions/lib/config';
+import { type Config, loadConfig, parseConfig, resolveTargetConfig } from '../functions/lib/config';
 import { describeTarget } from '../functions/lib/rds';
 import type { RequestPlan } from '../functions/lib/plan/request-plan';
 import { FUNCTIONS } from '../local/functions';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda } from '../local/simulated-services';
+import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 const FIXTURE = JSON.parse(readFileSync(join(__dirname, 'fixtures/http-api-iam-event.json'), 'utf8')) as HttpEvent;
@@ -40,6 +41,8 @@ const OFFBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-ac
 const ADMIN = `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/jane`;
 const roleArn = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
+/** The execution name of a self-service request of role `role` with the id its client chose. */
+const ownId = (role: string, id: string): string => `${selfServiceNamespace(roleArn(role))}${id}`;
 
 interface EventSpec {
   routeKey: string;
@@ -135,15 +138,18 @@ describe('POST /access-requests', () => {
     const caller = sessionOf('alice');
     const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-100', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_read'], databases: ['app'], reason: 'OPS-1' } });
     expect(r.status).toBe(202);
-    expect(r.body).toEqual({ requestId: 'REQ-100', kind: 'onboarding', status: 'RUNNING', startedAt: expect.stringMatching(/^2\d{3}-/), location: '/requests/REQ-100' });
-    expect(r.headers.location).toBe('/requests/REQ-100');
+    // Self-service: the id is put in the caller's own namespace, and the answer says which execution that is.
+    const id = ownId('alice', 'REQ-100');
+    expect(id).toMatch(/^self-[0-9a-f]{16}-REQ-100$/);
+    expect(r.body).toEqual({ requestId: id, kind: 'onboarding', status: 'RUNNING', startedAt: expect.stringMatching(/^2\d{3}-/), location: `/requests/${id}` });
+    expect(r.headers.location).toBe(`/requests/${id}`);
     expect(started()).toEqual([
       {
         stateMachineArn: ONBOARD_SM,
-        name: 'REQ-100',
+        name: id,
         // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4,
         // and (self-service) the principal whose database user alone this run may change.
-        input: { requestId: 'REQ-100', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller },
+        input: { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller },
       },
     ]);
   });
@@ -151,8 +157,10 @@ describe('POST /access-requests', () => {
   it('generates a request id when none is given, and returns it', async () => {
     const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders' } });
     expect(r.status).toBe(202);
-    expect(r.body.requestId).toBe('req-generated-1');
-    expect(started().map((s) => [s.name, s.input.requestId])).toEqual([['req-generated-1', 'req-generated-1']]);
+    expect(r.body.requestId).toBe(ownId('alice', 'req-generated-1'));
+    expect(started().map((s) => [s.name, s.input.requestId])).toEqual([[ownId('alice', 'req-generated-1'), ownId('alice', 'req-generated-1')]]);
+    // An administrator's generated id is used as it is.
+    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('alice'), target: 'orders' } })).body.requestId).toBe('req-generated-2');
   });
 
   it('accepts a base64-encoded body, as API Gateway sends binary payloads', async () => {
@@ -160,32 +168,40 @@ describe('POST /access-requests', () => {
     e.body = Buffer.from(JSON.stringify({ requestId: 'REQ-B64', principalArn: roleArn('alice'), target: 'orders' })).toString('base64');
     e.isBase64Encoded = true;
     expect(parse(await handleApiEvent(e, depsWith(sb.config))).status).toBe(202);
-    expect(started().map((s) => s.name)).toEqual(['REQ-B64']);
+    expect(started().map((s) => s.name)).toEqual([ownId('alice', 'REQ-B64')]);
   });
 
   const alreadyExists = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
   const onboardExecution = (name: string) => ({ executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${name}` });
 
   it('a retry of a running request (same id, same input): Step Functions answers with the running execution, the API with 200', async () => {
-    const input = { requestId: 'REQ-101', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
-    const original = existing(ONBOARD_SM, 'REQ-101', input);
+    const id = ownId('alice', 'REQ-101');
+    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    const original = existing(ONBOARD_SM, id, input);
     // StartExecution's documented answer to the same name and input while running: the original execution.
-    sfn.on(StartExecutionCommand, { name: 'REQ-101' }).resolves({ executionArn: original.executionArn, startDate: original.startDate, $metadata: {} });
-    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-101')).resolves(original);
+    sfn.on(StartExecutionCommand, { name: id }).resolves({ executionArn: original.executionArn, startDate: original.startDate, $metadata: {} });
+    sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(original);
     const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ requestId: 'REQ-101', kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: '/requests/REQ-101' });
+    expect(r.body).toMatchObject({ requestId: id, kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: `/requests/${id}` });
   });
 
-  it('a replay from another caller, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
-    const input = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
-    sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
-    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-102')).resolves(existing(ONBOARD_SM, 'REQ-102', input, { status: 'SUCCEEDED', stopDate: new Date() }));
-    for (const caller of [ADMIN, sessionOf('alice')]) {
+  it('a replay from another session of the same principal, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
+    const id = ownId('alice', 'REQ-102');
+    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(existing(ONBOARD_SM, id, input, { status: 'SUCCEEDED', stopDate: new Date() }));
+    for (const caller of [sessionOf('alice'), `arn:aws:sts::${ACCOUNT}:assumed-role/alice/laptop`]) {
       const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
       expect(r.status, caller).toBe(200);
-      expect(r.body).toMatchObject({ requestId: 'REQ-102', status: 'SUCCEEDED', input });
+      expect(r.body).toMatchObject({ requestId: id, status: 'SUCCEEDED', input });
     }
+    // An administrator replays an administrator's request (ids as given).
+    const adminInput = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: ADMIN };
+    sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-102')).resolves(existing(ONBOARD_SM, 'REQ-102', adminInput, { status: 'SUCCEEDED', stopDate: new Date() }));
+    const r = await call({ routeKey: 'POST /access-requests', caller: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/john`, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-102', input: adminInput } });
   });
 
   it('lists are canonical (sorted, de-duplicated), so a replay with roles in another order is the same request', async () => {
@@ -467,16 +483,12 @@ describe('self-service ownership: a name does not say whose a database user is',
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
-  it('only administrators may grant through a shared role (sessionTagKey)', async () => {
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', sessionTagKey: 'db_user' } });
-    expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
-    expect(r.body.message).toContain('sessionTagKey');
-    const withShared: Config = { ...sb.config, idp: { groups: {}, principal: { kind: 'shared', roleArn: roleArn('shared'), tagKey: 'db_user' }, dbUserTemplate: '{userName}' } };
-    const notShared = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('bob'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } }, withShared);
-    expect(notShared).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'sessionTagKey' } } });
-    const admin = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('shared'), dbUser: 'carol', target: 'orders', sessionTagKey: 'db_user' } }, withShared);
-    expect(admin.status).toBe(202);
-    expect(started().at(-1)?.input.sessionTagKey).toBe('db_user');
+  it('nobody grants through a shared role (sessionTagKey) by the API: identity-provider runs do', async () => {
+    for (const caller of [sessionOf('alice'), ADMIN]) {
+      const r = await call({ routeKey: 'POST /access-requests', caller, body: { principalArn: roleArn(caller === ADMIN ? 'shared' : 'alice'), dbUser: caller === ADMIN ? 'carol' : 'alice', target: 'orders', sessionTagKey: 'db_user' } });
+      expect(r, caller).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'sessionTagKey' } } });
+    }
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
   it('requireOwner cannot be set by the client', async () => {
@@ -491,7 +503,10 @@ describe('self-service ownership: a name does not say whose a database user is',
     sfn.on(DescribeExecutionCommand, arn('REQ-R2')).resolves(existing(ONBOARD_SM, 'REQ-R2', { principalArn: roleArn('alice'), requestedBy: ADMIN }));
     sfn.on(DescribeExecutionCommand, arn('REQ-R3')).resolves(existing(ONBOARD_SM, 'REQ-R3', { principalArn: roleArn('bob'), requestedBy: sessionOf('alice') }));
     const get = (id: string, caller: string) => call({ routeKey: 'GET /requests/{requestId}', caller, pathParameters: { requestId: id } });
-    expect(await get('REQ-R1', sessionOf('alice'))).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own request' } } });
+    // Refused as if unknown: the same status and message as an id nobody used, so a caller cannot probe ids.
+    const refused = await get('REQ-R1', sessionOf('alice'));
+    expect(refused).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+    expect(JSON.stringify(refused.body).replaceAll('REQ-R1', 'X')).toBe(JSON.stringify((await get('REQ-NONE', sessionOf('alice'))).body).replaceAll('REQ-NONE', 'X'));
     expect((await get('REQ-R2', sessionOf('alice'))).status).toBe(200);
     expect((await get('REQ-R3', `arn:aws:sts::${ACCOUNT}:assumed-role/alice/other-session`)).status).toBe(200);
     expect((await get('REQ-R1', ADMIN)).status).toBe(200);
@@ -630,5 +645,164 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     const r = await dryRun('POST /revocations', { dbUser: testPg().masterUser, target: 'orders' });
     expect(r.status).toBe(403);
     expect(r.body.error).toBe('ProtectedRole');
+  });
+});
+
+describe('request ids: a self-service caller can neither block nor read another caller\'s request', () => {
+  // Step Functions as the simulation has it (names unique per state machine), running the real workflows.
+  beforeEach(() => {
+    sfn.restore();
+    sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'test' }).install();
+  });
+  const succeeded = async (kind: 'onboard' | 'offboard', requestId: string) => {
+    await sb.runner.idle();
+    const run = sb.runner.find(kind, requestId);
+    expect(run?.status, `${requestId}: ${run?.error} ${run?.cause}`).toBe('SUCCEEDED');
+    return run;
+  };
+
+  it('taking an id first (say a ticket number) does not make the administrator\'s request with that id a 409', async () => {
+    const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
+    const [aliceRole, bobRole] = [sb.aws.iam.addRole(alice), sb.aws.iam.addRole(bob)];
+    const ticket = uniqueName('TICKET');
+    const taken = await call({ routeKey: 'POST /access-requests', caller: sessionOf(alice), body: { requestId: ticket, principalArn: aliceRole, target: 'orders' } });
+    expect(taken.status).toBe(202);
+    expect(taken.body.requestId).toBe(`${selfServiceNamespace(aliceRole)}${ticket}`);
+
+    const admin = await call({ routeKey: 'POST /access-requests', body: { requestId: ticket, principalArn: bobRole, target: 'orders' } });
+    expect(admin, JSON.stringify(admin.body)).toMatchObject({ status: 202, body: { requestId: ticket, kind: 'onboarding' } });
+    expect((await succeeded('onboard', ticket))?.input).toMatchObject({ principalArn: bobRole, requestedBy: ADMIN });
+    await succeeded('onboard', taken.body.requestId as string);
+    expect((await roleFacts(bob)).exists).toBe(true);
+
+    // Nor another self-service caller's: the same id from bob is bob's own request.
+    const bobs = await call({ routeKey: 'POST /access-requests', caller: sessionOf(bob), body: { requestId: ticket, principalArn: bobRole, target: 'orders' } });
+    expect(bobs).toMatchObject({ status: 202, body: { requestId: `${selfServiceNamespace(bobRole)}${ticket}` } });
+  });
+
+  it("replaying an administrator's request with its id shows nothing of it; GET refuses it as if unknown", async () => {
+    const alice = uniqueName('alice');
+    const aliceRole = sb.aws.iam.addRole(alice);
+    const [on, off] = [uniqueName('ON'), uniqueName('OFF')];
+    expect((await call({ routeKey: 'POST /access-requests', body: { requestId: on, principalArn: aliceRole, target: 'orders' } })).status).toBe(202);
+    await succeeded('onboard', on);
+    // The administrator's revocation names no principal: it is not alice's to read.
+    const revocation = { requestId: off, dbUser: alice, target: 'orders', reason: 'HR-4711 dismissal' };
+    expect((await call({ routeKey: 'POST /revocations', body: revocation })).status).toBe(202);
+    await succeeded('offboard', off);
+
+    const replay = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: off, dbUser: alice, target: 'orders' } });
+    expect(replay.body.requestId).not.toBe(off);
+    expect(JSON.stringify(replay.body)).not.toContain('HR-4711');
+    expect(replay.body).not.toHaveProperty('output');
+    expect(replay.status).toBe(202);
+
+    const read = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: off } });
+    const unknown = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: `${off}X` } });
+    expect(read).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+    expect(read.body.message).toBe((unknown.body.message as string).replace(`${off}X`, off));
+    expect((await call({ routeKey: 'GET /requests/{requestId}', pathParameters: { requestId: off } })).body).toMatchObject({ input: { reason: 'HR-4711 dismissal' } });
+  });
+
+  it('an execution in a caller\'s namespace that someone else started (directly in Step Functions) is answered like GET: 404, neither replayed nor a 409', async () => {
+    const alice = uniqueName('alice');
+    const aliceRole = sb.aws.iam.addRole(alice);
+    const id = uniqueName('X');
+    const name = `${selfServiceNamespace(aliceRole)}${id}`;
+    // Whoever may call states:StartExecution can name an execution anything.
+    await new SFNClient({ region: 'eu-west-1' }).send(
+      new StartExecutionCommand({ stateMachineArn: OFFBOARD_SM, name, input: JSON.stringify({ requestId: name, dbUser: alice, target: 'orders', reason: 'secret', requestedBy: ADMIN }) }),
+    );
+    await sb.runner.idle();
+    const same = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders', reason: 'secret' } });
+    const different = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders' } });
+    const asOnboarding = await call({ routeKey: 'POST /access-requests', caller: sessionOf(alice), body: { requestId: id, principalArn: aliceRole, target: 'orders' } });
+    const read = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: name } });
+    for (const r of [same, different, asOnboarding, read]) expect(r).toEqual({ status: 404, headers: read.headers, body: read.body });
+    expect(read.body.error).toBe('RequestNotFound');
+  });
+
+  it('ids are checked for their namespace: self- and idp- are reserved, a self-service id leaves room for its prefix', async () => {
+    for (const requestId of ['self-0123456789abcdef-T1', 'idp-okta-0a1b2c']) {
+      const r = await call({ routeKey: 'POST /access-requests', body: { requestId, principalArn: roleArn('alice'), target: 'orders' } });
+      expect(r, requestId).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'requestId' } } });
+      expect(r.body.message).toContain('reserved');
+    }
+    const long = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'r'.repeat(59), principalArn: roleArn('alice'), target: 'orders' } });
+    expect(long).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'requestId' } } });
+    expect(long.body.message).toContain('1-58');
+    expect((await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'r'.repeat(58), principalArn: roleArn('alice'), target: 'orders' } })).status).toBe(202);
+    expect(sb.runner.executions.size).toBe(1);
+  });
+});
+
+describe('shared roles are nobody\'s own principal', () => {
+  const PERMISSION_SET = 'AWSReservedSSO_DatabaseUsers_0123456789abcdef';
+  const member = (who: string) => `arn:aws:sts::${ACCOUNT}:assumed-role/${PERMISSION_SET}/${who}@example.com`;
+  const permissionSetRole = `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/${PERMISSION_SET}`;
+  const withSharedRole = (roleArn: string, extra: object = {}): Config =>
+    parseConfig({ ...sb.config, idp: { groups: {}, principal: { kind: 'shared', roleArn, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userNameLocalPart}' }, ...extra });
+
+  it.each([
+    ['an IAM Identity Center permission-set session, for its role', member('alice'), permissionSetRole, PERMISSION_SET, undefined],
+    ["a session of the identity-provider mapping's shared role", sessionOf('db-people'), roleArn('db-people'), 'db-people', roleArn('db-people')],
+  ])('refuses %s (403 saying why and what to use instead) and starts nothing', async (_, caller, principalArn, dbUser, shared) => {
+    const config = shared ? withSharedRole(shared) : sb.config;
+    const onboard = await call({ routeKey: 'POST /access-requests', caller, body: { principalArn, target: 'orders' } }, config);
+    const revoke = await call({ routeKey: 'POST /revocations', caller, body: { dbUser, target: 'orders' } }, config);
+    for (const r of [onboard, revoke]) {
+      expect(r).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'shared principal' } } });
+      expect(r.body.message).toContain('shared by many people');
+      expect(r.body.message).toContain('identity-provider groups');
+    }
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it("a member cannot read the requests of the shared role's other members", async () => {
+    const bobs = { requestId: 'idp-identity-center-0a1b', principalArn: permissionSetRole, dbUser: 'sso_bob', target: 'orders', sessionTagKey: 'db_user', requestedBy: 'idp:identity-center' };
+    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${bobs.requestId}` }).resolves(existing(ONBOARD_SM, bobs.requestId, bobs));
+    const r = await call({ routeKey: 'GET /requests/{requestId}', caller: member('alice'), pathParameters: { requestId: bobs.requestId } });
+    expect(r).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+    expect((await call({ routeKey: 'GET /requests/{requestId}', pathParameters: { requestId: bobs.requestId } })).status).toBe(200);
+  });
+
+  it('administrators matched by a permission-set pattern are still administrators', async () => {
+    const sso = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/${PERMISSION_SET}/jane@example.com`], auditors: [], selfService: true } };
+    expect((await call({ routeKey: 'POST /access-requests', caller: member('jane'), body: { principalArn: roleArn('bob'), target: 'orders' } }, sso)).status).toBe(202);
+  });
+
+  it("the shared role's names and statement are the identity provider's: the API grants neither", async () => {
+    const config = withSharedRole(permissionSetRole);
+    const prefixed = await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('carol'), dbUser: 'sso_carol', target: 'orders' } }, config);
+    expect(prefixed).toMatchObject({ status: 403, body: { error: 'ProtectedRole', details: { field: 'dbUser' } } });
+    expect(prefixed.body.message).toContain('"sso_"');
+    const perPerson = await call({ routeKey: 'POST /access-requests', body: { principalArn: permissionSetRole, dbUser: 'carol', target: 'orders' } }, config);
+    expect(perPerson).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'principalArn' } } });
+    expect(perPerson.body.message).toContain('every member');
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    // Without a shared mapping such names are ordinary.
+    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('carol'), dbUser: 'sso_carol', target: 'orders' } })).status).toBe(202);
+  });
+});
+
+describe('api.admins / api.auditors patterns', () => {
+  const withApi = (api: object) => ({ ...sb.config, api: { ...sb.config.api, ...api } });
+
+  it.each([
+    ['any account', 'admins', `arn:aws:sts::*:assumed-role/platform-admin/*`],
+    ['a wildcard in the account', 'auditors', `arn:aws:iam::12345678901*:role/auditor`],
+    ['a wildcard partition', 'admins', `arn:*:iam::${ACCOUNT}:role/platform-admin`],
+    ['an unknown partition', 'admins', `arn:awsx:iam::${ACCOUNT}:role/platform-admin`],
+    ['an empty account', 'auditors', `arn:aws:iam:::role/auditor`],
+  ])('refuses %s (naming the path), so no foreign role of that name is trusted', (_, key, pattern) => {
+    const env = { TARGETS_CONFIG: JSON.stringify(withApi({ [key]: [`arn:aws:iam::${ACCOUNT}:role/ok`, pattern] })) };
+    expect(() => loadConfig(env)).toThrow(new RegExp(`api\\.${key}\\.1: must be an IAM or STS ARN with a literal partition`));
+  });
+
+  it('accepts * in the resource part; a role of that name in another account is no administrator', async () => {
+    const config = parseConfig(withApi({ admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/platform-*/*`] }));
+    expect((await call({ routeKey: 'POST /access-requests', caller: sessionOf('platform-ops'), body: { principalArn: roleArn('bob'), target: 'orders' } }, config)).status).toBe(202);
+    const foreign = await call({ routeKey: 'POST /access-requests', caller: 'arn:aws:sts::999999999999:assumed-role/platform-ops/x', body: { principalArn: roleArn('bob'), target: 'orders' } }, config);
+    expect(foreign).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
   });
 });

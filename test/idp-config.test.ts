@@ -19,6 +19,7 @@ const base = {
   },
 };
 const withIdp = (idp: object) => ({ ...base, idp });
+const SHARED_ROLE = 'arn:aws:iam::123456789012:role/AWSReservedSSO_DB_0123';
 const perPerson = { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/db-{userNameLocalPart}' };
 
 describe('idp mapping', () => {
@@ -29,9 +30,35 @@ describe('idp mapping', () => {
   });
 
   it('defaults: database user = {userName}; shared principals tag db_user', () => {
-    const config = parseConfig(withIdp({ groups: {}, principal: { kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DB_0123' } }));
-    expect(config.idp?.dbUserTemplate).toBe('{userName}');
-    expect(config.idp?.principal).toEqual({ kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DB_0123', tagKey: 'db_user' });
+    expect(parseConfig(withIdp({ groups: {}, principal: perPerson })).idp?.dbUserTemplate).toBe('{userName}');
+    const config = parseConfig(withIdp({ groups: {}, principal: { kind: 'shared', roleArn: SHARED_ROLE, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userName}' }));
+    expect(config.idp?.principal).toEqual({ kind: 'shared', roleArn: SHARED_ROLE, tagKey: 'db_user', dbUserPrefix: 'sso_' });
+  });
+
+  /** A shared mapping whose statement reaches `dbUserPrefix...`, on a target with an IAM admin user. */
+  const shared = (dbUserPrefix: unknown, dbUserTemplate = `${String(dbUserPrefix)}{userNameLocalPart}`, target: object = {}) => ({
+    ...base,
+    targets: { orders: { ...base.targets.orders, admin: { method: 'iam', user: 'iam_admin' }, protectedRoles: ['breakglass'], ...target } },
+    idp: { groups: {}, principal: { kind: 'shared', roleArn: SHARED_ROLE, ...(dbUserPrefix === undefined ? {} : { dbUserPrefix }) }, dbUserTemplate },
+  });
+
+  it.each([
+    ['no prefix', shared(undefined, '{userName}'), /idp.principal.dbUserPrefix: is required for a shared role/],
+    ['a prefix with an IAM wildcard', shared('sso_*'), /idp.principal.dbUserPrefix: must be 1-32 characters/],
+    ['a template that does not start with the prefix', shared('sso_', '{userName}'), /idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "sso_"/],
+    ['a prefix reaching the IAM admin user', shared('iam_'), /"iam_admin" starts with "iam_": it is the admin user/],
+    ['a prefix reaching the successor role', shared('data_'), /"data_owner" starts with "data_": it is the successor role/],
+    ['a prefix reaching a protected role', shared('break'), /"breakglass" starts with "break": it is listed as protected/],
+    ['a prefix reaching an allowed group role', shared('app_'), /"app_read" starts with "app_"/],
+    ['a prefix reaching the default master user name', shared('post'), /"postgres" starts with "post"/],
+    ['a prefix reaching rds* roles', shared('r'), /include rds\* roles/],
+    ['a prefix inside pg_* roles', shared('pg_x'), /include pg_\* roles/],
+  ])('refuses a shared role with %s', (_, raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(message);
+  });
+
+  it('accepts a shared role whose prefix reaches only names made for people', () => {
+    expect(parseConfig(shared('sso_')).idp?.principal).toMatchObject({ dbUserPrefix: 'sso_' });
   });
 
   it.each([

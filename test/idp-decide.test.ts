@@ -26,7 +26,7 @@ const READERS = 'c4e8a4d8-2051-70b3-1f0e-9a8b7c6d5e40';
 const WRITERS = 'a1b2c3d4-0000-7000-8000-000000000001';
 const ALICE = 'f4a8b4c8-0011-7045-9a2b-3c4d5e6f7a81';
 
-const mapping = (principal: object = { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/db-{userNameLocalPart}' }): IdpMapping =>
+const mapping = (principal: object = { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/db-{userNameLocalPart}' }, dbUserTemplate = '{userNameLocalPart}'): IdpMapping =>
   parseConfig({
     targets: { orders: target('orders-prod'), analytics: target('analytics-prod') },
     idp: {
@@ -36,7 +36,7 @@ const mapping = (principal: object = { kind: 'per-person', arnTemplate: 'arn:aws
         'db-reporting': { targets: ['analytics'], dbRoles: ['reporting'] },
       },
       principal,
-      dbUserTemplate: '{userNameLocalPart}',
+      dbUserTemplate,
     },
   }).idp as IdpMapping;
 
@@ -98,12 +98,12 @@ describe('decide', () => {
   });
 
   it('through a shared role: onboard with the session tag, offboard without touching the shared statement', () => {
-    const m = mapping({ kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', tagKey: 'db_user' });
+    const m = mapping({ kind: 'shared', roleArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', tagKey: 'db_user', dbUserPrefix: 'sso_' }, 'sso_{userNameLocalPart}');
     expect(decide(m, changeOf('identitycenter-console-add-member-to-group'), alice([READERS])).actions[0]).toEqual({
       kind: 'onboarding',
-      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}`, exclusiveRoles: true },
+      input: { target: 'orders', principalArn: 'arn:aws:iam::123456789012:role/AWSReservedSSO_DatabaseUsers_0123', dbUser: 'sso_alice', dbRoles: ['app_read'], databases: ['app'], sessionTagKey: 'db_user', idpUser: `identity-center:${ALICE}`, exclusiveRoles: true },
     });
-    expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'alice', idpUser: `identity-center:${ALICE}` } });
+    expect(decide(m, changeOf('identitycenter-console-remove-member-from-group'), alice([])).actions[0]).toEqual({ kind: 'offboarding', input: { target: 'orders', dbUser: 'sso_alice', idpUser: `identity-center:${ALICE}` } });
   });
 
   it('a user name the templates cannot turn into a database user is refused, not guessed', () => {

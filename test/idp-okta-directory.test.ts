@@ -25,4 +25,38 @@ describe('Okta directory', () => {
     expect(await oktaDirectory('https://example.okta.com', async () => 't', (async () => json({}, { status: 404 })) as typeof fetch).person({ id: 'x' })).toBeUndefined();
     await expect(oktaDirectory('https://example.okta.com', async () => 't', (async () => json({}, { status: 429 })) as typeof fetch).person({ id: 'x' })).rejects.toMatchObject({ name: 'IdentityProviderUnavailable' });
   });
+
+  it.each([
+    ['another host', '<https://attacker.example/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+    ['a look-alike host', '<https://example.okta.com.attacker.example/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+    ['plain http', '<http://example.okta.com/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+    ['another port', '<https://example.okta.com:8443/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+    ['user info', '<https://attacker@example.okta.com/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+    ['a scheme-relative URL', '<//attacker.example/api/v1/users/00u1/groups?after=00g1>; rel="next"'],
+  ])('a Link rel="next" to %s is not followed: the token goes to the org only, and the lookup fails typed', async (_, link) => {
+    const fetchImpl = vi.fn(async (url: string | URL | Request, _init?: RequestInit) => {
+      const u = String(url);
+      if (u.endsWith('/api/v1/users/00u1')) return json({ id: '00u1', status: 'ACTIVE', profile: { login: 'alice@example.com' } });
+      if (u.endsWith('/api/v1/users/00u1/groups')) return json([{ id: '00g1' }], { link });
+      return json([{ id: '00g-attacker' }]);
+    });
+    await expect(oktaDirectory('https://example.okta.com', async () => 'tok', fetchImpl as typeof fetch).person({ id: '00u1' })).rejects.toMatchObject({
+      name: 'IdentityProviderUnavailable',
+      message: expect.stringContaining('not the configured org https://example.okta.com'),
+    });
+    expect(fetchImpl.mock.calls.map(([url]) => new URL(String(url)).origin)).toEqual(['https://example.okta.com', 'https://example.okta.com']);
+    // Nor may Okta's answers redirect the token elsewhere.
+    expect(fetchImpl.mock.calls.every(([, init]) => init?.redirect === 'error')).toBe(true);
+  });
+
+  it('a relative next link is resolved against the org and followed', async () => {
+    const fetchImpl = vi.fn(async (url: string | URL | Request) => {
+      const u = String(url);
+      if (u.endsWith('/api/v1/users/00u1')) return json({ id: '00u1', status: 'ACTIVE', profile: { login: 'alice@example.com' } });
+      if (u.endsWith('/api/v1/users/00u1/groups')) return json([{ id: '00g1' }], { link: '</api/v1/users/00u1/groups?after=00g1>; rel="next"' });
+      if (u === 'https://example.okta.com/api/v1/users/00u1/groups?after=00g1') return json([{ id: '00g2' }]);
+      return json({}, { status: 500 });
+    });
+    expect((await oktaDirectory('https://example.okta.com', async () => 'tok', fetchImpl as typeof fetch).person({ id: '00u1' }))?.groups).toEqual([{ id: '00g1' }, { id: '00g2' }]);
+  });
 });

@@ -103,9 +103,12 @@ describe('npm start (local mode)', () => {
     const body = { requestId: 'LOCAL-1', principalArn: ALICE_ROLE, target: 'local', dbRoles: ['app_read'], databases: ['app'], reason: 'e2e' };
     const started = await api('POST', '/access-requests', body);
     expect(started.status).toBe(202);
-    expect(started.body).toMatchObject({ requestId: 'LOCAL-1', status: 'RUNNING' });
+    // alice asks for herself: her id is put in her own namespace (self-<digest>-LOCAL-1).
+    const id = started.body.requestId as string;
+    expect(id).toMatch(/^self-[0-9a-f]{16}-LOCAL-1$/);
+    expect(started.body).toMatchObject({ status: 'RUNNING', location: `/requests/${id}` });
 
-    const done = await until('LOCAL-1');
+    const done = await until(id);
     expect(done.status, JSON.stringify(done.error)).toBe('SUCCEEDED');
     expect(done.input).toMatchObject({ requestedBy: ALICE, dbUser: 'alice' });
     expect(done.output).toMatchObject({ dbUserOutcome: 'created', policyOutcome: 'added' });
@@ -121,13 +124,13 @@ describe('npm start (local mode)', () => {
     expect((await api('POST', '/access-requests', body)).status).toBe(200);
 
     // The audit trail: every step, and the archive written to the local folder when the run ended.
-    const trail = await api('GET', '/audit/LOCAL-1', undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
+    const trail = await api('GET', `/audit/${id}`, undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
     expect(trail.status).toBe(200);
     expect((trail.body.steps as Array<{ name: string }>).map((s) => s.name)).toContain('CreateDbUser');
-    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', 'LOCAL-1.json');
+    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', `${id}.json`);
     for (let i = 0; i < 50 && !existsSync(archived); i++) await new Promise((r) => setTimeout(r, 100));
     const document = readFileSync(archived, 'utf8');
-    expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: 'LOCAL-1', status: 'SUCCEEDED' } });
+    expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: id, status: 'SUCCEEDED' } });
     expect(document).not.toContain('local-master-password');
 
     // The access review and the audit listing work locally too.
@@ -136,7 +139,7 @@ describe('npm start (local mode)', () => {
     const users = (review.body.targets as Array<{ users: Array<{ dbUser: string; principals: Array<{ principalArn: string }>; flags: string[] }> }>)[0].users;
     expect(users.find((u) => u.dbUser === 'alice')).toMatchObject({ principals: [{ principalArn: ALICE_ROLE }], flags: [] });
     const listed = await api('GET', '/audit?dbUser=alice', undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
-    expect((listed.body.items as Array<{ requestId: string }>).map((i) => i.requestId)).toEqual(['LOCAL-1']);
+    expect((listed.body.items as Array<{ requestId: string }>).map((i) => i.requestId)).toEqual([id]);
   }, 90_000);
 
   it('refuses what the caller may not ask for, and unknown requests', async () => {
@@ -151,8 +154,9 @@ describe('npm start (local mode)', () => {
     expect(plan.body).toMatchObject({ dryRun: true, outcome: 'dropped', principals: [ALICE_ROLE] });
     expect(await sql(`SELECT 1 FROM pg_roles WHERE rolname = 'alice' AND rolcanlogin`)).toHaveLength(1);
 
-    expect((await api('POST', '/revocations', { requestId: 'LOCAL-2', dbUser: 'alice', target: 'local' })).status).toBe(202);
-    const done = await until('LOCAL-2');
+    const revoked = await api('POST', '/revocations', { requestId: 'LOCAL-2', dbUser: 'alice', target: 'local' });
+    expect(revoked.status).toBe(202);
+    const done = await until(revoked.body.requestId as string);
     expect(done.status, JSON.stringify(done.error)).toBe('SUCCEEDED');
     expect(done.output).toMatchObject({ status: 'dropped' });
     expect(await sql(`SELECT 1 FROM pg_roles WHERE rolname = 'alice'`)).toHaveLength(0);

@@ -68,13 +68,18 @@ export const arnParts = (arn: string): { partition: Partition; region: string; a
   return { partition: partition as Partition, region, accountId };
 };
 
+/** A literal start of database user names: no IAM wildcard (* ?) or policy variable ($). */
+const DB_USER_PREFIX = /^[A-Za-z_][A-Za-z0-9_.@+=-]*$/;
+
 /**
  * The connect resource for a principal that many people share (an IAM Identity Center permission-set
- * role): the database user is the session's principal tag, set per person by the identity provider
- * (attributes for access control). One statement serves every member; a member can connect only as
- * the user its own tag names.
+ * role): the database user is `dbUserPrefix` followed by the session's principal tag, set per person by
+ * the identity provider (attributes for access control). One statement serves every member; a member
+ * can connect only as the user its own tag names, and only among the names reserved for people:
+ * whatever the tag says, never as an admin, master or other database user.
  */
-export const sessionTagConnectResource = (p: { partition: Partition; region: string; accountId: string; resourceId: string }, tagKey: string): string => {
+export const sessionTagConnectResource = (p: { partition: Partition; region: string; accountId: string; resourceId: string }, tagKey: string, dbUserPrefix: string): string => {
   if (!IAM_TAG_KEY.test(tagKey)) throw invalid('tagKey', 'must be an IAM tag key');
-  return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/\${aws:PrincipalTag/${tagKey}}`;
+  if (!DB_USER_PREFIX.test(dbUserPrefix)) throw invalid('dbUserPrefix', 'must be a literal start of database user names (letters, digits and _ . @ + = -)');
+  return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/${dbUserPrefix}\${aws:PrincipalTag/${tagKey}}`;
 };

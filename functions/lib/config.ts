@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IAM_TAG_KEY } from './arn';
 import { ProvisioningError } from './errors';
+import { protectedUnderPrefix } from './identifiers';
 
 /**
  * The targets this deployment may manage, and how. Configuration, never request input:
@@ -75,7 +76,19 @@ export const idpSchema = z.object({
      * People reach AWS through one shared role (an Identity Center permission set): its policy names the
      * database user by a session tag the identity provider sets per person (attributes for access control).
      */
-    z.object({ kind: z.literal('shared'), roleArn: z.string(), tagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').default('db_user') }),
+    z.object({
+      kind: z.literal('shared'),
+      roleArn: z.string(),
+      tagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').default('db_user'),
+      /**
+       * The literal start of every database user made for the role's members: the statement is
+       * `dbuser:RESOURCE_ID/PREFIX${aws:PrincipalTag/KEY}`, so whatever a tag says, a member reaches only
+       * names under it. Reserved: nothing else may create database users named so.
+       */
+      dbUserPrefix: z
+        .string({ error: 'is required for a shared role: the literal start of the database users made for its members (e.g. "sso_"), which dbUserTemplate must start with' })
+        .regex(/^[A-Za-z_][A-Za-z0-9_.@+=-]{0,31}$/, 'must be 1-32 characters of letters, digits and _ . @ + = -, starting with a letter or _ (no IAM wildcard or variable)'),
+    }),
   ]),
   dbUserTemplate: template.default('{userName}'),
   /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
@@ -90,6 +103,18 @@ export const idpSchema = z.object({
   /** The Region of IAM Identity Center (its identity store); default: the stack's. */
   identityStoreRegion: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code').optional(),
 });
+
+/**
+ * A pattern of callers (api.admins, api.auditors). Partition and account are literal: `*` there would
+ * make a role of that name in any account (anyone's, an attacker's) an administrator. `*` is allowed in
+ * the resource part only.
+ */
+const callerPattern = z
+  .string()
+  .regex(
+    /^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::\d{12}:[^\s]+$/,
+    'must be an IAM or STS ARN with a literal partition (aws, aws-cn, aws-us-gov) and 12-digit account, e.g. arn:aws:iam::123456789012:role/platform-admin; * is allowed only after the account (role/team-*)',
+  );
 
 export const configSchema = z.object({
   targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
@@ -120,9 +145,9 @@ export const configSchema = z.object({
   api: z
     .object({
       /** Callers that may request and revoke access for any principal: ARNs, `*` matching any characters. */
-      admins: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[^\s]+$/, 'must be an IAM or STS ARN (with * wildcards)')).default([]),
+      admins: z.array(callerPattern).default([]),
       /** Callers that may read the audit trail (/audit) and the access review (/grants); administrators may too. */
-      auditors: z.array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[^\s]+$/, 'must be an IAM or STS ARN (with * wildcards)')).default([]),
+      auditors: z.array(callerPattern).default([]),
       /** Whether other callers may request and revoke access for their own principal. */
       selfService: z.boolean().default(true),
     })
@@ -164,6 +189,21 @@ const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
       for (const r of m.dbRoles) if (target && !target.allowedDbRoles.includes(r)) problems.push(`idp.groups.${group}.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
       for (const d of m.databases) if (target && !target.allowedDatabases.includes(d)) problems.push(`idp.groups.${group}.databases: "${d}" is not in allowedDatabases of target "${t}"`);
     }
+  }
+  problems.push(...checkSharedPrefix(config));
+  return problems;
+};
+
+/** The shared role's prefix must start every database user it makes and reach no name this project never manages. */
+const checkSharedPrefix = (config: z.infer<typeof configSchema>): string[] => {
+  const idp = config.idp;
+  if (idp?.principal.kind !== 'shared') return [];
+  const prefix = idp.principal.dbUserPrefix;
+  const problems: string[] = [];
+  if (!idp.dbUserTemplate.startsWith(prefix)) problems.push(`idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "${prefix}" (the shared role's statement reaches only names under it), not "${idp.dbUserTemplate}"`);
+  for (const [name, t] of Object.entries(config.targets)) {
+    const reason = protectedUnderPrefix(prefix, { adminUser: t.admin.method === 'iam' ? t.admin.user : undefined, successorRole: t.successorRole, extra: [...t.protectedRoles, ...t.allowedDbRoles] });
+    if (reason) problems.push(`idp.principal.dbUserPrefix: "${prefix}" would let members of the shared role connect as a name never managed on target "${name}": ${reason}`);
   }
   return problems;
 };

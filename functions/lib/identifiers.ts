@@ -56,6 +56,22 @@ export const protectedReason = (name: string, names: ProtectedNames = {}): strin
   return undefined;
 };
 
+/** Families of names reserved by PostgreSQL and RDS (protectedReason refuses them by these prefixes). */
+const RESERVED_FAMILIES = ['pg_', 'rds'];
+
+/**
+ * Why database users named `prefix...` could include a name that is never managed (so a statement
+ * reaching every name under the prefix would reach it), or undefined. Ignores case, like protectedReason.
+ */
+export const protectedUnderPrefix = (prefix: string, names: ProtectedNames = {}): string | undefined => {
+  const p = prefix.toLowerCase();
+  const family = RESERVED_FAMILIES.find((f) => p.startsWith(f) || f.startsWith(p));
+  if (family) return `names starting with "${prefix}" include ${family}* roles: ${protectedReason(family)}`;
+  const named = [...POSTGRES_RESERVED, MARKER_ROLE, names.masterUser, names.adminUser, names.successorRole, ...(names.extra ?? [])];
+  const hit = named.find((n) => n !== undefined && n.toLowerCase().startsWith(p));
+  return hit === undefined ? undefined : `"${hit}" starts with "${prefix}": ${protectedReason(hit, names)}`;
+};
+
 /** Validates a database user name; refuses protected names with ProtectedRole. */
 export const validateDbUser = (value: unknown, names: ProtectedNames = {}, field = 'dbUser'): string => {
   const name = checkShape(field, value, DB_USER_PATTERN, 'database user name (letters, digits and _ . @ + = -, starting with a letter or _)');

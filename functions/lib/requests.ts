@@ -40,6 +40,8 @@ export interface OnboardRequest {
   dbRoles: string[];
   databases: string[];
   sessionTagKey?: string;
+  /** With sessionTagKey: the literal start of the names the shared role's statement reaches (idp.principal.dbUserPrefix). */
+  sessionTagPrefix?: string;
   exclusiveRoles?: boolean;
   idpUser?: string;
   reason?: string;
@@ -82,15 +84,28 @@ export const adminUserOf = (target: ResolvedTargetConfig): string | undefined =>
   target.admin.method === 'iam' ? target.admin.user : undefined;
 
 /**
- * A session-tag statement lets every member of a principal connect as whichever database user its tag names: only
- * the shared role the configuration names (idp.principal, kind shared) may get one, and only with its tag key.
+ * The shared role of the identity-provider mapping is granted only through its session-tag statement,
+ * which reaches the names under its prefix; those names are made for its members only. Returns the
+ * prefix for a session-tag grant.
  */
-const checkSharedPrincipal = (principal: PrincipalArn, tagKey: string, config: Config): void => {
+const checkSharedRole = (config: Config, principal: PrincipalArn, dbUser: string, raw: { sessionTagKey?: string; idpUser?: string }): string | undefined => {
   const shared = config.idp?.principal.kind === 'shared' ? config.idp.principal : undefined;
-  if (!shared || !sameRoleOrUser(shared.roleArn, principal.arn)) {
-    throw invalid('sessionTagKey', `is allowed only for the shared role configured in idp.principal.roleArn (${shared?.roleArn ?? 'none configured'}), not for ${principal.arn}`);
+  if (raw.sessionTagKey !== undefined) {
+    if (!shared || raw.idpUser === undefined || raw.sessionTagKey !== shared.tagKey || !sameRoleOrUser(principal.arn, shared.roleArn)) {
+      throw invalid('sessionTagKey', 'is set only by identity-provider runs, for the shared role of the mapping (idp.principal kind "shared") with its tagKey');
+    }
+    if (!dbUser.startsWith(shared.dbUserPrefix)) throw invalid('dbUser', `"${dbUser}" must start with "${shared.dbUserPrefix}" (idp.principal.dbUserPrefix): the shared role's statement reaches only those names`);
+    return shared.dbUserPrefix;
   }
-  if (tagKey !== shared.tagKey) throw invalid('sessionTagKey', `must be the configured idp.principal.tagKey "${shared.tagKey}", not "${tagKey}"`);
+  if (!shared) return undefined;
+  if (dbUser.toLowerCase().startsWith(shared.dbUserPrefix.toLowerCase())) {
+    const reason = `names starting with "${shared.dbUserPrefix}" are reserved for the people of the shared role ${shared.roleArn}, whose members can connect as them`;
+    throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be created: ${reason}`, { details: { field: 'dbUser', reason } });
+  }
+  if (sameRoleOrUser(principal.arn, shared.roleArn)) {
+    throw invalid('principalArn', `is the shared role of the identity-provider mapping: a statement for one database user on it would let every member connect as that user; its members get access through their groups`);
+  }
+  return undefined;
 };
 
 export const validateOnboardRequest = (input: unknown, config: Config): ValidatedOnboarding => {
@@ -117,7 +132,6 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
     if (reason) throw new ProvisioningError('ConfigurationError', `allowed role "${role}" of target "${target.name}" cannot be granted: ${reason}`);
   }
   const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
-  if (raw.sessionTagKey !== undefined) checkSharedPrincipal(principal, raw.sessionTagKey, config);
   for (const database of databases) {
     if (!target.allowedDatabases.includes(database)) {
       throw new ProvisioningError('DatabaseNotAllowed', `databases: "${database}" is not in allowedDatabases of target "${target.name}" (allowed: ${target.allowedDatabases.join(', ') || 'none'})`, {
@@ -125,6 +139,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       });
     }
   }
+  const sessionTagPrefix = checkSharedRole(config, principal, dbUser, raw);
 
   return {
     request: {
@@ -133,7 +148,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       dbUser,
       dbRoles,
       databases,
-      ...(raw.sessionTagKey !== undefined ? { sessionTagKey: raw.sessionTagKey } : {}),
+      ...(raw.sessionTagKey !== undefined ? { sessionTagKey: raw.sessionTagKey, sessionTagPrefix } : {}),
       ...(raw.exclusiveRoles ? { exclusiveRoles: true } : {}),
       ...(raw.idpUser !== undefined ? { idpUser: raw.idpUser } : {}),
       ...(raw.reason !== undefined ? { reason: raw.reason } : {}),

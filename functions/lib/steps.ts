@@ -1,7 +1,9 @@
+import { dbUserResourceArn, sessionTagConnectResource } from './arn';
 import type { ResolvedTargetConfig } from './config';
-import type { ProtectedNames } from './identifiers';
+import { ProvisioningError } from './errors';
+import { type ProtectedNames, protectedUnderPrefix } from './identifiers';
 import type { ResolvedTarget } from './rds';
-import type { OffboardRequest, OnboardRequest } from './requests';
+import { adminUserOf, type OffboardRequest, type OnboardRequest } from './requests';
 import type { DbUserSpec } from './sql/onboard';
 
 /** The execution state as the onboarding state machine builds it, step by step. */
@@ -37,3 +39,14 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   ...(request.idpUser ? { idpUser: request.idpUser } : {}),
   ...(request.exclusiveRoles ? { revokableRoles: target.allowedDbRoles } : {}),
 });
+
+/** The rds-db:connect resource of an onboarding: for the run and for its dry run. */
+export const connectResourceOf = ({ request, target, db }: OnboardState): string => {
+  if (request.sessionTagKey === undefined) return dbUserResourceArn({ ...db, dbUser: request.dbUser });
+  // A run validated before prefixes existed: its statement would reach every database user.
+  if (request.sessionTagPrefix === undefined) throw new ProvisioningError('ConfigurationError', `a shared-role grant needs idp.principal.dbUserPrefix; request ${request.requestId} has none: run it again`);
+  // The master user is known only now, from RDS: a prefix that reaches it would let a member connect as it.
+  const reason = protectedUnderPrefix(request.sessionTagPrefix, { ...protectedNamesOf(target, db), adminUser: adminUserOf(target) });
+  if (reason) throw new ProvisioningError('ConfigurationError', `idp.principal.dbUserPrefix "${request.sessionTagPrefix}" cannot be granted on target "${target.name}": ${reason}`);
+  return sessionTagConnectResource(db, request.sessionTagKey, request.sessionTagPrefix);
+};

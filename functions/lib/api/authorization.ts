@@ -10,7 +10,19 @@ import { type Caller, callerOrUndefined, isOwnPrincipal, principalArnOf } from '
  * principal's name). The database user is pinned too: otherwise a caller could attach its own
  * principal to somebody else's database user.
  */
-export type ApiPolicy = Config['api'];
+export type ApiPolicy = Config['api'] & {
+  /** Roles many people share (the identity-provider mapping's shared role): nobody's own principal. */
+  sharedRoles: readonly string[];
+};
+
+export const apiPolicyOf = (config: Config): ApiPolicy => ({ ...config.api, sharedRoles: config.idp?.principal.kind === 'shared' ? [config.idp.principal.roleArn] : [] });
+
+/** IAM Identity Center permission-set roles (path /aws-reserved/sso.amazonaws.com/, which STS does not report): every member of the set shares one. */
+const PERMISSION_SET_ROLE = /^AWSReservedSSO_/;
+
+/** Whether the caller's role is shared by many people: then it proves who the person is no more than a group would. */
+const isSharedPrincipal = (caller: Caller, policy: ApiPolicy): boolean =>
+  caller.principal?.type === 'role' && (PERMISSION_SET_ROLE.test(caller.principal.name) || policy.sharedRoles.some((r) => sameRoleOrUser(r, principalArnOf(caller))));
 
 const globToRegExp = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 
@@ -45,6 +57,12 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
   if (!policy.selfService) throw refuse(`${caller.arn} may not ${action}: only administrators (api.admins) may, self-service is off`, 'not an administrator');
   const own = principalArnOf(caller);
   if (!caller.principal || !own) throw refuse(`${caller.arn} may not ${action}: it is not an IAM role or user session, and not an administrator`, 'no own principal');
+  if (isSharedPrincipal(caller, policy)) {
+    throw refuse(
+      `${caller.arn} may not ${action}: its role ${own} is shared by many people (an IAM Identity Center permission set, or the identity-provider mapping's shared role), so it is nobody's own principal; access through it comes from the identity-provider groups (idp), or ask an administrator`,
+      'shared principal',
+    );
+  }
   if (principal && !isOwnPrincipal(caller, principal)) {
     throw refuse(`${caller.arn} may ${action} only for its own principal ${own}, not for ${principal.arn}`, 'not own principal');
   }
@@ -53,17 +71,26 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
   return { admin: false, owner: own };
 };
 
-/** Administrators read every request; others the requests they sent or that concern their own principal. */
-export const authorizeRead = (caller: Caller, input: Record<string, unknown>, policy: ApiPolicy): void => {
-  if (isAdmin(caller, policy)) return;
-  if (!caller.principal) throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'no own principal');
+/** Administrators read every request; others the requests they sent or that concern their own principal (a shared role is nobody's). */
+const mayRead = (caller: Caller, input: Record<string, unknown>, policy: ApiPolicy): boolean => {
+  if (isAdmin(caller, policy)) return true;
+  if (!caller.principal || isSharedPrincipal(caller, policy)) return false;
   // requestedBy is a caller ARN (or idp:SOURCE); its principal, like principalArn, is compared by account, type and name.
   const sender = callerOrUndefined(input.requestedBy);
   const sentByCaller = sender?.principal !== undefined && sameRoleOrUser(principalArnOf(sender), principalArnOf(caller));
   const principal = principalArnOrUndefined(input.principalArn);
-  if (!sentByCaller && !(principal && isOwnPrincipal(caller, principal))) {
-    throw refuse(`${caller.arn} may read only requests it sent or that concern its own principal`, 'not own request');
-  }
+  return sentByCaller || (principal !== undefined && isOwnPrincipal(caller, principal));
+};
+
+/**
+ * The request, when the caller may read it. Otherwise, and when there is none, the same 404 with the
+ * same message: a caller must not learn that an id it may not read is taken (by GET, or by a POST
+ * that replays it).
+ */
+export const readableRequest = <T extends { input: Record<string, unknown> }>(caller: Caller, requestId: string, request: T | undefined, policy: ApiPolicy): T => {
+  if (request && mayRead(caller, request.input, policy)) return request;
+  const scope = isAdmin(caller, policy) ? '' : ' that you may read (administrators read every request, other callers those they sent or that concern their own principal)';
+  throw new ProvisioningError('RequestNotFound', `no request "${requestId}"${scope}`, { details: { requestId } });
 };
 
 /** The audit trail and the access review: auditors (api.auditors) and administrators. */

@@ -115,23 +115,31 @@ const REPEAT_TOLERANCE_MS = 1000;
  * starts nothing and answers with the existing execution; the same id for a different request,
  * or for a request of the other kind, is a conflict. One read (the other kind) and one start per
  * new request: Step Functions itself refuses a second execution of the same name.
+ *
+ * `reveal` sees an existing execution before anything about it is answered (a replay shows its
+ * input and output, a conflict its existence): it returns it, or throws what the caller gets instead.
  */
-export const startRequest = async (deps: ExecutionsDeps, kind: RequestKind, input: Record<string, unknown> & { requestId: string }): Promise<StartResult> => {
+export const startRequest = async (
+  deps: ExecutionsDeps,
+  kind: RequestKind,
+  input: Record<string, unknown> & { requestId: string },
+  reveal: (existing: RequestView) => RequestView = (existing) => existing,
+): Promise<StartResult> => {
   const other = REQUEST_KINDS.find((k) => k !== kind) as RequestKind;
   const elsewhere = await describeRequest(deps, other, input.requestId);
-  if (elsewhere) throw conflict(elsewhere);
+  if (elsewhere) throw conflict(reveal(elsewhere));
   const before = Date.now();
   try {
     const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name: input.requestId, input: JSON.stringify(input) }));
     const startDate = out.startDate ?? new Date();
     // The same name and input as a running execution: Step Functions answers with that execution.
-    if (startDate.getTime() < before - REPEAT_TOLERANCE_MS) return { started: false, request: await getRequest(deps, input.requestId) };
+    if (startDate.getTime() < before - REPEAT_TOLERANCE_MS) return { started: false, request: reveal(await getRequest(deps, input.requestId)) };
     return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input, startedAt: startDate.toISOString() } };
   } catch (e) {
     // Ended, or running with other input (another caller, another request).
     if ((e as Error).name === 'ExecutionAlreadyExists') {
       const existing = await describeRequest(deps, kind, input.requestId);
-      if (existing) return { started: false, request: replayOf(existing, kind, input) };
+      if (existing) return { started: false, request: replayOf(reveal(existing), kind, input) };
     }
     return mapAwsError(e, `start ${kind} ${input.requestId}`);
   }

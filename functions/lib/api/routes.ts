@@ -11,9 +11,10 @@ import { REQUEST_ID_PATTERN, validateOffboardRequest, validateOnboardRequest } f
 import { type ArchiveStore, readArchive, readExecution } from '../audit/archive';
 import { auditFilterOf, limitOf, listAudit } from '../audit/query';
 import { auditRecordOf } from '../audit/trail';
-import { type AccessQuestion, authorize, authorizeAudit, authorizeRead } from './authorization';
+import { type AccessQuestion, apiPolicyOf, authorize, authorizeAudit, readableRequest } from './authorization';
 import { callerOf } from './caller';
-import { type ExecutionsDeps, getRequest, REQUEST_KINDS, type RequestKind, startRequest } from './executions';
+import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest } from './executions';
+import { requestIdOf } from './request-ids';
 import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, queryOf, routeNotFound } from './http';
 
 export interface ApiDeps {
@@ -90,18 +91,20 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   for (const field of ['requestedBy', 'requireOwner', 'idpUser']) {
     if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
   }
-  const authorization = authorize(caller, questionOf(kind, body), deps.config.api);
-  if (!authorization.admin && Object.hasOwn(body, 'sessionTagKey')) throw invalid('sessionTagKey', 'may be set by administrators only: it grants every member of a shared role');
+  const policy = apiPolicyOf(deps.config);
+  const authorization = authorize(caller, questionOf(kind, body), policy);
+  if (Object.hasOwn(body, 'sessionTagKey')) throw invalid('sessionTagKey', 'is not accepted: a shared role is granted through its session tag by identity-provider runs only (idp.principal kind "shared")');
   const fields = {
     ...body,
-    requestId: body.requestId === undefined ? deps.newRequestId() : body.requestId,
+    requestId: requestIdOf(authorization, body.requestId === undefined ? deps.newRequestId() : body.requestId),
     requestedBy: caller.arn,
     ...(authorization.admin ? {} : { requireOwner: authorization.owner }),
   };
   const { input, plan } = kind === 'onboarding' ? onboardingInput(fields, deps.config) : offboardingInput(fields, deps.config);
 
   if (dryRun) return json(200, await plan(deps.plan));
-  const { started, request } = await startRequest(deps.executions, kind, input);
+  // A replay answers what the request is, so it is a read: only what GET would show this caller.
+  const { started, request } = await startRequest(deps.executions, kind, input, (existing) => readableRequest(caller, input.requestId, existing, policy));
   logger.info(started ? 'request started' : 'request replayed', { requestId: request.requestId, kind, requestedBy: caller.arn });
   const location = `/requests/${encodeURIComponent(request.requestId)}`;
   return json(started ? 202 : 200, started ? { requestId: request.requestId, kind, status: request.status, startedAt: request.startedAt, location } : { ...request, location }, { location });
@@ -111,21 +114,19 @@ const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   const caller = callerOf(event);
   const requestId = event.pathParameters?.requestId ?? '';
   if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
-  const request = await getRequest(deps.executions, requestId);
-  authorizeRead(caller, request.input, deps.config.api);
-  return json(200, request);
+  return json(200, readableRequest(caller, requestId, await findRequest(deps.executions, requestId), apiPolicyOf(deps.config)));
 };
 
 /** The audit listing: filters, time range, cursor pagination. */
 const auditList = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
-  authorizeAudit(callerOf(event), deps.config.api);
+  authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const q = queryOf(event, ['dbUser', 'principalArn', 'target', 'status', 'from', 'to', 'limit', 'cursor']);
   return json(200, await listAudit({ archive: deps.archive, executions: deps.executions }, auditFilterOf(q), limitOf(q.limit), q.cursor));
 };
 
 /** Step Functions while it has the execution, the archive after: the same document either way. */
 const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
-  authorizeAudit(callerOf(event), deps.config.api);
+  authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const requestId = event.pathParameters?.requestId ?? '';
   if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
   for (const kind of REQUEST_KINDS) {
@@ -144,7 +145,7 @@ const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =>
  * policies let them connect, drift flagged. JSON, or CSV with `Accept: text/csv`.
  */
 const grantsReview = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
-  authorizeAudit(callerOf(event), deps.config.api);
+  authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const q = queryOf(event, ['target', 'principalArn']);
   const targets = q.target !== undefined ? [resolveTargetConfig(deps.config, q.target)] : Object.keys(deps.config.targets).sort().map((n) => resolveTargetConfig(deps.config, n));
   const principal = q.principalArn !== undefined ? parsePrincipalArn(q.principalArn) : undefined;

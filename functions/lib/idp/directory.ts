@@ -84,13 +84,33 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
 /** Okta statuses in which a person can still sign in; STAGED, PROVISIONED, SUSPENDED and DEPROVISIONED cannot. */
 const OKTA_ACTIVE = new Set(['ACTIVE', 'PASSWORD_EXPIRED', 'LOCKED_OUT', 'RECOVERY']);
 
-/** The next page of an Okta list (RFC 8288 Link header, rel="next"). */
-const nextLink = (link: string | null): string | undefined => link?.split(',').map((l) => /<([^>]+)>;\s*rel="next"/.exec(l)?.[1]).find((u) => u !== undefined);
+/**
+ * The next page of an Okta list (RFC 8288 Link header, rel="next"), resolved against the page it came
+ * with. The API token goes with every request, so a link is followed only to the configured org itself
+ * (https, same host, default port, no user info): a Link header from a proxy, a compromised or spoofed
+ * answer must not carry the token anywhere else.
+ */
+const nextLink = (link: string | null, page: string, orgUrl: string): string | undefined => {
+  const next = link?.split(',').map((l) => /<([^>]+)>;\s*rel="next"/.exec(l)?.[1]).find((u) => u !== undefined);
+  if (next === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(next, page);
+  } catch {
+    throw new ProvisioningError('IdentityProviderUnavailable', `Okta's Link header names a next page that is not a URL; not followed`);
+  }
+  const org = new URL(orgUrl);
+  if (url.protocol !== 'https:' || url.host !== org.host || url.port !== '' || url.username !== '' || url.password !== '') {
+    throw new ProvisioningError('IdentityProviderUnavailable', `Okta's Link header names a next page at ${url.protocol}//${url.host}, not the configured org ${org.origin}: not followed (the API token is sent to the org only)`);
+  }
+  return url.href;
+};
 
 /** Okta's Users API: the person's status and login, and their groups (paged). */
 export const oktaDirectory = (orgUrl: string, token: () => Promise<string>, fetchImpl: typeof fetch = fetch): IdentityDirectory => {
   const get = async (url: string): Promise<Response | undefined> => {
-    const res = await fetchImpl(url, { headers: { Authorization: `SSWS ${await token()}`, Accept: 'application/json' } });
+    // No redirects either: the token must reach the org and nothing else.
+    const res = await fetchImpl(url, { headers: { Authorization: `SSWS ${await token()}`, Accept: 'application/json' }, redirect: 'error' });
     if (res.status === 404) return undefined;
     if (!res.ok) throw new ProvisioningError('IdentityProviderUnavailable', `Okta answered ${res.status} for ${new URL(url).pathname}`);
     return res;
@@ -106,7 +126,7 @@ export const oktaDirectory = (orgUrl: string, token: () => Promise<string>, fetc
         const page = await get(url);
         if (!page) break;
         for (const g of (await page.json()) as Array<{ id?: string; profile?: { name?: string } }>) if (g.id) groups.push({ id: g.id, ...(g.profile?.name ? { name: g.profile.name } : {}) });
-        url = nextLink(page.headers.get('link'));
+        url = nextLink(page.headers.get('link'), url, orgUrl);
       }
       return { userId: user.id, userName: u.profile?.login ?? user.login ?? user.id, active: OKTA_ACTIVE.has(u.status ?? ''), groups };
     },

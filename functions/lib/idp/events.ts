@@ -145,6 +145,9 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
   throw malformed(`events from ${source} (${String(envelope['detail-type'])}) are not handled`);
 };
 
+/** Every identity-provider execution name starts with it; the API refuses it in ids clients choose. */
+export const IDP_REQUEST_ID_PREFIX = 'idp-';
+
 /**
  * The execution name of one database-user change an event causes: derived from the event id and the
  * change, so a redelivered or replicated event names the same executions and starts nothing new.
@@ -152,5 +155,5 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
 export const executionNameFor = (change: Pick<IdentityChange, 'source' | 'eventId'>, action: { kind: string; target: string; dbUser: string }): string => {
   // The action itself is in the name: a redelivery decided against a changed directory cannot reuse a name for another change.
   const digest = createHash('sha256').update(JSON.stringify([change.source, change.eventId, action.kind, action.target, action.dbUser])).digest('hex').slice(0, 40);
-  return `idp-${change.source}-${digest}`;
+  return `${IDP_REQUEST_ID_PREFIX}${change.source}-${digest}`;
 };

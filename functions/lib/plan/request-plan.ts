@@ -1,6 +1,6 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { dbUserResourceArn, type PrincipalArn, sessionTagConnectResource } from '../arn';
+import { dbUserResourceArn, type PrincipalArn } from '../arn';
 import type { ResolvedTargetConfig } from '../config';
 import { isProvisioningError } from '../errors';
 import { findGrantHolders, type GrantLimits, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
@@ -9,7 +9,7 @@ import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
 import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
 import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
 import { TERMINATE_SESSIONS } from '../sql/queries';
-import type { OffboardState, OnboardState } from '../steps';
+import { connectResourceOf, type OffboardState, type OnboardState } from '../steps';
 import type { DatabaseReview } from '../review/database';
 import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
 
@@ -86,7 +86,7 @@ export const planOnboardingRequest = async (deps: PlanDeps, { request, target }:
   const database = await deps.database.onboarding({ request, target, db });
   steps.push(...sqlSteps(database.steps, target.adminDatabase));
 
-  const resourceArn = request.sessionTagKey ? sessionTagConnectResource(db, request.sessionTagKey) : dbUserResourceArn({ ...db, dbUser: request.dbUser });
+  const resourceArn = connectResourceOf({ request, target, db });
   const grant = planGrantAddition(await readPrincipalGrants(deps.iam, request.principal), request.principal, resourceArn, deps.limits);
   if (grant.action === 'new version') {
     steps.push({ system: 'iam', action: 'iam:CreatePolicyVersion', resource: grant.policyArn, description: `allow rds-db:connect on ${resourceArn} in ${grant.policyName} (new default version)`, policyDocument: renderPolicy(grant.grants) });
