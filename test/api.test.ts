@@ -4,8 +4,6 @@
  * mocked at the SDK boundary with aws-sdk-client-mock. Dry runs read a real PostgreSQL server
  * (the database half through the dbUserPlan function, invoked via the Lambda SDK).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
@@ -22,7 +20,6 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCallerArn } from '../functions/lib/api/caller';
 import { selfServiceNamespace } from '../functions/lib/api/request-ids';
-import type { HttpEvent, HttpResult } from '../functions/lib/api/http';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import { targetAdmin } from '../functions/lib/admin-session';
@@ -32,53 +29,16 @@ import type { RequestPlan } from '../functions/lib/plan/request-plan';
 import { FUNCTIONS } from '../local/functions';
 import { createSandbox, type Sandbox } from '../local/sandbox';
 import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from './support/http-api';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
-const FIXTURE = JSON.parse(readFileSync(join(__dirname, 'fixtures/http-api-iam-event.json'), 'utf8')) as HttpEvent;
 const ACCOUNT = '123456789012';
 const ONBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-onboard`;
 const OFFBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-offboard`;
-const ADMIN = `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/jane`;
 const roleArn = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
 /** The execution name of a self-service request of role `role` with the id its client chose. */
 const ownId = (role: string, id: string): string => `${selfServiceNamespace(roleArn(role))}${id}`;
-
-interface EventSpec {
-  routeKey: string;
-  body?: unknown;
-  caller?: string | null;
-  query?: Record<string, string>;
-  pathParameters?: Record<string, string>;
-}
-
-/** The documented event, with this request's route, body, query and caller. */
-const httpEvent = ({ routeKey, body, caller = ADMIN, query, pathParameters }: EventSpec): HttpEvent => {
-  const e = structuredClone(FIXTURE);
-  const [method, path] = routeKey.split(' ');
-  const rawPath = pathParameters ? path.replace(/\{(\w+)\}/g, (_, n: string) => pathParameters[n]) : path;
-  e.routeKey = routeKey;
-  e.requestContext.routeKey = routeKey;
-  e.rawPath = rawPath;
-  e.requestContext.http = { ...e.requestContext.http, method, path: rawPath };
-  if (body === undefined) delete e.body;
-  else e.body = typeof body === 'string' ? body : JSON.stringify(body);
-  if (query) {
-    e.queryStringParameters = query;
-    e.rawQueryString = new URLSearchParams(query).toString();
-  }
-  if (pathParameters) e.pathParameters = pathParameters;
-  if (caller === null) (e.requestContext as { authorizer?: unknown }).authorizer = undefined;
-  else e.requestContext.authorizer.iam.userArn = caller;
-  return e;
-};
-
-interface ApiAnswer {
-  status: number;
-  headers: Record<string, unknown>;
-  body: Record<string, unknown>;
-}
-const parse = (r: HttpResult): ApiAnswer => ({ status: r.statusCode, headers: r.headers ?? {}, body: JSON.parse(r.body) as Record<string, unknown> });
 
 let sb: Sandbox;
 let sfn: AwsClientStub<SFNClient>;
