@@ -15,5 +15,6 @@ export const handler = stepHandler('AllowConnect', async ({ request, db }: Pick<
     request.principal,
     request.sessionTagKey ? sessionTagConnectResource(db, request.sessionTagKey) : dbUserResourceArn({ ...db, dbUser: request.dbUser }),
     request.requestId,
+    request.principalId,
   ),
 );
