@@ -80,7 +80,7 @@ function idpEventRules(prefix) {
   ];
 }
 
-/** The idpEvents role: start and read requests, find grants of deleted principals, and read the identity store if one is configured. */
+/** The idpEvents role: start and read requests, look up principals of deleted ones' names, and read the identity store if one is configured. */
 function idpEventsPolicies() {
   const sub = (s) => ({ 'Fn::Sub': s });
   const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`));
@@ -88,9 +88,9 @@ function idpEventsPolicies() {
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
     { Sid: 'StartRequests', Effect: 'Allow', Action: ['states:StartExecution'], Resource: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
     { Sid: 'ReadRequests', Effect: 'Allow', Action: ['states:DescribeExecution'], Resource: executions },
-    // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
-    { Sid: 'GrantsOfDeletedPrincipals', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
-    { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*') },
+    // A deleted principal's users are found by their records in the database; IAM says only whether a principal of that name exists again, and its unique id.
+    { Sid: 'PrincipalExistsNow', Effect: 'Allow', Action: ['iam:GetRole'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*') },
+    { Sid: 'PrincipalExistsNowUser', Effect: 'Allow', Action: ['iam:GetUser'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*') },
     // Which database users were created for whom: read-only, through the database function in the VPC.
     { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
     { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },

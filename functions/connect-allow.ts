@@ -1,5 +1,6 @@
 import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
+import { assertPrincipalId } from './lib/iam/principal-id';
 import { stepHandler } from './lib/logger';
 import { verifyOnboardState } from './lib/step-input';
 import { connectResourceOf, type OnboardState } from './lib/steps';
@@ -11,5 +12,9 @@ import { connectResourceOf, type OnboardState } from './lib/steps';
  */
 export const handler = stepHandler('AllowConnect', async (input: OnboardState) => {
   const state = await verifyOnboardState(input);
-  return addConnectGrant(grantDeps(), state.request.principal, connectResourceOf(state), state.request.requestId);
+  const { request } = state;
+  const deps = grantDeps();
+  // The unique id the database user was recorded with must be the principal's now: a forged or stale id is refused.
+  if (request.principalId !== undefined) await assertPrincipalId(deps.iam, request.principal, request.principalId);
+  return addConnectGrant(deps, request.principal, connectResourceOf(state), request.requestId, request.principalId);
 });

@@ -5,7 +5,9 @@
  * Deployed code never imports anything under local/.
  *
  * It models the behaviour the workflows depend on: IAM's five-version and size limits, the
- * attached-policy quota, URL-encoded policy documents and NoSuchEntity; RDS's asynchronous
+ * attached-policy quota, URL-encoded policy documents and NoSuchEntity, unique ids (RoleId /
+ * UserId, new for every creation), policy tags set at creation (returned by GetPolicy and
+ * ListPolicyTags, never by ListPolicies); RDS's asynchronous
  * IAM-auth modification; DynamoDB conditional updates for the two expressions the principal
  * lock uses. Every call yields to the event loop first, so concurrent callers interleave as
  * they would against the real services.
@@ -30,12 +32,16 @@ import {
   EntityAlreadyExistsException,
   GetPolicyCommand,
   GetPolicyVersionCommand,
+  GetRoleCommand,
+  GetUserCommand,
   IAMClient,
+  InvalidInputException,
   LimitExceededException,
   ListAttachedRolePoliciesCommand,
   ListAttachedUserPoliciesCommand,
   ListEntitiesForPolicyCommand,
   ListPoliciesCommand,
+  ListPolicyTagsCommand,
   ListPolicyVersionsCommand,
   MalformedPolicyDocumentException,
   NoSuchEntityException,
@@ -52,6 +58,7 @@ import {
   type DBInstance,
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -72,14 +79,23 @@ interface SimPolicy {
   name: string;
   description?: string;
   path: string;
+  tags: Array<{ Key: string; Value: string }>;
   versions: SimPolicyVersion[];
   defaultVersionId: string;
   nextVersion: number;
 }
 interface SimPrincipal {
   arn: string;
+  /** RoleId (AROA...) / UserId (AIDA...): new for every creation, even under a name used before. */
+  id: string;
+  path: string;
+  created: Date;
   attached: string[];
 }
+
+/** IAM unique ids: a type prefix and 17 characters of [A-Z2-7]. */
+const uniqueId = (prefix: 'AROA' | 'AIDA'): string =>
+  prefix + [...randomBytes(17)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
 
 export class SimulatedIam {
   readonly roles = new Map<string, SimPrincipal>();
@@ -91,14 +107,19 @@ export class SimulatedIam {
 
   addRole(name: string, path = '/'): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:role${path}${name}`;
-    this.roles.set(name, { arn, attached: [] });
+    this.roles.set(name, { arn, id: uniqueId('AROA'), path, created: new Date(), attached: [] });
     return arn;
   }
 
   addUser(name: string, path = '/'): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:user${path}${name}`;
-    this.users.set(name, { arn, attached: [] });
+    this.users.set(name, { arn, id: uniqueId('AIDA'), path, created: new Date(), attached: [] });
     return arn;
+  }
+
+  /** The RoleId / UserId of the principal of that name now. */
+  idOf(type: 'role' | 'user', name: string): string {
+    return this.principal(type, name).id;
   }
 
   /**
@@ -120,7 +141,7 @@ export class SimulatedIam {
   /** A policy someone else manages, attached to a principal: must survive everything we do. */
   attachForeignPolicy(type: 'role' | 'user', principalName: string, name: string, document: object): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:policy/${name}`;
-    this.policies.set(arn, { arn, name, path: '/', versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+    this.policies.set(arn, { arn, name, path: '/', tags: [], versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
     this.principal(type, principalName).attached.push(arn);
     return arn;
   }
@@ -178,8 +199,15 @@ export class SimulatedIam {
     on<{ PolicyArn: string }>(GetPolicyCommand, (i) => {
       const p = this.policy(i.PolicyArn);
       const AttachmentCount = [...this.roles.values(), ...this.users.values()].filter((x) => x.attached.includes(p.arn)).length;
-      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount } };
+      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount, ...(p.tags.length ? { Tags: p.tags } : {}) } };
     });
+    on<{ PolicyArn: string }>(ListPolicyTagsCommand, (i) => ({ Tags: this.policy(i.PolicyArn).tags, IsTruncated: false }));
+    const principalView = (type: 'role' | 'user', name: string) => {
+      const p = this.principal(type, name);
+      return { Path: p.path, Arn: p.arn, CreateDate: p.created, ...(type === 'role' ? { RoleName: name, RoleId: p.id } : { UserName: name, UserId: p.id }) };
+    };
+    on<{ RoleName: string }>(GetRoleCommand, (i) => ({ Role: principalView('role', i.RoleName) }));
+    on<{ UserName: string }>(GetUserCommand, (i) => ({ User: principalView('user', i.UserName) }));
     on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, (i) => {
       const v = this.policy(i.PolicyArn).versions.find((x) => x.id === i.VersionId);
       if (!v) throw new NoSuchEntityException({ message: `version ${i.VersionId} not found`, ...meta });
@@ -205,14 +233,16 @@ export class SimulatedIam {
       p.versions = p.versions.filter((v) => v.id !== i.VersionId);
       return {};
     });
-    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string }>(CreatePolicyCommand, (i) => {
+    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string; Tags?: Array<{ Key: string; Value: string }> }>(CreatePolicyCommand, (i) => {
       const path = i.Path ?? '/';
       const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
       if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
         throw new EntityAlreadyExistsException({ message: `A policy called ${i.PolicyName} already exists.`, ...meta });
       }
       this.checkDocument(i.PolicyDocument);
-      this.policies.set(arn, { arn, name: i.PolicyName, path, description: i.Description, versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+      // IAM tag values: letters, digits, spaces and _.:/=+-@ only.
+      for (const t of i.Tags ?? []) if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u.test(t.Value)) throw new InvalidInputException({ message: `tag value ${t.Value} is not valid`, ...meta });
+      this.policies.set(arn, { arn, name: i.PolicyName, path, description: i.Description, tags: [...(i.Tags ?? [])], versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
       return { Policy: { Arn: arn, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
     });
     on<{ PolicyArn: string }>(DeletePolicyCommand, (i) => {

@@ -132,13 +132,16 @@ describe('GET /audit/{requestId}', () => {
   });
 
   it('a compensated onboarding: the grant failed, the new user was dropped again, each with its step', async () => {
-    const ghost = `arn:aws:iam::${ACCOUNT}:role/${uniqueName('Ghost')}`;
-    const requestId = await runRequest('POST /access-requests', { principalArn: ghost, target: 'orders' });
+    const crowded = uniqueName('Crowded');
+    const principalArn = sb.aws.iam.addRole(crowded);
+    // IAM's attached-policy quota is full: the grant cannot be attached.
+    for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', crowded, `${crowded}-other-${p}`, { Version: '2012-10-17', Statement: [] });
+    const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders' });
     const record = await audit(requestId);
-    expect(record).toMatchObject({ status: 'FAILED', error: { code: 'PrincipalNotFound' } });
+    expect(record).toMatchObject({ status: 'FAILED', error: { code: 'GrantLimitReached' } });
     const names = record.steps.map((s) => s.name);
     expect(names).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'CompensateDbUser', 'Failed']);
-    expect(record.steps.find((s) => s.name === 'AllowConnect')?.error).toMatchObject({ code: 'PrincipalNotFound' });
+    expect(record.steps.find((s) => s.name === 'AllowConnect')?.error).toMatchObject({ code: 'GrantLimitReached' });
     const compensate = record.steps.find((s) => s.name === 'CompensateDbUser');
     expect(compensate?.error).toBeUndefined();
     expect(JSON.stringify(compensate?.result)).toMatch(/dropped/);

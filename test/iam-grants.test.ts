@@ -3,10 +3,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/arn';
+import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/arn';
 import { isProvisioningError } from '../functions/lib/errors';
 import { addConnectGrant, type GrantDeps } from '../functions/lib/iam/grants';
-import { grantPolicyArn, grantPolicyName, MANAGED_POLICY_MAX_CHARS, POLICY_PATH, renderPolicy } from '../functions/lib/iam/policy-document';
+import { grantPolicyArn, grantPolicyName, grantPolicyTags, MANAGED_POLICY_MAX_CHARS, ownerOfPolicy, POLICY_PATH, PRINCIPAL_TAG, renderPolicy } from '../functions/lib/iam/policy-document';
 import { SimulatedAws } from '../local/simulated-aws';
 
 const ACCOUNT = '123456789012';
@@ -141,7 +141,7 @@ describe('granting through IAM (simulated IAM at the SDK boundary)', () => {
       aws.stubs.iam.commandCalls(DeletePolicyVersionCommand).length;
     expect(writes()).toBe(2); // CreatePolicy + AttachRolePolicy
     const createInput = aws.stubs.iam.commandCalls(CreatePolicyCommand)[0].args[0].input;
-    expect(createInput).toMatchObject({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }] });
+    expect(createInput).toMatchObject({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, Tags: [{ Key: PRINCIPAL_TAG, Value: `aws:${ACCOUNT}:role:mixed` }] });
     expect(JSON.parse(createInput.PolicyDocument as string)).toEqual(renderPolicy([arn('alice')]));
     expect(aws.stubs.iam.commandCalls(AttachRolePolicyCommand)[0].args[0].input).toEqual({ RoleName: 'mixed', PolicyArn: grantPolicyArn(principal, 0) });
 
@@ -191,29 +191,71 @@ describe('granting through IAM (simulated IAM at the SDK boundary)', () => {
 
   it('while another request holds the principal lock: GrantLockBusy; an expired lease is taken over', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('locked'));
-    aws.locks.items.set(principal.arn, { pk: { S: principal.arn }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() + 60_000) } });
+    // One lock per principal, whatever path a request names it with.
+    const key = principalKey(principal);
+    aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() + 60_000) } });
+    await expect(addConnectGrant(deps, parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/some/path/locked`), arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'GrantLockBusy' });
     await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'GrantLockBusy' });
-    aws.locks.items.set(principal.arn, { pk: { S: principal.arn }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() - 1) } });
+    aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() - 1) } });
     expect((await addConnectGrant(deps, principal, arn('alice'), 'req-1')).outcome).toBe('added');
-    expect(aws.locks.items.get(principal.arn)?.owner).toBeUndefined();
+    expect(aws.locks.items.get(key)?.owner).toBeUndefined();
   });
 
   it('a read that does not show the last holder’s write yet is retried, not built upon (fencing)', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('lagging'));
     await addConnectGrant(deps, principal, arn('alice'), 'req-1');
     const policyArn = grantPolicyArn(principal, 0);
-    expect(aws.locks.items.get(principal.arn)?.policies?.M?.[policyArn]?.S).toBe('v1');
+    const key = principalKey(principal);
+    expect(aws.locks.items.get(key)?.policies?.M?.[policyArn]?.S).toBe('v1');
     // Pretend the previous holder wrote v2, which IAM's (eventually consistent) read does not show yet.
-    aws.locks.items.get(principal.arn)!.policies = { M: { [policyArn]: { S: 'v2' } } };
+    aws.locks.items.get(key)!.policies = { M: { [policyArn]: { S: 'v2' } } };
     await expect(addConnectGrant(deps, principal, arn('bob'), 'req-2')).rejects.toMatchObject({ code: 'IamNotYetConsistent' });
-    expect(aws.locks.items.get(principal.arn)?.owner).toBeUndefined();
+    expect(aws.locks.items.get(key)?.owner).toBeUndefined();
   });
 
   it('reuses a grant policy left unattached by an interrupted run', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('interrupted'));
-    await new IAMClient({}).send(new CreatePolicyCommand({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, PolicyDocument: JSON.stringify(renderPolicy([arn('alice')])) }));
+    // As createAndAttach creates it: the creation tag comes with CreatePolicy.
+    await new IAMClient({}).send(new CreatePolicyCommand({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, PolicyDocument: JSON.stringify(renderPolicy([arn('alice')])), Tags: grantPolicyTags(principal) }));
     const result = await addConnectGrant(deps, principal, arn('alice'), 'req-1');
     expect(result).toMatchObject({ outcome: 'added', policyArn: grantPolicyArn(principal, 0) });
     expect(await allowed(aws.iam.attachedDocuments('role', 'interrupted'), principal.arn, arn('alice'))).toBe(true);
+  });
+
+  it('a policy someone else created under our exact name (iam:CreatePolicy only, no tag) is refused, never written to or attached', async () => {
+    const principal = parsePrincipalArn(aws.iam.addRole('squatted'));
+    const planted = renderPolicy([arn('attacker_db_user')]);
+    await new IAMClient({}).send(new CreatePolicyCommand({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, PolicyDocument: JSON.stringify(planted), Description: `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.` }));
+    await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'ForeignPolicyConflict', message: expect.stringContaining(PRINCIPAL_TAG) });
+    expect(aws.iam.attachedDocuments('role', 'squatted')).toEqual([]);
+    expect(aws.stubs.iam.commandCalls(CreatePolicyVersionCommand)).toHaveLength(0);
+    expect(aws.iam.policies.get(grantPolicyArn(principal, 0))?.versions).toHaveLength(1);
+  });
+
+  it('the policy name and the lock ignore the path: role/alice and role/x/alice are one principal', () => {
+    const plain = parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/alice`);
+    const pathed = parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/x/alice`);
+    expect(grantPolicyName(pathed, 0)).toBe(grantPolicyName(plain, 0));
+    expect(principalKey(pathed)).toBe(`aws:${ACCOUNT}:role:alice`);
+    expect(grantPolicyName(parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:user/alice`), 0)).not.toBe(grantPolicyName(plain, 0));
+    expect(grantPolicyName(parsePrincipalArn(`arn:aws:iam::999999999999:role/alice`), 0)).not.toBe(grantPolicyName(plain, 0));
+  });
+
+  it('ownership is proven by path, exact name and creation tag together; the description is never read', () => {
+    const alice = parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/alice`);
+    const name = grantPolicyName(alice, 1);
+    const ours = { arn: `arn:aws:iam::${ACCOUNT}:policy${POLICY_PATH}${name}`, name, path: POLICY_PATH, tags: grantPolicyTags(alice) };
+    expect(ownerOfPolicy(ours)).toMatchObject({ principal: { type: 'role', name: 'alice', accountId: ACCOUNT }, slot: 1, legacy: false });
+    expect(ownerOfPolicy({ ...ours, tags: [] })).toBeUndefined();
+    expect(ownerOfPolicy({ ...ours, path: '/' })).toBeUndefined();
+    expect(ownerOfPolicy({ ...ours, tags: [{ Key: PRINCIPAL_TAG, Value: `aws:${ACCOUNT}:role:bob` }] })).toBeUndefined();
+    // The tag names alice, but the name's hash is not the one computed for alice.
+    const forged = name.replace(/-[0-9a-f]{8}-1$/, '-00000000-1');
+    expect(ownerOfPolicy({ ...ours, name: forged, arn: ours.arn.replace(name, forged) })).toBeUndefined();
+    // Names with a comma: IAM tag values cannot hold one.
+    const comma = parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/a,b`);
+    const commaName = grantPolicyName(comma, 0);
+    expect(grantPolicyTags(comma)[0].Value).not.toContain(',');
+    expect(ownerOfPolicy({ arn: `arn:aws:iam::${ACCOUNT}:policy${POLICY_PATH}${commaName}`, name: commaName, path: POLICY_PATH, tags: grantPolicyTags(comma) })?.principal.name).toBe('a,b');
   });
 });

@@ -1,5 +1,10 @@
+import { createHash } from 'node:crypto';
+import { AttachRolePolicyCommand, CreatePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dbUserResourceArn } from '../functions/lib/arn';
+import { POLICY_PATH, renderPolicy } from '../functions/lib/iam/policy-document';
 import { connectionStats } from '../functions/lib/sql/connection';
 import { statePath } from '../local/asl-runner';
 import { createSandbox, type Sandbox } from '../local/sandbox';
@@ -210,4 +215,49 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     const withoutCreator = (f: typeof first.facts) => ({ ...f, comment: { ...JSON.parse(f.comment as string), createdBy: '(request)' } });
     expect({ ...again, facts: withoutCreator(again.facts) }).toEqual({ ...first, facts: withoutCreator(first.facts) });
   });
+});
+
+describe('one principal, one identity: role/NAME and role/PATH/NAME are the same role', () => {
+  const ACCOUNT = '123456789012';
+  /** The IAM policy evaluator's answer for everything attached to the role now. */
+  const canConnect = async (roleName: string, principal: string, resource: string): Promise<boolean> => {
+    const result = await runSimulation(
+      {
+        request: { principal, action: 'rds-db:connect', resource: { resource, accountId: ACCOUNT }, contextVariables: {} },
+        identityPolicies: sb.aws.iam.attachedDocuments('role', roleName).map((policy, i) => ({ name: `p${i}`, policy })),
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+      },
+      {},
+    );
+    if (result.resultType === 'error') throw new Error(result.errors.message);
+    return result.overallResult === 'Allowed';
+  };
+
+  for (const mode of ['role/NAME', 'role/x/NAME', 'no principalArn'] as const) {
+    it(`onboarded under both ARNs (and holding a policy named the old way, by ARN with path): offboarding with ${mode} removes every grant`, async () => {
+      const name = uniqueName('Alice');
+      const plain = sb.aws.iam.addRole(name);
+      const pathed = `arn:aws:iam::${ACCOUNT}:role/x/${name}`;
+      const dbUser = name.toLowerCase();
+      await onboard(plain, { dbUser });
+      await onboard(pathed, { dbUser });
+      const resource = dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT, resourceId: sb.aws.rds.databases.get('instance/orders-db')!.resourceId, dbUser });
+      // A grant policy as versions before the principal key wrote it: the hash of the ARN with its path, tagged managed-by.
+      const iam = new IAMClient({});
+      const legacyName = `rds-iam-access-role-${name}-${createHash('sha256').update(pathed).digest('hex').slice(0, 8)}-0`;
+      const legacy = await iam.send(
+        new CreatePolicyCommand({ PolicyName: legacyName, Path: POLICY_PATH, PolicyDocument: JSON.stringify(renderPolicy([resource])), Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }] }),
+      );
+      await iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: legacy.Policy?.Arn }));
+      for (const arn of [plain, pathed]) expect(await canConnect(name, arn, resource)).toBe(true);
+
+      const exec = await offboard({ dbUser, ...(mode === 'role/NAME' ? { principalArn: plain } : mode === 'role/x/NAME' ? { principalArn: pathed } : {}) });
+      expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+      expect(exec.output).toMatchObject({ status: 'dropped' });
+      for (const arn of [plain, pathed]) expect(await canConnect(name, arn, resource)).toBe(false);
+      expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+      expect((await roleFacts(dbUser)).exists).toBe(false);
+    });
+  }
 });

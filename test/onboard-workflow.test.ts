@@ -70,18 +70,31 @@ describe('onboarding workflow (statemachines/onboard.asl.json)', () => {
   });
 
   it('policy step fails: the role this execution created is rolled back and the error is reported', async () => {
-    const roleName = uniqueName('Gone');
-    const principalArn = `arn:aws:iam::123456789012:role/${roleName}`; // never created in IAM
+    const roleName = uniqueName('Crowded');
+    const principalArn = sb.aws.iam.addRole(roleName);
+    // IAM's attached-policy quota is full: the grant cannot be attached.
+    for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', roleName, `${roleName}-other-${p}`, { Version: '2012-10-17', Statement: [] });
     const before = await allRoles();
     const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-comp-1', principalArn, target: 'orders', databases: ['app'] });
     expect(exec.status).toBe('FAILED');
-    expect(exec.error).toBe('PrincipalNotFound');
+    expect(exec.error).toBe('GrantLimitReached');
     expect(exec.cause).toContain(principalArn);
     expect(statePath(exec).slice(-3)).toEqual(['AllowConnect', 'CompensateDbUser', 'Failed']);
     expect((await roleFacts(roleName)).exists).toBe(false);
     expect(await connectGrantees('app')).not.toContain(roleName);
     // The marker role may have been created by whichever test ran first; nothing else may differ.
     expect((await allRoles()).filter((r) => !r.includes('rds_iam_access_managed'))).toEqual(before.filter((r) => !r.includes('rds_iam_access_managed')));
+  });
+
+  it('a principal IAM does not know fails at validation (its unique id is looked up there) and changes nothing', async () => {
+    const roleName = uniqueName('Gone');
+    const principalArn = `arn:aws:iam::123456789012:role/${roleName}`; // never created in IAM
+    const before = await allRoles();
+    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, target: 'orders' });
+    expect(exec).toMatchObject({ status: 'FAILED', error: 'PrincipalNotFound' });
+    expect(exec.cause).toContain(roleName);
+    expect(statePath(exec)).toEqual(['Validate', 'Failed']);
+    expect(await allRoles()).toEqual(before);
   });
 
   it('unknown target: fails at validation and changes nothing', async () => {

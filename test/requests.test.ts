@@ -354,6 +354,8 @@ describe('ProvisioningError', () => {
     IamAuthEnableTimeout: true,
     IamAuthDisabled: true,
     PrincipalNotFound: true,
+    PrincipalRecreated: true,
+    ForeignPolicyConflict: true,
     GrantLimitReached: true,
     GrantLockBusy: true,
     IamNotYetConsistent: true,

@@ -90,6 +90,16 @@ describe('grant step (AllowConnect) invoked directly', () => {
     expect(sb.aws.iam.connectGrants('role', state.principalName)).toHaveLength(1);
   });
 
+  it('refuses a principal id that is not the one IAM gives the principal now, or not an IAM id at all', async () => {
+    const state = await genuineState();
+    expect(state.request.principalId).toMatch(/^AROA/);
+    const stale = await failureOf(connectAllow({ ...state, request: { ...state.request, principalId: 'AROAOLDROLEOLDROLEOLD' } }));
+    expect(stale.name).toBe('PrincipalRecreated');
+    const junk = await failureOf(connectAllow({ ...state, request: { ...state.request, principalId: '*' } }));
+    expect(junk).toMatchObject({ name: 'ValidationError', details: { field: 'request.principalId' } });
+    expect(sb.aws.iam.connectGrants('role', state.principalName)).toEqual([]);
+  });
+
   it('refuses a target that is not configured, and a forged copy of a configured one changes nothing', async () => {
     const state = await genuineState();
     expect((await failureOf(connectAllow({ ...state, target: { ...state.target, name: 'elsewhere' } }))).name).toBe('UnknownTarget');

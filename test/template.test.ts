@@ -108,7 +108,8 @@ const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:M
 
 /** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
 const EXPECTED_ACTIONS: Record<string, string[]> = {
-  onboardValidate: [...LOGS],
+  // The principal's unique id, recorded with the database user.
+  onboardValidate: [...LOGS, 'iam:GetRole', 'iam:GetUser'],
   targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
   iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
   dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
@@ -134,6 +135,8 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   ],
   connectAllow: [
     ...LOGS,
+    'iam:GetRole',
+    'iam:GetUser',
     'iam:ListAttachedRolePolicies',
     'iam:ListAttachedUserPolicies',
     ...IAM_POLICY_ACTIONS,
@@ -160,16 +163,17 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:GetPolicy',
     'iam:GetPolicyVersion',
     'iam:ListEntitiesForPolicy',
+    'iam:GetRole',
+    'iam:GetUser',
   ],
   executionArchive: [...LOGS, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
   idpEvents: [
     ...LOGS,
     'states:StartExecution',
     'states:DescribeExecution',
-    'iam:ListPolicies',
-    'iam:GetPolicy',
-    'iam:GetPolicyVersion',
-    'iam:ListEntitiesForPolicy',
+    // Deleted principals' users come from their database records; IAM only says whether the name exists again.
+    'iam:GetRole',
+    'iam:GetUser',
     'sqs:SendMessage',
     'identitystore:DescribeUser',
     'identitystore:ListGroupMembershipsForMember',

@@ -47,9 +47,23 @@ export const principalArnOrUndefined = (value: unknown): PrincipalArn | undefine
 /** An IAM tag key, as IAM accepts it (session tags name the database user of shared roles). */
 export const IAM_TAG_KEY = /^[\w.:/=+@-]{1,128}$/;
 
+export type PrincipalIdentity = Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>;
+
+/**
+ * Who a role or user is: `partition:account:type:name`. IAM names are unique per account and type
+ * whatever the path, so the path is left out: `role/alice` and `role/x/alice` are one principal,
+ * and must get one policy name, one lock and one identity everywhere.
+ */
+export const principalKey = (p: PrincipalIdentity): string => `${p.partition}:${p.accountId}:${p.type}:${p.name}`;
+
+/** The principal a key names, as an ARN without path (IAM APIs take the name; the path is not part of who it is). */
+export const principalOfKey = (key: string): PrincipalArn | undefined => {
+  const m = /^(aws|aws-cn|aws-us-gov):(\d{12}):(role|user):([\w+=,.@-]{1,64})$/.exec(key);
+  return m ? principalArnOrUndefined(`arn:${m[1]}:iam::${m[2]}:${m[3]}/${m[4]}`) : undefined;
+};
+
 /** The same IAM role or user, whatever the path (names are unique per account and type). */
-export const samePrincipal = (a: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>, b: Pick<PrincipalArn, 'partition' | 'accountId' | 'type' | 'name'>): boolean =>
-  a.partition === b.partition && a.accountId === b.accountId && a.type === b.type && a.name === b.name;
+export const samePrincipal = (a: PrincipalIdentity, b: PrincipalIdentity): boolean => principalKey(a) === principalKey(b);
 
 /** Two ARNs of the same role or user (paths aside); false when either is not one. */
 export const sameRoleOrUser = (a: unknown, b: unknown): boolean => {

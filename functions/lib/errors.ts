@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'IamAuthEnableTimeout'
   | 'IamAuthDisabled'
   | 'PrincipalNotFound'
+  | 'PrincipalRecreated'
+  | 'ForeignPolicyConflict'
   | 'GrantLimitReached'
   | 'GrantLockBusy'
   | 'IamNotYetConsistent'
@@ -59,6 +61,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   IamAuthEnableTimeout: 504,
   IamAuthDisabled: 409,
   PrincipalNotFound: 404,
+  PrincipalRecreated: 409,
+  ForeignPolicyConflict: 409,
   GrantLimitReached: 409,
   GrantLockBusy: 503,
   IamNotYetConsistent: 503,

@@ -36,6 +36,8 @@ const onboardInputSchema = z
 export interface OnboardRequest {
   requestId: string;
   principal: PrincipalArn;
+  /** The principal's IAM unique id, looked up by the Validate step (never request input). */
+  principalId?: string;
   dbUser: string;
   dbRoles: string[];
   databases: string[];

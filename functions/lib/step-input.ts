@@ -3,7 +3,7 @@ import { rdsClient } from './clients';
 import { type Config, loadConfig, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, isProvisioningError, ProvisioningError } from './errors';
 import { describeTarget, type ResolvedTarget } from './rds';
-import { onboardInputOf, offboardInputOf, validateOffboardRequest, validateOnboardRequest } from './requests';
+import { type OnboardRequest, onboardInputOf, offboardInputOf, validateOffboardRequest, validateOnboardRequest } from './requests';
 import type { OffboardState, OnboardState } from './steps';
 
 /**
@@ -59,10 +59,24 @@ const asStepInput = <T>(fn: () => T): T => {
   }
 };
 
+/** IAM unique ids: AROA… for roles, AIDA… for users (IAM documents the prefixes; the rest is upper-case base32-like). */
+const PRINCIPAL_ID = /^(AROA|AIDA)[A-Z0-9]{12,124}$/;
+
+/**
+ * The principal's unique id is read from IAM by the Validate step; later steps keep it only in its IAM shape, and
+ * AllowConnect checks it against IAM again before it grants (the database steps cannot reach IAM).
+ */
+const principalIdOf = (request: Partial<OnboardRequest> | undefined): { principalId?: string } => {
+  const id: unknown = request?.principalId;
+  if (id === undefined) return {};
+  if (typeof id !== 'string' || !PRINCIPAL_ID.test(id)) throw invalid('request.principalId', 'must be an IAM unique id (AROA… or AIDA…), as the Validate step reads it from IAM');
+  return { principalId: id };
+};
+
 export const verifyOnboardState = async (claimed: OnboardState, deps: StepInputDeps = defaultDeps): Promise<OnboardState> => {
   const { target, db } = await verifiedTarget(claimed, deps);
   const { request } = asStepInput(() => validateOnboardRequest(onboardInputOf(claimed.request, target.name), deps.config()));
-  return { request, target, db };
+  return { request: { ...request, ...principalIdOf(claimed.request) }, target, db };
 };
 
 export const verifyOffboardState = async (claimed: OffboardState, deps: StepInputDeps = defaultDeps): Promise<OffboardState> => {

@@ -32,6 +32,7 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   dbUser: request.dbUser,
   requestId: request.requestId,
   principalArn: request.principal.arn,
+  ...(request.principalId ? { principalId: request.principalId } : {}),
   dbRoles: request.dbRoles,
   databases: request.databases,
   protectedNames: protectedNamesOf(target, db),

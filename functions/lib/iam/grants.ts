@@ -17,18 +17,23 @@ import {
   type AttachedPolicy,
   type IAMClient,
 } from '@aws-sdk/client-iam';
-import { parsePrincipalArn, type PrincipalArn } from '../arn';
+import { type PrincipalArn, principalKey, samePrincipal } from '../arn';
 import { mapAwsError } from '../aws-errors';
 import { isProvisioningError, ProvisioningError } from '../errors';
 import {
   fitsInOnePolicy,
   grantPolicyArn,
   grantPolicyName,
+  grantPolicyTags,
   grantsInDocument,
+  isGrantPolicyOf,
   MAX_POLICY_VERSIONS,
+  ownerOfPolicy,
   POLICY_PATH,
+  PRINCIPAL_TAG,
+  type PolicyFacts,
+  type PolicyOwner,
   renderPolicy,
-  slotOf,
 } from './policy-document';
 import { type ExpectedPolicies, type LockDeps, withPrincipalLock } from './principal-lock';
 
@@ -83,31 +88,45 @@ const listAttached = async (iam: IAMClient, principal: PrincipalArn): Promise<At
 
 const versionNumber = (v: string | null | undefined): number => (v ? Number(v.replace(/^v/, '')) : 0);
 
+const isNoSuchEntity = (e: unknown): boolean => ['NoSuchEntity', 'NoSuchEntityException'].includes((e as Error).name);
+
+/** Name, path and tags of a policy: GetPolicy returns the tags, the listing calls do not. */
+const readPolicyFacts = async (iam: IAMClient, policyArn: string): Promise<PolicyFacts & { defaultVersionId: string }> => {
+  const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: policyArn }))).Policy;
+  return { arn: policyArn, name: policy?.PolicyName ?? '', path: policy?.Path, tags: policy?.Tags ?? [], defaultVersionId: policy?.DefaultVersionId ?? 'v1' };
+};
+
+const readGrants = async (iam: IAMClient, policyArn: string, versionId: string): Promise<string[]> =>
+  grantsInDocument((await iam.send(new GetPolicyVersionCommand({ PolicyArn: policyArn, VersionId: versionId }))).PolicyVersion?.Document ?? '{}');
+
 /**
  * Reads the principal's grant policies and checks them against the versions the previous
  * lock holder wrote; a read that does not show them yet is retried (IamNotYetConsistent).
+ * Every attached policy proven ours for this principal counts, whatever hash its name has (names
+ * once hashed the ARN with its path); anything else attached is never read further nor changed.
  */
 export const readPrincipalGrants = async (iam: IAMClient, principal: PrincipalArn, expected: ExpectedPolicies = {}): Promise<PrincipalGrants> => {
   try {
     const attached = await listAttached(iam, principal);
-    const ours = attached.filter((p) => p.PolicyArn?.includes(`:policy${POLICY_PATH}`) && slotOf(principal, p.PolicyName ?? '') !== undefined);
     const policies: GrantPolicy[] = [];
-    for (const p of ours) {
-      const arn = p.PolicyArn as string;
-      const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
-      const defaultVersionId = policy?.DefaultVersionId ?? 'v1';
-      const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: defaultVersionId }));
-      policies.push({ slot: slotOf(principal, p.PolicyName as string) as number, name: p.PolicyName as string, arn, defaultVersionId, grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}') });
+    for (const p of attached.filter((a) => a.PolicyArn?.includes(`:policy${POLICY_PATH}`))) {
+      const facts = await readPolicyFacts(iam, p.PolicyArn as string);
+      const owner = isGrantPolicyOf(facts, principal);
+      if (owner) policies.push({ slot: owner.slot, name: facts.name, arn: facts.arn, defaultVersionId: facts.defaultVersionId, grants: await readGrants(iam, facts.arn, facts.defaultVersionId) });
     }
-    // The lock item is per principal, so every entry names one of this principal's policies.
-    for (const [arn, version] of Object.entries(expected)) {
-      const seen = policies.find((p) => p.arn === arn);
-      const stale = version === null ? seen !== undefined : !seen || versionNumber(seen.defaultVersionId) < versionNumber(version);
-      if (stale) throw new ProvisioningError('IamNotYetConsistent', `IAM does not show the last change to ${arn} yet (expected ${version ?? 'deleted'}); retrying`);
-    }
-    return { attachedCount: attached.length, policies: policies.sort((a, b) => a.slot - b.slot) };
+    checkFencing(policies, expected);
+    return { attachedCount: attached.length, policies: policies.sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name)) };
   } catch (e) {
     return mapAwsError(e, `read grant policies of ${principal.arn}`, PRINCIPAL_NOT_FOUND);
+  }
+};
+
+/** The lock item is per principal, so every entry names one of this principal's policies. */
+const checkFencing = (policies: GrantPolicy[], expected: ExpectedPolicies): void => {
+  for (const [arn, version] of Object.entries(expected)) {
+    const seen = policies.find((p) => p.arn === arn);
+    const stale = version === null ? seen !== undefined : !seen || versionNumber(seen.defaultVersionId) < versionNumber(version);
+    if (stale) throw new ProvisioningError('IamNotYetConsistent', `IAM does not show the last change to ${arn} yet (expected ${version ?? 'deleted'}); retrying`);
   }
 };
 
@@ -122,9 +141,8 @@ const writePolicyVersion = async (iam: IAMClient, policyArn: string, resources: 
   return out.PolicyVersion?.VersionId ?? 'v1';
 };
 
-/** Our description names the principal: how a grant found by resource leads back to who holds it. */
+/** For people reading the console only: anyone may edit a description, so it is never read back. */
 const describeFor = (principal: PrincipalArn): string => `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.`;
-const principalFromDescription = (description: string | undefined): string | undefined => /^rds-db:connect grants of (\S+), managed by rds-iam-access/.exec(description ?? '')?.[1];
 
 const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: number, resources: string[]): Promise<string> => {
   const arn = grantPolicyArn(principal, slot);
@@ -136,12 +154,18 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
         Path: POLICY_PATH,
         PolicyDocument: JSON.stringify(renderPolicy(resources)),
         Description: describeFor(principal),
-        Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }],
+        Tags: grantPolicyTags(principal),
       }),
     );
   } catch (e) {
-    // Left over from a run that created it and stopped before attaching: reuse it.
     if ((e as Error).name !== 'EntityAlreadyExists' && (e as Error).name !== 'EntityAlreadyExistsException') throw e;
+    // Left over from a run that created it and stopped before attaching, or taken by someone else first.
+    const existing = await readPolicyFacts(iam, arn).catch((err: unknown) => (isNoSuchEntity(err) ? undefined : Promise.reject(err)));
+    if (!existing || !isGrantPolicyOf(existing, principal)) {
+      throw new ProvisioningError('ForeignPolicyConflict', `IAM policy name ${grantPolicyName(principal, slot)} is taken by a policy that is not this project's grant policy for ${principal.arn} (its path or its ${PRINCIPAL_TAG} tag do not match); it is left untouched: an IAM administrator must delete it`, {
+        details: { policyArn: arn },
+      });
+    }
     versionId = await writePolicyVersion(iam, arn, resources);
   }
   if (principal.type === 'role') await iam.send(new AttachRolePolicyCommand({ RoleName: principal.name, PolicyArn: arn }));
@@ -180,8 +204,8 @@ export const planGrantAddition = (current: PrincipalGrants, principal: Principal
  * Adds one `rds-db:connect` resource to the principal's grant policies, under the principal's
  * lock. Re-adding is a no-op; the principal's other policies are never touched.
  */
-export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantChange> =>
-  withPrincipalLock<GrantChange>(deps.lock, principal.arn, owner, async (expected) => {
+export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string, principalId?: string): Promise<GrantChange> =>
+  withPrincipalLock<GrantChange>(deps.lock, principalKey(principal), owner, async (expected) => {
     const current = await readPrincipalGrants(deps.iam, principal, expected);
     try {
       const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
@@ -193,7 +217,7 @@ export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, 
     } catch (e) {
       return mapAwsError(e, `grant rds-db:connect to ${principal.arn}`, { ...PRINCIPAL_NOT_FOUND, LimitExceeded: 'GrantLimitReached', LimitExceededException: 'GrantLimitReached' });
     }
-  });
+  }, principalId);
 
 export interface GrantRemoval {
   principalArn: string;
@@ -220,21 +244,22 @@ export const planGrantRemoval = (policies: GrantPolicy[], resourceArn: string): 
       return { policyArn: p.arn, policyName: p.name, change: remaining.length ? 'updated' : 'deleted', remaining };
     });
 
-/** Our grant policies of a principal that IAM no longer knows: they are detached, so found by their names. */
-const orphanedGrantPolicies = async (iam: IAMClient, principal: PrincipalArn, maxSlots: number): Promise<GrantPolicy[]> => {
-  const found: GrantPolicy[] = [];
-  for (let slot = 0; slot < maxSlots; slot++) {
-    const arn = grantPolicyArn(principal, slot);
-    try {
-      const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: arn }))).Policy;
-      const defaultVersionId = policy?.DefaultVersionId ?? 'v1';
-      const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: defaultVersionId }));
-      found.push({ slot, name: grantPolicyName(principal, slot), arn, defaultVersionId, grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}') });
-    } catch (e) {
-      if (!['NoSuchEntity', 'NoSuchEntityException'].includes((e as Error).name)) throw e;
-    }
+/**
+ * The principal's grant policies wherever they are: attached ones while the principal exists; once
+ * it is gone (its policies were detached before IAM let it be deleted), every policy under the path
+ * proven ours for it, whatever hash its name has.
+ */
+export const grantPoliciesOf = async (iam: IAMClient, principal: PrincipalArn, expected: ExpectedPolicies = {}): Promise<{ policies: GrantPolicy[]; principalDeleted: boolean }> => {
+  try {
+    return { policies: (await readPrincipalGrants(iam, principal, expected)).policies, principalDeleted: false };
+  } catch (e) {
+    if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
   }
-  return found;
+  const policies = (await listPathPolicies(iam))
+    .filter((p) => p.owner && samePrincipal(p.owner.principal, principal))
+    .map((p) => ({ slot: (p.owner as PolicyOwner).slot, name: p.policyName, arn: p.policyArn, defaultVersionId: p.defaultVersionId, grants: p.grants }));
+  checkFencing(policies, expected);
+  return { policies, principalDeleted: true };
 };
 
 /** IAM refuses to delete a managed policy that still has non-default versions, or is attached. */
@@ -254,16 +279,8 @@ const deleteGrantPolicy = async (iam: IAMClient, principal: PrincipalArn, policy
  * and policies are kept. A principal already deleted from IAM is not an error.
  */
 export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantRemoval> =>
-  withPrincipalLock<GrantRemoval>(deps.lock, principal.arn, owner, async (expected) => {
-    let policies: GrantPolicy[];
-    let principalDeleted = false;
-    try {
-      policies = (await readPrincipalGrants(deps.iam, principal, expected)).policies;
-    } catch (e) {
-      if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
-      principalDeleted = true;
-      policies = await orphanedGrantPolicies(deps.iam, principal, deps.limits.maxGrantPoliciesPerPrincipal).catch((err: unknown) => mapAwsError(err, `read grant policies of ${principal.arn}`));
-    }
+  withPrincipalLock<GrantRemoval>(deps.lock, principalKey(principal), owner, async (expected) => {
+    const { policies, principalDeleted } = await grantPoliciesOf(deps.iam, principal, expected);
     const plan = planGrantRemoval(policies, resourceArn);
     const next: ExpectedPolicies = { ...expected };
     const changes: GrantRemoval['policies'] = [];
@@ -286,12 +303,50 @@ export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalAr
     };
   });
 
-/** One of this project's grant policies, found by its path: whose it is, what it allows, whether attached. */
+/** A policy under the project's path, as IAM shows it: whose it provably is (if anyone's), and what it allows. */
+export interface PathPolicy {
+  policyArn: string;
+  policyName: string;
+  defaultVersionId: string;
+  /** Undefined when it is not provably this project's: never edited, never acted on. */
+  owner?: PolicyOwner;
+  grants: string[];
+}
+
+/** Every policy under /rds-iam-access/, whoever made it (IAM cannot keep others from creating policies there). */
+export const listPathPolicies = async (iam: IAMClient): Promise<PathPolicy[]> => {
+  const found: PathPolicy[] = [];
+  try {
+    let marker: string | undefined;
+    do {
+      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
+      for (const p of page.Policies ?? []) {
+        if (!p.Arn) continue;
+        try {
+          const facts = await readPolicyFacts(iam, p.Arn);
+          const owner = ownerOfPolicy(facts);
+          found.push({ policyArn: p.Arn, policyName: facts.name, defaultVersionId: facts.defaultVersionId, ...(owner ? { owner } : {}), grants: await readGrants(iam, p.Arn, facts.defaultVersionId) });
+        } catch (e) {
+          // Deleted (by a concurrent offboarding, say) between the listing and the read: it grants nothing any more.
+          if (!isNoSuchEntity(e)) throw e;
+        }
+      }
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+  } catch (e) {
+    return mapAwsError(e, 'list the policies under the path of this project');
+  }
+  return found;
+};
+
+/** A policy under the project's path with its attachments, for the access review. */
 export interface ProjectGrantPolicy {
   policyArn: string;
   policyName: string;
-  /** From the description this project writes; undefined when someone edited it. */
+  /** The principal it is provably this project's grant policy for (ARN without path); undefined: not ours. */
   principalArn?: string;
+  /** Ours, created before the principal tag (its name hashed the ARN with its path). */
+  legacy?: boolean;
   attached: boolean;
   /** Who it is really attached to (IAM reports names, not paths): roles and users as ARNs without path, groups as group ARNs. */
   attachedTo: string[];
@@ -312,40 +367,28 @@ const policyEntities = async (iam: IAMClient, policyArn: string): Promise<string
   return entities;
 };
 
-/** Every grant policy of this project (path /rds-iam-access/), read in full. */
+/** Every policy under the project's path, read in full with its attachments (ours or not: the review shows both). */
 export const listGrantPolicies = async (iam: IAMClient): Promise<ProjectGrantPolicy[]> => {
   const found: ProjectGrantPolicy[] = [];
-  try {
-    let marker: string | undefined;
-    do {
-      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
-      for (const p of page.Policies ?? []) {
-        if (!p.Arn || !p.PolicyName?.startsWith('rds-iam-access-')) continue;
-        const version = await iam.send(new GetPolicyVersionCommand({ PolicyArn: p.Arn, VersionId: p.DefaultVersionId ?? 'v1' }));
-        const policy = (await iam.send(new GetPolicyCommand({ PolicyArn: p.Arn }))).Policy;
-        const attachedTo = await policyEntities(iam, p.Arn);
-        found.push({
-          policyArn: p.Arn,
-          policyName: p.PolicyName,
-          principalArn: principalFromDescription(policy?.Description),
-          attached: attachedTo.length > 0,
-          attachedTo,
-          grants: grantsInDocument(version.PolicyVersion?.Document ?? '{}'),
-        });
-      }
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
-  } catch (e) {
-    return mapAwsError(e, 'list the grant policies of this project');
+  for (const p of await listPathPolicies(iam)) {
+    const attachedTo = await policyEntities(iam, p.policyArn).catch((e: unknown) => mapAwsError(e, `list the attachments of ${p.policyArn}`));
+    found.push({
+      policyArn: p.policyArn,
+      policyName: p.policyName,
+      ...(p.owner ? { principalArn: p.owner.principal.arn, ...(p.owner.legacy ? { legacy: true } : {}) } : {}),
+      attached: attachedTo.length > 0,
+      attachedTo,
+      grants: p.grants,
+    });
   }
   return found;
 };
 
-/** Every principal whose grant policies (of this project) allow `resourceArn`: for offboarding without a principal. */
+/** Every principal whose grant policies (provably this project's) allow `resourceArn`: for offboarding without a principal. */
 export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
   const holders = new Map<string, PrincipalArn>();
-  for (const p of await listGrantPolicies(iam)) {
-    if (p.principalArn && p.grants.includes(resourceArn)) holders.set(p.principalArn, parsePrincipalArn(p.principalArn));
+  for (const p of await listPathPolicies(iam)) {
+    if (p.owner && p.grants.includes(resourceArn)) holders.set(principalKey(p.owner.principal), p.owner.principal);
   }
   return [...holders.values()];
 };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PrincipalArn } from '../arn';
+import { type PrincipalArn, type PrincipalIdentity, principalKey, principalOfKey, samePrincipal } from '../arn';
 
 /**
  * The identity policies this project owns: customer-managed policies under one IAM path,
@@ -21,21 +21,69 @@ export interface PolicyDocument {
 const hash8 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 8);
 
 /**
- * Deterministic per principal and slot: `rds-iam-access-<name>-<hash of the ARN>-<n>`. The hash
- * tells apart principals with the same name on different paths; the name is for people.
+ * Deterministic per principal and slot: `rds-iam-access-<type>-<name>-<hash of the principal key>-<n>`.
+ * The key has no path (one role, one name, whatever path a request wrote); the name part is for people.
  */
-export const grantPolicyName = (principal: PrincipalArn, slot: number): string =>
-  `rds-iam-access-${principal.type}-${principal.name.slice(0, 64)}-${hash8(principal.arn)}-${slot}`;
+export const grantPolicyName = (principal: PrincipalIdentity, slot: number): string =>
+  `rds-iam-access-${principal.type}-${principal.name}-${hash8(principalKey(principal))}-${slot}`;
 
-export const grantPolicyArn = (principal: PrincipalArn, slot: number): string =>
+export const grantPolicyArn = (principal: PrincipalIdentity, slot: number): string =>
   `arn:${principal.partition}:iam::${principal.accountId}:policy${POLICY_PATH}${grantPolicyName(principal, slot)}`;
 
-/** The slot number of one of our policy names, or undefined for any other policy. */
-export const slotOf = (principal: PrincipalArn, policyName: string): number | undefined => {
-  const prefix = grantPolicyName(principal, 0).slice(0, -1);
-  if (!policyName.startsWith(prefix)) return undefined;
-  const n = Number(policyName.slice(prefix.length));
-  return Number.isInteger(n) && n >= 0 ? n : undefined;
+/**
+ * Set when the policy is created. Creating a policy with tags needs iam:TagPolicy besides
+ * iam:CreatePolicy, so someone who may only create policies cannot forge it.
+ */
+export const PRINCIPAL_TAG = 'rds-iam-access:principal';
+/** The tag versions before PRINCIPAL_TAG set at creation (their names hashed the ARN with its path). */
+export const LEGACY_TAG = { Key: 'managed-by', Value: 'rds-iam-access' } as const;
+
+/** IAM tag values cannot hold ',', which IAM names may; names cannot hold '/', so the swap is unambiguous. */
+export const principalTagValue = (principal: PrincipalIdentity): string => principalKey(principal).replace(/,/g, '/');
+
+export const grantPolicyTags = (principal: PrincipalIdentity): Array<{ Key: string; Value: string }> => [{ Key: PRINCIPAL_TAG, Value: principalTagValue(principal) }];
+
+/** What IAM says about a policy: enough to prove whose it is. */
+export interface PolicyFacts {
+  arn: string;
+  name: string;
+  path?: string;
+  tags?: ReadonlyArray<{ Key?: string; Value?: string }>;
+}
+
+export interface PolicyOwner {
+  principal: PrincipalArn;
+  slot: number;
+  /** Created before PRINCIPAL_TAG: its name cannot be recomputed, the creation tag is the proof. */
+  legacy: boolean;
+}
+
+const GRANT_POLICY_NAME = /^rds-iam-access-(role|user)-([\w+=,.@-]{1,64})-[0-9a-f]{8}-(\d{1,3})$/;
+
+/**
+ * The principal a policy is this project's grant policy for, or undefined when it is not provably
+ * ours: the path, the exact name computed for that principal and slot, and the creation tag naming
+ * the same principal must all agree. The description is for people and never read.
+ */
+export const ownerOfPolicy = (policy: PolicyFacts): PolicyOwner | undefined => {
+  const m = GRANT_POLICY_NAME.exec(policy.name);
+  const [, partition, , , accountId] = policy.arn.split(':');
+  if (policy.path !== POLICY_PATH || !m) return undefined;
+  const principal = principalOfKey(`${partition}:${accountId}:${m[1]}:${m[2]}`);
+  if (!principal) return undefined;
+  const slot = Number(m[3]);
+  const tag = (key: string): string | undefined => policy.tags?.find((t) => t.Key === key)?.Value;
+  const tagged = tag(PRINCIPAL_TAG);
+  if (tagged !== undefined) {
+    return tagged === principalTagValue(principal) && policy.name === grantPolicyName(principal, slot) ? { principal, slot, legacy: false } : undefined;
+  }
+  return tag(LEGACY_TAG.Key) === LEGACY_TAG.Value ? { principal, slot, legacy: true } : undefined;
+};
+
+/** Whether a policy is provably this project's grant policy for exactly this principal. */
+export const isGrantPolicyOf = (policy: PolicyFacts, principal: PrincipalIdentity): PolicyOwner | undefined => {
+  const owner = ownerOfPolicy(policy);
+  return owner && samePrincipal(owner.principal, principal) ? owner : undefined;
 };
 
 export const renderPolicy = (resources: readonly string[]): PolicyDocument => ({

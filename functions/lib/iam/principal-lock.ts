@@ -34,7 +34,12 @@ const fromExpected = (expected: ExpectedPolicies): AttributeValue => ({
   M: Object.fromEntries(Object.entries(expected).map(([arn, v]) => [arn, v === null ? { NULL: true } : { S: v }])),
 });
 
-export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string): Promise<ExpectedPolicies> => {
+/**
+ * `principalId`, when the caller knows it: the tokens were written for one incarnation of the
+ * principal; a role deleted and created again under the name has none of those policies attached
+ * (IAM detaches them first), so its holder must not wait for them.
+ */
+export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string, principalId?: string): Promise<ExpectedPolicies> => {
   const now = (deps.now ?? Date.now)();
   try {
     const out = await deps.ddb.send(
@@ -48,7 +53,8 @@ export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string,
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return toExpected(out.Attributes?.policies);
+    const writtenFor = out.Attributes?.principalId?.S;
+    return principalId !== undefined && writtenFor !== undefined && writtenFor !== principalId ? {} : toExpected(out.Attributes?.policies);
   } catch (e) {
     if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') {
       throw new ProvisioningError('GrantLockBusy', `another request is changing the grants of ${principalArn}; retrying`);
@@ -58,16 +64,17 @@ export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string,
 };
 
 /** Releases the lease; with `expected`, records the policy versions just written. */
-export const releasePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string, expected?: ExpectedPolicies): Promise<void> => {
+export const releasePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string, expected?: ExpectedPolicies, principalId?: string): Promise<void> => {
+  const withId = expected !== undefined && principalId !== undefined;
   try {
     await deps.ddb.send(
       new UpdateItemCommand({
         TableName: deps.table,
         Key: { pk: { S: principalArn } },
-        UpdateExpression: expected ? 'SET #policies = :policies REMOVE #owner, #lease' : 'REMOVE #owner, #lease',
+        UpdateExpression: expected ? `SET #policies = :policies${withId ? ', #principalId = :principalId' : ''} REMOVE #owner, #lease` : 'REMOVE #owner, #lease',
         ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner', '#lease': 'leaseUntil', ...(expected ? { '#policies': 'policies' } : {}) },
-        ExpressionAttributeValues: { ':owner': { S: owner }, ...(expected ? { ':policies': fromExpected(expected) } : {}) },
+        ExpressionAttributeNames: { '#owner': 'owner', '#lease': 'leaseUntil', ...(expected ? { '#policies': 'policies' } : {}), ...(withId ? { '#principalId': 'principalId' } : {}) },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ...(expected ? { ':policies': fromExpected(expected) } : {}), ...(withId ? { ':principalId': { S: principalId } } : {}) },
       }),
     );
   } catch (e) {
@@ -84,8 +91,9 @@ export const withPrincipalLock = async <T>(
   principalArn: string,
   owner: string,
   fn: (expected: ExpectedPolicies) => Promise<{ result: T; expected?: ExpectedPolicies }>,
+  principalId?: string,
 ): Promise<T> => {
-  const expected = await acquirePrincipalLock(deps, principalArn, owner);
+  const expected = await acquirePrincipalLock(deps, principalArn, owner, principalId);
   let outcome: { result: T; expected?: ExpectedPolicies };
   try {
     outcome = await fn(expected);
@@ -93,6 +101,6 @@ export const withPrincipalLock = async <T>(
     await releasePrincipalLock(deps, principalArn, owner).catch(() => undefined);
     throw e;
   }
-  await releasePrincipalLock(deps, principalArn, owner, outcome.expected);
+  await releasePrincipalLock(deps, principalArn, owner, outcome.expected, principalId);
   return outcome.result;
 };

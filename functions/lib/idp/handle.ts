@@ -1,13 +1,12 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { principalArnOrUndefined, samePrincipal } from '../arn';
+import { type Partition, partitionOfRegion, principalArnOrUndefined, sameRoleOrUser, samePrincipal } from '../arn';
 import { type ExecutionsDeps, startRequest } from '../api/executions';
 import { type Config, resolveTargetConfig } from '../config';
 import { isProvisioningError } from '../errors';
-import { listGrantPolicies } from '../iam/grants';
+import { currentPrincipalId } from '../iam/principal-id';
 import { logger } from '../logger';
 import { describeTarget } from '../rds';
-import { grantsOnTarget } from '../review/access-review';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
 import type { DatabasePlanner } from '../plan/request-plan';
 import { parseRoleComment } from '../sql/ddl';
@@ -38,21 +37,37 @@ export interface IdpOutcome {
   executions: Array<{ requestId: string; kind: IdpAction['kind']; target: string; dbUser: string; started: boolean }>;
 }
 
-/** IAM deleted a principal: offboard every database user this project granted to it, on configured targets. */
+/**
+ * IAM deleted a principal: offboard the database users whose creation record (role comment) names
+ * it, on configured targets; never a user merely listed in some policy. CloudTrail names the
+ * principal, not its unique id: a principal of that name that exists when the event is handled is a
+ * later one, and keeps the users recorded for its own id (and those recorded without an id).
+ */
 const principalDeletedActions = async (deps: IdpDeps, principal: { type: 'role' | 'user'; name: string; accountId: string }): Promise<IdpAction[]> => {
-  // CloudTrail names the principal without partition or path: compared by account, type and name.
-  const policies = (await listGrantPolicies(deps.iam)).filter((p) => {
-    const owner = principalArnOrUndefined(p.principalArn);
-    return owner !== undefined && samePrincipal(owner, { ...principal, partition: owner.partition });
-  });
-  if (!policies.length) return [];
+  const living = new Map<Partition, Promise<string | undefined>>();
+  const livingId = (partition: Partition): Promise<string | undefined> => {
+    if (!living.has(partition)) living.set(partition, currentPrincipalId(deps.iam, { ...principal, partition }));
+    return living.get(partition) as Promise<string | undefined>;
+  };
+  const shared = deps.config.idp?.principal.kind === 'shared' ? deps.config.idp.principal.roleArn : undefined;
   const actions: IdpAction[] = [];
   for (const name of Object.keys(deps.config.targets).sort()) {
     const target = resolveTargetConfig(deps.config, name);
+    if (target.accountId !== principal.accountId) continue;
+    const deleted = { ...principal, partition: partitionOfRegion(target.region) };
     const db = await describeTarget(deps.rds(target.region), target);
-    // A shared role's session-tag statement names no database user: its members' users stay (recorded for their people).
-    for (const g of grantsOnTarget(policies, db).filter((x) => !x.dbUser.includes('${'))) {
-      actions.push({ kind: 'offboarding', input: { target: name, dbUser: g.dbUser, ...(g.principalArn ? { principalArn: g.principalArn } : {}) } });
+    for (const role of (await deps.database.review({ target, db }, [])).managed) {
+      const record = parseRoleComment(role.comment);
+      const recorded = principalArnOrUndefined(record?.principal);
+      if (!record || !recorded || !samePrincipal(recorded, deleted)) continue;
+      // A shared role's members have users recorded for their people: those go when the people do.
+      if (record.idpUser && sameRoleOrUser(shared, recorded.arn)) continue;
+      const now = await livingId(deleted.partition);
+      if (now !== undefined && (record.principalId === undefined || record.principalId === now)) {
+        logger.info('database user kept: a principal of that name exists now', { target: name, dbUser: role.name, principalId: now, recordedPrincipalId: record.principalId });
+        continue;
+      }
+      actions.push({ kind: 'offboarding', input: { target: name, dbUser: role.name, principalArn: recorded.arn } });
     }
   }
   return actions;

@@ -2,8 +2,8 @@ import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { dbUserResourceArn, type PrincipalArn } from '../arn';
 import type { ResolvedTargetConfig } from '../config';
-import { isProvisioningError } from '../errors';
-import { findGrantHolders, type GrantLimits, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
+import { findGrantHolders, type GrantLimits, grantPoliciesOf, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
+import { principalIdOf } from '../iam/principal-id';
 import { type PolicyDocument, renderPolicy } from '../iam/policy-document';
 import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
 import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
@@ -74,7 +74,10 @@ const sqlSteps = (steps: SqlStep[], database: string): PlanStep[] => steps.map((
 const attachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:AttachRolePolicy' : 'iam:AttachUserPolicy');
 const detachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:DetachRolePolicy' : 'iam:DetachUserPolicy');
 
-export const planOnboardingRequest = async (deps: PlanDeps, { request, target }: ValidatedOnboarding): Promise<RequestPlan> => {
+export const planOnboardingRequest = async (deps: PlanDeps, validated: ValidatedOnboarding): Promise<RequestPlan> => {
+  const { target } = validated;
+  // As the Validate step does: the unique id decides whether an existing database user may be given to this principal.
+  const request = { ...validated.request, principalId: await principalIdOf(deps.iam, validated.request.principal) };
   const db = await describeTarget(deps.rds(target.region), target);
   const steps: PlanStep[] = [];
   const iamAuth = planIamAuth(target, db);
@@ -111,20 +114,15 @@ export const planOnboardingRequest = async (deps: PlanDeps, { request, target }:
 
 /** The IAM changes that remove one grant from one principal (a deleted principal's orphaned policies go too). */
 const revokeSteps = async (deps: PlanDeps, principal: PrincipalArn, resourceArn: string): Promise<PlanStep[]> => {
-  try {
-    const { policies } = await readPrincipalGrants(deps.iam, principal);
-    return planGrantRemoval(policies, resourceArn).flatMap((p): PlanStep[] =>
-      p.change === 'updated'
-        ? [{ system: 'iam', action: 'iam:CreatePolicyVersion', resource: p.policyArn, description: `remove ${resourceArn} from ${p.policyName} (new default version)`, policyDocument: renderPolicy(p.remaining) }]
-        : [
-            { system: 'iam', action: detachAction(principal), resource: principal.arn, description: `detach ${p.policyName}, its last grant is ${resourceArn}` },
-            { system: 'iam', action: 'iam:DeletePolicy', resource: p.policyArn, description: `delete ${p.policyName}` },
-          ],
-    );
-  } catch (e) {
-    if (!isProvisioningError(e, 'PrincipalNotFound')) throw e;
-    return [{ system: 'iam', action: 'iam:DeletePolicy', description: `${principal.arn} no longer exists in IAM: those of its grant policies (rds-iam-access-${principal.type}-${principal.name}-*) that allow ${resourceArn} are updated or deleted` }];
-  }
+  const { policies, principalDeleted } = await grantPoliciesOf(deps.iam, principal);
+  return planGrantRemoval(policies, resourceArn).flatMap((p): PlanStep[] =>
+    p.change === 'updated'
+      ? [{ system: 'iam', action: 'iam:CreatePolicyVersion', resource: p.policyArn, description: `remove ${resourceArn} from ${p.policyName} (new default version)`, policyDocument: renderPolicy(p.remaining) }]
+      : [
+          ...(principalDeleted ? [] : [{ system: 'iam' as const, action: detachAction(principal), resource: principal.arn, description: `detach ${p.policyName}, its last grant is ${resourceArn}` }]),
+          { system: 'iam', action: 'iam:DeletePolicy', resource: p.policyArn, description: `delete ${p.policyName}${principalDeleted ? `, left behind by ${principal.arn}, which no longer exists in IAM` : ''}` },
+        ],
+  );
 };
 
 export const planOffboardingRequest = async (deps: PlanDeps, { request, target }: ValidatedOffboarding): Promise<RequestPlan> => {

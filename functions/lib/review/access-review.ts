@@ -14,8 +14,10 @@ import type { DatabaseReview } from './database';
  */
 export interface GrantOnTarget {
   dbUser: string;
-  /** The principal the policy was written for (its description). */
+  /** The principal the policy is provably this project's grant policy for (name, path and creation tag); undefined: not ours. */
   principalArn?: string;
+  /** Ours, named the way versions before the principal tag named policies. */
+  legacy?: boolean;
   policyArn: string;
   attached: boolean;
   /** Who it is attached to now (roles and users without path). */
@@ -60,7 +62,9 @@ export interface AccessReview {
 export const grantsOnTarget = (policies: ProjectGrantPolicy[], db: ResolvedTarget): GrantOnTarget[] => {
   const prefix = `arn:${db.partition}:rds-db:${db.region}:${db.accountId}:dbuser:${db.resourceId}/`;
   return policies.flatMap((p) =>
-    p.grants.filter((g) => g.startsWith(prefix)).map((g) => ({ dbUser: g.slice(prefix.length), principalArn: p.principalArn, policyArn: p.policyArn, attached: p.attached, attachedTo: p.attachedTo })),
+    p.grants
+      .filter((g) => g.startsWith(prefix))
+      .map((g) => ({ dbUser: g.slice(prefix.length), ...(p.principalArn ? { principalArn: p.principalArn } : {}), ...(p.legacy ? { legacy: true } : {}), policyArn: p.policyArn, attached: p.attached, attachedTo: p.attachedTo })),
   );
 };
 
@@ -102,7 +106,9 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
     flags: [
       ...(!existing.has(g.dbUser) ? ['dangling-grant'] : !managed.has(g.dbUser) ? ['grant-to-unmanaged-user'] : []),
       ...(!g.attached ? ['unattached-policy'] : []),
-      ...(g.principalArn === undefined ? ['unknown-policy-owner'] : []),
+      // Under our path but not provably ours (anyone with iam:CreatePolicy can put one there): never edited, never acted on.
+      ...(g.principalArn === undefined ? ['not-project-policy'] : []),
+      ...(g.legacy ? ['legacy-policy-name'] : []),
       // Attached by hand to someone else than the principal it was written for, or to a group (everyone in it).
       ...g.attachedTo.filter((a) => a.includes(':group/')).map((a) => `attached-to-group:${a.split('/').pop()}`),
       ...g.attachedTo

@@ -18,12 +18,16 @@ export interface RoleComment {
   managedBy: 'rds-iam-access';
   createdBy: string;
   principal?: string;
+  /** The principal's IAM unique id (RoleId / UserId): a role re-created under the same name has another. */
+  principalId?: string;
   /** The identity-provider person it was created for (`SOURCE:USER_ID`): how a deletion finds it again. */
   idpUser?: string;
 }
 
-export const roleComment = (createdBy: string, principal?: string, idpUser?: string): string =>
-  JSON.stringify({ managedBy: 'rds-iam-access', createdBy, ...(principal ? { principal } : {}), ...(idpUser ? { idpUser } : {}) } satisfies RoleComment);
+export type CreationRecord = Omit<RoleComment, 'managedBy'>;
+
+export const roleComment = ({ createdBy, principal, principalId, idpUser }: CreationRecord): string =>
+  JSON.stringify({ managedBy: 'rds-iam-access', createdBy, ...(principal ? { principal } : {}), ...(principalId ? { principalId } : {}), ...(idpUser ? { idpUser } : {}) } satisfies RoleComment);
 
 export const parseRoleComment = (comment: string | null): RoleComment | undefined => {
   if (!comment) return undefined;
@@ -49,9 +53,9 @@ export const ddl = {
     sql: `CREATE ROLE ${id(user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`,
     purpose: `create database user ${user} with LOGIN and no password`,
   }),
-  commentUser: (user: string, requestId: string, principal?: string, idpUser?: string): SqlStep => ({
-    sql: `COMMENT ON ROLE ${id(user)} IS ${escapeLiteral(roleComment(requestId, principal, idpUser))}`,
-    purpose: `record that request ${requestId} created ${user}`,
+  commentUser: (user: string, record: CreationRecord): SqlStep => ({
+    sql: `COMMENT ON ROLE ${id(user)} IS ${escapeLiteral(roleComment(record))}`,
+    purpose: `record that request ${record.createdBy} created ${user}`,
   }),
   enableLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} WITH LOGIN`, purpose: `allow ${user} to log in` }),
   grantRole: (role: string, user: string): SqlStep => ({ sql: `GRANT ${id(role)} TO ${id(user)}`, purpose: `grant ${role} to ${user}` }),

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { parsePrincipalArn, type PrincipalArn, samePrincipal } from '../arn';
+import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
@@ -13,6 +13,8 @@ export interface DbUserSpec {
   dbUser: string;
   requestId: string;
   principalArn?: string;
+  /** The principal's IAM unique id, recorded with a new user and compared with an existing user's record. */
+  principalId?: string;
   dbRoles: string[];
   databases: string[];
   protectedNames: ProtectedNames;
@@ -86,19 +88,29 @@ export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: stri
   }
 };
 
-export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn): void => {
-  const recorded = parseRoleComment(role.comment)?.principal;
-  let same = false;
-  try {
-    same = recorded !== undefined && samePrincipal(parsePrincipalArn(recorded), owner);
-  } catch {
-    same = false;
-  }
+export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn, ownerId?: string): void => {
+  const recorded = parseRoleComment(role.comment);
+  // By name (names are unique per account), and by unique id when both are known.
+  const same = sameRoleOrUser(recorded?.principal, owner.arn) && (ownerId === undefined || recorded?.principalId === undefined || recorded.principalId === ownerId);
   if (!same) {
-    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" belongs to ${recorded ?? 'no recorded principal'}, not to ${owner.arn}; only an administrator may change it`, {
+    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" belongs to ${recorded?.principal ?? 'no recorded principal'}${recorded?.principalId ? ` (unique id ${recorded.principalId})` : ''}, not to ${owner.arn}${ownerId ? ` (unique id ${ownerId})` : ''}; only an administrator may change it`, {
       details: { reason: 'not own database user', field: 'dbUser' },
     });
   }
+};
+
+/**
+ * A database user recorded for one incarnation of a principal is not handed to a later principal
+ * of the same name (deleted and created again, perhaps by someone else to inherit the access).
+ */
+export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn: string | undefined, principalId: string | undefined): void => {
+  const recorded = parseRoleComment(role.comment);
+  if (!recorded?.principalId || !principalId || recorded.principalId === principalId || !sameRoleOrUser(recorded.principal, principalArn)) return;
+  throw new ProvisioningError(
+    'PrincipalRecreated',
+    `dbUser: "${dbUser}" was created for an earlier IAM principal named like ${principalArn} (unique id ${recorded.principalId}), which was deleted; this one is a new principal (unique id ${principalId}). Offboard the old database user first, or choose another dbUser`,
+    { details: { field: 'dbUser', recordedPrincipalId: recorded.principalId, principalId } },
+  );
 };
 
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
@@ -164,7 +176,9 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
       details: { field: 'dbUser' },
     });
   }
-  if (role && spec.requireOwner) assertOwnedBy(dbUser, role, spec.requireOwner);
+  if (role) assertNotRecreated(dbUser, role, spec.principalArn, spec.principalId);
+  // Self-service: the request's principal is the caller's own, so its unique id is the owner's.
+  if (role && spec.requireOwner) assertOwnedBy(dbUser, role, spec.requireOwner, sameRoleOrUser(spec.principalArn, spec.requireOwner.arn) ? spec.principalId : undefined);
   if (role && spec.idpUser) assertRecordedFor(dbUser, role, spec.idpUser);
   if (role?.superuser) {
     throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" has been made SUPERUSER outside this project; refusing to manage it`);
@@ -173,7 +187,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   const steps: SqlStep[] = [];
   if (!inspection.markerExists) steps.push(ddl.createMarkerRole(), ddl.commentMarkerRole());
   if (!role) {
-    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, spec.requestId, spec.principalArn, spec.idpUser), ddl.grantRole(MARKER_ROLE, dbUser));
+    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }), ddl.grantRole(MARKER_ROLE, dbUser));
   } else if (!role.canLogin) {
     steps.push(ddl.enableLogin(dbUser));
   }
