@@ -88,6 +88,8 @@ interface SimPrincipal {
   arn: string;
   /** RoleId (AROA...) / UserId (AIDA...): new for every creation, even under a name used before. */
   id: string;
+  tags?: Record<string, string>;
+  permissionsBoundaryArn?: string;
   path: string;
   created: Date;
   attached: string[];
@@ -105,15 +107,15 @@ export class SimulatedIam {
 
   constructor(readonly accountId = '123456789012', readonly partition = 'aws') {}
 
-  addRole(name: string, path = '/'): string {
+  addRole(name: string, path = '/', extra: Pick<SimPrincipal, 'tags' | 'permissionsBoundaryArn'> = {}): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:role${path}${name}`;
-    this.roles.set(name, { arn, id: uniqueId('AROA'), path, created: new Date(), attached: [] });
+    this.roles.set(name, { arn, id: uniqueId('AROA'), path, created: new Date(), attached: [], ...extra });
     return arn;
   }
 
-  addUser(name: string, path = '/'): string {
+  addUser(name: string, path = '/', extra: Pick<SimPrincipal, 'tags' | 'permissionsBoundaryArn'> = {}): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:user${path}${name}`;
-    this.users.set(name, { arn, id: uniqueId('AIDA'), path, created: new Date(), attached: [] });
+    this.users.set(name, { arn, id: uniqueId('AIDA'), path, created: new Date(), attached: [], ...extra });
     return arn;
   }
 
@@ -204,7 +206,14 @@ export class SimulatedIam {
     on<{ PolicyArn: string }>(ListPolicyTagsCommand, (i) => ({ Tags: this.policy(i.PolicyArn).tags, IsTruncated: false }));
     const principalView = (type: 'role' | 'user', name: string) => {
       const p = this.principal(type, name);
-      return { Path: p.path, Arn: p.arn, CreateDate: p.created, ...(type === 'role' ? { RoleName: name, RoleId: p.id } : { UserName: name, UserId: p.id }) };
+      return {
+        Path: p.path,
+        Arn: p.arn,
+        CreateDate: p.created,
+        ...(type === 'role' ? { RoleName: name, RoleId: p.id } : { UserName: name, UserId: p.id }),
+        ...(p.tags ? { Tags: Object.entries(p.tags).map(([Key, Value]) => ({ Key, Value })) } : {}),
+        ...(p.permissionsBoundaryArn ? { PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: p.permissionsBoundaryArn } } : {}),
+      };
     };
     on<{ RoleName: string }>(GetRoleCommand, (i) => ({ Role: principalView('role', i.RoleName) }));
     on<{ UserName: string }>(GetUserCommand, (i) => ({ User: principalView('user', i.UserName) }));

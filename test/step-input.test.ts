@@ -200,3 +200,28 @@ describe('other steps invoked directly', () => {
     }
   });
 });
+
+describe('iam.grantablePrincipals', () => {
+  it('only principals with the configured tag and permissions boundary are onboarded; others are refused at Validate, nothing created', async () => {
+    const boundary = 'arn:aws:iam::123456789012:policy/developer-boundary';
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, iam: { ...sb.config.iam, grantablePrincipals: { tag: { key: 'rds-iam-access', value: 'grantable' }, permissionsBoundaryArn: boundary } } });
+    const cases: Array<[string, Record<string, string> | undefined, string | undefined, boolean]> = [
+      ['tagged, with the boundary', { 'rds-iam-access': 'grantable' }, boundary, true],
+      ['untagged', undefined, boundary, false],
+      ['tag with another value', { 'rds-iam-access': 'yes' }, boundary, false],
+      ['without the boundary', { 'rds-iam-access': 'grantable' }, undefined, false],
+    ];
+    for (const [what, tags, permissionsBoundaryArn, ok] of cases) {
+      const name = uniqueName('Grantable');
+      const principalArn = sb.aws.iam.addRole(name, '/', { ...(tags ? { tags } : {}), ...(permissionsBoundaryArn ? { permissionsBoundaryArn } : {}) });
+      const exec = await sb.runner.run('onboard', uniqueName('g'), { requestId: uniqueName('g'), principalArn, target: 'orders' });
+      expect(exec.status, what).toBe(ok ? 'SUCCEEDED' : 'FAILED');
+      if (!ok) {
+        expect(exec.error, what).toBe('NotAuthorized');
+        expect(exec.cause, what).toContain('iam.grantablePrincipals');
+      }
+      expect((await roleFacts(name)).exists, what).toBe(ok);
+      expect(sb.aws.iam.connectGrants('role', name).length, what).toBe(ok ? 1 : 0);
+    }
+  });
+});

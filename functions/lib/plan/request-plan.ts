@@ -1,9 +1,9 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { dbUserResourceArn, type PrincipalArn } from '../arn';
-import type { ResolvedTargetConfig } from '../config';
-import { findGrantHolders, type GrantLimits, grantPoliciesOf, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
-import { principalIdOf } from '../iam/principal-id';
+import type { Config, ResolvedTargetConfig } from '../config';
+import { findGrantHolders, grantPoliciesOf, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
+import { grantablePrincipalId } from '../iam/principal-id';
 import { type PolicyDocument, renderPolicy } from '../iam/policy-document';
 import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
 import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
@@ -55,7 +55,8 @@ export interface PlanDeps {
   /** RDS client of a target's Region. */
   rds: (region: string) => RDSClient;
   iam: IAMClient;
-  limits: GrantLimits;
+  /** The iam section of the configuration: grant limits and which principals may be granted to. */
+  limits: Config['iam'];
   database: DatabasePlanner;
 }
 
@@ -77,7 +78,7 @@ const detachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:Deta
 export const planOnboardingRequest = async (deps: PlanDeps, validated: ValidatedOnboarding): Promise<RequestPlan> => {
   const { target } = validated;
   // As the Validate step does: the unique id decides whether an existing database user may be given to this principal.
-  const request = { ...validated.request, principalId: await principalIdOf(deps.iam, validated.request.principal) };
+  const request = { ...validated.request, principalId: await grantablePrincipalId(deps.iam, validated.request.principal, deps.limits.grantablePrincipals) };
   const db = await describeTarget(deps.rds(target.region), target);
   const steps: PlanStep[] = [];
   const iamAuth = planIamAuth(target, db);
