@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { IAM_TAG_KEY } from './arn';
 import { ProvisioningError } from './errors';
-import { protectedUnderPrefix } from './identifiers';
+import { protectedReason, protectedUnderPrefix } from './identifiers';
 
 /**
  * The targets this deployment may manage, and how. Configuration, never request input:
@@ -180,6 +180,22 @@ export const configSchema = z.object({
 });
 
 /** What one schema cannot see: the IdP mapping may only name configured targets and their allowed roles. */
+/**
+ * Roles a target may hand out or reassign to: never RDS's own roles, the marker, reserved names or the successor (a
+ * misconfigured allow-list must not grant rds_superuser). PostgreSQL's predefined pg_* roles may be allow-listed as
+ * group roles (pg_read_all_data, say): that is a DBA's deliberate choice.
+ */
+const checkTargetRoles = (config: z.infer<typeof configSchema>): string[] =>
+  Object.entries(config.targets).flatMap(([name, t]) => [
+    ...t.allowedDbRoles.flatMap((r, i) => {
+      const reason = r.toLowerCase().startsWith('pg_') ? undefined : protectedReason(r, { successorRole: t.successorRole });
+      return reason ? [`targets.${name}.allowedDbRoles.${i}: "${r}" cannot be granted: ${reason}`] : [];
+    }),
+    ...((reason) => (reason && !reason.includes('successor') ? [`targets.${name}.successorRole: "${t.successorRole}" cannot receive reassigned objects: ${reason}`] : []))(
+      protectedReason(t.successorRole),
+    ),
+  ]);
+
 const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
   const problems: string[] = [];
   for (const [group, m] of Object.entries(config.idp?.groups ?? {})) {
@@ -215,7 +231,7 @@ export type ResolvedTargetConfig = TargetConfig & { name: string };
 
 export const parseConfig = (raw: unknown): Config => {
   const result = configSchema.safeParse(raw);
-  const issues = result.success ? checkIdpMapping(result.data) : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  const issues = result.success ? [...checkTargetRoles(result.data), ...checkIdpMapping(result.data)] : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
   if (!result.success || issues.length) throw new ProvisioningError('ConfigurationError', `invalid targets configuration: ${issues.join('; ')}`);
   return result.data;
 };
