@@ -1,0 +1,105 @@
+import { Client, type ClientConfig } from 'pg';
+import { logger } from '../logger';
+import { BACKEND_PID, END_BLOCKING_SESSIONS } from './queries';
+
+/**
+ * The admin never waits behind a session that is not its own. Every lock this project takes
+ * can also be taken by any login (advisory keys are predictable, tables the leaver owns are
+ * readable, a user may rewrite its own pg_authid row with ALTER ROLE ... PASSWORD), so locks
+ * alone cannot keep a hostile login from holding up an offboarding. Instead, while an admin
+ * transaction has run longer than WATCH_AFTER_MS, a second admin connection asks
+ * pg_blocking_pids what it waits behind and ends those sessions, unless they are the admin's
+ * own (other executions: waited for, bounded by lock_timeout) or a superuser's.
+ */
+
+/** A session the admin ended because an admin statement waited behind it: the audit trail names each. */
+export interface EndedSession {
+  pid: number;
+  user: string;
+  reason: string;
+}
+
+interface Watched {
+  config: ClientConfig;
+  pid: number;
+  ended: EndedSession[];
+}
+
+/** A transaction that takes longer than this gets a watcher (most take a few milliseconds). */
+export const WATCH_AFTER_MS = 250;
+const POLL_MS = 100;
+
+/** Watchers opened, apart from connectionStats.opened: they exist only while something waits. */
+export const watchdogStats = { opened: 0 };
+
+const watched = new WeakMap<Client, Watched>();
+
+/** Makes an admin connection watchable; `config` is how a second connection to the same database is opened. */
+export const watchAdminSession = async (client: Client, config: ClientConfig): Promise<void> => {
+  const pid = (await client.query<{ pid: number }>(BACKEND_PID)).rows[0].pid;
+  watched.set(client, { config, pid, ended: [] });
+};
+
+/** The sessions ended so far for statements of this connection. */
+export const sessionsEndedOn = (client: Client): EndedSession[] => [...(watched.get(client)?.ended ?? [])];
+
+/** Resolves after `ms`, or as soon as `until` settles. */
+const pause = (ms: number, until: Promise<unknown>): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const stop = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    until.then(stop, stop);
+  });
+
+interface Blocker {
+  pid: number;
+  user: string;
+  waited_for: string | null;
+  statement: string | null;
+  ended: boolean;
+}
+
+const watch = async (session: Watched, work: Promise<unknown>, finished: () => boolean): Promise<void> => {
+  await pause(WATCH_AFTER_MS, work);
+  if (finished()) return;
+  const watcher = new Client(session.config);
+  watcher.on('error', () => undefined);
+  try {
+    await watcher.connect();
+    watchdogStats.opened++;
+    while (!finished()) {
+      const { rows } = await watcher.query<Blocker>(END_BLOCKING_SESSIONS, [session.pid]);
+      for (const b of rows) {
+        if (!b.ended || session.ended.some((e) => e.pid === b.pid)) continue;
+        const ended = { pid: b.pid, user: b.user, reason: `the admin's session ${session.pid} waited behind it for ${b.waited_for ?? 'a lock'} in: ${b.statement ?? '(statement not visible)'}` };
+        session.ended.push(ended);
+        logger.warn('ended a session that blocked the admin', { endedSession: ended });
+      }
+      await pause(POLL_MS, work);
+    }
+  } catch (e) {
+    // Without a watcher the transaction still ends by its lock_timeout, and the step is retried.
+    logger.warn('watchdog stopped; the transaction waits with its lock_timeout only', { error: (e as Error).message });
+  } finally {
+    await watcher.end().catch(() => undefined);
+  }
+};
+
+/** Runs `work` (one transaction on `client`) with a watcher that ends non-admin sessions it waits behind. */
+export const whileWatched = async <T>(client: Client, work: () => Promise<T>): Promise<T> => {
+  const session = watched.get(client);
+  if (!session) return work();
+  let done = false;
+  const running = work().finally(() => {
+    done = true;
+  });
+  const watcher = watch(session, running, () => done);
+  try {
+    return await running;
+  } finally {
+    await watcher;
+  }
+};
