@@ -191,13 +191,23 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
     expect((await roleFacts(name)).exists).toBe(false);
   }, 30_000);
 
-  it("the admin's own session (another execution) holding the key is waited for, not ended", async () => {
+  it("the admin's own session (another execution) holding the key is waited for, not ended; an accomplice queued behind it is", async () => {
     const { name } = await onboardedLeaver('Patient');
+    const key = `rds-iam-access:role:${name}`;
     const otherExecution = await masterClient();
     opened.push(otherExecution);
     await otherExecution.query('BEGIN');
-    await otherExecution.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rds-iam-access:role:${name}`]);
+    await otherExecution.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
     const otherPid = await pidOf(otherExecution);
+    // Queued ahead of the admin's request, it would get the key when the other execution commits.
+    const acc = await accomplice();
+    const queued = await acc.session();
+    const queuedPid = await pidOf(queued);
+    const queuedWait = queued.query('SELECT pg_advisory_lock(hashtext($1))', [key]).then(
+      () => 'got the key',
+      () => 'ended',
+    );
+    await expect.poll(async () => (await otherExecution.query('SELECT count(*)::int AS n FROM pg_locks WHERE pid = $1 AND NOT granted', [queuedPid])).rows[0].n).toBe(1);
     const holdMs = 1_500;
     const release = new Promise<void>((resolve) => setTimeout(() => void otherExecution.query('COMMIT').then(() => resolve()), holdMs));
 
@@ -210,7 +220,8 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
     );
     await release;
     expect(result.deactivated).toMatchObject({ found: true, loginBlocked: true });
-    expect(result.ended).toEqual([]);
+    expect(result.ended.map((e) => [e.pid, e.user])).toEqual([[queuedPid, acc.name]]);
+    expect(await queuedWait).toBe('ended');
     // It waited for the other execution to commit, and that session is still there.
     expect(ms).toBeGreaterThanOrEqual(holdMs - 100);
     expect(await alive([otherPid])).toEqual([otherPid]);

@@ -66,6 +66,26 @@ SELECT d.datname::text AS name
  */
 export const ADVISORY_XACT_LOCK = `SELECT pg_advisory_xact_lock(hashtext($1))`;
 
+/** Takes the key if it is free; the usual case, so no wait at all. */
+export const TRY_ADVISORY_XACT_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`;
+
+/**
+ * Sessions holding or awaiting an advisory key (single bigint form: objsubid 1) in this database
+ * that are neither the admin's nor a superuser's: when there are none, the admin waits for its
+ * own other executions only.
+ */
+export const ADVISORY_KEY_STRANGERS = `
+SELECT count(*)::int AS n
+  FROM pg_locks l
+  JOIN pg_stat_activity a ON a.pid = l.pid
+  JOIN pg_roles r ON r.oid = a.usesysid
+ WHERE l.locktype = 'advisory'
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.objsubid = 1
+   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint
+   AND NOT r.rolsuper
+   AND r.rolname <> session_user`;
+
 /** The server process of this connection: what a watching connection asks pg_blocking_pids about. */
 export const BACKEND_PID = `SELECT pg_backend_pid() AS pid`;
 

@@ -1,6 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
 import { logger } from '../logger';
-import { BACKEND_PID, END_BLOCKING_SESSIONS } from './queries';
+import { ADVISORY_KEY_STRANGERS, ADVISORY_XACT_LOCK, BACKEND_PID, END_BLOCKING_SESSIONS, TRY_ADVISORY_XACT_LOCK } from './queries';
 
 /**
  * The admin never waits behind a session that is not its own. Every lock this project takes
@@ -23,10 +23,14 @@ interface Watched {
   config: ClientConfig;
   pid: number;
   ended: EndedSession[];
+  /** No watcher is opened before this time (ms since the epoch). */
+  quietUntil: number;
 }
 
 /** A transaction that takes longer than this gets a watcher (most take a few milliseconds). */
 export const WATCH_AFTER_MS = 250;
+/** A wait known to be for the admin's own executions only (under load, the usual wait) is watched after this. */
+export const ADMIN_WAIT_QUIET_MS = 2_000;
 const POLL_MS = 100;
 
 /** Watchers opened, apart from connectionStats.opened: they exist only while something waits. */
@@ -37,7 +41,7 @@ const watched = new WeakMap<Client, Watched>();
 /** Makes an admin connection watchable; `config` is how a second connection to the same database is opened. */
 export const watchAdminSession = async (client: Client, config: ClientConfig): Promise<void> => {
   const pid = (await client.query<{ pid: number }>(BACKEND_PID)).rows[0].pid;
-  watched.set(client, { config, pid, ended: [] });
+  watched.set(client, { config, pid, ended: [], quietUntil: 0 });
 };
 
 /** The sessions ended so far for statements of this connection. */
@@ -63,7 +67,11 @@ interface Blocker {
 }
 
 const watch = async (session: Watched, work: Promise<unknown>, finished: () => boolean): Promise<void> => {
-  await pause(WATCH_AFTER_MS, work);
+  // quietUntil may move while we sleep (lockProjectKey).
+  for (let left = session.quietUntil - Date.now(); left > 0; left = session.quietUntil - Date.now()) {
+    await pause(left, work);
+    if (finished()) return;
+  }
   if (finished()) return;
   const watcher = new Client(session.config);
   watcher.on('error', () => undefined);
@@ -92,6 +100,7 @@ const watch = async (session: Watched, work: Promise<unknown>, finished: () => b
 export const whileWatched = async <T>(client: Client, work: () => Promise<T>): Promise<T> => {
   const session = watched.get(client);
   if (!session) return work();
+  session.quietUntil = Date.now() + WATCH_AFTER_MS;
   let done = false;
   const running = work().finally(() => {
     done = true;
@@ -101,5 +110,22 @@ export const whileWatched = async <T>(client: Client, work: () => Promise<T>): P
     return await running;
   } finally {
     await watcher;
+  }
+};
+
+/**
+ * Takes a project advisory key for the rest of the transaction. Held by the admin's other
+ * executions only, the wait is theirs to end and the watcher looks later; held or awaited by
+ * anyone else, the watcher ends them after WATCH_AFTER_MS as for any other lock.
+ */
+export const lockProjectKey = async (client: Client, key: string): Promise<void> => {
+  if ((await client.query<{ ok: boolean }>(TRY_ADVISORY_XACT_LOCK, [key])).rows[0].ok) return;
+  const session = watched.get(client);
+  const strangers = (await client.query<{ n: number }>(ADVISORY_KEY_STRANGERS, [key])).rows[0].n;
+  if (session && strangers === 0) session.quietUntil = Math.max(session.quietUntil, Date.now() + ADMIN_WAIT_QUIET_MS);
+  try {
+    await client.query(ADVISORY_XACT_LOCK, [key]);
+  } finally {
+    if (session) session.quietUntil = Math.min(session.quietUntil, Date.now() + WATCH_AFTER_MS);
   }
 };
