@@ -1,12 +1,15 @@
 import { withTargetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { ensureDbUser } from './lib/sql/onboard';
+import { sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOnboardState } from './lib/step-input';
 import { dbUserSpecOf, type OnboardState } from './lib/steps';
 
 /** Create (or bring to the requested state) the IAM-authenticated database user. */
 export const handler = stepHandler('CreateDbUser', async (input: OnboardState) => {
   const state = await verifyOnboardState(input);
-  const result = await withTargetAdmin(state.target, state.db, (client) => ensureDbUser(client, dbUserSpecOf(state)));
-  return { ...result, statements: result.statements.map((s) => s.purpose) };
+  return withTargetAdmin(state.target, state.db, async (client) => {
+    const result = await ensureDbUser(client, dbUserSpecOf(state));
+    return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
+  });
 });

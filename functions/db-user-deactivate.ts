@@ -1,12 +1,15 @@
 import { withTargetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { deactivateDbUser } from './lib/sql/offboard';
+import { sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOffboardState } from './lib/step-input';
 import { type OffboardState, protectedNamesOf } from './lib/steps';
 
 /** NOLOGIN (committed on its own), then end the user's sessions. */
 export const handler = stepHandler('DeactivateDbUser', async (input: OffboardState) => {
   const { request, target, db } = await verifyOffboardState(input);
-  const result = await withTargetAdmin(target, db, (client) => deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser));
-  return { ...result, statements: result.statements.map((s) => s.purpose) };
+  return withTargetAdmin(target, db, async (client) => {
+    const result = await deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser);
+    return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
+  });
 });

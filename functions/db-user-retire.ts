@@ -2,6 +2,7 @@ import { targetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere } from './lib/sql/offboard';
 import { readRoleState } from './lib/sql/onboard';
+import { type EndedSession, sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOffboardState } from './lib/step-input';
 import type { OffboardState } from './lib/steps';
 
@@ -17,6 +18,7 @@ export const handler = stepHandler('RetireDbUser', async (input: OffboardState) 
   const connect = await targetAdmin(target, db);
   return connect(target.adminDatabase, async (admin) => {
     const reassigned: Record<string, number> = {};
+    const blockersEnded: EndedSession[] = [];
     let granted: Awaited<ReturnType<typeof ensureAdminPrivilegesOf>> = [];
     // Gone already (a retry after DROP ROLE committed): nothing to reassign.
     if (await readRoleState(admin, dbUser)) {
@@ -25,10 +27,15 @@ export const handler = stepHandler('RetireDbUser', async (input: OffboardState) 
         reassigned[database] =
           database === target.adminDatabase
             ? await reassignOwnedHere(admin, dbUser, successor)
-            : await connect(database, (client) => reassignOwnedHere(client, dbUser, successor));
+            : await connect(database, async (client) => {
+                const owned = await reassignOwnedHere(client, dbUser, successor);
+                blockersEnded.push(...sessionsEndedOn(client));
+                return owned;
+              });
       }
     }
     const drop = await dropManagedRole(admin, dbUser);
-    return { dbUser, successor, reassigned, ...drop, statements: [...granted, ...drop.statements].map((s) => s.purpose) };
+    blockersEnded.push(...sessionsEndedOn(admin));
+    return { dbUser, successor, reassigned, ...drop, statements: [...granted, ...drop.statements].map((s) => s.purpose), blockersEnded };
   });
 });

@@ -8,6 +8,7 @@ import '../local/polyfills';
 import pg from 'pg';
 import { logger } from '../functions/lib/logger';
 import { connectionStats } from '../functions/lib/sql/connection';
+import { watchdogStats } from '../functions/lib/sql/watchdog';
 import { type ExecutionRecord, statePath } from '../local/asl-runner';
 import { startLocalPostgres } from '../local/embedded-postgres';
 import { createSandbox } from '../local/sandbox';
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     })();
     const principals = Array.from({ length: TOTAL }, (_, i) => sb.aws.iam.addRole(`BenchRole${String(i).padStart(4, '0')}`));
     const connBefore = connectionStats.opened;
+    const watchersBefore = watchdogStats.opened;
     const t0 = performance.now();
     const runs: ExecutionRecord[] = await Promise.all(
       principals.map((principalArn, i) => sb.runner.run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })),
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     console.log(`  failures:                   ${failures}  (target 0: ${check(failures === 0)})${errors.length ? `  ${errors.join(' | ')}` : ''}`);
     console.log(`  peak admin connections:     ${peak}  (pg_stat_activity; cap ${cap}: ${check(peak <= cap)})`);
     console.log(`  admin connections opened:   ${connectionStats.opened - connBefore}`);
+    console.log(`  watchdog connections:       ${watchdogStats.opened - watchersBefore}  (only while a transaction runs over 250 ms)`);
     console.log(`  peak concurrent DB invokes: ${sb.runner.stats.peakConcurrency.dbUserCreate ?? 0}`);
     console.log(`  throttled invocations:      ${sb.runner.stats.throttles.dbUserCreate ?? 0} (retried by the state machine)`);
   } finally {

@@ -2,8 +2,9 @@ import type { Client } from 'pg';
 import { ddl, parseRoleComment, type SqlStep } from './ddl';
 import { inTransaction } from './connection';
 import { isManaged, lockKey, readRoleState } from './onboard';
-import { ADVISORY_XACT_LOCK, DATABASES_GRANTING } from './queries';
+import { DATABASES_GRANTING } from './queries';
 import { toProvisioningError } from './sqlstate';
+import { lockProjectKey } from './watchdog';
 
 export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by this request' | 'kept: not managed';
 
@@ -15,7 +16,7 @@ export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by t
 export const dropRoleCreatedBy = async (client: Client, dbUser: string, requestId: string): Promise<{ outcome: CompensationOutcome; statements: SqlStep[] }> => {
   try {
     return await inTransaction(client, async () => {
-      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      await lockProjectKey(client, lockKey.role(dbUser));
       const role = await readRoleState(client, dbUser);
       if (!role) return { outcome: 'absent' as const, statements: [] };
       if (!isManaged(role)) return { outcome: 'kept: not managed' as const, statements: [] };

@@ -7,6 +7,7 @@ import type { ResolvedTargetConfig } from '../config';
 import { ProvisioningError } from '../errors';
 import type { ResolvedTarget } from '../rds';
 import { toProvisioningError } from './sqlstate';
+import { watchAdminSession, whileWatched } from './watchdog';
 
 export interface AdminCredentials {
   user: string;
@@ -85,6 +86,7 @@ export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: 
   try {
     await client.connect();
     connectionStats.opened++;
+    await watchAdminSession(client, config);
   } catch (e) {
     await client.end().catch(() => undefined);
     throw toProvisioningError(e, `connect to ${config.host}:${config.port}/${config.database}`);
@@ -96,21 +98,25 @@ export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: 
   }
 };
 
-/** One transaction: committed when `fn` resolves, rolled back when it throws. */
-export const inTransaction = async <T>(client: Client, fn: () => Promise<T>): Promise<T> => {
-  await client.query('BEGIN');
-  connectionStats.transactions++;
-  try {
-    // Never wait forever behind a lock someone else holds on a catalog row.
-    await client.query("SET LOCAL lock_timeout = '10s'");
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  }
-};
+/**
+ * One transaction: committed when `fn` resolves, rolled back when it throws. Watched (see
+ * watchdog.ts): a session that is not the admin's and stands in its way is ended.
+ */
+export const inTransaction = async <T>(client: Client, fn: () => Promise<T>): Promise<T> =>
+  whileWatched(client, async () => {
+    await client.query('BEGIN');
+    connectionStats.transactions++;
+    try {
+      // The admin's own other executions are waited for, but never forever.
+      await client.query("SET LOCAL lock_timeout = '10s'");
+      const result = await fn();
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  });
 
 /** A read-only transaction, always rolled back: what a dry run inspects can never change anything. */
 export const readOnly = async <T>(client: Client, fn: () => Promise<T>): Promise<T> => {

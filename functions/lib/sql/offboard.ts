@@ -7,7 +7,6 @@ import { ddl, offboardDdl, type SqlStep } from './ddl';
 import { assertOwnedBy, assertRecordedFor, isManaged, lockKey, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
-  ADVISORY_XACT_LOCK,
   EXISTING_ROLES,
   OWNED_IN_CURRENT_DATABASE,
   REMAINING_DEPENDENCIES,
@@ -16,6 +15,7 @@ import {
   USER_DATABASES,
 } from './queries';
 import { sqlstateOf, toProvisioningError } from './sqlstate';
+import { lockProjectKey } from './watchdog';
 
 export const versionOf = async (client: Client): Promise<number> =>
   (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
@@ -59,7 +59,7 @@ export const deactivateDbUser = async (client: Client, dbUser: string, names: Pr
   try {
     await assertNotProtected(client, dbUser, names);
     const blocked = await inTransaction(client, async () => {
-      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      await lockProjectKey(client, lockKey.role(dbUser));
       const role = await readRoleState(client, dbUser);
       if (!role) return undefined;
       await assertOffboardable(client, dbUser, role, names.successorRole, requireOwner, idpUser);
@@ -85,7 +85,7 @@ export const deactivateDbUser = async (client: Client, dbUser: string, names: Pr
  */
 export const ensureAdminPrivilegesOf = async (client: Client, role: string): Promise<SqlStep[]> =>
   inTransaction(client, async () => {
-    await client.query(ADVISORY_XACT_LOCK, [lockKey.role(role)]);
+    await lockProjectKey(client, lockKey.role(role));
     if ((await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [role])).rows[0].ok) return [];
     const step = offboardDdl.inheritRole(role, await versionOf(client));
     await client.query(step.sql);
@@ -112,7 +112,7 @@ export type DropOutcome =
 export const dropManagedRole = async (client: Client, dbUser: string): Promise<DropOutcome> => {
   try {
     return await inTransaction(client, async () => {
-      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(dbUser)]);
+      await lockProjectKey(client, lockKey.role(dbUser));
       const role = await readRoleState(client, dbUser);
       if (!role) return { status: 'already gone' as const, statements: [] };
       if (!isManaged(role)) throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" is not managed by this project; not dropping it`);

@@ -3,9 +3,10 @@ import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
-import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, ADVISORY_XACT_LOCK, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
+import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
 import { inTransaction } from './connection';
 import { toProvisioningError } from './sqlstate';
+import { lockProjectKey } from './watchdog';
 
 export const RDS_IAM_ROLE = 'rds_iam';
 
@@ -238,14 +239,14 @@ const outcomeOf = (role: RoleState | undefined, steps: SqlStep[]): DbUserOutcome
 export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<EnsureDbUserResult> => {
   try {
     return await inTransaction(client, async () => {
-      await client.query(ADVISORY_XACT_LOCK, [lockKey.role(spec.dbUser)]);
+      await lockProjectKey(client, lockKey.role(spec.dbUser));
       const inspection = await inspectOnboarding(client, spec);
       const steps = planOnboarding(inspection, spec);
       checkCapabilities(inspection, spec, steps);
-      if (!inspection.markerExists) await client.query(ADVISORY_XACT_LOCK, [lockKey.marker()]);
+      if (!inspection.markerExists) await lockProjectKey(client, lockKey.marker());
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
       const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
-      for (const db of aclChanges) await client.query(ADVISORY_XACT_LOCK, [lockKey.database(db)]);
+      for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));
       for (const step of steps) await client.query(step.sql);
       const createdBy = inspection.role ? parseRoleComment(inspection.role.comment)?.createdBy : spec.requestId;
       return { dbUser: spec.dbUser, outcome: outcomeOf(inspection.role, steps), createdByThisRequest: createdBy === spec.requestId, statements: steps };

@@ -66,6 +66,55 @@ SELECT d.datname::text AS name
  */
 export const ADVISORY_XACT_LOCK = `SELECT pg_advisory_xact_lock(hashtext($1))`;
 
+/** Takes the key if it is free; the usual case, so no wait at all. */
+export const TRY_ADVISORY_XACT_LOCK = `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`;
+
+/**
+ * Sessions holding or awaiting an advisory key (single bigint form: objsubid 1) in this database
+ * that are neither the admin's nor a superuser's: when there are none, the admin waits for its
+ * own other executions only.
+ */
+export const ADVISORY_KEY_STRANGERS = `
+SELECT count(*)::int AS n
+  FROM pg_locks l
+  JOIN pg_stat_activity a ON a.pid = l.pid
+  JOIN pg_roles r ON r.oid = a.usesysid
+ WHERE l.locktype = 'advisory'
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.objsubid = 1
+   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1)::bigint
+   AND NOT r.rolsuper
+   AND r.rolname <> session_user`;
+
+/** The server process of this connection: what a watching connection asks pg_blocking_pids about. */
+export const BACKEND_PID = `SELECT pg_backend_pid() AS pid`;
+
+/**
+ * Run from a second admin connection while the admin's session $1 waits: ends the sessions it
+ * waits behind (holders, and requests queued ahead of it: pg_blocking_pids) unless they are the
+ * admin's own sessions (other executions, waited for) or a superuser's. Advisory keys are open to
+ * every login, and so are ordinary locks on anything a login may read. pg_terminate_backend does
+ * not wait: the admin's request is already queued, so it is granted the moment the session exits,
+ * before any newcomer.
+ */
+export const END_BLOCKING_SESSIONS = `
+SELECT a.pid,
+       a.usename::text AS user,
+       (SELECT string_agg(DISTINCT CASE w.locktype
+                                     WHEN 'relation' THEN 'relation ' || w.relation::regclass::text
+                                     WHEN 'advisory' THEN 'advisory key ' || ((w.classid::bigint << 32) | w.objid::bigint)
+                                     ELSE w.locktype
+                                   END || ' (' || w.mode || ')', ', ')
+          FROM pg_locks w
+         WHERE w.pid = $1 AND NOT w.granted)                            AS waited_for,
+       (SELECT left(q.query, 200) FROM pg_stat_activity q WHERE q.pid = $1) AS statement,
+       pg_terminate_backend(a.pid)                                      AS ended
+  FROM pg_stat_activity a
+  JOIN pg_roles r ON r.oid = a.usesysid -- background workers (autovacuum) have no role: never ended
+ WHERE a.pid = ANY (pg_blocking_pids($1))
+   AND NOT r.rolsuper
+   AND r.rolname <> session_user`;
+
 /** Sessions of a role, ended; PostgreSQL 14+ waits up to 5 s for each to exit. */
 export const TERMINATE_SESSIONS = (versionNum: number): string => `
 SELECT count(*) FILTER (WHERE ${versionNum >= 140000 ? 'pg_terminate_backend(pid, 5000)' : 'pg_terminate_backend(pid)'})::int AS terminated
