@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionStats } from '../functions/lib/sql/connection';
 import { statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
 import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;
@@ -90,10 +90,19 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     expect(owners.rows).toEqual([
       { name: 'order_seq', kind: 'S', owner: 'data_owner' },
       { name: 'orders', kind: 'r', owner: 'data_owner' },
-      { name: 'v_orders', kind: 'v', owner: 'data_owner' },
+      // A view reads with its owner's rights: quarantined, not handed to the successor.
+      { name: 'v_orders', kind: 'v', owner: QUARANTINE_ROLE },
     ]);
     expect((await supApp.query(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = $1`, [schema])).rows[0].o).toBe('data_owner');
-    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe('data_owner');
+    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe(QUARANTINE_ROLE);
+    expect((exec.output as { objects: unknown[] }).objects).toEqual(
+      expect.arrayContaining([
+        { database: 'app', owner: name, kind: 'view', name: `${schema}.v_orders`, action: 'quarantine', reason: expect.any(String) },
+        { database: 'app', owner: name, kind: 'function', name: `${schema}.answer()`, action: 'quarantine', reason: expect.any(String) },
+        { database: 'app', owner: name, kind: 'table', name: `${schema}.orders`, action: 'successor', reason: 'data, kept' },
+        { database: 'postgres', owner: name, kind: 'table', name: `public.${table}`, action: 'successor', reason: 'data, kept' },
+      ]),
+    );
     expect((await supApp.query(`SELECT count(*)::int AS n FROM ${schema}.orders`)).rows[0].n).toBe(2);
     expect((await supApp.query(`SELECT count(*)::int AS n FROM public.${others}`)).rows[0].n).toBe(0);
     expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);

@@ -354,6 +354,7 @@ describe('ProvisioningError', () => {
     RequestConflict: true,
     RouteNotFound: true,
     IdentityProviderUnavailable: true,
+    ReassignmentRefused: true,
   } satisfies Record<ErrorCode, true>) as ErrorCode[];
 
   it('name is the code, and it is an Error', () => {

@@ -1,4 +1,4 @@
-import type { ResolvedTargetConfig } from './config';
+import { reassignmentOf, type ResolvedTargetConfig } from './config';
 import type { ProtectedNames } from './identifiers';
 import type { ResolvedTarget } from './rds';
 import type { OffboardRequest, OnboardRequest } from './requests';
@@ -22,6 +22,7 @@ export interface OffboardState {
 export const protectedNamesOf = (target: ResolvedTargetConfig, db: ResolvedTarget): ProtectedNames & { successorRole: string } => ({
   masterUser: db.masterUser,
   successorRole: target.successorRole,
+  quarantineRole: reassignmentOf(target).quarantineRole,
   extra: [...target.protectedRoles, ...target.allowedDbRoles],
 });
 
