@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionStats } from '../functions/lib/sql/connection';
 import { statePath } from '../local/asl-runner';
 import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
-import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+import { allRoles, attempt, connectGrantees, loginClient, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;
 beforeEach(() => {
@@ -218,5 +218,112 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     const again = { facts: await roleFacts(name), connect: (await connectGrantees('app')).includes(name), grants: sb.aws.iam.connectGrants('role', name) };
     const withoutCreator = (f: typeof first.facts) => ({ ...f, comment: { ...JSON.parse(f.comment as string), createdBy: '(request)' } });
     expect({ ...again, facts: withoutCreator(again.facts) }).toEqual({ ...first, facts: withoutCreator(first.facts) });
+  });
+});
+
+/**
+ * The leaver as an adversary: before leaving it plants objects that, once REASSIGN OWNED hands them to
+ * the successor, would run with the successor's rights. After offboarding nobody (another login, the
+ * same person onboarded again) reaches the successor's data through them, and the leaver's data stays.
+ */
+describe('offboarding a hostile leaver: what it planted never runs with the successor\'s rights', () => {
+  const q = (s: string) => `"${s}"`;
+
+  /** The successor's table (nobody else may read or write it) and a leaver who planted a view, definer functions and a rule. */
+  const plant = async () => {
+    const name = uniqueName('Planter');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    const lower = name.toLowerCase();
+    const payroll = `payroll_${lower}`;
+    const mine = `mine_${lower}`;
+    const eve = uniqueName('eve');
+    const sup = await superClient('app');
+    await sup.query(`CREATE TABLE public.${payroll} (who text, salary int)`);
+    await sup.query(`INSERT INTO public.${payroll} VALUES ('ceo', 1000000)`);
+    await sup.query(`ALTER TABLE public.${payroll} OWNER TO data_owner`);
+    await sup.query(`ALTER ROLE ${q(name)} PASSWORD 'test-only'`);
+    await sup.query(`GRANT CREATE ON DATABASE app TO ${q(name)}`);
+    await sup.query(`CREATE ROLE ${q(eve)} LOGIN PASSWORD 'eve'`);
+    await sup.query(`GRANT CONNECT ON DATABASE app TO ${q(eve)}`);
+
+    const leaver = await loginClient(name, 'test-only', 'app');
+    await leaver.query(`CREATE SCHEMA ${mine}`);
+    await leaver.query(`GRANT USAGE ON SCHEMA ${mine} TO PUBLIC`);
+    // (1) A view over the successor's table: it reads with its owner's rights.
+    await leaver.query(`CREATE VIEW ${mine}.leak AS SELECT * FROM public.${payroll}`);
+    await leaver.query(`GRANT SELECT ON ${mine}.leak TO PUBLIC`);
+    // (2) SECURITY DEFINER functions that read and write the successor's table.
+    await leaver.query(`CREATE FUNCTION ${mine}.peek() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER AS 'SELECT salary FROM public.${payroll}'`);
+    await leaver.query(`CREATE FUNCTION ${mine}.raise(w text) RETURNS void LANGUAGE sql SECURITY DEFINER AS 'INSERT INTO public.${payroll} VALUES (w, 999999)'`);
+    await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek(), ${mine}.raise(text) TO PUBLIC`);
+    // Granted to the successor with GRANT OPTION, so a careless REVOKE would pick the successor as grantor and revoke nothing.
+    await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek() TO data_owner WITH GRANT OPTION`);
+    // (3) The leaver's own table, writable by everyone, with a rule writing into the successor's table.
+    await leaver.query(`CREATE TABLE ${mine}.inbox (v text)`);
+    await leaver.query(`INSERT INTO ${mine}.inbox SELECT 'kept ' || g FROM generate_series(1, 7) g`);
+    await leaver.query(`GRANT SELECT, INSERT ON ${mine}.inbox TO PUBLIC`);
+    await leaver.query(`CREATE RULE forward AS ON INSERT TO ${mine}.inbox DO ALSO INSERT INTO public.${payroll} VALUES (NEW.v, 1)`);
+    // Before offboarding none of it works: the leaver has no rights on the successor's table.
+    const evil = await loginClient(eve, 'eve', 'app');
+    expect(await attempt(evil, `SELECT * FROM ${mine}.leak`)).toEqual({ sqlstate: '42501' });
+    expect(await attempt(evil, `SELECT ${mine}.peek()`)).toEqual({ sqlstate: '42501' });
+    await evil.end();
+    await leaver.end();
+    return { name, principalArn, payroll, mine, eve, sup };
+  };
+
+  /** Every way in the planted objects offered, tried as `user`: none may read or change the successor's table. */
+  const tryEveryWayIn = async (user: string, password: string, payroll: string, mine: string, sup: pg.Client) => {
+    const before = (await sup.query(`SELECT count(*)::int AS n FROM public.${payroll}`)).rows[0].n as number;
+    const c = await loginClient(user, password, 'app');
+    try {
+      expect.soft(await attempt(c, `SELECT * FROM ${mine}.leak`), 'the view').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT ${mine}.peek()`), 'the definer function that reads').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT ${mine}.raise('eve')`), 'the definer function that writes').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT * FROM public.${payroll}`), 'the table itself').toEqual({ sqlstate: '42501' });
+      // The leaver's table stays writable as it was; its rule no longer writes into the successor's table.
+      expect.soft(await attempt(c, `INSERT INTO ${mine}.inbox VALUES ('through the rule')`)).toEqual({ rows: [] });
+    } finally {
+      await c.end();
+    }
+    expect.soft((await sup.query(`SELECT count(*)::int AS n FROM public.${payroll}`)).rows[0].n, 'rows in the successor table').toBe(before);
+  };
+
+  it('the planted view, definer functions and rule give nobody access; the data stays with the successor; the output names them', async () => {
+    const { name, principalArn, payroll, mine, eve, sup } = await plant();
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(exec.output).toMatchObject({ status: 'dropped' });
+
+    await tryEveryWayIn(eve, 'eve', payroll, mine, sup);
+    // The same person, onboarded again under the same name.
+    await onboard(principalArn);
+    await sup.query(`ALTER ROLE ${q(name)} PASSWORD 'test-only'`);
+    await tryEveryWayIn(name, 'test-only', payroll, mine, sup);
+
+    // The leaver's data: its schema and table, every row, now the successor's.
+    const owner = async (sql: string) => (await sup.query(sql)).rows[0].o as string;
+    expect(await owner(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = '${mine}'`)).toBe('data_owner');
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.inbox'::regclass`)).toBe('data_owner');
+    expect((await sup.query(`SELECT count(*)::int AS n FROM ${mine}.inbox WHERE v LIKE 'kept %'`)).rows[0].n).toBe(7);
+    // The rest is kept, quarantined, with nobody's grants left on it.
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(QUARANTINE_ROLE);
+    expect((await sup.query(`SELECT pg_get_userbyid(proowner)::text AS o, proacl::text[] AS acl FROM pg_proc WHERE oid = '${mine}.peek()'::regprocedure`)).rows[0]).toEqual({
+      o: QUARANTINE_ROLE,
+      acl: [`${QUARANTINE_ROLE}=X/${QUARANTINE_ROLE}`],
+    });
+    expect((await sup.query(`SELECT ev_enabled::text AS e FROM pg_rewrite WHERE rulename = 'forward' AND ev_class = '${mine}.inbox'::regclass`)).rows[0].e).toBe('D');
+
+    const objects = (exec.output as { objects: Array<{ kind: string; name: string; action: string }> }).objects.filter((o) => o.name.includes(mine));
+    expect(objects.map(({ kind, name: n, action }) => ({ kind, name: n, action })).sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { kind: 'schema', name: mine, action: 'successor' },
+      { kind: 'table', name: `${mine}.inbox`, action: 'successor' },
+      { kind: 'view', name: `${mine}.leak`, action: 'quarantine' },
+      { kind: 'function', name: `${mine}.peek()`, action: 'quarantine' },
+      { kind: 'function', name: `${mine}.raise(pg_catalog.text)`, action: 'quarantine' },
+      { kind: 'rule', name: `forward on ${mine}.inbox`, action: 'disable' },
+    ].sort((a, b) => a.name.localeCompare(b.name)));
+    await sup.end();
   });
 });
