@@ -153,6 +153,20 @@ describe('GET /grants', () => {
     expect(review.summary.flagged).toBeGreaterThanOrEqual(4);
   });
 
+  it('the admin, whose only tie to the marker role is the PostgreSQL 16+ creator grant (ADMIN OPTION, no INHERIT, no SET), is not a managed user', async () => {
+    await scenario();
+    const sup = await superClient();
+    const creatorGrant = await sup.query(
+      `SELECT m.admin_option, m.inherit_option, m.set_option FROM pg_auth_members m WHERE m.roleid = 'rds_iam_access_managed'::regrole AND m.member = $1::regrole`,
+      [testPg().masterUser],
+    );
+    await sup.end();
+    expect(creatorGrant.rows).toEqual([{ admin_option: true, inherit_option: false, set_option: false }]);
+    const orders = ordersOf(JSON.parse((await get({ target: 'orders' })).body) as AccessReview);
+    expect(orders.users.map((u) => u.dbUser)).not.toContain(testPg().masterUser);
+    expect(orders.users.length).toBeGreaterThanOrEqual(4);
+  });
+
   it('the same review as CSV: a row per user and principal, one per mismatched grant', async () => {
     const { names, okArn } = await scenario();
     readsPasswords();

@@ -189,6 +189,20 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     expect(await allRoles()).toEqual(before);
   });
 
+  it('a role holding only ADMIN OPTION on the marker role (no INHERIT, no SET) is not managed: offboarding refuses it and changes nothing', async () => {
+    await onboard(sb.aws.iam.addRole(uniqueName('First'))); // the admin creates the marker role
+    const delegate = uniqueName('delegate');
+    const sup = await superClient();
+    await sup.query(`CREATE ROLE "${delegate}" LOGIN`);
+    await sup.query(`GRANT rds_iam_access_managed TO "${delegate}" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
+    await sup.end();
+    const before = await allRoles();
+    const exec = await offboard({ dbUser: delegate });
+    expect({ status: exec.status, error: exec.error }).toEqual({ status: 'FAILED', error: 'UnmanagedRoleConflict' });
+    expect(await allRoles()).toEqual(before);
+    expect((await roleFacts(delegate)).canLogin).toBe(true);
+  });
+
   it('a principal with grants on three databases loses exactly one statement', async () => {
     const name = uniqueName('Multi');
     const principalArn = sb.aws.iam.addRole(name);

@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import { MARKER_ROLE } from '../identifiers';
+import { IS_MEMBERSHIP } from '../sql/queries';
 import { sqlstateOf } from '../sql/sqlstate';
 
 /**
@@ -25,14 +26,16 @@ export interface DatabaseReview {
   existing: string[];
 }
 
+/** The admin (its PostgreSQL 16+ creator's ADMIN OPTION on the marker role is no membership) is never one of them. */
 const MANAGED_ROLES = `
 SELECT r.rolname::text AS name, r.rolcanlogin AS can_login, r.rolsuper AS superuser,
        array_remove(ARRAY[CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
                            CASE WHEN r.rolreplication THEN 'REPLICATION' END, CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS privileged,
        shobj_description(r.oid, 'pg_authid') AS comment,
-       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid ORDER BY 1) AS member_of
+       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid AND ${IS_MEMBERSHIP('am')} ORDER BY 1) AS member_of
   FROM pg_roles r
- WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1)
+ WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1 AND ${IS_MEMBERSHIP('m')})
+   AND r.rolname <> current_user
  ORDER BY 1`;
 
 const EXISTING = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1`;
