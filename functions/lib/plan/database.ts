@@ -8,7 +8,7 @@ import { checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabili
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
 import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
 import { toProvisioningError } from '../sql/sqlstate';
-import { type DatabaseReview, reviewDatabase } from '../review/database';
+import { type DatabaseReview, reviewDatabase, reviewObjects } from '../review/database';
 import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
 
 /**
@@ -94,7 +94,20 @@ export type DbPlanInvocation =
   | { kind: 'review'; state: Pick<OnboardState, 'target' | 'db'>; dbUsers: string[] };
 
 export const reviewTargetDatabase = async (connect: AdminConnector, { target }: Pick<OnboardState, 'target'>, dbUsers: string[]): Promise<DatabaseReview> =>
-  inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, (client) => reviewDatabase(client, dbUsers));
+  inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, async (client) => {
+    const review = await reviewDatabase(client, dbUsers);
+    const { quarantineRole } = reassignmentOf(target);
+    const managed = review.managed.map((r) => r.name);
+    const quarantined: NonNullable<DatabaseReview['quarantined']> = [];
+    const unsafeObjects: NonNullable<DatabaseReview['unsafeObjects']> = [];
+    for (const database of await listDatabases(client)) {
+      const read = (c: Client) => reviewObjects(c, database, managed, target.successorRole, quarantineRole, database === target.adminDatabase);
+      const here = database === target.adminDatabase ? await read(client) : await inspect(connect, database, `review the objects in database ${database} of "${target.name}"`, read);
+      quarantined.push(...here.quarantined);
+      unsafeObjects.push(...here.unsafeObjects);
+    }
+    return { ...review, quarantined, unsafeObjects };
+  });
 
 /** Refusals are answers, not function errors: they keep their code and details across the Lambda boundary. */
 export type DbPlanAnswer<T> = { result: T } | { error: { error: string; message: string; details?: Record<string, unknown> } };

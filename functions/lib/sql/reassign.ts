@@ -191,6 +191,12 @@ const decideAll = (objects: OwnedObject[], database: string): Decided[] => {
   );
 };
 
+/** What would happen to each object and hook (the access review asks without acting). */
+export const decideObjects = (objects: OwnedObject[], hooks: TableHook[], database: string): ObjectDecision[] => [
+  ...decideAll(objects, database).map((d) => d.decision),
+  ...hooks.map((h) => decideHook(h, database)),
+];
+
 const describe = (d: ObjectDecision): string => `${d.database}: ${d.kind} ${d.name} (${d.reason})`;
 
 /**
