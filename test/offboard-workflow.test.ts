@@ -340,4 +340,93 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     ].sort((a, b) => a.name.localeCompare(b.name)));
     await sup.end();
   });
+
+  /** The same target, configured differently for the rest of this test (restored by sb.restore). */
+  const reconfigure = (reassignment: Record<string, string>) => {
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, reassignment: { ...sb.config.targets.orders.reassignment, ...reassignment } } } });
+  };
+
+  it('unsafeObjects "refuse": nothing is handed over and the objects are reported; with "quarantine" the same request then finishes', async () => {
+    const { name, principalArn, mine, sup } = await plant();
+    reconfigure({ unsafeObjects: 'refuse' });
+    const requestId = uniqueName('off');
+    const refused = await sb.runner.run('offboard', requestId, { requestId, target: 'orders', dbUser: name, principalArn });
+    expect({ status: refused.status, error: refused.error }).toEqual({ status: 'FAILED', error: 'ReassignmentRefused' });
+    expect(refused.cause).toContain(`view ${mine}.leak`);
+    expect(refused.cause).toContain(`rule forward on ${mine}.inbox`);
+    // Locked out, and in that database nothing moved.
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: false });
+    const owner = async (sql: string) => (await sup.query(sql)).rows[0].o as string;
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(name);
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.inbox'::regclass`)).toBe(name);
+
+    reconfigure({ unsafeObjects: 'quarantine' });
+    const again = await sb.runner.run('offboard', uniqueName('off'), { requestId, target: 'orders', dbUser: name, principalArn });
+    expect(again.status, `${again.error}: ${again.cause}`).toBe('SUCCEEDED');
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(QUARANTINE_ROLE);
+    await sup.end();
+  });
+
+  it('the quarantine role is created NOLOGIN and keeps no members; one with a member (who could act as it) is refused', async () => {
+    const quarantine = uniqueName('quarantine');
+    reconfigure({ quarantineRole: quarantine });
+    const first = await plant();
+    const exec = await offboard({ dbUser: first.name, principalArn: first.principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const sup = first.sup;
+    const role = await sup.query(
+      `SELECT r.rolcanlogin, ARRAY(SELECT m.member::regrole::text || ':' || m.inherit_option || ':' || m.set_option FROM pg_auth_members m WHERE m.roleid = r.oid) AS members
+         FROM pg_roles r WHERE r.rolname = $1`,
+      [quarantine],
+    );
+    // Only the admin's PostgreSQL 16+ creator grant, which lets it grant the role but not act as it.
+    expect(role.rows).toEqual([{ rolcanlogin: false, members: [`${testPg().masterUser}:false:false`] }]);
+
+    const second = await plant();
+    await sup.query(`GRANT "${quarantine}" TO "${second.eve}"`);
+    const refused = await offboard({ dbUser: second.name, principalArn: second.principalArn });
+    expect({ status: refused.status, error: refused.error }).toEqual({ status: 'FAILED', error: 'ConfigurationError' });
+    expect(refused.cause).toContain(`${second.eve} is a member of it`);
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${second.mine}.leak'::regclass`)).rows[0].o).toBe(second.name);
+    await sup.end();
+    await second.sup.end();
+  });
+
+  it('triggers running the leaver\'s code are disabled, expressions calling it fail closed, a table running another role\'s code is quarantined with its rows', async () => {
+    const { name, principalArn, mine, eve, sup } = await plant();
+    // Eve (still here after the leaver goes) owns a function the leaver's table calls: she can change it whenever she likes.
+    await sup.query(`CREATE SCHEMA eve_${mine} AUTHORIZATION "${eve}"`);
+    await sup.query(`SET ROLE "${eve}"`);
+    await sup.query(`CREATE FUNCTION eve_${mine}.pick() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
+    await sup.query(`RESET ROLE`);
+    await sup.query(`GRANT USAGE ON SCHEMA eve_${mine} TO PUBLIC`);
+    const leaver = await loginClient(name, 'test-only', 'app');
+    await leaver.query(`CREATE FUNCTION ${mine}.stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.v := current_user; RETURN NEW; END'`);
+    await leaver.query(`CREATE TABLE ${mine}.logged (v text)`);
+    await leaver.query(`CREATE TRIGGER stamp BEFORE INSERT ON ${mine}.logged FOR EACH ROW EXECUTE FUNCTION ${mine}.stamp()`);
+    await leaver.query(`CREATE FUNCTION ${mine}.next_id() RETURNS int LANGUAGE sql AS 'SELECT 42'`);
+    await leaver.query(`CREATE TABLE ${mine}.numbered (id int DEFAULT ${mine}.next_id(), v text)`);
+    await leaver.query(`CREATE TABLE ${mine}.borrowed (x int DEFAULT eve_${mine}.pick())`);
+    await leaver.query(`INSERT INTO ${mine}.borrowed SELECT g FROM generate_series(1, 5) g`);
+    await leaver.end();
+
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const decided = (exec.output as { objects?: Array<{ kind: string; name: string; action: string }> }).objects ?? [];
+    const action = (n: string) => decided.find((o) => o.name === n)?.action;
+    expect.soft(action(`stamp on ${mine}.logged`)).toBe('disable');
+    expect.soft(action(`${mine}.logged`)).toBe('successor');
+    expect.soft(action(`${mine}.numbered`)).toBe('successor');
+    expect.soft(action(`${mine}.borrowed`)).toBe('quarantine');
+
+    // The successor writing to the tables it received runs none of the leaver's code.
+    await sup.query(`SET ROLE data_owner`);
+    await sup.query(`INSERT INTO ${mine}.logged VALUES ('mine')`);
+    expect.soft((await sup.query(`SELECT v FROM ${mine}.logged`)).rows).toEqual([{ v: 'mine' }]);
+    expect.soft(await attempt(sup, `INSERT INTO ${mine}.numbered (v) VALUES ('x')`)).toEqual({ sqlstate: '42501' });
+    expect(await attempt(sup, `INSERT INTO ${mine}.numbered VALUES (1, 'explicit id')`)).toEqual({ rows: [] });
+    await sup.query(`RESET ROLE`);
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`)).rows[0]).toEqual({ o: QUARANTINE_ROLE, n: 5 });
+    await sup.end();
+  });
 });
