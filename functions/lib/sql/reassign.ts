@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import type { ReassignmentSettings } from '../config';
 import { ProvisioningError } from '../errors';
 import { inTransaction } from './connection';
-import { quarantineDdl, type SqlStep } from './ddl';
+import { quarantineDdl, type ServerQuoted, type SqlStep } from './ddl';
 import { type AdminCapabilities, lockKey, readAdminCapabilities } from './onboard';
 import { ADVISORY_XACT_LOCK, OWNED_OBJECTS, QUARANTINE_ROLE_STATE, TABLE_HOOKS } from './queries';
 
@@ -22,8 +22,7 @@ export interface OwnedObject {
   catalog: string;
   kind: string;
   schema: string | null;
-  /** Schema-qualified and quoted by the server (pg_identify_object). */
-  identity: string;
+  identity: ServerQuoted;
   /** relkind, prokind or typtype. */
   subkind: string | null;
   /** Roles other than the owner holding privileges on it (PUBLIC is always revoked). */
@@ -40,7 +39,7 @@ export interface OwnedObject {
 
 export interface TableHook {
   owner: string;
-  table: string;
+  table: ServerQuoted;
   kind: 'rule' | 'trigger';
   name: string;
   function: string | null;
@@ -122,7 +121,7 @@ export const readOwnedObjects = async (
     catalog: string;
     kind: string;
     schema: string | null;
-    identity: string;
+    identity: ServerQuoted;
     subkind: string | null;
     grantees: string[];
     follows: string | null;
@@ -183,7 +182,7 @@ const decideHook = (h: TableHook, database: string): ObjectDecision => ({
 
 const decideAll = (objects: OwnedObject[], database: string): Decided[] => {
   const first = objects.map((o) => decideOne(o, database));
-  const quarantinedTables = new Set(first.filter((d) => d.decision.action === 'quarantine' && d.object.catalog === 'pg_class').map((d) => d.object.identity));
+  const quarantinedTables = new Set<string>(first.filter((d) => d.decision.action === 'quarantine' && d.object.catalog === 'pg_class').map((d) => d.object.identity));
   return first.map((d) =>
     d.object.follows && quarantinedTables.has(d.object.follows)
       ? { ...d, decision: { ...d.decision, action: 'quarantine' as const, reason: `it belongs to ${d.object.follows}, which is quarantined` }, movesWithTable: true }
