@@ -1,41 +1,67 @@
 import { targetAdmin } from './lib/admin-session';
-import { stepHandler } from './lib/logger';
-import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere } from './lib/sql/offboard';
+import { reassignmentOf } from './lib/config';
+import { logger, stepHandler } from './lib/logger';
+import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/sql/offboard';
 import { readRoleState } from './lib/sql/onboard';
+import { ensureQuarantineRole, type ObjectDecision } from './lib/sql/reassign';
 import { type EndedSession, sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOffboardState } from './lib/step-input';
 import type { OffboardState } from './lib/steps';
 
+/** Step output stays far below Step Functions' 256 KB: past this many objects the list is cut (the log has them all). */
+export const MAX_LISTED_OBJECTS = 500;
+
 /**
- * Offboarding steps 5-6: in every database, REASSIGN OWNED to the successor then DROP OWNED,
- * then DROP ROLE. One connection per database: the admin database's connection does the
- * cluster-wide work and its own database; each other database gets one, closed before the next.
+ * Offboarding steps 5-6: in every database, quarantine what must not run with the successor's
+ * rights, REASSIGN OWNED the rest to the successor, then DROP OWNED; then DROP ROLE. One connection
+ * per database: the admin database's connection does the cluster-wide work and its own database;
+ * each other database gets one, closed before the next.
  */
 export const handler = stepHandler('RetireDbUser', async (input: OffboardState) => {
   const { request, target, db } = await verifyOffboardState(input);
   const { dbUser } = request;
   const successor = target.successorRole;
+  const settings = reassignmentOf(target);
   const connect = await targetAdmin(target, db);
   return connect(target.adminDatabase, async (admin) => {
     const reassigned: Record<string, number> = {};
+    const objects: ObjectDecision[] = [];
     const blockersEnded: EndedSession[] = [];
     let granted: Awaited<ReturnType<typeof ensureAdminPrivilegesOf>> = [];
     // Gone already (a retry after DROP ROLE committed): nothing to reassign.
     if (await readRoleState(admin, dbUser)) {
       granted = [...(await ensureAdminPrivilegesOf(admin, dbUser)), ...(await ensureAdminPrivilegesOf(admin, successor))];
+      if (settings.unsafeObjects === 'quarantine') granted.push(...(await ensureQuarantineRole(admin, settings.quarantineRole)));
+      const versionNum = await versionOf(admin);
       for (const database of await listDatabases(admin)) {
-        reassigned[database] =
+        const place = { database, includeShared: database === target.adminDatabase, versionNum };
+        const here =
           database === target.adminDatabase
-            ? await reassignOwnedHere(admin, dbUser, successor)
+            ? await reassignOwnedHere(admin, dbUser, successor, settings, place)
             : await connect(database, async (client) => {
-                const owned = await reassignOwnedHere(client, dbUser, successor);
+                const result = await reassignOwnedHere(client, dbUser, successor, settings, place);
                 blockersEnded.push(...sessionsEndedOn(client));
-                return owned;
+                return result;
               });
+        reassigned[database] = here.owned;
+        objects.push(...here.objects);
       }
     }
     const drop = await dropManagedRole(admin, dbUser);
     blockersEnded.push(...sessionsEndedOn(admin));
-    return { dbUser, successor, reassigned, ...drop, statements: [...granted, ...drop.statements].map((s) => s.purpose), blockersEnded };
+    // What did not simply go to the successor first: a cut list never hides a quarantined object.
+    objects.sort((a, b) => Number(a.action === 'successor') - Number(b.action === 'successor'));
+    if (objects.length > MAX_LISTED_OBJECTS) logger.info('every object decided', { objects });
+    return {
+      dbUser,
+      successor,
+      quarantineRole: settings.quarantineRole,
+      reassigned,
+      objects: objects.slice(0, MAX_LISTED_OBJECTS),
+      ...(objects.length > MAX_LISTED_OBJECTS ? { objectsNotListed: objects.length - MAX_LISTED_OBJECTS } : {}),
+      ...drop,
+      statements: [...granted, ...drop.statements].map((s) => s.purpose),
+      blockersEnded,
+    };
   });
 });

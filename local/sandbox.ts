@@ -19,6 +19,7 @@ export interface PgEndpoint {
 export const ACCOUNT_ID = '123456789012';
 export const REGION = 'eu-west-1';
 export const LOCK_TABLE = 'rds-iam-access-grant-locks';
+export const QUARANTINE_ROLE = 'iam_access_quarantine';
 export const MASTER_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:rds!db-local-master-AbCdEf`;
 
 export interface SandboxOptions {
@@ -42,6 +43,7 @@ const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial
   iamAuth: { enable: 'immediately', pollSeconds: 30, maxPolls: 20 },
   tls: 'disable',
   protectedRoles: [],
+  reassignment: { unsafeObjects: 'quarantine', quarantineRole: QUARANTINE_ROLE },
   ...extra,
 });
 

@@ -17,7 +17,7 @@ import { grantDeps } from '../functions/lib/iam/deps';
 import { addConnectGrant, removeConnectGrant } from '../functions/lib/iam/grants';
 import { type AccessReview, accessReviewCsv, type TargetReview } from '../functions/lib/review/access-review';
 import { FUNCTIONS } from '../local/functions';
-import { createSandbox, MASTER_SECRET_ARN, type Sandbox } from '../local/sandbox';
+import { createSandbox, MASTER_SECRET_ARN, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
 import { SimulatedLambda } from '../local/simulated-services';
 import { masterClient, superClient, testPg, uniqueName } from './support/pg';
 
@@ -153,6 +153,55 @@ describe('GET /grants', () => {
     expect(review.summary.flagged).toBeGreaterThanOrEqual(4);
   });
 
+  it('the admin, whose only tie to the marker role is the PostgreSQL 16+ creator grant (ADMIN OPTION, no INHERIT, no SET), is not a managed user', async () => {
+    await scenario();
+    const sup = await superClient();
+    const creatorGrant = await sup.query(
+      `SELECT m.admin_option, m.inherit_option, m.set_option FROM pg_auth_members m WHERE m.roleid = 'rds_iam_access_managed'::regrole AND m.member = $1::regrole`,
+      [testPg().masterUser],
+    );
+    await sup.end();
+    expect(creatorGrant.rows).toEqual([{ admin_option: true, inherit_option: false, set_option: false }]);
+    const orders = ordersOf(JSON.parse((await get({ target: 'orders' })).body) as AccessReview);
+    expect(orders.users.map((u) => u.dbUser)).not.toContain(testPg().masterUser);
+    expect(orders.users.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('names the objects a managed user owns that offboarding would quarantine or disable, and after offboarding what the quarantine role holds', async () => {
+    const name = uniqueName('rv_planter');
+    const principalArn = await onboard(name);
+    const schema = `rv_${name.toLowerCase()}`;
+    const app = await superClient('app');
+    try {
+      await app.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${name}"`);
+      await app.query(`SET ROLE "${name}"`);
+      await app.query(`CREATE TABLE ${schema}.inbox (v text)`);
+      await app.query(`CREATE VIEW ${schema}.leak AS SELECT * FROM ${schema}.inbox`);
+      await app.query(`CREATE FUNCTION ${schema}.peek() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`);
+      await app.query(`CREATE RULE forward AS ON INSERT TO ${schema}.inbox DO ALSO NOTIFY inbox`);
+    } finally {
+      await app.end();
+    }
+    const before = ordersOf(JSON.parse((await get({ target: 'orders' })).body) as AccessReview);
+    const user = before.users.find((u) => u.dbUser === name);
+    expect(user?.flags).toContain('owns-unsafe-objects');
+    expect(user?.unsafeObjects.map((o) => [o.database, o.kind, o.name, o.action])).toEqual([
+      ['app', 'view', `${schema}.leak`, 'quarantine'],
+      ['app', 'function', `${schema}.peek()`, 'quarantine'],
+      ['app', 'rule', `forward on ${schema}.inbox`, 'disable'],
+    ]);
+    expect(before.quarantine.role).toBe(QUARANTINE_ROLE);
+    expect(before.quarantine.objects.filter((o) => o.name.startsWith(schema))).toEqual([]);
+
+    const off = await sb.runner.run('offboard', uniqueName('off'), { requestId: uniqueName('off'), dbUser: name, target: 'orders', principalArn });
+    expect(off.status, `${off.error}: ${off.cause}`).toBe('SUCCEEDED');
+    const after = ordersOf(JSON.parse((await get({ target: 'orders' })).body) as AccessReview);
+    expect(after.quarantine.objects.filter((o) => o.name.startsWith(schema))).toEqual([
+      { database: 'app', kind: 'view', name: `${schema}.leak` },
+      { database: 'app', kind: 'function', name: `${schema}.peek()` },
+    ]);
+  });
+
   it('the same review as CSV: a row per user and principal, one per mismatched grant', async () => {
     const { names, okArn } = await scenario();
     readsPasswords();
@@ -176,7 +225,7 @@ describe('GET /grants', () => {
       generatedAt: '2026-11-23T00:00:00.000Z',
       filter: {},
       summary: { users: 1, grants: 0, flagged: 1 },
-      targets: [{ target: 'orders', kind: 'instance', identifier: 'i', resourceId: 'db-X', grants: [], users: [{ dbUser: 'u1', login: true, groupRoles: ['=HYPERLINK("x")', 'a,b'], principals: [], passwordSet: null, flags: ['x"y'] }] }],
+      targets: [{ target: 'orders', kind: 'instance', identifier: 'i', resourceId: 'db-X', grants: [], users: [{ dbUser: 'u1', login: true, groupRoles: ['=HYPERLINK("x")', 'a,b'], principals: [], passwordSet: null, flags: ['x"y'], unsafeObjects: [] }], quarantine: { role: 'q', objects: [] } }],
     };
     const [, row] = accessReviewCsv(review).split('\r\n');
     expect(row).toBe(`orders,db-X,u1,true,true,"'=HYPERLINK(""x"");a,b",,,"x""y"`);
@@ -199,7 +248,9 @@ describe('GET /grants', () => {
   });
 
   it('reviews every target when none is named', async () => {
-    const review = JSON.parse((await get()).body) as AccessReview;
+    const r = await get();
+    expect(r.statusCode, r.body).toBe(200);
+    const review = JSON.parse(r.body) as AccessReview;
     expect(review.targets.map((t) => t.target)).toEqual(Object.keys(sb.config.targets).sort());
   });
 

@@ -27,7 +27,7 @@ import { type Config, loadConfig, parseConfig, resolveTargetConfig } from '../fu
 import { describeTarget } from '../functions/lib/rds';
 import type { RequestPlan } from '../functions/lib/plan/request-plan';
 import { FUNCTIONS } from '../local/functions';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
 import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
 import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from './support/http-api';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
@@ -576,6 +576,7 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     expect(actions.at(-1)).toBe('DROP ROLE');
     const reassignApp = plan.steps.find((s) => s.database === 'app' && s.sql?.startsWith('REASSIGN OWNED'));
     expect(reassignApp?.description).toContain('the 1 object(s)');
+    expect(plan.objects).toEqual([{ database: 'app', owner: name, kind: 'table', name: `public."t_${name}"`, action: 'successor', reason: 'data, kept' }]);
     // IAM is changed after login is blocked and before objects move, as in the workflow.
     expect(actions.indexOf('iam:DetachRolePolicy')).toBeLessThan(actions.indexOf('REASSIGN OWNED'));
 
@@ -586,6 +587,40 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     const off = await sb.runner.run('offboard', uniqueName('off'), { requestId: uniqueName('off'), dbUser: name, target: 'orders' });
     expect(off.status, `${off.error}: ${off.cause}`).toBe('SUCCEEDED');
     expect((await roleFacts(name)).exists).toBe(false);
+  });
+
+  it('offboarding a leaver with a planted view and function: the dry run shows the per-object decisions and statements the run then carries out', async () => {
+    const name = uniqueName('Planner');
+    const principalArn = sb.aws.iam.addRole(name);
+    const on = await sb.runner.run('onboard', uniqueName('on'), { requestId: uniqueName('on'), principalArn, target: 'orders', databases: ['app'] });
+    expect(on.status, `${on.error}: ${on.cause}`).toBe('SUCCEEDED');
+    const schema = `p_${name.toLowerCase()}`;
+    const app = await superClient('app');
+    try {
+      await app.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${name}"`);
+      await app.query(`SET ROLE "${name}"`);
+      await app.query(`CREATE TABLE ${schema}.t (id int)`);
+      await app.query(`CREATE VIEW ${schema}.v AS SELECT * FROM ${schema}.t`);
+      await app.query(`CREATE FUNCTION ${schema}.f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`);
+    } finally {
+      await app.end();
+    }
+    const plan = (await dryRun('POST /revocations', { requestId: uniqueName('off'), dbUser: name, target: 'orders' })).body as unknown as RequestPlan;
+    const sql = plan.steps.filter((s) => s.database === 'app').map((s) => s.sql);
+    expect(sql).toEqual(expect.arrayContaining([`ALTER VIEW ${schema}.v OWNER TO "${QUARANTINE_ROLE}"`, `ALTER FUNCTION ${schema}.f() OWNER TO "${QUARANTINE_ROLE}"`]));
+    expect(sql.indexOf(`ALTER VIEW ${schema}.v OWNER TO "${QUARANTINE_ROLE}"`)).toBeLessThan(sql.findIndex((s) => s?.startsWith('REASSIGN OWNED')));
+    const mine = (objects: Array<{ name: string; action: string }> | undefined) => (objects ?? []).filter((o) => o.name.startsWith(schema)).sort((a, b) => a.name.localeCompare(b.name));
+    expect(mine(plan.objects).map((o) => [o.name, o.action])).toEqual([
+      [schema, 'successor'],
+      [`${schema}.f()`, 'quarantine'],
+      [`${schema}.t`, 'successor'],
+      [`${schema}.v`, 'quarantine'],
+    ]);
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
+
+    const off = await sb.runner.run('offboard', uniqueName('off'), { requestId: uniqueName('off'), dbUser: name, target: 'orders' });
+    expect(off.status, `${off.error}: ${off.cause}`).toBe('SUCCEEDED');
+    expect(mine((off.output as { objects: Array<{ name: string; action: string }> }).objects)).toEqual(mine(plan.objects));
   });
 
   it('the dry-run session cannot write, whatever runs on it (default_transaction_read_only)', async () => {

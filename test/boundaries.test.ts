@@ -20,9 +20,10 @@ describe('module boundaries', () => {
 
   it('SQL identifiers in DDL are only ever quoted by the driver, never interpolated raw', () => {
     const ddl = readFileSync(join(root, 'functions/lib/sql/ddl.ts'), 'utf8');
-    // Every ${...} inside a SQL template literal goes through id(...) or escapeLiteral(...).
+    // Every ${...} inside a SQL template literal goes through id(...), ids(...) or escapeLiteral(...), or is an
+    // identity the server quoted (serverQuoted, from pg_identify_object) or an object keyword from a fixed list.
     const interpolations = [...ddl.matchAll(/sql: `[^`]*`/g)].flatMap((m) => [...m[0].matchAll(/\$\{([^}]*)\}/g)].map((x) => x[1]));
     expect(interpolations.length).toBeGreaterThan(5);
-    for (const expr of interpolations) expect(expr).toMatch(/^(id|escapeLiteral)\(/);
+    for (const expr of interpolations) expect(expr).toMatch(/^(id|ids|escapeLiteral|serverQuoted|keyword)\(/);
   });
 });

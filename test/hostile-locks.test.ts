@@ -4,7 +4,7 @@ import { deactivateDbUser } from '../functions/lib/sql/offboard';
 import { withAdminConnection } from '../functions/lib/sql/connection';
 import { type EndedSession, sessionsEndedOn } from '../functions/lib/sql/watchdog';
 import type { ExecutionRecord } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 /**
@@ -184,7 +184,8 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
     try {
       expect((await check.query(`SELECT count(*)::int AS n FROM public.${table}`)).rows[0].n).toBe(10);
       expect((await check.query('SELECT tableowner::text AS o FROM pg_tables WHERE tablename = $1', [table])).rows[0].o).toBe('data_owner');
-      expect((await check.query('SELECT viewowner::text AS o FROM pg_views WHERE viewname = $1', [`v_${table}`])).rows[0].o).toBe('data_owner');
+      // Views run with their owner's rights: offboarding quarantines them (data goes to the successor).
+      expect((await check.query('SELECT viewowner::text AS o FROM pg_views WHERE viewname = $1', [`v_${table}`])).rows[0].o).toBe(QUARANTINE_ROLE);
     } finally {
       await check.end();
     }

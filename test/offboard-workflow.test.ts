@@ -7,8 +7,8 @@ import { dbUserResourceArn } from '../functions/lib/arn';
 import { POLICY_PATH, renderPolicy } from '../functions/lib/iam/policy-document';
 import { connectionStats } from '../functions/lib/sql/connection';
 import { statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
-import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
+import { allRoles, attempt, connectGrantees, loginClient, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;
 beforeEach(() => {
@@ -95,10 +95,19 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     expect(owners.rows).toEqual([
       { name: 'order_seq', kind: 'S', owner: 'data_owner' },
       { name: 'orders', kind: 'r', owner: 'data_owner' },
-      { name: 'v_orders', kind: 'v', owner: 'data_owner' },
+      // A view reads with its owner's rights: quarantined, not handed to the successor.
+      { name: 'v_orders', kind: 'v', owner: QUARANTINE_ROLE },
     ]);
     expect((await supApp.query(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = $1`, [schema])).rows[0].o).toBe('data_owner');
-    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe('data_owner');
+    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe(QUARANTINE_ROLE);
+    expect((exec.output as { objects: unknown[] }).objects).toEqual(
+      expect.arrayContaining([
+        { database: 'app', owner: name, kind: 'view', name: `${schema}.v_orders`, action: 'quarantine', reason: expect.any(String) },
+        { database: 'app', owner: name, kind: 'function', name: `${schema}.answer()`, action: 'quarantine', reason: expect.any(String) },
+        { database: 'app', owner: name, kind: 'table', name: `${schema}.orders`, action: 'successor', reason: 'data, kept' },
+        { database: 'postgres', owner: name, kind: 'table', name: `public.${table}`, action: 'successor', reason: 'data, kept' },
+      ]),
+    );
     expect((await supApp.query(`SELECT count(*)::int AS n FROM ${schema}.orders`)).rows[0].n).toBe(2);
     expect((await supApp.query(`SELECT count(*)::int AS n FROM public.${others}`)).rows[0].n).toBe(0);
     expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
@@ -185,6 +194,20 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     expect(await allRoles()).toEqual(before);
   });
 
+  it('a role holding only ADMIN OPTION on the marker role (no INHERIT, no SET) is not managed: offboarding refuses it and changes nothing', async () => {
+    await onboard(sb.aws.iam.addRole(uniqueName('First'))); // the admin creates the marker role
+    const delegate = uniqueName('delegate');
+    const sup = await superClient();
+    await sup.query(`CREATE ROLE "${delegate}" LOGIN`);
+    await sup.query(`GRANT rds_iam_access_managed TO "${delegate}" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
+    await sup.end();
+    const before = await allRoles();
+    const exec = await offboard({ dbUser: delegate });
+    expect({ status: exec.status, error: exec.error }).toEqual({ status: 'FAILED', error: 'UnmanagedRoleConflict' });
+    expect(await allRoles()).toEqual(before);
+    expect((await roleFacts(delegate)).canLogin).toBe(true);
+  });
+
   it('a principal with grants on three databases loses exactly one statement', async () => {
     const name = uniqueName('Multi');
     const principalArn = sb.aws.iam.addRole(name);
@@ -260,4 +283,200 @@ describe('one principal, one identity: role/NAME and role/PATH/NAME are the same
       expect((await roleFacts(dbUser)).exists).toBe(false);
     });
   }
+});
+
+/**
+ * The leaver as an adversary: before leaving it plants objects that, once REASSIGN OWNED hands them to
+ * the successor, would run with the successor's rights. After offboarding nobody (another login, the
+ * same person onboarded again) reaches the successor's data through them, and the leaver's data stays.
+ */
+describe('offboarding a hostile leaver: what it planted never runs with the successor\'s rights', () => {
+  const q = (s: string) => `"${s}"`;
+
+  /** The successor's table (nobody else may read or write it) and a leaver who planted a view, definer functions and a rule. */
+  const plant = async () => {
+    const name = uniqueName('Planter');
+    const principalArn = sb.aws.iam.addRole(name);
+    await onboard(principalArn);
+    const lower = name.toLowerCase();
+    const payroll = `payroll_${lower}`;
+    const mine = `mine_${lower}`;
+    const eve = uniqueName('eve');
+    const sup = await superClient('app');
+    await sup.query(`CREATE TABLE public.${payroll} (who text, salary int)`);
+    await sup.query(`INSERT INTO public.${payroll} VALUES ('ceo', 1000000)`);
+    await sup.query(`ALTER TABLE public.${payroll} OWNER TO data_owner`);
+    await sup.query(`ALTER ROLE ${q(name)} PASSWORD 'test-only'`);
+    await sup.query(`GRANT CREATE ON DATABASE app TO ${q(name)}`);
+    await sup.query(`CREATE ROLE ${q(eve)} LOGIN PASSWORD 'eve'`);
+    await sup.query(`GRANT CONNECT ON DATABASE app TO ${q(eve)}`);
+
+    const leaver = await loginClient(name, 'test-only', 'app');
+    await leaver.query(`CREATE SCHEMA ${mine}`);
+    await leaver.query(`GRANT USAGE ON SCHEMA ${mine} TO PUBLIC`);
+    // (1) A view over the successor's table: it reads with its owner's rights.
+    await leaver.query(`CREATE VIEW ${mine}.leak AS SELECT * FROM public.${payroll}`);
+    await leaver.query(`GRANT SELECT ON ${mine}.leak TO PUBLIC`);
+    // (2) SECURITY DEFINER functions that read and write the successor's table.
+    await leaver.query(`CREATE FUNCTION ${mine}.peek() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER AS 'SELECT salary FROM public.${payroll}'`);
+    await leaver.query(`CREATE FUNCTION ${mine}.raise(w text) RETURNS void LANGUAGE sql SECURITY DEFINER AS 'INSERT INTO public.${payroll} VALUES (w, 999999)'`);
+    await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek(), ${mine}.raise(text) TO PUBLIC`);
+    // Granted to the successor with GRANT OPTION, so a careless REVOKE would pick the successor as grantor and revoke nothing.
+    await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek() TO data_owner WITH GRANT OPTION`);
+    // (3) The leaver's own table, writable by everyone, with a rule writing into the successor's table.
+    await leaver.query(`CREATE TABLE ${mine}.inbox (v text)`);
+    await leaver.query(`INSERT INTO ${mine}.inbox SELECT 'kept ' || g FROM generate_series(1, 7) g`);
+    await leaver.query(`GRANT SELECT, INSERT ON ${mine}.inbox TO PUBLIC`);
+    await leaver.query(`CREATE RULE forward AS ON INSERT TO ${mine}.inbox DO ALSO INSERT INTO public.${payroll} VALUES (NEW.v, 1)`);
+    // Before offboarding none of it works: the leaver has no rights on the successor's table.
+    const evil = await loginClient(eve, 'eve', 'app');
+    expect(await attempt(evil, `SELECT * FROM ${mine}.leak`)).toEqual({ sqlstate: '42501' });
+    expect(await attempt(evil, `SELECT ${mine}.peek()`)).toEqual({ sqlstate: '42501' });
+    await evil.end();
+    await leaver.end();
+    return { name, principalArn, payroll, mine, eve, sup };
+  };
+
+  /** Every way in the planted objects offered, tried as `user`: none may read or change the successor's table. */
+  const tryEveryWayIn = async (user: string, password: string, payroll: string, mine: string, sup: pg.Client) => {
+    const before = (await sup.query(`SELECT count(*)::int AS n FROM public.${payroll}`)).rows[0].n as number;
+    const c = await loginClient(user, password, 'app');
+    try {
+      expect.soft(await attempt(c, `SELECT * FROM ${mine}.leak`), 'the view').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT ${mine}.peek()`), 'the definer function that reads').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT ${mine}.raise('eve')`), 'the definer function that writes').toEqual({ sqlstate: '42501' });
+      expect.soft(await attempt(c, `SELECT * FROM public.${payroll}`), 'the table itself').toEqual({ sqlstate: '42501' });
+      // The leaver's table stays writable as it was; its rule no longer writes into the successor's table.
+      expect.soft(await attempt(c, `INSERT INTO ${mine}.inbox VALUES ('through the rule')`)).toEqual({ rows: [] });
+    } finally {
+      await c.end();
+    }
+    expect.soft((await sup.query(`SELECT count(*)::int AS n FROM public.${payroll}`)).rows[0].n, 'rows in the successor table').toBe(before);
+  };
+
+  it('the planted view, definer functions and rule give nobody access; the data stays with the successor; the output names them', async () => {
+    const { name, principalArn, payroll, mine, eve, sup } = await plant();
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    expect(exec.output).toMatchObject({ status: 'dropped' });
+
+    await tryEveryWayIn(eve, 'eve', payroll, mine, sup);
+    // The same person, onboarded again under the same name.
+    await onboard(principalArn);
+    await sup.query(`ALTER ROLE ${q(name)} PASSWORD 'test-only'`);
+    await tryEveryWayIn(name, 'test-only', payroll, mine, sup);
+
+    // The leaver's data: its schema and table, every row, now the successor's.
+    const owner = async (sql: string) => (await sup.query(sql)).rows[0].o as string;
+    expect(await owner(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = '${mine}'`)).toBe('data_owner');
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.inbox'::regclass`)).toBe('data_owner');
+    expect((await sup.query(`SELECT count(*)::int AS n FROM ${mine}.inbox WHERE v LIKE 'kept %'`)).rows[0].n).toBe(7);
+    // The rest is kept, quarantined, with nobody's grants left on it.
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(QUARANTINE_ROLE);
+    expect((await sup.query(`SELECT pg_get_userbyid(proowner)::text AS o, proacl::text[] AS acl FROM pg_proc WHERE oid = '${mine}.peek()'::regprocedure`)).rows[0]).toEqual({
+      o: QUARANTINE_ROLE,
+      acl: [`${QUARANTINE_ROLE}=X/${QUARANTINE_ROLE}`],
+    });
+    expect((await sup.query(`SELECT ev_enabled::text AS e FROM pg_rewrite WHERE rulename = 'forward' AND ev_class = '${mine}.inbox'::regclass`)).rows[0].e).toBe('D');
+
+    const objects = (exec.output as { objects: Array<{ kind: string; name: string; action: string }> }).objects.filter((o) => o.name.includes(mine));
+    expect(objects.map(({ kind, name: n, action }) => ({ kind, name: n, action })).sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { kind: 'schema', name: mine, action: 'successor' },
+      { kind: 'table', name: `${mine}.inbox`, action: 'successor' },
+      { kind: 'view', name: `${mine}.leak`, action: 'quarantine' },
+      { kind: 'function', name: `${mine}.peek()`, action: 'quarantine' },
+      { kind: 'function', name: `${mine}.raise(pg_catalog.text)`, action: 'quarantine' },
+      { kind: 'rule', name: `forward on ${mine}.inbox`, action: 'disable' },
+    ].sort((a, b) => a.name.localeCompare(b.name)));
+    await sup.end();
+  });
+
+  /** The same target, configured differently for the rest of this test (restored by sb.restore). */
+  const reconfigure = (reassignment: Record<string, string>) => {
+    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, reassignment: { ...sb.config.targets.orders.reassignment, ...reassignment } } } });
+  };
+
+  it('unsafeObjects "refuse": nothing is handed over and the objects are reported; with "quarantine" the same request then finishes', async () => {
+    const { name, principalArn, mine, sup } = await plant();
+    reconfigure({ unsafeObjects: 'refuse' });
+    const requestId = uniqueName('off');
+    const refused = await sb.runner.run('offboard', requestId, { requestId, target: 'orders', dbUser: name, principalArn });
+    expect({ status: refused.status, error: refused.error }).toEqual({ status: 'FAILED', error: 'ReassignmentRefused' });
+    expect(refused.cause).toContain(`view ${mine}.leak`);
+    expect(refused.cause).toContain(`rule forward on ${mine}.inbox`);
+    // Locked out, and in that database nothing moved.
+    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: false });
+    const owner = async (sql: string) => (await sup.query(sql)).rows[0].o as string;
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(name);
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.inbox'::regclass`)).toBe(name);
+
+    reconfigure({ unsafeObjects: 'quarantine' });
+    const again = await sb.runner.run('offboard', uniqueName('off'), { requestId, target: 'orders', dbUser: name, principalArn });
+    expect(again.status, `${again.error}: ${again.cause}`).toBe('SUCCEEDED');
+    expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(QUARANTINE_ROLE);
+    await sup.end();
+  });
+
+  it('the quarantine role is created NOLOGIN and keeps no members; one with a member (who could act as it) is refused', async () => {
+    const quarantine = uniqueName('quarantine');
+    reconfigure({ quarantineRole: quarantine });
+    const first = await plant();
+    const exec = await offboard({ dbUser: first.name, principalArn: first.principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const sup = first.sup;
+    const role = await sup.query(
+      `SELECT r.rolcanlogin, ARRAY(SELECT m.member::regrole::text || ':' || m.inherit_option || ':' || m.set_option FROM pg_auth_members m WHERE m.roleid = r.oid) AS members
+         FROM pg_roles r WHERE r.rolname = $1`,
+      [quarantine],
+    );
+    // Only the admin's PostgreSQL 16+ creator grant, which lets it grant the role but not act as it.
+    expect(role.rows).toEqual([{ rolcanlogin: false, members: [`${testPg().masterUser}:false:false`] }]);
+
+    const second = await plant();
+    await sup.query(`GRANT "${quarantine}" TO "${second.eve}"`);
+    const refused = await offboard({ dbUser: second.name, principalArn: second.principalArn });
+    expect({ status: refused.status, error: refused.error }).toEqual({ status: 'FAILED', error: 'ConfigurationError' });
+    expect(refused.cause).toContain(`${second.eve} is a member of it`);
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${second.mine}.leak'::regclass`)).rows[0].o).toBe(second.name);
+    await sup.end();
+    await second.sup.end();
+  });
+
+  it('triggers running the leaver\'s code are disabled, expressions calling it fail closed, a table running another role\'s code is quarantined with its rows', async () => {
+    const { name, principalArn, mine, eve, sup } = await plant();
+    // Eve (still here after the leaver goes) owns a function the leaver's table calls: she can change it whenever she likes.
+    await sup.query(`CREATE SCHEMA eve_${mine} AUTHORIZATION "${eve}"`);
+    await sup.query(`SET ROLE "${eve}"`);
+    await sup.query(`CREATE FUNCTION eve_${mine}.pick() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
+    await sup.query(`RESET ROLE`);
+    await sup.query(`GRANT USAGE ON SCHEMA eve_${mine} TO PUBLIC`);
+    const leaver = await loginClient(name, 'test-only', 'app');
+    await leaver.query(`CREATE FUNCTION ${mine}.stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.v := current_user; RETURN NEW; END'`);
+    await leaver.query(`CREATE TABLE ${mine}.logged (v text)`);
+    await leaver.query(`CREATE TRIGGER stamp BEFORE INSERT ON ${mine}.logged FOR EACH ROW EXECUTE FUNCTION ${mine}.stamp()`);
+    await leaver.query(`CREATE FUNCTION ${mine}.next_id() RETURNS int LANGUAGE sql AS 'SELECT 42'`);
+    await leaver.query(`CREATE TABLE ${mine}.numbered (id int DEFAULT ${mine}.next_id(), v text)`);
+    await leaver.query(`CREATE TABLE ${mine}.borrowed (x int DEFAULT eve_${mine}.pick())`);
+    await leaver.query(`INSERT INTO ${mine}.borrowed SELECT g FROM generate_series(1, 5) g`);
+    await leaver.end();
+
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const decided = (exec.output as { objects?: Array<{ kind: string; name: string; action: string }> }).objects ?? [];
+    const action = (n: string) => decided.find((o) => o.name === n)?.action;
+    expect.soft(action(`stamp on ${mine}.logged`)).toBe('disable');
+    expect.soft(action(`${mine}.logged`)).toBe('successor');
+    expect.soft(action(`${mine}.numbered`)).toBe('successor');
+    expect.soft(action(`${mine}.borrowed`)).toBe('quarantine');
+
+    // The successor writing to the tables it received runs none of the leaver's code.
+    await sup.query(`SET ROLE data_owner`);
+    await sup.query(`INSERT INTO ${mine}.logged VALUES ('mine')`);
+    expect.soft((await sup.query(`SELECT v FROM ${mine}.logged`)).rows).toEqual([{ v: 'mine' }]);
+    expect.soft(await attempt(sup, `INSERT INTO ${mine}.numbered (v) VALUES ('x')`)).toEqual({ sqlstate: '42501' });
+    expect(await attempt(sup, `INSERT INTO ${mine}.numbered VALUES (1, 'explicit id')`)).toEqual({ rows: [] });
+    await sup.query(`RESET ROLE`);
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`)).rows[0]).toEqual({ o: QUARANTINE_ROLE, n: 5 });
+    await sup.end();
+  });
 });

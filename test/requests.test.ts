@@ -368,6 +368,7 @@ describe('ProvisioningError', () => {
     RequestConflict: true,
     RouteNotFound: true,
     IdentityProviderUnavailable: true,
+    ReassignmentRefused: true,
   } satisfies Record<ErrorCode, true>) as ErrorCode[];
 
   it('name is the code, and it is an Error', () => {
@@ -417,5 +418,31 @@ describe('ProvisioningError', () => {
     expect(isProvisioningError(e, 'TargetBusy')).toBe(true);
     expect(isProvisioningError(e, 'TargetNotFound')).toBe(false);
     expect(isProvisioningError(Object.assign(new Error('m'), { name: 'TargetBusy', code: 'TargetBusy' }))).toBe(false);
+  });
+});
+
+describe('reassignment settings (per target)', () => {
+  const withReassignment = (reassignment: unknown) =>
+    parseConfig({ targets: { orders: { kind: 'instance', identifier: 'orders-db', region: 'eu-west-1', accountId: ACCOUNT, allowedDbRoles: ['app_read'], successorRole: 'data_owner', admin: { method: 'iam', user: 'provisioner' }, reassignment } } });
+
+  it('defaults to the safe choice: quarantine, in a role of its own', () => {
+    expect(config.targets.orders.reassignment).toEqual({ unsafeObjects: 'quarantine', quarantineRole: 'iam_access_quarantine' });
+    expect(withReassignment({ unsafeObjects: 'refuse' }).targets.orders.reassignment).toEqual({ unsafeObjects: 'refuse', quarantineRole: 'iam_access_quarantine' });
+  });
+
+  it.each([
+    [{ unsafeObjects: 'successor' }, 'targets.orders.reassignment.unsafeObjects'],
+    [{ quarantineRole: 'data_owner' }, 'it is the successor role'],
+    [{ quarantineRole: 'app_read' }, 'listed as protected'],
+    [{ quarantineRole: 'rds_q' }, 'rds* roles are reserved'],
+    [{ quarantineRole: 'pg_q' }, 'pg_* roles are reserved'],
+    [{ quarantineRole: 'a b' }, 'targets.orders.reassignment.quarantineRole'],
+    [{ unsafeObjects: 'quarantine', dropThem: true }, 'dropThem'],
+  ])('refuses %j, naming the field and what is wrong', (reassignment, message) => {
+    expect(() => withReassignment(reassignment)).toThrow(message);
+  });
+
+  it('the quarantine role can never be onboarded or offboarded', () => {
+    expect(() => validateOnboardRequest({ requestId: 'r-1', principalArn: `arn:aws:iam::${ACCOUNT}:role/x`, dbUser: 'iam_access_quarantine', target: 'orders' }, config)).toThrow('quarantine role');
   });
 });

@@ -36,6 +36,20 @@ export const targetSchema = z.object({
   allowedDatabases: z.array(pgName).default([]),
   admin: adminSchema,
   successorRole: pgName,
+  /**
+   * What offboarding does with the leaver's objects that would run with their new owner's rights or
+   * expose its data (views, functions, rules, untrusted triggers...): by default they go to a
+   * quarantine role that holds no privileges; `refuse` changes nothing and reports them instead.
+   * Tables, sequences, schemas and the rows in them go to the successor either way.
+   */
+  reassignment: z
+    .object({
+      unsafeObjects: z.enum(['quarantine', 'refuse']).default('quarantine'),
+      /** NOLOGIN, no members, no privileges; created by this project when missing, never granted to anyone. */
+      quarantineRole: pgName.default('iam_access_quarantine'),
+    })
+    .strict()
+    .prefault({}),
   /** The database the admin connects to for cluster-wide work (roles are cluster-wide). */
   adminDatabase: pgName.default('postgres'),
   iamAuth: z
@@ -179,7 +193,6 @@ export const configSchema = z.object({
     .optional(),
 });
 
-/** What one schema cannot see: the IdP mapping may only name configured targets and their allowed roles. */
 /**
  * Roles a target may hand out or reassign to: never RDS's own roles, the marker, reserved names or the successor (a
  * misconfigured allow-list must not grant rds_superuser). PostgreSQL's predefined pg_* roles may be allow-listed as
@@ -196,8 +209,14 @@ const checkTargetRoles = (config: z.infer<typeof configSchema>): string[] =>
     ),
   ]);
 
+/** What one schema cannot see: the quarantine role is a role of its own; the IdP mapping may only name configured targets and their allowed roles. */
 const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
   const problems: string[] = [];
+  for (const [name, t] of Object.entries(config.targets)) {
+    const q = t.reassignment.quarantineRole;
+    const reason = protectedReason(q, { successorRole: t.successorRole, extra: [...t.allowedDbRoles, ...t.protectedRoles] });
+    if (reason) problems.push(`targets.${name}.reassignment.quarantineRole: "${q}" cannot be the quarantine role: ${reason}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`);
+  }
   for (const [group, m] of Object.entries(config.idp?.groups ?? {})) {
     for (const t of m.targets) {
       const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
@@ -263,3 +282,8 @@ export const resolveTargetConfig = (config: Config, name: string): ResolvedTarge
   }
   return { name, ...target };
 };
+
+export type ReassignmentSettings = TargetConfig['reassignment'];
+
+/** The target's reassignment settings; an execution started before they existed gets the safe defaults. */
+export const reassignmentOf = (target: Pick<TargetConfig, 'reassignment'>): ReassignmentSettings => target.reassignment ?? targetSchema.shape.reassignment.parse(undefined);

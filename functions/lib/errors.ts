@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'RequestNotFound'
   | 'RequestConflict'
   | 'RouteNotFound'
-  | 'IdentityProviderUnavailable';
+  | 'IdentityProviderUnavailable'
+  | 'ReassignmentRefused';
 
 /** Error codes the state machines retry with backoff: the condition is expected to pass. */
 export const RETRYABLE_CODES: readonly ErrorCode[] = [
@@ -75,6 +76,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   RequestConflict: 409,
   RouteNotFound: 404,
   IdentityProviderUnavailable: 503,
+  ReassignmentRefused: 409,
 };
 
 /** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */

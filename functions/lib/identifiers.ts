@@ -22,6 +22,7 @@ export interface ProtectedNames {
   masterUser?: string;
   adminUser?: string;
   successorRole?: string;
+  quarantineRole?: string;
   extra?: readonly string[];
 }
 
@@ -52,6 +53,7 @@ export const protectedReason = (name: string, names: ProtectedNames = {}): strin
   if (eq(names.masterUser)) return 'it is the master user of the target';
   if (eq(names.adminUser)) return 'it is the admin user this project connects as';
   if (eq(names.successorRole)) return 'it is the successor role that receives reassigned objects';
+  if (eq(names.quarantineRole)) return 'it is the quarantine role that holds unsafe objects of offboarded users';
   if (names.extra?.some((p) => eq(p))) return 'it is listed as protected in the target configuration';
   return undefined;
 };

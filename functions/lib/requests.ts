@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn, sameRoleOrUser } from './arn';
-import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
+import { type Config, reassignmentOf, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, ProvisioningError } from './errors';
 import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
 
@@ -119,6 +119,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
   const dbUser = validateDbUser(raw.dbUser ?? defaultDbUser(principal.name), {
     adminUser: adminUserOf(target),
     successorRole: target.successorRole,
+    quarantineRole: reassignmentOf(target).quarantineRole,
     extra: [...target.protectedRoles, ...target.allowedDbRoles],
   });
 
@@ -130,7 +131,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
       });
     }
     // A misconfigured allow-list must not hand out rds_superuser or the like.
-    const reason = role.toLowerCase().startsWith('pg_') ? undefined : protectedReason(role, { successorRole: target.successorRole });
+    const reason = role.toLowerCase().startsWith('pg_') ? undefined : protectedReason(role, { successorRole: target.successorRole, quarantineRole: reassignmentOf(target).quarantineRole });
     if (reason) throw new ProvisioningError('ConfigurationError', `allowed role "${role}" of target "${target.name}" cannot be granted: ${reason}`);
   }
   const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
@@ -233,6 +234,7 @@ export const validateOffboardRequest = (input: unknown, config: Config): Validat
   const dbUser = validateDbUser(raw.dbUser, {
     adminUser: adminUserOf(target),
     successorRole: target.successorRole,
+    quarantineRole: reassignmentOf(target).quarantineRole,
     extra: [...target.protectedRoles, ...target.allowedDbRoles],
   });
   return {

@@ -1,5 +1,5 @@
 import { dbUserResourceArn, sessionTagConnectResource } from './arn';
-import type { ResolvedTargetConfig } from './config';
+import { reassignmentOf, type ResolvedTargetConfig } from './config';
 import { ProvisioningError } from './errors';
 import { type ProtectedNames, protectedUnderPrefix } from './identifiers';
 import type { ResolvedTarget } from './rds';
@@ -24,6 +24,7 @@ export interface OffboardState {
 export const protectedNamesOf = (target: ResolvedTargetConfig, db: ResolvedTarget): ProtectedNames & { successorRole: string } => ({
   masterUser: db.masterUser,
   successorRole: target.successorRole,
+  quarantineRole: reassignmentOf(target).quarantineRole,
   extra: [...target.protectedRoles, ...target.allowedDbRoles],
 });
 

@@ -71,3 +71,23 @@ export const allRoles = async (): Promise<string[]> => {
     await c.end();
   }
 };
+
+/** A login as an ordinary role (a password only so tests can log in as it), closed by the caller. */
+export const loginClient = async (user: string, password: string, database: string): Promise<pg.Client> => {
+  const s = testPg();
+  const client = new pg.Client({ host: s.host, port: s.port, user, password, database });
+  client.on('error', () => undefined); // terminated by an offboarding, on purpose
+  await client.connect();
+  return client;
+};
+
+/** What a statement does for that login: its rows, or the SQLSTATE it was refused with. */
+export const attempt = async (client: pg.Client, sql: string, values: unknown[] = []): Promise<{ rows: unknown[] } | { sqlstate: string }> => {
+  try {
+    return { rows: (await client.query(sql, values)).rows };
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string') throw e;
+    return { sqlstate: code };
+  }
+};

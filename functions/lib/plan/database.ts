@@ -2,11 +2,13 @@ import type { Client } from 'pg';
 import type { AdminConnector } from '../admin-session';
 import { readOnly } from '../sql/connection';
 import type { SqlStep } from '../sql/ddl';
-import { assertNotProtected, assertOffboardable, listDatabases, versionOf } from '../sql/offboard';
-import { checkCapabilities, inspectOnboarding, planOnboarding, readRoleState } from '../sql/onboard';
+import { reassignmentOf } from '../config';
+import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../sql/offboard';
+import { checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
+import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
 import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
 import { toProvisioningError } from '../sql/sqlstate';
-import { type DatabaseReview, reviewDatabase } from '../review/database';
+import { type DatabaseReview, reviewDatabase, reviewObjects } from '../review/database';
 import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
 
 /**
@@ -28,6 +30,10 @@ export interface OffboardingSqlPlan {
   /** Roles (the user, the successor) the admin must first be granted to act for. */
   adminLacks: string[];
   databases: string[];
+  /** Creating the quarantine role, when it is missing. */
+  quarantineRole: SqlStep[];
+  /** Per database: what happens to each object the user owns, and the statements before REASSIGN OWNED (the run's planner). */
+  reassignment: Record<string, { decisions: ObjectDecision[]; steps: SqlStep[] }>;
 }
 
 const inspect = async <T>(connect: AdminConnector, database: string, what: string, fn: (client: Client) => Promise<T>): Promise<T> => {
@@ -57,13 +63,27 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
     await assertOffboardable(client, dbUser, role, target.successorRole, request.requireOwner, request.idpUser);
     const adminLacks: string[] = [];
     for (const r of [dbUser, target.successorRole]) if (!(await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [r])).rows[0].ok) adminLacks.push(r);
+    const settings = reassignmentOf(target);
+    const q = settings.quarantineRole;
+    const versionNum = await versionOf(client);
+    const databases = await listDatabases(client);
+    const quarantineRole = settings.unsafeObjects === 'quarantine' ? planQuarantineRole(q, await readQuarantineRole(client, q), await readAdminCapabilities(client, [q])) : [];
+    const reassignment: OffboardingSqlPlan['reassignment'] = {};
+    for (const database of databases) {
+      const place = { database, includeShared: database === target.adminDatabase, versionNum };
+      const plan = (c: Client) => planReassignmentHere(c, dbUser, target.successorRole, settings, place);
+      const { decisions, steps } = database === target.adminDatabase ? await plan(client) : await inspect(connect, database, `plan offboarding of "${dbUser}" in database ${database}`, plan);
+      reassignment[database] = { decisions, steps };
+    }
     return {
       canLogin: role.canLogin,
       sessions: (await client.query<{ n: number }>(SESSION_COUNT, [dbUser])).rows[0].n,
-      versionNum: await versionOf(client),
+      versionNum,
       owned: Object.fromEntries((await client.query<{ database: string; n: number }>(OWNED_PER_DATABASE, [dbUser])).rows.map((r) => [r.database, r.n])),
       adminLacks,
-      databases: await listDatabases(client),
+      databases,
+      quarantineRole,
+      reassignment,
     };
   });
 
@@ -74,7 +94,20 @@ export type DbPlanInvocation =
   | { kind: 'review'; state: Pick<OnboardState, 'target' | 'db'>; dbUsers: string[] };
 
 export const reviewTargetDatabase = async (connect: AdminConnector, { target }: Pick<OnboardState, 'target'>, dbUsers: string[]): Promise<DatabaseReview> =>
-  inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, (client) => reviewDatabase(client, dbUsers));
+  inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, async (client) => {
+    const review = await reviewDatabase(client, dbUsers);
+    const { quarantineRole } = reassignmentOf(target);
+    const managed = review.managed.map((r) => r.name);
+    const quarantined: NonNullable<DatabaseReview['quarantined']> = [];
+    const unsafeObjects: NonNullable<DatabaseReview['unsafeObjects']> = [];
+    for (const database of await listDatabases(client)) {
+      const read = (c: Client) => reviewObjects(c, database, managed, target.successorRole, quarantineRole, database === target.adminDatabase);
+      const here = database === target.adminDatabase ? await read(client) : await inspect(connect, database, `review the objects in database ${database} of "${target.name}"`, read);
+      quarantined.push(...here.quarantined);
+      unsafeObjects.push(...here.unsafeObjects);
+    }
+    return { ...review, quarantined, unsafeObjects };
+  });
 
 /** Refusals are answers, not function errors: they keep their code and details across the Lambda boundary. */
 export type DbPlanAnswer<T> = { result: T } | { error: { error: string; message: string; details?: Record<string, unknown> } };

@@ -9,6 +9,7 @@ import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
 import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
 import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
 import { TERMINATE_SESSIONS } from '../sql/queries';
+import type { ObjectDecision } from '../sql/reassign';
 import { connectResourceOf, type OffboardState, type OnboardState } from '../steps';
 import type { DatabaseReview } from '../review/database';
 import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
@@ -42,6 +43,8 @@ export interface RequestPlan {
   /** How the run would end if nothing else changes first. */
   outcome: 'created' | 'updated' | 'already present' | 'dropped' | 'not found';
   steps: PlanStep[];
+  /** Offboarding: what happens to each object the user owns, in every database (as the run decides it). */
+  objects?: ObjectDecision[];
 }
 
 /** The database half of the plan (functions/db-user-plan.ts, reached through Lambda). */
@@ -146,9 +149,11 @@ export const planOffboardingRequest = async (deps: PlanDeps, { request, target }
   steps.push(...iamSteps);
   if (found) {
     steps.push(...sqlSteps(found.adminLacks.map((r) => offboardDdl.inheritRole(r, found.versionNum)), target.adminDatabase));
+    steps.push(...sqlSteps(found.quarantineRole, target.adminDatabase));
     for (const database of found.databases) {
       steps.push(
-        { system: 'postgresql', action: 'SQL', sql: offboardDdl.reassignOwned(dbUser, successor).sql, database, description: `give the ${found.owned[database] ?? 0} object(s) ${dbUser} owns in database ${database} to ${successor}` },
+        ...sqlSteps(found.reassignment[database]?.steps ?? [], database),
+        { system: 'postgresql', action: 'SQL', sql: offboardDdl.reassignOwned(dbUser, successor).sql, database, description: `give the ${(found.reassignment[database]?.decisions ?? []).filter((d) => d.action === 'successor').length} object(s) ${dbUser} still owns in database ${database} to ${successor}` },
         ...sqlSteps([offboardDdl.dropOwned(dbUser)], database),
       );
     }
@@ -164,5 +169,6 @@ export const planOffboardingRequest = async (deps: PlanDeps, { request, target }
     principals: principals.map((p) => p.arn),
     outcome: found ? 'dropped' : 'not found',
     steps,
+    objects: found ? found.databases.flatMap((d) => found.reassignment[d]?.decisions ?? []) : [],
   };
 };

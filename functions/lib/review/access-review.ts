@@ -1,10 +1,11 @@
 import { type PrincipalArn, sameRoleOrUser } from '../arn';
-import type { ResolvedTargetConfig } from '../config';
+import { reassignmentOf, type ResolvedTargetConfig } from '../config';
 import type { ProjectGrantPolicy } from '../iam/grants';
 import { MARKER_ROLE } from '../identifiers';
 import type { ResolvedTarget } from '../rds';
 import { parseRoleComment } from '../sql/ddl';
 import { RDS_IAM_ROLE } from '../sql/onboard';
+import type { ObjectDecision } from '../sql/reassign';
 import type { DatabaseReview } from './database';
 
 /**
@@ -35,6 +36,8 @@ export interface ReviewedUser {
   principals: Array<{ principalArn?: string; policyArn: string }>;
   passwordSet: boolean | null;
   flags: string[];
+  /** What offboarding it would quarantine, disable or refuse rather than hand to the successor. */
+  unsafeObjects: Array<Omit<ObjectDecision, 'owner'>>;
 }
 
 export interface ReviewedGrant extends GrantOnTarget {
@@ -49,6 +52,8 @@ export interface TargetReview {
   users: ReviewedUser[];
   /** Every rds-db:connect grant of this project on the target. */
   grants: ReviewedGrant[];
+  /** The quarantine role and what it holds (objects of offboarded users, kept, that nobody may use). */
+  quarantine: { role: string; objects: Array<{ database: string; kind: string; name: string }> };
 }
 
 export interface AccessReview {
@@ -80,6 +85,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
   const users: ReviewedUser[] = database.managed.map((r) => {
     const connect = grants.filter((g) => g.dbUser === r.name).flatMap(holders);
     const comment = parseRoleComment(r.comment);
+    const unsafe = (database.unsafeObjects ?? []).filter((o) => o.owner === r.name).map(({ owner: _owner, ...o }) => o);
     const flags = [
       ...(connect.length === 0 ? ['no-iam-grant'] : []),
       ...(!r.canLogin ? ['login-disabled'] : []),
@@ -89,6 +95,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       ...r.memberOf.filter((g) => !expectedGroups.has(g)).map((g) => `extra-membership:${g}`),
       ...(r.passwordSet ? ['password-set'] : []),
       ...(!comment ? ['no-creation-record'] : []),
+      ...(unsafe.length ? ['owns-unsafe-objects'] : []),
     ];
     return {
       dbUser: r.name,
@@ -98,6 +105,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       principals: connect,
       passwordSet: r.passwordSet,
       flags,
+      unsafeObjects: unsafe,
     };
   });
 
@@ -124,6 +132,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
     resourceId: db.resourceId,
     users: users.filter((u) => !principal || u.principals.some((p) => concerns(p.principalArn)) || concerns(u.createdFor)),
     grants: reviewedGrants.filter((g) => concerns(g.principalArn) || g.attachedTo.some(concerns)),
+    quarantine: { role: reassignmentOf(target).quarantineRole, objects: database.quarantined ?? [] },
   };
 };
 

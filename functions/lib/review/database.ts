@@ -1,5 +1,7 @@
 import type { Client } from 'pg';
 import { MARKER_ROLE } from '../identifiers';
+import { IS_MEMBERSHIP } from '../sql/queries';
+import { decideObjects, type ObjectDecision, readOwnedObjects } from '../sql/reassign';
 import { sqlstateOf } from '../sql/sqlstate';
 
 /**
@@ -23,31 +25,54 @@ export interface DatabaseReview {
   managed: ManagedRole[];
   /** Of the names asked about, those that exist as roles (managed or not). */
   existing: string[];
+  /** What the target's quarantine role holds, in every database. */
+  quarantined?: Array<{ database: string; kind: string; name: string }>;
+  /** Objects of managed users that offboarding would not simply hand to the successor (quarantine, disable, refuse). */
+  unsafeObjects?: ObjectDecision[];
 }
 
+/**
+ * In the database `client` is connected to: what the quarantine role owns, and what offboarding would
+ * decide for the managed users' objects (the same decisions as the run).
+ */
+export const reviewObjects = async (client: Client, database: string, managed: string[], successor: string, quarantineRole: string, includeShared: boolean): Promise<Required<Pick<DatabaseReview, 'quarantined' | 'unsafeObjects'>>> => {
+  const { objects, hooks } = await readOwnedObjects(client, [...managed, quarantineRole], successor, quarantineRole, includeShared);
+  const held = objects.filter((o) => o.owner === quarantineRole);
+  const users = objects.filter((o) => o.owner !== quarantineRole);
+  return {
+    quarantined: held.map((o) => ({ database, kind: o.kind, name: o.identity })),
+    unsafeObjects: decideObjects(users, hooks.filter((h) => h.owner !== quarantineRole), database).filter((d) => d.action !== 'successor' && d.action !== 'remove'),
+  };
+};
+
+/** The admin (its PostgreSQL 16+ creator's ADMIN OPTION on the marker role is no membership) is never one of them. */
 const MANAGED_ROLES = `
 SELECT r.rolname::text AS name, r.rolcanlogin AS can_login, r.rolsuper AS superuser,
        array_remove(ARRAY[CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
                            CASE WHEN r.rolreplication THEN 'REPLICATION' END, CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS privileged,
        shobj_description(r.oid, 'pg_authid') AS comment,
-       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid ORDER BY 1) AS member_of
+       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid AND ${IS_MEMBERSHIP('am')} ORDER BY 1) AS member_of
   FROM pg_roles r
- WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1)
+ WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1 AND ${IS_MEMBERSHIP('m')})
+   AND r.rolname <> current_user
  ORDER BY 1`;
 
 const EXISTING = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1`;
 
-/** pg_authid is readable by superusers only; on RDS by nobody. Asked last: its refusal ends the transaction. */
+/** pg_authid is readable by superusers only; on RDS by nobody. Asked inside a savepoint: its refusal would end the transaction. */
 const PASSWORDS_SET = `SELECT rolname::text AS name FROM pg_authid WHERE rolpassword IS NOT NULL AND rolname = ANY($1::text[])`;
 
 export const reviewDatabase = async (client: Client, names: string[]): Promise<DatabaseReview> => {
   const rows = (await client.query<{ name: string; can_login: boolean; superuser: boolean; privileged: string[]; comment: string | null; member_of: string[] }>(MANAGED_ROLES, [MARKER_ROLE])).rows;
   const existing = (await client.query<{ name: string }>(EXISTING, [names])).rows.map((r) => r.name);
   let withPassword: Set<string> | null = null;
+  await client.query('SAVEPOINT passwords');
   try {
     withPassword = new Set((await client.query<{ name: string }>(PASSWORDS_SET, [rows.map((r) => r.name)])).rows.map((r) => r.name));
+    await client.query('RELEASE SAVEPOINT passwords');
   } catch (e) {
     if (sqlstateOf(e) !== '42501') throw e;
+    await client.query('ROLLBACK TO SAVEPOINT passwords');
   }
   return {
     managed: rows.map((r) => ({

@@ -7,6 +7,22 @@ import { MARKER_ROLE } from '../identifiers';
  * reaching here has also been validated (identifiers.ts): two independent defences.
  */
 const id = escapeIdentifier;
+const ids = (names: string[]): string => names.map(id).join(', ');
+
+/** A catalog object's identity as pg_identify_object returns it: schema-qualified and quoted by the server, never input. */
+export type ServerQuoted = string & { readonly __serverQuoted: true };
+const serverQuoted = (identity: ServerQuoted): string => identity;
+
+/** The object kinds ALTER ... OWNER TO and REVOKE ... ON may name here: a fixed list, never input. */
+const OBJECT_KEYWORDS = new Set([
+  'TABLE', 'SEQUENCE', 'VIEW', 'MATERIALIZED VIEW', 'FOREIGN TABLE', 'FUNCTION', 'AGGREGATE', 'PROCEDURE', 'DOMAIN', 'TYPE', 'SERVER',
+  'FOREIGN SERVER', 'OPERATOR', 'OPERATOR CLASS', 'OPERATOR FAMILY', 'COLLATION', 'CONVERSION', 'TEXT SEARCH CONFIGURATION',
+  'TEXT SEARCH DICTIONARY', 'STATISTICS', 'LANGUAGE',
+]);
+const keyword = (k: string): string => {
+  if (!OBJECT_KEYWORDS.has(k)) throw new Error(`not an object keyword this project uses: ${k}`);
+  return k;
+};
 
 export interface SqlStep {
   sql: string;
@@ -86,4 +102,46 @@ export const offboardDdl = {
     purpose: `remove ${user}'s remaining privileges and default privileges (it owns nothing any more)`,
   }),
   revokeRole: (role: string, user: string): SqlStep => ({ sql: `REVOKE ${id(role)} FROM ${id(user)}`, purpose: `revoke ${role} from ${user}` }),
+};
+
+/**
+ * Statements that make a leaver's unsafe objects harmless before REASSIGN OWNED. Object identities
+ * come from pg_identify_object (ServerQuoted); the keyword naming the object kind from a fixed list;
+ * every other name is quoted here.
+ */
+export const quarantineDdl = {
+  createRole: (role: string): SqlStep => ({
+    sql: `CREATE ROLE ${id(role)} NOLOGIN NOINHERIT`,
+    purpose: `create the quarantine role ${role} (no login, no privileges, no members) for objects of offboarded users that must not run with anyone's rights`,
+  }),
+  commentRole: (role: string): SqlStep => ({
+    sql: `COMMENT ON ROLE ${id(role)} IS ${escapeLiteral('Owns objects of users offboarded by rds-iam-access that would otherwise run with the successor role\'s rights. Never grant it to anyone, never grant it privileges.')}`,
+    purpose: `describe the quarantine role ${role}`,
+  }),
+  /** ALTER ... OWNER TO needs the admin to be able to SET ROLE to the new owner: only for this transaction. */
+  actAs: (role: string, versionNum: number): SqlStep => ({
+    sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT FALSE, SET TRUE' : ''),
+    purpose: `let the admin hand objects to ${role} (revoked again in the same transaction)`,
+  }),
+  stopActingAs: (role: string): SqlStep => ({ sql: `REVOKE ${id(role)} FROM CURRENT_USER`, purpose: `take back the admin's membership in ${role}` }),
+  /**
+   * ...and the new owner to hold CREATE on the object's schema (superusers skip the check), and USAGE to
+   * name the object when revoking as the owner: only for this transaction. Where the admin may grant
+   * CREATE only, PostgreSQL warns and grants that; USAGE then comes from PUBLIC or the REVOKE fails (42501).
+   */
+  lendSchema: (schema: string, role: string): SqlStep => ({ sql: `GRANT USAGE, CREATE ON SCHEMA ${id(schema)} TO ${id(role)}`, purpose: `let ${role} own objects in schema ${schema} (revoked again in the same transaction)` }),
+  takeSchemaBack: (schema: string, role: string): SqlStep => ({ sql: `REVOKE USAGE, CREATE ON SCHEMA ${id(schema)} FROM ${id(role)}`, purpose: `take USAGE and CREATE on schema ${schema} back from ${role}` }),
+  alterOwner: (kind: string, identity: ServerQuoted, role: string): SqlStep => ({ sql: `ALTER ${keyword(kind)} ${serverQuoted(identity)} OWNER TO ${id(role)}`, purpose: `hand ${kind.toLowerCase()} ${identity} to ${role}` }),
+  /**
+   * Run as the new owner (SET LOCAL ROLE), so the owner is the grantor: run as the admin, PostgreSQL may
+   * pick another grantor (a role holding a grant option, such as the successor), and revoke nothing.
+   */
+  setRole: (role: string): SqlStep => ({ sql: `SET LOCAL ROLE ${id(role)}`, purpose: `act as ${role}, the owner, to revoke what others hold` }),
+  resetRole: (): SqlStep => ({ sql: 'RESET ROLE', purpose: 'act as the admin again' }),
+  revokeAll: (kind: string, identity: ServerQuoted, grantees: string[]): SqlStep => ({
+    sql: `REVOKE ALL ON ${keyword(kind)} ${serverQuoted(identity)} FROM PUBLIC` + (grantees.length ? `, ${ids(grantees)}` : '') + ' CASCADE',
+    purpose: `revoke every privilege others hold on ${kind.toLowerCase()} ${identity} (${['PUBLIC', ...grantees].join(', ')})`,
+  }),
+  disableRule: (table: ServerQuoted, rule: string): SqlStep => ({ sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE RULE ${id(rule)}`, purpose: `disable rule ${rule} on ${table} (kept, not dropped)` }),
+  disableTrigger: (table: ServerQuoted, trigger: string): SqlStep => ({ sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE TRIGGER ${id(trigger)}`, purpose: `disable trigger ${trigger} on ${table} (kept, not dropped)` }),
 };

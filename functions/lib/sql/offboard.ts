@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
 import type { PrincipalArn } from '../arn';
+import type { ReassignmentSettings } from '../config';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
@@ -14,6 +15,7 @@ import {
   TERMINATE_SESSIONS,
   USER_DATABASES,
 } from './queries';
+import { type ObjectDecision, planReassignment, readOwnedObjects } from './reassign';
 import { sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 
@@ -94,15 +96,45 @@ export const ensureAdminPrivilegesOf = async (client: Client, role: string): Pro
 
 export const listDatabases = async (client: Client): Promise<string[]> => (await client.query<{ name: string }>(USER_DATABASES)).rows.map((r) => r.name);
 
-/** In the database `client` is connected to: hand everything the user owns to the successor, then drop its privileges. */
-export const reassignOwnedHere = async (client: Client, dbUser: string, successor: string): Promise<number> =>
-  inTransaction(client, async () => {
-    const owned = (await client.query<{ n: number }>(OWNED_IN_CURRENT_DATABASE, [dbUser])).rows[0].n;
-    // REASSIGN first: DROP OWNED alone would drop the user's tables and their rows.
-    await client.query(offboardDdl.reassignOwned(dbUser, successor).sql);
-    await client.query(offboardDdl.dropOwned(dbUser).sql);
-    return owned;
-  });
+export interface ReassignedHere {
+  owned: number;
+  objects: ObjectDecision[];
+  statements: SqlStep[];
+}
+
+export interface ReassignPlace {
+  database: string;
+  /** Shared objects (databases, tablespaces) are listed in one database only: the admin database. */
+  includeShared: boolean;
+  versionNum: number;
+}
+
+/** What the user owns in the database `client` is connected to, decided object by object, with the statements that carry it out. */
+export const planReassignmentHere = async (client: Client, dbUser: string, successor: string, settings: ReassignmentSettings, place: ReassignPlace): Promise<{ owned: number; decisions: ObjectDecision[]; steps: SqlStep[] }> => {
+  const owned = (await client.query<{ n: number }>(OWNED_IN_CURRENT_DATABASE, [dbUser])).rows[0].n;
+  const { objects, hooks } = await readOwnedObjects(client, [dbUser], successor, settings.quarantineRole, place.includeShared);
+  return { owned, ...planReassignment(objects, hooks, place.database, settings, place.versionNum) };
+};
+
+/**
+ * In the database `client` is connected to: make the user's unsafe objects harmless (quarantine,
+ * disable), hand the rest to the successor, then drop its privileges; one transaction, so REASSIGN
+ * OWNED (which moves everything still owned) never sees an unsafe object.
+ */
+export const reassignOwnedHere = async (client: Client, dbUser: string, successor: string, settings: ReassignmentSettings, place: ReassignPlace): Promise<ReassignedHere> => {
+  try {
+    return await inTransaction(client, async () => {
+      const { owned, decisions, steps } = await planReassignmentHere(client, dbUser, successor, settings, place);
+      for (const s of steps) await client.query(s.sql);
+      // REASSIGN first: DROP OWNED alone would drop the user's tables and their rows.
+      await client.query(offboardDdl.reassignOwned(dbUser, successor).sql);
+      await client.query(offboardDdl.dropOwned(dbUser).sql);
+      return { owned, objects: decisions, statements: steps };
+    });
+  } catch (e) {
+    throw toProvisioningError(e, `reassign what "${dbUser}" owns in database ${place.database}`);
+  }
+};
 
 export type DropOutcome =
   | { status: 'dropped' | 'already gone'; statements: SqlStep[] }
