@@ -230,3 +230,28 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
     expect((await roleFacts(name)).canLogin).toBe(false);
   }, 30_000);
 });
+
+describe('an admin that cannot end sessions', () => {
+  it('is refused before it waits on anything (AdminLacksPrivilege naming pg_signal_backend), not left to time out behind a hostile login', async () => {
+    const { name } = await onboardedLeaver('Leaver');
+    const weak = uniqueName('nosignal_admin');
+    const sup = await superClient();
+    await sup.query(`CREATE ROLE "${weak}" LOGIN CREATEROLE PASSWORD 'weak-pw'`);
+    await sup.end();
+    // The leaver holds its own role key, which a waiting admin could not end.
+    const leaver = await login(name, 'leaver-pw');
+    await leaver.query('SELECT pg_advisory_lock(hashtext($1))', [`rds-iam-access:role:${name}`]);
+    const { host, port } = testPg();
+    const { result, ms } = await timed(() =>
+      withAdminConnection({ host, port, user: weak, password: 'weak-pw', database: 'postgres' }, (client) =>
+        deactivateDbUser(client, name, { masterUser: testPg().masterUser, successorRole: 'data_owner' }).catch((e: unknown) => e as Error & { code?: string }),
+      ),
+    );
+    expect(result).toMatchObject({ code: 'AdminLacksPrivilege' });
+    expect((result as Error).message).toContain(`GRANT pg_signal_backend TO ${weak}`);
+    expect(ms).toBeLessThan(2_000);
+    const cleanup = await superClient();
+    await cleanup.query(`DROP ROLE "${weak}"`);
+    await cleanup.end();
+  });
+});

@@ -119,6 +119,8 @@ describe('creating the database user (real PostgreSQL)', () => {
       expect(error.message).toContain(`GRANT rds_iam TO ${weak} WITH ADMIN OPTION`);
       expect(error.message).toContain(`GRANT app_read TO ${weak} WITH ADMIN OPTION`);
       expect(error.message).toContain(`GRANT CONNECT ON DATABASE app TO ${weak} WITH GRANT OPTION`);
+      // Without it a hostile login could hold up the offboarding of the user this admin creates.
+      expect(error.message).toContain(`GRANT pg_signal_backend TO ${weak}`);
       expect(await allRoles()).toEqual(before);
     } finally {
       await client.end();

@@ -163,6 +163,21 @@ describe('create step (CreateDbUser) invoked directly', () => {
   });
 });
 
+describe('executions started before a redeploy', () => {
+  it('the grant and revoke steps of an older definition (no target in their input) still finish, on the configured target RDS confirms', async () => {
+    const state = await genuineState();
+    await dbUserCreate(state);
+    const { target: _target, ...older } = state;
+    const out = await connectAllow(older as never);
+    expect(out.outcome).toBe('added');
+    expect(sb.aws.iam.connectGrants('role', state.principalName)).toHaveLength(1);
+    const revoked = await connectRevoke({ request: { requestId: uniqueName('off'), dbUser: state.request.dbUser, principal: state.request.principal }, db: state.db } as never);
+    expect(revoked.removals).toMatchObject([{ outcome: 'removed' }]);
+    // Without a target, a db naming no configured target is refused.
+    expect((await failureOf(connectAllow({ ...older, db: { ...state.db, identifier: 'elsewhere-db' } } as never))).name).toBe('ValidationError');
+  });
+});
+
 describe('other steps invoked directly', () => {
   it('EnableIamAuth follows the configured mode ("never"), not one in the input', async () => {
     const target = { ...(await onboardValidate({ requestId: uniqueName('req'), principalArn: sb.aws.iam.addRole(uniqueName('R')), target: 'frozen' })).target };

@@ -34,12 +34,26 @@ const targetNameOf = (claimed: unknown): string => {
 export const configuredTarget = (claimed: unknown, deps: StepInputDeps = defaultDeps): ResolvedTargetConfig => resolveTargetConfig(deps.config(), targetNameOf(claimed));
 
 /**
+ * Executions started before the grant steps were given the target (their definition passes them only the request and
+ * what RDS said) still finish after a redeploy: the configured target is the one with that kind, identifier and
+ * Region, and is checked against RDS like any other.
+ */
+const targetDescribedBy = (claimed: Partial<ResolvedTarget>, deps: StepInputDeps): ResolvedTargetConfig => {
+  const config = deps.config();
+  const matches = Object.keys(config.targets)
+    .map((name) => resolveTargetConfig(config, name))
+    .filter((t) => t.kind === claimed.kind && t.identifier === claimed.identifier && t.region === claimed.region);
+  if (matches.length !== 1) throw invalid('target.name', 'is required: the step acts only on a configured target, named');
+  return matches[0];
+};
+
+/**
  * The target as configured and as RDS reports it now; refused when the input's resource id is not RDS's. The input
  * names a resource id that the run saw (an approval, a grant): a target replaced since is a different database.
  */
 export const verifiedTarget = async (state: { target?: unknown; db?: unknown }, deps: StepInputDeps = defaultDeps): Promise<{ target: ResolvedTargetConfig; db: ResolvedTarget }> => {
-  const target = configuredTarget(state.target, deps);
   const claimed = typeof state.db === 'object' && state.db !== null ? (state.db as Partial<ResolvedTarget>) : {};
+  const target = state.target === undefined ? targetDescribedBy(claimed, deps) : configuredTarget(state.target, deps);
   if (typeof claimed.resourceId !== 'string') throw invalid('db.resourceId', `is required: the resource id of ${target.kind} ${target.identifier} as resolved by this run`);
   // Described anew by every step (one RDS read each): a cached answer would miss a target replaced in between.
   const db = await describeTarget(deps.rds(target.region), target);

@@ -4,7 +4,7 @@ import { readOnly } from '../sql/connection';
 import type { SqlStep } from '../sql/ddl';
 import { reassignmentOf } from '../config';
 import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../sql/offboard';
-import { checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
+import { assertCanSignal, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
 import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
 import { toProvisioningError } from '../sql/sqlstate';
@@ -58,6 +58,7 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
   inspect(connect, target.adminDatabase, `plan offboarding of "${request.dbUser}"`, async (client) => {
     const { dbUser } = request;
     await assertNotProtected(client, dbUser, protectedNamesOf(target, db));
+    assertCanSignal(await readAdminCapabilities(client, []));
     const role = await readRoleState(client, dbUser);
     if (!role) return undefined;
     await assertOffboardable(client, dbUser, role, target.successorRole, request.requireOwner, request.idpUser);

@@ -5,7 +5,7 @@ import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
 import { ddl, offboardDdl, type SqlStep } from './ddl';
-import { assertOwnedBy, assertRecordedFor, isManaged, lockKey, readRoleState, type RoleState } from './onboard';
+import { assertCanSignal, assertOwnedBy, assertRecordedFor, isManaged, lockKey, readAdminCapabilities, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
   EXISTING_ROLES,
@@ -60,6 +60,7 @@ export interface DeactivateResult {
 export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }, requireOwner?: PrincipalArn, idpUser?: string): Promise<DeactivateResult> => {
   try {
     await assertNotProtected(client, dbUser, names);
+    assertCanSignal(await readAdminCapabilities(client, []));
     const blocked = await inTransaction(client, async () => {
       await lockProjectKey(client, lockKey.role(dbUser));
       const role = await readRoleState(client, dbUser);

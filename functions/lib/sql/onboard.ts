@@ -31,6 +31,8 @@ export interface AdminCapabilities {
   admin: string;
   superuser: boolean;
   createrole: boolean;
+  /** May end other roles' sessions (pg_signal_backend): without it a hostile login can hold up offboarding. */
+  canSignal: boolean;
   versionNum: number;
   /** Roles on which the admin holds ADMIN OPTION. */
   adminOptionOn: string[];
@@ -115,13 +117,14 @@ export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn
 };
 
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
-  const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; version_num: number }>(ADMIN_CAPABILITIES);
+  const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; can_signal: boolean; version_num: number }>(ADMIN_CAPABILITIES);
   const admin = rows[0];
   const withAdmin = await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles]);
   return {
     admin: admin.admin,
     superuser: admin.superuser,
     createrole: admin.createrole,
+    canSignal: admin.can_signal,
     versionNum: admin.version_num,
     adminOptionOn: withAdmin.rows.filter((r) => r.has_admin_option).map((r) => r.rolname),
   };
@@ -203,6 +206,15 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   return steps;
 };
 
+/** Offboarding refuses an admin that could not end the sessions in its way, before it waits on anything. */
+export const assertCanSignal = (caps: AdminCapabilities): void => {
+  if (!caps.canSignal) {
+    throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot end other roles' sessions, so any login could hold up this offboarding; as a superuser or rds_superuser run: GRANT pg_signal_backend TO ${caps.admin}`, {
+      details: { missing: [`GRANT pg_signal_backend TO ${caps.admin}`] },
+    });
+  }
+};
+
 /**
  * Fails before the first change when the admin cannot carry the plan out, saying what to
  * grant. PostgreSQL 16 made CREATEROLE alone insufficient to grant a role: the grantor needs
@@ -213,6 +225,8 @@ export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpe
   if (caps.superuser || steps.length === 0) return;
   const problems: string[] = [];
   if (!caps.createrole) problems.push(`ALTER ROLE ${caps.admin} CREATEROLE`);
+  // Checked at the first onboarding, so no user exists that this admin could not offboard against a hostile login.
+  if (!caps.canSignal) problems.push(`GRANT pg_signal_backend TO ${caps.admin}`);
   if (caps.versionNum >= 160000) {
     // Granting and revoking a membership both need ADMIN OPTION on the role.
     const granted = [RDS_IAM_ROLE, ...spec.dbRoles, ...revokedRoles(inspection.role, spec), ...(inspection.markerExists ? [MARKER_ROLE] : [])];

@@ -4,7 +4,8 @@ import { ProvisioningError } from '../errors';
 import { inTransaction } from './connection';
 import { quarantineDdl, type ServerQuoted, type SqlStep } from './ddl';
 import { type AdminCapabilities, lockKey, readAdminCapabilities } from './onboard';
-import { ADVISORY_XACT_LOCK, OWNED_OBJECTS, QUARANTINE_ROLE_STATE, TABLE_HOOKS } from './queries';
+import { OWNED_OBJECTS, QUARANTINE_ROLE_STATE, TABLE_HOOKS } from './queries';
+import { lockProjectKey } from './watchdog';
 
 /**
  * Where each object a leaver owns goes before REASSIGN OWNED hands "everything" to the successor
@@ -280,7 +281,7 @@ export const planQuarantineRole = (role: string, state: QuarantineRoleState | un
 /** Committed on its own, in the admin database (roles are cluster-wide), before any database is visited. */
 export const ensureQuarantineRole = async (client: Client, role: string): Promise<SqlStep[]> =>
   inTransaction(client, async () => {
-    await client.query(ADVISORY_XACT_LOCK, [lockKey.role(role)]);
+    await lockProjectKey(client, lockKey.role(role));
     const steps = planQuarantineRole(role, await readQuarantineRole(client, role), await readAdminCapabilities(client, [role]));
     for (const s of steps) await client.query(s.sql);
     return steps;
