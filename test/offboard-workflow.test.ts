@@ -479,4 +479,28 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`)).rows[0]).toEqual({ o: QUARANTINE_ROLE, n: 5 });
     await sup.end();
   });
+
+  it('a table using an extension another role installed (citext) keeps its rows with the successor: extension code is trusted', async () => {
+    const { name, principalArn, mine, eve, sup } = await plant();
+    // Extension code owned by an ordinary role: it comes from the extension's script, which its owner cannot rewrite in place.
+    await sup.query(`CREATE SCHEMA ext_${mine} AUTHORIZATION "${eve}"`);
+    await sup.query(`GRANT USAGE ON SCHEMA ext_${mine} TO PUBLIC`);
+    await sup.query(`CREATE EXTENSION IF NOT EXISTS citext SCHEMA ext_${mine}`);
+    // As on RDS, where the master user (not a superuser) ends up owning what an extension it installs creates.
+    await sup.query(
+      `DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT objid::regprocedure FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'citext') AND classid = 'pg_proc'::regclass AND deptype = 'e' LOOP EXECUTE format('ALTER FUNCTION %s OWNER TO %I', f, '${eve}'); END LOOP; END $$`,
+    );
+    const owner = (await sup.query(`SELECT pg_get_userbyid(extowner)::text AS o, extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'citext'`)).rows[0];
+    const leaver = await loginClient(name, 'test-only', 'app');
+    await leaver.query(`CREATE TABLE ${mine}.names (n ${owner.s}.citext CHECK (${owner.s}.strpos(n, ''::${owner.s}.citext) = 1))`);
+    await leaver.query(`INSERT INTO ${mine}.names VALUES ('Ada'), ('Grace'), ('Edsger')`);
+    await leaver.end();
+
+    const exec = await offboard({ dbUser: name, principalArn });
+    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+    const decided = (exec.output as { objects?: Array<{ name: string; action: string; reason?: string }> }).objects ?? [];
+    expect(decided.find((o) => o.name === `${mine}.names`), `extension owner ${owner.o}`).toMatchObject({ action: 'successor' });
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.names) AS n FROM pg_class WHERE oid = '${mine}.names'::regclass`)).rows[0]).toEqual({ o: 'data_owner', n: 3 });
+    await sup.end();
+  });
 });

@@ -184,6 +184,17 @@ SELECT array_remove(ARRAY[CASE WHEN r.rolcanlogin THEN 'LOGIN' END, CASE WHEN r.
  WHERE r.rolname = $1`;
 
 /**
+ * Code the successor may run as it is: internal functions, functions of superusers, of the successor ($2) and of the
+ * connected admin, and functions that belong to an extension (their code comes from the extension's script; the
+ * extension's creator cannot rewrite them in place). `p` is a pg_proc row, `fo` its owner's pg_roles row. The roles
+ * $1 (the leaver) and the quarantine role (parameter `quarantine`) never own trusted extension code.
+ */
+export const TRUSTED_FUNCTION = (p: string, fo: string, quarantine = '$4'): string =>
+  `(${p}.prolang = (SELECT oid FROM pg_language WHERE lanname = 'internal') OR ${fo}.rolsuper OR ${fo}.rolname = $2 OR ${fo}.rolname = current_user
+    OR (EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass AND x.objid = ${p}.oid AND x.deptype = 'e')
+        AND NOT (${fo}.rolname = ANY($1::text[]) OR ${fo}.rolname = ${quarantine})))`;
+
+/**
  * What the roles $1 own in the current database (with $3, also shared objects: databases,
  * tablespaces), with what deciding where each goes needs: kind and identity (pg_identify_object:
  * schema-qualified and quoted by the server), who else holds privileges on it (object and column
@@ -228,8 +239,7 @@ WITH RECURSIVE owned AS (
     JOIN pg_roles fo ON fo.oid = p.proowner
    CROSS JOIN LATERAL pg_identify_object('pg_proc'::regclass, p.oid, 0) f
    WHERE NOT (r.root_class = 'pg_proc'::regclass AND r.root = p.oid)
-     AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'internal')
-     AND NOT (fo.rolsuper OR fo.rolname = $2 OR fo.rolname = current_user)
+     AND NOT ${TRUSTED_FUNCTION('p', 'fo')}
 )
 SELECT o.owner,
        o.classid::regclass::text                                                AS catalog,
@@ -269,7 +279,7 @@ SELECT o.owner,
 /**
  * Rules, and triggers running functions that are not trusted (see OWNED_OBJECTS), on tables the roles
  * $1 own: a rule's actions run with the table owner's rights, a trigger's function with the rights of
- * whoever writes to the table, the successor included. Only those still enabled.
+ * whoever writes to the table, the successor included ($2 the successor, $3 the quarantine role). Only those still enabled.
  */
 export const TABLE_HOOKS = `
 SELECT o.rolname::text AS owner, t.identity::text AS "table", 'rule' AS kind, r.rulename::text AS name, NULL::text AS function
@@ -288,6 +298,5 @@ SELECT o.rolname::text, t.identity::text, 'trigger', tg.tgname::text, f.identity
  CROSS JOIN LATERAL pg_identify_object('pg_class'::regclass, c.oid, 0) t
  CROSS JOIN LATERAL pg_identify_object('pg_proc'::regclass, p.oid, 0) f
  WHERE o.rolname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'
-   AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'internal')
-   AND NOT (fo.rolsuper OR fo.rolname = $2 OR fo.rolname = current_user)
+   AND NOT ${TRUSTED_FUNCTION('p', 'fo', '$3')}
  ORDER BY 1, 2, 3, 4`;

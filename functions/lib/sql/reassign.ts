@@ -130,7 +130,7 @@ export const readOwnedObjects = async (
     calls_foreign: string[];
     admin_can_grant_create: boolean;
   }>(OWNED_OBJECTS, [owners, successor, includeShared, quarantineRole]);
-  const hooks = await client.query<TableHook>(TABLE_HOOKS, [owners, successor]);
+  const hooks = await client.query<TableHook>(TABLE_HOOKS, [owners, successor, quarantineRole]);
   return {
     objects: objects.rows.map((r) => ({
       owner: r.owner,
