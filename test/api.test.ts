@@ -4,6 +4,7 @@
  * mocked at the SDK boundary with aws-sdk-client-mock. Dry runs read a real PostgreSQL server
  * (the database half through the dbUserPlan function, invoked via the Lambda SDK).
  */
+import { randomUUID } from 'node:crypto';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
@@ -33,6 +34,7 @@ import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from './suppo
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';
+const UUID = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 const ONBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-onboard`;
 const OFFBOARD_SM = `arn:aws:states:eu-west-1:${ACCOUNT}:stateMachine:rds-iam-access-test-offboard`;
 const roleArn = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
@@ -109,7 +111,8 @@ describe('POST /access-requests', () => {
         name: id,
         // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4,
         // and (self-service) the principal whose database user alone this run may change.
-        input: { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller },
+        // submissionId: this call's own, so that of calls racing with one id exactly one starts the run.
+        input: { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller, submissionId: UUID },
       },
     ]);
   });
@@ -134,12 +137,12 @@ describe('POST /access-requests', () => {
   const alreadyExists = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
   const onboardExecution = (name: string) => ({ executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${name}` });
 
-  it('a retry of a running request (same id, same input): Step Functions answers with the running execution, the API with 200', async () => {
+  it('a retry of a running request (same id, same request, its own submissionId): Step Functions refuses the start, the API answers 200', async () => {
     const id = ownId('alice', 'REQ-101');
-    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice'), submissionId: randomUUID() };
     const original = existing(ONBOARD_SM, id, input);
-    // StartExecution's documented answer to the same name and input while running: the original execution.
-    sfn.on(StartExecutionCommand, { name: id }).resolves({ executionArn: original.executionArn, startDate: original.startDate, $metadata: {} });
+    // StartExecution's documented answer to the same name with other input while running.
+    sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(original);
     const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
     expect(r.status).toBe(200);
@@ -169,7 +172,7 @@ describe('POST /access-requests', () => {
     await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-106', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_write'], databases: ['postgres', 'app'] } });
     const [a, b] = started().map((x) => x.input);
     expect(a.dbRoles).toEqual(['app_read', 'app_write']);
-    expect({ ...a, requestId: '' }).toEqual({ ...b, requestId: '' });
+    expect({ ...a, requestId: '', submissionId: '' }).toEqual({ ...b, requestId: '', submissionId: '' });
   });
 
   it('the same request id for a different request, or for a revocation, is a 409 conflict', async () => {
@@ -201,7 +204,7 @@ describe('POST /revocations', () => {
     const r = await call({ routeKey: 'POST /revocations', body: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team' } });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ requestId: 'REQ-200', kind: 'offboarding', status: 'RUNNING' });
-    expect(started()).toEqual([{ stateMachineArn: OFFBOARD_SM, name: 'REQ-200', input: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team', requestedBy: ADMIN } }]);
+    expect(started()).toEqual([{ stateMachineArn: OFFBOARD_SM, name: 'REQ-200', input: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team', requestedBy: ADMIN, submissionId: UUID } }]);
   });
 });
 
@@ -655,6 +658,16 @@ describe('request ids: a self-service caller can neither block nor read another 
     expect(run?.status, `${requestId}: ${run?.error} ${run?.cause}`).toBe('SUCCEEDED');
     return run;
   };
+
+  it('identical requests sent at once: exactly one answers 202, every other 200 with that run; one execution (issue 11 item 4)', async () => {
+    const id = uniqueName('REQ-BURST');
+    const principalArn = sb.aws.iam.addRole(uniqueName('burst'));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => call({ routeKey: 'POST /access-requests', body: { requestId: id, principalArn, target: 'orders' } })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 202]);
+    const startedAt = new Set(answers.map((a) => a.body.startedAt));
+    expect(startedAt.size).toBe(1);
+    await succeeded('onboard', id);
+  });
 
   it('taking an id first (say a ticket number) does not make the administrator\'s request with that id a 409', async () => {
     const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];

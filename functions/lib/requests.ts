@@ -13,6 +13,8 @@ const requestFields = {
   target: z.string().min(1, 'is required'),
   reason: z.string().max(1000).optional(),
   requestedBy: z.string().max(2048).optional(),
+  /** Set by the API: which call started the run (a replay compares everything else). */
+  submissionId: z.string().uuid('must be a UUID').optional(),
   /** Set by the API for self-service callers: the database user must belong to this principal. */
   requireOwner: z.string().optional(),
   /** Identity-provider requests: `SOURCE:USER_ID` of the person; only a database user recorded for them is changed. */

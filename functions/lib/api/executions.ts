@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
@@ -83,8 +84,11 @@ export const getRequest = async (deps: ExecutionsDeps, requestId: string): Promi
   return found;
 };
 
-/** Who asked (and so whose ownership a self-service run checks) may differ between a request and its replay; what is asked may not. */
-const WHO = new Set(['requestedBy', 'requireOwner']);
+/**
+ * Who asked (and so whose ownership a self-service run checks) and which call it was may differ between a request and
+ * its replay; what is asked may not.
+ */
+const WHO = new Set(['requestedBy', 'requireOwner', 'submissionId']);
 const sameRequest = (a: Record<string, unknown>, b: Record<string, unknown>): boolean => {
   const canonical = (o: Record<string, unknown>): string =>
     JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !WHO.has(k)).sort(([x], [y]) => x.localeCompare(y))));
@@ -107,9 +111,6 @@ export interface StartResult {
   request: RequestView;
 }
 
-/** Step Functions reports the original start time when a start repeats a running execution. */
-const REPEAT_TOLERANCE_MS = 1000;
-
 /**
  * Starts the request's execution, named by its request id. A replay (same id, same request)
  * starts nothing and answers with the existing execution; the same id for a different request,
@@ -128,13 +129,14 @@ export const startRequest = async (
   const other = REQUEST_KINDS.find((k) => k !== kind) as RequestKind;
   const elsewhere = await describeRequest(deps, other, input.requestId);
   if (elsewhere) throw conflict(reveal(elsewhere));
-  const before = Date.now();
+  // Every call's input is its own (submissionId): Step Functions then starts the execution for exactly one of any
+  // calls racing with one request id, and answers ExecutionAlreadyExists to the others, whatever their timing. With
+  // identical inputs it would answer each of them as if it had started the run.
+  const submitted = { ...input, submissionId: randomUUID() };
   try {
-    const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name: input.requestId, input: JSON.stringify(input) }));
+    const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name: input.requestId, input: JSON.stringify(submitted) }));
     const startDate = out.startDate ?? new Date();
-    // The same name and input as a running execution: Step Functions answers with that execution.
-    if (startDate.getTime() < before - REPEAT_TOLERANCE_MS) return { started: false, request: reveal(await getRequest(deps, input.requestId)) };
-    return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input, startedAt: startDate.toISOString() } };
+    return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input: submitted, startedAt: startDate.toISOString() } };
   } catch (e) {
     // Ended, or running with other input (another caller, another request).
     if ((e as Error).name === 'ExecutionAlreadyExists') {

@@ -88,7 +88,7 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   const dryRun = dryRunOf(event);
   const body = jsonBody(event);
   // Who asks and for whom is the API's to say, never the body's.
-  for (const field of ['requestedBy', 'requireOwner', 'idpUser']) {
+  for (const field of ['requestedBy', 'requireOwner', 'idpUser', 'submissionId']) {
     if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
   }
   const policy = apiPolicyOf(deps.config);
