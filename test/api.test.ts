@@ -630,7 +630,7 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     const target = resolveTargetConfig(sb.config, 'orders');
     const connect = await targetAdmin(target, await describeTarget(new RDSClient({ region: 'eu-west-1' }), target), { readOnly: true });
     const name = uniqueName('never');
-    await expect(connect('postgres', (c) => c.query(`CREATE ROLE "${name}"`))).rejects.toMatchObject({ code: '25006' });
+    await expect(connect('postgres', (c) => c.query(`CREATE ROLE "${name}"`))).rejects.toMatchObject({ code: 'DatabaseError', details: { sqlstate: '25006' } });
     expect((await roleFacts(name)).exists).toBe(false);
   });
 

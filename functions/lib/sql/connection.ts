@@ -6,7 +6,7 @@ import { mapAwsError } from '../aws-errors';
 import type { ResolvedTargetConfig } from '../config';
 import { ProvisioningError } from '../errors';
 import type { ResolvedTarget } from '../rds';
-import { toProvisioningError } from './sqlstate';
+import { sqlstateOf, toProvisioningError } from './sqlstate';
 import { watchAdminSession, whileWatched } from './watchdog';
 
 export interface AdminCredentials {
@@ -81,21 +81,41 @@ export const clientConfig = (target: ResolvedTargetConfig, db: ResolvedTarget, c
  */
 export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: Client) => Promise<T>): Promise<T> => {
   const client = new Client(config);
-  // An idle client whose server goes away emits 'error'; without a listener node would crash.
-  client.on('error', () => undefined);
+  const where = `${config.host}:${config.port}/${config.database}`;
+  // An idle client whose server goes away (a session ended, a restart) emits 'error'; the next query then fails
+  // without a SQLSTATE. Whatever fails on a connection that was lost is transient: every step is idempotent.
+  let lost: Error | undefined;
+  client.on('error', (e) => {
+    lost ??= e;
+  });
   try {
     await client.connect();
     connectionStats.opened++;
     await watchAdminSession(client, config);
   } catch (e) {
     await client.end().catch(() => undefined);
-    throw toProvisioningError(e, `connect to ${config.host}:${config.port}/${config.database}`);
+    throw connectionLost(e, `connect to ${where}`, lost ?? (sqlstateOf(e) === undefined ? e : undefined));
   }
   try {
     return await fn(client);
+  } catch (e) {
+    throw connectionLost(e, `on the connection to ${where}`, lost);
   } finally {
     await client.end().catch(() => undefined);
   }
+};
+
+/**
+ * Classifies what failed on an admin connection: by SQLSTATE when the server said why (toProvisioningError); as
+ * TransientDatabaseError when the connection itself was lost (the server ended the session, restarted, or the socket
+ * closed: node-postgres then reports "Connection terminated" or "not queryable" with no SQLSTATE), even if an inner
+ * step already called it a DatabaseError.
+ */
+const connectionLost = (e: unknown, context: string, lost: unknown): ProvisioningError => {
+  const typed = toProvisioningError(e, context);
+  if (lost === undefined || (typed.code !== 'DatabaseError' && typed.code !== 'TransientDatabaseError')) return typed;
+  const why = (lost as Error | undefined)?.message ?? String(lost);
+  return new ProvisioningError('TransientDatabaseError', `${typed.message}; the connection was lost (${why}): retrying`, { details: { ...typed.details, connectionLost: true }, cause: e });
 };
 
 /**
