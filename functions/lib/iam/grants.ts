@@ -314,6 +314,29 @@ export interface PathPolicy {
 }
 
 /** Every policy under /rds-iam-access/, whoever made it (IAM cannot keep others from creating policies there). */
+/**
+ * One policy under the path, read while other executions may change it: a policy deleted between the listing and the
+ * read grants nothing any more (undefined); a default version deleted between GetPolicy and GetPolicyVersion means a
+ * newer one exists, which is read instead.
+ */
+const readPathPolicy = async (iam: IAMClient, policyArn: string, attempts = 3): Promise<PathPolicy | undefined> => {
+  let facts: Awaited<ReturnType<typeof readPolicyFacts>>;
+  try {
+    facts = await readPolicyFacts(iam, policyArn);
+  } catch (e) {
+    if (isNoSuchEntity(e)) return undefined;
+    throw e;
+  }
+  try {
+    const owner = ownerOfPolicy(facts);
+    return { policyArn, policyName: facts.name, defaultVersionId: facts.defaultVersionId, ...(owner ? { owner } : {}), grants: await readGrants(iam, policyArn, facts.defaultVersionId) };
+  } catch (e) {
+    if (!isNoSuchEntity(e)) throw e;
+    if (attempts <= 1) throw new ProvisioningError('IamNotYetConsistent', `the default version of ${policyArn} changed under every read; retrying`);
+    return readPathPolicy(iam, policyArn, attempts - 1);
+  }
+};
+
 export const listPathPolicies = async (iam: IAMClient): Promise<PathPolicy[]> => {
   const found: PathPolicy[] = [];
   try {
@@ -322,14 +345,8 @@ export const listPathPolicies = async (iam: IAMClient): Promise<PathPolicy[]> =>
       const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
       for (const p of page.Policies ?? []) {
         if (!p.Arn) continue;
-        try {
-          const facts = await readPolicyFacts(iam, p.Arn);
-          const owner = ownerOfPolicy(facts);
-          found.push({ policyArn: p.Arn, policyName: facts.name, defaultVersionId: facts.defaultVersionId, ...(owner ? { owner } : {}), grants: await readGrants(iam, p.Arn, facts.defaultVersionId) });
-        } catch (e) {
-          // Deleted (by a concurrent offboarding, say) between the listing and the read: it grants nothing any more.
-          if (!isNoSuchEntity(e)) throw e;
-        }
+        const policy = await readPathPolicy(iam, p.Arn);
+        if (policy) found.push(policy);
       }
       marker = page.IsTruncated ? page.Marker : undefined;
     } while (marker);
