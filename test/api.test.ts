@@ -149,6 +149,20 @@ describe('POST /access-requests', () => {
     expect(r.body).toMatchObject({ requestId: id, kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: `/requests/${id}` });
   });
 
+  it('the same id of a FAILED request answers 200 with that run and a hint to send it under a new id; a SUCCEEDED one has no hint', async () => {
+    const input = { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: ADMIN };
+    sfn.on(StartExecutionCommand, { name: 'REQ-FAILED' }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-FAILED')).resolves(existing(ONBOARD_SM, 'REQ-FAILED', input, { status: 'FAILED', stopDate: new Date(), error: 'TransientDatabaseError', cause: 'lost' }));
+    const r = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-FAILED', status: 'FAILED' } });
+    expect(String(r.body.hint)).toContain('new requestId');
+    sfn.on(StartExecutionCommand, { name: 'REQ-DONE' }).rejects(alreadyExists());
+    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-DONE')).resolves(existing(ONBOARD_SM, 'REQ-DONE', { ...input, requestId: 'REQ-DONE' }, { status: 'SUCCEEDED', stopDate: new Date() }));
+    const done = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-DONE', principalArn: roleArn('alice'), target: 'orders' } });
+    expect(done.status).toBe(200);
+    expect(done.body).not.toHaveProperty('hint');
+  });
+
   it('a replay from another session of the same principal, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
     const id = ownId('alice', 'REQ-102');
     const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };

@@ -107,7 +107,11 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   const { started, request } = await startRequest(deps.executions, kind, input, (existing) => readableRequest(caller, input.requestId, existing, policy));
   logger.info(started ? 'request started' : 'request replayed', { requestId: request.requestId, kind, requestedBy: caller.arn });
   const location = `/requests/${encodeURIComponent(request.requestId)}`;
-  return json(started ? 202 : 200, started ? { requestId: request.requestId, kind, status: request.status, startedAt: request.startedAt, location } : { ...request, location }, { location });
+  // A request id names one run: sending it again does not run a failed request again (see README, re-running).
+  const hint = !started && ['FAILED', 'TIMED_OUT', 'ABORTED'].includes(request.status)
+    ? { hint: `this request ended ${request.status} and is not run again under the same id; to finish it, send the same request with a new requestId (every step is idempotent)` }
+    : {};
+  return json(started ? 202 : 200, started ? { requestId: request.requestId, kind, status: request.status, startedAt: request.startedAt, location } : { ...request, ...hint, location }, { location });
 };
 
 const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
