@@ -1,5 +1,4 @@
 import { targetAdmin } from './lib/admin-session';
-import { reassignmentOf } from './lib/config';
 import { logger, stepHandler } from './lib/logger';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/sql/offboard';
 import { readRoleState } from './lib/sql/onboard';
@@ -21,7 +20,7 @@ export const handler = stepHandler('RetireDbUser', async (input: OffboardState) 
   const { request, target, db } = await verifyOffboardState(input);
   const { dbUser } = request;
   const successor = target.successorRole;
-  const settings = reassignmentOf(target);
+  const settings = target.reassignment;
   const connect = await targetAdmin(target, db);
   return connect(target.adminDatabase, async (admin) => {
     const reassigned: Record<string, number> = {};

@@ -194,29 +194,31 @@ export const configSchema = z.object({
 });
 
 /**
- * Roles a target may hand out or reassign to: never RDS's own roles, the marker, reserved names or the successor (a
- * misconfigured allow-list must not grant rds_superuser). PostgreSQL's predefined pg_* roles may be allow-listed as
+ * Roles a target may hand out or reassign to: never RDS's own roles, the marker, reserved names, the successor or the
+ * quarantine role (a misconfigured allow-list must not grant rds_superuser); the quarantine role is a role of its own. PostgreSQL's predefined pg_* roles may be allow-listed as
  * group roles (pg_read_all_data, say): that is a DBA's deliberate choice.
  */
-const checkTargetRoles = (config: z.infer<typeof configSchema>): string[] =>
-  Object.entries(config.targets).flatMap(([name, t]) => [
-    ...t.allowedDbRoles.flatMap((r, i) => {
-      const reason = r.toLowerCase().startsWith('pg_') ? undefined : protectedReason(r, { successorRole: t.successorRole });
-      return reason ? [`targets.${name}.allowedDbRoles.${i}: "${r}" cannot be granted: ${reason}`] : [];
-    }),
-    ...((reason) => (reason && !reason.includes('successor') ? [`targets.${name}.successorRole: "${t.successorRole}" cannot receive reassigned objects: ${reason}`] : []))(
-      protectedReason(t.successorRole),
-    ),
-  ]);
-
-/** What one schema cannot see: the quarantine role is a role of its own; the IdP mapping may only name configured targets and their allowed roles. */
-const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
+const checkTargetRoles = (config: z.infer<typeof configSchema>): string[] => {
   const problems: string[] = [];
   for (const [name, t] of Object.entries(config.targets)) {
-    const q = t.reassignment.quarantineRole;
-    const reason = protectedReason(q, { successorRole: t.successorRole, extra: [...t.allowedDbRoles, ...t.protectedRoles] });
-    if (reason) problems.push(`targets.${name}.reassignment.quarantineRole: "${q}" cannot be the quarantine role: ${reason}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`);
+    const quarantine = t.reassignment.quarantineRole;
+    t.allowedDbRoles.forEach((r, i) => {
+      const reason = r.toLowerCase().startsWith('pg_') ? undefined : protectedReason(r, { successorRole: t.successorRole, quarantineRole: quarantine });
+      if (reason) problems.push(`targets.${name}.allowedDbRoles.${i}: "${r}" cannot be granted: ${reason}`);
+    });
+    const successor = protectedReason(t.successorRole);
+    if (successor) problems.push(`targets.${name}.successorRole: "${t.successorRole}" cannot receive reassigned objects: ${successor}`);
+    const quarantined = protectedReason(quarantine, { successorRole: t.successorRole, extra: [...t.allowedDbRoles, ...t.protectedRoles] });
+    if (quarantined) {
+      problems.push(`targets.${name}.reassignment.quarantineRole: "${quarantine}" cannot be the quarantine role: ${quarantined}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`);
+    }
   }
+  return problems;
+};
+
+/** What one schema cannot see: the IdP mapping may only name configured targets and their allowed roles and databases. */
+const checkIdpMapping = (config: z.infer<typeof configSchema>): string[] => {
+  const problems: string[] = [];
   for (const [group, m] of Object.entries(config.idp?.groups ?? {})) {
     for (const t of m.targets) {
       const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
@@ -285,5 +287,3 @@ export const resolveTargetConfig = (config: Config, name: string): ResolvedTarge
 
 export type ReassignmentSettings = TargetConfig['reassignment'];
 
-/** The target's reassignment settings; an execution started before they existed gets the safe defaults. */
-export const reassignmentOf = (target: Pick<TargetConfig, 'reassignment'>): ReassignmentSettings => target.reassignment ?? targetSchema.shape.reassignment.parse(undefined);

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn, sameRoleOrUser } from './arn';
-import { type Config, reassignmentOf, type ResolvedTargetConfig, resolveTargetConfig } from './config';
+import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, ProvisioningError } from './errors';
-import { defaultDbUser, protectedReason, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
+import { defaultDbUser, type ProtectedNames, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
 
 /** Execution names are at most 80 characters; the request id is the execution name. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
@@ -87,6 +87,14 @@ export const checkPrincipalForTarget = (principal: PrincipalArn, target: Resolve
 export const adminUserOf = (target: ResolvedTargetConfig): string | undefined =>
   target.admin.method === 'iam' ? target.admin.user : undefined;
 
+/** Names on a target that are never managed, as its configuration knows them (the master user is known from RDS only). */
+export const protectedNamesOfTarget = (target: ResolvedTargetConfig): ProtectedNames & { successorRole: string } => ({
+  adminUser: adminUserOf(target),
+  successorRole: target.successorRole,
+  quarantineRole: target.reassignment.quarantineRole,
+  extra: [...target.protectedRoles, ...target.allowedDbRoles],
+});
+
 /**
  * The shared role of the identity-provider mapping is granted only through its session-tag statement,
  * which reaches the names under its prefix; those names are made for its members only. Returns the
@@ -118,12 +126,7 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
   const principal = parsePrincipalArn(raw.principalArn);
   checkPrincipalForTarget(principal, target);
 
-  const dbUser = validateDbUser(raw.dbUser ?? defaultDbUser(principal.name), {
-    adminUser: adminUserOf(target),
-    successorRole: target.successorRole,
-    quarantineRole: reassignmentOf(target).quarantineRole,
-    extra: [...target.protectedRoles, ...target.allowedDbRoles],
-  });
+  const dbUser = validateDbUser(raw.dbUser ?? defaultDbUser(principal.name), protectedNamesOfTarget(target));
 
   const dbRoles = unique(raw.dbRoles.map((r, i) => validateGroupRoleName(r, `dbRoles[${i}]`)));
   for (const role of dbRoles) {
@@ -132,9 +135,6 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
         details: { field: 'dbRoles', role },
       });
     }
-    // A misconfigured allow-list must not hand out rds_superuser or the like.
-    const reason = role.toLowerCase().startsWith('pg_') ? undefined : protectedReason(role, { successorRole: target.successorRole, quarantineRole: reassignmentOf(target).quarantineRole });
-    if (reason) throw new ProvisioningError('ConfigurationError', `allowed role "${role}" of target "${target.name}" cannot be granted: ${reason}`);
   }
   const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
   for (const database of databases) {
@@ -233,12 +233,7 @@ export const validateOffboardRequest = (input: unknown, config: Config): Validat
   const target = resolveTargetConfig(config, raw.target);
   const principal = raw.principalArn === undefined ? undefined : parsePrincipalArn(raw.principalArn);
   if (principal) checkPrincipalForTarget(principal, target);
-  const dbUser = validateDbUser(raw.dbUser, {
-    adminUser: adminUserOf(target),
-    successorRole: target.successorRole,
-    quarantineRole: reassignmentOf(target).quarantineRole,
-    extra: [...target.protectedRoles, ...target.allowedDbRoles],
-  });
+  const dbUser = validateDbUser(raw.dbUser, protectedNamesOfTarget(target));
   return {
     request: {
       requestId: raw.requestId,

@@ -1,9 +1,9 @@
 import { dbUserResourceArn, sessionTagConnectResource } from './arn';
-import { reassignmentOf, type ResolvedTargetConfig } from './config';
+import type { ResolvedTargetConfig } from './config';
 import { ProvisioningError } from './errors';
 import { type ProtectedNames, protectedUnderPrefix } from './identifiers';
 import type { ResolvedTarget } from './rds';
-import { adminUserOf, type OffboardRequest, type OnboardRequest } from './requests';
+import { type OffboardRequest, type OnboardRequest, protectedNamesOfTarget } from './requests';
 import type { DbUserSpec } from './sql/onboard';
 
 /** The execution state as the onboarding state machine builds it, step by step. */
@@ -22,10 +22,8 @@ export interface OffboardState {
 
 /** Names on this target that are never managed: the master user, the successor, configured and group roles. */
 export const protectedNamesOf = (target: ResolvedTargetConfig, db: ResolvedTarget): ProtectedNames & { successorRole: string } => ({
+  ...protectedNamesOfTarget(target),
   masterUser: db.masterUser,
-  successorRole: target.successorRole,
-  quarantineRole: reassignmentOf(target).quarantineRole,
-  extra: [...target.protectedRoles, ...target.allowedDbRoles],
 });
 
 /** What the database user of an onboarding must look like: for the run and for its dry run. */
@@ -48,7 +46,7 @@ export const connectResourceOf = ({ request, target, db }: OnboardState): string
   // A run validated before prefixes existed: its statement would reach every database user.
   if (request.sessionTagPrefix === undefined) throw new ProvisioningError('ConfigurationError', `a shared-role grant needs idp.principal.dbUserPrefix; request ${request.requestId} has none: run it again`);
   // The master user is known only now, from RDS: a prefix that reaches it would let a member connect as it.
-  const reason = protectedUnderPrefix(request.sessionTagPrefix, { ...protectedNamesOf(target, db), adminUser: adminUserOf(target) });
+  const reason = protectedUnderPrefix(request.sessionTagPrefix, protectedNamesOf(target, db));
   if (reason) throw new ProvisioningError('ConfigurationError', `idp.principal.dbUserPrefix "${request.sessionTagPrefix}" cannot be granted on target "${target.name}": ${reason}`);
   return sessionTagConnectResource(db, request.sessionTagKey, request.sessionTagPrefix);
 };

@@ -2,7 +2,6 @@ import type { Client } from 'pg';
 import type { AdminConnector } from '../admin-session';
 import { readOnly } from '../sql/connection';
 import type { SqlStep } from '../sql/ddl';
-import { reassignmentOf } from '../config';
 import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../sql/offboard';
 import { assertCanSignal, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
@@ -64,7 +63,7 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
     await assertOffboardable(client, dbUser, role, target.successorRole, request.requireOwner, request.idpUser);
     const adminLacks: string[] = [];
     for (const r of [dbUser, target.successorRole]) if (!(await client.query<{ ok: boolean }>(ADMIN_HAS_PRIVILEGES_OF, [r])).rows[0].ok) adminLacks.push(r);
-    const settings = reassignmentOf(target);
+    const settings = target.reassignment;
     const q = settings.quarantineRole;
     const versionNum = await versionOf(client);
     const databases = await listDatabases(client);
@@ -97,7 +96,7 @@ export type DbPlanInvocation =
 export const reviewTargetDatabase = async (connect: AdminConnector, { target }: Pick<OnboardState, 'target'>, dbUsers: string[]): Promise<DatabaseReview> =>
   inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, async (client) => {
     const review = await reviewDatabase(client, dbUsers);
-    const { quarantineRole } = reassignmentOf(target);
+    const { quarantineRole } = target.reassignment;
     const managed = review.managed.map((r) => r.name);
     const quarantined: NonNullable<DatabaseReview['quarantined']> = [];
     const unsafeObjects: NonNullable<DatabaseReview['unsafeObjects']> = [];

@@ -1,5 +1,5 @@
 import { type PrincipalArn, sameRoleOrUser } from '../arn';
-import { reassignmentOf, type ResolvedTargetConfig } from '../config';
+import type { ResolvedTargetConfig } from '../config';
 import type { ProjectGrantPolicy } from '../iam/grants';
 import { MARKER_ROLE } from '../identifiers';
 import type { ResolvedTarget } from '../rds';
@@ -132,7 +132,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
     resourceId: db.resourceId,
     users: users.filter((u) => !principal || u.principals.some((p) => concerns(p.principalArn)) || concerns(u.createdFor)),
     grants: reviewedGrants.filter((g) => concerns(g.principalArn) || g.attachedTo.some(concerns)),
-    quarantine: { role: reassignmentOf(target).quarantineRole, objects: database.quarantined ?? [] },
+    quarantine: { role: target.reassignment.quarantineRole, objects: database.quarantined ?? [] },
   };
 };
 
