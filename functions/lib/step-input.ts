@@ -24,9 +24,11 @@ export interface StepInputDeps {
 
 const defaultDeps: StepInputDeps = { config: loadConfig, rds: rdsClient };
 
+const noTargetName = () => invalid('target.name', 'is required: a step acts only on a target of the configuration, named by target.name');
+
 const targetNameOf = (claimed: unknown): string => {
   const name = typeof claimed === 'object' && claimed !== null ? (claimed as { name?: unknown }).name : undefined;
-  if (typeof name !== 'string' || name.length === 0) throw invalid('target.name', 'is required: the step acts only on a configured target, named');
+  if (typeof name !== 'string' || name.length === 0) throw noTargetName();
   return name;
 };
 
@@ -43,7 +45,7 @@ const targetDescribedBy = (claimed: Partial<ResolvedTarget>, deps: StepInputDeps
   const matches = Object.keys(config.targets)
     .map((name) => resolveTargetConfig(config, name))
     .filter((t) => t.kind === claimed.kind && t.identifier === claimed.identifier && t.region === claimed.region);
-  if (matches.length !== 1) throw invalid('target.name', 'is required: the step acts only on a configured target, named');
+  if (matches.length !== 1) throw noTargetName();
   return matches[0];
 };
 

@@ -119,7 +119,7 @@ export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
   const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; can_signal: boolean; version_num: number }>(ADMIN_CAPABILITIES);
   const admin = rows[0];
-  const withAdmin = await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles]);
+  const withAdmin = roles.length ? await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles]) : { rows: [] };
   return {
     admin: admin.admin,
     superuser: admin.superuser,
