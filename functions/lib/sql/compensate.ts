@@ -22,6 +22,7 @@ export const dropRoleCreatedBy = async (client: Client, dbUser: string, requestI
       if (!isManaged(role)) return { outcome: 'kept: not managed' as const, statements: [] };
       if (parseRoleComment(role.comment)?.createdBy !== requestId) return { outcome: 'kept: not created by this request' as const, statements: [] };
       const { rows } = await client.query<{ name: string }>(DATABASES_GRANTING, [dbUser]);
+      for (const r of rows) await lockProjectKey(client, lockKey.database(r.name));
       // Database-level grants are dependencies DROP ROLE refuses; a new role owns nothing else.
       const statements = [...rows.map((r) => ddl.revokeConnect(r.name, dbUser)), ddl.dropRole(dbUser)];
       for (const s of statements) await client.query(s.sql);

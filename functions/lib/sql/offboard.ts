@@ -8,6 +8,7 @@ import { ddl, offboardDdl, type SqlStep } from './ddl';
 import { assertCanSignal, assertOwnedBy, assertRecordedFor, isManaged, lockKey, readAdminCapabilities, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
+  DATABASES_NAMING,
   EXISTING_ROLES,
   OWNED_IN_CURRENT_DATABASE,
   REMAINING_DEPENDENCIES,
@@ -125,6 +126,9 @@ export const planReassignmentHere = async (client: Client, dbUser: string, succe
 export const reassignOwnedHere = async (client: Client, dbUser: string, successor: string, settings: ReassignmentSettings, place: ReassignPlace): Promise<ReassignedHere> => {
   try {
     return await inTransaction(client, async () => {
+      // DROP OWNED also revokes grants on databases (shared rows, whichever database it runs in): the same keys
+      // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (XX000).
+      for (const { name } of (await client.query<{ name: string }>(DATABASES_NAMING, [dbUser])).rows) await lockProjectKey(client, lockKey.database(name));
       const { owned, decisions, steps } = await planReassignmentHere(client, dbUser, successor, settings, place);
       for (const s of steps) await client.query(s.sql);
       // REASSIGN first: DROP OWNED alone would drop the user's tables and their rows.

@@ -71,6 +71,17 @@ SELECT d.datname::text AS name
  ORDER BY 1`;
 
 /**
+ * Databases whose pg_database row names the role (an explicit grant, or ownership): the rows that
+ * DROP OWNED and REASSIGN OWNED rewrite, from whichever database they run in.
+ */
+export const DATABASES_NAMING = `
+SELECT d.datname::text AS name
+  FROM pg_database d
+  JOIN pg_roles u ON u.rolname = $1
+ WHERE d.datdba = u.oid OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee = u.oid)
+ ORDER BY 1`;
+
+/**
  * Serialises work on one role (or one database's ACL) across concurrent executions.
  * Transaction-scoped: released at COMMIT/ROLLBACK, so a crashed function never leaves it held.
  * Concurrent GRANTs on one database otherwise fail with "tuple concurrently updated".
