@@ -1,3 +1,4 @@
+import { withStepLease } from './lib/db-user-lease';
 import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
 import { assertPrincipalId } from './lib/iam/principal-id';
@@ -14,7 +15,9 @@ export const handler = stepHandler('AllowConnect', async (input: OnboardState) =
   const state = await verifyOnboardState(input);
   const { request } = state;
   const deps = grantDeps();
-  // The unique id the database user was recorded with must be the principal's now: a forged or stale id is refused.
-  if (request.principalId !== undefined) await assertPrincipalId(deps.iam, request.principal, request.principalId);
-  return addConnectGrant(deps, request.principal, connectResourceOf(state), request.requestId, request.principalId);
+  return withStepLease(state, 'onboarding', true, async () => {
+    // The unique id the database user was recorded with must be the principal's now: a forged or stale id is refused.
+    if (request.principalId !== undefined) await assertPrincipalId(deps.iam, request.principal, request.principalId);
+    return addConnectGrant(deps, request.principal, connectResourceOf(state), request.requestId, request.principalId);
+  });
 });

@@ -1,3 +1,4 @@
+import { withStepLease } from './lib/db-user-lease';
 import { dbUserResourceArn } from './lib/arn';
 import { grantDeps } from './lib/iam/deps';
 import { findGrantHolders, removeConnectGrant } from './lib/iam/grants';
@@ -7,11 +8,14 @@ import type { OffboardState } from './lib/steps';
 
 /** Remove the rds-db:connect statement for this RESOURCE_ID/DB_USER wherever this project put it. */
 export const handler = stepHandler('RevokeConnect', async (input: OffboardState) => {
-  const { request, db } = await verifyOffboardState(input);
+  const state = await verifyOffboardState(input);
+  const { request, db } = state;
   const resourceArn = dbUserResourceArn({ ...db, dbUser: request.dbUser });
   const deps = grantDeps();
-  const principals = request.principal ? [request.principal] : await findGrantHolders(deps.iam, resourceArn);
-  const removals = [];
-  for (const principal of principals) removals.push(await removeConnectGrant(deps, principal, resourceArn, request.requestId));
-  return { resourceArn, principalsSearched: !request.principal, removals };
+  return withStepLease(state, 'offboarding', false, async () => {
+    const principals = request.principal ? [request.principal] : await findGrantHolders(deps.iam, resourceArn);
+    const removals = [];
+    for (const principal of principals) removals.push(await removeConnectGrant(deps, principal, resourceArn, request.requestId));
+    return { resourceArn, principalsSearched: !request.principal, removals };
+  });
 });

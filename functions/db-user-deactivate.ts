@@ -1,3 +1,4 @@
+import { withStepLease } from './lib/db-user-lease';
 import { withTargetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
 import { deactivateDbUser } from './lib/sql/offboard';
@@ -7,9 +8,13 @@ import { type OffboardState, protectedNamesOf } from './lib/steps';
 
 /** NOLOGIN (committed on its own), then end the user's sessions. */
 export const handler = stepHandler('DeactivateDbUser', async (input: OffboardState) => {
-  const { request, target, db } = await verifyOffboardState(input);
-  return withTargetAdmin(target, db, async (client) => {
-    const result = await deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser);
-    return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
-  });
+  const state = await verifyOffboardState(input);
+  const { request, target, db } = state;
+  // Held until RetireDbUser: an onboarding of this user waits for the whole offboarding.
+  return withStepLease(state, 'offboarding', false, () =>
+    withTargetAdmin(target, db, async (client) => {
+      const result = await deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser);
+      return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
+    }),
+  );
 });

@@ -1,3 +1,4 @@
+import { withStepLease } from './lib/db-user-lease';
 import { targetAdmin } from './lib/admin-session';
 import { logger, stepHandler } from './lib/logger';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/sql/offboard';
@@ -17,12 +18,13 @@ export const MAX_LISTED_OBJECTS = 500;
  * each other database gets one, closed before the next.
  */
 export const handler = stepHandler('RetireDbUser', async (input: OffboardState) => {
-  const { request, target, db } = await verifyOffboardState(input);
+  const state = await verifyOffboardState(input);
+  const { request, target, db } = state;
   const { dbUser } = request;
   const successor = target.successorRole;
   const settings = target.reassignment;
   const connect = await targetAdmin(target, db);
-  return connect(target.adminDatabase, async (admin) => {
+  return withStepLease(state, 'offboarding', true, () => connect(target.adminDatabase, async (admin) => {
     const reassigned: Record<string, number> = {};
     const objects: ObjectDecision[] = [];
     const blockersEnded: EndedSession[] = [];
@@ -62,5 +64,5 @@ export const handler = stepHandler('RetireDbUser', async (input: OffboardState) 
       statements: [...granted, ...drop.statements].map((s) => s.purpose),
       blockersEnded,
     };
-  });
+  }));
 });

@@ -84,6 +84,12 @@ export class LocalStepFunctions {
   readonly stats: RunnerStats = { invocations: {}, throttles: {}, peakConcurrency: {} };
   private readonly inflight: Record<string, number> = {};
 
+  /**
+   * `$$.Execution.Id` of an execution: its ARN, as in Step Functions (the database-user lease asks
+   * DescribeExecution about its holder). The Step Functions simulation sets it to its own ARNs.
+   */
+  executionArnOf: (stateMachine: string, name: string) => string = (stateMachine, name) => `arn:aws:states:eu-west-1:123456789012:execution:rds-iam-access-local-${stateMachine}:${name}`;
+
   constructor(private readonly options: RunnerOptions) {}
 
   /** Lambda's contract as the interpreter sees it: JSON in, JSON out, throttled at the cap. */
@@ -144,7 +150,7 @@ export class LocalStepFunctions {
     const machine = new StateMachine(structuredClone(def), { validationOptions: { noValidate: true } });
     const execution = machine.run(jsonClone(input) as JsonValue, {
       overrides: this.overrides(def, record),
-      context: { Execution: { Id: name, Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
+      context: { Execution: { Id: this.executionArnOf(stateMachine, name), Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
     });
     const collect = (async () => {
       for await (const event of execution.eventLogs) record.events.push(event);

@@ -1,8 +1,9 @@
 import type { Config } from '../functions/lib/config';
 import { LocalStepFunctions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
-import { FUNCTIONS } from './functions';
+import { FUNCTIONS, type LocalFunction } from './functions';
 import { SimulatedAws } from './simulated-aws';
+import { SimulatedStepFunctions } from './simulated-services';
 
 /**
  * Everything the workflows need, on one machine: a real PostgreSQL server (given), the AWS
@@ -27,6 +28,8 @@ export interface SandboxOptions {
   dbConcurrency?: number;
   waitMs?: number;
   retryMs?: number;
+  /** The stack's functions, for a test that wraps one (to hold a step at a chosen point). */
+  functions?: Record<string, LocalFunction>;
 }
 
 const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial<Config['targets'][string]> = {}): Config['targets'][string] => ({
@@ -65,6 +68,8 @@ export interface Sandbox {
   aws: SimulatedAws;
   config: Config;
   runner: LocalStepFunctions;
+  /** Step Functions' API over `runner` (the lease asks it whether a holder still runs). */
+  sfn: SimulatedStepFunctions;
   restore: () => void;
 }
 
@@ -85,12 +90,16 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
   process.env.AWS_REGION = REGION;
 
-  const runner = new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs });
+  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs });
+  const sfn = new SimulatedStepFunctions(runner, { region: REGION, accountId: ACCOUNT_ID });
+  const sfnMock = sfn.install();
   return {
     aws,
     config,
     runner,
+    sfn,
     restore: () => {
+      sfnMock.restore();
       aws.restore();
       for (const [k, v] of Object.entries(previous)) {
         if (v === undefined) delete process.env[k];

@@ -8,8 +8,8 @@
  * attached-policy quota, URL-encoded policy documents and NoSuchEntity, unique ids (RoleId /
  * UserId, new for every creation), policy tags set at creation (returned by GetPolicy and
  * ListPolicyTags, never by ListPolicies); RDS's asynchronous
- * IAM-auth modification; DynamoDB conditional updates for the two expressions the principal
- * lock uses. Every call yields to the event loop first, so concurrent callers interleave as
+ * IAM-auth modification; DynamoDB conditional updates for the expressions the principal lock
+ * and the database-user lease use. Every call yields to the event loop first, so concurrent callers interleave as
  * they would against the real services.
  */
 import {
@@ -440,24 +440,69 @@ type Item = Record<string, AttributeValue>;
 export class SimulatedLockTable {
   readonly items = new Map<string, Item>();
 
+  /**
+   * Condition expressions of the form the project writes: `attribute_not_exists(#a)`, `#a = :v`,
+   * `#a < :v` (numbers), joined by AND / OR (AND binds tighter) and parentheses. Anything else is
+   * refused, so a new expression is modelled before it is relied on.
+   */
   private conditionHolds(item: Item | undefined, input: UpdateItemCommandInput): boolean {
+    if (input.ConditionExpression === undefined) return true;
+    const names = input.ExpressionAttributeNames ?? {};
     const values = input.ExpressionAttributeValues ?? {};
-    const owner = item?.owner?.S;
-    const lease = item?.leaseUntil?.N !== undefined ? Number(item.leaseUntil.N) : undefined;
-    switch (input.ConditionExpression) {
-      case 'attribute_not_exists(#owner) OR #lease < :now OR #owner = :owner':
-        return owner === undefined || (lease !== undefined && lease < Number(values[':now']?.N)) || owner === values[':owner']?.S;
-      case '#owner = :owner':
-        return owner !== undefined && owner === values[':owner']?.S;
-      default:
-        throw new Error(`the simulated lock table does not know the condition ${input.ConditionExpression}`);
-    }
+    const tokens = input.ConditionExpression.match(/\(|\)|attribute_not_exists|AND|OR|[#:][A-Za-z0-9_]+|=|</g) ?? [];
+    let i = 0;
+    const fail = (): never => {
+      throw new Error(`the simulated lock table does not know the condition ${input.ConditionExpression}`);
+    };
+    const attr = (t: string | undefined): AttributeValue | undefined => (t?.startsWith('#') ? item?.[names[t] ?? fail()] : fail());
+    const value = (t: string | undefined): AttributeValue => (t?.startsWith(':') ? (values[t] ?? fail()) : fail());
+    const term = (): boolean => {
+      const t = tokens[i++];
+      if (t === '(') {
+        const v = or();
+        if (tokens[i++] !== ')') fail();
+        return v;
+      }
+      if (t === 'attribute_not_exists') {
+        if (tokens[i++] !== '(') fail();
+        const a = attr(tokens[i++]);
+        if (tokens[i++] !== ')') fail();
+        return a === undefined;
+      }
+      const a = attr(t);
+      const op = tokens[i++];
+      const v = value(tokens[i++]);
+      if (op === '=') return a !== undefined && JSON.stringify(a) === JSON.stringify(v);
+      if (op === '<') return a?.N !== undefined && v.N !== undefined && Number(a.N) < Number(v.N);
+      return fail();
+    };
+    const and = (): boolean => {
+      let v = term();
+      while (tokens[i] === 'AND') {
+        i++;
+        v = term() && v;
+      }
+      return v;
+    };
+    const or = (): boolean => {
+      let v = and();
+      while (tokens[i] === 'OR') {
+        i++;
+        v = and() || v;
+      }
+      return v;
+    };
+    const result = or();
+    if (i !== tokens.length) fail();
+    return result;
   }
 
-  private update(input: UpdateItemCommandInput): Item {
+  private update(input: UpdateItemCommandInput): { before?: Item; after: Item } {
     const key = input.Key?.pk?.S as string;
     const current = this.items.get(key);
-    if (!this.conditionHolds(current, input)) throw new ConditionalCheckFailedException({ message: 'The conditional request failed', ...meta });
+    if (!this.conditionHolds(current, input)) {
+      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', ...meta, ...(input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: current } : {}) });
+    }
     const next: Item = { ...(current ?? { pk: { S: key } }) };
     const names = input.ExpressionAttributeNames ?? {};
     const values = input.ExpressionAttributeValues ?? {};
@@ -468,15 +513,16 @@ export class SimulatedLockTable {
     }
     for (const name of (removePart ?? '').split(',').map((s) => s.trim()).filter(Boolean)) delete next[names[name] ?? name];
     this.items.set(key, next);
-    return next;
+    return { before: current, after: next };
   }
 
   install(): AwsClientStub<DynamoDBClient> {
     const m = mockClient(DynamoDBClient);
     m.on(UpdateItemCommand).callsFake(async (input: UpdateItemCommandInput) => {
       await tick();
-      const item = this.update(input);
-      return { ...(input.ReturnValues === 'ALL_NEW' ? { Attributes: item } : {}), ...meta };
+      const { before, after } = this.update(input);
+      const returned = input.ReturnValues === 'ALL_NEW' ? after : input.ReturnValues === 'ALL_OLD' ? before : undefined;
+      return { ...(returned ? { Attributes: returned } : {}), ...meta };
     });
     return m;
   }

@@ -64,6 +64,11 @@ export class SimulatedStepFunctions {
     const stage = opts.stage ?? 'local';
     this.arns = Object.fromEntries((opts.machines ?? ['onboard', 'offboard']).map((m) => [m, `arn:aws:states:${opts.region}:${opts.accountId}:stateMachine:rds-iam-access-${stage}-${m}`]));
     this.lambdaArnPrefix = `arn:aws:lambda:${opts.region}:${opts.accountId}:function:rds-iam-access-${stage}-`;
+    runner.executionArnOf = (machine, name) => this.executionArn(machine, name);
+  }
+
+  executionArn(machine: string, name: string): string {
+    return `${this.arns[machine].replace(':stateMachine:', ':execution:')}:${name}`;
   }
 
   /** Forgets an execution's history, as Step Functions does 90 days after it ended. */
@@ -83,7 +88,7 @@ export class SimulatedStepFunctions {
   }
 
   private statusChange(machine: string, r: ExecutionRecord): ExecutionStatusChange {
-    const executionArn = `${this.arns[machine].replace(':stateMachine:', ':execution:')}:${r.name}`;
+    const executionArn = this.executionArn(machine, r.name);
     return {
       version: '0',
       id: `local-${machine}-${r.name}`,

@@ -358,6 +358,7 @@ describe('ProvisioningError', () => {
     ForeignPolicyConflict: true,
     GrantLimitReached: true,
     GrantLockBusy: true,
+    DbUserBusy: true,
     IamNotYetConsistent: true,
     TransientDatabaseError: true,
     TransientAwsError: true,
@@ -382,7 +383,7 @@ describe('ProvisioningError', () => {
   });
 
   it('retryable is true exactly for RETRYABLE_CODES', () => {
-    expect([...RETRYABLE_CODES].sort()).toEqual(['GrantLockBusy', 'IamNotYetConsistent', 'TargetBusy', 'TransientAwsError', 'TransientDatabaseError']);
+    expect([...RETRYABLE_CODES].sort()).toEqual(['DbUserBusy', 'GrantLockBusy', 'IamNotYetConsistent', 'TargetBusy', 'TransientAwsError', 'TransientDatabaseError']);
     for (const code of ALL_CODES) {
       expect(new ProvisioningError(code, 'm').retryable, code).toBe(RETRYABLE_CODES.includes(code));
     }

@@ -104,6 +104,8 @@ const IAM_POLICY_ACTIONS = [
 const IAM_ATTACH_ACTIONS = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
 /** Every step that acts on a target reads it from RDS itself (issue 10: nothing is taken from a step's input). */
 const RDS_DESCRIBE = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'];
+/** The database-user lease (functions/lib/db-user-lease.ts): the lock table, and whether its holder still runs. */
+const LEASE = ['dynamodb:UpdateItem', 'states:DescribeExecution'];
 const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
 
 /** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
@@ -112,11 +114,11 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   onboardValidate: [...LOGS, 'iam:GetRole', 'iam:GetUser'],
   targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
   iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
-  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
-  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
   offboardValidate: [...LOGS],
-  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
-  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
   connectRevoke: [
     ...LOGS,
     'iam:ListAttachedRolePolicies',
@@ -130,7 +132,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:DeletePolicy',
     'iam:DetachRolePolicy',
     'iam:DetachUserPolicy',
-    'dynamodb:UpdateItem',
+    ...LEASE,
     ...RDS_DESCRIBE,
   ],
   connectAllow: [
@@ -141,7 +143,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:ListAttachedUserPolicies',
     ...IAM_POLICY_ACTIONS,
     ...IAM_ATTACH_ACTIONS,
-    'dynamodb:UpdateItem',
+    ...LEASE,
     ...RDS_DESCRIBE,
   ],
   dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
@@ -789,6 +791,53 @@ describe('deployable stack (osls package --stage citest)', () => {
       const writes = grantsOfRole(template, role).flatMap((g) => actionsOf(g.statement)).filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
       expect(writes).toEqual([]);
     });
+  });
+
+  it('lets the steps that lease a database user ask Step Functions about executions of the two state machines only', () => {
+    for (const fn of ['dbUserCreate', 'dbUserCompensate', 'dbUserDeactivate', 'dbUserRetire', 'connectAllow', 'connectRevoke']) {
+      const describe = statementsWith(template, roleOf(template, fn), 'states:DescribeExecution');
+      expect(describe.length, fn).toBeGreaterThan(0);
+      // By name, not by reference: the state machines reference these functions, so a Ref back would be a cycle.
+      const names = ['OffboardStateMachine', 'OnboardStateMachine'].map((id) => template.Resources[id]?.Properties?.StateMachineName as string);
+      expect(sorted(describe.flatMap(resourcesOf)), fn).toEqual(names.map((n) => `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${n}:*`));
+    }
+  });
+
+  it('has no dependency cycle between its resources (CloudFormation refuses such a template)', () => {
+    const ids = new Set(Object.keys(template.Resources));
+    const refsOf = (v: unknown): string[] => {
+      if (typeof v === 'string') return [...v.matchAll(/\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}/g)].map((m) => m[1]);
+      if (Array.isArray(v)) return v.flatMap(refsOf);
+      if (v && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        if (typeof o.Ref === 'string') return [o.Ref];
+        if (Array.isArray(o['Fn::GetAtt'])) return [String(o['Fn::GetAtt'][0])];
+        return Object.values(o).flatMap(refsOf);
+      }
+      return [];
+    };
+    const edges = new Map(
+      Object.entries(template.Resources).map(([id, r]) => {
+        const dependsOn = (r as { DependsOn?: string | string[] }).DependsOn;
+        return [id, [...new Set([...refsOf(r), ...asArray(dependsOn ?? [])].filter((d) => ids.has(d) && d !== id))]];
+      }),
+    );
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycles: string[] = [];
+    const visit = (id: string, path: string[]): void => {
+      if (state.get(id) === 'done') return;
+      if (state.get(id) === 'visiting') {
+        cycles.push([...path.slice(path.indexOf(id)), id].join(' -> '));
+        return;
+      }
+      state.set(id, 'visiting');
+      for (const d of edges.get(id) ?? []) visit(d, [...path, id]);
+      state.set(id, 'done');
+    };
+    for (const id of ids) visit(id, []);
+    expect(cycles).toEqual([]);
+    // The check sees references at all: a function depends on its role.
+    expect(edges.get(lambdaLogicalId('dbUserCreate'))).toContain('DbUserCreateRole');
   });
 
   describe('audit trail', () => {

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ForeignPolicyConflict'
   | 'GrantLimitReached'
   | 'GrantLockBusy'
+  | 'DbUserBusy'
   | 'IamNotYetConsistent'
   | 'TransientDatabaseError'
   | 'TransientAwsError'
@@ -40,6 +41,7 @@ export type ErrorCode =
 export const RETRYABLE_CODES: readonly ErrorCode[] = [
   'TargetBusy',
   'GrantLockBusy',
+  'DbUserBusy',
   'IamNotYetConsistent',
   'TransientDatabaseError',
   'TransientAwsError',
@@ -66,6 +68,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ForeignPolicyConflict: 409,
   GrantLimitReached: 409,
   GrantLockBusy: 503,
+  DbUserBusy: 503,
   IamNotYetConsistent: 503,
   TransientDatabaseError: 503,
   TransientAwsError: 503,

@@ -89,14 +89,18 @@ const principalIdOf = (request: Partial<OnboardRequest> | undefined): { principa
   return { principalId: id };
 };
 
+/** The lease holder is checked where it is used (db-user-lease.ts). */
+const executionOf = (claimed: { execution?: unknown }): { execution?: string } =>
+  typeof claimed.execution === 'string' ? { execution: claimed.execution } : {};
+
 export const verifyOnboardState = async (claimed: OnboardState, deps: StepInputDeps = defaultDeps): Promise<OnboardState> => {
   const { target, db } = await verifiedTarget(claimed, deps);
   const { request } = asStepInput(() => validateOnboardRequest(onboardInputOf(claimed.request, target.name), deps.config()));
-  return { request: { ...request, ...principalIdOf(claimed.request) }, target, db };
+  return { request: { ...request, ...principalIdOf(claimed.request) }, target, db, ...executionOf(claimed) };
 };
 
 export const verifyOffboardState = async (claimed: OffboardState, deps: StepInputDeps = defaultDeps): Promise<OffboardState> => {
   const { target, db } = await verifiedTarget(claimed, deps);
   const { request } = asStepInput(() => validateOffboardRequest(offboardInputOf(claimed.request, target.name), deps.config()));
-  return { request, target, db };
+  return { request, target, db, ...executionOf(claimed) };
 };

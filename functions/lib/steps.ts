@@ -11,6 +11,8 @@ export interface OnboardState {
   request: OnboardRequest;
   target: ResolvedTargetConfig;
   db: ResolvedTarget;
+  /** `$$.Execution.Id`: the holder of the database user's lease (db-user-lease.ts); absent in runs started before leases. */
+  execution?: string;
 }
 
 /** The execution state of the offboarding state machine. */
@@ -18,6 +20,7 @@ export interface OffboardState {
   request: OffboardRequest;
   target: ResolvedTargetConfig;
   db: ResolvedTarget;
+  execution?: string;
 }
 
 /** Names on this target that are never managed: the master user, the successor, configured and group roles. */
