@@ -139,6 +139,8 @@ export const iamFaults = {
   throttling: (): Error => new IAMServiceException({ name: 'Throttling', $fault: 'client', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } }),
   concurrentModification: (): Error =>
     new ConcurrentModificationException({ message: 'The request was rejected because multiple requests to change this object were submitted simultaneously.', $metadata: { httpStatusCode: 409 } }),
+  /** A reply that never arrived (the SDK's socket timeout): with `afterEffect`, the call did act. */
+  timeout: (): Error => Object.assign(new Error('Connection timed out after 30000 ms'), { name: 'TimeoutError', $metadata: {} }),
   serviceFailure: (): Error => new ServiceFailureException({ message: 'The request processing has failed because of an unknown error, exception or failure.', $metadata: { httpStatusCode: 500 } }),
 };
 

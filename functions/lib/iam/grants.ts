@@ -179,7 +179,9 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
         details: { policyArn: arn },
       });
     }
-    versionId = await writePolicyVersion(iam, arn, resources);
+    // A retry after a reply lost or throttled between CreatePolicy and the attachment: the document is already right.
+    const same = [...(await readGrants(iam, arn, existing.defaultVersionId))].sort().join() === [...resources].sort().join();
+    versionId = same ? existing.defaultVersionId : await writePolicyVersion(iam, arn, resources);
   }
   if (principal.type === 'role') await iam.send(new AttachRolePolicyCommand({ RoleName: principal.name, PolicyArn: arn }));
   else await iam.send(new AttachUserPolicyCommand({ UserName: principal.name, PolicyArn: arn }));
