@@ -59,6 +59,11 @@ export interface RunnerOptions {
   waitMs?: number;
   /** Milliseconds between retries instead of the definition's backoff. */
   retryMs?: number;
+  /**
+   * Without retryMs: the definition's own backoff (interval, rate, cap, full jitter) runs with its
+   * intervals and cap multiplied by this, so retries against a throttled simulation behave as deployed, only faster.
+   */
+  retryScale?: number;
 }
 
 export interface RunnerStats {
@@ -147,7 +152,7 @@ export class LocalStepFunctions {
     this.executions.set(key, record);
     // Validated once, when first loaded: validating again per start costs 0.2-1 s of CPU, which under a burst of
     // requests kept the API from answering for seconds.
-    const machine = new StateMachine(structuredClone(def), { validationOptions: { noValidate: true } });
+    const machine = new StateMachine(this.scaledRetries(structuredClone(def)), { validationOptions: { noValidate: true } });
     const execution = machine.run(jsonClone(input) as JsonValue, {
       overrides: this.overrides(def, record),
       context: { Execution: { Id: this.executionArnOf(stateMachine, name), Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
@@ -179,6 +184,18 @@ export class LocalStepFunctions {
   }
 
   private readonly completion = new Map<string, Promise<ExecutionRecord>>();
+
+  private scaledRetries(def: StateMachineDefinition): StateMachineDefinition {
+    const scale = this.options.retryScale;
+    if (scale === undefined || this.options.retryMs !== undefined) return def;
+    for (const [, state] of allStates(def)) {
+      for (const r of (state as { Retry?: Array<{ IntervalSeconds?: number; MaxDelaySeconds?: number }> }).Retry ?? []) {
+        r.IntervalSeconds = (r.IntervalSeconds ?? 1) * scale;
+        if (r.MaxDelaySeconds !== undefined) r.MaxDelaySeconds *= scale;
+      }
+    }
+    return def;
+  }
 
   private readonly definitions = new Map<string, StateMachineDefinition>();
 

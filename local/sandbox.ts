@@ -2,7 +2,7 @@ import type { Config } from '../functions/lib/config';
 import { LocalStepFunctions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';
-import { SimulatedAws } from './simulated-aws';
+import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import { SimulatedStepFunctions } from './simulated-services';
 
 /**
@@ -30,6 +30,10 @@ export interface SandboxOptions {
   retryMs?: number;
   /** The stack's functions, for a test that wraps one (to hold a step at a chosen point). */
   functions?: Record<string, LocalFunction>;
+  /** The state machines' own backoff, scaled in time (see RunnerOptions.retryScale); ignored with retryMs. */
+  retryScale?: number;
+  /** IAM throttling, read lag, page size, ConcurrentModification: off unless set. */
+  iam?: IamSimulationOptions;
 }
 
 const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial<Config['targets'][string]> = {}): Config['targets'][string] => ({
@@ -76,6 +80,7 @@ export interface Sandbox {
 export const createSandbox = (opts: SandboxOptions): Sandbox => {
   const dbConcurrency = opts.dbConcurrency ?? 10;
   const aws = new SimulatedAws(ACCOUNT_ID).install();
+  if (opts.iam) aws.iam.configure(opts.iam);
   const { host, port, masterUser, masterPassword } = opts.pg;
   aws.rds.add({ kind: 'instance', identifier: 'orders-db', host, port, masterUser, iamAuthEnabled: true });
   aws.rds.add({ kind: 'cluster', identifier: 'analytics-cluster', host, port, masterUser, iamAuthEnabled: true, engineVersion: '16.6' });
@@ -90,7 +95,7 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
   process.env.AWS_REGION = REGION;
 
-  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs });
+  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale });
   const sfn = new SimulatedStepFunctions(runner, { region: REGION, accountId: ACCOUNT_ID });
   const sfnMock = sfn.install();
   return {

@@ -22,6 +22,7 @@ import {
 import {
   AttachRolePolicyCommand,
   AttachUserPolicyCommand,
+  ConcurrentModificationException,
   CreatePolicyCommand,
   CreatePolicyVersionCommand,
   DeleteConflictException,
@@ -35,6 +36,7 @@ import {
   GetRoleCommand,
   GetUserCommand,
   IAMClient,
+  IAMServiceException,
   InvalidInputException,
   LimitExceededException,
   ListAttachedRolePoliciesCommand,
@@ -45,6 +47,7 @@ import {
   ListPolicyVersionsCommand,
   MalformedPolicyDocumentException,
   NoSuchEntityException,
+  ServiceFailureException,
 } from '@aws-sdk/client-iam';
 import {
   DBClusterNotFoundFault,
@@ -63,6 +66,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve, sep } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { FaultSchedule, pageOf, type RateLimit, seededRandom, TokenBucket } from './sim-faults';
 
 const meta = { $metadata: {} };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -99,23 +103,117 @@ interface SimPrincipal {
 const uniqueId = (prefix: 'AROA' | 'AIDA'): string =>
   prefix + [...randomBytes(17)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
 
-export class SimulatedIam {
-  readonly roles = new Map<string, SimPrincipal>();
-  readonly users = new Map<string, SimPrincipal>();
-  readonly policies = new Map<string, SimPolicy>();
-  attachedQuota = 10;
+/** What IAM holds: the true state, or a snapshot of it as reads see it. */
+interface IamState {
+  roles: Map<string, SimPrincipal>;
+  users: Map<string, SimPrincipal>;
+  policies: Map<string, SimPolicy>;
+}
 
-  constructor(readonly accountId = '123456789012', readonly partition = 'aws') {}
+/** Behaviour of the simulated IAM beyond answering at once: all off unless set (see the list at the top). */
+export interface IamSimulationOptions {
+  /** IAM's mutating calls, one bucket for the account; over it a call fails with `Throttling` (HTTP 400) and changes nothing. */
+  throttle?: RateLimit;
+  /** Reads (Get*, List*), with a bucket of their own. */
+  readThrottle?: RateLimit;
+  /** Reads see the state as it was this many ms ago; `{min, max}`: drawn per read, so two reads may go back in time. */
+  consistencyLagMs?: number | { min: number; max: number };
+  /** The most items any List* call returns per page (then IsTruncated and Marker). */
+  pageSize?: number;
+  /** The share (0-1) of mutating calls refused with ConcurrentModificationException (HTTP 409), changing nothing. */
+  concurrentModificationRate?: number;
+  /** Seed of the random draws (ConcurrentModification, randomised lag): the same seed, the same faults. */
+  seed?: number;
+}
+
+export interface IamSimulationStats {
+  throttled: number;
+  readThrottled: number;
+  concurrentModifications: number;
+  /** Reads served from a snapshot that lacked at least one write already made. */
+  laggedReads: number;
+}
+
+/** IAM's own errors for the faults: what the SDK raises from the service's answer. */
+export const iamFaults = {
+  throttling: (): Error => new IAMServiceException({ name: 'Throttling', $fault: 'client', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } }),
+  concurrentModification: (): Error =>
+    new ConcurrentModificationException({ message: 'The request was rejected because multiple requests to change this object were submitted simultaneously.', $metadata: { httpStatusCode: 409 } }),
+  /** A reply that never arrived (the SDK's socket timeout): with `afterEffect`, the call did act. */
+  timeout: (): Error => Object.assign(new Error('Connection timed out after 30000 ms'), { name: 'TimeoutError', $metadata: {} }),
+  serviceFailure: (): Error => new ServiceFailureException({ message: 'The request processing has failed because of an unknown error, exception or failure.', $metadata: { httpStatusCode: 500 } }),
+};
+
+const lagRange = (lag: IamSimulationOptions['consistencyLagMs']): { min: number; max: number } => (typeof lag === 'number' ? { min: lag, max: lag } : (lag ?? { min: 0, max: 0 }));
+
+export class SimulatedIam {
+  private readonly truth: IamState = { roles: new Map(), users: new Map(), policies: new Map() };
+  /** The true state: writes act on it; reads see it only once the configured lag has passed. */
+  readonly roles = this.truth.roles;
+  readonly users = this.truth.users;
+  readonly policies = this.truth.policies;
+  attachedQuota = 10;
+  /** One-off faults: `faults.next('CreatePolicyVersion', iamFaults.throttling())`. */
+  readonly faults = new FaultSchedule();
+  readonly stats: IamSimulationStats = { throttled: 0, readThrottled: 0, concurrentModifications: 0, laggedReads: 0 };
+  private options: IamSimulationOptions = {};
+  private random: () => number = Math.random;
+  private writeBucket?: TokenBucket;
+  private readBucket?: TokenBucket;
+  /** The state after each change within the lag, oldest first; `base` is the newest one older than that. */
+  private history: Array<{ at: number; state: IamState }> = [];
+  private base?: IamState;
+
+  constructor(readonly accountId = '123456789012', readonly partition = 'aws', private readonly now: () => number = Date.now) {}
+
+  /** Turns the simulated faults on (or off, with `{}`); the state is kept. */
+  configure(options: IamSimulationOptions): this {
+    this.options = options;
+    this.random = seededRandom(options.seed ?? 1);
+    this.writeBucket = options.throttle && new TokenBucket(options.throttle, this.now);
+    this.readBucket = options.readThrottle && new TokenBucket(options.readThrottle, this.now);
+    this.settle();
+    return this;
+  }
+
+  /** Every change so far becomes visible to reads at once (test setup made before the lag should apply). */
+  settle(): void {
+    this.history = [];
+    this.base = lagRange(this.options.consistencyLagMs).max > 0 ? structuredClone(this.truth) : undefined;
+  }
+
+  /** Called after every change: keeps the snapshots reads may still be served from. */
+  private changed(): void {
+    if (!this.base) return;
+    const t = this.now();
+    this.history.push({ at: t, state: structuredClone(this.truth) });
+    // A read never looks further back than the longest lag: older snapshots are not needed, the newest of them is the base.
+    const { max } = lagRange(this.options.consistencyLagMs);
+    while (this.history.length && this.history[0].at <= t - max) this.base = this.history.shift()?.state;
+  }
+
+  /** What a read sees: the state as it was `lag` ms ago (the truth when nothing changed since). */
+  private readView(): IamState {
+    if (!this.base) return this.truth;
+    const { min, max } = lagRange(this.options.consistencyLagMs);
+    const cutoff = this.now() - (min + this.random() * (max - min));
+    let i = this.history.length - 1;
+    while (i >= 0 && this.history[i].at > cutoff) i--;
+    if (i < this.history.length - 1) this.stats.laggedReads++;
+    return i >= 0 ? this.history[i].state : this.base;
+  }
 
   addRole(name: string, path = '/', extra: Pick<SimPrincipal, 'tags' | 'permissionsBoundaryArn'> = {}): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:role${path}${name}`;
     this.roles.set(name, { arn, id: uniqueId('AROA'), path, created: new Date(), attached: [], ...extra });
+    this.changed();
     return arn;
   }
 
   addUser(name: string, path = '/', extra: Pick<SimPrincipal, 'tags' | 'permissionsBoundaryArn'> = {}): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:user${path}${name}`;
     this.users.set(name, { arn, id: uniqueId('AIDA'), path, created: new Date(), attached: [], ...extra });
+    this.changed();
     return arn;
   }
 
@@ -130,6 +228,7 @@ export class SimulatedIam {
    */
   deletePrincipal(type: 'role' | 'user', name: string): void {
     (type === 'role' ? this.roles : this.users).delete(name);
+    this.changed();
   }
 
   /** Every resource our grant policies allow to this principal (attached ones). */
@@ -145,6 +244,7 @@ export class SimulatedIam {
     const arn = `arn:${this.partition}:iam::${this.accountId}:policy/${name}`;
     this.policies.set(arn, { arn, name, path: '/', tags: [], versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
     this.principal(type, principalName).attached.push(arn);
+    this.changed();
     return arn;
   }
 
@@ -152,6 +252,7 @@ export class SimulatedIam {
   attach(type: 'role' | 'user', principalName: string, policyArn: string): void {
     this.policy(policyArn);
     this.principal(type, principalName).attached.push(policyArn);
+    this.changed();
   }
 
   /** The documents (parsed) of every policy attached to a principal: what IAM would evaluate. */
@@ -166,15 +267,31 @@ export class SimulatedIam {
   autoCreatePrincipals = false;
 
   private principal(type: 'role' | 'user', name: string): SimPrincipal {
-    const all = type === 'role' ? this.roles : this.users;
-    if (!all.has(name) && this.autoCreatePrincipals) (type === 'role' ? this.addRole(name) : this.addUser(name));
+    return this.principalIn(this.truth, type, name);
+  }
+
+  private principalIn(state: IamState, type: 'role' | 'user', name: string): SimPrincipal {
+    const all = type === 'role' ? state.roles : state.users;
+    if (!all.has(name) && this.autoCreatePrincipals) {
+      (type === 'role' ? this.addRole(name) : this.addUser(name));
+      // An auto-created principal has always existed: every snapshot a read may be served from has it, unattached.
+      const created = (type === 'role' ? this.roles : this.users).get(name) as SimPrincipal;
+      for (const s of [this.base, ...this.history.map((h) => h.state)]) {
+        const map = s && (type === 'role' ? s.roles : s.users);
+        if (map && !map.has(name)) map.set(name, { ...structuredClone(created), attached: [] });
+      }
+    }
     const p = all.get(name);
     if (!p) throw new NoSuchEntityException({ message: `The ${type} with name ${name} cannot be found.`, ...meta });
     return p;
   }
 
   private policy(arn: string): SimPolicy {
-    const p = this.policies.get(arn);
+    return this.policyIn(this.truth, arn);
+  }
+
+  private policyIn(state: IamState, arn: string): SimPolicy {
+    const p = state.policies.get(arn);
     if (!p) throw new NoSuchEntityException({ message: `Policy ${arn} does not exist or is not attachable.`, ...meta });
     return p;
   }
@@ -186,26 +303,60 @@ export class SimulatedIam {
     JSON.parse(document);
   }
 
+  /** Throttling and conflicts, met before IAM acts on a call (a refused call changes nothing). */
+  private admit(kind: 'read' | 'write'): void {
+    const bucket = kind === 'write' ? this.writeBucket : this.readBucket;
+    if (bucket && !bucket.take()) {
+      if (kind === 'write') this.stats.throttled++;
+      else this.stats.readThrottled++;
+      throw iamFaults.throttling();
+    }
+    if (kind === 'write' && (this.options.concurrentModificationRate ?? 0) > this.random()) {
+      this.stats.concurrentModifications++;
+      throw iamFaults.concurrentModification();
+    }
+  }
+
+  /** A page of a List* answer: IAM's IsTruncated and Marker, pages no larger than MaxItems or the configured size. */
+  private page<T>(items: T[], input: { Marker?: string; MaxItems?: number }): { items: T[]; IsTruncated: boolean; Marker?: string } {
+    const max = Math.min(input.MaxItems ?? Infinity, this.options.pageSize ?? Infinity);
+    const { items: page, next } = pageOf(items, input.Marker, max === Infinity ? items.length : max, () => new InvalidInputException({ message: `Invalid Marker ${input.Marker}`, ...meta }));
+    return { items: page, IsTruncated: next !== undefined, ...(next ? { Marker: next } : {}) };
+  }
+
   install(): AwsClientStub<IAMClient> {
     const m = mockClient(IAMClient);
-    const on = <I>(cmd: unknown, fn: (input: I) => unknown): void => {
+    const on = <I>(cmd: { name: string }, kind: 'read' | 'write', fn: (input: I, state: IamState) => unknown): void => {
+      const command = cmd.name.replace(/Command$/, '');
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       m.on(cmd as any).callsFake(async (input: I) => {
         await tick();
-        return { ...(fn(input) as object), ...meta };
+        const scheduled = this.faults.take(command);
+        if (scheduled && !scheduled.afterEffect) throw scheduled.error();
+        this.admit(kind);
+        const out = { ...(fn(input, kind === 'write' ? this.truth : this.readView()) as object), ...meta };
+        if (kind === 'write') this.changed();
+        if (scheduled) throw scheduled.error();
+        return out;
       });
     };
-    const listAttached = (p: SimPrincipal) => ({ AttachedPolicies: p.attached.map((arn) => ({ PolicyArn: arn, PolicyName: this.policy(arn).name })), IsTruncated: false });
-    on<{ RoleName: string }>(ListAttachedRolePoliciesCommand, (i) => listAttached(this.principal('role', i.RoleName)));
-    on<{ UserName: string }>(ListAttachedUserPoliciesCommand, (i) => listAttached(this.principal('user', i.UserName)));
-    on<{ PolicyArn: string }>(GetPolicyCommand, (i) => {
-      const p = this.policy(i.PolicyArn);
-      const AttachmentCount = [...this.roles.values(), ...this.users.values()].filter((x) => x.attached.includes(p.arn)).length;
+    const listAttached = (s: IamState, p: SimPrincipal, i: { Marker?: string; MaxItems?: number }) => {
+      const { items, ...rest } = this.page(p.attached, i);
+      return { AttachedPolicies: items.map((arn) => ({ PolicyArn: arn, PolicyName: this.policyIn(s, arn).name })), ...rest };
+    };
+    on<{ RoleName: string; Marker?: string }>(ListAttachedRolePoliciesCommand, 'read', (i, s) => listAttached(s, this.principalIn(s, 'role', i.RoleName), i));
+    on<{ UserName: string; Marker?: string }>(ListAttachedUserPoliciesCommand, 'read', (i, s) => listAttached(s, this.principalIn(s, 'user', i.UserName), i));
+    on<{ PolicyArn: string }>(GetPolicyCommand, 'read', (i, s) => {
+      const p = this.policyIn(s, i.PolicyArn);
+      const AttachmentCount = [...s.roles.values(), ...s.users.values()].filter((x) => x.attached.includes(p.arn)).length;
       return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount, ...(p.tags.length ? { Tags: p.tags } : {}) } };
     });
-    on<{ PolicyArn: string }>(ListPolicyTagsCommand, (i) => ({ Tags: this.policy(i.PolicyArn).tags, IsTruncated: false }));
-    const principalView = (type: 'role' | 'user', name: string) => {
-      const p = this.principal(type, name);
+    on<{ PolicyArn: string; Marker?: string }>(ListPolicyTagsCommand, 'read', (i, s) => {
+      const { items, ...rest } = this.page(this.policyIn(s, i.PolicyArn).tags, i);
+      return { Tags: items, ...rest };
+    });
+    const principalView = (s: IamState, type: 'role' | 'user', name: string) => {
+      const p = this.principalIn(s, type, name);
       return {
         Path: p.path,
         Arn: p.arn,
@@ -215,19 +366,21 @@ export class SimulatedIam {
         ...(p.permissionsBoundaryArn ? { PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: p.permissionsBoundaryArn } } : {}),
       };
     };
-    on<{ RoleName: string }>(GetRoleCommand, (i) => ({ Role: principalView('role', i.RoleName) }));
-    on<{ UserName: string }>(GetUserCommand, (i) => ({ User: principalView('user', i.UserName) }));
-    on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, (i) => {
-      const v = this.policy(i.PolicyArn).versions.find((x) => x.id === i.VersionId);
+    on<{ RoleName: string }>(GetRoleCommand, 'read', (i, s) => ({ Role: principalView(s, 'role', i.RoleName) }));
+    on<{ UserName: string }>(GetUserCommand, 'read', (i, s) => ({ User: principalView(s, 'user', i.UserName) }));
+    on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, 'read', (i, s) => {
+      const p = this.policyIn(s, i.PolicyArn);
+      const v = p.versions.find((x) => x.id === i.VersionId);
       if (!v) throw new NoSuchEntityException({ message: `version ${i.VersionId} not found`, ...meta });
       // IAM returns documents URL-encoded (RFC 3986).
-      return { PolicyVersion: { VersionId: v.id, Document: encodeURIComponent(v.document), IsDefaultVersion: v.id === this.policy(i.PolicyArn).defaultVersionId } };
+      return { PolicyVersion: { VersionId: v.id, Document: encodeURIComponent(v.document), IsDefaultVersion: v.id === p.defaultVersionId } };
     });
-    on<{ PolicyArn: string }>(ListPolicyVersionsCommand, (i) => {
-      const p = this.policy(i.PolicyArn);
-      return { Versions: p.versions.map((v) => ({ VersionId: v.id, IsDefaultVersion: v.id === p.defaultVersionId, CreateDate: v.created })) };
+    on<{ PolicyArn: string; Marker?: string }>(ListPolicyVersionsCommand, 'read', (i, s) => {
+      const p = this.policyIn(s, i.PolicyArn);
+      const { items, ...rest } = this.page(p.versions, i);
+      return { Versions: items.map((v) => ({ VersionId: v.id, IsDefaultVersion: v.id === p.defaultVersionId, CreateDate: v.created })), ...rest };
     });
-    on<{ PolicyArn: string; PolicyDocument: string; SetAsDefault?: boolean }>(CreatePolicyVersionCommand, (i) => {
+    on<{ PolicyArn: string; PolicyDocument: string; SetAsDefault?: boolean }>(CreatePolicyVersionCommand, 'write', (i) => {
       const p = this.policy(i.PolicyArn);
       this.checkDocument(i.PolicyDocument);
       if (p.versions.length >= 5) throw new LimitExceededException({ message: 'A managed policy can have up to 5 versions.', ...meta });
@@ -236,13 +389,14 @@ export class SimulatedIam {
       if (i.SetAsDefault) p.defaultVersionId = id;
       return { PolicyVersion: { VersionId: id, IsDefaultVersion: i.SetAsDefault === true } };
     });
-    on<{ PolicyArn: string; VersionId: string }>(DeletePolicyVersionCommand, (i) => {
+    on<{ PolicyArn: string; VersionId: string }>(DeletePolicyVersionCommand, 'write', (i) => {
       const p = this.policy(i.PolicyArn);
       if (p.defaultVersionId === i.VersionId) throw new DeleteConflictException({ message: 'Cannot delete the default version of a policy.', ...meta });
+      if (!p.versions.some((v) => v.id === i.VersionId)) throw new NoSuchEntityException({ message: `Policy ${i.PolicyArn} version ${i.VersionId} does not exist.`, ...meta });
       p.versions = p.versions.filter((v) => v.id !== i.VersionId);
       return {};
     });
-    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string; Tags?: Array<{ Key: string; Value: string }> }>(CreatePolicyCommand, (i) => {
+    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string; Tags?: Array<{ Key: string; Value: string }> }>(CreatePolicyCommand, 'write', (i) => {
       const path = i.Path ?? '/';
       const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
       if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
@@ -254,7 +408,7 @@ export class SimulatedIam {
       this.policies.set(arn, { arn, name: i.PolicyName, path, description: i.Description, tags: [...(i.Tags ?? [])], versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
       return { Policy: { Arn: arn, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
     });
-    on<{ PolicyArn: string }>(DeletePolicyCommand, (i) => {
+    on<{ PolicyArn: string }>(DeletePolicyCommand, 'write', (i) => {
       const attachedTo = [...this.roles.values(), ...this.users.values()].some((p) => p.attached.includes(i.PolicyArn));
       if (attachedTo) throw new DeleteConflictException({ message: 'Cannot delete a policy attached to entities.', ...meta });
       if (this.policy(i.PolicyArn).versions.length > 1) throw new DeleteConflictException({ message: 'This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions.', ...meta });
@@ -273,19 +427,27 @@ export class SimulatedIam {
       p.attached = p.attached.filter((a) => a !== arn);
       return {};
     };
-    on<{ RoleName: string; PolicyArn: string }>(AttachRolePolicyCommand, (i) => attach(this.principal('role', i.RoleName), i.PolicyArn));
-    on<{ UserName: string; PolicyArn: string }>(AttachUserPolicyCommand, (i) => attach(this.principal('user', i.UserName), i.PolicyArn));
-    on<{ RoleName: string; PolicyArn: string }>(DetachRolePolicyCommand, (i) => detach(this.principal('role', i.RoleName), i.PolicyArn));
-    on<{ UserName: string; PolicyArn: string }>(DetachUserPolicyCommand, (i) => detach(this.principal('user', i.UserName), i.PolicyArn));
-    on<{ PathPrefix?: string }>(ListPoliciesCommand, (i) => ({
-      Policies: [...this.policies.values()].filter((p) => p.path.startsWith(i.PathPrefix ?? '/')).map((p) => ({ Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId })),
-      IsTruncated: false,
-    }));
-    on<{ PolicyArn: string }>(ListEntitiesForPolicyCommand, (i) => ({
-      PolicyRoles: [...this.roles.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ RoleName: name })),
-      PolicyUsers: [...this.users.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ UserName: name })),
-      IsTruncated: false,
-    }));
+    on<{ RoleName: string; PolicyArn: string }>(AttachRolePolicyCommand, 'write', (i) => attach(this.principal('role', i.RoleName), i.PolicyArn));
+    on<{ UserName: string; PolicyArn: string }>(AttachUserPolicyCommand, 'write', (i) => attach(this.principal('user', i.UserName), i.PolicyArn));
+    on<{ RoleName: string; PolicyArn: string }>(DetachRolePolicyCommand, 'write', (i) => detach(this.principal('role', i.RoleName), i.PolicyArn));
+    on<{ UserName: string; PolicyArn: string }>(DetachUserPolicyCommand, 'write', (i) => detach(this.principal('user', i.UserName), i.PolicyArn));
+    on<{ PathPrefix?: string; Marker?: string }>(ListPoliciesCommand, 'read', (i, s) => {
+      const all = [...s.policies.values()].filter((p) => p.path.startsWith(i.PathPrefix ?? '/'));
+      const { items, ...rest } = this.page(all, i);
+      return { Policies: items.map((p) => ({ Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId })), ...rest };
+    });
+    on<{ PolicyArn: string; Marker?: string }>(ListEntitiesForPolicyCommand, 'read', (i, s) => {
+      const entities = [
+        ...[...s.roles.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ kind: 'role', name })),
+        ...[...s.users.entries()].filter(([, p]) => p.attached.includes(i.PolicyArn)).map(([name]) => ({ kind: 'user', name })),
+      ];
+      const { items, ...rest } = this.page(entities, i);
+      return {
+        PolicyRoles: items.filter((e) => e.kind === 'role').map((e) => ({ RoleName: e.name })),
+        PolicyUsers: items.filter((e) => e.kind === 'user').map((e) => ({ UserName: e.name })),
+        ...rest,
+      };
+    });
     return m;
   }
 }

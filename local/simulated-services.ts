@@ -6,6 +6,7 @@ import {
   ListGroupMembershipsCommand,
   ListGroupMembershipsForMemberCommand,
   ResourceNotFoundException as IdentityStoreNotFound,
+  ValidationException,
 } from '@aws-sdk/client-identitystore';
 import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import {
@@ -23,6 +24,7 @@ import {
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { allStates, type ExecutionRecord, functionKeyOf, loadDefinition, type LocalStepFunctions } from './asl-runner';
 import { toHistoryEvents } from './sfn-history';
+import { pageOf } from './sim-faults';
 import type { LocalFunction } from './functions';
 
 /**
@@ -225,7 +227,18 @@ export interface IdentityStoreData {
 }
 
 export class SimulatedIdentityStore {
-  constructor(public data: IdentityStoreData) {}
+  /** `pageSize`: the most items a List* call returns per page (then NextToken), so callers' paging loops run. */
+  constructor(
+    public data: IdentityStoreData,
+    private readonly options: { pageSize?: number } = {},
+  ) {}
+
+  private page<T>(items: T[], input: { NextToken?: string; MaxResults?: number }): { items: T[]; NextToken?: string } {
+    const max = Math.min(input.MaxResults ?? Infinity, this.options.pageSize ?? Infinity);
+    const invalid = () => new ValidationException({ message: `Invalid NextToken ${input.NextToken}`, $metadata: {} });
+    const { items: page, next } = pageOf(items, input.NextToken, max === Infinity ? items.length : max, invalid);
+    return { items: page, ...(next ? { NextToken: next } : {}) };
+  }
 
   install(): AwsClientStub<IdentitystoreClient> {
     const m = mockClient(IdentitystoreClient);
@@ -235,15 +248,16 @@ export class SimulatedIdentityStore {
       if (!u) throw notFound(`user ${i.UserId}`);
       return { IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED', ...meta };
     });
-    m.on(ListGroupMembershipsForMemberCommand).callsFake(async (i: { IdentityStoreId: string; MemberId: { UserId: string } }) => {
+    m.on(ListGroupMembershipsForMemberCommand).callsFake(async (i: { IdentityStoreId: string; MemberId: { UserId: string }; NextToken?: string; MaxResults?: number }) => {
       const u = this.data.users.find((x) => x.userId === i.MemberId.UserId);
       if (!u) throw notFound(`user ${i.MemberId.UserId}`);
-      return { GroupMemberships: u.groups.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...meta };
+      const { items, NextToken } = this.page(u.groups, i);
+      return { GroupMemberships: items.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...(NextToken ? { NextToken } : {}), ...meta };
     });
-    m.on(ListGroupMembershipsCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string }) => ({
-      GroupMemberships: this.data.users.filter((u) => u.groups.includes(i.GroupId)).map((u) => ({ IdentityStoreId: i.IdentityStoreId, GroupId: i.GroupId, MemberId: { UserId: u.userId } })),
-      ...meta,
-    }));
+    m.on(ListGroupMembershipsCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string; NextToken?: string; MaxResults?: number }) => {
+      const { items, NextToken } = this.page(this.data.users.filter((u) => u.groups.includes(i.GroupId)), i);
+      return { GroupMemberships: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, GroupId: i.GroupId, MemberId: { UserId: u.userId } })), ...(NextToken ? { NextToken } : {}), ...meta };
+    });
     m.on(GetGroupIdCommand).callsFake(async (i: { IdentityStoreId: string; AlternateIdentifier: { UniqueAttribute?: { AttributeValue?: unknown } } }) => {
       const g = this.data.groups.find((x) => x.displayName === i.AlternateIdentifier.UniqueAttribute?.AttributeValue);
       if (!g) throw notFound(`group ${String(i.AlternateIdentifier.UniqueAttribute?.AttributeValue)}`);

@@ -16,6 +16,7 @@ import {
   ListPolicyVersionsCommand,
   type AttachedPolicy,
   type IAMClient,
+  type PolicyVersion,
 } from '@aws-sdk/client-iam';
 import { type PrincipalArn, principalKey, samePrincipal } from '../arn';
 import { mapAwsError } from '../aws-errors';
@@ -88,6 +89,18 @@ const listAttached = async (iam: IAMClient, principal: PrincipalArn): Promise<At
 
 const versionNumber = (v: string | null | undefined): number => (v ? Number(v.replace(/^v/, '')) : 0);
 
+/** Every version of a policy: IAM may page even five (it can return fewer than MaxItems with IsTruncated set). */
+const policyVersions = async (iam: IAMClient, policyArn: string): Promise<PolicyVersion[]> => {
+  const all: PolicyVersion[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await iam.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn, Marker: marker }));
+    all.push(...(page.Versions ?? []));
+    marker = page.IsTruncated ? page.Marker : undefined;
+  } while (marker);
+  return all;
+};
+
 const isNoSuchEntity = (e: unknown): boolean => ['NoSuchEntity', 'NoSuchEntityException'].includes((e as Error).name);
 
 /** Name, path and tags of a policy: GetPolicy returns the tags, the listing calls do not. */
@@ -132,7 +145,7 @@ const checkFencing = (policies: GrantPolicy[], expected: ExpectedPolicies): void
 
 /** Makes `resources` the default version of a policy, deleting the oldest version at the limit of five. */
 const writePolicyVersion = async (iam: IAMClient, policyArn: string, resources: string[]): Promise<string> => {
-  const versions = (await iam.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn }))).Versions ?? [];
+  const versions = await policyVersions(iam, policyArn);
   if (versions.length >= MAX_POLICY_VERSIONS) {
     const oldest = versions.filter((v) => !v.IsDefaultVersion).sort((a, b) => versionNumber(a.VersionId) - versionNumber(b.VersionId))[0];
     if (oldest?.VersionId) await iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: oldest.VersionId }));
@@ -166,7 +179,9 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
         details: { policyArn: arn },
       });
     }
-    versionId = await writePolicyVersion(iam, arn, resources);
+    // A retry after a reply lost or throttled between CreatePolicy and the attachment: the document is already right.
+    const same = [...(await readGrants(iam, arn, existing.defaultVersionId))].sort().join() === [...resources].sort().join();
+    versionId = same ? existing.defaultVersionId : await writePolicyVersion(iam, arn, resources);
   }
   if (principal.type === 'role') await iam.send(new AttachRolePolicyCommand({ RoleName: principal.name, PolicyArn: arn }));
   else await iam.send(new AttachUserPolicyCommand({ UserName: principal.name, PolicyArn: arn }));
@@ -268,7 +283,7 @@ const deleteGrantPolicy = async (iam: IAMClient, principal: PrincipalArn, policy
     if (principal.type === 'role') await iam.send(new DetachRolePolicyCommand({ RoleName: principal.name, PolicyArn: policyArn }));
     else await iam.send(new DetachUserPolicyCommand({ UserName: principal.name, PolicyArn: policyArn }));
   }
-  const versions = (await iam.send(new ListPolicyVersionsCommand({ PolicyArn: policyArn }))).Versions ?? [];
+  const versions = await policyVersions(iam, policyArn);
   for (const v of versions.filter((x) => !x.IsDefaultVersion)) await iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: v.VersionId }));
   await iam.send(new DeletePolicyCommand({ PolicyArn: policyArn }));
 };
