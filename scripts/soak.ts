@@ -7,8 +7,8 @@
  * the simulation offers it) IAM throttles and refuses with ConcurrentModification. Then it counts
  * permanent failures, orphans and rows lost, each against its target, and exits non-zero if one is missed.
  *
- * Knobs (environment): SOAK_REQUESTS (300), SOAK_SEED (1), SOAK_WINDOW_S (45: requests start over this
- * many seconds), SOAK_KILL_EVERY_MS ("1000-2500"), SOAK_RESTARTS (2), SOAK_DEADLINE_S (280), SOAK_LOGS=1
+ * Knobs (environment): SOAK_REQUESTS (300), SOAK_SEED (1), SOAK_WINDOW_S (40: requests start over this
+ * many seconds), SOAK_BURST (15 stories start together), SOAK_KILL_EVERY_MS ("1000-2500"), SOAK_RESTARTS (2), SOAK_DEADLINE_S (280), SOAK_LOGS=1
  * (the handlers' JSON logs).
  */
 import '../local/polyfills';
@@ -24,7 +24,7 @@ import { CALLER_HEADER } from '../local/http-api';
 import { startLocalMode } from '../local/local-mode';
 import { type Access, checkRows, describeError, GIVE_TABLE, GRANT_TABLE, isProjectCode, isRetryableCode, type Orphan, orphansOf, readAccess, SEED_TABLE, type SeedTable, stateOf, transientEvidence } from './soak/checks';
 import { createSquatter, type FaultCounts, newFaultCounts, soakSql, squat, SQUAT_MS, startInjector, SQUATTER, switchOnIamFaults } from './soak/faults';
-import { planStories, type Post, type Story, seededRandom } from './soak/plan';
+import { planStories, type Post, type Squat, type Story, seededRandom } from './soak/plan';
 
 if (!process.env.SOAK_LOGS) logger.setLogLevel('SILENT');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -55,7 +55,8 @@ const rangeKnob = (name: string, fallback: [number, number]): [number, number] =
 const knobs = {
   requests: intKnob('SOAK_REQUESTS', 300, 1, 5000),
   seed: intKnob('SOAK_SEED', 1, 0, 2 ** 31 - 1),
-  windowMs: intKnob('SOAK_WINDOW_S', 45, 1, 3600) * 1000,
+  windowMs: intKnob('SOAK_WINDOW_S', 40, 1, 3600) * 1000,
+  burst: intKnob('SOAK_BURST', 15, 1, 1000),
   killEveryMs: rangeKnob('SOAK_KILL_EVERY_MS', [1000, 2500]),
   restarts: intKnob('SOAK_RESTARTS', 2, 0, 20),
   deadlineMs: intKnob('SOAK_DEADLINE_S', 280, 10, 7200) * 1000,
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     const iamStats = switchOnIamFaults(local.aws.iam, knobs.seed);
     const targets = Object.entries(local.config.targets).map(([name, t]) => ({ name, accountId: t.accountId, dbRoles: t.allowedDbRoles, databases: t.allowedDatabases }));
     const successor = Object.values(local.config.targets)[0].successorRole;
-    const stories = planStories({ requests: knobs.requests, seed: knobs.seed, windowMs: knobs.windowMs, targets });
+    const stories = planStories({ requests: knobs.requests, seed: knobs.seed, windowMs: knobs.windowMs, burst: knobs.burst, targets });
     const totalPosts = stories.reduce((n, s) => n + s.phases.reduce((m, p) => m + p.posts.reduce((k, q) => k + q.copies, 0), 0), 0);
     console.log(`soak: ${totalPosts} requests in ${stories.length} stories over ${knobs.windowMs / 1000} s, seed ${knobs.seed}; targets ${targets.map((t) => t.name).join(', ')}; databases app, ${EXTRA_DATABASE}`);
     console.log(`faults: admin sessions ended every ${knobs.killEveryMs.join('-')} ms, ${knobs.restarts} server restarts, locks held ${SQUATTER} past lock_timeout, IAM throttling ${iamStats ? 'on' : 'OFF (the simulation has no fault knobs yet: branch sim)'}`);
@@ -203,7 +204,7 @@ async function main(): Promise<void> {
         const tables = phase.seed ? await seedTables(s) : [];
         if (phase.squat && tables.length > 0) {
           try {
-            const held = await squat(server, phase.squat, s.user.dbUser, tables[0], faults);
+            const held = await squat(server, phase.squat, s.user.dbUser, tables[0], faults, injector.restarting);
             squats.push(held.released);
           } catch {
             // The server was restarting: this lock was not taken.
@@ -265,7 +266,7 @@ async function main(): Promise<void> {
       if (examples.length < 8) examples.push(`${r.name} ${code} at ${last?.fn ?? '?'}: ${last ? describeError(last.error).text : (r.cause ?? '').slice(0, 200)}`);
     }
     const seen: Record<string, number> = {};
-    for (const e of stepErrors) count(seen, `${describeError(e.error).code}${isProjectCode(describeError(e.error).code) ? '' : ' (no project code)'}`);
+    for (const e of stepErrors) count(seen, `${describeError(e.error).code}${isProjectCode(describeError(e.error).code) ? '' : ' (no project code)'} in ${e.fn}`);
     for (const e of stepErrors) if (!isProjectCode(describeError(e.error).code)) count(withoutCode, `${describeError(e.error).code} in ${e.fn} (retried or not)`);
     const unfinished = executions.filter((r) => r.status === 'RUNNING').length + (finished ? 0 : stories.length - storiesDone);
 
@@ -297,7 +298,7 @@ async function main(): Promise<void> {
     const rowsLost = rows.seeded - rows.present;
     const checks: Array<[string, number | string, boolean]> = [];
     const line = (label: string, value: string, target?: string, ok?: boolean): void => {
-      console.log(`  ${label.padEnd(44)} ${value}${target !== undefined ? `   (target ${target}: ${ok ? 'ok' : 'MISSED'})` : ''}`);
+      console.log(`  ${label.padEnd(54)} ${value}${target !== undefined ? `   (target ${target}: ${ok ? 'ok' : 'MISSED'})` : ''}`);
       if (target !== undefined) checks.push([label, value, ok === true]);
     };
     const restartSeconds = faults.restarts.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ');
@@ -310,7 +311,7 @@ async function main(): Promise<void> {
     console.log('faults injected');
     line('admin sessions terminated', `${faults.sessionsEnded} in ${faults.killRounds} rounds`);
     line('server restarts', `${faults.restarts.length}${restartSeconds ? ` (down ${restartSeconds})` : ''}`);
-    for (const kind of ['table-lock', 'advisory-key'] as const) line(`locks held past lock_timeout: ${kind}`, `${faults.locks[kind].held} (ended by the admin before ${SQUAT_MS / 1000} s: ${faults.locks[kind].endedEarly})`);
+    for (const [kind, l] of Object.entries(faults.locks)) line(`locks held for ${SQUAT_MS[kind as Squat] / 1000} s (lock_timeout 10 s): ${kind}`, `${l.held} (ended by the admin's watchdog ${l.endedByAdmin}, by a restart ${l.endedByRestart})`);
     line('IAM throttling / ConcurrentModification', faults.iam ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification` : 'off (no fault knobs in local/simulated-aws.ts yet: branch sim)');
     console.log('results');
     line('permanent failures', `${permanentTotal}: ${byCount(permanent)}`);

@@ -2,7 +2,7 @@ import pg, { escapeIdentifier } from 'pg';
 import { lockKey } from '../../functions/lib/sql/onboard';
 import type { EmbeddedLocalPostgres } from '../../local/embedded-postgres';
 import type { SimulatedIam } from '../../local/simulated-aws';
-import { between, type Random } from './plan';
+import { between, type Random, type Squat } from './plan';
 
 /**
  * The faults the soak injects for real: the admin's sessions ended from a superuser connection,
@@ -27,14 +27,14 @@ SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS ended FROM admi
 /** The login that holds locks: no privileges but those the soak grants it on seed tables. */
 export const SQUATTER = 'soak_squatter';
 const SQUATTER_PASSWORD = 'soak-squatter-password';
-/** The admin's lock_timeout (connection.ts) is 10 s; the squatter holds longer. */
-export const SQUAT_MS = 15_000;
+/** The admin's lock_timeout (connection.ts) is 10 s; every squat is meant to last longer. */
+export const SQUAT_MS: Record<Squat, number> = { 'table-lock': 15_000, 'advisory-key': 15_000, 'admin-key': 12_000 };
 
 export interface FaultCounts {
   killRounds: number;
   sessionsEnded: number;
   restarts: number[];
-  locks: Record<'table-lock' | 'advisory-key', { held: number; endedEarly: number }>;
+  locks: Record<Squat, { held: number; endedByAdmin: number; endedByRestart: number }>;
   iam: { throttled: number; concurrentModifications: number } | undefined;
 }
 
@@ -42,7 +42,11 @@ export const newFaultCounts = (): FaultCounts => ({
   killRounds: 0,
   sessionsEnded: 0,
   restarts: [],
-  locks: { 'table-lock': { held: 0, endedEarly: 0 }, 'advisory-key': { held: 0, endedEarly: 0 } },
+  locks: {
+    'table-lock': { held: 0, endedByAdmin: 0, endedByRestart: 0 },
+    'advisory-key': { held: 0, endedByAdmin: 0, endedByRestart: 0 },
+    'admin-key': { held: 0, endedByAdmin: 0, endedByRestart: 0 },
+  },
   iam: undefined,
 });
 
@@ -128,21 +132,23 @@ export const createSquatter = async (server: EmbeddedLocalPostgres, databases: s
     for (const db of databases) await c.query(`GRANT CONNECT ON DATABASE ${escapeIdentifier(db)} TO ${escapeIdentifier(SQUATTER)}`);
   });
 
-const squatterUrl = (server: EmbeddedLocalPostgres, database: string): string =>
-  `postgres://${SQUATTER}:${SQUATTER_PASSWORD}@${server.host}:${server.port}/${database}`;
-
 /**
- * Takes a lock the offboarding of `dbUser` must wait for and holds it for SQUAT_MS, unless its session
- * is ended first (the admin's watchdog, or a restart). Resolves once the lock is held; `released` when it is gone.
- * table-lock: ACCESS EXCLUSIVE on the user's seed table (REASSIGN OWNED waits); advisory-key: the
- * project's key for the role (every offboarding step takes it).
+ * Takes a lock the offboarding of `dbUser` must wait for and holds it for SQUAT_MS, unless its session is
+ * ended first. Resolves once the lock is held; `released` when it is gone.
+ * - table-lock: the squatter (an unprivileged login with UPDATE on the seed table) holds ACCESS EXCLUSIVE
+ *   on it: REASSIGN OWNED waits, and the admin's watchdog must end the squatter.
+ * - advisory-key: the squatter holds the project's key for the role, which every offboarding step takes.
+ * - admin-key: a session of the admin itself (a frozen execution's) holds that key: the watchdog leaves it
+ *   alone, so the step runs into lock_timeout (55P03) and must be retried.
  */
-export const squat = async (server: EmbeddedLocalPostgres, kind: 'table-lock' | 'advisory-key', dbUser: string, table: { database: string; name: string }, counts: FaultCounts): Promise<{ released: Promise<void> }> => {
-  const c = new pg.Client({ connectionString: squatterUrl(server, kind === 'table-lock' ? table.database : 'postgres'), application_name: 'soak-squatter' });
-  let ended = false;
+export const squat = async (server: EmbeddedLocalPostgres, kind: Squat, dbUser: string, table: { database: string; name: string }, counts: FaultCounts, restarting: () => boolean): Promise<{ released: Promise<void> }> => {
+  const database = kind === 'table-lock' ? table.database : 'postgres';
+  const url = kind === 'admin-key' ? server.url(server.masterUser, database) : `postgres://${SQUATTER}:${SQUATTER_PASSWORD}@${server.host}:${server.port}/${database}`;
+  const c = new pg.Client({ connectionString: url, application_name: `soak-${kind}` });
+  let endedBy: 'admin' | 'restart' | undefined;
   const endedEarly = new Promise<void>((resolve) =>
     c.on('error', () => {
-      ended = true;
+      endedBy ??= restarting() ? 'restart' : 'admin';
       resolve();
     }),
   );
@@ -155,8 +161,9 @@ export const squat = async (server: EmbeddedLocalPostgres, kind: 'table-lock' | 
   }
   counts.locks[kind].held++;
   const released = (async () => {
-    await Promise.race([sleep(SQUAT_MS), endedEarly]);
-    if (ended) counts.locks[kind].endedEarly++;
+    await Promise.race([sleep(SQUAT_MS[kind]), endedEarly]);
+    if (endedBy === 'admin') counts.locks[kind].endedByAdmin++;
+    if (endedBy === 'restart') counts.locks[kind].endedByRestart++;
     await c.end().catch(() => undefined);
   })();
   return { released };

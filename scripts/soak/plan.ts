@@ -37,8 +37,11 @@ export interface Post {
   copies: number;
 }
 
-/** Before a phase's POSTs: the user's seed tables are created, and a lock may be taken on them. */
-export type Squat = 'table-lock' | 'advisory-key';
+/**
+ * Before a phase's POSTs: the user's seed tables are created, and a lock the offboarding needs may be
+ * taken (see faults.ts: squat).
+ */
+export type Squat = 'table-lock' | 'advisory-key' | 'admin-key';
 
 export interface Phase {
   seed?: boolean;
@@ -68,12 +71,14 @@ export interface PlanOptions {
   requests: number;
   seed: number;
   windowMs: number;
+  /** Stories that start together: bursts keep the database functions at their concurrency cap while sessions are ended. */
+  burst: number;
   targets: TargetShape[];
 }
 
 const postCount = (s: Story): number => s.phases.reduce((n, p) => n + p.posts.reduce((m, q) => m + q.copies, 0), 0);
 
-/** Stories until `requests` POSTs (replays included), their starts spread over the window. */
+/** Stories until `requests` POSTs (replays included), starting in bursts spread over the window. */
 export const planStories = (opts: PlanOptions): Story[] => {
   const random = seededRandom(opts.seed);
   const stories: Story[] = [];
@@ -102,7 +107,7 @@ export const planStories = (opts: PlanOptions): Story[] => {
     const kind: StoryKind = r < 0.45 ? 'lifecycle' : r < 0.7 ? 'race' : r < 0.9 ? 'stay' : 'rerace';
     const squat = (): Squat | undefined => {
       const s = random();
-      return s < 0.2 ? 'table-lock' : s < 0.3 ? 'advisory-key' : undefined;
+      return s < 0.2 ? 'table-lock' : s < 0.3 ? 'advisory-key' : s < 0.4 ? 'admin-key' : undefined;
     };
     const phases: Phase[] =
       kind === 'lifecycle'
@@ -112,9 +117,13 @@ export const planStories = (opts: PlanOptions): Story[] => {
           : kind === 'stay'
             ? [{ posts: [onboard()] }, ...(random() < 0.3 ? [{ posts: [onboard()] }] : [])]
             : [{ posts: [onboard()] }, { seed: true, posts: [onboard(), offboard()] }];
-    const story: Story = { kind, user, startAt: Math.round(between(random, 0, opts.windowMs)), phases };
-    stories.push(story);
-    sent += postCount(story);
+    stories.push({ kind, user, startAt: 0, phases });
+    sent += postCount(stories[i]);
   }
+  // Bursts evenly over the window, each spread over 200 ms.
+  const bursts = Math.ceil(stories.length / opts.burst);
+  stories.forEach((s, i) => {
+    s.startAt = Math.round((Math.floor(i / opts.burst) * opts.windowMs) / bursts + between(random, 0, 200));
+  });
   return stories.sort((a, b) => a.startAt - b.startAt);
 };
