@@ -173,23 +173,33 @@ export const squat = async (server: EmbeddedLocalPostgres, kind: Squat, dbUser: 
  * IAM throttling and ConcurrentModification: the ONE PLACE they are switched on. The knobs are the
  * simulation's fault options (local/simulated-aws.ts `configure`, branch `sim`, issue 11 item 7); until
  * they are on main this finds no `configure` and the report says IAM faults were off. Once they are,
- * replace the feature test with a plain `iam.configure(IAM_FAULTS)`.
+ * replace the feature test with a plain `iam.configure(...)`.
  */
-export const IAM_FAULTS = {
-  throttle: { ratePerSecond: 25, burst: 25 },
-  readThrottle: { ratePerSecond: 60, burst: 60 },
-  concurrentModificationRate: 0.03,
-};
+export interface IamFaultRates {
+  /** Mutating calls per second for the account (0: not throttled). */
+  writesPerSecond: number;
+  /** Reads per second (0: not throttled). */
+  readsPerSecond: number;
+  /** Share of mutating calls refused with ConcurrentModificationException. */
+  conflictRate: number;
+}
+
+interface RateLimit {
+  ratePerSecond: number;
+  burst: number;
+}
 
 interface IamFaultKnobs {
-  configure: (options: typeof IAM_FAULTS & { seed: number }) => unknown;
+  configure: (options: { throttle?: RateLimit; readThrottle?: RateLimit; concurrentModificationRate: number; seed: number }) => unknown;
   stats: { throttled: number; readThrottled: number; concurrentModifications: number };
 }
 
-export const switchOnIamFaults = (iam: SimulatedIam, seed: number): (() => FaultCounts['iam']) | undefined => {
+const bucket = (perSecond: number): RateLimit | undefined => (perSecond > 0 ? { ratePerSecond: perSecond, burst: perSecond } : undefined);
+
+export const switchOnIamFaults = (iam: SimulatedIam, rates: IamFaultRates, seed: number): (() => FaultCounts['iam']) | undefined => {
   const knobs = iam as unknown as Partial<IamFaultKnobs>;
   if (typeof knobs.configure !== 'function' || !knobs.stats) return undefined;
-  knobs.configure({ ...IAM_FAULTS, seed });
+  knobs.configure({ throttle: bucket(rates.writesPerSecond), readThrottle: bucket(rates.readsPerSecond), concurrentModificationRate: rates.conflictRate, seed });
   const stats = knobs.stats;
   return () => ({ throttled: stats.throttled + stats.readThrottled, concurrentModifications: stats.concurrentModifications });
 };
