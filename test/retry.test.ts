@@ -21,6 +21,7 @@ import type { AuditRecord } from '../functions/lib/audit/trail';
 import type { Config } from '../functions/lib/config';
 import { MAX_ATTEMPTS, REQUEST_ID_PATTERN } from '../functions/lib/requests';
 import { FUNCTIONS } from '../local/functions';
+import { toHttpEvent } from '../local/http-api';
 import { createSandbox, type Sandbox } from '../local/sandbox';
 import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
 import { ADMIN, type ApiAnswer, httpEvent, parse } from './support/http-api';
@@ -60,6 +61,14 @@ describe('attempt names', () => {
     // An input claiming an attempt its execution's name does not carry is not believed.
     expect(attemptOf('REQ-1.3', { requestId: 'REQ-1', attempt: 2 })).toEqual({ requestId: 'REQ-1.3', attempt: 1 });
     expect(attemptOf('OTHER', { requestId: 'REQ-1', attempt: 2 })).toEqual({ requestId: 'OTHER', attempt: 1 });
+  });
+});
+
+describe('local mode', () => {
+  it('routes POST /requests/{id}/retry to the retry route, with the id as its path parameter', () => {
+    const e = toHttpEvent({ method: 'POST', url: '/requests/REQ-7/retry', headers: {}, body: '' }, ADMIN);
+    expect({ routeKey: e.routeKey, pathParameters: e.pathParameters }).toEqual({ routeKey: 'POST /requests/{requestId}/retry', pathParameters: { requestId: 'REQ-7' } });
+    expect(toHttpEvent({ method: 'GET', url: '/requests/REQ-7/retry', headers: {}, body: '' }, ADMIN).routeKey).toBe('$default');
   });
 });
 
