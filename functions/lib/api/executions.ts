@@ -90,8 +90,8 @@ const summaryOf = (v: RequestView): AttemptSummary => ({ attempt: v.attempt, sta
 
 /** The request whose first attempt is `first`: its latest attempt, listing them all. */
 const withAttempts = async (deps: ExecutionsDeps, first: RequestView): Promise<RequestView> => {
-  const runs = [first, ...(await readAttempts(first.requestId, (name, n) => (n === 1 ? Promise.resolve(first) : describeRequest(deps, first.kind, name)))).slice(1)];
-  return { ...(runs.at(-1) as RequestView), attempts: runs.map(summaryOf) };
+  const runs = await readAttempts(first.requestId, async (name, n) => (n === 1 ? first : describeRequest(deps, first.kind, name)));
+  return { ...runs[runs.length - 1], attempts: runs.map(summaryOf) };
 };
 
 /** The request with this id, whichever workflow runs it: its latest attempt, with every attempt listed. */
