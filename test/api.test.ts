@@ -149,13 +149,13 @@ describe('POST /access-requests', () => {
     expect(r.body).toMatchObject({ requestId: id, kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: `/requests/${id}` });
   });
 
-  it('the same id of a FAILED request answers 200 with that run and a hint to send it under a new id; a SUCCEEDED one has no hint', async () => {
+  it('the same id of a FAILED request answers 200 with that run and a hint naming the retry route; a SUCCEEDED one has no hint', async () => {
     const input = { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: ADMIN };
     sfn.on(StartExecutionCommand, { name: 'REQ-FAILED' }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution('REQ-FAILED')).resolves(existing(ONBOARD_SM, 'REQ-FAILED', input, { status: 'FAILED', stopDate: new Date(), error: 'TransientDatabaseError', cause: 'lost' }));
     const r = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), target: 'orders' } });
     expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-FAILED', status: 'FAILED' } });
-    expect(String(r.body.hint)).toContain('new requestId');
+    expect(String(r.body.hint)).toContain('POST /requests/REQ-FAILED/retry');
     sfn.on(StartExecutionCommand, { name: 'REQ-DONE' }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution('REQ-DONE')).resolves(existing(ONBOARD_SM, 'REQ-DONE', { ...input, requestId: 'REQ-DONE' }, { status: 'SUCCEEDED', stopDate: new Date() }));
     const done = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-DONE', principalArn: roleArn('alice'), target: 'orders' } });
@@ -233,7 +233,17 @@ describe('GET /requests/{requestId}', () => {
     );
     const r = await get('REQ-300');
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ requestId: 'REQ-300', kind: 'onboarding', status: 'SUCCEEDED', input, output: { dbUserOutcome: 'created' }, startedAt: '2026-11-23T09:00:00.000Z', stoppedAt: '2026-11-23T09:00:07.000Z' });
+    expect(r.body).toEqual({
+      requestId: 'REQ-300',
+      kind: 'onboarding',
+      attempt: 1,
+      status: 'SUCCEEDED',
+      input,
+      output: { dbUserOutcome: 'created' },
+      startedAt: '2026-11-23T09:00:00.000Z',
+      stoppedAt: '2026-11-23T09:00:07.000Z',
+      attempts: [{ attempt: 1, status: 'SUCCEEDED', startedAt: '2026-11-23T09:00:00.000Z', stoppedAt: '2026-11-23T09:00:07.000Z' }],
+    });
   });
 
   it('answers the error code and message of a failed offboarding (a Lambda error cause is unwrapped)', async () => {

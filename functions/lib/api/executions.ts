@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
+import { attemptName, attemptOf, readAttempts } from './attempts';
 
 /**
- * Requests are Step Functions executions: the request id is the execution name, so Step
- * Functions itself guarantees one execution per request id and state machine.
+ * Requests are Step Functions executions: the request id is the execution name (of its first
+ * attempt, see attempts.ts), so Step Functions itself guarantees one execution per request id,
+ * attempt and state machine.
  */
 export type RequestKind = 'onboarding' | 'offboarding';
 export const REQUEST_KINDS: readonly RequestKind[] = ['onboarding', 'offboarding'];
@@ -18,15 +20,27 @@ export interface ExecutionsDeps {
 
 export type RequestStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
 
+/** One run of a request, as GET /requests lists them. */
+export interface AttemptSummary {
+  attempt: number;
+  status: RequestStatus;
+  startedAt: string;
+  stoppedAt?: string;
+}
+
 export interface RequestView {
   requestId: string;
   kind: RequestKind;
+  /** Which run of the request this is: 1, or a retry's number. */
+  attempt: number;
   status: RequestStatus;
   input: Record<string, unknown>;
   output?: unknown;
   error?: { code: string; message: string };
   startedAt: string;
   stoppedAt?: string;
+  /** With findRequest: every attempt of the request, in order; the view is the latest one's. */
+  attempts?: AttemptSummary[];
 }
 
 export const executionArnOf = (stateMachineArn: string, name: string): string => `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
@@ -48,32 +62,44 @@ export const causeMessage = (cause: string | undefined): string => {
   return cause ?? '';
 };
 
-const viewOf = (kind: RequestKind, e: DescribeExecutionCommandOutput): RequestView => ({
-  requestId: e.name ?? '',
-  kind,
-  status: (e.status ?? 'RUNNING') as RequestStatus,
-  input: (parseJson(e.input) ?? {}) as Record<string, unknown>,
-  ...(e.output !== undefined ? { output: parseJson(e.output) } : {}),
-  ...(e.error !== undefined || e.cause !== undefined ? { error: { code: e.error ?? 'Unknown', message: causeMessage(e.cause) } } : {}),
-  startedAt: (e.startDate ?? new Date(0)).toISOString(),
-  ...(e.stopDate ? { stoppedAt: e.stopDate.toISOString() } : {}),
-});
+const viewOf = (kind: RequestKind, e: DescribeExecutionCommandOutput): RequestView => {
+  const input = (parseJson(e.input) ?? {}) as Record<string, unknown>;
+  return {
+    ...attemptOf(e.name ?? '', input),
+    kind,
+    status: (e.status ?? 'RUNNING') as RequestStatus,
+    input,
+    ...(e.output !== undefined ? { output: parseJson(e.output) } : {}),
+    ...(e.error !== undefined || e.cause !== undefined ? { error: { code: e.error ?? 'Unknown', message: causeMessage(e.cause) } } : {}),
+    startedAt: (e.startDate ?? new Date(0)).toISOString(),
+    ...(e.stopDate ? { stoppedAt: e.stopDate.toISOString() } : {}),
+  };
+};
 
-/** The request of this kind with this id, if Step Functions has it. */
-export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, requestId: string): Promise<RequestView | undefined> => {
+/** The execution of this kind with this name (a request id, or an attempt's name), if Step Functions has it. */
+export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, name: string): Promise<RequestView | undefined> => {
   try {
-    return viewOf(kind, await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.stateMachines[kind], requestId) })));
+    return viewOf(kind, await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.stateMachines[kind], name) })));
   } catch (e) {
     if ((e as Error).name === 'ExecutionDoesNotExist') return undefined;
-    return mapAwsError(e, `describe request ${requestId}`);
+    return mapAwsError(e, `describe request ${name}`);
   }
 };
 
-/** The request with this id, whichever workflow runs it. */
+const summaryOf = (v: RequestView): AttemptSummary => ({ attempt: v.attempt, status: v.status, startedAt: v.startedAt, ...(v.stoppedAt ? { stoppedAt: v.stoppedAt } : {}) });
+
+/** The request whose first attempt is `first`: its latest attempt, listing them all. */
+const withAttempts = async (deps: ExecutionsDeps, first: RequestView): Promise<RequestView> => {
+  const runs = await readAttempts(first.requestId, async (name, n) => (n === 1 ? first : describeRequest(deps, first.kind, name)));
+  return { ...runs[runs.length - 1], attempts: runs.map(summaryOf) };
+};
+
+/** The request with this id, whichever workflow runs it: its latest attempt, with every attempt listed. */
 export const findRequest = async (deps: ExecutionsDeps, requestId: string): Promise<RequestView | undefined> => {
   for (const kind of REQUEST_KINDS) {
     const found = await describeRequest(deps, kind, requestId);
-    if (found) return found;
+    // An attempt's name is not a request id: a request is found by its own id only.
+    if (found && found.attempt === 1) return withAttempts(deps, found);
   }
   return undefined;
 };
@@ -88,7 +114,7 @@ export const getRequest = async (deps: ExecutionsDeps, requestId: string): Promi
  * Who asked (and so whose ownership a self-service run checks) and which call it was may differ between a request and
  * its replay; what is asked may not.
  */
-const WHO = new Set(['requestedBy', 'requireOwner', 'submissionId']);
+const WHO = new Set(['requestedBy', 'requireOwner', 'submissionId', 'attempt', 'retriedBy']);
 const sameRequest = (a: Record<string, unknown>, b: Record<string, unknown>): boolean => {
   const canonical = (o: Record<string, unknown>): string =>
     JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !WHO.has(k)).sort(([x], [y]) => x.localeCompare(y))));
@@ -106,16 +132,41 @@ const replayOf = (existing: RequestView, kind: RequestKind, input: Record<string
 };
 
 export interface StartResult {
-  /** False when the request id was already used for the same request: nothing new started. */
+  /** False when the request id (or the attempt) was already used for the same request: nothing new started. */
   started: boolean;
   request: RequestView;
 }
 
+type Reveal = (existing: RequestView) => RequestView;
+
+/**
+ * Starts the execution `name` of the request, or answers with the one of that name when it is the same request.
+ * Every call's input is its own (submissionId): Step Functions then starts the execution for exactly one of any
+ * calls racing with one name, and answers ExecutionAlreadyExists to the others, whatever their timing. With
+ * identical inputs it would answer each of them as if it had started the run.
+ */
+const startNamed = async (deps: ExecutionsDeps, kind: RequestKind, name: string, input: Record<string, unknown> & { requestId: string }, reveal: Reveal): Promise<StartResult> => {
+  const submitted = { ...input, submissionId: randomUUID() };
+  try {
+    const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name, input: JSON.stringify(submitted) }));
+    const startDate = out.startDate ?? new Date();
+    return { started: true, request: { ...attemptOf(name, submitted), kind, status: 'RUNNING', input: submitted, startedAt: startDate.toISOString() } };
+  } catch (e) {
+    // Ended, or running with other input (another caller, another request).
+    if ((e as Error).name === 'ExecutionAlreadyExists') {
+      const existing = await describeRequest(deps, kind, name);
+      if (existing) return { started: false, request: replayOf(reveal(existing), kind, input) };
+    }
+    return mapAwsError(e, `start ${kind} ${name}`);
+  }
+};
+
 /**
  * Starts the request's execution, named by its request id. A replay (same id, same request)
- * starts nothing and answers with the existing execution; the same id for a different request,
- * or for a request of the other kind, is a conflict. One read (the other kind) and one start per
- * new request: Step Functions itself refuses a second execution of the same name.
+ * starts nothing and answers with the request as it is now (its latest attempt); the same id for
+ * a different request, or for a request of the other kind, is a conflict. One read (the other
+ * kind) and one start per new request: Step Functions itself refuses a second execution of the
+ * same name.
  *
  * `reveal` sees an existing execution before anything about it is answered (a replay shows its
  * input and output, a conflict its existence): it returns it, or throws what the caller gets instead.
@@ -124,25 +175,28 @@ export const startRequest = async (
   deps: ExecutionsDeps,
   kind: RequestKind,
   input: Record<string, unknown> & { requestId: string },
-  reveal: (existing: RequestView) => RequestView = (existing) => existing,
+  reveal: Reveal = (existing) => existing,
 ): Promise<StartResult> => {
   const other = REQUEST_KINDS.find((k) => k !== kind) as RequestKind;
   const elsewhere = await describeRequest(deps, other, input.requestId);
   if (elsewhere) throw conflict(reveal(elsewhere));
-  // Every call's input is its own (submissionId): Step Functions then starts the execution for exactly one of any
-  // calls racing with one request id, and answers ExecutionAlreadyExists to the others, whatever their timing. With
-  // identical inputs it would answer each of them as if it had started the run.
-  const submitted = { ...input, submissionId: randomUUID() };
-  try {
-    const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name: input.requestId, input: JSON.stringify(submitted) }));
-    const startDate = out.startDate ?? new Date();
-    return { started: true, request: { requestId: input.requestId, kind, status: 'RUNNING', input: submitted, startedAt: startDate.toISOString() } };
-  } catch (e) {
-    // Ended, or running with other input (another caller, another request).
-    if ((e as Error).name === 'ExecutionAlreadyExists') {
-      const existing = await describeRequest(deps, kind, input.requestId);
-      if (existing) return { started: false, request: replayOf(reveal(existing), kind, input) };
-    }
-    return mapAwsError(e, `start ${kind} ${input.requestId}`);
-  }
+  const result = await startNamed(deps, kind, input.requestId, input, reveal);
+  return result.started ? result : { started: false, request: await withAttempts(deps, result.request) };
+};
+
+/**
+ * Starts attempt `attempt` of a request (its execution `<requestId>.<attempt>`) with the request's input. Retries
+ * racing for one attempt start it once; the others answer with it.
+ */
+export const startAttempt = async (
+  deps: ExecutionsDeps,
+  kind: RequestKind,
+  input: Record<string, unknown> & { requestId: string },
+  attempt: number,
+  reveal: Reveal = (existing) => existing,
+): Promise<StartResult> => {
+  const result = await startNamed(deps, kind, attemptName(input.requestId, attempt), { ...input, attempt }, reveal);
+  if (result.started) return result;
+  const first = await describeRequest(deps, kind, input.requestId);
+  return { started: false, request: first ? await withAttempts(deps, first) : result.request };
 };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { invalid } from '../errors';
 import { IDP_REQUEST_ID_PREFIX } from '../idp/events';
+import { EXECUTION_NAME_MAX } from './attempts';
 import type { Authorization } from './authorization';
 
 /**
@@ -16,7 +17,6 @@ const RESERVED_PREFIXES = [SELF_SERVICE_PREFIX, IDP_REQUEST_ID_PREFIX];
 
 /** 64 bits of SHA-256: nobody can name a principal that lands in another's namespace. */
 const DIGEST_CHARS = 16;
-const EXECUTION_NAME_MAX = 80;
 const OWN_ID_MAX = EXECUTION_NAME_MAX - SELF_SERVICE_PREFIX.length - DIGEST_CHARS - 1;
 const OWN_ID = new RegExp(`^[A-Za-z0-9_-]{1,${OWN_ID_MAX}}$`);
 

@@ -1,20 +1,22 @@
-import { parsePrincipalArn, type PrincipalArn } from '../arn';
+import { parsePrincipalArn } from '../arn';
 import { type Config, resolveTargetConfig } from '../config';
 import { listGrantPolicies } from '../iam/grants';
 import { describeTarget } from '../rds';
 import { accessReview, accessReviewCsv, grantsOnTarget, reviewTarget, type TargetReview } from '../review/access-review';
 import { invalid, ProvisioningError } from '../errors';
-import { defaultDbUser } from '../identifiers';
 import { logger } from '../logger';
-import { type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
-import { REQUEST_ID_PATTERN, validateOffboardRequest, validateOnboardRequest } from '../requests';
+import type { PlanDeps } from '../plan/request-plan';
+import { REQUEST_ID_PATTERN } from '../requests';
 import { type ArchiveStore, readArchive, readExecution } from '../audit/archive';
 import { auditFilterOf, limitOf, listAudit } from '../audit/query';
 import { auditRecordOf } from '../audit/trail';
-import { type AccessQuestion, apiPolicyOf, authorize, authorizeAudit, readableRequest } from './authorization';
+import { apiPolicyOf, authorize, authorizeAudit, readableRequest } from './authorization';
 import { callerOf } from './caller';
-import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest } from './executions';
+import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest, type StartResult } from './executions';
+import { readAttempts } from './attempts';
 import { requestIdOf } from './request-ids';
+import { questionOf, requestInput } from './request-input';
+import { RETRYABLE_STATUSES, retryRequest } from './retry';
 import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, queryOf, routeNotFound } from './http';
 
 export interface ApiDeps {
@@ -26,71 +28,17 @@ export interface ApiDeps {
 }
 
 /** The routes of the API (DESIGN.md), as API Gateway names them in `routeKey`. */
-export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'GET /audit', 'GET /audit/{requestId}', 'GET /grants'] as const;
-
-/**
- * What the caller asks for, read from the raw body before anything else, so a caller that may not
- * ask learns nothing about the configuration. Missing or malformed fields are left to validation.
- */
-const questionOf = (kind: RequestKind, body: Record<string, unknown>): AccessQuestion => {
-  let principal: PrincipalArn | undefined;
-  if (body.principalArn !== undefined) principal = parsePrincipalArn(body.principalArn);
-  const dbUser = typeof body.dbUser === 'string' ? body.dbUser : kind === 'onboarding' && principal ? defaultDbUser(principal.name) : undefined;
-  return { action: kind === 'onboarding' ? 'request access' : 'revoke access', principal, dbUser };
-};
-
-const sortedUnique = (xs: string[]): string[] => [...new Set(xs)].sort();
-
-/**
- * The execution input of a request: the validated request in canonical form (defaults filled,
- * lists sorted), so a replay compares equal to the original whatever the client omitted.
- */
-const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
-  const validated = validateOnboardRequest(fields, config);
-  const { request, target } = validated;
-  return {
-    plan: (deps: PlanDeps) => planOnboardingRequest(deps, validated),
-    input: {
-      requestId: request.requestId,
-      principalArn: request.principal.arn,
-      dbUser: request.dbUser,
-      target: target.name,
-      dbRoles: sortedUnique(request.dbRoles),
-      databases: sortedUnique(request.databases),
-      ...(request.sessionTagKey !== undefined ? { sessionTagKey: request.sessionTagKey } : {}),
-      ...(request.exclusiveRoles ? { exclusiveRoles: true } : {}),
-      ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
-      requestedBy: fields.requestedBy as string,
-    },
-  };
-};
-
-const offboardingInput = (fields: Record<string, unknown>, config: Config) => {
-  const validated = validateOffboardRequest(fields, config);
-  const { request, target } = validated;
-  return {
-    plan: (deps: PlanDeps) => planOffboardingRequest(deps, validated),
-    input: {
-      requestId: request.requestId,
-      dbUser: request.dbUser,
-      target: target.name,
-      ...(request.principal ? { principalArn: request.principal.arn } : {}),
-      ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      ...(request.requireOwner ? { requireOwner: request.requireOwner.arn } : {}),
-      requestedBy: fields.requestedBy as string,
-    },
-  };
-};
+export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'POST /requests/{requestId}/retry', 'GET /audit', 'GET /audit/{requestId}', 'GET /grants'] as const;
 
 const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> => {
   const caller = callerOf(event);
   const dryRun = dryRunOf(event);
   const body = jsonBody(event);
   // Who asks and for whom is the API's to say, never the body's.
-  for (const field of ['requestedBy', 'requireOwner', 'idpUser', 'submissionId']) {
+  for (const field of ['requestedBy', 'requireOwner', 'idpUser', 'submissionId', 'retriedBy']) {
     if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
   }
+  if (Object.hasOwn(body, 'attempt')) throw invalid('attempt', 'is not accepted here: to run a request again, POST /requests/{requestId}/retry');
   const policy = apiPolicyOf(deps.config);
   const authorization = authorize(caller, questionOf(kind, body), policy);
   if (Object.hasOwn(body, 'sessionTagKey')) throw invalid('sessionTagKey', 'is not accepted: a shared role is granted through its session tag by identity-provider runs only (idp.principal kind "shared")');
@@ -100,24 +48,47 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
     requestedBy: caller.arn,
     ...(authorization.admin ? {} : { requireOwner: authorization.owner }),
   };
-  const { input, plan } = kind === 'onboarding' ? onboardingInput(fields, deps.config) : offboardingInput(fields, deps.config);
+  const { input, plan } = requestInput(kind, fields, deps.config);
 
   if (dryRun) return json(200, await plan(deps.plan));
   // A replay answers what the request is, so it is a read: only what GET would show this caller.
-  const { started, request } = await startRequest(deps.executions, kind, input, (existing) => readableRequest(caller, input.requestId, existing, policy));
-  logger.info(started ? 'request started' : 'request replayed', { requestId: request.requestId, kind, requestedBy: caller.arn });
+  const result = await startRequest(deps.executions, kind, input, (existing) => readableRequest(caller, input.requestId, existing, policy));
+  logger.info(result.started ? 'request started' : 'request replayed', { requestId: result.request.requestId, kind, requestedBy: caller.arn });
+  return startAnswer(result);
+};
+
+/**
+ * 202 with where to look when a run started; otherwise 200 with the request as it is now. A request id names one
+ * request: sending it again runs nothing, so an ended, unfinished request says how to run it again.
+ */
+const startAnswer = ({ started, request }: StartResult): HttpResult => {
   const location = `/requests/${encodeURIComponent(request.requestId)}`;
-  // A request id names one run: sending it again does not run a failed request again (see README, re-running).
-  const hint = !started && ['FAILED', 'TIMED_OUT', 'ABORTED'].includes(request.status)
-    ? { hint: `this request ended ${request.status} and is not run again under the same id; to finish it, send the same request with a new requestId (every step is idempotent)` }
+  if (started) return json(202, { requestId: request.requestId, kind: request.kind, ...(request.attempt > 1 ? { attempt: request.attempt } : {}), status: request.status, startedAt: request.startedAt, location }, { location });
+  const hint = RETRYABLE_STATUSES.includes(request.status)
+    ? { hint: `this request ended ${request.status} (attempt ${request.attempt}) and is not run again by sending it again; to finish it, POST ${location}/retry (every step is idempotent: the new attempt finishes what this one left)` }
     : {};
-  return json(started ? 202 : 200, started ? { requestId: request.requestId, kind, status: request.status, startedAt: request.startedAt, location } : { ...request, ...hint, location }, { location });
+  return json(200, { ...request, ...hint, location }, { location });
+};
+
+const requestIdParameter = (event: HttpEvent): string => {
+  const requestId = event.pathParameters?.requestId ?? '';
+  if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
+  return requestId;
+};
+
+/** POST /requests/{requestId}/retry: the request's next attempt (retry.ts). The body is optional. */
+const retry = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
+  const caller = callerOf(event);
+  const requestId = requestIdParameter(event);
+  const body = event.body === undefined || event.body === '' ? {} : jsonBody(event);
+  const result = await retryRequest(deps, caller, requestId, body);
+  logger.info(result.started ? 'request retried' : 'request retry replayed', { requestId, attempt: result.request.attempt, retriedBy: caller.arn });
+  return startAnswer(result);
 };
 
 const status = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   const caller = callerOf(event);
-  const requestId = event.pathParameters?.requestId ?? '';
-  if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
+  const requestId = requestIdParameter(event);
   return json(200, readableRequest(caller, requestId, await findRequest(deps.executions, requestId), apiPolicyOf(deps.config)));
 };
 
@@ -128,18 +99,21 @@ const auditList = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =
   return json(200, await listAudit({ archive: deps.archive, executions: deps.executions }, auditFilterOf(q), limitOf(q.limit), q.cursor));
 };
 
-/** Step Functions while it has the execution, the archive after: the same document either way. */
+/**
+ * Every attempt of the request, each from Step Functions while it has the execution and from the archive after:
+ * the same document either way.
+ */
 const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
-  const requestId = event.pathParameters?.requestId ?? '';
-  if (!REQUEST_ID_PATTERN.test(requestId)) throw invalid('requestId', 'must be 1-80 characters of letters, digits, _ and -');
+  const requestId = requestIdParameter(event);
   for (const kind of REQUEST_KINDS) {
-    const live = await readExecution(deps.executions.sfn, kind, deps.executions.stateMachines[kind], requestId);
-    if (live) return json(200, auditRecordOf(live, 'stepfunctions'));
-  }
-  for (const kind of REQUEST_KINDS) {
-    const archived = await readArchive(deps.archive, kind, requestId);
-    if (archived) return json(200, auditRecordOf(archived, 'archive'));
+    const runs = await readAttempts(requestId, async (name) => {
+      const live = await readExecution(deps.executions.sfn, kind, deps.executions.stateMachines[kind], name);
+      if (live) return { archive: live, source: 'stepfunctions' as const };
+      const archived = await readArchive(deps.archive, kind, name);
+      return archived && { archive: archived, source: 'archive' as const };
+    });
+    if (runs.length) return json(200, auditRecordOf(runs));
   }
   throw new ProvisioningError('RequestNotFound', `no request "${requestId}" in Step Functions or the archive`, { details: { requestId } });
 };
@@ -178,6 +152,8 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
         return await submit(event, deps, 'offboarding');
       case 'GET /requests/{requestId}':
         return await status(event, deps);
+      case 'POST /requests/{requestId}/retry':
+        return await retry(event, deps);
       case 'GET /audit':
         return await auditList(event, deps);
       case 'GET /audit/{requestId}':

@@ -1,6 +1,7 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
 import { mapAwsError } from '../aws-errors';
+import { attemptName } from '../api/attempts';
 import type { RequestKind } from '../api/executions';
 import { executionArnOf } from '../api/executions';
 
@@ -39,16 +40,21 @@ export interface ArchiveStore {
   bucket: string;
 }
 
-export const archiveKey = (kind: RequestKind, requestId: string): string => `executions/${kind}/${requestId}.json`;
+/** By execution name: every attempt of a request is a document of its own. */
+export const archiveKey = (kind: RequestKind, executionName: string): string => `executions/${kind}/${executionName}.json`;
 
 /** What the audit listing shows of one ended run, and filters on. */
 export interface AuditSummary {
   requestId: string;
   kind: RequestKind;
+  /** Which run of the request (1, or a retry's number): every attempt is listed, under its request's id. */
+  attempt: number;
   status: string;
   startedAt: string;
   stoppedAt?: string;
   requestedBy?: string;
+  /** Who asked for this attempt, when it is a retry. */
+  retriedBy?: string;
   reason?: string;
   target?: string;
   dbUser?: string;
@@ -63,7 +69,8 @@ export interface AuditSummary {
  * order, from a date and page by page is an S3 listing (StartAfter), not a read of every history.
  */
 export const INDEX_PREFIX = 'index/';
-export const indexKey = (s: Pick<AuditSummary, 'startedAt' | 'kind' | 'requestId'>): string => `${INDEX_PREFIX}${s.startedAt}_${s.kind}_${s.requestId}.json`;
+export const indexKey = (s: Pick<AuditSummary, 'startedAt' | 'kind' | 'requestId'> & { attempt?: number }): string =>
+  `${INDEX_PREFIX}${s.startedAt}_${s.kind}_${attemptName(s.requestId, s.attempt ?? 1)}.json`;
 
 const SECRET_KEY = /pass(word|wd)|secret(?!arn)|token|credential|private.?key/i;
 
@@ -94,8 +101,8 @@ export const redactSecrets = <T>(value: T): T => {
 const isoOf = (d: Date | undefined): string | undefined => d?.toISOString();
 
 /** The execution as Step Functions has it now, or undefined when it does not (never ran, or history expired). */
-export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMachineArn: string, requestId: string): Promise<ExecutionArchive | undefined> => {
-  const executionArn = executionArnOf(stateMachineArn, requestId);
+export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMachineArn: string, name: string): Promise<ExecutionArchive | undefined> => {
+  const executionArn = executionArnOf(stateMachineArn, name);
   try {
     const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     const events: HistoryEvent[] = [];
@@ -108,7 +115,7 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
     const execution: ArchivedExecution = {
       executionArn,
       stateMachineArn,
-      name: d.name ?? requestId,
+      name: d.name ?? name,
       status: d.status ?? 'RUNNING',
       startDate: isoOf(d.startDate) ?? new Date(0).toISOString(),
       ...(d.stopDate ? { stopDate: isoOf(d.stopDate) } : {}),
@@ -120,7 +127,7 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
     return redactSecrets({ schema: ARCHIVE_SCHEMA, kind, execution, events: JSON.parse(JSON.stringify(events)) as ArchivedEvent[] });
   } catch (e) {
     if ((e as Error).name === 'ExecutionDoesNotExist') return undefined;
-    return mapAwsError(e, `read execution ${requestId}`);
+    return mapAwsError(e, `read execution ${name}`);
   }
 };
 
@@ -144,12 +151,12 @@ export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchiv
   return key;
 };
 
-export const readArchive = async (store: ArchiveStore, kind: RequestKind, requestId: string): Promise<ExecutionArchive | undefined> => {
+export const readArchive = async (store: ArchiveStore, kind: RequestKind, name: string): Promise<ExecutionArchive | undefined> => {
   try {
-    const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: archiveKey(kind, requestId) }));
+    const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: archiveKey(kind, name) }));
     return JSON.parse((await out.Body?.transformToString()) ?? 'null') as ExecutionArchive;
   } catch (e) {
     if (['NoSuchKey', 'NotFound'].includes((e as Error).name)) return undefined;
-    return mapAwsError(e, `read archive of ${requestId}`);
+    return mapAwsError(e, `read archive of ${name}`);
   }
 };

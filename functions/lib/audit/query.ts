@@ -94,6 +94,7 @@ export const matches = (s: AuditSummary, f: AuditFilter): boolean => {
 const summaryOfView = (r: RequestView): AuditSummary => ({
   requestId: r.requestId,
   kind: r.kind,
+  attempt: r.attempt,
   status: r.status,
   startedAt: r.startedAt,
   ...(r.stoppedAt ? { stoppedAt: r.stoppedAt } : {}),

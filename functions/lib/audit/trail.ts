@@ -1,3 +1,4 @@
+import { attemptOf } from '../api/attempts';
 import { causeMessage, parseJson } from '../api/executions';
 import type { ArchivedEvent, AuditSummary, ExecutionArchive } from './archive';
 
@@ -7,6 +8,8 @@ import type { ArchivedEvent, AuditSummary, ExecutionArchive } from './archive';
  * execution document alone, so Step Functions and the archive give the same record.
  */
 export interface AuditStep {
+  /** The attempt of the request the step ran in. */
+  attempt: number;
   name: string;
   type: string;
   enteredAt: string;
@@ -23,8 +26,16 @@ export interface AuditStep {
   retriedErrors?: Array<{ code: string; message: string }>;
 }
 
+/** One run of the request, as the record lists them. */
+export type AuditAttempt = Pick<AuditSummary, 'attempt' | 'status' | 'startedAt' | 'stoppedAt' | 'retriedBy' | 'error'>;
+
+/**
+ * A request told for an auditor: its latest attempt's summary and output, every attempt, and the steps of all of
+ * them in order, each naming its attempt. `source` is where the latest attempt was read.
+ */
 export interface AuditRecord extends AuditSummary {
   output?: unknown;
+  attempts: AuditAttempt[];
   steps: AuditStep[];
   source: 'stepfunctions' | 'archive';
 }
@@ -36,13 +47,13 @@ const parse = parseJson;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-const stepsOf = (events: ArchivedEvent[]): AuditStep[] => {
+const stepsOf = (events: ArchivedEvent[], attempt: number): AuditStep[] => {
   const steps: AuditStep[] = [];
   let current: AuditStep | undefined;
   for (const e of events) {
     const type = e.type ?? '';
     if (type.endsWith('StateEntered')) {
-      current = { name: e.stateEnteredEventDetails?.name ?? '?', type: type.replace(/StateEntered$/, ''), enteredAt: e.timestamp, inputSummary: summary(e.stateEnteredEventDetails?.input) };
+      current = { attempt, name: e.stateEnteredEventDetails?.name ?? '?', type: type.replace(/StateEntered$/, ''), enteredAt: e.timestamp, inputSummary: summary(e.stateEnteredEventDetails?.input) };
       steps.push(current);
     } else if (!current) {
       continue;
@@ -76,14 +87,14 @@ const revokedFrom = (output: unknown): string[] => {
 };
 
 /** Who asked, why, and for what: the fields of an execution input an audit shows and filters on. */
-export const requestFieldsOf = (input: Record<string, unknown>): Pick<AuditSummary, 'requestedBy' | 'reason' | 'target' | 'dbUser' | 'principalArn'> =>
-  Object.fromEntries((['requestedBy', 'reason', 'target', 'dbUser', 'principalArn'] as const).flatMap((k) => (str(input[k]) !== undefined ? [[k, str(input[k])]] : [])));
+export const requestFieldsOf = (input: Record<string, unknown>): Pick<AuditSummary, 'requestedBy' | 'retriedBy' | 'reason' | 'target' | 'dbUser' | 'principalArn'> =>
+  Object.fromEntries((['requestedBy', 'retriedBy', 'reason', 'target', 'dbUser', 'principalArn'] as const).flatMap((k) => (str(input[k]) !== undefined ? [[k, str(input[k])]] : [])));
 
 export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
   const x = archive.execution;
   const input = (parse(x.input) ?? {}) as Record<string, unknown>;
   return {
-    requestId: x.name,
+    ...attemptOf(x.name, input),
     kind: archive.kind,
     status: x.status,
     startedAt: x.startDate,
@@ -94,9 +105,22 @@ export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
   };
 };
 
-export const auditRecordOf = (archive: ExecutionArchive, source: AuditRecord['source']): AuditRecord => ({
-  ...auditSummaryOf(archive),
-  ...(archive.execution.output !== undefined ? { output: parse(archive.execution.output) } : {}),
-  steps: stepsOf(archive.events),
-  source,
-});
+/** The record of a request from its attempts' documents, in attempt order (at least the first). */
+export const auditRecordOf = (runs: ReadonlyArray<{ archive: ExecutionArchive; source: AuditRecord['source'] }>): AuditRecord => {
+  const summaries = runs.map((r) => auditSummaryOf(r.archive));
+  const latest = runs[runs.length - 1];
+  return {
+    ...summaries[summaries.length - 1],
+    ...(latest.archive.execution.output !== undefined ? { output: parse(latest.archive.execution.output) } : {}),
+    attempts: summaries.map(({ attempt, status, startedAt, stoppedAt, retriedBy, error }) => ({
+      attempt,
+      status,
+      startedAt,
+      ...(stoppedAt ? { stoppedAt } : {}),
+      ...(retriedBy ? { retriedBy } : {}),
+      ...(error ? { error } : {}),
+    })),
+    steps: runs.flatMap((r, i) => stepsOf(r.archive.events, summaries[i].attempt)),
+    source: latest.source,
+  };
+};
