@@ -274,8 +274,11 @@ async function main(): Promise<void> {
       if (examples.length < 8) examples.push(`${r.name} ${code} at ${last?.fn ?? '?'}: ${last ? describeError(last.error).text : (r.cause ?? '').slice(0, 200)}`);
     }
     const seen: Record<string, number> = {};
-    for (const e of stepErrors) count(seen, `${describeError(e.error).code}${isProjectCode(describeError(e.error).code) ? '' : ' (no project code)'} in ${e.fn}`);
-    for (const e of stepErrors) if (!isProjectCode(describeError(e.error).code)) count(withoutCode, `${describeError(e.error).code} in ${e.fn} (retried or not)`);
+    for (const e of stepErrors) {
+      const { code, sqlstate } = describeError(e.error);
+      count(seen, `${code}${sqlstate ? ` (${sqlstate})` : ''}${isProjectCode(code) ? '' : ' (no project code)'} in ${e.fn}`);
+      if (!isProjectCode(code)) count(withoutCode, `${code} in ${e.fn} (retried or not)`);
+    }
     const unfinished = executions.filter((r) => r.status === 'RUNNING').length + (finished ? 0 : stories.length - storiesDone);
 
     // A story whose requests ran one after another must end as its last request says; a race may end either way.

@@ -157,8 +157,8 @@ export const isProjectCode = (code: string): boolean => isErrorCode(code) || cod
 /** A failure that only says it ran out of retries of a retryable condition. */
 export const isRetryableCode = (code: string): boolean => (RETRYABLE_CODES as readonly string[]).includes(code) || code === 'Lambda.TooManyRequestsException';
 
-/** The error's own code (name) and a short description of its chain, for the report. */
-export const describeError = (e: unknown): { code: string; text: string } => {
+/** The error's own code (name), the first SQLSTATE or errno in its chain, and a short description of the chain, for the report. */
+export const describeError = (e: unknown): { code: string; sqlstate?: string; text: string } => {
   const chain = chainOf(e);
   const code = (chain[0] as Error | undefined)?.name ?? typeof e;
   const parts = chain.map((c) => {
@@ -166,5 +166,6 @@ export const describeError = (e: unknown): { code: string; text: string } => {
     const state = sqlstateOf(c);
     return `${err?.name ?? typeof c}${state ? ` ${state}` : ''}: ${(err?.message ?? String(c)).slice(0, 160)}`;
   });
-  return { code, text: parts.join(' <- ') };
+  const sqlstate = chain.filter((c) => !isProvisioningError(c)).map(sqlstateOf).find((x) => x !== undefined);
+  return { code, ...(sqlstate ? { sqlstate } : {}), text: parts.join(' <- ') };
 };
