@@ -132,9 +132,11 @@ export const readAdminCapabilities = async (client: Client, roles: string[]): Pr
 
 export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
   const grantable = [RDS_IAM_ROLE, MARKER_ROLE, ...spec.dbRoles, ...(spec.revokableRoles ?? [])];
+  // Roles first, capabilities after (each statement sees what committed before it): a marker role another request
+  // just created is then seen with the ADMIN OPTION its creation gave the admin, never without it.
+  const existing = await client.query<{ name: string }>(EXISTING_ROLES, [grantable]);
   const capabilities = await readAdminCapabilities(client, grantable);
   const role = await readRoleState(client, spec.dbUser);
-  const existing = await client.query<{ name: string }>(EXISTING_ROLES, [grantable]);
   const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [spec.databases, spec.dbUser]);
   const existingRoles = existing.rows.map((r) => r.name);
   return {
