@@ -8,7 +8,7 @@ import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';
 import { createHttpApiServer } from './http-api';
-import { SimulatedAws } from './simulated-aws';
+import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/errors';
@@ -39,7 +39,43 @@ export interface LocalModeOptions {
   identityStoreFile?: string;
   /** The functions executions run (default: the stack's); `npm run soak` wraps them to see every error a step throws. */
   functions?: Record<string, LocalFunction>;
+  /** IAM throttling, read lag, ConcurrentModification; `pageSize` pages the identity store's lists too. Off unless set. */
+  simulation?: IamSimulationOptions;
 }
+
+/** A number from the environment, refused with the variable's name and what it may be. */
+const envNumber = (env: NodeJS.ProcessEnv, name: string, allowed: string, ok: (n: number) => boolean): number | undefined => {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || !ok(n)) throw new Error(`${name} must be ${allowed}, not "${raw}"`);
+  return n;
+};
+
+/**
+ * The simulation's fault knobs from the environment (README, local mode): LOCAL_IAM_THROTTLE_RPS and
+ * LOCAL_IAM_THROTTLE_BURST (default: the rate), LOCAL_IAM_READ_THROTTLE_RPS, LOCAL_IAM_CONSISTENCY_LAG_MS,
+ * LOCAL_PAGE_SIZE, LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED.
+ */
+export const simulationFromEnv = (env: NodeJS.ProcessEnv): IamSimulationOptions => {
+  const positive = (n: number) => n > 0;
+  const rate = envNumber(env, 'LOCAL_IAM_THROTTLE_RPS', 'a number of calls per second above 0', positive);
+  const burst = envNumber(env, 'LOCAL_IAM_THROTTLE_BURST', 'a whole number of calls of at least 1', (n) => Number.isInteger(n) && n >= 1);
+  if (burst !== undefined && rate === undefined) throw new Error('LOCAL_IAM_THROTTLE_BURST needs LOCAL_IAM_THROTTLE_RPS (the rate the bucket refills at)');
+  const readRate = envNumber(env, 'LOCAL_IAM_READ_THROTTLE_RPS', 'a number of calls per second above 0', positive);
+  const lag = envNumber(env, 'LOCAL_IAM_CONSISTENCY_LAG_MS', 'milliseconds, 0 or more', (n) => n >= 0);
+  const pageSize = envNumber(env, 'LOCAL_PAGE_SIZE', 'a whole number of items of at least 1', (n) => Number.isInteger(n) && n >= 1);
+  const cm = envNumber(env, 'LOCAL_IAM_CONCURRENT_MODIFICATION_RATE', 'a share of calls from 0 to 1', (n) => n >= 0 && n <= 1);
+  const seed = envNumber(env, 'LOCAL_SIM_SEED', 'a whole number', Number.isInteger);
+  return {
+    ...(rate !== undefined ? { throttle: { ratePerSecond: rate, burst: burst ?? Math.max(1, Math.ceil(rate)) } } : {}),
+    ...(readRate !== undefined ? { readThrottle: { ratePerSecond: readRate, burst: Math.max(1, Math.ceil(readRate)) } } : {}),
+    ...(lag !== undefined ? { consistencyLagMs: lag } : {}),
+    ...(pageSize !== undefined ? { pageSize } : {}),
+    ...(cm !== undefined ? { concurrentModificationRate: cm } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+  };
+};
 
 export interface LocalMode {
   apiUrl: string;
@@ -134,6 +170,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
 
     const aws = new SimulatedAws(accountId).install();
     aws.iam.autoCreatePrincipals = true;
+    if (opts.simulation) aws.iam.configure(opts.simulation);
     aws.s3.directory = opts.archiveDir;
     for (const [, t] of targets) {
       aws.rds.add({ kind: t.kind, identifier: t.identifier, region: t.region, accountId: t.accountId, host: server.host, port: server.port, masterUser: server.masterUser, engineVersion, iamAuthEnabled: false });
@@ -152,7 +189,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
-    if (opts.identityStoreFile) mocks.push(new SimulatedIdentityStore(JSON.parse(readFileSync(opts.identityStoreFile, 'utf8')) as IdentityStoreData).install());
+    if (opts.identityStoreFile) mocks.push(new SimulatedIdentityStore(JSON.parse(readFileSync(opts.identityStoreFile, 'utf8')) as IdentityStoreData, { pageSize: opts.simulation?.pageSize }).install());
     // The deployed api handler itself, configured through its environment as serverless.yml does; and
     // POST /local/events, which hands an EventBridge event to idpEvents as its rules would.
     const http = createHttpApiServer(api, { 'POST /local/events': (body) => deliverIdentityEvent(body) });

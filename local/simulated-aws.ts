@@ -11,6 +11,28 @@
  * IAM-auth modification; DynamoDB conditional updates for the expressions the principal lock
  * and the database-user lease use. Every call yields to the event loop first, so concurrent callers interleave as
  * they would against the real services.
+ *
+ * IAM faults, each OFF unless `iam.configure({...})` sets it (sandbox option `iam`, local mode's LOCAL_* variables):
+ * - throttle: one token bucket for the account's mutating calls (CreatePolicy, CreatePolicyVersion, DeletePolicy,
+ *   DeletePolicyVersion, Attach/Detach Role/User Policy); a call without a token fails, unchanged, with `Throttling`
+ *   (HTTP 400, the generic IAMServiceException the SDK raises); readThrottle: the same for Get* and List*.
+ * - consistencyLagMs: after every change (API call or test helper) the whole state is snapshotted; a read is served
+ *   from the newest snapshot at least `lag` ms old (fixed, or drawn per read from {min, max}, so reads may go back
+ *   in time); writes always act on the true state. `settle()` makes everything visible at once. A principal that
+ *   local mode auto-creates exists in every snapshot. Stats: `laggedReads`.
+ * - pageSize: every List* answer (ListPolicies, ListPolicyVersions, ListAttached{Role,User}Policies,
+ *   ListEntitiesForPolicy, ListPolicyTags) holds at most that many items, with IsTruncated and an opaque Marker;
+ *   MaxItems is honoured; a Marker not handed out is InvalidInput.
+ * - concurrentModificationRate: that share of mutating calls fails, unchanged, with ConcurrentModificationException
+ *   (HTTP 409), drawn from a PRNG seeded by `seed` (same seed, same faults).
+ * - faults.next(command, error, {times, afterEffect}): the next call(s) of one command fail once, before acting or,
+ *   with afterEffect, after acting (a lost reply). `iamFaults` builds the service's errors.
+ *
+ * NOT modelled: the SDK's own retries (aws-sdk-client-mock replaces `send`, so only the state machines retry);
+ * per-API or per-principal rate limits (one bucket for all writes); eventual consistency of RDS, DynamoDB (strongly
+ * consistent here, as the lock's conditional writes are), Secrets Manager; throttling or faults of any service but
+ * IAM; lag that differs per entity or per region; IAM's quotas beyond versions, size and attachments; paging of
+ * RDS describes (one target per call).
  */
 import {
   ConditionalCheckFailedException,

@@ -220,7 +220,7 @@ export class SimulatedLambda {
   }
 }
 
-/** People and groups of a simulated IAM Identity Center identity store (local mode, tests). */
+/** People and groups of a simulated IAM Identity Center identity store (local mode, tests); `pageSize` pages its lists. */
 export interface IdentityStoreData {
   users: Array<{ userId: string; userName: string; status?: 'ENABLED' | 'DISABLED'; groups: string[] }>;
   groups: Array<{ groupId: string; displayName: string }>;

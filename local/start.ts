@@ -3,12 +3,14 @@
  * config/targets.local.json), DATABASE_URL (use this PostgreSQL server instead of starting one),
  * LOCAL_WAIT_MS (length of each Wait state, default 1000), LOCAL_ARCHIVE_DIR (the execution archive,
  * default .local/archive), LOCAL_IDENTITY_STORE (people and groups of the simulated identity store,
- * default config/identity-store.local.json). Ctrl-C stops everything.
+ * default config/identity-store.local.json); the simulation's faults, off by default: LOCAL_IAM_THROTTLE_RPS,
+ * LOCAL_IAM_THROTTLE_BURST, LOCAL_IAM_READ_THROTTLE_RPS, LOCAL_IAM_CONSISTENCY_LAG_MS, LOCAL_PAGE_SIZE,
+ * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything.
  */
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
-import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, startLocalMode } from './local-mode';
+import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, simulationFromEnv, startLocalMode } from './local-mode';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
@@ -19,7 +21,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
   const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
   const identityStoreFile = resolve(process.env.LOCAL_IDENTITY_STORE ?? DEFAULT_IDENTITY_STORE_FILE);
-  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir, identityStoreFile });
+  const simulation = simulationFromEnv(process.env);
+  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir, identityStoreFile, simulation });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
       `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,
       `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
       `Identity-provider events: POST ${local.apiUrl}/local/events (an EventBridge event; identity store from ${relative(process.cwd(), identityStoreFile)})`,
+      ...(Object.keys(simulation).length ? [`Simulated AWS faults: ${JSON.stringify(simulation)}`] : []),
       'Ready. Ctrl-C stops.',
     ].join('\n'),
   );

@@ -72,11 +72,13 @@ describe('generated policies, evaluated', () => {
   });
 });
 
-describe('granting through IAM (simulated IAM at the SDK boundary)', () => {
+// Page size 1 as well: every List* answer is one item long, so each paging loop must follow IsTruncated/Marker.
+describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM (simulated IAM at the SDK boundary, page size $pageSize)', ({ pageSize }) => {
   let aws: SimulatedAws;
   let deps: GrantDeps;
   beforeEach(() => {
     aws = new SimulatedAws(ACCOUNT).install();
+    aws.iam.configure({ pageSize });
     deps = { iam: new IAMClient({ region: 'us-east-1' }), lock: { ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks' }, limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 } };
   });
   afterEach(() => aws.restore());

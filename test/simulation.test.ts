@@ -11,7 +11,9 @@ import {
   DeletePolicyVersionCommand,
   DetachRolePolicyCommand,
   GetPolicyCommand,
+  GetRoleCommand,
   IAMClient,
+  ListAttachedRolePoliciesCommand,
   ListPoliciesCommand,
   ListPolicyVersionsCommand,
 } from '@aws-sdk/client-iam';
@@ -27,6 +29,7 @@ import { type ExecutionRecord, statePath } from '../local/asl-runner';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../local/sandbox';
 import { iamFaults, type IamSimulationOptions, SimulatedAws } from '../local/simulated-aws';
 import { SimulatedIdentityStore } from '../local/simulated-services';
+import { simulationFromEnv } from '../local/local-mode';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';
@@ -97,6 +100,30 @@ describe('the simulation itself', () => {
     await sim.iam.send(new CreatePolicyVersionCommand({ PolicyArn: arn, PolicyDocument: doc('c'), SetAsDefault: true }));
     sim.aws.iam.settle();
     expect((await sim.iam.send(new GetPolicyCommand({ PolicyArn: arn }))).Policy?.DefaultVersionId).toBe('v3');
+  });
+
+  it('local mode: an auto-created principal exists in every snapshot (it always existed), unattached until the lag passes', async () => {
+    const sim = simulated({ consistencyLagMs: 200 });
+    aws = sim.aws;
+    sim.aws.iam.autoCreatePrincipals = true;
+    const arn = (await sim.iam.send(new CreatePolicyCommand({ PolicyName: 'p', PolicyDocument: doc('a') }))).Policy?.Arn as string;
+    await sim.iam.send(new AttachRolePolicyCommand({ RoleName: 'anyone', PolicyArn: arn }));
+    expect((await sim.iam.send(new GetRoleCommand({ RoleName: 'anyone' }))).Role?.RoleId).toBe(sim.aws.iam.idOf('role', 'anyone'));
+    expect((await sim.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: 'anyone' }))).AttachedPolicies).toEqual([]);
+    sim.advance(200);
+    expect((await sim.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: 'anyone' }))).AttachedPolicies).toEqual([{ PolicyArn: arn, PolicyName: 'p' }]);
+  });
+
+  it('local mode reads the knobs from the environment, and refuses a bad value naming the variable and what it may be', () => {
+    expect(simulationFromEnv({})).toEqual({});
+    expect(
+      simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: '5', LOCAL_IAM_CONSISTENCY_LAG_MS: '200', LOCAL_PAGE_SIZE: '1', LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '0.1', LOCAL_SIM_SEED: '7' }),
+    ).toEqual({ throttle: { ratePerSecond: 5, burst: 5 }, consistencyLagMs: 200, pageSize: 1, concurrentModificationRate: 0.1, seed: 7 });
+    expect(simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: '2.5', LOCAL_IAM_THROTTLE_BURST: '10', LOCAL_IAM_READ_THROTTLE_RPS: '20' })).toEqual({ throttle: { ratePerSecond: 2.5, burst: 10 }, readThrottle: { ratePerSecond: 20, burst: 20 } });
+    expect(() => simulationFromEnv({ LOCAL_PAGE_SIZE: '0' })).toThrow('LOCAL_PAGE_SIZE must be a whole number of items of at least 1, not "0"');
+    expect(() => simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: 'fast' })).toThrow('LOCAL_IAM_THROTTLE_RPS must be a number of calls per second above 0, not "fast"');
+    expect(() => simulationFromEnv({ LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '2' })).toThrow('LOCAL_IAM_CONCURRENT_MODIFICATION_RATE must be a share of calls from 0 to 1');
+    expect(() => simulationFromEnv({ LOCAL_IAM_THROTTLE_BURST: '3' })).toThrow('LOCAL_IAM_THROTTLE_BURST needs LOCAL_IAM_THROTTLE_RPS');
   });
 
   it('a randomised lag draws per read (seeded): reads can go back in time', async () => {
