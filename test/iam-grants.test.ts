@@ -5,9 +5,9 @@ import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/arn';
 import { isProvisioningError } from '../functions/lib/errors';
-import { addConnectGrant, type GrantDeps } from '../functions/lib/iam/grants';
+import { addConnectGrant, type GrantDeps, removeConnectGrant } from '../functions/lib/iam/grants';
 import { grantPolicyArn, grantPolicyName, grantPolicyTags, MANAGED_POLICY_MAX_CHARS, ownerOfPolicy, POLICY_PATH, PRINCIPAL_TAG, renderPolicy } from '../functions/lib/iam/policy-document';
-import { SimulatedAws } from '../local/simulated-aws';
+import { iamFaults, SimulatedAws } from '../local/simulated-aws';
 
 const ACCOUNT = '123456789012';
 const RESOURCE = 'db-ABCDEFGHIJKLMNOPQRSTUVWXY1';
@@ -213,6 +213,37 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     aws.locks.items.get(key)!.policies = { M: { [policyArn]: { S: 'v2' } } };
     await expect(addConnectGrant(deps, principal, arn('bob'), 'req-2')).rejects.toMatchObject({ code: 'IamNotYetConsistent' });
     expect(aws.locks.items.get(key)?.owner).toBeUndefined();
+  });
+
+  it('a removal stopped between detaching and deleting its policy is finished by the next holder, whoever it is (no fencing livelock)', async () => {
+    const principal = parsePrincipalArn(aws.iam.addRole('halfway'));
+    await addConnectGrant(deps, principal, arn('alice'), 'req-1');
+    const policyArn = grantPolicyArn(principal, 0);
+    // IAM throttles DeletePolicy after DetachRolePolicy went through: the policy is detached, still there, still naming alice.
+    aws.iam.faults.next('DeletePolicy', iamFaults.throttling());
+    await expect(removeConnectGrant(deps, principal, arn('alice'), 'off-1')).rejects.toMatchObject({ code: 'TransientAwsError' });
+    expect(aws.iam.attachedDocuments('role', 'halfway')).toEqual([]);
+    expect(aws.iam.policies.has(policyArn)).toBe(true);
+    // Another request for the same principal goes first: it must not build on (or reuse) the half-deleted policy.
+    expect((await addConnectGrant(deps, principal, arn('bob'), 'req-2')).outcome).toBe('added');
+    expect(await allowed(aws.iam.attachedDocuments('role', 'halfway'), principal.arn, arn('bob'))).toBe(true);
+    expect(await allowed(aws.iam.attachedDocuments('role', 'halfway'), principal.arn, arn('alice'))).toBe(false);
+    // The removal's retry passes the fencing check at once, finds alice's grant already gone (bob's request
+    // finished the deletion) and leaves bob's grant alone.
+    const retried = await removeConnectGrant(deps, principal, arn('alice'), 'off-1');
+    expect(retried.outcome).toBe('absent');
+    expect(await allowed(aws.iam.attachedDocuments('role', 'halfway'), principal.arn, arn('bob'))).toBe(true);
+    expect([...aws.iam.policies.values()].filter((p) => JSON.stringify(p).includes('alice'))).toEqual([]);
+  });
+
+  it('a removal stopped after detaching, retried alone, deletes the policy and reports it removed', async () => {
+    const principal = parsePrincipalArn(aws.iam.addRole('halfway2'));
+    await addConnectGrant(deps, principal, arn('alice'), 'req-1');
+    aws.iam.faults.next('DeletePolicy', iamFaults.throttling());
+    await expect(removeConnectGrant(deps, principal, arn('alice'), 'off-1')).rejects.toMatchObject({ code: 'TransientAwsError' });
+    const retried = await removeConnectGrant(deps, principal, arn('alice'), 'off-1');
+    expect(retried).toMatchObject({ outcome: 'removed', policies: [{ policyArn: grantPolicyArn(principal, 0), change: 'deleted' }] });
+    expect(aws.iam.policies.has(grantPolicyArn(principal, 0))).toBe(false);
   });
 
   it('reuses a grant policy left unattached by an interrupted run', async () => {

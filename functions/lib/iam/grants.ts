@@ -36,7 +36,7 @@ import {
   type PolicyOwner,
   renderPolicy,
 } from './policy-document';
-import { type ExpectedPolicies, type LockDeps, withPrincipalLock } from './principal-lock';
+import { DELETION_STARTED, type ExpectedPolicies, type LockDeps, withPrincipalLock } from './principal-lock';
 
 export interface GrantLimits {
   attachedPoliciesQuota: number;
@@ -220,7 +220,9 @@ export const planGrantAddition = (current: PrincipalGrants, principal: Principal
  * lock. Re-adding is a no-op; the principal's other policies are never touched.
  */
 export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string, principalId?: string): Promise<GrantChange> =>
-  withPrincipalLock<GrantChange>(deps.lock, principalKey(principal), owner, async (expected) => {
+  withPrincipalLock<GrantChange>(deps.lock, principalKey(principal), owner, async (locked, record) => {
+    const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
+    if (finished.length) await record(expected);
     const current = await readPrincipalGrants(deps.iam, principal, expected);
     try {
       const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
@@ -288,20 +290,59 @@ const deleteGrantPolicy = async (iam: IAMClient, principal: PrincipalArn, policy
   await iam.send(new DeletePolicyCommand({ PolicyArn: policyArn }));
 };
 
+/** A detach or delete that finds nothing to act on: the interrupted run (or IAM) already did it. */
+const unlessGone = async (call: Promise<unknown>): Promise<void> => {
+  await call.catch((e: unknown) => (isNoSuchEntity(e) ? undefined : Promise.reject(e)));
+};
+
+/**
+ * Finishes the deletions a holder started and did not finish (DELETION_STARTED in the lock item), before
+ * anything reads the principal's grants: until then a detached policy still naming its grant looks like a
+ * write IAM does not show yet, and a create of its slot would write into it. A policy under that name that
+ * is no longer provably ours for this principal is left alone. Returns the tokens with those deletions done
+ * and what the finished policies granted.
+ */
+const finishDeletions = async (iam: IAMClient, principal: PrincipalArn, expected: ExpectedPolicies): Promise<{ expected: ExpectedPolicies; finished: Array<{ policyArn: string; grants: string[] }> }> => {
+  const next: ExpectedPolicies = { ...expected };
+  const finished: Array<{ policyArn: string; grants: string[] }> = [];
+  try {
+    for (const [policyArn, token] of Object.entries(expected)) {
+      if (token !== DELETION_STARTED) continue;
+      const facts = await readPolicyFacts(iam, policyArn).catch((e: unknown) => (isNoSuchEntity(e) ? undefined : Promise.reject(e)));
+      if (facts && isGrantPolicyOf(facts, principal)) {
+        const grants = await readGrants(iam, policyArn, facts.defaultVersionId).catch((e: unknown) => (isNoSuchEntity(e) ? [] : Promise.reject(e)));
+        if (principal.type === 'role') await unlessGone(iam.send(new DetachRolePolicyCommand({ RoleName: principal.name, PolicyArn: policyArn })));
+        else await unlessGone(iam.send(new DetachUserPolicyCommand({ UserName: principal.name, PolicyArn: policyArn })));
+        for (const v of (await policyVersions(iam, policyArn)).filter((x) => !x.IsDefaultVersion)) await unlessGone(iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: v.VersionId })));
+        await unlessGone(iam.send(new DeletePolicyCommand({ PolicyArn: policyArn })));
+        finished.push({ policyArn, grants });
+      }
+      next[policyArn] = null;
+    }
+  } catch (e) {
+    return mapAwsError(e, `finish deleting a grant policy of ${principal.arn}`);
+  }
+  return { expected: next, finished };
+};
+
 /**
  * Removes one `rds-db:connect` resource from the principal's grant policies, under the
  * principal's lock; a policy left empty is detached and deleted. The principal's other grants
  * and policies are kept. A principal already deleted from IAM is not an error.
  */
 export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantRemoval> =>
-  withPrincipalLock<GrantRemoval>(deps.lock, principalKey(principal), owner, async (expected) => {
+  withPrincipalLock<GrantRemoval>(deps.lock, principalKey(principal), owner, async (locked, record) => {
+    const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
+    if (finished.length) await record(expected);
     const { policies, principalDeleted } = await grantPoliciesOf(deps.iam, principal, expected);
     const plan = planGrantRemoval(policies, resourceArn);
     const next: ExpectedPolicies = { ...expected };
-    const changes: GrantRemoval['policies'] = [];
+    // A deletion this request started before it was stopped counts as its removal.
+    const changes: GrantRemoval['policies'] = finished.filter((f) => f.grants.includes(resourceArn)).map((f) => ({ policyArn: f.policyArn, change: 'deleted' }));
     try {
       for (const p of plan) {
         if (p.change === 'deleted') {
+          await record({ ...next, [p.policyArn]: DELETION_STARTED });
           await deleteGrantPolicy(deps.iam, principal, p.policyArn, !principalDeleted);
           next[p.policyArn] = null;
         } else {
@@ -313,8 +354,8 @@ export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalAr
       return mapAwsError(e, `revoke rds-db:connect from ${principal.arn}`, PRINCIPAL_NOT_FOUND);
     }
     return {
-      result: { principalArn: principal.arn, outcome: plan.length ? 'removed' : 'absent', principalDeleted, policies: changes },
-      expected: changes.length ? next : undefined,
+      result: { principalArn: principal.arn, outcome: changes.length ? 'removed' : 'absent', principalDeleted, policies: changes },
+      expected: changes.length || finished.length ? next : undefined,
     };
   });
 

@@ -19,8 +19,15 @@ export interface LockDeps {
   now?: () => number;
 }
 
-/** Policy ARN -> the default version id we last wrote, or null when we deleted the policy. */
+/**
+ * Policy ARN -> the default version id we last wrote, null when we deleted the policy, or
+ * DELETION_STARTED while a deletion (detach, delete versions, delete) is under way: recorded before
+ * the detach, so a holder stopped halfway (throttled, timed out) leaves the next holder a note to
+ * finish it instead of a version token no read can match.
+ */
 export type ExpectedPolicies = Record<string, string | null>;
+
+export const DELETION_STARTED = 'deletion-started';
 
 export const DEFAULT_LEASE_MS = 120_000;
 
@@ -86,17 +93,36 @@ export const releasePrincipalLock = async (deps: LockDeps, principalArn: string,
   }
 };
 
+/** Records the tokens while still holding the lease: progress that must survive the holder stopping before its release. */
+export const recordPolicies = async (deps: LockDeps, principalArn: string, owner: string, expected: ExpectedPolicies): Promise<void> => {
+  try {
+    await deps.ddb.send(
+      new UpdateItemCommand({
+        TableName: deps.table,
+        Key: { pk: { S: principalArn } },
+        UpdateExpression: 'SET #policies = :policies',
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner', '#policies': 'policies' },
+        ExpressionAttributeValues: { ':owner': { S: owner }, ':policies': fromExpected(expected) },
+      }),
+    );
+  } catch (e) {
+    if ((e as Error).name === 'ConditionalCheckFailedException') throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} while changing its grants`);
+    return mapAwsError(e, `record the grant policy versions of ${principalArn}`);
+  }
+};
+
 export const withPrincipalLock = async <T>(
   deps: LockDeps,
   principalArn: string,
   owner: string,
-  fn: (expected: ExpectedPolicies) => Promise<{ result: T; expected?: ExpectedPolicies }>,
+  fn: (expected: ExpectedPolicies, record: (progress: ExpectedPolicies) => Promise<void>) => Promise<{ result: T; expected?: ExpectedPolicies }>,
   principalId?: string,
 ): Promise<T> => {
   const expected = await acquirePrincipalLock(deps, principalArn, owner, principalId);
   let outcome: { result: T; expected?: ExpectedPolicies };
   try {
-    outcome = await fn(expected);
+    outcome = await fn(expected, (progress) => recordPolicies(deps, principalArn, owner, progress));
   } catch (e) {
     await releasePrincipalLock(deps, principalArn, owner).catch(() => undefined);
     throw e;
