@@ -6,7 +6,7 @@
  *
  * It models the behaviour the workflows depend on: IAM's five-version and size limits, the
  * attached-policy quota, URL-encoded policy documents and NoSuchEntity, unique ids (RoleId /
- * UserId, new for every creation), policy tags set at creation (returned by GetPolicy and
+ * UserId / PolicyId, new for every creation), policy tags set at creation or by TagPolicy (returned by GetPolicy and
  * ListPolicyTags, never by ListPolicies); RDS's asynchronous
  * IAM-auth modification; DynamoDB conditional updates for the expressions the principal lock
  * and the database-user lease use. Every call yields to the event loop first, so concurrent callers interleave as
@@ -65,6 +65,7 @@ import {
   ListAttachedUserPoliciesCommand,
   ListEntitiesForPolicyCommand,
   ListPoliciesCommand,
+  TagPolicyCommand,
   ListPolicyTagsCommand,
   ListPolicyVersionsCommand,
   MalformedPolicyDocumentException,
@@ -102,6 +103,8 @@ interface SimPolicyVersion {
 }
 interface SimPolicy {
   arn: string;
+  /** PolicyId (ANPA...): new for every creation, even under a name used before. */
+  id: string;
   name: string;
   description?: string;
   path: string;
@@ -122,7 +125,7 @@ interface SimPrincipal {
 }
 
 /** IAM unique ids: a type prefix and 17 characters of [A-Z2-7]. */
-const uniqueId = (prefix: 'AROA' | 'AIDA'): string =>
+const uniqueId = (prefix: 'AROA' | 'AIDA' | 'ANPA'): string =>
   prefix + [...randomBytes(17)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
 
 /** What IAM holds: the true state, or a snapshot of it as reads see it. */
@@ -264,7 +267,7 @@ export class SimulatedIam {
   /** A policy someone else manages, attached to a principal: must survive everything we do. */
   attachForeignPolicy(type: 'role' | 'user', principalName: string, name: string, document: object): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:policy/${name}`;
-    this.policies.set(arn, { arn, name, path: '/', tags: [], versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+    this.policies.set(arn, { arn, id: uniqueId('ANPA'), name, path: '/', tags: [], versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
     this.principal(type, principalName).attached.push(arn);
     this.changed();
     return arn;
@@ -371,7 +374,7 @@ export class SimulatedIam {
     on<{ PolicyArn: string }>(GetPolicyCommand, 'read', (i, s) => {
       const p = this.policyIn(s, i.PolicyArn);
       const AttachmentCount = [...s.roles.values(), ...s.users.values()].filter((x) => x.attached.includes(p.arn)).length;
-      return { Policy: { Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount, ...(p.tags.length ? { Tags: p.tags } : {}) } };
+      return { Policy: { Arn: p.arn, PolicyId: p.id, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount, ...(p.tags.length ? { Tags: p.tags } : {}) } };
     });
     on<{ PolicyArn: string; Marker?: string }>(ListPolicyTagsCommand, 'read', (i, s) => {
       const { items, ...rest } = this.page(this.policyIn(s, i.PolicyArn).tags, i);
@@ -427,8 +430,14 @@ export class SimulatedIam {
       this.checkDocument(i.PolicyDocument);
       // IAM tag values: letters, digits, spaces and _.:/=+-@ only.
       for (const t of i.Tags ?? []) if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u.test(t.Value)) throw new InvalidInputException({ message: `tag value ${t.Value} is not valid`, ...meta });
-      this.policies.set(arn, { arn, name: i.PolicyName, path, description: i.Description, tags: [...(i.Tags ?? [])], versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
-      return { Policy: { Arn: arn, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
+      this.policies.set(arn, { arn, id: uniqueId('ANPA'), name: i.PolicyName, path, description: i.Description, tags: [...(i.Tags ?? [])], versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+      return { Policy: { Arn: arn, PolicyId: this.policies.get(arn)?.id, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
+    });
+    // Anyone with iam:TagPolicy can change tags later: ownership is proven at every read, never remembered.
+    on<{ PolicyArn: string; Tags: Array<{ Key: string; Value: string }> }>(TagPolicyCommand, 'write', (i) => {
+      const p = this.policy(i.PolicyArn);
+      p.tags = [...p.tags.filter((t) => !i.Tags.some((n) => n.Key === t.Key)), ...i.Tags];
+      return {};
     });
     on<{ PolicyArn: string }>(DeletePolicyCommand, 'write', (i) => {
       const attachedTo = [...this.roles.values(), ...this.users.values()].some((p) => p.attached.includes(i.PolicyArn));
@@ -456,7 +465,7 @@ export class SimulatedIam {
     on<{ PathPrefix?: string; Marker?: string }>(ListPoliciesCommand, 'read', (i, s) => {
       const all = [...s.policies.values()].filter((p) => p.path.startsWith(i.PathPrefix ?? '/'));
       const { items, ...rest } = this.page(all, i);
-      return { Policies: items.map((p) => ({ Arn: p.arn, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId })), ...rest };
+      return { Policies: items.map((p) => ({ Arn: p.arn, PolicyId: p.id, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId })), ...rest };
     });
     on<{ PolicyArn: string; Marker?: string }>(ListEntitiesForPolicyCommand, 'read', (i, s) => {
       const entities = [

@@ -1,11 +1,11 @@
-import { CreatePolicyCommand, CreatePolicyVersionCommand, AttachRolePolicyCommand, DeletePolicyVersionCommand } from '@aws-sdk/client-iam';
+import { CreatePolicyCommand, CreatePolicyVersionCommand, AttachRolePolicyCommand, DeletePolicyVersionCommand, GetPolicyCommand, GetPolicyVersionCommand, TagPolicyCommand } from '@aws-sdk/client-iam';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/arn';
 import { isProvisioningError } from '../functions/lib/errors';
-import { addConnectGrant, type GrantDeps, removeConnectGrant } from '../functions/lib/iam/grants';
+import { addConnectGrant, findGrantHolders, type GrantDeps, removeConnectGrant } from '../functions/lib/iam/grants';
 import { grantPolicyArn, grantPolicyName, grantPolicyTags, MANAGED_POLICY_MAX_CHARS, ownerOfPolicy, POLICY_PATH, PRINCIPAL_TAG, renderPolicy } from '../functions/lib/iam/policy-document';
 import { iamFaults, SimulatedAws } from '../local/simulated-aws';
 
@@ -244,6 +244,24 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     const retried = await removeConnectGrant(deps, principal, arn('alice'), 'off-1');
     expect(retried).toMatchObject({ outcome: 'removed', policies: [{ policyArn: grantPolicyArn(principal, 0), change: 'deleted' }] });
     expect(aws.iam.policies.has(grantPolicyArn(principal, 0))).toBe(false);
+  });
+
+  it('finding the holders of a grant reads each policy version once, then only the candidates, whose ownership is proven every time', async () => {
+    const principals = ['h1', 'h2', 'h3', 'h4'].map((n) => parsePrincipalArn(aws.iam.addRole(n)));
+    for (const [i, p] of principals.entries()) await addConnectGrant(deps, p, arn(`user${i}`), `req-${i}`);
+    expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn)).toEqual([principals[2].arn]);
+    const versionReads = aws.stubs.iam.commandCalls(GetPolicyVersionCommand).length;
+    const policyReads = aws.stubs.iam.commandCalls(GetPolicyCommand).length;
+    // Again: no version is read again except the candidate's, proven with GetPolicy (the tags) and its document.
+    expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn)).toEqual([principals[2].arn]);
+    expect(aws.stubs.iam.commandCalls(GetPolicyVersionCommand).length - versionReads).toBe(1);
+    expect(aws.stubs.iam.commandCalls(GetPolicyCommand).length - policyReads).toBe(1);
+    // A new default version (h1 also gets user2) is a new key: it is read, and h1 is found.
+    await addConnectGrant(deps, principals[1], arn('user2'), 'req-9');
+    expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn).sort()).toEqual([principals[1].arn, principals[2].arn].sort());
+    // Ownership is never cached: a candidate whose creation tag now names another principal is not taken as ours.
+    await new IAMClient({}).send(new TagPolicyCommand({ PolicyArn: grantPolicyArn(principals[2], 0), Tags: [{ Key: PRINCIPAL_TAG, Value: principals[3].arn }] }));
+    expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn)).toEqual([principals[1].arn]);
   });
 
   it('reuses a grant policy left unattached by an interrupted run', async () => {

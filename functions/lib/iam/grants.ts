@@ -457,11 +457,52 @@ export const listGrantPolicies = async (iam: IAMClient): Promise<ProjectGrantPol
   return found;
 };
 
-/** Every principal whose grant policies (provably this project's) allow `resourceArn`: for offboarding without a principal. */
+/**
+ * What each policy version under the path grants, by PolicyId and version id: IAM never changes a version's
+ * document (a new document is a new version; a policy created again under its name has a new PolicyId), so
+ * an entry never goes stale. It lets a warm container search the holders with one ListPolicies page per 100
+ * policies instead of reading every policy again (the soak's offboardings without a principal spent their
+ * IAM read rate on exactly that). Ownership is never cached: every candidate is read and proven again.
+ */
+const versionGrants = new Map<string, string[]>();
+const VERSION_GRANTS_MAX = 20_000;
+
+/** What one listed policy's default version grants, from the cache or IAM; undefined: it changed or went meanwhile. */
+const listedGrants = async (iam: IAMClient, p: { Arn: string; PolicyId?: string; DefaultVersionId?: string }): Promise<string[] | undefined> => {
+  if (!p.DefaultVersionId) return undefined;
+  const key = p.PolicyId ? `${p.PolicyId}/${p.DefaultVersionId}` : undefined;
+  const cached = key ? versionGrants.get(key) : undefined;
+  if (cached) return cached;
+  const grants = await readGrants(iam, p.Arn, p.DefaultVersionId).catch((e: unknown) => (isNoSuchEntity(e) ? undefined : Promise.reject(e)));
+  if (grants && key) {
+    if (versionGrants.size >= VERSION_GRANTS_MAX) versionGrants.clear();
+    versionGrants.set(key, grants);
+  }
+  return grants;
+};
+
+/**
+ * Every principal whose grant policies (provably this project's) allow `resourceArn`: for offboarding without a
+ * principal. A policy whose listed version grants the resource (or that changed while listed) is read again in
+ * full and its ownership proven; the others cannot hold the grant and cost no more reads once cached.
+ */
 export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
   const holders = new Map<string, PrincipalArn>();
-  for (const p of await listPathPolicies(iam)) {
-    if (p.owner && p.grants.includes(resourceArn)) holders.set(principalKey(p.owner.principal), p.owner.principal);
+  try {
+    let marker: string | undefined;
+    do {
+      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
+      for (const listed of page.Policies ?? []) {
+        if (!listed.Arn) continue;
+        const grants = await listedGrants(iam, { ...listed, Arn: listed.Arn });
+        if (grants && !grants.includes(resourceArn)) continue;
+        const policy = await readPathPolicy(iam, listed.Arn);
+        if (policy?.owner && policy.grants.includes(resourceArn)) holders.set(principalKey(policy.owner.principal), policy.owner.principal);
+      }
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+  } catch (e) {
+    return mapAwsError(e, 'list the policies under the path of this project');
   }
   return [...holders.values()];
 };
