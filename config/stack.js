@@ -31,7 +31,54 @@ module.exports = ({ options } = {}) => ({
   idpEventRules: idpEventRules(`rds-iam-access-${(options && options.stage) || 'dev'}`),
   idpEventsPolicies: idpEventsPolicies(),
   grantAttachStatements: grantAttachStatements(),
+  // Operations (README "Operations"): the alarm e-mail, when and whether the reconcile runs, and its role.
+  alarmEmail: config.operations.alarmEmail || '',
+  reconcileSchedule: config.operations.reconcile.schedule,
+  reconcileEnabled: config.operations.reconcile.enabled,
+  reconcilePolicies: reconcilePolicies(),
 });
+
+/**
+ * The reconcile's role: read what the access review reads (RDS, the project's policies, the database through
+ * dbUserPlan), write its report under reviews/ and publish to the alarm topic. Only with
+ * operations.reconcile.repair.removeDanglingGrants may it also rewrite the project's grant policies, and then only
+ * with the actions a removal uses (the revoke step's, never CreatePolicy or an attachment).
+ */
+function reconcilePolicies() {
+  const sub = (s) => ({ 'Fn::Sub': s });
+  const ownPolicies = sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*');
+  const principals = [sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'), sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*')];
+  const review = [
+    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['AccessReconcileLogGroup', 'Arn'] } },
+    // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
+    { Sid: 'FindGrantPolicies', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
+    { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: ownPolicies },
+    { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
+    { Sid: 'ArchiveReports', Effect: 'Allow', Action: ['s3:PutObject'], Resource: sub('${ArchiveBucket.Arn}/reviews/*') },
+    { Sid: 'NotifyDrift', Effect: 'Allow', Action: ['sns:Publish'], Resource: { Ref: 'AlarmTopic' } },
+  ];
+  const repair = config.operations.reconcile.repair.removeDanglingGrants
+    ? [
+        {
+          PolicyName: 'access-reconcile-repair',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              { Sid: 'ReadPrincipalPolicies', Effect: 'Allow', Action: ['iam:ListAttachedRolePolicies', 'iam:ListAttachedUserPolicies'], Resource: principals },
+              { Sid: 'RemoveFromOwnGrantPoliciesOnly', Effect: 'Allow', Action: ['iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'], Resource: ownPolicies },
+              { Sid: 'DetachOwnGrantPoliciesOnly', Effect: 'Allow', Action: ['iam:DetachRolePolicy', 'iam:DetachUserPolicy'], Resource: principals, Condition: { ArnLike: { 'iam:PolicyARN': ownPolicies } } },
+              { Sid: 'PrincipalLock', Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] } },
+            ],
+          },
+        },
+      ]
+    : [];
+  return [
+    { PolicyName: 'access-reconcile', PolicyDocument: { Version: '2012-10-17', Statement: review } },
+    { PolicyName: 'access-reconcile-describe-targets', PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) } },
+    ...repair,
+  ];
+}
 
 /**
  * What the grant function may attach: only policies under /rds-iam-access/, never to a role of this stack (a

@@ -3,6 +3,7 @@ import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
 import { assertPrincipalId } from './lib/iam/principal-id';
 import { stepHandler } from './lib/logger';
+import { METRIC } from './lib/metrics';
 import { verifyOnboardState } from './lib/step-input';
 import { connectResourceOf, type OnboardState } from './lib/steps';
 
@@ -11,7 +12,9 @@ import { connectResourceOf, type OnboardState } from './lib/steps';
  * share gets the session-tag statement instead: each member connects only as the database user its own tag names.
  * The resource id, Region and account come from RDS, never from the input.
  */
-export const handler = stepHandler('AllowConnect', async (input: OnboardState) => {
+export const handler = stepHandler(
+  'AllowConnect',
+  async (input: OnboardState) => {
   const state = await verifyOnboardState(input);
   const { request } = state;
   const deps = grantDeps();
@@ -20,4 +23,7 @@ export const handler = stepHandler('AllowConnect', async (input: OnboardState) =
     if (request.principalId !== undefined) await assertPrincipalId(deps.iam, request.principal, request.principalId);
     return addConnectGrant(deps, request.principal, connectResourceOf(state), request.requestId, request.principalId);
   });
-});
+  },
+  // How close principals come to iam.maxGrantPoliciesPerPrincipal: the Maximum statistic is the fullest one.
+  (out) => [{ name: METRIC.grantsPerPrincipal, unit: 'Count', value: out.grantsHeld, metadata: { principalArn: out.principalArn } }],
+);

@@ -1,13 +1,16 @@
 import { withStepLease } from './lib/db-user-lease';
 import { withTargetAdmin } from './lib/admin-session';
 import { stepHandler } from './lib/logger';
+import { METRIC } from './lib/metrics';
 import { deactivateDbUser } from './lib/sql/offboard';
 import { sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOffboardState } from './lib/step-input';
 import { type OffboardState, protectedNamesOf } from './lib/steps';
 
 /** NOLOGIN (committed on its own), then end the user's sessions. */
-export const handler = stepHandler('DeactivateDbUser', async (input: OffboardState) => {
+export const handler = stepHandler(
+  'DeactivateDbUser',
+  async (input: OffboardState) => {
   const state = await verifyOffboardState(input);
   const { request, target, db } = state;
   // Held until RetireDbUser: an onboarding of this user waits for the whole offboarding.
@@ -17,4 +20,6 @@ export const handler = stepHandler('DeactivateDbUser', async (input: OffboardSta
       return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
     }),
   );
-});
+  },
+  (out, input) => [{ name: METRIC.sessionsTerminated, unit: 'Count', value: out.sessionsTerminated, dimensions: { target: input.target.name } }],
+);

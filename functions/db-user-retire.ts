@@ -1,6 +1,7 @@
 import { withStepLease } from './lib/db-user-lease';
 import { targetAdmin } from './lib/admin-session';
 import { logger, stepHandler } from './lib/logger';
+import { METRIC } from './lib/metrics';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/sql/offboard';
 import { readRoleState } from './lib/sql/onboard';
 import { ensureQuarantineRole, type ObjectDecision } from './lib/sql/reassign';
@@ -17,7 +18,9 @@ export const MAX_LISTED_OBJECTS = 500;
  * per database: the admin database's connection does the cluster-wide work and its own database;
  * each other database gets one, closed before the next.
  */
-export const handler = stepHandler('RetireDbUser', async (input: OffboardState) => {
+export const handler = stepHandler(
+  'RetireDbUser',
+  async (input: OffboardState) => {
   const state = await verifyOffboardState(input);
   const { request, target, db } = state;
   const { dbUser } = request;
@@ -65,4 +68,7 @@ export const handler = stepHandler('RetireDbUser', async (input: OffboardState) 
       blockersEnded,
     };
   }));
-});
+  },
+  // What changed owner in every database (to the successor or the quarantine role): a retry that finds the user gone counts 0.
+  (out, input) => [{ name: METRIC.objectsReassigned, unit: 'Count', value: Object.values(out.reassigned).reduce((n, x) => n + x, 0), dimensions: { target: input.target.name } }],
+);

@@ -1,4 +1,5 @@
 import { type ArchivedExecution, readExecution, writeArchive } from './lib/audit/archive';
+import { outcomeMetrics } from './lib/audit/outcome-metrics';
 import { auditSummaryOf } from './lib/audit/trail';
 import { REQUEST_KINDS } from './lib/api/executions';
 import { s3Client, sfnClient } from './lib/clients';
@@ -17,7 +18,9 @@ interface StatusChange {
  * When an execution ends, its whole history goes to the archive bucket as one JSON document:
  * Step Functions forgets it 90 days later, audits do not.
  */
-export const handler = stepHandler('ArchiveExecution', async (event: StatusChange) => {
+export const handler = stepHandler(
+  'ArchiveExecution',
+  async (event: StatusChange) => {
   const d = event.detail;
   if (event.source !== 'aws.states' || event['detail-type'] !== 'Step Functions Execution Status Change' || typeof d?.stateMachineArn !== 'string' || typeof d.name !== 'string') {
     throw new ProvisioningError('ValidationError', 'not a "Step Functions Execution Status Change" event with detail.stateMachineArn and detail.name');
@@ -28,7 +31,11 @@ export const handler = stepHandler('ArchiveExecution', async (event: StatusChang
   const archive = await readExecution(sfnClient(), kind, d.stateMachineArn, d.name);
   // Step Functions has it for 90 days after the end; an event older than that is a replay nobody can serve.
   if (!archive) throw new ProvisioningError('RequestNotFound', `execution ${d.name} is not known to Step Functions`);
-  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive, auditSummaryOf(archive));
+  const summary = auditSummaryOf(archive);
+  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive, summary);
   const { status }: ArchivedExecution = archive.execution;
-  return { requestId: d.name, kind, status, key, events: archive.events.length };
-});
+  return { requestId: d.name, kind, status, key, events: archive.events.length, summary };
+  },
+  // After the archive is written: a delivery EventBridge retries because archiving failed is counted once, when it succeeds.
+  (out) => outcomeMetrics(out.summary),
+);

@@ -1,3 +1,4 @@
+import { handler as accessReconcile } from '../functions/access-reconcile';
 import { handler as api } from '../functions/api';
 import { handler as connectAllow } from '../functions/connect-allow';
 import { handler as connectRevoke } from '../functions/connect-revoke';
@@ -36,4 +37,5 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   api: { handler: api, database: false },
   executionArchive: { handler: executionArchive, database: false },
   idpEvents: { handler: idpEvents, database: false },
+  accessReconcile: { handler: accessReconcile, database: false },
 };

@@ -66,6 +66,7 @@ export const sandboxConfig = (dbConcurrency: number): Config => ({
   iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4, grantablePrincipals: {} },
   api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
+  operations: { reconcile: { schedule: 'cron(0 5 * * ? *)', enabled: true, repair: { removeDanglingGrants: false } } },
 });
 
 export interface Sandbox {

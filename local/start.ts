@@ -14,6 +14,8 @@ import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE,
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
+// EMF lines are for CloudWatch Logs; on a terminal they would bury the output. POWERTOOLS_METRICS_DISABLED=false shows them.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 /** Signals closer together than this are one Ctrl-C; a later one forces the exit. */
 const SAME_CTRL_C_MS = 1000;

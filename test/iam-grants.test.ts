@@ -135,7 +135,7 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     const foreign = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::bucket/*' }] };
     aws.iam.attachForeignPolicy('role', 'mixed', 'team-s3-read', foreign);
     const first = await addConnectGrant(deps, principal, arn('alice'), 'req-1');
-    expect(first).toEqual({ outcome: 'added', policyName: grantPolicyName(principal, 0), policyArn: grantPolicyArn(principal, 0), resourceArn: arn('alice') });
+    expect(first).toEqual({ outcome: 'added', policyName: grantPolicyName(principal, 0), policyArn: grantPolicyArn(principal, 0), resourceArn: arn('alice'), principalArn: principal.arn, grantsHeld: 1 });
     const writes = () =>
       aws.stubs.iam.commandCalls(CreatePolicyCommand).length +
       aws.stubs.iam.commandCalls(CreatePolicyVersionCommand).length +
@@ -149,6 +149,7 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
 
     const again = await addConnectGrant(deps, principal, arn('alice'), 'req-2');
     expect(again.outcome).toBe('already present');
+    expect(again.grantsHeld).toBe(1);
     expect(writes()).toBe(2);
     const docs = aws.iam.attachedDocuments('role', 'mixed');
     expect(docs).toContainEqual(foreign);

@@ -357,6 +357,7 @@ describe('ProvisioningError', () => {
     PrincipalRecreated: true,
     ForeignPolicyConflict: true,
     GrantLimitReached: true,
+    DriftChanged: true,
     GrantLockBusy: true,
     DbUserBusy: true,
     IamNotYetConsistent: true,

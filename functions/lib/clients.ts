@@ -6,6 +6,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 
 /**
  * SDK clients, created once per container and reused across invocations. Targets may live in
@@ -38,3 +39,6 @@ export const s3Client = (): S3Client => (s3 ??= new S3Client({}));
 
 let lambda: LambdaClient | undefined;
 export const lambdaClient = (): LambdaClient => (lambda ??= new LambdaClient({}));
+
+let sns: SNSClient | undefined;
+export const snsClient = (): SNSClient => (sns ??= new SNSClient({}));

@@ -130,6 +130,41 @@ const callerPattern = z
     'must be an IAM or STS ARN with a literal partition (aws, aws-cn, aws-us-gov) and 12-digit account, e.g. arn:aws:iam::123456789012:role/platform-admin; * is allowed only after the account (role/team-*)',
   );
 
+/** An address SNS can deliver e-mail to: one @, no spaces, a dotted domain. */
+const EMAIL = /^[^\s@]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+/**
+ * An EventBridge schedule at most hourly (each review lists every grant policy in IAM): `rate(N hour[s]|day[s])`, or
+ * `cron(M H DAY-OF-MONTH MONTH DAY-OF-WEEK YEAR)` whose minute is one number.
+ */
+const SCHEDULE = /^(rate\((1 (hour|day)|([2-9]|[1-9]\d+) (hours|days))\)|cron\(([0-5]?\d) \S+ \S+ \S+ \S+ \S+\))$/;
+
+/** Alarms, the scheduled access review and what it may repair (README "Operations"). Unknown keys are refused. */
+export const operationsSchema = z
+  .object({
+    /** Subscribed to the alarm topic by the stack (SNS asks the address to confirm); without it, subscribe yourself. */
+    alarmEmail: z.string().regex(EMAIL, 'must be one e-mail address, e.g. platform-team@example.com').optional(),
+    reconcile: z
+      .object({
+        /** When the access review runs; default daily at 05:00 UTC. */
+        schedule: z
+          .string()
+          .regex(SCHEDULE, 'must be an EventBridge schedule at most hourly: rate(1 day), rate(6 hours), or cron(M H DOM MON DOW YEAR) with one minute, e.g. cron(0 5 * * ? *)')
+          .default('cron(0 5 * * ? *)'),
+        enabled: z.boolean().default(true),
+        /** Repair only ever removes access; each kind is off unless set to true here. */
+        repair: z
+          .object({
+            /** Remove a project grant whose database user no longer exists (left by a failed or interrupted offboarding). */
+            removeDanglingGrants: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const configSchema = z.object({
   targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
   iam: z
@@ -191,6 +226,7 @@ export const configSchema = z.object({
         .prefault({}),
     })
     .optional(),
+  operations: operationsSchema.prefault({}),
 });
 
 /**

@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'PrincipalRecreated'
   | 'ForeignPolicyConflict'
   | 'GrantLimitReached'
+  /** The scheduled repair looked again under the principal's lock and the drift it was to remove is gone. */
+  | 'DriftChanged'
   | 'GrantLockBusy'
   | 'DbUserBusy'
   | 'IamNotYetConsistent'
@@ -70,6 +72,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   PrincipalRecreated: 409,
   ForeignPolicyConflict: 409,
   GrantLimitReached: 409,
+  DriftChanged: 409,
   GrantLockBusy: 503,
   DbUserBusy: 503,
   IamNotYetConsistent: 503,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
+import { emitMetrics, METRIC } from '../metrics';
 import { attemptName, attemptOf, readAttempts } from './attempts';
 
 /**
@@ -150,6 +151,8 @@ const startNamed = async (deps: ExecutionsDeps, kind: RequestKind, name: string,
   try {
     const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name, input: JSON.stringify(submitted) }));
     const startDate = out.startDate ?? new Date();
+    // Counted here, the one place an execution starts (API requests, retries, identity-provider events); a replay is not.
+    emitMetrics([{ name: METRIC.requestsStarted, unit: 'Count', value: 1, dimensions: { kind, target: String(input.target) }, metadata: { requestId: name } }]);
     return { started: true, request: { ...attemptOf(name, submitted), kind, status: 'RUNNING', input: submitted, startedAt: startDate.toISOString() } };
   } catch (e) {
     // Ended, or running with other input (another caller, another request).

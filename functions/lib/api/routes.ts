@@ -1,8 +1,7 @@
 import { parsePrincipalArn } from '../arn';
 import { type Config, resolveTargetConfig } from '../config';
-import { listGrantPolicies } from '../iam/grants';
-import { describeTarget } from '../rds';
-import { accessReview, accessReviewCsv, grantsOnTarget, reviewTarget, type TargetReview } from '../review/access-review';
+import { accessReviewCsv } from '../review/access-review';
+import { runAccessReview } from '../review/run-review';
 import { invalid, ProvisioningError } from '../errors';
 import { logger } from '../logger';
 import type { PlanDeps } from '../plan/request-plan';
@@ -127,15 +126,7 @@ const grantsReview = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult
   const q = queryOf(event, ['target', 'principalArn']);
   const targets = q.target !== undefined ? [resolveTargetConfig(deps.config, q.target)] : Object.keys(deps.config.targets).sort().map((n) => resolveTargetConfig(deps.config, n));
   const principal = q.principalArn !== undefined ? parsePrincipalArn(q.principalArn) : undefined;
-  const policies = await listGrantPolicies(deps.plan.iam);
-  const reviews: TargetReview[] = [];
-  for (const target of targets) {
-    const db = await describeTarget(deps.plan.rds(target.region), target);
-    const grants = grantsOnTarget(policies, db);
-    const database = await deps.plan.database.review({ target, db }, [...new Set(grants.map((g) => g.dbUser))].sort());
-    reviews.push(reviewTarget(target, db, database, grants, principal));
-  }
-  const review = accessReview(reviews, { ...(q.target ? { target: q.target } : {}), ...(principal ? { principalArn: principal.arn } : {}) });
+  const review = await runAccessReview(deps.plan, targets, { ...(q.target ? { target: q.target } : {}), ...(principal ? { principalArn: principal.arn } : {}) }, principal);
   if (/\btext\/csv\b/i.test(event.headers?.accept ?? '')) {
     return { statusCode: 200, headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="access-review.csv"' }, body: accessReviewCsv(review) };
   }

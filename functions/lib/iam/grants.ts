@@ -69,6 +69,9 @@ export interface GrantChange {
   policyName: string;
   policyArn: string;
   resourceArn: string;
+  /** The principal, and how many database grants its policies hold now, this one included (the GrantsPerPrincipal metric). */
+  principalArn: string;
+  grantsHeld: number;
 }
 
 const PRINCIPAL_NOT_FOUND = { NoSuchEntity: 'PrincipalNotFound', NoSuchEntityException: 'PrincipalNotFound' } as const;
@@ -226,7 +229,8 @@ export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, 
     const current = await readPrincipalGrants(deps.iam, principal, expected);
     try {
       const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
-      const change = { policyName: plan.policyName, policyArn: plan.policyArn, resourceArn };
+      const held = current.policies.reduce((n, p) => n + p.grants.length, 0);
+      const change = { policyName: plan.policyName, policyArn: plan.policyArn, resourceArn, principalArn: principal.arn, grantsHeld: plan.action === 'none' ? held : held + 1 };
       if (plan.action === 'none') return { result: { outcome: 'already present', ...change } };
       const versionId =
         plan.action === 'new version' ? await writePolicyVersion(deps.iam, plan.policyArn, plan.grants) : await createAndAttach(deps.iam, principal, plan.slot, plan.grants);
@@ -329,9 +333,12 @@ const finishDeletions = async (iam: IAMClient, principal: PrincipalArn, expected
  * Removes one `rds-db:connect` resource from the principal's grant policies, under the
  * principal's lock; a policy left empty is detached and deleted. The principal's other grants
  * and policies are kept. A principal already deleted from IAM is not an error.
+ * `guard` runs under the lock before anything is read, and throws to change nothing: the scheduled repair re-checks
+ * there that the grant is still dangling, since no grant can be added while the lock is held (review/repair.ts).
  */
-export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string): Promise<GrantRemoval> =>
+export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string, guard?: () => Promise<void>): Promise<GrantRemoval> =>
   withPrincipalLock<GrantRemoval>(deps.lock, principalKey(principal), owner, async (locked, record) => {
+    if (guard) await guard();
     const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
     if (finished.length) await record(expected);
     const { policies, principalDeleted } = await grantPoliciesOf(deps.iam, principal, expected);

@@ -1,0 +1,32 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { mapAwsError } from '../aws-errors';
+import type { AccessReview } from '../review/access-review';
+import type { DriftItem } from '../review/drift';
+import type { Repair } from '../review/repair';
+import { type ArchiveStore, redactSecrets } from './archive';
+
+/** One scheduled access review, as archived beside the execution histories (same bucket, same retention). */
+export const REVIEW_SCHEMA = 'rds-iam-access/access-review/v1';
+export const REVIEW_PREFIX = 'reviews/';
+
+export interface ReviewReport {
+  schema: typeof REVIEW_SCHEMA;
+  review: AccessReview;
+  drift: DriftItem[];
+  /** What the repair removed (or found removed, or kept): empty when repair is off. */
+  repairs: Repair[];
+  repair: { removeDanglingGrants: boolean };
+}
+
+/** By the review's time: one document per run, never overwritten by a later one. */
+export const reviewKey = (generatedAt: string): string => `${REVIEW_PREFIX}${generatedAt}.json`;
+
+export const writeReviewReport = async (store: ArchiveStore, report: ReviewReport): Promise<string> => {
+  const key = reviewKey(report.review.generatedAt);
+  try {
+    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: JSON.stringify(redactSecrets(report)), ContentType: 'application/json' }));
+  } catch (e) {
+    return mapAwsError(e, `archive ${key}`);
+  }
+  return key;
+};
