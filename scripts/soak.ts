@@ -29,6 +29,8 @@ import { planStories, type Post, type Squat, type Story, seededRandom } from './
 
 if (!process.env.SOAK_LOGS) logger.setLogLevel('SILENT');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// EMF metric lines are for CloudWatch Logs; here they would bury the report (POWERTOOLS_METRICS_DISABLED=false shows them).
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 const TARGETS_FILE = resolve(__dirname, '..', 'config', 'targets.soak.json');
 const CALLER = 'arn:aws:iam::123456789012:role/platform-admin';

@@ -10,7 +10,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 
 /**
  * SDK clients, created once per container and reused across invocations. Targets may live in
- * other Regions than the stack, so RDS and Secrets Manager clients are per Region.
+ * other Regions than the stack, so RDS and Secrets Manager clients are per Region. The factories are marked pure
+ * so a function's bundle keeps only the clients it uses (cold start: issue 13).
  */
 const perRegion = <T>(make: (region: string) => T): ((region: string) => T) => {
   const cache = new Map<string, T>();
@@ -21,9 +22,9 @@ const perRegion = <T>(make: (region: string) => T): ((region: string) => T) => {
   };
 };
 
-export const rdsClient = perRegion((region) => new RDSClient({ region }));
-export const secretsClient = perRegion((region) => new SecretsManagerClient({ region }));
-export const identitystoreClient = perRegion((region) => new IdentitystoreClient({ region }));
+export const rdsClient = /* @__PURE__ */ perRegion((region) => new RDSClient({ region }));
+export const secretsClient = /* @__PURE__ */ perRegion((region) => new SecretsManagerClient({ region }));
+export const identitystoreClient = /* @__PURE__ */ perRegion((region) => new IdentitystoreClient({ region }));
 
 let iam: IAMClient | undefined;
 export const iamClient = (): IAMClient => (iam ??= new IAMClient({}));

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { IAM_TAG_KEY } from './arn';
 import { ProvisioningError } from './errors';
 import { protectedReason, protectedUnderPrefix } from './identifiers';

@@ -3,6 +3,9 @@ import { invalid, ProvisioningError } from './errors';
 /** PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes; we refuse instead. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
+/** RDS's role whose members log in with an IAM token instead of a password. */
+export const RDS_IAM_ROLE = 'rds_iam';
+
 /** The role that marks every database user this project created (cluster-wide, NOLOGIN). */
 export const MARKER_ROLE = 'rds_iam_access_managed';
 

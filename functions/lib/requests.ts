@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { IAM_TAG_KEY, parsePrincipalArn, partitionOfRegion, type PrincipalArn, sameRoleOrUser } from './arn';
 import { type Config, type ResolvedTargetConfig, resolveTargetConfig } from './config';
 import { invalid, ProvisioningError } from './errors';

@@ -1,10 +1,9 @@
 import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import type { ResolvedTargetConfig } from '../config';
 import type { ProjectGrantPolicy } from '../iam/grants';
-import { MARKER_ROLE } from '../identifiers';
+import { MARKER_ROLE, RDS_IAM_ROLE } from '../identifiers';
 import type { ResolvedTarget } from '../rds';
 import { parseRoleComment } from '../sql/ddl';
-import { RDS_IAM_ROLE } from '../sql/onboard';
 import type { ObjectDecision } from '../sql/reassign';
 import type { DatabaseReview } from './database';
 

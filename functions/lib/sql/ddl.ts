@@ -1,4 +1,4 @@
-import { escapeIdentifier, escapeLiteral } from 'pg';
+import { escapeIdentifier, escapeLiteral } from 'pg/lib/utils';
 import { MARKER_ROLE } from '../identifiers';
 
 /**

@@ -1,14 +1,12 @@
 import type { Client } from 'pg';
 import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import { ProvisioningError } from '../errors';
-import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
+import { MARKER_ROLE, type ProtectedNames, protectedReason, RDS_IAM_ROLE } from '../identifiers';
 import { ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
 import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
 import { inTransaction } from './connection';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
-
-export const RDS_IAM_ROLE = 'rds_iam';
 
 export interface DbUserSpec {
   dbUser: string;

@@ -47,26 +47,34 @@ SELECT r.oid,
 export const EXISTING_ROLES = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
 
 /**
+ * The entries of a database ACL, one row per (grantee, privilege). `aclexplode(acl)` reads its argument again
+ * for every row it returns, and a `datacl` of a few hundred grants is stored TOASTed, so it detoasted the
+ * whole array per row: quadratic in the number of users holding CONNECT (measured: 145 ms at 1,000 grants,
+ * 3.5 s at 5,000). `unnest` detoasts the array once and keeps it; each item is then exploded on its own,
+ * which is linear (3-20 ms at 5,000). A MATERIALIZED CTE does not help: it keeps the TOAST pointer.
+ */
+export const ACL_ENTRIES = (acl: string): string => `unnest(${acl}) acl_item, aclexplode(ARRAY[acl_item])`;
+
+/**
  * The requested databases: whether they exist, whether the admin may grant CONNECT on them,
  * and whether the user already holds CONNECT explicitly (PUBLIC's default grant does not
- * count: some databases revoke it).
+ * count: some databases revoke it). The user's oid is looked up once, not per ACL entry.
  */
 export const DATABASE_CONNECT_STATE = `
 SELECT d.datname::text                                                     AS name,
        has_database_privilege(d.oid, 'CONNECT WITH GRANT OPTION')          AS admin_can_grant,
        EXISTS (SELECT 1
-                 FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
-                 JOIN pg_roles u ON u.oid = a.grantee
-                WHERE u.rolname = $2 AND a.privilege_type = 'CONNECT') AS user_has_connect
+                 FROM ${ACL_ENTRIES("coalesce(d.datacl, acldefault('d', d.datdba))")} a
+                WHERE a.grantee = (SELECT u.oid FROM pg_roles u WHERE u.rolname = $2)
+                  AND a.privilege_type = 'CONNECT')                        AS user_has_connect
   FROM pg_database d
  WHERE d.datname = ANY($1::text[]) AND NOT d.datistemplate AND d.datallowconn`;
 
 /** Databases where the role holds an explicit grant (DROP ROLE fails on those: revoke first). */
 export const DATABASES_GRANTING = `
 SELECT d.datname::text AS name
-  FROM pg_database d, aclexplode(d.datacl) a
-  JOIN pg_roles u ON u.oid = a.grantee
- WHERE u.rolname = $1
+  FROM pg_database d, ${ACL_ENTRIES('d.datacl')} a
+ WHERE a.grantee = (SELECT u.oid FROM pg_roles u WHERE u.rolname = $1)
  GROUP BY d.datname
  ORDER BY 1`;
 
@@ -78,7 +86,7 @@ export const DATABASES_NAMING = `
 SELECT d.datname::text AS name
   FROM pg_database d
   JOIN pg_roles u ON u.rolname = $1
- WHERE d.datdba = u.oid OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee = u.oid)
+ WHERE d.datdba = u.oid OR EXISTS (SELECT 1 FROM ${ACL_ENTRIES('d.datacl')} a WHERE a.grantee = u.oid)
  ORDER BY 1`;
 
 /**
