@@ -4,6 +4,7 @@ import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
 import { emitMetrics, METRIC } from '../metrics';
 import { attemptName, attemptOf, readAttempts } from './attempts';
+import { outcomeOf, type OutcomeView } from './outcome';
 
 /**
  * Requests are Step Functions executions: the request id is the execution name (of its first
@@ -29,7 +30,7 @@ export interface AttemptSummary {
   stoppedAt?: string;
 }
 
-export interface RequestView {
+export interface RequestView extends OutcomeView {
   requestId: string;
   kind: RequestKind;
   /** Which run of the request this is: 1, or a retry's number. */
@@ -65,12 +66,15 @@ export const causeMessage = (cause: string | undefined): string => {
 
 const viewOf = (kind: RequestKind, e: DescribeExecutionCommandOutput): RequestView => {
   const input = (parseJson(e.input) ?? {}) as Record<string, unknown>;
+  const status = (e.status ?? 'RUNNING') as RequestStatus;
+  const output = parseJson(e.output);
   return {
     ...attemptOf(e.name ?? '', input),
     kind,
-    status: (e.status ?? 'RUNNING') as RequestStatus,
+    status,
+    ...outcomeOf(kind, status, output),
     input,
-    ...(e.output !== undefined ? { output: parseJson(e.output) } : {}),
+    ...(e.output !== undefined ? { output } : {}),
     ...(e.error !== undefined || e.cause !== undefined ? { error: { code: e.error ?? 'Unknown', message: causeMessage(e.cause) } } : {}),
     startedAt: (e.startDate ?? new Date(0)).toISOString(),
     ...(e.stopDate ? { stoppedAt: e.stopDate.toISOString() } : {}),
