@@ -100,6 +100,27 @@ describe('a revocation of a user that does not exist', () => {
     await settled();
     expect((await get(again)).body).toMatchObject({ outcome: 'not found' });
   });
+
+  it('a user dropped by hand while its grant stayed: "not found", and the message says the grant left for it was removed', async () => {
+    const name = uniqueName('Dropped');
+    const principalArn = sb.aws.iam.addRole(name);
+    const on = uniqueName('ON');
+    expect((await call('POST /access-requests', { body: { requestId: on, principalArn, target: 'orders' } })).status).toBe(202);
+    await settled();
+    const sup = await superClient();
+    await sup.query(`DROP ROLE "${name}"`);
+    await sup.end();
+    const off = uniqueName('OFF');
+    // Without principalArn: the holder is found through the project's policies.
+    expect((await call('POST /revocations', { body: { requestId: off, dbUser: name, target: 'orders' } })).status).toBe(202);
+    await settled();
+    const r = await get(off);
+    expect(r.body).toMatchObject({ status: 'SUCCEEDED', outcome: 'not found', output: { found: false } });
+    expect(r.body.message).toBe(
+      `database user "${name}" does not exist on target "orders" (never created there, or already offboarded): nothing was changed in PostgreSQL; 1 IAM connect grant(s) left for it were removed. Check the dbUser and target of the revocation`,
+    );
+    expect(sb.aws.iam.attachedDocuments('role', name)).toEqual([]);
+  });
 });
 
 describe('an onboarding naming a database that does not exist', () => {
