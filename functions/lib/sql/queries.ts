@@ -46,6 +46,9 @@ SELECT r.oid,
 
 export const EXISTING_ROLES = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
 
+/** A database a request may name: it exists, is no template and allows connections (the rule of assertDatabasesExist). */
+const CONNECTABLE_DATABASE = `NOT d.datistemplate AND d.datallowconn`;
+
 /**
  * The entries of a database ACL, one row per (grantee, privilege). `aclexplode(acl)` reads its argument again
  * for every row it returns, and a `datacl` of a few hundred grants is stored TOASTed, so it detoasted the
@@ -68,7 +71,10 @@ SELECT d.datname::text                                                     AS na
                 WHERE a.grantee = (SELECT u.oid FROM pg_roles u WHERE u.rolname = $2)
                   AND a.privilege_type = 'CONNECT')                        AS user_has_connect
   FROM pg_database d
- WHERE d.datname = ANY($1::text[]) AND NOT d.datistemplate AND d.datallowconn`;
+ WHERE d.datname = ANY($1::text[]) AND ${CONNECTABLE_DATABASE}`;
+
+/** Which of the named databases a request may name exist (a request's acceptance: no user is involved yet). */
+export const CONNECTABLE_DATABASES = `SELECT d.datname::text AS name FROM pg_database d WHERE d.datname = ANY($1::text[]) AND ${CONNECTABLE_DATABASE}`;
 
 /** Databases where the role holds an explicit grant (DROP ROLE fails on those: revoke first). */
 export const DATABASES_GRANTING = `
