@@ -22,6 +22,8 @@ const unique = (xs) => [...new Set(xs)];
 module.exports = ({ options } = {}) => ({
   targetsJson: JSON.stringify(runtime),
   dbConcurrency: config.dbConcurrency,
+  // The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (local/asl-runner.ts queueConcurrency).
+  dbQueueConcurrency: Math.max(2, config.dbConcurrency),
   subnetIds: deployment.vpc.subnetIds,
   securityGroupIds: deployment.vpc.securityGroupIds,
   rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
@@ -106,7 +108,10 @@ function encryption(kms, prefix) {
 const KEY_USERS = {
   s3Write: ['ExecutionArchiveRole', 'AccessReconcileRole'],
   s3Read: ['ApiRole'],
-  sqs: ['ExecutionArchiveRole', 'IdpEventsRole'],
+  // Senders: the dead letters of failing functions, and the onboarding state machine into the database limiter's queue.
+  sqs: ['ExecutionArchiveRole', 'IdpEventsRole', 'OnboardStateMachineRole'],
+  // Receivers: dbUserCreate's event source mapping reads the limiter's queue with the function's role.
+  sqsReceive: ['DbUserCreateRole'],
   dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole'],
 };
 
@@ -182,7 +187,8 @@ function encryptionKeyPolicy(readers, prefix) {
       },
       use('ArchiveWriteByArchiveAndReconcile', KEY_USERS.s3Write, ['kms:GenerateDataKey'], 's3'),
       use('ArchiveReadByApi', KEY_USERS.s3Read, ['kms:Decrypt'], 's3'),
-      use('DeadLettersByFailingFunctions', KEY_USERS.sqs, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs'),
+      use('QueueSenders', KEY_USERS.sqs, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs'),
+      use('QueueReceivers', KEY_USERS.sqsReceive, ['kms:Decrypt'], 'sqs'),
       use('LockTableByLeaseHolders', KEY_USERS.dynamodb, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], 'dynamodb'),
       ...(readers.length
         ? [{

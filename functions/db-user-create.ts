@@ -4,6 +4,7 @@ import { stepHandler } from './lib/logger';
 import { ensureDbUser } from './lib/sql/onboard';
 import { sessionsEndedOn } from './lib/sql/watchdog';
 import { verifyOnboardState } from './lib/step-input';
+import { taskTokenConsumer } from './lib/task-token';
 import { dbUserSpecOf, type OnboardState } from './lib/steps';
 
 /** Create (or bring to the requested state) the IAM-authenticated database user. */
@@ -17,3 +18,6 @@ export const handler = stepHandler('CreateDbUser', async (input: OnboardState) =
     }),
   );
 });
+
+/** What is deployed: the same step, run by the limiter's queue (functions/lib/task-token.ts). */
+export const queueHandler = taskTokenConsumer(handler);

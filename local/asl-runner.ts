@@ -1,22 +1,27 @@
 import './polyfills';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { taskTokenConsumer } from '../functions/lib/task-token';
 import type { LocalFunction } from './functions';
+import { SimulatedQueueTrigger } from './simulated-queue';
 
 /**
  * Runs the real statemachines/*.asl.json with aws-local-stepfunctions, every Task state bound
  * to the function its own Resource names (`{"Fn::GetAtt": [functionKey, "Arn"]}`), so the
  * definition is exercised exactly as deployed. Functions that open database connections get
  * the same reserved-concurrency cap as in AWS: beyond it an invocation is throttled with
- * Lambda.TooManyRequestsException, which the state machine retries with backoff.
+ * Lambda.TooManyRequestsException, which the state machine retries with backoff. A Task that sends
+ * its input to a queue and waits for the task token (the database limiter) is answered by the
+ * function that queue's event source mapping runs (local/simulated-queue.ts).
  */
 export type StateMachineDefinition = ConstructorParameters<typeof StateMachine>[0];
 type Overrides = NonNullable<NonNullable<Parameters<StateMachine['run']>[1]>['overrides']>;
 type TaskHandler = NonNullable<Overrides['taskResourceLocalHandlers']>[string];
 type JsonValue = Parameters<TaskHandler>[0];
 export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-type AnyState = { Type: string; Resource?: unknown; Iterator?: StateMachineDefinition; ItemProcessor?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
+type AnyState = { Type: string; Resource?: unknown; Parameters?: unknown; Iterator?: StateMachineDefinition; ItemProcessor?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
 
 export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
 
@@ -27,6 +32,16 @@ export const loadDefinition = (name: string): StateMachineDefinition =>
 export const functionKeyOf = (resource: unknown): string | undefined => {
   const getAtt = (resource as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
   return Array.isArray(getAtt) && getAtt[1] === 'Arn' && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+};
+
+/** The waitForTaskToken integration of the database limiter: the state's input waits in a queue. */
+export const SQS_TASK_TOKEN = 'arn:aws:states:::sqs:sendMessage.waitForTaskToken';
+
+/** The logical id of the queue a `sqs:sendMessage.waitForTaskToken` Task sends to (`QueueUrl: {Ref}`), else undefined. */
+export const queueOf = (state: { Resource?: unknown; Parameters?: unknown }): string | undefined => {
+  if (state.Resource !== SQS_TASK_TOKEN) return undefined;
+  const ref = (state.Parameters as { QueueUrl?: { Ref?: unknown } } | undefined)?.QueueUrl?.Ref;
+  return typeof ref === 'string' ? ref : undefined;
 };
 
 /** Every state of a definition, nested ones (Map, Parallel) included, by name. */
@@ -64,6 +79,8 @@ export interface RunnerOptions {
    * intervals and cap multiplied by this, so retries against a throttled simulation behave as deployed, only faster.
    */
   retryScale?: number;
+  /** The limiter's queues: visibility timeout and the consumer's function timeout (serverless.yml: 180 s and 30 s). */
+  queue?: { visibilityTimeoutMs?: number; functionTimeoutMs?: number };
 }
 
 export interface RunnerStats {
@@ -74,12 +91,23 @@ export interface RunnerStats {
 
 const jsonClone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 
+/** What SendTaskFailure reports: the error name Retry and Catch match, and its cause. */
+class TaskFailed extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
 class LambdaThrottled extends Error {
   constructor(fn: string) {
     super(`Rate Exceeded. (function ${fn} is at its reserved concurrency)`);
     this.name = 'Lambda.TooManyRequestsException';
   }
 }
+
+/** The limiter's slots for `dbConcurrency`: Lambda's MaximumConcurrency of an SQS event source is 2 at least. */
+export const queueConcurrency = (dbConcurrency: number): number => Math.max(2, dbConcurrency);
 
 /** Execution names are unique per state machine, as in Step Functions. */
 const executionKey = (stateMachine: string, name: string): string => `${stateMachine}/${name}`;
@@ -88,6 +116,10 @@ export class LocalStepFunctions {
   readonly executions = new Map<string, ExecutionRecord>();
   readonly stats: RunnerStats = { invocations: {}, throttles: {}, peakConcurrency: {} };
   private readonly inflight: Record<string, number> = {};
+  /** The limiter's queues by logical id, each drained by its function's event source mapping. */
+  readonly queues = new Map<string, SimulatedQueueTrigger>();
+  /** Task tokens whose state waits for SendTaskSuccess / SendTaskFailure. */
+  private readonly waiting = new Map<string, { resolve: (output: unknown) => void; reject: (e: Error) => void }>();
 
   /**
    * `$$.Execution.Id` of an execution: its ARN, as in Step Functions (the database-user lease asks
@@ -98,11 +130,11 @@ export class LocalStepFunctions {
   constructor(private readonly options: RunnerOptions) {}
 
   /** Lambda's contract as the interpreter sees it: JSON in, JSON out, throttled at the cap. */
-  private invoke(key: string): (input: unknown) => Promise<unknown> {
-    const fn = this.options.functions[key];
+  private invoke(key: string, fn: LocalFunction | undefined = this.options.functions[key]): (input: unknown) => Promise<unknown> {
     if (!fn) throw new Error(`no function "${key}" in the stack`);
     return async (input) => {
-      const cap = fn.database ? this.options.dbConcurrency : Infinity;
+      // A queue-triggered function's reserved concurrency is its event source mapping's MaximumConcurrency (>= 2).
+      const cap = !fn.database ? Infinity : fn.queue ? queueConcurrency(this.options.dbConcurrency) : this.options.dbConcurrency;
       if ((this.inflight[key] ?? 0) >= cap) {
         this.stats.throttles[key] = (this.stats.throttles[key] ?? 0) + 1;
         throw new LambdaThrottled(key);
@@ -118,12 +150,56 @@ export class LocalStepFunctions {
     };
   }
 
+  /** The queue `queueId` and its event source mapping, created on first use. */
+  private queue(queueId: string): SimulatedQueueTrigger {
+    let queue = this.queues.get(queueId);
+    if (!queue) {
+      const entry = Object.entries(this.options.functions).find(([, f]) => f.queue === queueId);
+      if (!entry) throw new Error(`no function of the stack is triggered by queue "${queueId}"`);
+      const [key, fn] = entry;
+      // The deployed consumer (taskTokenConsumer) around this runner's function (a test may wrap it), invoked
+      // through Lambda's contract: counted, and throttled at its reserved concurrency.
+      const consumer = taskTokenConsumer(fn.handler as (input: unknown) => Promise<unknown>);
+      const invoke = this.invoke(key, { ...fn, handler: consumer as (input: never) => Promise<unknown> });
+      queue = new SimulatedQueueTrigger((event) => invoke(event), {
+        // ScalingConfig.MaximumConcurrency: 2 at least, as Lambda requires.
+        maxConcurrency: queueConcurrency(this.options.dbConcurrency),
+        visibilityTimeoutMs: this.options.queue?.visibilityTimeoutMs ?? 180_000,
+        functionTimeoutMs: this.options.queue?.functionTimeoutMs ?? 30_000,
+      });
+      this.queues.set(queueId, queue);
+    }
+    return queue;
+  }
+
+  /** SendTaskSuccess / SendTaskFailure: false when no state waits for the token (it timed out, or was answered). */
+  answerTask(token: string, answer: { output: unknown } | { error: string; cause: string }): boolean {
+    const waiter = this.waiting.get(token);
+    if (!waiter) return false;
+    this.waiting.delete(token);
+    if ('output' in answer) waiter.resolve(answer.output);
+    else waiter.reject(new TaskFailed(answer.error, answer.cause));
+    return true;
+  }
+
   private overrides(def: StateMachineDefinition, record: ExecutionRecord): Overrides {
     const taskResourceLocalHandlers: Record<string, TaskHandler> = {};
     const waitTimeOverrides: Record<string, number> = {};
     const retryIntervalOverrides: Record<string, number> = {};
     for (const [name, state] of allStates(def)) {
-      if (state.Type === 'Task') {
+      const queueId = state.Type === 'Task' ? queueOf(state) : undefined;
+      if (queueId) {
+        taskResourceLocalHandlers[name] = (async (input: { MessageBody: { input: unknown } }) => {
+          // A token per attempt, as Step Functions issues: a late answer to an earlier attempt answers nothing.
+          const taskToken = `${record.name}/${name}/${randomUUID()}`;
+          const answered = new Promise<unknown>((resolve, reject) => this.waiting.set(taskToken, { resolve, reject }));
+          this.queue(queueId).send(JSON.stringify({ ...input.MessageBody, taskToken }));
+          const output = await answered;
+          record.taskOutputs.push({ state: name, output });
+          return output as JsonValue;
+        }) as unknown as TaskHandler;
+        if (this.options.retryMs !== undefined) retryIntervalOverrides[name] = this.options.retryMs;
+      } else if (state.Type === 'Task') {
         const key = functionKeyOf(state.Resource);
         if (!key) throw new Error(`Task state ${name} does not name a function of the stack`);
         const invoke = this.invoke(key);
@@ -155,7 +231,11 @@ export class LocalStepFunctions {
     const machine = new StateMachine(this.scaledRetries(structuredClone(def)), { validationOptions: { noValidate: true } });
     const execution = machine.run(jsonClone(input) as JsonValue, {
       overrides: this.overrides(def, record),
-      context: { Execution: { Id: this.executionArnOf(stateMachine, name), Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() } },
+      context: {
+        Execution: { Id: this.executionArnOf(stateMachine, name), Name: name, Input: jsonClone(input) as JsonValue, StartTime: record.startDate.toISOString() },
+        // The limiter's Task replaces it with a token of its own per attempt.
+        Task: { Token: 'issued-per-attempt' },
+      },
     });
     const collect = (async () => {
       for await (const event of execution.eventLogs) record.events.push(event);

@@ -19,6 +19,8 @@ export interface LocalFunction {
   handler: (input: never) => Promise<unknown>;
   /** Opens PostgreSQL connections: gets the reserved concurrency cap, as in serverless.yml. */
   database: boolean;
+  /** The logical id of the queue whose event source mapping invokes it (the database limiter), if any. */
+  queue?: string;
 }
 
 /** The functions of the stack by their serverless.yml key, bound to the same handler modules. */
@@ -26,7 +28,7 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   onboardValidate: { handler: onboardValidate, database: false },
   targetDescribe: { handler: targetDescribe, database: false },
   iamAuthEnable: { handler: iamAuthEnable, database: false },
-  dbUserCreate: { handler: dbUserCreate, database: true },
+  dbUserCreate: { handler: dbUserCreate, database: true, queue: 'DbUserCreateQueue' },
   connectAllow: { handler: connectAllow, database: false },
   dbUserCompensate: { handler: dbUserCompensate, database: true },
   offboardValidate: { handler: offboardValidate, database: false },

@@ -1,5 +1,5 @@
 import type { Config } from '../functions/lib/config';
-import { LocalStepFunctions } from './asl-runner';
+import { LocalStepFunctions, type RunnerOptions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
@@ -32,6 +32,8 @@ export interface SandboxOptions {
   functions?: Record<string, LocalFunction>;
   /** The state machines' own backoff, scaled in time (see RunnerOptions.retryScale); ignored with retryMs. */
   retryScale?: number;
+  /** The limiter's queue timings (RunnerOptions.queue): a test of a dead slot holder shortens them. */
+  queue?: RunnerOptions['queue'];
   /** IAM throttling, read lag, page size, ConcurrentModification: off unless set. */
   iam?: IamSimulationOptions;
 }
@@ -96,7 +98,7 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
   process.env.AWS_REGION = REGION;
 
-  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale });
+  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale, queue: opts.queue });
   const sfn = new SimulatedStepFunctions(runner, { region: REGION, accountId: ACCOUNT_ID });
   const sfnMock = sfn.install();
   return {

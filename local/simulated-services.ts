@@ -17,9 +17,12 @@ import {
   type HistoryEvent,
   InvalidToken,
   ListExecutionsCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
   SFNClient,
   StartExecutionCommand,
   StateMachineDoesNotExist,
+  TaskTimedOut,
 } from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { allStates, type ExecutionRecord, functionKeyOf, loadDefinition, type LocalStepFunctions } from './asl-runner';
@@ -47,6 +50,33 @@ export interface ExecutionStatusChange {
   resources: string[];
   detail: { executionArn: string; stateMachineArn: string; name: string; status: string; startDate: number; stopDate: number | null; input: string; output: string | null; error: string | null; cause: string | null };
 }
+
+/**
+ * SendTaskSuccess / SendTaskFailure on `m`, answering the states of `runner` that wait for a task token (the
+ * database limiter's consumer calls them). A test that mocks SFNClient itself adds them with this, or the
+ * limiter's states would wait forever.
+ */
+export const answerTasksOf = (m: AwsClientStub<SFNClient>, runner: LocalStepFunctions): void => {
+  const timedOut = () => new TaskTimedOut({ message: 'Task Timed Out', ...meta });
+  m.on(SendTaskSuccessCommand).callsFake(async (i: { taskToken: string; output: string }) => {
+    if (!runner.answerTask(i.taskToken, { output: JSON.parse(i.output) as unknown })) throw timedOut();
+    return meta;
+  });
+  m.on(SendTaskFailureCommand).callsFake(async (i: { taskToken: string; error?: string; cause?: string }) => {
+    // The interpreter reports a failed Lambda task with its message as the cause: the same here, from the
+    // Lambda-shaped cause the consumer sends, so a step fails alike whichever way it ran.
+    const cause = ((): string => {
+      try {
+        const parsed = JSON.parse(i.cause ?? '') as { errorMessage?: unknown };
+        return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : (i.cause ?? '');
+      } catch {
+        return i.cause ?? '';
+      }
+    })();
+    if (!runner.answerTask(i.taskToken, { error: i.error ?? 'States.TaskFailed', cause })) throw timedOut();
+    return meta;
+  });
+};
 
 export class SimulatedStepFunctions {
   /** State machine ARN per ASL file name (statemachines/NAME.asl.json). */
@@ -148,6 +178,7 @@ export class SimulatedStepFunctions {
       }
       return { executionArn, startDate: record.startDate, ...meta };
     });
+    answerTasksOf(m, this.runner);
     m.on(DescribeExecutionCommand).callsFake(async (i: { executionArn: string }) => {
       const { machine, name } = this.parseExecutionArn(i.executionArn);
       const r = this.record(machine, name, i.executionArn);

@@ -29,7 +29,7 @@ import { describeTarget } from '../functions/lib/rds';
 import type { RequestPlan } from '../functions/lib/plan/request-plan';
 import { FUNCTIONS } from '../local/functions';
 import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { answerTasksOf, SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
 import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from './support/http-api';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
@@ -65,6 +65,8 @@ const call = async (spec: EventSpec, config: Config = sb.config): Promise<ApiAns
 beforeEach(() => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
   sfn = mockClient(SFNClient);
+  // The database limiter's consumer answers its waiting state through SFNClient: this mock must pass that on.
+  answerTasksOf(sfn, sb.runner);
   // Unknown executions, unless a test says otherwise; a started one echoes its start time.
   sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
   sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({

@@ -297,7 +297,8 @@ describe('encryption at rest (deployment.kms)', () => {
   it('names exactly the roles that write the archive, read it, send dead letters and hold leases in the lock table', () => {
     expect(rolesOf(statement('ArchiveWriteByArchiveAndReconcile'))).toEqual(rolesAllowing(['s3:PutObject']));
     expect(rolesOf(statement('ArchiveReadByApi'))).toEqual(rolesAllowing(['s3:GetObject']));
-    expect(rolesOf(statement('DeadLettersByFailingFunctions'))).toEqual(rolesAllowing(['sqs:SendMessage']));
+    expect(rolesOf(statement('QueueSenders'))).toEqual(rolesAllowing(['sqs:SendMessage']));
+    expect(rolesOf(statement('QueueReceivers'))).toEqual(rolesAllowing(['sqs:ReceiveMessage']));
     expect(rolesOf(statement('LockTableByLeaseHolders'))).toEqual(rolesAllowing(['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] }));
     for (const s of keyStatements()) for (const role of s.Condition?.ArnLike?.['aws:PrincipalArn'] ? rolesOf(s) : []) expect(template.Resources[role]?.Type, `${s.Sid}: ${role}`).toBe('AWS::IAM::Role');
   });
@@ -361,6 +362,7 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   'AWS::Lambda::Version': ['lambda:PublishVersion'],
   'AWS::Lambda::EventInvokeConfig': ['lambda:PutFunctionEventInvokeConfig', 'lambda:DeleteFunctionEventInvokeConfig'],
   'AWS::Lambda::Permission': ['lambda:AddPermission', 'lambda:RemovePermission'],
+  'AWS::Lambda::EventSourceMapping': ['lambda:CreateEventSourceMapping', 'lambda:DeleteEventSourceMapping', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
   'AWS::IAM::Role': ['iam:CreateRole', 'iam:DeleteRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole'],
   'AWS::StepFunctions::StateMachine': ['states:CreateStateMachine', 'states:DeleteStateMachine', 'states:UpdateStateMachine', 'iam:PassRole', 'logs:CreateLogDelivery'],
   // Today the template still creates the Okta bus: to go when it is referenced instead (issue 12).

@@ -19,7 +19,7 @@ import { parseConfig } from '../functions/lib/config';
 import { parseIdentityEvent } from '../functions/lib/idp/events';
 import { FUNCTIONS } from '../local/functions';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda } from '../local/simulated-services';
+import { answerTasksOf, SimulatedLambda } from '../local/simulated-services';
 import { ADMIN, httpEvent, parse } from './support/http-api';
 import { allRoles, testPg } from './support/pg';
 
@@ -36,6 +36,8 @@ beforeAll(async () => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
   sb.aws.iam.addRole('alice');
   sfn = mockClient(SFNClient);
+  // The database limiter's consumer answers its waiting state through SFNClient: this mock must pass that on.
+  answerTasksOf(sfn, sb.runner);
   sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
   lambda = new SimulatedLambda(FUNCTIONS).install();
   rolesBefore = await allRoles();

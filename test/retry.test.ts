@@ -23,7 +23,7 @@ import { MAX_ATTEMPTS, REQUEST_ID_PATTERN } from '../functions/lib/requests';
 import { FUNCTIONS } from '../local/functions';
 import { toHttpEvent } from '../local/http-api';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { answerTasksOf, SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
 import { ADMIN, type ApiAnswer, httpEvent, parse } from './support/http-api';
 import { roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
@@ -260,6 +260,8 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
   beforeEach(() => {
     sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
     sfn = mockClient(SFNClient);
+    // The database limiter's consumer answers its waiting state through SFNClient: this mock must pass that on.
+    answerTasksOf(sfn, sb.runner);
     sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
     sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({ executionArn: `${i.stateMachineArn}:${i.name}`, startDate: new Date(), $metadata: {} }));
   });

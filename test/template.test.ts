@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../functions/lib/config';
 import { ROUTES } from '../functions/lib/api/routes';
 import { METRIC, SERVICE_NAME } from '../functions/lib/metrics';
-import { allStates, functionKeyOf, loadDefinition, type StateMachineDefinition } from '../local/asl-runner';
+import { allStates, functionKeyOf, loadDefinition, queueConcurrency, queueOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../local/asl-runner';
 import { FUNCTIONS } from '../local/functions';
 import { readZip } from '../scripts/lib/zip';
 
@@ -120,7 +120,20 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   onboardValidate: [...LOGS, 'iam:GetRole', 'iam:GetUser'],
   targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
   iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
-  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  // The database limiter: its event source mapping reads the queue with this role; the step answers its waiting state.
+  dbUserCreate: [
+    ...LOGS,
+    ...ENI_ACTIONS,
+    'secretsmanager:GetSecretValue',
+    'rds-db:connect',
+    ...RDS_DESCRIBE,
+    ...LEASE,
+    'sqs:ReceiveMessage',
+    'sqs:DeleteMessage',
+    'sqs:GetQueueAttributes',
+    'states:SendTaskSuccess',
+    'states:SendTaskFailure',
+  ],
   dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
   offboardValidate: [...LOGS],
   dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
@@ -298,6 +311,7 @@ async function actionExists(action: string): Promise<boolean> {
 // The state machine definition, as CloudFormation would render it.
 
 const MARKER_PREFIX = 'arn:aws:lambda:eu-west-1:000000000000:function:';
+const REF_PREFIX = 'REF_';
 const markerFor = (logicalId: string): string => `${MARKER_PREFIX}${logicalId}`;
 const logicalIdOfMarker = (resource: unknown): string | undefined =>
   typeof resource === 'string' && resource.startsWith(MARKER_PREFIX) ? resource.slice(MARKER_PREFIX.length) : undefined;
@@ -317,6 +331,9 @@ function renderDefinition(definitionString: unknown): StateMachineDefinition {
     if (name in vars) {
       const target = getAttArnOf(vars[name]);
       if (target) return markerFor(target);
+      // A queue's URL (the database limiter's QueueUrl): the Ref, as the source file writes it.
+      const ref = (vars[name] as { Ref?: unknown } | undefined)?.Ref;
+      if (typeof ref === 'string' && Object.keys(vars[name] as object).length === 1) return `${REF_PREFIX}${ref}`;
       unresolved.push(`${name} = ${JSON.stringify(vars[name])}`);
       return m;
     }
@@ -589,11 +606,43 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(validation.isValid, `asl-validator: ${validation.errorsText('; ')}`).toBe(true);
 
     const source = loadDefinition(file);
-    const sourceTasks = new Map(allStates(source).filter(([, s]) => s.Type === 'Task').map(([name, s]) => [name, functionKeyOf(s.Resource)]));
+    const consumerOf = (queue: string): string | undefined => Object.entries(FUNCTIONS).find(([, f]) => f.queue === queue)?.[0];
+    const sourceTasks = new Map(
+      allStates(source)
+        .filter(([, s]) => s.Type === 'Task')
+        .map(([name, s]) => {
+          const queue = queueOf(s);
+          return [name, queue === undefined ? functionKeyOf(s.Resource) : consumerOf(queue)];
+        }),
+    );
     const deployedTasks = allStates(deployed).filter(([, s]) => s.Type === 'Task');
     expect(sorted(deployedTasks.map(([name]) => name)), 'Task states: deployed vs statemachines/onboard.asl.json').toEqual(sorted(sourceTasks.keys()));
     expect(deployedTasks.length).toBeGreaterThan(0);
-    for (const [name, state] of deployedTasks) {
+    for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource === SQS_TASK_TOKEN)) {
+      // The database limiter: the queue is this stack's, drained by exactly one mapping (batch 1) into the function the
+      // source names, whose reserved concurrency is the mapping's maximum: nothing else can take a slot.
+      const url = (state as { Parameters?: { QueueUrl?: unknown } }).Parameters?.QueueUrl;
+      expect(typeof url === 'string' && url.startsWith(REF_PREFIX), `Task ${name}: QueueUrl ${JSON.stringify(url)} is not a Ref`).toBe(true);
+      const queue = (url as string).slice(REF_PREFIX.length);
+      expect(template.Resources[queue]?.Type, `Task ${name}: ${queue}`).toBe('AWS::SQS::Queue');
+      const key = sourceTasks.get(name);
+      expect(key, `Task ${name}: no function of local/functions.ts consumes ${queue}`).toBeTypeOf('string');
+      const mappings = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && getAttArnOf(r.Properties?.EventSourceArn) === queue);
+      expect(mappings, `${queue}: event source mappings`).toHaveLength(1);
+      expect(getAttArnOf(mappings[0].Properties?.FunctionName), `${queue}: mapped function`).toBe(lambdaLogicalId(key as string));
+      expect(mappings[0].Properties?.BatchSize).toBe(1);
+      expect(mappings[0].Properties?.ScalingConfig).toEqual({ MaximumConcurrency: queueConcurrency(example.dbConcurrency) });
+      expect(props(template, lambdaLogicalId(key as string)).ReservedConcurrentExecutions).toBe(queueConcurrency(example.dbConcurrency));
+      // A lost message (dead-lettered) ends the wait instead of holding the run: the state has a timeout, and the
+      // queue keeps a message longer than the state waits.
+      const timeout = (state as { TimeoutSeconds?: number }).TimeoutSeconds;
+      expect(timeout, `Task ${name}: TimeoutSeconds`).toBeTypeOf('number');
+      expect(template.Resources[queue].Properties?.MessageRetentionPeriod as number).toBeGreaterThan(timeout as number);
+      expect((template.Resources[queue].Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)?.deadLetterTargetArn).toBeDefined();
+      const sender = getAttArnOf(props(template, machineId).RoleArn) as string;
+      expect(statementsWith(template, sender, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource)), `${sender}: sqs:SendMessage`).toEqual([{ 'Fn::GetAtt': [queue, 'Arn'] }]);
+    }
+    for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource !== SQS_TASK_TOKEN)) {
       const id = logicalIdOfMarker(state.Resource);
       expect(id, `Task ${name}: Resource ${JSON.stringify(state.Resource)} is not a GetAtt of a template resource`).toBeTypeOf('string');
       expect(id, `Task ${name}: Resource must be a ...LambdaFunction`).toMatch(/LambdaFunction$/);
@@ -628,8 +677,9 @@ describe('deployable stack (osls package --stage citest)', () => {
         invocable.add(target as string);
       }
     }
+    // The limiter's Task sends to a queue: its function is invoked by the queue's mapping, not by the state machine.
     const used = allStates(renderDefinition(props(template, machineId).DefinitionString))
-      .filter(([, s]) => s.Type === 'Task')
+      .filter(([, s]) => s.Type === 'Task' && s.Resource !== SQS_TASK_TOKEN)
       .map(([, s]) => logicalIdOfMarker(s.Resource));
     for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);
   });
