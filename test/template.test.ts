@@ -84,6 +84,8 @@ const ENI_ACTIONS = [
 ];
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 /** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
+// X-Ray tracing of the state machines (AWS: "IAM policies for X-Ray"): these actions take "*" only.
+const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'];
 const LOG_DELIVERY_ACTIONS = [
   'logs:CreateLogDelivery',
   'logs:GetLogDelivery',
@@ -456,10 +458,10 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies, log delivery)', () => {
+  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies, log delivery, X-Ray)', () => {
     // iam:ListPolicies cannot be scoped by IAM; connectRevoke filters by path itself. The CloudWatch Logs
     // delivery actions a state machine needs for its execution log take "*" only (AWS: "Logging using CloudWatch Logs").
-    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies', ...LOG_DELIVERY_ACTIONS].map((a) => a.toLowerCase()));
+    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies', ...LOG_DELIVERY_ACTIONS, ...XRAY_ACTIONS].map((a) => a.toLowerCase()));
     const bad = grants(template)
       .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
       .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
@@ -856,7 +858,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect((bucket as CfnResource & { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
       const p = bucket.Properties ?? {};
       expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-      expect(JSON.stringify(p.BucketEncryption)).toContain('"SSEAlgorithm":"AES256"');
+      expect(JSON.stringify(p.BucketEncryption)).toContain('"SSEAlgorithm":"aws:kms"');
       expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
       const archive = example.deployment!.archive;
       const [rule] = (p.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;

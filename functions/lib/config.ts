@@ -220,6 +220,27 @@ export const configSchema = z.strictObject({
           objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1) }).optional(),
         })
         .prefault({}),
+      /**
+       * Encryption at rest of the archive bucket, the log groups, the dead-letter queues and the lock table (AWS Control
+       * Tower's proactive controls ask for KMS). Without keyArn the stack creates a key of its own (rotated yearly, a key
+       * policy naming exactly the services and roles that use it); with keyArn that customer-managed key is used and its
+       * policy is yours (README, "Encryption").
+       */
+      kms: z
+        .strictObject({
+          keyArn: z
+            .string()
+            .regex(
+              /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/,
+              'must be the ARN of a KMS key (arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID); an alias is not accepted: log groups need the key ARN',
+            )
+            .optional(),
+          /** Principals that may decrypt what the key protects outside the stack's functions: reading and redriving dead-letter messages, reading the archive directly. */
+          readers: z
+            .array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, 'must be an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), without wildcards'))
+            .default([]),
+        })
+        .prefault({}),
     })
     .optional(),
   operations: operationsSchema.prefault({}),

@@ -91,6 +91,12 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ReassignmentRefused: 409,
 };
 
+/** Every error code (docs/runbook.md has an entry for each: test/runbook.test.ts). */
+export const ERROR_CODES = Object.keys(HTTP_STATUS) as ErrorCode[];
+
+/** The HTTP status the API answers with for a code. */
+export const httpStatusOf = (code: ErrorCode): number => HTTP_STATUS[code];
+
 /** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */
 export const isErrorCode = (name: unknown): name is ErrorCode => typeof name === 'string' && Object.hasOwn(HTTP_STATUS, name);
 
