@@ -6,7 +6,9 @@ import { protectedReason, protectedUnderPrefix } from './identifiers';
 
 /**
  * The targets this deployment may manage, and how. Configuration, never request input:
- * a request names a target, and only what is configured here can be touched.
+ * a request names a target, and only what is configured here can be touched. Every object is a
+ * z.strictObject: an unknown key is refused (with the known key it most likely meant), never dropped, so a
+ * typo cannot fall back to a default (`"enabled": "never"` would leave iamAuth.enable at "immediately").
  */
 const identifierRegex = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 const pgName = z.string().regex(identifierRegex, 'must be a plain PostgreSQL identifier (letters, digits, _ and $, at most 63)');
