@@ -10,6 +10,7 @@
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
+import { nodeVersionNotice } from './node-version';
 import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, simulationFromEnv, startLocalMode } from './local-mode';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -21,6 +22,8 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const SAME_CTRL_C_MS = 1000;
 
 async function main(): Promise<void> {
+  const unsupported = nodeVersionNotice();
+  if (unsupported) console.error(unsupported);
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
@@ -53,11 +56,15 @@ async function main(): Promise<void> {
       'rds-iam-access local mode (AWS simulated in memory; PostgreSQL is real)',
       `API: ${local.apiUrl}`,
       `PostgreSQL: ${local.postgresUrl}`,
+      ...(local.postgresBinaries?.copiedFrom
+        ? [`PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`]
+        : []),
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
       `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,
       `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
       `Identity-provider events: POST ${local.apiUrl}/local/events (an EventBridge event; identity store from ${relative(process.cwd(), identityStoreFile)})`,
       ...(Object.keys(simulation).length ? [`Simulated AWS faults: ${JSON.stringify(simulation)}`] : []),
+      ...local.notices.map((n) => `Note: ${n}`),
       'Ready. Ctrl-C stops.',
     ].join('\n'),
   );

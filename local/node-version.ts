@@ -1,0 +1,16 @@
+/**
+ * The Node.js versions this project supports: 22 and later, what its dependencies declare (engines) and what
+ * Lambda runs (nodejs22.x). Node.js 20 reached its end of life on 2026-04-30; it still runs local mode and the
+ * tests (this is not enforced, so a machine on 20 keeps working), but gets a notice instead of silence.
+ */
+export const SUPPORTED_NODE_MAJOR = 22;
+
+/** The notice for an unsupported version, or undefined on a supported one. */
+export const nodeVersionNotice = (version: string = process.version): string | undefined => {
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
+  if (Number.isInteger(major) && major >= SUPPORTED_NODE_MAJOR) return undefined;
+  return [
+    `Note: Node.js ${version} is not supported; rds-iam-access needs Node.js ${SUPPORTED_NODE_MAJOR} or later (Lambda runs nodejs22.x, and Node.js 20 is past its end of life).`,
+    `      Local mode still runs on it, untested by the project's dependencies (npm ci warned EBADENGINE). Switch with "nvm use" (.nvmrc) or install Node.js ${SUPPORTED_NODE_MAJOR}.`,
+  ].join('\n');
+};
