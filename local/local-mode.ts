@@ -10,6 +10,7 @@ import { connectionError, DATABASE_URL, describeAttempt, serverFromUrl } from '.
 import type { PostgresBinaries } from './postgres-binaries';
 import { assertPortFree, portError } from './port-check';
 import { FUNCTIONS, type LocalFunction } from './functions';
+import { collectInterrupted, type InterruptedRun, restoreInterrupted, saveInterrupted } from './interrupted-runs';
 import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
@@ -90,7 +91,10 @@ export interface LocalMode {
   postgresBinaries?: PostgresBinaries;
   /** What a user should know before the first request: databases the targets allow that the server lacks. */
   notices: string[];
-  stop: () => Promise<void>;
+  /** Runs the last stop interrupted (from the archive folder), known again as ABORTED: a retry finishes each. */
+  interruptedBefore: InterruptedRun[];
+  /** Stops everything; answers the runs it interrupted (still RUNNING), which it saved for the next start. */
+  stop: () => Promise<InterruptedRun[]>;
 }
 
 /** Reads the targets file and refuses what the local server cannot stand in for. */
@@ -186,6 +190,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.AWS_REGION = region;
 
     const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
+    const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
     const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
@@ -214,17 +219,22 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       aws,
       postgresBinaries: embedded?.binaries,
       notices,
+      interruptedBefore,
       stop: async () => {
-        if (stopped) return;
+        if (stopped) return [];
         stopped = true;
+        // Before anything closes: what is RUNNING now is what this stop interrupts.
+        const interrupted = collectInterrupted(runner);
+        saveInterrupted(opts.archiveDir, interrupted);
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();
         });
-        await Promise.allSettled(sfn.deliveries);
+        await Promise.allSettled(sfn.endedDeliveries);
         for (const m of mocks) m.restore();
         aws.restore();
         await server.stop();
+        return interrupted.runs;
       },
     };
   } catch (e) {

@@ -9,8 +9,5 @@ export const SUPPORTED_NODE_MAJOR = 22;
 export const nodeVersionNotice = (version: string = process.version): string | undefined => {
   const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
   if (Number.isInteger(major) && major >= SUPPORTED_NODE_MAJOR) return undefined;
-  return [
-    `Note: Node.js ${version} is not supported; rds-iam-access needs Node.js ${SUPPORTED_NODE_MAJOR} or later (Lambda runs nodejs22.x, and Node.js 20 is past its end of life).`,
-    `      Local mode still runs on it, untested by the project's dependencies (npm ci warned EBADENGINE). Switch with "nvm use" (.nvmrc) or install Node.js ${SUPPORTED_NODE_MAJOR}.`,
-  ].join('\n');
+  return `Note: Node.js ${version} is not supported (end of life); use Node.js ${SUPPORTED_NODE_MAJOR} or later, as Lambda (nodejs22.x) and the dependencies do ("nvm use" reads .nvmrc). Local mode and the tests still run on it.`;
 };

