@@ -121,8 +121,15 @@ export const restoreInterrupted = (archiveDir: string, runner: LocalStepFunction
 };
 
 /** The lines local mode prints: each run, and how to finish it. */
-export const describeInterrupted = (runs: InterruptedRun[], when: { stopping: true } | { apiUrl: string; callerHeader: string }): string[] => {
+export const describeInterrupted = (runs: InterruptedRun[], when: { stopping: true; notKept?: string } | { apiUrl: string; callerHeader: string }): string[] => {
   if (!runs.length) return [];
+  if ('stopping' in when && when.notKept) {
+    // Not saved, so the next start will not know them: the request itself, sent again, is what is left.
+    return [
+      `Interrupted: ${runs.length} execution(s) still RUNNING; they could not be kept in ${INTERRUPTED_FILE} (${when.notKept}): after the next npm start, send each request again under a new requestId (every step is idempotent):`,
+      ...runs.map((r) => `  ${r.requestId} (${r.workflow}, execution ${r.execution}, reached ${r.stateReached}, ${r.interruptedAt})`),
+    ];
+  }
   const stopping = 'stopping' in when;
   const head = stopping
     ? `Interrupted: ${runs.length} execution(s) still RUNNING, kept in ${INTERRUPTED_FILE} in the archive folder (marked ABORTED); after the next npm start (same LOCAL_ARCHIVE_DIR), retry each to finish it (every step is idempotent):`
@@ -130,7 +137,7 @@ export const describeInterrupted = (runs: InterruptedRun[], when: { stopping: tr
   const lines = runs.map((r) => {
     const what = `  ${r.requestId} (${r.workflow}, execution ${r.execution}, reached ${r.stateReached}, ${r.interruptedAt})`;
     const route = `POST /requests/${encodeURIComponent(r.requestId)}/retry`;
-    if (stopping) return `${what}: ${route}${r.requestedBy ? ` as ${r.requestedBy}` : ''}`;
+    if ('stopping' in when) return `${what}: ${route}${r.requestedBy ? ` as ${r.requestedBy}` : ''}`;
     const caller = r.requestedBy ? ` -H '${when.callerHeader}: ${r.requestedBy}'` : '';
     return `${what}: curl -X POST ${when.apiUrl}/requests/${encodeURIComponent(r.requestId)}/retry${caller}`;
   });

@@ -93,8 +93,8 @@ export interface LocalMode {
   notices: string[];
   /** Runs the last stop interrupted (from the archive folder), known again as ABORTED: a retry finishes each. */
   interruptedBefore: InterruptedRun[];
-  /** Stops everything; answers the runs it interrupted (still RUNNING), which it saved for the next start. */
-  stop: () => Promise<InterruptedRun[]>;
+  /** Stops everything; answers the runs it interrupted (still RUNNING), saved for the next start unless `notKept` says why not. */
+  stop: () => Promise<{ interrupted: InterruptedRun[]; notKept?: string }>;
 }
 
 /** Reads the targets file and refuses what the local server cannot stand in for. */
@@ -221,11 +221,17 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       notices,
       interruptedBefore,
       stop: async () => {
-        if (stopped) return [];
+        if (stopped) return { interrupted: [] };
         stopped = true;
         // Before anything closes: what is RUNNING now is what this stop interrupts.
         const interrupted = collectInterrupted(runner);
-        saveInterrupted(opts.archiveDir, interrupted);
+        let notKept: string | undefined;
+        try {
+          saveInterrupted(opts.archiveDir, interrupted);
+        } catch (e) {
+          // The stop goes on: PostgreSQL must not outlive it. The runs are still listed, with what to do instead.
+          notKept = (e as Error).message;
+        }
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();
@@ -234,7 +240,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
         for (const m of mocks) m.restore();
         aws.restore();
         await server.stop();
-        return interrupted.runs;
+        return { interrupted: interrupted.runs, ...(notKept ? { notKept } : {}) };
       },
     };
   } catch (e) {

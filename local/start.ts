@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   if (unsupported) console.error(unsupported);
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a whole number from 0 to 65535 (0: any free port), not "${process.env.PORT}"`);
   const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
   const identityStoreFile = resolve(process.env.LOCAL_IDENTITY_STORE ?? DEFAULT_IDENTITY_STORE_FILE);
   const simulation = simulationFromEnv(process.env);
@@ -45,10 +45,15 @@ async function main(): Promise<void> {
     }
     stoppingSince = Date.now();
     console.log(`\n${signal}: stopping (API and PostgreSQL)...`);
-    const interrupted = await local.stop();
-    for (const line of describeInterrupted(interrupted, { stopping: true })) console.log(line);
-    console.log('stopped');
-    process.exit(0);
+    try {
+      const { interrupted, notKept } = await local.stop();
+      for (const line of describeInterrupted(interrupted, { stopping: true, notKept })) console.log(line);
+      console.log('stopped');
+      process.exit(0);
+    } catch (e) {
+      console.error(`stopping failed: ${(e as Error).message}`);
+      process.exit(1);
+    }
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
