@@ -6,13 +6,27 @@
  * reserved concurrency, and the exact resources each role may touch.
  */
 require('tsx/cjs');
-const { readFileSync } = require('node:fs');
 const { resolve } = require('node:path');
-const { parseConfig } = require('../functions/lib/config.ts');
+const { loadConfigFile } = require('../functions/lib/config-file.ts');
+const { ConfigurationError } = require('../functions/lib/errors.ts');
 
 const file = resolve(__dirname, '..', process.env.TARGETS_FILE || 'config/targets.example.json');
-const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
-if (!config.deployment) throw new Error(`${file}: "deployment.vpc" (subnetIds, securityGroupIds) is required to deploy`);
+const config = loadOrExit(file);
+
+/**
+ * The targets file checked with the functions' own schema, plus what only a deployment needs (deploymentProblems).
+ * A bad file ends the process with its problems and nothing else: thrown, osls would print them inside its
+ * variable-resolution error, after "Cannot resolve serverless.yml ... Initialization error" and a stack trace.
+ */
+function loadOrExit(path) {
+  try {
+    return loadConfigFile(path, { deploying: true });
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    process.stderr.write(`\n${e.message}\n\nNothing was packaged. The targets file is TARGETS_FILE (default config/targets.example.json); see README "Configuration".\n`);
+    process.exit(1);
+  }
+}
 const targets = Object.values(config.targets);
 const partitionOf = (region) => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
 const rdsArn = (t) => `arn:${partitionOf(t.region)}:rds:${t.region}:${t.accountId}:${t.kind === 'cluster' ? 'cluster' : 'db'}:${t.identifier}`;
@@ -27,7 +41,7 @@ module.exports = ({ options } = {}) => ({
   rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
   rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
   adminAccessStatements: adminAccessStatements(),
-  archiveBucketProperties: archiveBucketProperties(deployment.archive),
+  archiveBucketProperties: archiveBucketProperties(deployment.archive, encryption(deployment.kms, '').kmsKeyArn),
   idpEventRules: idpEventRules(`rds-iam-access-${(options && options.stage) || 'dev'}`),
   idpEventsPolicies: idpEventsPolicies(),
   grantAttachStatements: grantAttachStatements(),
@@ -36,6 +50,7 @@ module.exports = ({ options } = {}) => ({
   reconcileSchedule: config.operations.reconcile.schedule,
   reconcileEnabled: config.operations.reconcile.enabled,
   reconcilePolicies: reconcilePolicies(),
+  ...encryption(deployment.kms, `rds-iam-access-${(options && options.stage) || 'dev'}`),
 });
 
 /**
@@ -81,6 +96,124 @@ function reconcilePolicies() {
 }
 
 /**
+ * One KMS key for the archive bucket, the log groups, the dead-letter queues and the lock table: the configured
+ * customer-managed key (deployment.kms.keyArn; its policy is the customer's, README "Encryption"), or a key this stack
+ * creates. The created key's policy names exactly who uses it: CloudWatch Logs for this stack's log groups, EventBridge
+ * for its rules' dead letters, and each function role for the one service it reaches the key through.
+ */
+function encryption(kms, prefix) {
+  const created = !kms.keyArn;
+  return {
+    kmsKeyArn: created ? { 'Fn::GetAtt': ['EncryptionKey', 'Arn'] } : kms.keyArn,
+    // A CloudFormation condition: the key resource exists only when no customer-managed key is configured.
+    createsEncryptionKey: { 'Fn::Equals': [String(created), 'true'] },
+    encryptionKeyPolicy: encryptionKeyPolicy(kms.readers, prefix),
+    // The deployment bucket exists before any other resource (osls creates it first), so it cannot use a key the stack
+    // creates: the customer's key, or S3's AWS-managed key.
+    deploymentBucketEncryption: {
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', ...(created ? {} : { KMSMasterKeyID: kms.keyArn }) }, BucketKeyEnabled: true }],
+    },
+  };
+}
+
+/** Roles that reach the key, by service: CloudFormation names them STACK-LogicalId-suffix (see grantAttachStatements). */
+const KEY_USERS = {
+  s3Write: ['ExecutionArchiveRole', 'AccessReconcileRole'],
+  s3Read: ['ApiRole'],
+  sqs: ['ExecutionArchiveRole', 'IdpEventsRole'],
+  dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole'],
+};
+
+function encryptionKeyPolicy(readers, prefix) {
+  const sub = (s) => ({ 'Fn::Sub': s });
+  const account = sub('${AWS::AccountId}');
+  const roles = (ids) => ids.map((id) => sub(`arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/\${AWS::StackName}-${id}-*`));
+  const via = (...services) => ({ 'kms:ViaService': services.map((svc) => sub(`${svc}.\${AWS::Region}.amazonaws.com`)), 'kms:CallerAccount': account });
+  // Principal "*" with the caller's ARN pinned: the named roles need no identity policy for the key (none of them can
+  // name it without a dependency cycle: role -> its log group -> the key), and nobody else matches.
+  const use = (Sid, ids, Action, ...services) => ({ Sid, Effect: 'Allow', Principal: { AWS: '*' }, Action, Resource: '*', Condition: { StringEquals: via(...services), ArnLike: { 'aws:PrincipalArn': roles(ids) } } });
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        // The account administers the key through IAM (so it can never become unmanageable), but this statement lets
+        // nobody encrypt or decrypt with it.
+        Sid: 'KeyAdministration',
+        Effect: 'Allow',
+        Principal: { AWS: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
+        Action: [
+          'kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation', 'kms:DisableKeyRotation',
+          'kms:ListResourceTags', 'kms:TagResource', 'kms:UntagResource', 'kms:ListGrants', 'kms:RevokeGrant', 'kms:EnableKey', 'kms:DisableKey',
+          'kms:UpdateKeyDescription', 'kms:CreateAlias', 'kms:UpdateAlias', 'kms:DeleteAlias', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion',
+        ],
+        Resource: '*',
+      },
+      {
+        // DynamoDB creates a grant when the table is created or restored (with the deployer's credentials).
+        Sid: 'GrantsForAwsResourcesOnly',
+        Effect: 'Allow',
+        Principal: { AWS: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      },
+      {
+        // AWS Control Tower CT.KMS.PR.3.
+        Sid: 'DenyGrantsExceptForAwsServices',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      },
+      {
+        Sid: 'CloudWatchLogsForThisStacksLogGroups',
+        Effect: 'Allow',
+        Principal: { Service: sub('logs.${AWS::Region}.amazonaws.com') },
+        Action: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        Resource: '*',
+        Condition: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': [
+              sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${prefix}-*`),
+              sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/vendedlogs/states/${prefix}-*`),
+              sub(`arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/http-api/${prefix}`),
+            ],
+          },
+        },
+      },
+      {
+        // Undeliverable events of this stack's rules land in the (encrypted) dead-letter queues.
+        Sid: 'EventBridgeDeadLettersOfThisStacksRules',
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': account },
+          ArnLike: { 'aws:SourceArn': sub(`arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/*${prefix}-*`) },
+        },
+      },
+      use('ArchiveWriteByArchiveAndReconcile', KEY_USERS.s3Write, ['kms:GenerateDataKey'], 's3'),
+      use('ArchiveReadByApi', KEY_USERS.s3Read, ['kms:Decrypt'], 's3'),
+      use('DeadLettersByFailingFunctions', KEY_USERS.sqs, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs'),
+      use('LockTableByLeaseHolders', KEY_USERS.dynamodb, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], 'dynamodb'),
+      ...(readers.length
+        ? [{
+            // deployment.kms.readers: operators who read and redrive dead letters or read the archive directly.
+            Sid: 'ConfiguredReaders',
+            Effect: 'Allow',
+            Principal: { AWS: '*' },
+            Action: ['kms:Decrypt', 'kms:DescribeKey'],
+            Resource: '*',
+            Condition: { StringEquals: via('sqs', 's3'), ArnEquals: { 'aws:PrincipalArn': readers } },
+          }]
+        : []),
+    ],
+  };
+}
+
+/**
  * What the grant function may attach: only policies under /rds-iam-access/, never to a role of this stack (a
  * compromised or misused grant step must not widen the project's own permissions), and, when configured, only to
  * principals carrying a tag or a permissions boundary (iam.grantablePrincipals).
@@ -116,13 +249,18 @@ function idpEventRules(prefix) {
   const rule = (name, extra) => ({ eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra } });
   const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
   const okta = deployment.oktaEventBusName;
+  // Okta's partner event bus exists once the partner event source is associated; the stack must never create (or,
+  // on removal, delete) it. Given a bus *name*, osls creates an AWS::Events::EventBus; given an ARN it references
+  // the bus, and uses only the part after "event-bus/" (the name) as the rule's EventBusName and in the rule ARN of
+  // the Lambda permission (rule/BUS/RULE). Region and account here only make the string an ARN.
+  const oktaBus = okta && `arn:${partitionOf(targets[0].region)}:events:${targets[0].region}:${targets[0].accountId}:event-bus/${okta}`;
   return [
     rule('identity-center', { pattern: cloudTrail(['aws.sso-directory', 'aws.identitystore'], ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership']) }),
     // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
     rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
     rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
     ...(okta
-      ? [rule('okta', { eventBus: okta, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
+      ? [rule('okta', { eventBus: oktaBus, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
       : []),
   ];
 }
@@ -173,13 +311,13 @@ function identityStoreStatements() {
 }
 
 /** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */
-function archiveBucketProperties(archive) {
-  if (archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
-    throw new Error('deployment.archive: transitionToGlacierAfterDays must be less than expireAfterDays');
-  }
+function archiveBucketProperties(archive, kmsKeyArn) {
   return {
     VersioningConfiguration: { Status: 'Enabled' },
-    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }] },
+    // SSE-KMS with the stack's key (CT.S3.PR.10); the bucket key keeps KMS requests to about one per object batch.
+    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyArn }, BucketKeyEnabled: true }] },
+    // Object-level events (EventBridge, CT.S3.PR.11): an overwrite or deletion of an archived run can be watched for.
+    NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
     PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     LifecycleConfiguration: {

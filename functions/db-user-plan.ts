@@ -1,16 +1,16 @@
 import { targetAdmin } from './lib/admin-session';
 import { ProvisioningError } from './lib/errors';
 import { stepHandler } from './lib/logger';
-import { type DbPlanAnswer, type DbPlanInvocation, type OffboardingSqlPlan, type OnboardingSqlPlan, planOffboardingSql, planOnboardingSql, reviewTargetDatabase } from './lib/plan/database';
+import { checkRequestedDatabases, type DbPlanAnswer, type DbPlanInvocation, type OffboardingSqlPlan, type OnboardingSqlPlan, planOffboardingSql, planOnboardingSql, reviewTargetDatabase } from './lib/plan/database';
 import type { DatabaseReview } from './lib/review/database';
 import { verifiedTarget, verifyOffboardState, verifyOnboardState } from './lib/step-input';
 
 /**
- * Read-only database work for the API (in the VPC): the database half of dry runs and of the access review. Like
+ * Read-only database work for the API (in the VPC): the database half of dry runs, of the access review and of a request's acceptance (its databases exist). Like
  * the steps it checks what it is given: the target (and so its admin secret) from this function's configuration,
  * the endpoint the admin connects to from RDS, the request validated again.
  */
-export const handler = stepHandler('PlanDbUser', async (invocation: DbPlanInvocation): Promise<DbPlanAnswer<OnboardingSqlPlan | OffboardingSqlPlan | DatabaseReview | undefined>> => {
+export const handler = stepHandler('PlanDbUser', async (invocation: DbPlanInvocation): Promise<DbPlanAnswer<OnboardingSqlPlan | OffboardingSqlPlan | DatabaseReview | { existing: string[] } | undefined>> => {
   try {
     switch (invocation.kind) {
       case 'onboarding': {
@@ -24,6 +24,11 @@ export const handler = stepHandler('PlanDbUser', async (invocation: DbPlanInvoca
       case 'review': {
         const { target, db } = await verifiedTarget(invocation.state);
         return { result: await reviewTargetDatabase(await targetAdmin(target, db, { readOnly: true }), { target }, invocation.dbUsers) };
+      }
+      case 'databases': {
+        const { target, db } = await verifiedTarget(invocation.state);
+        const databases = Array.isArray(invocation.databases) ? invocation.databases.filter((d): d is string => typeof d === 'string') : [];
+        return { result: await checkRequestedDatabases(await targetAdmin(target, db, { readOnly: true }), target, databases) };
       }
     }
   } catch (e) {

@@ -32,10 +32,12 @@ export const handler = stepHandler(
   // Step Functions has it for 90 days after the end; an event older than that is a replay nobody can serve.
   if (!archive) throw new ProvisioningError('RequestNotFound', `execution ${d.name} is not known to Step Functions`);
   const summary = auditSummaryOf(archive);
-  const key = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive, summary);
+  const { key, written } = await writeArchive({ s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') }, archive, summary);
   const { status }: ArchivedExecution = archive.execution;
-  return { requestId: d.name, kind, status, key, events: archive.events.length, summary };
+  // written false: a repeated delivery of this run's end, already archived (the archive is never overwritten).
+  return { requestId: d.name, kind, status, key, written, events: archive.events.length, summary };
   },
-  // After the archive is written: a delivery EventBridge retries because archiving failed is counted once, when it succeeds.
-  (out) => outcomeMetrics(out.summary),
+  // After the archive is written: a delivery EventBridge retries because archiving failed is counted once, when it
+  // succeeds; a repeated delivery of a run already archived was counted when it was written.
+  (out) => (out.written ? outcomeMetrics(out.summary) : []),
 );

@@ -224,6 +224,14 @@ export class LocalStepFunctions {
     return this.executions.get(executionKey(stateMachine, name));
   }
 
+  /** Drops an ended execution, as Step Functions does 90 days after it ended: its name may then start a new one. */
+  forget(stateMachine: string, name: string): void {
+    const key = executionKey(stateMachine, name);
+    if (this.executions.get(key)?.status === 'RUNNING') throw new Error(`execution ${key} is running; only an ended execution expires`);
+    this.executions.delete(key);
+    this.completion.delete(key);
+  }
+
   /** Resolves when every execution started so far has ended. */
   async idle(): Promise<void> {
     await Promise.all(this.completion.values());

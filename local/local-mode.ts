@@ -1,9 +1,10 @@
 import './polyfills';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pg, { escapeIdentifier } from 'pg';
 import { handler as api } from '../functions/api';
-import { type Config, parseConfig } from '../functions/lib/config';
+import type { Config } from '../functions/lib/config';
+import { loadConfigFile } from '../functions/lib/config-file';
+import { loadIdentityStoreFile } from './identity-store-file';
 import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
 import { connectionError, DATABASE_URL, describeAttempt, serverFromUrl } from './database-url';
@@ -13,7 +14,7 @@ import { FUNCTIONS, type LocalFunction } from './functions';
 import { collectInterrupted, type InterruptedRun, restoreInterrupted, saveInterrupted } from './interrupted-runs';
 import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
-import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+import { SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/errors';
 
@@ -99,7 +100,7 @@ export interface LocalMode {
 
 /** Reads the targets file and refuses what the local server cannot stand in for. */
 export const loadLocalConfig = (file: string): Config => {
-  const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
+  const config = loadConfigFile(file);
   const targets = Object.entries(config.targets);
   if (targets.length === 0) throw new Error(`${file}: no targets`);
   for (const [name, t] of targets) {
@@ -163,6 +164,7 @@ const deliverIdentityEvent = async (body: string): Promise<HttpResult> => {
 
 export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode> => {
   const config = loadLocalConfig(opts.targetsFile);
+  const identityStore = opts.identityStoreFile ? loadIdentityStoreFile(opts.identityStoreFile) : undefined;
   const targets = Object.entries(config.targets);
   const { accountId, region } = targets[0][1];
   // Before PostgreSQL starts: a port in use is found at once, not after the server is up.
@@ -199,7 +201,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
-    if (opts.identityStoreFile) mocks.push(new SimulatedIdentityStore(JSON.parse(readFileSync(opts.identityStoreFile, 'utf8')) as IdentityStoreData, { pageSize: opts.simulation?.pageSize }).install());
+    if (identityStore) mocks.push(new SimulatedIdentityStore(identityStore, { pageSize: opts.simulation?.pageSize }).install());
     // The deployed api handler itself, configured through its environment as serverless.yml does; and
     // POST /local/events, which hands an EventBridge event to idpEvents as its rules would.
     const http = createHttpApiServer(api, { 'POST /local/events': (body) => deliverIdentityEvent(body) });

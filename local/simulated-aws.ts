@@ -87,7 +87,7 @@ import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { FaultSchedule, pageOf, type RateLimit, seededRandom, TokenBucket } from './sim-faults';
 
@@ -769,8 +769,12 @@ export class SimulatedS3 {
 
   install(): AwsClientStub<S3Client> {
     const m = mockClient(S3Client);
-    m.on(PutObjectCommand).callsFake(async (i: { Bucket: string; Key: string; Body: string; Metadata?: Record<string, string> }) => {
+    m.on(PutObjectCommand).callsFake(async (i: { Bucket: string; Key: string; Body: string; Metadata?: Record<string, string>; IfNoneMatch?: string }) => {
       await tick();
+      // Conditional write (IfNoneMatch: '*'), as S3 answers it: 412 PreconditionFailed when the key exists.
+      if (i.IfNoneMatch === '*' && this.get(i.Bucket, i.Key) !== undefined) {
+        throw new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', message: 'At least one of the pre-conditions you specified did not hold', ...meta, $metadata: { httpStatusCode: 412 } });
+      }
       const body = typeof i.Body === 'string' ? i.Body : new TextDecoder().decode(i.Body as Uint8Array);
       this.objects.set(`${i.Bucket}/${i.Key}`, { body, metadata: i.Metadata ?? {}, lastModified: new Date() });
       if (this.directory) {

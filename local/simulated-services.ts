@@ -135,6 +135,8 @@ export class SimulatedStepFunctions {
       const machine = this.machineOf(i.stateMachineArn);
       const executionArn = `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`;
       const input = JSON.parse(i.input ?? '{}') as unknown;
+      // A name whose execution expired is free again, as in Step Functions once it forgot the execution.
+      if (this.expired.delete(`${machine}/${i.name}`)) this.runner.forget(machine, i.name);
       const existing = this.runner.find(machine, i.name);
       if (existing) {
         // Step Functions: the same name and input while running is the same execution; otherwise a conflict.

@@ -31,7 +31,7 @@ if (!process.env.SOAK_LOGS) logger.setLogLevel('SILENT');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const TARGETS_FILE = resolve(__dirname, '..', 'config', 'targets.soak.json');
-const CALLER = 'arn:aws:iam::123456789012:role/platform-admin';
+const CALLER = 'arn:aws:sts::123456789012:assumed-role/platform-admin/soak';
 /** The second database of the targets file, created here as a DBA would (`app` comes with the embedded server). */
 const EXTRA_DATABASE = 'sales';
 

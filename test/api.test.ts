@@ -238,6 +238,7 @@ describe('GET /requests/{requestId}', () => {
       kind: 'onboarding',
       attempt: 1,
       status: 'SUCCEEDED',
+      outcome: 'created',
       input,
       output: { dbUserOutcome: 'created' },
       startedAt: '2026-11-23T09:00:00.000Z',
@@ -367,7 +368,8 @@ describe('authorization (configuration api.admins / api.selfService)', () => {
 
   it('administrators (exact ARN or * pattern, matched against the session or its role) may ask for anyone', async () => {
     expect((await request(ADMIN, { principalArn: roleArn('bob'), dbUser: 'reporting_bob' })).status).toBe(202);
-    expect((await request(`arn:aws:iam::${ACCOUNT}:role/platform-admin`, { principalArn: roleArn('carol') })).status).toBe(202);
+    // api.admins names the role; any session of it is an administrator.
+    expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/ops`, { principalArn: roleArn('carol') })).status).toBe(202);
     const sso: Config = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_*/*`], auditors: [], selfService: true } };
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_0123abcd/jane@example.com`, { principalArn: roleArn('bob') }, sso)).status).toBe(202);
     // The pattern is anchored: a look-alike role is no administrator.
@@ -514,6 +516,30 @@ describe('caller identity', () => {
 
   it('refuses what is not an IAM or STS ARN', () => {
     expect(() => parseCallerArn('alice')).toThrow(/not an IAM or STS ARN/);
+  });
+
+  it.each([
+    [`arn:aws:iam::${ACCOUNT}:role/alice`, `arn:aws:sts::${ACCOUNT}:assumed-role/alice/SESSION`],
+    [`arn:aws:iam::${ACCOUNT}:role/teams/db/alice`, `arn:aws:sts::${ACCOUNT}:assumed-role/alice/SESSION`],
+    [`arn:aws:sts::${ACCOUNT}:assumed-role/alice`, `arn:aws:sts::${ACCOUNT}:assumed-role/alice/SESSION`],
+    [`arn:aws-cn:iam::${ACCOUNT}:role/alice`, `arn:aws-cn:sts::${ACCOUNT}:assumed-role/alice/SESSION`],
+  ])('a caller %s is no session: told to send %s (or an IAM user), naming the header; nothing starts', async (caller, expected) => {
+    const r = await call({ routeKey: 'POST /access-requests', caller, body: { principalArn: roleArn('alice'), target: 'orders' } });
+    expect(r).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'caller is not a session', callerArn: caller, expected } } });
+    const message = r.body.message as string;
+    expect(message).toContain(expected);
+    expect(message).toContain('x-caller-arn header');
+    expect(message).toMatch(/IAM user ARN arn:aws(-cn)?:iam::123456789012:user\/NAME/);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('a group, a policy or another resource as the caller is refused with the forms a caller takes; every route refuses it', async () => {
+    for (const caller of [`arn:aws:iam::${ACCOUNT}:group/dbas`, `arn:aws:iam::${ACCOUNT}:policy/p`]) {
+      const r = await call({ routeKey: 'GET /requests/{requestId}', caller, pathParameters: { requestId: 'REQ-1' } });
+      expect(r, caller).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'caller is not a session' } } });
+      expect(r.body.message).toContain(`assumed-role/ROLE/SESSION or an IAM user arn:aws:iam::${ACCOUNT}:user/NAME`);
+    }
+    expect((await call({ routeKey: 'GET /grants', caller: `arn:aws:iam::${ACCOUNT}:role/auditor` })).body).toMatchObject({ error: 'NotAuthorized', details: { reason: 'caller is not a session' } });
   });
 });
 

@@ -3,11 +3,14 @@
  * the local interpreter's runs in Step Functions' event format), and from the S3 archive the
  * executionArchive function writes when a run ends, once Step Functions no longer has it.
  */
-import { IAMClient } from '@aws-sdk/client-iam';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DetachRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler as archiveHandler } from '../functions/execution-archive';
 import { redactSecrets } from '../functions/lib/audit/archive';
@@ -93,6 +96,18 @@ const runRequest = async (routeKey: string, body: object): Promise<string> => {
   return requestId;
 };
 
+/**
+ * Starts an execution in Step Functions directly, not through the API (which refuses a database that does not exist
+ * before anything starts): as a run whose database was dropped after it was accepted. Waits until it was archived.
+ */
+const startedInStepFunctions = async (kind: 'onboarding' | 'offboarding', input: Record<string, unknown>): Promise<string> => {
+  const requestId = uniqueName('AUD');
+  await deps.executions.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.executions.stateMachines[kind], name: requestId, input: JSON.stringify({ requestId, ...input }) }));
+  await sb.runner.idle();
+  await Promise.all(sfn.deliveries);
+  return requestId;
+};
+
 const audit = async (requestId: string, caller = AUDITOR): Promise<AuditRecord> => {
   const r = await api('GET /audit/{requestId}', caller, { requestId });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -151,7 +166,7 @@ describe('GET /audit/{requestId}', () => {
     const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
     const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders' });
     const live = await audit(requestId);
-    expect(sb.aws.s3.objects.has(`${BUCKET}/executions/onboarding/${requestId}.json`)).toBe(true);
+    expect(sb.aws.s3.objects.has(`${BUCKET}/executions/onboarding/${requestId}/${live.startedAt}_${live.stoppedAt}.json`)).toBe(true);
 
     sfn.expire('onboard', requestId);
     expect((await api('GET /requests/{requestId}', ADMIN, { requestId })).status).toBe(404);
@@ -198,7 +213,7 @@ describe('GET /audit', () => {
       await runRequest('POST /access-requests', { principalArn: arnA, target: 'orders' }),
       await runRequest('POST /access-requests', { principalArn: arnB, target: 'orders' }),
       await runRequest('POST /access-requests', { principalArn: arnA, target: 'analytics' }),
-      await runRequest('POST /access-requests', { principalArn: arnB, target: 'orders', databases: ['no_such_db'] }),
+      await startedInStepFunctions('onboarding', { principalArn: arnB, dbUser: b, target: 'orders', dbRoles: [], databases: ['no_such_db'], requestedBy: ADMIN }),
     ];
     return { a, b, arnA, arnB, ids };
   };
@@ -294,6 +309,169 @@ describe('GET /audit', () => {
       expect(r.body.message).toContain(field);
     }
     expect((await list({}, `arn:aws:sts::${ACCOUNT}:assumed-role/developer/x`)).status).toBe(403);
+  });
+});
+
+describe('two runs under one request id (Step Functions forgot the first, or local mode restarted)', () => {
+  /** Sends a request with this id and waits until it ended and was archived. */
+  const send = async (routeKey: string, body: object): Promise<void> => {
+    const r = await api(routeKey, ADMIN, { body });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    await sb.runner.idle();
+    await Promise.all(sfn.deliveries);
+  };
+  const archivedUnder = (kind: string, name: string): string[] => [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/${kind}/${name}/`)).sort();
+  const listed = async (query: Record<string, string>) => {
+    const e = event('GET /audit', AUDITOR);
+    e.queryStringParameters = query;
+    return JSON.parse((await handleApiEvent(e, deps)).body) as { items: AuditRecord[] };
+  };
+
+  it('both are archived, /audit lists both, /audit/{requestId} answers the latest with the earlier one complete', async () => {
+    const name = uniqueName('Twice');
+    const principalArn = sb.aws.iam.addRole(name);
+    const requestId = uniqueName('AUD');
+    const body = { requestId, principalArn, target: 'orders' };
+    await send('POST /access-requests', body);
+    const first = await audit(requestId);
+    expect(first.output).toMatchObject({ dbUserOutcome: 'created' });
+
+    // 90 days later Step Functions has forgotten it, and the same request id starts a new run.
+    sfn.expire('onboard', requestId);
+    await send('POST /access-requests', body);
+    expect(archivedUnder('onboarding', requestId)).toHaveLength(2);
+
+    const record = await audit(requestId);
+    expect(record).toMatchObject({ requestId, status: 'SUCCEEDED', source: 'stepfunctions', output: { dbUserOutcome: 'already present' } });
+    expect(record.startedAt > first.startedAt).toBe(true);
+    expect(record.earlierRuns).toEqual([{ ...first, source: 'archive' }]);
+    expect(record.earlierRuns?.[0].steps.map((st) => st.name)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'Done']);
+
+    const items = (await listed({ dbUser: name })).items;
+    expect(items.map((i) => [i.requestId, i.startedAt])).toEqual([
+      [requestId, first.startedAt],
+      [requestId, record.startedAt],
+    ]);
+
+    // Once the second run is forgotten too, the archive alone answers the same.
+    sfn.expire('onboard', requestId);
+    const archived = await audit(requestId);
+    expect(archived).toEqual({ ...record, source: 'archive' });
+  });
+
+  it('each run keeps its own attempts: retries of the first run are not the second run\'s', async () => {
+    const name = uniqueName('Crowded');
+    const principalArn = sb.aws.iam.addRole(name);
+    // IAM's attached-policy quota is full: the first run and its retry fail at AllowConnect.
+    const foreign = Array.from({ length: 10 }, (_, p) => sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }));
+    const requestId = uniqueName('AUD');
+    const body = { requestId, principalArn, target: 'orders' };
+    await send('POST /access-requests', body);
+    expect((await api('POST /requests/{requestId}/retry', ADMIN, { requestId })).status).toBe(202);
+    await sb.runner.idle();
+    await Promise.all(sfn.deliveries);
+    sfn.expire('onboard', requestId);
+    sfn.expire('onboard', `${requestId}.2`);
+
+    await new IAMClient({}).send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: foreign[0] }));
+    await send('POST /access-requests', body);
+    const record = await audit(requestId);
+    expect(record.attempts.map((a) => [a.attempt, a.status])).toEqual([[1, 'SUCCEEDED']]);
+    expect(new Set(record.steps.map((st) => st.attempt))).toEqual(new Set([1]));
+    expect(record.earlierRuns?.map((r) => r.attempts.map((a) => [a.attempt, a.status, a.error?.code]))).toEqual([
+      [
+        [1, 'FAILED', 'GrantLimitReached'],
+        [2, 'FAILED', 'GrantLimitReached'],
+      ],
+    ]);
+  });
+
+  it('an attempt of the earlier run Step Functions still has is not the new run\'s: GET /requests leaves it out, a retry that would need its name is refused', async () => {
+    const name = uniqueName('Stale');
+    const principalArn = sb.aws.iam.addRole(name);
+    // IAM's attached-policy quota is full: every run and retry fails at AllowConnect.
+    for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] });
+    const requestId = uniqueName('AUD');
+    const body = { requestId, principalArn, target: 'orders' };
+    await send('POST /access-requests', body);
+    expect((await api('POST /requests/{requestId}/retry', ADMIN, { requestId })).status).toBe(202);
+    await sb.runner.idle();
+    await Promise.all(sfn.deliveries);
+    // The first attempt ended first, so Step Functions forgets it first; its retry is still there.
+    sfn.expire('onboard', requestId);
+    await send('POST /access-requests', body);
+
+    const now = await api('GET /requests/{requestId}', ADMIN, { requestId });
+    expect(now.body).toMatchObject({ requestId, attempt: 1, status: 'FAILED', attempts: [{ attempt: 1, status: 'FAILED' }] });
+    expect((now.body as { attempts: unknown[] }).attempts).toHaveLength(1);
+    const retry = await api('POST /requests/{requestId}/retry', ADMIN, { requestId });
+    expect(retry.status).toBe(409);
+    expect(retry.body).toMatchObject({ error: 'RequestConflict', details: { requestId, attempt: 2 } });
+    expect(retry.body.message).toContain(`Step Functions still holds execution "${requestId}.2" of an earlier run of this request id`);
+    expect([...sb.runner.executions.keys()].filter((k) => k.startsWith(`onboard/${requestId}`)).sort()).toEqual([`onboard/${requestId}`, `onboard/${requestId}.2`]);
+    // Both runs stay in the audit, each with its own attempts.
+    const record = await audit(requestId);
+    expect(record.attempts.map((a) => a.attempt)).toEqual([1]);
+    expect(record.earlierRuns?.map((r) => r.attempts.map((a) => a.attempt))).toEqual([[1, 2]]);
+  });
+
+  it('local mode restarted on the same archive folder: the run before the restart stays readable beside the new one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'archive-'));
+    try {
+      sb.aws.s3.directory = dir;
+      const name = uniqueName('Restart');
+      const principalArn = sb.aws.iam.addRole(name);
+      const requestId = uniqueName('AUD');
+      const body = { requestId, principalArn, target: 'orders' };
+      await send('POST /access-requests', body);
+      const before = await audit(requestId);
+
+      // A restart: Step Functions (the interpreter) and the in-memory objects are new; the folder is the same.
+      for (const m of mocks) m.restore();
+      sb.restore();
+      sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+      sb.aws.s3.directory = dir;
+      sb.aws.iam.addRole(name);
+      sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'audit' });
+      sfn.onExecutionEnd = (e) => archiveHandler(e as never);
+      mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
+      deps = { ...deps, config: sb.config, executions: { ...deps.executions, stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } } };
+      process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
+      process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
+
+      await send('POST /access-requests', body);
+      const after = await audit(requestId);
+      expect(after.startedAt > before.startedAt).toBe(true);
+      expect(after.earlierRuns).toEqual([{ ...before, source: 'archive' }]);
+      expect(readdirSync(join(dir, BUCKET, 'executions', 'onboarding', requestId))).toHaveLength(2);
+      expect((await listed({ dbUser: name })).items.map((i) => i.startedAt)).toEqual([before.startedAt, after.startedAt]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a repeated delivery of a run\'s end (EventBridge and Lambda retry) writes nothing: the archive is written only if absent', async () => {
+    const delivered: unknown[] = [];
+    sfn.onExecutionEnd = (e) => (delivered.push(e), archiveHandler(e as never));
+    const requestId = await runRequest('POST /access-requests', { principalArn: sb.aws.iam.addRole(uniqueName('AuditRole')), target: 'orders' });
+    const [key] = archivedUnder('onboarding', requestId);
+    const held = sb.aws.s3.objects.get(key);
+    await expect(archiveHandler(delivered[0] as never)).resolves.toMatchObject({ requestId, written: false });
+    expect(sb.aws.s3.objects.get(key)).toBe(held);
+    expect(archivedUnder('onboarding', requestId)).toEqual([key]);
+    // What makes it so: S3 (here its simulation) refuses a conditional write to a key that exists.
+    await expect(deps.archive.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key.slice(BUCKET.length + 1), Body: '{}', IfNoneMatch: '*' }))).rejects.toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+  });
+
+  it('a document archived by an earlier version (executions/KIND/ID.json) is still read', async () => {
+    const requestId = await runRequest('POST /access-requests', { principalArn: sb.aws.iam.addRole(uniqueName('AuditRole')), target: 'orders' });
+    const live = await audit(requestId);
+    const [key] = archivedUnder('onboarding', requestId);
+    const doc = sb.aws.s3.objects.get(key);
+    sb.aws.s3.objects.delete(key);
+    if (doc) sb.aws.s3.objects.set(`${BUCKET}/executions/onboarding/${requestId}.json`, doc);
+    sfn.expire('onboard', requestId);
+    expect(await audit(requestId)).toEqual({ ...live, source: 'archive' });
   });
 });
 

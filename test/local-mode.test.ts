@@ -133,7 +133,8 @@ describe('npm start (local mode)', () => {
     const trail = await api('GET', `/audit/${id}`, undefined, 'arn:aws:sts::123456789012:assumed-role/platform-admin/auditing');
     expect(trail.status).toBe(200);
     expect((trail.body.steps as Array<{ name: string }>).map((s) => s.name)).toContain('CreateDbUser');
-    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', `${id}.json`);
+    // One document per run of the id (keyed by its start and end), so a later run under the same id never replaces it.
+    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', id, `${done.startedAt as string}_${done.stoppedAt as string}.json`);
     for (let i = 0; i < 50 && !existsSync(archived); i++) await new Promise((r) => setTimeout(r, 100));
     const document = readFileSync(archived, 'utf8');
     expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: id, status: 'SUCCEEDED' } });

@@ -109,6 +109,12 @@ describe('retrying through the API runs the real workflow again and finishes the
     const orders = sb.config.targets.orders;
     process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, targets: { ...sb.config.targets, orders: { ...orders, reassignment: { ...orders.reassignment, ...reassignment } } } });
   };
+  /** A role whose attached-policy quota is full: its onboardings fail at AllowConnect (after CreateDbUser, compensated). */
+  const crowded = (name: string): string => {
+    const principalArn = sb.aws.iam.addRole(name);
+    for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] });
+    return principalArn;
+  };
   const onboarded = async (principalArn: string) => {
     const r = await call('POST /access-requests', { body: { requestId: uniqueName('ON'), principalArn, target: 'orders' } });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
@@ -166,7 +172,7 @@ describe('retrying through the API runs the real workflow again and finishes the
     expect(record).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED', retriedBy: ADMIN, source: 'stepfunctions' });
     expect(record.attempts.map((a) => [a.attempt, a.status, a.error?.code])).toEqual([[1, 'FAILED', 'ReassignmentRefused'], [2, 'SUCCEEDED', undefined]]);
     expect(record.steps.filter((s) => s.name === 'RetireDbUser').map((s) => [s.attempt, s.error?.code])).toEqual([[1, 'ReassignmentRefused'], [2, undefined]]);
-    for (const key of [requestId, `${requestId}.2`]) expect(sb.aws.s3.objects.has(`${BUCKET}/executions/offboarding/${key}.json`), key).toBe(true);
+    for (const key of [requestId, `${requestId}.2`]) expect([...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/offboarding/${key}/`)), key).toHaveLength(1);
     const listed = (await call('GET /audit', { caller: AUDITOR, query: { dbUser: name } })).body as unknown as AuditPage;
     expect(listed.items.filter((i) => i.kind === 'offboarding').map((i) => [i.requestId, i.attempt, i.status])).toEqual([[requestId, 1, 'FAILED'], [requestId, 2, 'SUCCEEDED']]);
     // Once Step Functions forgets both runs, the archive tells the same.
@@ -197,10 +203,10 @@ describe('retrying through the API runs the real workflow again and finishes the
   });
 
   it('retries sent at once start one attempt: one 202, the others 200 with that attempt; a resent {attempt} starts nothing; the next retry is attempt 3', async () => {
-    const principalArn = sb.aws.iam.addRole(uniqueName('Burst'));
+    const principalArn = crowded(uniqueName('Burst'));
     const requestId = uniqueName('ON');
-    // A database that is allowed but missing: every attempt fails at CreateDbUser, quickly.
-    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', databases: ['no_such_db'] } })).status).toBe(202);
+    // IAM's attached-policy quota is full: every attempt fails at AllowConnect (and compensates), quickly.
+    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders' } })).status).toBe(202);
     await settled();
     const answers = await Promise.all(Array.from({ length: 4 }, () => retry(requestId)));
     expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 202]);
@@ -219,13 +225,14 @@ describe('retrying through the API runs the real workflow again and finishes the
 
   it('self-service: a caller retries its own request; another caller gets 404; an administrator\'s request for the caller is not its to retry (403)', async () => {
     const alice = uniqueName('alice');
-    const aliceRole = sb.aws.iam.addRole(alice);
-    const own = await call('POST /access-requests', { caller: sessionOf(alice), body: { requestId: 'T1', principalArn: aliceRole, target: 'orders', databases: ['no_such_db'] } });
+    // Her runs fail (IAM's attached-policy quota is full), so there is something to retry.
+    const aliceRole = crowded(alice);
+    const own = await call('POST /access-requests', { caller: sessionOf(alice), body: { requestId: 'T1', principalArn: aliceRole, target: 'orders' } });
     expect(own.status).toBe(202);
     const ownId = own.body.requestId as string;
     expect(ownId).toBe(`${selfServiceNamespace(aliceRole)}T1`);
     const byAdmin = uniqueName('ADM');
-    expect((await call('POST /access-requests', { body: { requestId: byAdmin, principalArn: aliceRole, target: 'orders', databases: ['no_such_db'] } })).status).toBe(202);
+    expect((await call('POST /access-requests', { body: { requestId: byAdmin, principalArn: aliceRole, target: 'orders' } })).status).toBe(202);
     await settled();
 
     const bob = uniqueName('bob');

@@ -84,6 +84,8 @@ const ENI_ACTIONS = [
 ];
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 /** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
+// X-Ray tracing of the state machines (AWS: "IAM policies for X-Ray"): these actions take "*" only.
+const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'];
 const LOG_DELIVERY_ACTIONS = [
   'logs:CreateLogDelivery',
   'logs:GetLogDelivery',
@@ -456,10 +458,10 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies, log delivery)', () => {
+  it('uses Resource "*" only for actions without resource-level permissions (VPC network interfaces, iam:ListPolicies, log delivery, X-Ray)', () => {
     // iam:ListPolicies cannot be scoped by IAM; connectRevoke filters by path itself. The CloudWatch Logs
     // delivery actions a state machine needs for its execution log take "*" only (AWS: "Logging using CloudWatch Logs").
-    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies', ...LOG_DELIVERY_ACTIONS].map((a) => a.toLowerCase()));
+    const eni = new Set([...ENI_ACTIONS, 'iam:ListPolicies', ...LOG_DELIVERY_ACTIONS, ...XRAY_ACTIONS].map((a) => a.toLowerCase()));
     const bad = grants(template)
       .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
       .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
@@ -856,7 +858,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect((bucket as CfnResource & { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
       const p = bucket.Properties ?? {};
       expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-      expect(JSON.stringify(p.BucketEncryption)).toContain('"SSEAlgorithm":"AES256"');
+      expect(JSON.stringify(p.BucketEncryption)).toContain('"SSEAlgorithm":"aws:kms"');
       expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
       const archive = example.deployment!.archive;
       const [rule] = (p.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
@@ -1105,6 +1107,34 @@ describe('deployable stack (osls package --stage citest)', () => {
         ]),
       );
       expect(patterns).toHaveLength(4);
+    });
+
+    it('references the existing Okta partner event bus and never creates it (a deploy would fail, a removal delete it)', () => {
+      const bus = example.deployment!.oktaEventBusName!;
+      expect(bus).toMatch(/^aws\.partner\/okta\.com\/[^/]+\/[^/]+$/);
+      expect(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::EventBus').map(([id]) => id)).toEqual([]);
+      const onBus = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined);
+      expect(onBus).toHaveLength(1);
+      const [rule] = onBus;
+      expect(rule.Properties?.EventBusName, 'the partner bus by its name').toBe(bus);
+      expect(rule.DependsOn, 'waits for no bus of the stack').toBeUndefined();
+      const [target] = rule.Properties?.Targets as Array<Record<string, unknown>>;
+      expect(getAttArnOf(target.Arn)).toBe(lambdaLogicalId('idpEvents'));
+      // idpEvents may be invoked by exactly that rule on that bus: arn:PARTITION:events:REGION:ACCOUNT:rule/BUS/RULE.
+      const ruleName = rule.Properties?.Name as string;
+      const permissions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && JSON.stringify(r.Properties?.SourceArn).includes(bus));
+      expect(permissions).toHaveLength(1);
+      expect(permissions[0].Properties).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [lambdaLogicalId('idpEvents'), 'Arn'] } });
+      expect(permissions[0].Properties?.SourceArn).toEqual({
+        'Fn::Join': [':', ['arn', { Ref: 'AWS::Partition' }, 'events', { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }, { 'Fn::Join': ['/', ['rule', bus, ruleName]] }]],
+      });
+      // Deliveries it fails still reach the dead-letter queue: the queue's policy admits that rule's ARN.
+      const ruleArn = `arn:aws:events:eu-west-1:123456789012:rule/${bus}/${ruleName}`;
+      const queuePolicy = props(template, 'IdpEventsDeadLetterQueuePolicy').PolicyDocument as PolicyDocument;
+      const patterns = asArray(queuePolicy.Statement).map((s) => (s.Condition?.ArnLike?.['aws:SourceArn'] as Sub)['Fn::Sub'] as string);
+      const matches = (pattern: string) =>
+        new RegExp(`^${pattern.replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012').split('*').map((p) => p.replace(/[.?+^$()[\]{}|\\/]/g, '\\$&')).join('.*')}$`).test(ruleArn);
+      expect(patterns.some(matches), `${ruleArn} against ${patterns.join(', ')}`).toBe(true);
     });
 
     it('sends what it cannot take to a dead-letter queue: delivery failures (each rule) and function failures', () => {

@@ -91,6 +91,12 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ReassignmentRefused: 409,
 };
 
+/** Every error code (docs/runbook.md has an entry for each: test/runbook.test.ts). */
+export const ERROR_CODES = Object.keys(HTTP_STATUS) as ErrorCode[];
+
+/** The HTTP status the API answers with for a code. */
+export const httpStatusOf = (code: ErrorCode): number => HTTP_STATUS[code];
+
 /** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */
 export const isErrorCode = (name: unknown): name is ErrorCode => typeof name === 'string' && Object.hasOwn(HTTP_STATUS, name);
 
@@ -124,3 +130,19 @@ export const isProvisioningError = (e: unknown, code?: ErrorCode): e is Provisio
 /** Shorthand for the most common error: a field of the request is wrong. */
 export const invalid = (field: string, reason: string): ProvisioningError =>
   new ProvisioningError('ValidationError', `${field}: ${reason}`, { details: { field, reason } });
+
+/**
+ * A configuration that cannot be used (code ConfigurationError): where it came from (a file, or TARGETS_CONFIG),
+ * what it is, and every problem found, one per line as `PATH: what is wrong, what is allowed`, so that one run
+ * shows all of them.
+ */
+export class ConfigurationError extends ProvisioningError {
+  readonly source: string | undefined;
+  readonly problems: readonly string[];
+
+  constructor(source: string | undefined, headline: string, problems: readonly string[]) {
+    super('ConfigurationError', `${source ? `${source}: ` : ''}${headline}${problems.length ? `:\n  - ${problems.join('\n  - ')}` : ''}`);
+    this.source = source;
+    this.problems = problems;
+  }
+}

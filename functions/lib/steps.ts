@@ -41,6 +41,7 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
   ...(request.requireOwner ? { requireOwner: request.requireOwner } : {}),
   ...(request.idpUser ? { idpUser: request.idpUser } : {}),
   ...(request.exclusiveRoles ? { revokableRoles: target.allowedDbRoles } : {}),
+  allowedDatabases: target.allowedDatabases,
 });
 
 /** The rds-db:connect resource of an onboarding: for the run and for its dry run. */

@@ -4,6 +4,7 @@ import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
 import { emitMetrics, METRIC } from '../metrics';
 import { attemptName, attemptOf, readAttempts } from './attempts';
+import { outcomeOf, type OutcomeView } from './outcome';
 
 /**
  * Requests are Step Functions executions: the request id is the execution name (of its first
@@ -29,7 +30,7 @@ export interface AttemptSummary {
   stoppedAt?: string;
 }
 
-export interface RequestView {
+export interface RequestView extends OutcomeView {
   requestId: string;
   kind: RequestKind;
   /** Which run of the request this is: 1, or a retry's number. */
@@ -65,12 +66,15 @@ export const causeMessage = (cause: string | undefined): string => {
 
 const viewOf = (kind: RequestKind, e: DescribeExecutionCommandOutput): RequestView => {
   const input = (parseJson(e.input) ?? {}) as Record<string, unknown>;
+  const status = (e.status ?? 'RUNNING') as RequestStatus;
+  const output = parseJson(e.output);
   return {
     ...attemptOf(e.name ?? '', input),
     kind,
-    status: (e.status ?? 'RUNNING') as RequestStatus,
+    status,
+    ...outcomeOf(kind, status, output),
     input,
-    ...(e.output !== undefined ? { output: parseJson(e.output) } : {}),
+    ...(e.output !== undefined ? { output } : {}),
     ...(e.error !== undefined || e.cause !== undefined ? { error: { code: e.error ?? 'Unknown', message: causeMessage(e.cause) } } : {}),
     startedAt: (e.startDate ?? new Date(0)).toISOString(),
     ...(e.stopDate ? { stoppedAt: e.stopDate.toISOString() } : {}),
@@ -89,9 +93,20 @@ export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, n
 
 const summaryOf = (v: RequestView): AttemptSummary => ({ attempt: v.attempt, status: v.status, startedAt: v.startedAt, ...(v.stoppedAt ? { stoppedAt: v.stoppedAt } : {}) });
 
+/**
+ * An attempt that started before the request's first attempt belongs to an earlier run of the same request id: Step
+ * Functions forgot that run's first execution (90 days after it ended) and the id was sent again, while it still
+ * has the later-ending attempt. It is not this run's (the archive keeps it with its own run: /audit/{requestId}).
+ */
+const ofEarlierRun = (first: RequestView, attempt: RequestView): boolean => attempt.startedAt < first.startedAt;
+
 /** The request whose first attempt is `first`: its latest attempt, listing them all. */
 const withAttempts = async (deps: ExecutionsDeps, first: RequestView): Promise<RequestView> => {
-  const runs = await readAttempts(first.requestId, async (name, n) => (n === 1 ? first : describeRequest(deps, first.kind, name)));
+  const runs = await readAttempts(first.requestId, async (name, n) => {
+    if (n === 1) return first;
+    const attempt = await describeRequest(deps, first.kind, name);
+    return attempt && !ofEarlierRun(first, attempt) ? attempt : undefined;
+  });
   return { ...runs[runs.length - 1], attempts: runs.map(summaryOf) };
 };
 
@@ -198,8 +213,18 @@ export const startAttempt = async (
   attempt: number,
   reveal: Reveal = (existing) => existing,
 ): Promise<StartResult> => {
-  const result = await startNamed(deps, kind, attemptName(input.requestId, attempt), { ...input, attempt }, reveal);
+  const name = attemptName(input.requestId, attempt);
+  const result = await startNamed(deps, kind, name, { ...input, attempt }, reveal);
   if (result.started) return result;
   const first = await describeRequest(deps, kind, input.requestId);
+  if (first && ofEarlierRun(first, result.request)) {
+    // The name is taken until Step Functions forgets that execution too: answering it as this run's would say a retry
+    // started that did not.
+    throw new ProvisioningError(
+      'RequestConflict',
+      `attempt ${attempt} of request "${input.requestId}" cannot start: Step Functions still holds execution "${name}" of an earlier run of this request id (started ${result.request.startedAt}, before this run's ${first.startedAt}); send the request again under a new requestId`,
+      { details: { requestId: input.requestId, attempt, heldSince: result.request.startedAt } },
+    );
+  }
   return { started: false, request: first ? await withAttempts(deps, first) : result.request };
 };

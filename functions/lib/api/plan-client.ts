@@ -29,4 +29,5 @@ export const lambdaDatabasePlanner = (lambda: LambdaClient, functionName: string
   onboarding: (state) => invoke(lambda, functionName, { kind: 'onboarding', state }),
   offboarding: (state) => invoke(lambda, functionName, { kind: 'offboarding', state }),
   review: (state, dbUsers) => invoke(lambda, functionName, { kind: 'review', state, dbUsers }),
+  databases: (state, databases) => invoke(lambda, functionName, { kind: 'databases', state, databases }),
 });

@@ -1,7 +1,7 @@
 import { parsePrincipalArn, type PrincipalArn } from '../arn';
 import type { Config } from '../config';
 import { defaultDbUser } from '../identifiers';
-import { type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
+import { checkOnboardingRequest, type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
 import { validateOffboardRequest, validateOnboardRequest } from '../requests';
 import type { AccessQuestion } from './authorization';
 import type { RequestKind } from './executions';
@@ -36,6 +36,7 @@ const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
   const { request, target } = validated;
   return {
     plan: (deps: PlanDeps) => planOnboardingRequest(deps, validated),
+    accept: (deps: PlanDeps) => checkOnboardingRequest(deps, validated),
     input: {
       requestId: request.requestId,
       principalArn: request.principal.arn,
@@ -57,6 +58,8 @@ const offboardingInput = (fields: Record<string, unknown>, config: Config) => {
   const { request, target } = validated;
   return {
     plan: (deps: PlanDeps) => planOffboardingRequest(deps, validated),
+    // A user that does not exist is an answer of the run ("not found", which still removes grants left for it), not a refusal.
+    accept: async (_deps: PlanDeps): Promise<void> => undefined,
     input: {
       requestId: request.requestId,
       dbUser: request.dbUser,
@@ -69,6 +72,9 @@ const offboardingInput = (fields: Record<string, unknown>, config: Config) => {
   };
 };
 
-/** The execution input of a request of this kind (validated against the configuration now), and its dry run. */
+/**
+ * The execution input of a request of this kind (validated against the configuration now), its dry run, and what the
+ * real request must pass before it starts (read from the target: see acceptance.ts).
+ */
 export const requestInput = (kind: RequestKind, fields: Record<string, unknown>, config: Config) =>
   kind === 'onboarding' ? onboardingInput(fields, config) : offboardingInput(fields, config);

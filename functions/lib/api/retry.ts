@@ -1,6 +1,8 @@
 import type { Config } from '../config';
 import { invalid, ProvisioningError } from '../errors';
 import { MAX_ATTEMPTS } from '../requests';
+import type { PlanDeps } from '../plan/request-plan';
+import { accepted } from './acceptance';
 import { apiPolicyOf, authorize, readableRequest } from './authorization';
 import type { Caller } from './caller';
 import { type ExecutionsDeps, findRequest, type RequestView, type StartResult, startAttempt } from './executions';
@@ -39,7 +41,7 @@ const refuseUnlessEnded = (request: RequestView): void => {
  * POST /requests/{requestId}/retry: runs a request again as its next attempt, authorised and validated as if it
  * were sent now. Every step is idempotent, so the new attempt finishes what the failed one left.
  */
-export const retryRequest = async (deps: { config: Config; executions: ExecutionsDeps }, caller: Caller, requestId: string, body: Record<string, unknown>): Promise<StartResult> => {
+export const retryRequest = async (deps: { config: Config; executions: ExecutionsDeps; plan: PlanDeps }, caller: Caller, requestId: string, body: Record<string, unknown>): Promise<StartResult> => {
   const wanted = requestedAttemptOf(body);
   const policy = apiPolicyOf(deps.config);
   // A request the caller may not read is unknown to it, as for GET.
@@ -75,7 +77,9 @@ export const retryRequest = async (deps: { config: Config; executions: Execution
     // An administrator retries the request as it was, with the ownership check a self-service sender had.
     ...(authorization.admin ? (typeof request.input.requireOwner === 'string' ? { requireOwner: request.input.requireOwner } : {}) : { requireOwner: authorization.owner }),
   };
-  // Validated against today's configuration: a request no longer allowed is refused here, and nothing starts.
-  const { input } = requestInput(request.kind, fields, deps.config);
+  // Validated against today's configuration and target: a request no longer allowed, or naming a database that is
+  // gone, is refused here, and nothing starts. (An attempt is not a replay: the request exists, the attempt is new.)
+  const { input, accept } = requestInput(request.kind, fields, deps.config);
+  await accepted(accept, deps, requestId, false);
   return startAttempt(deps.executions, request.kind, input, next, (existing) => readableRequest(caller, requestId, existing, policy));
 };

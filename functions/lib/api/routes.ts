@@ -6,13 +6,14 @@ import { invalid, ProvisioningError } from '../errors';
 import { logger } from '../logger';
 import type { PlanDeps } from '../plan/request-plan';
 import { REQUEST_ID_PATTERN } from '../requests';
-import { type ArchiveStore, readArchive, readExecution } from '../audit/archive';
+import type { ArchiveStore } from '../audit/archive';
 import { auditFilterOf, limitOf, listAudit } from '../audit/query';
+import { readRequestRuns } from '../audit/runs';
 import { auditRecordOf } from '../audit/trail';
+import { accepted } from './acceptance';
 import { apiPolicyOf, authorize, authorizeAudit, readableRequest } from './authorization';
 import { callerOf } from './caller';
 import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest, type StartResult } from './executions';
-import { readAttempts } from './attempts';
 import { requestIdOf } from './request-ids';
 import { questionOf, requestInput } from './request-input';
 import { RETRYABLE_STATUSES, retryRequest } from './retry';
@@ -47,9 +48,10 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
     requestedBy: caller.arn,
     ...(authorization.admin ? {} : { requireOwner: authorization.owner }),
   };
-  const { input, plan } = requestInput(kind, fields, deps.config);
+  const { input, plan, accept } = requestInput(kind, fields, deps.config);
 
   if (dryRun) return json(200, await plan(deps.plan));
+  await accepted(accept, deps, input.requestId, true);
   // A replay answers what the request is, so it is a read: only what GET would show this caller.
   const result = await startRequest(deps.executions, kind, input, (existing) => readableRequest(caller, input.requestId, existing, policy));
   logger.info(result.started ? 'request started' : 'request replayed', { requestId: result.request.requestId, kind, requestedBy: caller.arn });
@@ -100,19 +102,17 @@ const auditList = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =
 
 /**
  * Every attempt of the request, each from Step Functions while it has the execution and from the archive after:
- * the same document either way.
+ * the same document either way. The latest run of the id answers; earlier runs of the same id (Step Functions forgot
+ * them and the id was sent again, or local mode restarted) follow in `earlierRuns`, oldest first, each as complete.
  */
 const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const requestId = requestIdParameter(event);
   for (const kind of REQUEST_KINDS) {
-    const runs = await readAttempts(requestId, async (name) => {
-      const live = await readExecution(deps.executions.sfn, kind, deps.executions.stateMachines[kind], name);
-      if (live) return { archive: live, source: 'stepfunctions' as const };
-      const archived = await readArchive(deps.archive, kind, name);
-      return archived && { archive: archived, source: 'archive' as const };
-    });
-    if (runs.length) return json(200, auditRecordOf(runs));
+    const runs = await readRequestRuns({ sfn: deps.executions.sfn, stateMachineArn: deps.executions.stateMachines[kind], archive: deps.archive }, kind, requestId);
+    if (!runs.length) continue;
+    const earlier = runs.slice(0, -1).map((run) => auditRecordOf(run));
+    return json(200, { ...auditRecordOf(runs[runs.length - 1]), ...(earlier.length ? { earlierRuns: earlier } : {}) });
   }
   throw new ProvisioningError('RequestNotFound', `no request "${requestId}" in Step Functions or the archive`, { details: { requestId } });
 };

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
 import { mapAwsError } from '../aws-errors';
 import { attemptName } from '../api/attempts';
@@ -40,8 +40,18 @@ export interface ArchiveStore {
   bucket: string;
 }
 
-/** By execution name: every attempt of a request is a document of its own. */
-export const archiveKey = (kind: RequestKind, executionName: string): string => `executions/${kind}/${executionName}.json`;
+/**
+ * By execution name, start and stop: every attempt of a request is a document of its own, and so is every run of one
+ * name. Step Functions takes a name again once it has forgotten the execution (90 days after it ended), and local mode
+ * after a restart, so a name alone would let a later run overwrite an earlier one's record. The start time tells runs
+ * of a name apart; the stop time tells a redriven execution's second end from its first (same start, and the later
+ * history holds the earlier one). Written only if absent (IfNoneMatch), so nothing archived is ever replaced.
+ */
+export const archivePrefix = (kind: RequestKind, executionName: string): string => `executions/${kind}/${executionName}/`;
+export const archiveKey = (kind: RequestKind, executionName: string, startDate: string, stopDate: string | undefined): string =>
+  `${archivePrefix(kind, executionName)}${startDate}_${stopDate ?? 'running'}.json`;
+/** Where versions before this one kept the (single) document of an execution name: still read, never written. */
+export const legacyArchiveKey = (kind: RequestKind, executionName: string): string => `executions/${kind}/${executionName}.json`;
 
 /** What the audit listing shows of one ended run, and filters on. */
 export interface AuditSummary {
@@ -131,32 +141,76 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
   }
 };
 
-export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchive, summary: AuditSummary): Promise<string> => {
-  const key = archiveKey(archive.kind, archive.execution.name);
+/** S3's answer to a conditional write whose object exists (412), and to two such writes at once (409). */
+const ALREADY_WRITTEN = new Set(['PreconditionFailed', 'ConditionalRequestConflict']);
+
+/** Writes `key` only if absent; true when written, false when it was there (this run, archived by an earlier delivery). */
+const putIfAbsent = async (store: ArchiveStore, key: string, body: string, metadata?: Record<string, string>): Promise<boolean> => {
   try {
-    await store.s3.send(
-      new PutObjectCommand({
-        Bucket: store.bucket,
-        Key: key,
-        Body: JSON.stringify(redactSecrets(archive)),
-        ContentType: 'application/json',
-        Metadata: { status: archive.execution.status, 'start-date': archive.execution.startDate },
-      }),
-    );
-    // After the document: an index entry never points at a run that is not archived.
+    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*', ...(metadata ? { Metadata: metadata } : {}) }));
+    return true;
+  } catch (e) {
+    // 409: another delivery of the same event is writing it; either way the object is this run's.
+    if (ALREADY_WRITTEN.has((e as Error).name)) return false;
+    throw e;
+  }
+};
+
+/**
+ * Archives one ended execution: the document, then its index entry. Both keys carry the run's start time, so an
+ * earlier run of the same name keeps its own; a repeated delivery (EventBridge and Lambda retry) finds both written
+ * and changes nothing. The answer says whether this call wrote the document.
+ */
+export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchive, summary: AuditSummary): Promise<{ key: string; written: boolean }> => {
+  const { name, startDate, stopDate, status } = archive.execution;
+  const key = archiveKey(archive.kind, name, startDate, stopDate);
+  try {
+    const written = await putIfAbsent(store, key, JSON.stringify(redactSecrets(archive)), { status, 'start-date': startDate });
+    // After the document: an index entry never points at a run that is not archived. Its key holds the run's start
+    // too, so it replaces only this run's entry: a repeated delivery's (the same), or a redriven run's first end.
     await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: indexKey(summary), Body: JSON.stringify(redactSecrets(summary)), ContentType: 'application/json' }));
+    return { key, written };
   } catch (e) {
     return mapAwsError(e, `archive ${key}`);
   }
-  return key;
 };
 
-export const readArchive = async (store: ArchiveStore, kind: RequestKind, name: string): Promise<ExecutionArchive | undefined> => {
+const readDocument = async (store: ArchiveStore, key: string): Promise<ExecutionArchive | undefined> => {
   try {
-    const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: archiveKey(kind, name) }));
+    const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
     return JSON.parse((await out.Body?.transformToString()) ?? 'null') as ExecutionArchive;
   } catch (e) {
     if (['NoSuchKey', 'NotFound'].includes((e as Error).name)) return undefined;
-    return mapAwsError(e, `read archive of ${name}`);
+    return mapAwsError(e, `read archive ${key}`);
   }
+};
+
+/**
+ * Every archived run of this execution name, in start order: for each start the document of its latest end (a
+ * redriven execution's last history holds the earlier ones). Documents archived before runs were keyed by start
+ * (one per name) are read too.
+ */
+export const readArchives = async (store: ArchiveStore, kind: RequestKind, name: string): Promise<ExecutionArchive[]> => {
+  const keys: string[] = [];
+  try {
+    let token: string | undefined;
+    do {
+      const page = await store.s3.send(new ListObjectsV2Command({ Bucket: store.bucket, Prefix: archivePrefix(kind, name), ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch (e) {
+    return mapAwsError(e, `list the archive of ${name}`);
+  }
+  // Keys sort as start_stop (ISO times): the last key of each start is its latest end.
+  const latestPerStart = new Map<string, string>();
+  for (const key of keys.sort()) latestPerStart.set(key.slice(archivePrefix(kind, name).length).split('_')[0], key);
+  const runs: ExecutionArchive[] = [];
+  const legacy = await readDocument(store, legacyArchiveKey(kind, name));
+  if (legacy && !latestPerStart.has(legacy.execution.startDate)) runs.push(legacy);
+  for (const key of latestPerStart.values()) {
+    const doc = await readDocument(store, key);
+    if (doc) runs.push(doc);
+  }
+  return runs.sort((a, b) => a.execution.startDate.localeCompare(b.execution.startDate));
 };

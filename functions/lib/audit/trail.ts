@@ -38,6 +38,8 @@ export interface AuditRecord extends AuditSummary {
   attempts: AuditAttempt[];
   steps: AuditStep[];
   source: 'stepfunctions' | 'archive';
+  /** GET /audit/{requestId}: earlier runs of the same request id (its execution forgotten and the id sent again), oldest first. */
+  earlierRuns?: AuditRecord[];
 }
 
 const SUMMARY_CHARS = 500;

@@ -3,9 +3,9 @@ import type { AdminConnector } from '../admin-session';
 import { readOnly } from '../sql/connection';
 import type { SqlStep } from '../sql/ddl';
 import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../sql/offboard';
-import { assertCanSignal, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
+import { assertCanSignal, assertDatabasesExist, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
-import { ADMIN_HAS_PRIVILEGES_OF, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
+import { ADMIN_HAS_PRIVILEGES_OF, CONNECTABLE_DATABASES, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
 import { toProvisioningError } from '../sql/sqlstate';
 import { type DatabaseReview, reviewDatabase, reviewObjects } from '../review/database';
 import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
@@ -52,6 +52,22 @@ export const planOnboardingSql = async (connect: AdminConnector, state: OnboardS
     return { steps, roleExists: inspection.role !== undefined };
   });
 
+/**
+ * A request's acceptance (POST /access-requests and its retry, before anything starts): the databases it names exist,
+ * by the rule the run and the dry run apply (assertDatabasesExist). Only databases on the target's allow-list are
+ * looked up (validation refused any other before), so the answer names nothing the caller may not ask for.
+ */
+export const checkRequestedDatabases = async (connect: AdminConnector, target: OnboardState['target'], databases: string[]): Promise<{ existing: string[] }> =>
+  inspect(connect, target.adminDatabase, `check the databases of target "${target.name}"`, async (client) => {
+    const allowed = target.allowedDatabases;
+    const asked = databases.filter((d) => allowed.includes(d));
+    const { rows } = await client.query<{ name: string }>(CONNECTABLE_DATABASES, [[...new Set([...asked, ...allowed])]]);
+    const existing = rows.map((r) => r.name);
+    // Not on the allow-list: never looked up, so reported missing (validation has refused it before this runs).
+    assertDatabasesExist(databases, existing, allowed);
+    return { existing: allowed.filter((d) => existing.includes(d)) };
+  });
+
 /** Undefined when the user does not exist (offboarding then ends as "not found"). */
 export const planOffboardingSql = async (connect: AdminConnector, { request, target, db }: OffboardState): Promise<OffboardingSqlPlan | undefined> =>
   inspect(connect, target.adminDatabase, `plan offboarding of "${request.dbUser}"`, async (client) => {
@@ -91,7 +107,8 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
 export type DbPlanInvocation =
   | { kind: 'onboarding'; state: OnboardState }
   | { kind: 'offboarding'; state: OffboardState }
-  | { kind: 'review'; state: Pick<OnboardState, 'target' | 'db'>; dbUsers: string[] };
+  | { kind: 'review'; state: Pick<OnboardState, 'target' | 'db'>; dbUsers: string[] }
+  | { kind: 'databases'; state: Pick<OnboardState, 'target' | 'db'>; databases: string[] };
 
 export const reviewTargetDatabase = async (connect: AdminConnector, { target }: Pick<OnboardState, 'target'>, dbUsers: string[]): Promise<DatabaseReview> =>
   inspect(connect, target.adminDatabase, `review the database users of "${target.name}"`, async (client) => {

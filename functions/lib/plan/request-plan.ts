@@ -52,6 +52,8 @@ export interface DatabasePlanner {
   onboarding: (state: OnboardState) => Promise<OnboardingSqlPlan>;
   offboarding: (state: OffboardState) => Promise<OffboardingSqlPlan | undefined>;
   review: (state: Pick<OnboardState, 'target' | 'db'>, dbUsers: string[]) => Promise<DatabaseReview>;
+  /** Refuses (UnknownDatabase) databases that do not exist; answers the allowed ones that do. */
+  databases: (state: Pick<OnboardState, 'target' | 'db'>, databases: string[]) => Promise<{ existing: string[] }>;
 }
 
 export interface PlanDeps {
@@ -114,6 +116,16 @@ export const planOnboardingRequest = async (deps: PlanDeps, validated: Validated
     outcome: !database.roleExists ? 'created' : database.steps.length || grant.action !== 'none' ? 'updated' : 'already present',
     steps,
   };
+};
+
+/**
+ * What a real onboarding must pass before it starts, read as the dry run reads: the databases it names exist (the
+ * rule of CreateDbUser, assertDatabasesExist, run where the database steps run). A request without databases needs no read.
+ */
+export const checkOnboardingRequest = async (deps: PlanDeps, { request, target }: ValidatedOnboarding): Promise<void> => {
+  if (!request.databases.length) return;
+  const db = await describeTarget(deps.rds(target.region), target);
+  await deps.database.databases({ target, db }, request.databases);
 };
 
 /** The IAM changes that remove one grant from one principal (a deleted principal's orphaned policies go too). */

@@ -25,6 +25,8 @@ export interface DbUserSpec {
   idpUser?: string;
   /** Group roles the request may also take away (those of them not in dbRoles): the target's allow-list, for requests that state all roles. */
   revokableRoles?: string[];
+  /** The target's allow-list of databases: a refusal of a missing database says which of them exist. */
+  allowedDatabases?: string[];
 }
 
 export interface AdminCapabilities {
@@ -51,6 +53,8 @@ export interface OnboardInspection {
   markerExists: boolean;
   existingRoles: string[];
   databases: Array<{ name: string; adminCanGrant: boolean; userHasConnect: boolean }>;
+  /** Of the requested and the allowed databases, those that exist and allow connections. */
+  existingDatabases: string[];
 }
 
 export type DbUserOutcome = 'created' | 'updated' | 'already present';
@@ -137,15 +141,35 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
   const existing = await client.query<{ name: string }>(EXISTING_ROLES, [grantable]);
   const capabilities = await readAdminCapabilities(client, grantable);
   const role = await readRoleState(client, spec.dbUser);
-  const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [spec.databases, spec.dbUser]);
+  // The allowed databases too (one query): what exists is named when a requested one does not.
+  const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [[...new Set([...spec.databases, ...(spec.allowedDatabases ?? [])])], spec.dbUser]);
   const existingRoles = existing.rows.map((r) => r.name);
   return {
     capabilities,
     role,
     markerExists: existingRoles.includes(MARKER_ROLE),
     existingRoles,
-    databases: databases.rows.map((d) => ({ name: d.name, adminCanGrant: d.admin_can_grant, userHasConnect: d.user_has_connect })),
+    databases: databases.rows.filter((d) => spec.databases.includes(d.name)).map((d) => ({ name: d.name, adminCanGrant: d.admin_can_grant, userHasConnect: d.user_has_connect })),
+    existingDatabases: databases.rows.map((d) => d.name),
   };
+};
+
+/**
+ * The rule for the databases a request names (CONNECT on each): they exist on the target and allow connections. One
+ * rule for a request's acceptance (the API, before anything starts), its dry run and the run (CreateDbUser, which
+ * sees the database as it is then). `existing`: which of the requested and allowed databases exist; the refusal
+ * names those of the allowed ones, so the caller learns what it may ask for instead.
+ */
+export const assertDatabasesExist = (requested: readonly string[], existing: readonly string[], allowed: readonly string[] = []): void => {
+  const missing = requested.filter((d) => !existing.includes(d));
+  if (!missing.length) return;
+  const available = allowed.filter((d) => existing.includes(d));
+  const list = (xs: readonly string[]): string => xs.map((x) => `"${x}"`).join(', ');
+  throw new ProvisioningError(
+    'UnknownDatabase',
+    `databases: ${list(missing)} ${missing.length === 1 ? 'does' : 'do'} not exist on the target (or ${missing.length === 1 ? 'does' : 'do'} not allow connections); ${available.length ? `of the databases this target allows, these exist: ${list(available)}` : 'none of the databases this target allows exists'}`,
+    { details: { field: 'databases', databases: missing, existing: available } },
+  );
 };
 
 /**
@@ -169,12 +193,7 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
       details: { field: 'dbRoles', roles: missingGroups },
     });
   }
-  const missingDbs = spec.databases.filter((d) => !inspection.databases.some((x) => x.name === d));
-  if (missingDbs.length) {
-    throw new ProvisioningError('UnknownDatabase', `databases: ${missingDbs.join(', ')} do(es) not exist on the target (or do not allow connections)`, {
-      details: { field: 'databases', databases: missingDbs },
-    });
-  }
+  assertDatabasesExist(spec.databases, inspection.existingDatabases, spec.allowedDatabases);
 
   const role = inspection.role;
   if (role && !isManaged(role)) {

@@ -46,6 +46,9 @@ SELECT r.oid,
 
 export const EXISTING_ROLES = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
 
+/** A database a request may name: it exists, is no template and allows connections (the rule of assertDatabasesExist). */
+const CONNECTABLE_DATABASE = `NOT d.datistemplate AND d.datallowconn`;
+
 /**
  * The requested databases: whether they exist, whether the admin may grant CONNECT on them,
  * and whether the user already holds CONNECT explicitly (PUBLIC's default grant does not
@@ -59,7 +62,10 @@ SELECT d.datname::text                                                     AS na
                  JOIN pg_roles u ON u.oid = a.grantee
                 WHERE u.rolname = $2 AND a.privilege_type = 'CONNECT') AS user_has_connect
   FROM pg_database d
- WHERE d.datname = ANY($1::text[]) AND NOT d.datistemplate AND d.datallowconn`;
+ WHERE d.datname = ANY($1::text[]) AND ${CONNECTABLE_DATABASE}`;
+
+/** Which of the named databases a request may name exist (a request's acceptance: no user is involved yet). */
+export const CONNECTABLE_DATABASES = `SELECT d.datname::text AS name FROM pg_database d WHERE d.datname = ANY($1::text[]) AND ${CONNECTABLE_DATABASE}`;
 
 /** Databases where the role holds an explicit grant (DROP ROLE fails on those: revoke first). */
 export const DATABASES_GRANTING = `
