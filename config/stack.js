@@ -32,6 +32,8 @@ const partitionOf = (region) => (region.startsWith('cn-') ? 'aws-cn' : region.st
 const rdsArn = (t) => `arn:${partitionOf(t.region)}:rds:${t.region}:${t.accountId}:${t.kind === 'cluster' ? 'cluster' : 'db'}:${t.identifier}`;
 const { deployment, ...runtime } = config;
 const unique = (xs) => [...new Set(xs)];
+/** Lambda active tracing (serverless.yml provider.tracing): these X-Ray actions take no resource. */
+const TRACING = { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
 
 module.exports = ({ options } = {}) => ({
   targetsJson: JSON.stringify(runtime),
@@ -65,6 +67,7 @@ function reconcilePolicies() {
   const principals = [sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'), sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*')];
   const review = [
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['AccessReconcileLogGroup', 'Arn'] } },
+    TRACING,
     // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
     { Sid: 'FindGrantPolicies', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
     { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: ownPolicies },
@@ -271,6 +274,7 @@ function idpEventsPolicies() {
   const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`));
   const statements = [
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
+    TRACING,
     { Sid: 'StartRequests', Effect: 'Allow', Action: ['states:StartExecution'], Resource: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
     { Sid: 'ReadRequests', Effect: 'Allow', Action: ['states:DescribeExecution'], Resource: executions },
     // A deleted principal's users are found by their records in the database; IAM says only whether a principal of that name exists again, and its unique id.

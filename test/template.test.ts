@@ -84,9 +84,11 @@ const ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
-/** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
-// X-Ray tracing of the state machines (AWS: "IAM policies for X-Ray"): these actions take "*" only.
+/** Every function writes its log group and, with active tracing (provider.tracing.lambda), its X-Ray segments. */
+const BASE = [...LOGS, 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+// X-Ray tracing of the state machines and functions (AWS: "IAM policies for X-Ray"): these actions take "*" only.
 const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'];
+/** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
 const LOG_DELIVERY_ACTIONS = [
   'logs:CreateLogDelivery',
   'logs:GetLogDelivery',
@@ -117,16 +119,16 @@ const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:M
 /** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
 const EXPECTED_ACTIONS: Record<string, string[]> = {
   // The principal's unique id, recorded with the database user.
-  onboardValidate: [...LOGS, 'iam:GetRole', 'iam:GetUser'],
-  targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
-  iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
-  dbUserCreate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  offboardValidate: [...LOGS],
-  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  onboardValidate: [...BASE, 'iam:GetRole', 'iam:GetUser'],
+  targetDescribe: [...BASE, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+  iamAuthEnable: [...BASE, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
+  dbUserCreate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserCompensate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  offboardValidate: [...BASE],
+  dbUserDeactivate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserRetire: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
   connectRevoke: [
-    ...LOGS,
+    ...BASE,
     'iam:ListAttachedRolePolicies',
     'iam:ListAttachedUserPolicies',
     'iam:ListPolicies',
@@ -142,7 +144,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...RDS_DESCRIBE,
   ],
   connectAllow: [
-    ...LOGS,
+    ...BASE,
     'iam:GetRole',
     'iam:GetUser',
     'iam:ListAttachedRolePolicies',
@@ -152,10 +154,10 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...LEASE,
     ...RDS_DESCRIBE,
   ],
-  dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserPlan: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
   api: [
-    ...LOGS,
+    ...BASE,
     'states:StartExecution',
     'states:DescribeExecution',
     'states:GetExecutionHistory',
@@ -174,11 +176,11 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:GetRole',
     'iam:GetUser',
   ],
-  executionArchive: [...LOGS, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
+  executionArchive: [...BASE, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
   // The review's reads, its report and its message; the example leaves repair off, so no IAM write at all.
-  accessReconcile: [...LOGS, 'iam:ListPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy', 'lambda:InvokeFunction', 's3:PutObject', 'sns:Publish', ...RDS_DESCRIBE],
+  accessReconcile: [...BASE, 'iam:ListPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy', 'lambda:InvokeFunction', 's3:PutObject', 'sns:Publish', ...RDS_DESCRIBE],
   idpEvents: [
-    ...LOGS,
+    ...BASE,
     'states:StartExecution',
     'states:DescribeExecution',
     // Deleted principals' users come from their database records; IAM only says whether the name exists again.
