@@ -6,18 +6,34 @@
  * reserved concurrency, and the exact resources each role may touch.
  */
 require('tsx/cjs');
-const { readFileSync } = require('node:fs');
 const { resolve } = require('node:path');
-const { parseConfig } = require('../functions/lib/config.ts');
+const { loadConfigFile } = require('../functions/lib/config-file.ts');
+const { ConfigurationError } = require('../functions/lib/errors.ts');
 
 const file = resolve(__dirname, '..', process.env.TARGETS_FILE || 'config/targets.example.json');
-const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
-if (!config.deployment) throw new Error(`${file}: "deployment.vpc" (subnetIds, securityGroupIds) is required to deploy`);
+const config = loadOrExit(file);
+
+/**
+ * The targets file checked with the functions' own schema, plus what only a deployment needs (deploymentProblems).
+ * A bad file ends the process with its problems and nothing else: thrown, osls would print them inside its
+ * variable-resolution error, after "Cannot resolve serverless.yml ... Initialization error" and a stack trace.
+ */
+function loadOrExit(path) {
+  try {
+    return loadConfigFile(path, { deploying: true });
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    process.stderr.write(`\n${e.message}\n\nNothing was packaged. The targets file is TARGETS_FILE (default config/targets.example.json); see README "Configuration".\n`);
+    process.exit(1);
+  }
+}
 const targets = Object.values(config.targets);
 const partitionOf = (region) => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
 const rdsArn = (t) => `arn:${partitionOf(t.region)}:rds:${t.region}:${t.accountId}:${t.kind === 'cluster' ? 'cluster' : 'db'}:${t.identifier}`;
 const { deployment, ...runtime } = config;
 const unique = (xs) => [...new Set(xs)];
+/** Lambda active tracing (serverless.yml provider.tracing): these X-Ray actions take no resource. */
+const TRACING = { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
 
 module.exports = ({ options } = {}) => ({
   targetsJson: JSON.stringify(runtime),
@@ -53,6 +69,7 @@ function reconcilePolicies() {
   const principals = [sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'), sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*')];
   const review = [
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['AccessReconcileLogGroup', 'Arn'] } },
+    TRACING,
     // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
     { Sid: 'FindGrantPolicies', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
     { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: ownPolicies },
@@ -241,13 +258,18 @@ function idpEventRules(prefix) {
   const rule = (name, extra) => ({ eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra } });
   const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
   const okta = deployment.oktaEventBusName;
+  // Okta's partner event bus exists once the partner event source is associated; the stack must never create (or,
+  // on removal, delete) it. Given a bus *name*, osls creates an AWS::Events::EventBus; given an ARN it references
+  // the bus, and uses only the part after "event-bus/" (the name) as the rule's EventBusName and in the rule ARN of
+  // the Lambda permission (rule/BUS/RULE). Region and account here only make the string an ARN.
+  const oktaBus = okta && `arn:${partitionOf(targets[0].region)}:events:${targets[0].region}:${targets[0].accountId}:event-bus/${okta}`;
   return [
     rule('identity-center', { pattern: cloudTrail(['aws.sso-directory', 'aws.identitystore'], ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership']) }),
     // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
     rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
     rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
     ...(okta
-      ? [rule('okta', { eventBus: okta, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
+      ? [rule('okta', { eventBus: oktaBus, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
       : []),
   ];
 }
@@ -258,6 +280,7 @@ function idpEventsPolicies() {
   const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`));
   const statements = [
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
+    TRACING,
     { Sid: 'StartRequests', Effect: 'Allow', Action: ['states:StartExecution'], Resource: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
     { Sid: 'ReadRequests', Effect: 'Allow', Action: ['states:DescribeExecution'], Resource: executions },
     // A deleted principal's users are found by their records in the database; IAM says only whether a principal of that name exists again, and its unique id.
@@ -299,9 +322,6 @@ function identityStoreStatements() {
 
 /** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */
 function archiveBucketProperties(archive, kmsKeyArn) {
-  if (archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
-    throw new Error('deployment.archive: transitionToGlacierAfterDays must be less than expireAfterDays');
-  }
   return {
     VersioningConfiguration: { Status: 'Enabled' },
     // SSE-KMS with the stack's key (CT.S3.PR.10); the bucket key keeps KMS requests to about one per object batch.

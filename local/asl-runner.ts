@@ -291,6 +291,15 @@ export class LocalStepFunctions {
     return def;
   }
 
+  /** An execution that ended in an earlier local-mode process (interrupted-runs.ts): known again as it ended. */
+  restore(record: ExecutionRecord): void {
+    if (record.status === 'RUNNING') throw new Error(`execution ${record.name} cannot be restored as RUNNING: nothing would run it`);
+    const key = executionKey(record.stateMachine, record.name);
+    if (this.executions.has(key)) return;
+    this.executions.set(key, record);
+    this.completion.set(key, Promise.resolve(record));
+  }
+
   find(stateMachine: string, name: string): ExecutionRecord | undefined {
     return this.executions.get(executionKey(stateMachine, name));
   }

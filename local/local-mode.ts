@@ -1,15 +1,20 @@
 import './polyfills';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import pg, { escapeIdentifier } from 'pg';
 import { handler as api } from '../functions/api';
-import { type Config, parseConfig } from '../functions/lib/config';
+import type { Config } from '../functions/lib/config';
+import { loadConfigFile } from '../functions/lib/config-file';
+import { loadIdentityStoreFile } from './identity-store-file';
 import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
+import { connectionError, DATABASE_URL, describeAttempt, serverFromUrl } from './database-url';
+import type { PostgresBinaries } from './postgres-binaries';
+import { assertPortFree, portError } from './port-check';
 import { FUNCTIONS, type LocalFunction } from './functions';
+import { collectInterrupted, type InterruptedRun, restoreInterrupted, saveInterrupted } from './interrupted-runs';
 import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
-import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+import { SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/errors';
 
@@ -83,12 +88,19 @@ export interface LocalMode {
   config: Config;
   runner: LocalStepFunctions;
   aws: SimulatedAws;
-  stop: () => Promise<void>;
+  /** Where the embedded server's binaries run from (undefined with DATABASE_URL). */
+  postgresBinaries?: PostgresBinaries;
+  /** What a user should know before the first request: databases the targets allow that the server lacks. */
+  notices: string[];
+  /** Runs the last stop interrupted (from the archive folder), known again as ABORTED: a retry finishes each. */
+  interruptedBefore: InterruptedRun[];
+  /** Stops everything; answers the runs it interrupted (still RUNNING), saved for the next start unless `notKept` says why not. */
+  stop: () => Promise<{ interrupted: InterruptedRun[]; notKept?: string }>;
 }
 
 /** Reads the targets file and refuses what the local server cannot stand in for. */
 export const loadLocalConfig = (file: string): Config => {
-  const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')));
+  const config = loadConfigFile(file);
   const targets = Object.entries(config.targets);
   if (targets.length === 0) throw new Error(`${file}: no targets`);
   for (const [name, t] of targets) {
@@ -99,36 +111,21 @@ export const loadLocalConfig = (file: string): Config => {
   return config;
 };
 
-const fromUrl = (databaseUrl: string): LocalPostgres => {
-  const u = new URL(databaseUrl);
-  const masterUser = decodeURIComponent(u.username);
-  const masterPassword = decodeURIComponent(u.password);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 5432),
-    masterUser,
-    masterPassword,
-    superUser: masterUser,
-    superPassword: masterPassword,
-    url: (user = masterUser, database = 'postgres') => {
-      const v = new URL(databaseUrl);
-      v.username = encodeURIComponent(user);
-      if (user !== masterUser) v.password = '';
-      v.pathname = `/${database}`;
-      return v.toString();
-    },
-    stop: async () => undefined,
-  };
-};
-
 /**
  * What RDS and a DBA provide before onboarding: rds_iam, the allowed group roles, the successor
- * roles. Returns the server's version, which the simulated RDS then reports.
+ * roles. Returns the server's version, which the simulated RDS then reports, and the databases the targets
+ * allow that the server does not have (requests naming them would fail part-way).
  */
-const prepareServer = async (server: LocalPostgres, config: Config): Promise<string> => {
+const prepareServer = async (server: LocalPostgres, config: Config, viaUrl: boolean): Promise<{ engineVersion: string; missingDatabases: Array<{ database: string; targets: string[] }> }> => {
   const names = new Set(['rds_iam', ...Object.values(config.targets).flatMap((t) => [...t.allowedDbRoles, t.successorRole])]);
   const client = new pg.Client({ connectionString: server.url(server.superUser) });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    if (!viaUrl) throw e;
+    throw connectionError(e, { host: server.host, port: server.port, user: server.superUser, database: 'postgres' });
+  }
   try {
     for (const name of names) {
       const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount;
@@ -137,7 +134,12 @@ const prepareServer = async (server: LocalPostgres, config: Config): Promise<str
       // PostgreSQL 16+: the admin grants only roles it holds ADMIN OPTION on, as on RDS after a DBA's GRANT.
       if (server.masterUser !== server.superUser) await client.query(`GRANT ${escapeIdentifier(name)} TO ${escapeIdentifier(server.masterUser)} WITH ADMIN OPTION`);
     }
-    return (await client.query<{ v: string }>(`SELECT split_part(current_setting('server_version'), ' ', 1) AS v`)).rows[0].v;
+    const allowed = new Map<string, string[]>();
+    for (const [target, t] of Object.entries(config.targets)) for (const d of t.allowedDatabases) allowed.set(d, [...(allowed.get(d) ?? []), target]);
+    const present = new Set((await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[...allowed.keys()]])).rows.map((r) => r.datname));
+    const missingDatabases = [...allowed].filter(([d]) => !present.has(d)).map(([database, targets]) => ({ database, targets }));
+    const engineVersion = (await client.query<{ v: string }>(`SELECT split_part(current_setting('server_version'), ' ', 1) AS v`)).rows[0].v;
+    return { engineVersion, missingDatabases };
   } finally {
     await client.end();
   }
@@ -162,11 +164,20 @@ const deliverIdentityEvent = async (body: string): Promise<HttpResult> => {
 
 export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode> => {
   const config = loadLocalConfig(opts.targetsFile);
+  const identityStore = opts.identityStoreFile ? loadIdentityStoreFile(opts.identityStoreFile) : undefined;
   const targets = Object.entries(config.targets);
   const { accountId, region } = targets[0][1];
-  const server = opts.databaseUrl ? fromUrl(opts.databaseUrl) : await startLocalPostgres();
+  // Before PostgreSQL starts: a port in use is found at once, not after the server is up.
+  await assertPortFree(opts.port);
+  const embedded = opts.databaseUrl ? undefined : await startLocalPostgres();
+  const server = embedded ?? serverFromUrl(opts.databaseUrl as string);
   try {
-    const engineVersion = await prepareServer(server, config);
+    const { engineVersion, missingDatabases } = await prepareServer(server, config, !embedded);
+    const where = embedded ? 'the embedded server' : `${DATABASE_URL} (${describeAttempt({ host: server.host, port: server.port, user: server.masterUser, database: 'postgres' })})`;
+    const notices = missingDatabases.map(
+      ({ database, targets: names }) =>
+        `database "${database}" (in allowedDatabases of target ${names.map((n) => `"${n}"`).join(', ')}) does not exist on ${where}: requests naming it will fail; create it (CREATE DATABASE ${escapeIdentifier(database)}) or remove it from ${opts.targetsFile}`,
+    );
 
     const aws = new SimulatedAws(accountId).install();
     aws.iam.autoCreatePrincipals = true;
@@ -181,6 +192,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.AWS_REGION = region;
 
     const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
+    const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
     const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
@@ -189,12 +201,13 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
-    if (opts.identityStoreFile) mocks.push(new SimulatedIdentityStore(JSON.parse(readFileSync(opts.identityStoreFile, 'utf8')) as IdentityStoreData, { pageSize: opts.simulation?.pageSize }).install());
+    if (identityStore) mocks.push(new SimulatedIdentityStore(identityStore, { pageSize: opts.simulation?.pageSize }).install());
     // The deployed api handler itself, configured through its environment as serverless.yml does; and
     // POST /local/events, which hands an EventBridge event to idpEvents as its rules would.
     const http = createHttpApiServer(api, { 'POST /local/events': (body) => deliverIdentityEvent(body) });
     await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
+      // Taken between the check above and now (another process): the same message.
+      http.once('error', (e: NodeJS.ErrnoException) => reject(portError(e, opts.port)));
       http.listen(opts.port, '127.0.0.1', resolve);
     });
     const { port } = http.address() as AddressInfo;
@@ -206,17 +219,30 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       config,
       runner,
       aws,
+      postgresBinaries: embedded?.binaries,
+      notices,
+      interruptedBefore,
       stop: async () => {
-        if (stopped) return;
+        if (stopped) return { interrupted: [] };
         stopped = true;
+        // Before anything closes: what is RUNNING now is what this stop interrupts.
+        const interrupted = collectInterrupted(runner);
+        let notKept: string | undefined;
+        try {
+          saveInterrupted(opts.archiveDir, interrupted);
+        } catch (e) {
+          // The stop goes on: PostgreSQL must not outlive it. The runs are still listed, with what to do instead.
+          notKept = (e as Error).message;
+        }
         await new Promise<void>((resolve) => {
           http.close(() => resolve());
           http.closeAllConnections();
         });
-        await Promise.allSettled(sfn.deliveries);
+        await Promise.allSettled(sfn.endedDeliveries);
         for (const m of mocks) m.restore();
         aws.restore();
         await server.stop();
+        return { interrupted: interrupted.runs, ...(notKept ? { notKept } : {}) };
       },
     };
   } catch (e) {

@@ -87,6 +87,8 @@ export class SimulatedStepFunctions {
   onExecutionEnd?: (event: ExecutionStatusChange) => Promise<unknown>;
   /** Deliveries in flight, for tests and a clean stop. */
   readonly deliveries: Array<Promise<unknown>> = [];
+  /** Those of executions that have ended: what a stop waits for (a RUNNING execution's would hold it until it ends). */
+  readonly endedDeliveries: Array<Promise<unknown>> = [];
   private readonly lambdaArnPrefix: string;
 
   constructor(
@@ -174,7 +176,13 @@ export class SimulatedStepFunctions {
       const { record, done } = this.runner.start(machine, i.name, input);
       if (this.onExecutionEnd) {
         const deliver = this.onExecutionEnd;
-        this.deliveries.push(done.then((r) => deliver(this.statusChange(machine, r))));
+        this.deliveries.push(
+          done.then((r) => {
+            const delivery = deliver(this.statusChange(machine, r));
+            this.endedDeliveries.push(delivery);
+            return delivery;
+          }),
+        );
       }
       return { executionArn, startDate: record.startDate, ...meta };
     });

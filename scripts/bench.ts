@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       }
     };
     const atZero = { run: await median('bench-fleet-0'), query: await connectStateMs() };
+    console.log(`  (seeding ${EXISTING} users holding CONNECT on the database ...)`);
     await seedExistingUsers(server.url(server.superUser), EXISTING);
     const atFleet = { run: await median(`bench-fleet-${EXISTING}`), query: await connectStateMs() };
     console.log(`\none onboarding with users already holding CONNECT on the database (median of 5)`);
@@ -145,9 +146,15 @@ async function main(): Promise<void> {
     const watchersBefore = watchdogStats.opened;
     const invocationsBefore = invocations();
     const t0 = performance.now();
+    let ended = 0;
+    // A line every 5 s: at 3-10 onboardings a second this part is the bench's minutes.
+    const progress = setInterval(() => console.log(`  ... ${ended}/${TOTAL} ended after ${((performance.now() - t0) / 1000).toFixed(0)} s`), 5000);
     const runs: ExecutionRecord[] = await Promise.all(
-      principals.map((principalArn, i) => sb.runner.run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })),
+      principals.map((principalArn, i) =>
+        sb.runner.run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] }).finally(() => ended++),
+      ),
     );
+    clearInterval(progress);
     const seconds = (performance.now() - t0) / 1000;
     sampling = false;
     await sampler;

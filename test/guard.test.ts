@@ -365,8 +365,6 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   'AWS::Lambda::EventSourceMapping': ['lambda:CreateEventSourceMapping', 'lambda:DeleteEventSourceMapping', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
   'AWS::IAM::Role': ['iam:CreateRole', 'iam:DeleteRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole'],
   'AWS::StepFunctions::StateMachine': ['states:CreateStateMachine', 'states:DeleteStateMachine', 'states:UpdateStateMachine', 'iam:PassRole', 'logs:CreateLogDelivery'],
-  // Today the template still creates the Okta bus: to go when it is referenced instead (issue 12).
-  'AWS::Events::EventBus': ['events:CreateEventBus', 'events:DeleteEventBus'],
   'AWS::Events::Rule': ['events:PutRule', 'events:DeleteRule', 'events:PutTargets', 'events:RemoveTargets'],
   'AWS::ApiGatewayV2::Api': ['apigateway:POST', 'apigateway:DELETE'],
   'AWS::ApiGatewayV2::Stage': ['apigateway:POST', 'apigateway:PATCH', 'apigateway:DELETE'],

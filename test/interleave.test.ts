@@ -56,7 +56,7 @@ const offboardInput = (requestId: string, principalArn: string, dbUser: string) 
 describe('an onboarding and an offboarding of the same database user at once', () => {
   it('offboarding started while the onboarding is between CreateDbUser and AllowConnect: it waits, and the user ends with neither role nor grant', async () => {
     const hold = gate(FUNCTIONS.connectAllow);
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
     const dbUser = uniqueName('race_on');
     const principalArn = sb.aws.iam.addRole(dbUser);
     const on = sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
@@ -80,7 +80,7 @@ describe('an onboarding and an offboarding of the same database user at once', (
 
   it('onboarding started while the offboarding is between RevokeConnect and RetireDbUser: it waits, and the user ends with its role and grant', async () => {
     const hold = gate(FUNCTIONS.dbUserRetire);
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, functions: { ...FUNCTIONS, dbUserRetire: hold.wrapped } });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, dbUserRetire: hold.wrapped } });
     const dbUser = uniqueName('race_off');
     const principalArn = sb.aws.iam.addRole(dbUser);
     const first = await sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
@@ -112,7 +112,7 @@ describe('the database-user lease', () => {
 
   it('is refused to a second execution while the holder runs, and re-entrant for the holder', async () => {
     const hold = gate(FUNCTIONS.connectAllow);
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
     const dbUser = uniqueName('lease');
     const holderName = uniqueName('on');
     const run = sb.runner.run('onboard', holderName, onboardInput(uniqueName('req'), sb.aws.iam.addRole(dbUser), dbUser));
@@ -126,7 +126,7 @@ describe('the database-user lease', () => {
   });
 
   it('is taken over from a holder that ended without releasing it (failed, aborted, or unknown to Step Functions)', async () => {
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01 });
     const gone = arnOf('never-ran');
     sb.aws.locks.items.set(leaseKeyOf(key), { pk: { S: leaseKeyOf(key) }, owner: { S: gone } });
     const mine = arnOf('mine');
@@ -137,7 +137,7 @@ describe('the database-user lease', () => {
 
   it('goes to a waiting offboarding before any onboarding; a mark left by an ended offboarding is cleared', async () => {
     const hold = gate(FUNCTIONS.connectAllow);
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
     const dbUser = uniqueName('prio');
     const running = uniqueName('on');
     const run = sb.runner.run('onboard', running, onboardInput(uniqueName('req'), sb.aws.iam.addRole(dbUser), dbUser));
@@ -161,7 +161,7 @@ describe('the database-user lease', () => {
 
   it('an offboarding that waits marks the lease, so a stream of onboardings cannot starve it', async () => {
     const hold = gate(FUNCTIONS.connectAllow);
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
     const dbUser = uniqueName('starve');
     const principalArn = sb.aws.iam.addRole(dbUser);
     const on = sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
@@ -177,7 +177,7 @@ describe('the database-user lease', () => {
   });
 
   it('refuses a holder that is not an execution ARN', async () => {
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01 });
     const e = await acquireDbUserLease(deps(), key, 'not-an-arn').catch((err: unknown) => err);
     expect(isProvisioningError(e, 'ValidationError')).toBe(true);
   });

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../local/embedded-postgres';
+import { nodeVersionNotice } from '../local/node-version';
 
 const ROOT = resolve(__dirname, '..');
 const ALICE = 'arn:aws:sts::123456789012:assumed-role/alice/alice-laptop';
@@ -98,6 +99,10 @@ describe('npm start (local mode)', () => {
     expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(postgresUrl).toMatch(/^postgres:\/\/[^@]+@127\.0\.0\.1:\d+\/postgres$/);
     expect(output).toContain('x-caller-arn');
+    // On this machine's Node.js: the one-line notice exactly when the version is not supported.
+    const notice = nodeVersionNotice();
+    if (notice) expect(output).toContain(notice);
+    else expect(output).not.toContain('is not supported');
   });
 
   it('onboards through the API: 202, status until SUCCEEDED, and the user really exists in PostgreSQL', async () => {

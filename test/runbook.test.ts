@@ -43,9 +43,12 @@ describe('docs/runbook.md', () => {
     });
     afterEach(() => sb.restore());
 
-    const PRICE = { transition: 0.000025, request: 0.0000002, gbSecond: 0.0000166667 };
+    const yml = readFileSync(join(resolve(__dirname, '..'), 'serverless.yml'), 'utf8');
+    // Lambda's list price per GB-second depends on the architecture the provider sets.
+    const arch = /^  architecture: (\w+)$/m.exec(yml)?.[1];
+    const PRICE = { transition: 0.000025, request: 0.0000002, gbSecond: arch === 'arm64' ? 0.0000133334 : 0.0000166667 };
     // The provider's memorySize (every function has it): the duration price is per GB-second.
-    const MEMORY_GB = Number(/^  memorySize: (\d+)$/m.exec(readFileSync(join(resolve(__dirname, '..'), 'serverless.yml'), 'utf8'))?.[1]) / 1024;
+    const MEMORY_GB = Number(/^  memorySize: (\d+)$/m.exec(yml)?.[1]) / 1024;
     const money = (cell: string): number => Number(cell.replace('$', ''));
 
     it('states the transitions and invocations of a real onboarding and offboarding, and the dollars they cost at list prices', async () => {

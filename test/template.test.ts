@@ -84,9 +84,11 @@ const ENI_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
-/** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
-// X-Ray tracing of the state machines (AWS: "IAM policies for X-Ray"): these actions take "*" only.
+/** Every function writes its log group and, with active tracing (provider.tracing.lambda), its X-Ray segments. */
+const BASE = [...LOGS, 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+// X-Ray tracing of the state machines and functions (AWS: "IAM policies for X-Ray"): these actions take "*" only.
 const XRAY_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'];
+/** What Step Functions needs to deliver execution logs to CloudWatch Logs; none supports resource-level permissions. */
 const LOG_DELIVERY_ACTIONS = [
   'logs:CreateLogDelivery',
   'logs:GetLogDelivery',
@@ -117,12 +119,12 @@ const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:M
 /** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
 const EXPECTED_ACTIONS: Record<string, string[]> = {
   // The principal's unique id, recorded with the database user.
-  onboardValidate: [...LOGS, 'iam:GetRole', 'iam:GetUser'],
-  targetDescribe: [...LOGS, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
-  iamAuthEnable: [...LOGS, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
+  onboardValidate: [...BASE, 'iam:GetRole', 'iam:GetUser'],
+  targetDescribe: [...BASE, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
+  iamAuthEnable: [...BASE, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
   // The database limiter: its event source mapping reads the queue with this role; the step answers its waiting state.
   dbUserCreate: [
-    ...LOGS,
+    ...BASE,
     ...ENI_ACTIONS,
     'secretsmanager:GetSecretValue',
     'rds-db:connect',
@@ -134,12 +136,12 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'states:SendTaskSuccess',
     'states:SendTaskFailure',
   ],
-  dbUserCompensate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  offboardValidate: [...LOGS],
-  dbUserDeactivate: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  dbUserRetire: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserCompensate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  offboardValidate: [...BASE],
+  dbUserDeactivate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
+  dbUserRetire: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
   connectRevoke: [
-    ...LOGS,
+    ...BASE,
     'iam:ListAttachedRolePolicies',
     'iam:ListAttachedUserPolicies',
     'iam:ListPolicies',
@@ -155,7 +157,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...RDS_DESCRIBE,
   ],
   connectAllow: [
-    ...LOGS,
+    ...BASE,
     'iam:GetRole',
     'iam:GetUser',
     'iam:ListAttachedRolePolicies',
@@ -165,10 +167,10 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...LEASE,
     ...RDS_DESCRIBE,
   ],
-  dbUserPlan: [...LOGS, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
+  dbUserPlan: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
   api: [
-    ...LOGS,
+    ...BASE,
     'states:StartExecution',
     'states:DescribeExecution',
     'states:GetExecutionHistory',
@@ -187,11 +189,11 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'iam:GetRole',
     'iam:GetUser',
   ],
-  executionArchive: [...LOGS, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
+  executionArchive: [...BASE, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
   // The review's reads, its report and its message; the example leaves repair off, so no IAM write at all.
-  accessReconcile: [...LOGS, 'iam:ListPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy', 'lambda:InvokeFunction', 's3:PutObject', 'sns:Publish', ...RDS_DESCRIBE],
+  accessReconcile: [...BASE, 'iam:ListPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy', 'lambda:InvokeFunction', 's3:PutObject', 'sns:Publish', ...RDS_DESCRIBE],
   idpEvents: [
-    ...LOGS,
+    ...BASE,
     'states:StartExecution',
     'states:DescribeExecution',
     // Deleted principals' users come from their database records; IAM only says whether the name exists again.
@@ -1130,6 +1132,34 @@ describe('deployable stack (osls package --stage citest)', () => {
         ]),
       );
       expect(patterns).toHaveLength(4);
+    });
+
+    it('references the existing Okta partner event bus and never creates it (a deploy would fail, a removal delete it)', () => {
+      const bus = example.deployment!.oktaEventBusName!;
+      expect(bus).toMatch(/^aws\.partner\/okta\.com\/[^/]+\/[^/]+$/);
+      expect(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::EventBus').map(([id]) => id)).toEqual([]);
+      const onBus = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined);
+      expect(onBus).toHaveLength(1);
+      const [rule] = onBus;
+      expect(rule.Properties?.EventBusName, 'the partner bus by its name').toBe(bus);
+      expect(rule.DependsOn, 'waits for no bus of the stack').toBeUndefined();
+      const [target] = rule.Properties?.Targets as Array<Record<string, unknown>>;
+      expect(getAttArnOf(target.Arn)).toBe(lambdaLogicalId('idpEvents'));
+      // idpEvents may be invoked by exactly that rule on that bus: arn:PARTITION:events:REGION:ACCOUNT:rule/BUS/RULE.
+      const ruleName = rule.Properties?.Name as string;
+      const permissions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && JSON.stringify(r.Properties?.SourceArn).includes(bus));
+      expect(permissions).toHaveLength(1);
+      expect(permissions[0].Properties).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [lambdaLogicalId('idpEvents'), 'Arn'] } });
+      expect(permissions[0].Properties?.SourceArn).toEqual({
+        'Fn::Join': [':', ['arn', { Ref: 'AWS::Partition' }, 'events', { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }, { 'Fn::Join': ['/', ['rule', bus, ruleName]] }]],
+      });
+      // Deliveries it fails still reach the dead-letter queue: the queue's policy admits that rule's ARN.
+      const ruleArn = `arn:aws:events:eu-west-1:123456789012:rule/${bus}/${ruleName}`;
+      const queuePolicy = props(template, 'IdpEventsDeadLetterQueuePolicy').PolicyDocument as PolicyDocument;
+      const patterns = asArray(queuePolicy.Statement).map((s) => (s.Condition?.ArnLike?.['aws:SourceArn'] as Sub)['Fn::Sub'] as string);
+      const matches = (pattern: string) =>
+        new RegExp(`^${pattern.replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012').split('*').map((p) => p.replace(/[.?+^$()[\]{}|\\/]/g, '\\$&')).join('.*')}$`).test(ruleArn);
+      expect(patterns.some(matches), `${ruleArn} against ${patterns.join(', ')}`).toBe(true);
     });
 
     it('sends what it cannot take to a dead-letter queue: delivery failures (each rule) and function failures', () => {

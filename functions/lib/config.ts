@@ -1,29 +1,32 @@
 import * as z from 'zod';
 import { IAM_TAG_KEY } from './arn';
-import { ProvisioningError } from './errors';
+import { configErrorMap, formatIssues } from './config-issues';
+import { ConfigurationError, ProvisioningError } from './errors';
 import { protectedReason, protectedUnderPrefix } from './identifiers';
 
 /**
  * The targets this deployment may manage, and how. Configuration, never request input:
- * a request names a target, and only what is configured here can be touched.
+ * a request names a target, and only what is configured here can be touched. Every object is a
+ * z.strictObject: an unknown key is refused (with the known key it most likely meant), never dropped, so a
+ * typo cannot fall back to a default (`"enabled": "never"` would leave iamAuth.enable at "immediately").
  */
 const identifierRegex = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 const pgName = z.string().regex(identifierRegex, 'must be a plain PostgreSQL identifier (letters, digits, _ and $, at most 63)');
 
 const adminSchema = z.discriminatedUnion('method', [
-  z.object({
+  z.strictObject({
     /** The RDS-managed master user secret (or any secret of the same JSON shape). */
     method: z.literal('secret'),
     secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
   }),
-  z.object({
+  z.strictObject({
     /** An admin database user that itself logs in with an IAM token. */
     method: z.literal('iam'),
     user: pgName,
   }),
 ]);
 
-export const targetSchema = z.object({
+export const targetSchema = z.strictObject({
   kind: z.enum(['instance', 'cluster']),
   identifier: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS DB instance or cluster identifier'),
   region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code'),
@@ -43,17 +46,16 @@ export const targetSchema = z.object({
    * Tables, sequences, schemas and the rows in them go to the successor either way.
    */
   reassignment: z
-    .object({
+    .strictObject({
       unsafeObjects: z.enum(['quarantine', 'refuse']).default('quarantine'),
       /** NOLOGIN, no members, no privileges; created by this project when missing, never granted to anyone. */
       quarantineRole: pgName.default('iam_access_quarantine'),
     })
-    .strict()
     .prefault({}),
   /** The database the admin connects to for cluster-wide work (roles are cluster-wide). */
   adminDatabase: pgName.default('postgres'),
   iamAuth: z
-    .object({
+    .strictObject({
       /** How to turn IAM database authentication on when it is off. */
       enable: z.enum(['immediately', 'next-maintenance-window', 'never']).default('immediately'),
       pollSeconds: z.number().int().min(5).max(3600).default(30),
@@ -73,11 +75,11 @@ const template = z.string().refine((t) => [...t.matchAll(/\{([^}]*)\}/g)].every(
 });
 
 /** Identity-provider events: which groups give which access, and how a person becomes a principal and a database user. */
-export const idpSchema = z.object({
+export const idpSchema = z.strictObject({
   /** Keyed by the group's id or its name, as the provider reports them (Identity Center: the group id; Okta: id or name). */
   groups: z.record(
     z.string().min(1),
-    z.object({
+    z.strictObject({
       targets: z.array(z.string()).min(1, 'name at least one target'),
       dbRoles: z.array(pgName).default([]),
       databases: z.array(pgName).default([]),
@@ -85,12 +87,12 @@ export const idpSchema = z.object({
   ),
   principal: z.discriminatedUnion('kind', [
     /** Each person has an IAM role or user of their own: its ARN from a template. */
-    z.object({ kind: z.literal('per-person'), arnTemplate: template }),
+    z.strictObject({ kind: z.literal('per-person'), arnTemplate: template }),
     /**
      * People reach AWS through one shared role (an Identity Center permission set): its policy names the
      * database user by a session tag the identity provider sets per person (attributes for access control).
      */
-    z.object({
+    z.strictObject({
       kind: z.literal('shared'),
       roleArn: z.string(),
       tagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').default('db_user'),
@@ -109,7 +111,7 @@ export const idpSchema = z.object({
   identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)').optional(),
   /** Okta's API, to read a person's status and groups now (the token: a Secrets Manager secret, the SSWS API token as its string). */
   okta: z
-    .object({
+    .strictObject({
       orgUrl: z.string().regex(/^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be the https URL of the Okta org, e.g. https://example.okta.com'),
       apiTokenSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
     })
@@ -140,11 +142,11 @@ const SCHEDULE = /^(rate\((1 (hour|day)|([2-9]|[1-9]\d+) (hours|days))\)|cron\((
 
 /** Alarms, the scheduled access review and what it may repair (README "Operations"). Unknown keys are refused. */
 export const operationsSchema = z
-  .object({
+  .strictObject({
     /** Subscribed to the alarm topic by the stack (SNS asks the address to confirm); without it, subscribe yourself. */
     alarmEmail: z.string().regex(EMAIL, 'must be one e-mail address, e.g. platform-team@example.com').optional(),
     reconcile: z
-      .object({
+      .strictObject({
         /** When the access review runs; default daily at 05:00 UTC. */
         schedule: z
           .string()
@@ -153,22 +155,19 @@ export const operationsSchema = z
         enabled: z.boolean().default(true),
         /** Repair only ever removes access; each kind is off unless set to true here. */
         repair: z
-          .object({
+          .strictObject({
             /** Remove a project grant whose database user no longer exists (left by a failed or interrupted offboarding). */
             removeDanglingGrants: z.boolean().default(false),
           })
-          .strict()
           .prefault({}),
       })
-      .strict()
       .prefault({}),
-  })
-  .strict();
+  });
 
-export const configSchema = z.object({
+export const configSchema = z.strictObject({
   targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
   iam: z
-    .object({
+    .strictObject({
       /** IAM's quota of managed policies attached to one role or user (10 unless raised). */
       attachedPoliciesQuota: z.number().int().min(1).max(20).default(10),
       /** At most this many of those may be this project's grant policies. */
@@ -179,20 +178,19 @@ export const configSchema = z.object({
        * is this managed policy. Unset: any role or user of the account except this stack's own roles.
        */
       grantablePrincipals: z
-        .object({
-          tag: z.object({ key: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key'), value: z.string().min(1).max(256) }).strict().optional(),
+        .strictObject({
+          tag: z.strictObject({ key: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key'), value: z.string().min(1).max(256) }).optional(),
           permissionsBoundaryArn: z
             .string()
             .regex(/^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/, 'must be the ARN of a managed policy (arn:PARTITION:iam::ACCOUNT:policy/NAME)')
             .optional(),
         })
-        .strict()
         .prefault({}),
     })
     .prefault({}),
   /** Who may ask the API for what (see README, "Who may ask for what"). */
   api: z
-    .object({
+    .strictObject({
       /** Callers that may request and revoke access for any principal: ARNs, `*` matching any characters. */
       admins: z.array(callerPattern).default([]),
       /** Callers that may read the audit trail (/audit) and the access review (/grants); administrators may too. */
@@ -206,8 +204,8 @@ export const configSchema = z.object({
   dbConcurrency: z.number().int().min(1).max(1000).default(10),
   /** Read by serverless.yml at package time only (not passed to the functions). */
   deployment: z
-    .object({
-      vpc: z.object({
+    .strictObject({
+      vpc: z.strictObject({
         subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
         securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
       }),
@@ -215,13 +213,13 @@ export const configSchema = z.object({
       oktaEventBusName: z.string().regex(/^aws\.partner\/okta\.com\/[\w.-]+\/[\w.-]+$/, 'must be the Okta partner event bus name aws.partner/okta.com/ORG/NAME').optional(),
       /** The execution archive bucket (audits outlive Step Functions' 90 days of history). */
       archive: z
-        .object({
+        .strictObject({
           /** Archived executions move to S3 Glacier Instant Retrieval (still readable at once by /audit) after this many days. */
           transitionToGlacierAfterDays: z.number().int().min(1).default(365),
           /** ...and are deleted after this many days (default: 10 years). */
           expireAfterDays: z.number().int().min(1).default(3650),
           /** Write once, read many: S3 Object Lock default retention (needs a new bucket to turn on). */
-          objectLock: z.object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1) }).optional(),
+          objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1) }).optional(),
         })
         .prefault({}),
       /**
@@ -231,7 +229,7 @@ export const configSchema = z.object({
        * policy is yours (README, "Encryption").
        */
       kms: z
-        .object({
+        .strictObject({
           keyArn: z
             .string()
             .regex(
@@ -244,7 +242,6 @@ export const configSchema = z.object({
             .array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, 'must be an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), without wildcards'))
             .default([]),
         })
-        .strict()
         .prefault({}),
     })
     .optional(),
@@ -308,11 +305,34 @@ export type Config = z.infer<typeof configSchema>;
 /** A target's settings as they travel in an execution's input, with its name. */
 export type ResolvedTargetConfig = TargetConfig & { name: string };
 
-export const parseConfig = (raw: unknown): Config => {
-  const result = configSchema.safeParse(raw);
-  const issues = result.success ? [...checkTargetRoles(result.data), ...checkIdpMapping(result.data)] : result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-  if (!result.success || issues.length) throw new ProvisioningError('ConfigurationError', `invalid targets configuration: ${issues.join('; ')}`);
+/**
+ * Validates a configuration: the schema (unknown keys refused, with the known key they most likely meant), then
+ * what one schema cannot see (roles, the IdP mapping). `source` (a file, TARGETS_CONFIG) starts the message.
+ */
+export const parseConfig = (raw: unknown, source?: string): Config => {
+  const result = configSchema.safeParse(raw, { error: configErrorMap, reportInput: true });
+  const problems = result.success ? [...checkTargetRoles(result.data), ...checkIdpMapping(result.data)] : formatIssues(result.error.issues);
+  if (!result.success || problems.length) throw new ConfigurationError(source, 'invalid targets configuration', problems);
   return result.data;
+};
+
+/**
+ * What a configuration must also satisfy to be deployed (checked at package time, config/stack.js): the
+ * deployment section, and nothing that a function in Lambda would refuse only when it runs.
+ */
+export const deploymentProblems = (config: Config): string[] => {
+  const problems: string[] = [];
+  if (Object.keys(config.targets).length === 0) problems.push('targets: name at least one target to deploy (the stack grants its functions exactly the targets listed here)');
+  if (!config.deployment) problems.push('deployment: is required to deploy (deployment.vpc with subnetIds and securityGroupIds, for the functions that reach PostgreSQL)');
+  for (const [name, t] of Object.entries(config.targets)) {
+    // functions/lib/sql/connection.ts refuses it in Lambda: the connection would carry the admin's credentials unencrypted.
+    if (t.tls === 'disable') problems.push(`targets.${name}.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)`);
+  }
+  const archive = config.deployment?.archive;
+  if (archive && archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
+    problems.push(`deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (${archive.expireAfterDays}), not ${archive.transitionToGlacierAfterDays}`);
+  }
+  return problems;
 };
 
 let cached: { source: string; config: Config } | undefined;
@@ -320,15 +340,15 @@ let cached: { source: string; config: Config } | undefined;
 /** Reads the configuration from TARGETS_CONFIG (JSON), as serverless.yml and local mode set it. */
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
   const source = env.TARGETS_CONFIG;
-  if (!source) throw new ProvisioningError('ConfigurationError', 'TARGETS_CONFIG is not set');
+  if (!source) throw new ConfigurationError('TARGETS_CONFIG', 'is not set (serverless.yml sets it from the targets file)', []);
   if (cached?.source === source) return cached.config;
   let raw: unknown;
   try {
     raw = JSON.parse(source);
   } catch (e) {
-    throw new ProvisioningError('ConfigurationError', `TARGETS_CONFIG is not JSON: ${(e as Error).message}`);
+    throw new ConfigurationError('TARGETS_CONFIG', `is not JSON: ${(e as Error).message}`, []);
   }
-  const config = parseConfig(raw);
+  const config = parseConfig(raw, 'TARGETS_CONFIG');
   cached = { source, config };
   return config;
 };

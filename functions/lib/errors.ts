@@ -130,3 +130,19 @@ export const isProvisioningError = (e: unknown, code?: ErrorCode): e is Provisio
 /** Shorthand for the most common error: a field of the request is wrong. */
 export const invalid = (field: string, reason: string): ProvisioningError =>
   new ProvisioningError('ValidationError', `${field}: ${reason}`, { details: { field, reason } });
+
+/**
+ * A configuration that cannot be used (code ConfigurationError): where it came from (a file, or TARGETS_CONFIG),
+ * what it is, and every problem found, one per line as `PATH: what is wrong, what is allowed`, so that one run
+ * shows all of them.
+ */
+export class ConfigurationError extends ProvisioningError {
+  readonly source: string | undefined;
+  readonly problems: readonly string[];
+
+  constructor(source: string | undefined, headline: string, problems: readonly string[]) {
+    super('ConfigurationError', `${source ? `${source}: ` : ''}${headline}${problems.length ? `:\n  - ${problems.join('\n  - ')}` : ''}`);
+    this.source = source;
+    this.problems = problems;
+  }
+}
