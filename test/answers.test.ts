@@ -4,62 +4,30 @@
  * apply. End to end through the real `api` handler, the real workflows (local ASL interpreter behind the Step
  * Functions simulation at the SDK boundary), the real dbUserPlan function and a real PostgreSQL.
  */
-import { IAMClient } from '@aws-sdk/client-iam';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { handler as archiveHandler } from '../functions/execution-archive';
-import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import { ProvisioningError } from '../functions/lib/errors';
-import { FUNCTIONS } from '../local/functions';
-import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import type { Sandbox } from '../local/sandbox';
+import { ACCOUNT, type ApiStack, startApiStack } from './support/api-stack';
 import { ADMIN, type ApiAnswer, httpEvent, parse } from './support/http-api';
-import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+import { masterClient, roleFacts, superClient, uniqueName } from './support/pg';
 
-const ACCOUNT = '123456789012';
-const BUCKET = 'rds-iam-access-test-archive';
 const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
 
+let stack: ApiStack;
 let sb: Sandbox;
-let sfn: SimulatedStepFunctions;
-let mocks: Array<{ restore: () => void }>;
 let deps: ApiDeps;
 
 beforeEach(() => {
-  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
-  sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'answers' });
-  sfn.onExecutionEnd = (event) => archiveHandler(event as never);
-  mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
-  process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
-  process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
-  process.env.ARCHIVE_BUCKET = BUCKET;
-  deps = {
-    config: sb.config,
-    executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
-    plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: sb.config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
-    archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET },
-    newRequestId: () => uniqueName('req'),
-  };
+  stack = startApiStack('answers');
+  ({ sb, deps } = stack);
 });
-afterEach(async () => {
-  await sb.runner.idle();
-  await Promise.all(sfn.deliveries);
-  for (const m of mocks) m.restore();
-  sb.restore();
-  for (const k of ['ONBOARD_STATE_MACHINE_ARN', 'OFFBOARD_STATE_MACHINE_ARN', 'ARCHIVE_BUCKET']) delete process.env[k];
-});
+afterEach(() => stack.stop());
 
 const call = async (routeKey: string, opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {}, apiDeps: ApiDeps = deps): Promise<ApiAnswer> =>
   parse(await handleApiEvent(httpEvent({ routeKey, caller: opts.caller ?? ADMIN, body: opts.body, query: opts.query, ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}) }), apiDeps));
 const get = (requestId: string, caller = ADMIN) => call('GET /requests/{requestId}', { caller, requestId });
-const settled = async () => {
-  await sb.runner.idle();
-  await Promise.all(sfn.deliveries);
-};
+const settled = () => stack.settled();
 const executionsOf = (requestId: string): string[] => [...sb.runner.executions.keys()].filter((k) => k.includes(requestId));
 
 describe('a revocation of a user that does not exist', () => {

@@ -7,54 +7,33 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DetachRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler as archiveHandler } from '../functions/execution-archive';
 import { redactSecrets } from '../functions/lib/audit/archive';
 import type { AuditRecord } from '../functions/lib/audit/trail';
 import type { HttpEvent } from '../functions/lib/api/http';
-import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import { logger } from '../functions/lib/logger';
-import { FUNCTIONS } from '../local/functions';
-import { createSandbox, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import type { Sandbox } from '../local/sandbox';
+import type { SimulatedStepFunctions } from '../local/simulated-services';
+import { ACCOUNT, type ApiStack, BUCKET, startApiStack } from './support/api-stack';
 import { testPg, uniqueName } from './support/pg';
 
-const ACCOUNT = '123456789012';
 const ADMIN = `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/jane`;
 const AUDITOR = `arn:aws:sts::${ACCOUNT}:assumed-role/auditor/kim`;
-const BUCKET = 'rds-iam-access-test-archive';
 
+let stack: ApiStack;
 let sb: Sandbox;
 let sfn: SimulatedStepFunctions;
-let mocks: Array<{ restore: () => void }>;
 let deps: ApiDeps;
 
 beforeEach(() => {
-  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
-  sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'audit' });
-  sfn.onExecutionEnd = (event) => archiveHandler(event as never);
-  mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
-  process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
-  process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
-  process.env.ARCHIVE_BUCKET = BUCKET;
-  deps = {
-    config: sb.config,
-    executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
-    plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: sb.config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
-    archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET },
-    newRequestId: () => uniqueName('req'),
-  };
+  stack = startApiStack('audit');
+  ({ sb, sfn, deps } = stack);
 });
-afterEach(() => {
-  for (const m of mocks) m.restore();
-  sb.restore();
-  for (const k of ['ONBOARD_STATE_MACHINE_ARN', 'OFFBOARD_STATE_MACHINE_ARN', 'ARCHIVE_BUCKET']) delete process.env[k];
-});
+afterEach(() => stack.stop());
 
 const event = (routeKey: string, caller: string, opts: { body?: object; requestId?: string } = {}): HttpEvent =>
   ({
@@ -91,8 +70,7 @@ const runRequest = async (routeKey: string, body: object): Promise<string> => {
   const requestId = uniqueName('AUD');
   const r = await api(routeKey, ADMIN, { body: { requestId, ...body } });
   expect(r.status, JSON.stringify(r.body)).toBe(202);
-  await sb.runner.idle();
-  await Promise.all(sfn.deliveries);
+  await stack.settled();
   return requestId;
 };
 
@@ -103,8 +81,7 @@ const runRequest = async (routeKey: string, body: object): Promise<string> => {
 const startedInStepFunctions = async (kind: 'onboarding' | 'offboarding', input: Record<string, unknown>): Promise<string> => {
   const requestId = uniqueName('AUD');
   await deps.executions.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.executions.stateMachines[kind], name: requestId, input: JSON.stringify({ requestId, ...input }) }));
-  await sb.runner.idle();
-  await Promise.all(sfn.deliveries);
+  await stack.settled();
   return requestId;
 };
 
@@ -427,17 +404,11 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
       const before = await audit(requestId);
 
       // A restart: Step Functions (the interpreter) and the in-memory objects are new; the folder is the same.
-      for (const m of mocks) m.restore();
-      sb.restore();
-      sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
+      await stack.stop();
+      stack = startApiStack('audit');
+      ({ sb, sfn, deps } = stack);
       sb.aws.s3.directory = dir;
       sb.aws.iam.addRole(name);
-      sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'audit' });
-      sfn.onExecutionEnd = (e) => archiveHandler(e as never);
-      mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
-      deps = { ...deps, config: sb.config, executions: { ...deps.executions, stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } } };
-      process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
-      process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
 
       await send('POST /access-requests', body);
       const after = await audit(requestId);

@@ -5,42 +5,27 @@
  * PostgreSQL, and the archive function; the refusals against Step Functions answers mocked at the SDK boundary.
  */
 import { DetachRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, ExecutionDoesNotExist, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { handler as archiveHandler } from '../functions/execution-archive';
 import { attemptName, attemptOf } from '../functions/lib/api/attempts';
-import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { selfServiceNamespace } from '../functions/lib/api/request-ids';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import type { AuditPage } from '../functions/lib/audit/query';
 import type { AuditRecord } from '../functions/lib/audit/trail';
 import type { Config } from '../functions/lib/config';
 import { MAX_ATTEMPTS, REQUEST_ID_PATTERN } from '../functions/lib/requests';
-import { FUNCTIONS } from '../local/functions';
 import { toHttpEvent } from '../local/http-api';
 import { createSandbox, type Sandbox } from '../local/sandbox';
-import { answerTasksOf, SimulatedLambda, SimulatedStepFunctions } from '../local/simulated-services';
+import { answerTasksOf, type SimulatedStepFunctions } from '../local/simulated-services';
+import { ACCOUNT, type ApiStack, apiDepsOf, BUCKET, startApiStack } from './support/api-stack';
 import { ADMIN, type ApiAnswer, httpEvent, parse } from './support/http-api';
 import { roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
-const ACCOUNT = '123456789012';
 const AUDITOR = `arn:aws:sts::${ACCOUNT}:assumed-role/auditor/kim`;
-const BUCKET = 'rds-iam-access-test-archive';
 const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
 
 let sb: Sandbox;
-
-const depsOf = (config: Config, stateMachines: ApiDeps['executions']['stateMachines']): ApiDeps => ({
-  config,
-  executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines },
-  plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
-  archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET },
-  newRequestId: () => uniqueName('req'),
-});
 
 describe('attempt names', () => {
   it('are valid execution names, never a request id, and distinct for every request and attempt, also for ids of 80 characters', () => {
@@ -73,37 +58,22 @@ describe('local mode', () => {
 });
 
 describe('retrying through the API runs the real workflow again and finishes the request', () => {
+  let stack: ApiStack;
   let sfn: SimulatedStepFunctions;
-  let mocks: Array<{ restore: () => void }>;
   let deps: ApiDeps;
 
   beforeEach(() => {
-    sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
-    sfn = new SimulatedStepFunctions(sb.runner, { region: 'eu-west-1', accountId: ACCOUNT, stage: 'retry' });
-    sfn.onExecutionEnd = (event) => archiveHandler(event as never);
-    mocks = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
-    process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
-    process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
-    process.env.ARCHIVE_BUCKET = BUCKET;
-    deps = depsOf(sb.config, { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard });
+    stack = startApiStack('retry');
+    ({ sb, sfn, deps } = stack);
   });
-  afterEach(async () => {
-    await sb.runner.idle();
-    await Promise.all(sfn.deliveries);
-    for (const m of mocks) m.restore();
-    sb.restore();
-    for (const k of ['ONBOARD_STATE_MACHINE_ARN', 'OFFBOARD_STATE_MACHINE_ARN', 'ARCHIVE_BUCKET']) delete process.env[k];
-  });
+  afterEach(() => stack.stop());
 
   const call = async (routeKey: string, opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {}): Promise<ApiAnswer> =>
     parse(await handleApiEvent(httpEvent({ routeKey, caller: opts.caller ?? ADMIN, body: opts.body, query: opts.query, ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}) }), deps));
   const retry = (requestId: string, caller = ADMIN, body?: unknown) => call('POST /requests/{requestId}/retry', { caller, requestId, body });
   const get = (requestId: string, caller = ADMIN) => call('GET /requests/{requestId}', { caller, requestId });
   /** Until every run started so far ended and was archived. */
-  const settled = async () => {
-    await sb.runner.idle();
-    await Promise.all(sfn.deliveries);
-  };
+  const settled = () => stack.settled();
   /** The steps' configuration (the API's stays sb.config). */
   const stepsConfig = (reassignment: Partial<Config['targets'][string]['reassignment']>) => {
     const orders = sb.config.targets.orders;
@@ -273,7 +243,7 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
     parse(
       await handleApiEvent(
         httpEvent({ routeKey: 'POST /requests/{requestId}/retry', caller: opts.caller ?? ADMIN, body: opts.body, pathParameters: { requestId } }),
-        depsOf(opts.config ?? sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM }),
+        apiDepsOf(opts.config ?? sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM }),
       ),
     );
   const execution = (machine: string, name: string, input: object, extra: Partial<DescribeExecutionCommandOutput>): void => {
@@ -351,7 +321,7 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
 
   it('POST /access-requests and /revocations refuse attempt and retriedBy in the body', async () => {
     for (const [field, value] of [['attempt', 2], ['retriedBy', ADMIN]] as const) {
-      const r = parse(await handleApiEvent(httpEvent({ routeKey: 'POST /access-requests', body: { principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, target: 'orders', [field]: value } }), depsOf(sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM })));
+      const r = parse(await handleApiEvent(httpEvent({ routeKey: 'POST /access-requests', body: { principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, target: 'orders', [field]: value } }), apiDepsOf(sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM })));
       expect(r, field).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field } } });
     }
     expect(started()).toEqual([]);
