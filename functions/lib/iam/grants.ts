@@ -15,6 +15,7 @@ import {
   ListEntitiesForPolicyCommand,
   ListPolicyVersionsCommand,
   type AttachedPolicy,
+  type Policy as ListedPolicy,
   type IAMClient,
   type PolicyVersion,
 } from '@aws-sdk/client-iam';
@@ -400,19 +401,23 @@ const readPathPolicy = async (iam: IAMClient, policyArn: string, attempts = 3): 
   }
 };
 
+/** Every customer-managed policy under the project's path, as ListPolicies pages them. */
+async function* listedPathPolicies(iam: IAMClient): AsyncGenerator<ListedPolicy & { Arn: string }> {
+  let marker: string | undefined;
+  do {
+    const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
+    for (const p of page.Policies ?? []) if (p.Arn) yield { ...p, Arn: p.Arn };
+    marker = page.IsTruncated ? page.Marker : undefined;
+  } while (marker);
+}
+
 export const listPathPolicies = async (iam: IAMClient): Promise<PathPolicy[]> => {
   const found: PathPolicy[] = [];
   try {
-    let marker: string | undefined;
-    do {
-      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
-      for (const p of page.Policies ?? []) {
-        if (!p.Arn) continue;
-        const policy = await readPathPolicy(iam, p.Arn);
-        if (policy) found.push(policy);
-      }
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
+    for await (const listed of listedPathPolicies(iam)) {
+      const policy = await readPathPolicy(iam, listed.Arn);
+      if (policy) found.push(policy);
+    }
   } catch (e) {
     return mapAwsError(e, 'list the policies under the path of this project');
   }
@@ -496,18 +501,12 @@ const listedGrants = async (iam: IAMClient, p: { Arn: string; PolicyId?: string;
 export const findGrantHolders = async (iam: IAMClient, resourceArn: string): Promise<PrincipalArn[]> => {
   const holders = new Map<string, PrincipalArn>();
   try {
-    let marker: string | undefined;
-    do {
-      const page = await iam.send(new ListPoliciesCommand({ Scope: 'Local', PathPrefix: POLICY_PATH, Marker: marker }));
-      for (const listed of page.Policies ?? []) {
-        if (!listed.Arn) continue;
-        const grants = await listedGrants(iam, { ...listed, Arn: listed.Arn });
-        if (grants && !grants.includes(resourceArn)) continue;
-        const policy = await readPathPolicy(iam, listed.Arn);
-        if (policy?.owner && policy.grants.includes(resourceArn)) holders.set(principalKey(policy.owner.principal), policy.owner.principal);
-      }
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
+    for await (const listed of listedPathPolicies(iam)) {
+      const grants = await listedGrants(iam, listed);
+      if (grants && !grants.includes(resourceArn)) continue;
+      const policy = await readPathPolicy(iam, listed.Arn);
+      if (policy?.owner && policy.grants.includes(resourceArn)) holders.set(principalKey(policy.owner.principal), policy.owner.principal);
+    }
   } catch (e) {
     return mapAwsError(e, 'list the policies under the path of this project');
   }
