@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { handler } from '../functions/access-reconcile';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/arn';
-import { REVIEW_SCHEMA, type ReviewReport } from '../functions/lib/audit/review-archive';
+import { REVIEW_SCHEMA, type ReviewReport, writeReviewReport } from '../functions/lib/audit/review-archive';
 import { type Config, parseConfig } from '../functions/lib/config';
 import { grantDeps } from '../functions/lib/iam/deps';
 import { addConnectGrant } from '../functions/lib/iam/grants';
@@ -141,6 +141,15 @@ describe('scheduled reconcile', () => {
     const report = archivedReport(result.reportKey);
     expect(report).toMatchObject({ schema: REVIEW_SCHEMA, drift: [], repairs: [], repair: { removeDanglingGrants: false } });
     expect(report.review.targets[0].users).toEqual([expect.objectContaining({ dbUser: ok, principals: [expect.objectContaining({ principalArn: okArn })], flags: [] })]);
+  });
+
+  it('never overwrites an archived report: a second report of the same moment is refused and the first stays', async () => {
+    const result = await run();
+    const first = archivedReport(result.reportKey);
+    const store = { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET };
+    const other: ReviewReport = { ...first, drift: [{ kind: 'grant', target: 'orders', dbUser: 'someone', flags: ['dangling-grant'] } as never] };
+    await expect(writeReviewReport(store, other)).rejects.toMatchObject({ name: 'TransientAwsError' });
+    expect(archivedReport(result.reportKey)).toEqual(first);
   });
 
   it('drift found: the report is archived and the alarm topic gets a message naming each item; repair off changes nothing', async () => {

@@ -145,7 +145,7 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
 const ALREADY_WRITTEN = new Set(['PreconditionFailed', 'ConditionalRequestConflict']);
 
 /** Writes `key` only if absent; true when written, false when it was there (this run, archived by an earlier delivery). */
-const putIfAbsent = async (store: ArchiveStore, key: string, body: string, metadata?: Record<string, string>): Promise<boolean> => {
+export const putIfAbsent = async (store: ArchiveStore, key: string, body: string, metadata?: Record<string, string>): Promise<boolean> => {
   try {
     await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*', ...(metadata ? { Metadata: metadata } : {}) }));
     return true;

@@ -1,9 +1,9 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mapAwsError } from '../aws-errors';
+import { ProvisioningError } from '../errors';
 import type { AccessReview } from '../review/access-review';
 import type { DriftItem } from '../review/drift';
 import type { Repair } from '../review/repair';
-import { type ArchiveStore, redactSecrets } from './archive';
+import { type ArchiveStore, putIfAbsent, redactSecrets } from './archive';
 
 /** One scheduled access review, as archived beside the execution histories (same bucket, same retention). */
 export const REVIEW_SCHEMA = 'rds-iam-access/access-review/v1';
@@ -23,10 +23,13 @@ export const reviewKey = (generatedAt: string): string => `${REVIEW_PREFIX}${gen
 
 export const writeReviewReport = async (store: ArchiveStore, report: ReviewReport): Promise<string> => {
   const key = reviewKey(report.review.generatedAt);
+  let written: boolean;
   try {
-    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: JSON.stringify(redactSecrets(report)), ContentType: 'application/json' }));
+    written = await putIfAbsent(store, key, JSON.stringify(redactSecrets(report)));
   } catch (e) {
     return mapAwsError(e, `archive ${key}`);
   }
+  // Another review of the same millisecond: its report stays. Lambda's retry makes a review of its own, with its own key.
+  if (!written) throw new ProvisioningError('TransientAwsError', `${key} is archived already (another review of the same moment): it is not overwritten`);
   return key;
 };
