@@ -981,6 +981,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       { id: 'OffboardExecutionsFailedAlarm', namespace: 'AWS/States', metric: 'ExecutionsFailed', dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OffboardStateMachine' } }], statistic: 'Sum' },
       { id: 'ArchiveDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
       { id: 'IdpEventsDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
+      { id: 'DbUserCreateDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DbUserCreateDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
       { id: 'RetriesExhaustedAlarm', namespace: ns(), metric: METRIC.retriesExhausted, dimensions: service, statistic: 'Sum' },
       { id: 'ArchiveErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('executionArchive'), statistic: 'Sum' },
       { id: 'DriftFoundAlarm', namespace: ns(), metric: METRIC.driftFound, dimensions: service, statistic: 'Maximum' },
@@ -1040,6 +1041,18 @@ describe('deployable stack (osls package --stage citest)', () => {
         expect(r.code, `${JSON.stringify(operations)} was accepted`).not.toBe(0);
         expect(r.err, JSON.stringify(operations)).toContain(field);
       }
+    });
+
+    it('watches every dead-letter queue of the template with an alarm (a queue nobody watches holds a waiting request)', () => {
+      // Dead-letter queues are the targets of a RedrivePolicy, a rule's DeadLetterConfig or a function's OnFailure.
+      const text = JSON.stringify(template.Resources);
+      const queues = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue').map(([id]) => id);
+      const deadLetter = queues.filter((id) => text.includes(`"deadLetterTargetArn":{"Fn::GetAtt":["${id}","Arn"]}`) || text.includes(`{"Arn":{"Fn::GetAtt":["${id}","Arn"]}}`) || text.includes(`"Destination":{"Fn::GetAtt":["${id}","Arn"]}`));
+      expect(deadLetter.length, 'dead-letter queues found').toBeGreaterThanOrEqual(3);
+      const watched = EXPECTED_ALARMS()
+        .filter((a) => a.namespace === 'AWS/SQS')
+        .map((a) => ((a.dimensions[0] as { Value: { 'Fn::GetAtt': string[] } }).Value['Fn::GetAtt'][0]));
+      expect(sorted(deadLetter)).toEqual(sorted(watched));
     });
 
     it('raises each alarm on the metric it names, and sends every alarm to the topic', () => {
