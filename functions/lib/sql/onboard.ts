@@ -280,7 +280,10 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
       const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
       for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));
-      for (const step of steps) await client.query(step.sql);
+      // One round trip for all of them: the database's key (every onboarding on that database waits for it) is then
+      // held for this batch and the COMMIT only, not for a round trip per statement. Each statement is built from
+      // quoted identifiers and literals (ddl.ts), so joining them adds nothing a name could break out of.
+      if (steps.length) await client.query(steps.map((s) => s.sql).join(';\n'));
       const createdBy = inspection.role ? parseRoleComment(inspection.role.comment)?.createdBy : spec.requestId;
       return { dbUser: spec.dbUser, outcome: outcomeOf(inspection.role, steps), createdByThisRequest: createdBy === spec.requestId, statements: steps };
     });
