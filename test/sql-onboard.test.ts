@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProvisioningError, ProvisioningError } from '../functions/lib/errors';
-import { MARKER_ROLE, validateDbUser } from '../functions/lib/identifiers';
+import { GRANTOR_ROLE, MARKER_ROLE, protectedReason, validateDbUser } from '../functions/lib/identifiers';
 import { dropRoleCreatedBy } from '../functions/lib/sql/compensate';
 import { type DbUserSpec, ensureDbUser } from '../functions/lib/sql/onboard';
-import { allRoles, connectGrantees, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
+import { dropManagedRole } from '../functions/lib/sql/offboard';
+import { allRoles, attempt, connectGrantees, loginClient, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let master: pg.Client;
 beforeAll(async () => {
@@ -74,7 +75,10 @@ describe('creating the database user (real PostgreSQL)', () => {
     await master.query(`ALTER ROLE "${user}" NOLOGIN`);
     const result = await ensureDbUser(master, spec(user, { dbRoles: ['app_read', 'app_write'] }));
     expect(result.outcome).toBe('updated');
-    expect(result.statements.map((s) => s.sql)).toEqual([`ALTER ROLE "${user}" WITH LOGIN`, `GRANT "app_write" TO "${user}"`]);
+    // The first grant of app_write on this server also hands it to the grantor (whichever test grants it first).
+    const own = result.statements.filter((s) => !s.sql.startsWith(`GRANT "app_write" TO "${GRANTOR_ROLE}"`));
+    expect(own.map((s) => s.sql)).toEqual([`ALTER ROLE "${user}" WITH LOGIN`, `GRANT "app_write" TO "${user}"`]);
+    expect(own.map((s) => s.asGrantor)).toEqual([undefined, true]);
     expect((await roleFacts(user)).memberOf).toContain('app_write');
     expect((await roleFacts(user)).canLogin).toBe(true);
   });
@@ -265,5 +269,89 @@ describe('compensation', () => {
     await master.query(`COMMENT ON ROLE "${user}" IS '{"managedBy":"rds-iam-access","createdBy":"req-x"}'`);
     expect((await dropRoleCreatedBy(master, user, 'req-x')).outcome).toBe('kept: not managed');
     expect((await roleFacts(user)).exists).toBe(true);
+  });
+});
+
+/** Who granted each membership of `user` (pg_auth_members.grantor), as "role by grantor". */
+const grantorsOf = async (user: string): Promise<string[]> => {
+  const sup = await superClient();
+  try {
+    const { rows } = await sup.query<{ g: string }>(
+      `SELECT r.rolname || ' by ' || gr.rolname AS g FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid JOIN pg_roles gr ON gr.oid = am.grantor
+        WHERE am.member = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1`,
+      [user],
+    );
+    return rows.map((r) => r.g);
+  } finally {
+    await sup.end();
+  }
+};
+
+describe('memberships are granted as the grantor role (PostgreSQL 16+: a GRANT costs the same whatever the fleet)', () => {
+  it('a new user: its memberships are granted by the grantor; the admin may SET ROLE to it but does not inherit it', async () => {
+    const user = uniqueName('granted');
+    await ensureDbUser(master, spec(user, { dbRoles: ['app_read'], databases: ['app'] }));
+    expect(await grantorsOf(user)).toEqual(['app_read', 'rds_iam', MARKER_ROLE].sort().map((r) => `${r} by ${GRANTOR_ROLE}`));
+    const { rows } = await master.query<{ set: boolean; inherit: boolean }>(
+      `SELECT pg_has_role(current_user, $1, 'SET') AS set, pg_has_role(current_user, $1, 'USAGE') AS inherit`,
+      [GRANTOR_ROLE],
+    );
+    expect(rows[0]).toEqual({ set: true, inherit: false });
+    // The grantor logs in as nobody and holds nothing but the right to grant: no member of what it grants.
+    expect(await roleFacts(GRANTOR_ROLE)).toMatchObject({ exists: true, canLogin: false });
+    const reach = await master.query<{ usage: boolean; set: boolean; admin: boolean }>(
+      `SELECT pg_has_role($1, 'app_read', 'USAGE') AS usage, pg_has_role($1, 'app_read', 'SET') AS set, pg_has_role($1, 'app_read', 'MEMBER WITH ADMIN OPTION') AS admin`,
+      [GRANTOR_ROLE],
+    );
+    expect(reach.rows[0]).toEqual({ usage: false, set: false, admin: true });
+  });
+
+  it('an ordinary login cannot act as the grantor, and a managed user cannot be given it', async () => {
+    const sup = await superClient();
+    const login = uniqueName('hopeful');
+    await sup.query(`CREATE ROLE "${login}" LOGIN PASSWORD 'pw'`);
+    const c = await loginClient(login, 'pw', 'postgres');
+    try {
+      expect(await attempt(c, `SET ROLE ${GRANTOR_ROLE}`)).toEqual({ sqlstate: '42501' });
+      expect(await attempt(c, `GRANT rds_iam TO "${login}"`)).toEqual({ sqlstate: '42501' });
+      expect(await codeOf(ensureDbUser(master, spec(GRANTOR_ROLE)))).toBe('ProtectedRole');
+      // Nor can it be put on a target's allow-list (the configuration check refuses protected names).
+      expect(protectedReason(GRANTOR_ROLE)).toBeDefined();
+    } finally {
+      await c.end();
+      await sup.query(`DROP ROLE "${login}"`);
+      await sup.end();
+    }
+  });
+
+  it('taking roles away removes the grantor\'s grants and those the admin made before the grantor existed', async () => {
+    const user = uniqueName('exclusive');
+    await ensureDbUser(master, spec(user, { dbRoles: ['app_read', 'app_write'] }));
+    // A user onboarded by an earlier version: reporting granted by the admin itself.
+    await master.query(`GRANT reporting TO "${user}"`);
+    expect(await grantorsOf(user)).toContain(`reporting by ${testPg().masterUser}`);
+    const result = await ensureDbUser(master, spec(user, { dbRoles: ['app_read'], revokableRoles: ['app_read', 'app_write', 'reporting'] }));
+    expect(result.statements.map((s) => `${s.sql}${s.asGrantor ? ' (as grantor)' : ''}`)).toEqual([`REVOKE "app_write" FROM "${user}" (as grantor)`, `REVOKE "reporting" FROM "${user}"`]);
+    expect((await roleFacts(user)).memberOf).toEqual(['app_read', 'rds_iam', MARKER_ROLE].sort());
+  });
+
+  it('a user DROP ROLE cannot remove yet is left without any membership, whoever granted it', async () => {
+    const user = uniqueName('kept');
+    await ensureDbUser(master, spec(user, { dbRoles: ['app_read'], databases: ['app'] }));
+    await master.query(`GRANT reporting TO "${user}"`);
+    // Something DROP ROLE refuses (2BP01): a privilege on an object in another database.
+    const sup = await superClient('app');
+    const table = uniqueName('held');
+    await sup.query(`CREATE TABLE public.${table} (x int)`);
+    await sup.query(`GRANT SELECT ON public.${table} TO "${user}"`);
+    try {
+      const out = await dropManagedRole(master, user);
+      expect(out.status).toBe('deactivated-not-dropped');
+      expect((await roleFacts(user)).memberOf).toEqual([MARKER_ROLE]);
+      expect((await roleFacts(user)).canLogin).toBe(false);
+    } finally {
+      await sup.query(`DROP TABLE public.${table}`);
+      await sup.end();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { escapeIdentifier, escapeLiteral } from 'pg/lib/utils';
-import { MARKER_ROLE } from '../identifiers';
+import { GRANTOR_ROLE, MARKER_ROLE } from '../identifiers';
 
 /**
  * DDL statements cannot take bind parameters, so identifiers are quoted with the driver's
@@ -28,7 +28,28 @@ export interface SqlStep {
   sql: string;
   /** What the statement is for, in words: shown in dry runs and execution output. */
   purpose: string;
+  /** Run as the grantor role (SET LOCAL ROLE), not as the admin: see GRANTOR_ROLE. */
+  asGrantor?: true;
 }
+
+/**
+ * The steps as one statement string, for one round trip: consecutive steps run as the grantor are wrapped in
+ * SET LOCAL ROLE / RESET ROLE (SET LOCAL ends with the transaction at the latest, so nothing outlives it). Every
+ * step is built from quoted identifiers and literals, so joining them adds nothing a name could break out of.
+ */
+export const batchOf = (steps: readonly SqlStep[]): string => {
+  const parts: string[] = [];
+  let asGrantor = false;
+  for (const s of steps) {
+    if (Boolean(s.asGrantor) !== asGrantor) {
+      asGrantor = !asGrantor;
+      parts.push(asGrantor ? `SET LOCAL ROLE ${id(GRANTOR_ROLE)}` : 'RESET ROLE');
+    }
+    parts.push(s.sql);
+  }
+  if (asGrantor) parts.push('RESET ROLE');
+  return parts.join(';\n');
+};
 
 export interface RoleComment {
   managedBy: 'rds-iam-access';
@@ -64,6 +85,27 @@ export const ddl = {
     sql: `COMMENT ON ROLE ${id(MARKER_ROLE)} IS ${escapeLiteral('Members are database users managed by rds-iam-access. Do not grant by hand.')}`,
     purpose: 'describe the marker role',
   }),
+  createGrantorRole: (): SqlStep => ({
+    sql: `CREATE ROLE ${id(GRANTOR_ROLE)} NOLOGIN`,
+    purpose: `create the role ${GRANTOR_ROLE} that grants memberships, so a GRANT costs the same whatever the number of users`,
+  }),
+  commentGrantorRole: (): SqlStep => ({
+    sql: `COMMENT ON ROLE ${id(GRANTOR_ROLE)} IS ${escapeLiteral('rds-iam-access grants memberships as this role (SET LOCAL ROLE). Its only member is the admin. Do not grant it to anyone else.')}`,
+    purpose: 'describe the grantor role',
+  }),
+  /** SET without INHERIT: the admin acts as the grantor only inside a transaction that says so. */
+  letAdminActAsGrantor: (): SqlStep => ({
+    sql: `GRANT ${id(GRANTOR_ROLE)} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`,
+    purpose: `let the admin grant memberships as ${GRANTOR_ROLE}`,
+  }),
+  /**
+   * ADMIN only, as PostgreSQL 16+ records a creator: the grantor may grant the role but is no member of it (it neither
+   * holds its privileges nor may SET ROLE to it), so it is never taken for a managed user nor reaches any data.
+   */
+  grantAdminOptionToGrantor: (role: string): SqlStep => ({
+    sql: `GRANT ${id(role)} TO ${id(GRANTOR_ROLE)} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE`,
+    purpose: `let ${GRANTOR_ROLE} grant ${role}`,
+  }),
   createUser: (user: string): SqlStep => ({
     // No password: rds_iam makes the token the only way in.
     sql: `CREATE ROLE ${id(user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`,
@@ -74,7 +116,7 @@ export const ddl = {
     purpose: `record that request ${record.createdBy} created ${user}`,
   }),
   enableLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} WITH LOGIN`, purpose: `allow ${user} to log in` }),
-  grantRole: (role: string, user: string): SqlStep => ({ sql: `GRANT ${id(role)} TO ${id(user)}`, purpose: `grant ${role} to ${user}` }),
+  grantRole: (role: string, user: string, asGrantor = false): SqlStep => ({ sql: `GRANT ${id(role)} TO ${id(user)}`, purpose: `grant ${role} to ${user}`, ...(asGrantor ? { asGrantor: true as const } : {}) }),
   grantConnect: (database: string, user: string): SqlStep => ({
     sql: `GRANT CONNECT ON DATABASE ${id(database)} TO ${id(user)}`,
     purpose: `allow ${user} to connect to database ${database}`,
@@ -101,7 +143,11 @@ export const offboardDdl = {
     sql: `DROP OWNED BY ${id(user)}`,
     purpose: `remove ${user}'s remaining privileges and default privileges (it owns nothing any more)`,
   }),
-  revokeRole: (role: string, user: string): SqlStep => ({ sql: `REVOKE ${id(role)} FROM ${id(user)}`, purpose: `revoke ${role} from ${user}` }),
+  revokeRole: (role: string, user: string, asGrantor = false): SqlStep => ({
+    sql: `REVOKE ${id(role)} FROM ${id(user)}`,
+    purpose: asGrantor ? `revoke ${role} from ${user} (as granted by ${GRANTOR_ROLE})` : `revoke ${role} from ${user}`,
+    ...(asGrantor ? { asGrantor: true as const } : {}),
+  }),
 };
 
 /**

@@ -4,12 +4,13 @@ import type { ReassignmentSettings } from '../config';
 import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
-import { ddl, offboardDdl, type SqlStep } from './ddl';
-import { assertCanSignal, assertOwnedBy, assertRecordedFor, isManaged, lockKey, readAdminCapabilities, readRoleState, type RoleState } from './onboard';
+import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
+import { assertCanSignal, assertOwnedBy, assertRecordedFor, isManaged, lockKey, type MembershipGrant, membershipRevokes, readAdminCapabilities, readRoleState, type RoleState } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
   DATABASES_NAMING,
   EXISTING_ROLES,
+  MEMBERSHIP_GRANTORS,
   OWNED_IN_CURRENT_DATABASE,
   REMAINING_DEPENDENCIES,
   SESSION_COUNT,
@@ -163,11 +164,12 @@ export const dropManagedRole = async (client: Client, dbUser: string): Promise<D
   try {
     return await inTransaction(client, async () => {
       const role = await readRoleState(client, dbUser);
+      const grants = (await client.query<MembershipGrant>(MEMBERSHIP_GRANTORS, [dbUser])).rows;
       const statements = [
         ...(role?.canLogin ? [offboardDdl.blockLogin(dbUser)] : []),
-        ...(role?.memberOf ?? []).filter((g) => g !== MARKER_ROLE).map((g) => offboardDdl.revokeRole(g, dbUser)),
+        ...(role?.memberOf ?? []).filter((g) => g !== MARKER_ROLE).flatMap((g) => membershipRevokes(g, dbUser, grants)),
       ];
-      for (const s of statements) await client.query(s.sql);
+      if (statements.length) await client.query(batchOf(statements));
       const deps = await client.query<{ database: string; kind: string; n: number }>(REMAINING_DEPENDENCIES, [dbUser]);
       return { status: 'deactivated-not-dropped' as const, statements, remainingDependencies: deps.rows.map((r) => ({ database: r.database, kind: r.kind, count: r.n })) };
     });

@@ -1,9 +1,9 @@
 import type { Client } from 'pg';
 import { type PrincipalArn, sameRoleOrUser } from '../arn';
 import { ProvisioningError } from '../errors';
-import { MARKER_ROLE, type ProtectedNames, protectedReason, RDS_IAM_ROLE } from '../identifiers';
-import { ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
-import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, DATABASE_CONNECT_STATE, EXISTING_ROLES, ROLE_STATE } from './queries';
+import { GRANTOR_ROLE, MARKER_ROLE, type ProtectedNames, protectedReason, RDS_IAM_ROLE } from '../identifiers';
+import { batchOf, ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
+import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, DATABASE_CONNECT_STATE, EXISTING_ROLES, GRANTOR_STATE, MEMBERSHIP_GRANTORS, ROLE_STATE } from './queries';
 import { inTransaction } from './connection';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
@@ -45,8 +45,27 @@ export interface RoleState {
   memberOf: string[];
 }
 
+/** The grantor role (GRANTOR_ROLE) as it stands; inspected on PostgreSQL 16+ with an admin that is no superuser. */
+export interface GrantorState {
+  exists: boolean;
+  adminCanSet: boolean;
+  /** Of the roles this request may grant or revoke, those the grantor holds ADMIN OPTION on. */
+  adminOn: string[];
+}
+
+/** One membership of the user and the role that granted it: a REVOKE removes only its own role's grants. */
+export interface MembershipGrant {
+  role: string;
+  grantor: string;
+}
+
 export interface OnboardInspection {
+  /** With a grantor, adminOptionOn covers only the roles the grantor lacks (the admin's own check is the costly one). */
   capabilities: AdminCapabilities;
+  /** Undefined: memberships are granted as the admin (PostgreSQL before 16, or a superuser admin). */
+  grantor?: GrantorState;
+  /** Who granted the user's memberships; read only when the request takes roles away. */
+  membershipGrants?: MembershipGrant[];
   role?: RoleState;
   markerExists: boolean;
   existingRoles: string[];
@@ -132,18 +151,43 @@ export const readAdminCapabilities = async (client: Client, roles: string[]): Pr
   };
 };
 
+/**
+ * On PostgreSQL 16+ with an admin that is no superuser, the grantor role as it stands; undefined when memberships are
+ * granted as the admin: before 16 (no creator memberships), a superuser (no checks), or a grantor another admin created
+ * that this one may not act as (correct, only slower at scale; a DBA lets it in with
+ * GRANT rds_iam_access_grantor TO <admin> WITH INHERIT FALSE, SET TRUE).
+ */
+const readGrantor = async (client: Client, caps: AdminCapabilities, grantable: string[]): Promise<GrantorState | undefined> => {
+  if (caps.superuser || caps.versionNum < 160000) return undefined;
+  const g = (await client.query<{ grantor_exists: boolean; admin_can_set: boolean; admin_can_admin: boolean; admin_on: string[] }>(GRANTOR_STATE, [GRANTOR_ROLE, grantable])).rows[0];
+  if (g.grantor_exists && !g.admin_can_set && !g.admin_can_admin) return undefined;
+  return { exists: g.grantor_exists, adminCanSet: g.admin_can_set, adminOn: g.admin_on };
+};
+
 export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
   const grantable = [RDS_IAM_ROLE, MARKER_ROLE, ...spec.dbRoles, ...(spec.revokableRoles ?? [])];
   // Roles first, capabilities after (each statement sees what committed before it): a marker role another request
   // just created is then seen with the ADMIN OPTION its creation gave the admin, never without it.
   const existing = await client.query<{ name: string }>(EXISTING_ROLES, [grantable]);
-  const capabilities = await readAdminCapabilities(client, grantable);
+  const base = await readAdminCapabilities(client, []);
+  const grantor = await readGrantor(client, base, grantable);
   const role = await readRoleState(client, spec.dbUser);
+  const revoked = revokedRoles(role, spec);
+  const membershipGrants = revoked.length ? (await client.query<MembershipGrant>(MEMBERSHIP_GRANTORS, [spec.dbUser])).rows : undefined;
+  // The admin's own ADMIN OPTION is the costly check (it walks every role the admin created): with a grantor it is
+  // asked only about roles the grantor cannot grant yet and roles the admin must revoke itself.
+  const askAdmin = grantor
+    ? [...new Set([...grantable.filter((r) => !grantor.adminOn.includes(r)), ...revoked.filter((g) => revokedBy(g, membershipGrants).admin)])]
+    : grantable;
+  const withAdmin = askAdmin.length ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [askAdmin])).rows : [];
+  const capabilities = { ...base, adminOptionOn: withAdmin.filter((r) => r.has_admin_option).map((r) => r.rolname) };
   // The allowed databases too (one query): what exists is named when a requested one does not.
   const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [[...new Set([...spec.databases, ...(spec.allowedDatabases ?? [])])], spec.dbUser]);
   const existingRoles = existing.rows.map((r) => r.name);
   return {
     capabilities,
+    ...(grantor ? { grantor } : {}),
+    ...(membershipGrants ? { membershipGrants } : {}),
     role,
     markerExists: existingRoles.includes(MARKER_ROLE),
     existingRoles,
@@ -178,6 +222,32 @@ export const assertDatabasesExist = (requested: readonly string[], existing: rea
 const revokedRoles = (role: RoleState | undefined, spec: DbUserSpec): string[] =>
   (role?.memberOf ?? []).filter((g) => spec.revokableRoles?.includes(g) && !spec.dbRoles.includes(g));
 
+/** The REVOKEs that take `group` from the user: one per kind of grantor its memberships have (the grantor's, anyone else's). */
+const revokedBy = (group: string, grants: readonly MembershipGrant[] | undefined): { grantor: boolean; admin: boolean } => {
+  const grantors = (grants ?? []).filter((m) => m.role === group).map((m) => m.grantor);
+  return { grantor: grantors.includes(GRANTOR_ROLE), admin: grantors.length === 0 || grantors.some((g) => g !== GRANTOR_ROLE) };
+};
+
+export const membershipRevokes = (group: string, dbUser: string, grants: readonly MembershipGrant[] | undefined): SqlStep[] => {
+  const by = revokedBy(group, grants);
+  return [...(by.grantor ? [offboardDdl.revokeRole(group, dbUser, true)] : []), ...(by.admin ? [offboardDdl.revokeRole(group, dbUser)] : [])];
+};
+
+/**
+ * How the memberships a plan changes are granted: which roles the grantor must first be given (the admin needs
+ * ADMIN OPTION on those), and which REVOKEs the admin runs itself. One rule for the plan and for checkCapabilities.
+ */
+const membershipPlan = (inspection: OnboardInspection, spec: DbUserSpec): { granted: string[]; grantorNeeds: string[]; revokes: SqlStep[]; adminRevokes: string[] } => {
+  const role = inspection.role;
+  const memberOf = role?.memberOf ?? [];
+  const granted = [...(role ? [] : [MARKER_ROLE]), ...[RDS_IAM_ROLE, ...spec.dbRoles].filter((g) => !memberOf.includes(g))];
+  const g = inspection.grantor;
+  const grantorNeeds = g ? granted.filter((r) => !g.adminOn.includes(r)) : [];
+  const revoked = revokedRoles(role, spec);
+  const revokes = revoked.flatMap((group) => membershipRevokes(group, spec.dbUser, inspection.membershipGrants));
+  return { granted, grantorNeeds, revokes, adminRevokes: revoked.filter((group) => revokedBy(group, inspection.membershipGrants).admin) };
+};
+
 export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec): SqlStep[] => {
   const { dbUser } = spec;
   const reason = protectedReason(dbUser, { ...spec.protectedNames, adminUser: inspection.capabilities.admin });
@@ -209,16 +279,20 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
 
   const steps: SqlStep[] = [];
   if (!inspection.markerExists) steps.push(ddl.createMarkerRole(), ddl.commentMarkerRole());
+  const grantor = inspection.grantor;
+  const memberships = membershipPlan(inspection, spec);
+  if (grantor && memberships.granted.length) {
+    if (!grantor.exists) steps.push(ddl.createGrantorRole(), ddl.commentGrantorRole());
+    if (!grantor.adminCanSet) steps.push(ddl.letAdminActAsGrantor());
+    steps.push(...memberships.grantorNeeds.map((r) => ddl.grantAdminOptionToGrantor(r)));
+  }
   if (!role) {
-    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }), ddl.grantRole(MARKER_ROLE, dbUser));
+    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }));
   } else if (!role.canLogin) {
     steps.push(ddl.enableLogin(dbUser));
   }
-  const memberOf = role?.memberOf ?? [];
-  for (const group of [RDS_IAM_ROLE, ...spec.dbRoles]) {
-    if (!memberOf.includes(group)) steps.push(ddl.grantRole(group, dbUser));
-  }
-  for (const group of revokedRoles(role, spec)) steps.push(offboardDdl.revokeRole(group, dbUser));
+  for (const group of memberships.granted) steps.push(ddl.grantRole(group, dbUser, grantor !== undefined));
+  steps.push(...memberships.revokes);
   for (const db of inspection.databases) {
     if (!db.userHasConnect) steps.push(ddl.grantConnect(db.name, dbUser));
   }
@@ -247,8 +321,11 @@ export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpe
   // Checked at the first onboarding, so no user exists that this admin could not offboard against a hostile login.
   if (!caps.canSignal) problems.push(`GRANT pg_signal_backend TO ${caps.admin}`);
   if (caps.versionNum >= 160000) {
-    // Granting and revoking a membership both need ADMIN OPTION on the role.
-    const granted = [RDS_IAM_ROLE, ...spec.dbRoles, ...revokedRoles(inspection.role, spec), ...(inspection.markerExists ? [MARKER_ROLE] : [])];
+    // Granting and revoking a membership both need ADMIN OPTION on the role: the admin's own for what it grants or
+    // revokes itself, and for what it hands the grantor; a marker role it creates in this plan it holds already.
+    const memberships = membershipPlan(inspection, spec);
+    const byAdmin = inspection.grantor ? memberships.grantorNeeds : [RDS_IAM_ROLE, ...spec.dbRoles, MARKER_ROLE];
+    const granted = [...new Set([...byAdmin, ...memberships.adminRevokes])].filter((r) => inspection.markerExists || r !== MARKER_ROLE);
     for (const r of granted) {
       if (!caps.adminOptionOn.includes(r)) problems.push(`GRANT ${r} TO ${caps.admin} WITH ADMIN OPTION`);
     }
@@ -281,9 +358,8 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
       for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));
       // One round trip for all of them: the database's key (every onboarding on that database waits for it) is then
-      // held for this batch and the COMMIT only, not for a round trip per statement. Each statement is built from
-      // quoted identifiers and literals (ddl.ts), so joining them adds nothing a name could break out of.
-      if (steps.length) await client.query(steps.map((s) => s.sql).join(';\n'));
+      // held for this batch and the COMMIT only, not for a round trip per statement.
+      if (steps.length) await client.query(batchOf(steps));
       const createdBy = inspection.role ? parseRoleComment(inspection.role.comment)?.createdBy : spec.requestId;
       return { dbUser: spec.dbUser, outcome: outcomeOf(inspection.role, steps), createdByThisRequest: createdBy === spec.requestId, statements: steps };
     });

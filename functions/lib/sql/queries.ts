@@ -46,6 +46,33 @@ SELECT r.oid,
 
 export const EXISTING_ROLES = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[])`;
 
+/**
+ * The grantor role ($1, GRANTOR_ROLE) on PostgreSQL 16+: whether it exists, whether the admin may SET ROLE to it or
+ * grant itself that (ADMIN OPTION: it created the role), and which of the roles $2 it holds ADMIN OPTION on. Read from its own pg_auth_members rows only: asking pg_has_role
+ * about the admin would walk every role the admin created, which is what the grantor is there to avoid.
+ */
+export const GRANTOR_STATE = `
+SELECT g.oid IS NOT NULL AS grantor_exists,
+       EXISTS (SELECT 1 FROM pg_auth_members am
+                WHERE am.roleid = g.oid AND am.member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                  AND am.set_option)                  AS admin_can_set,
+       EXISTS (SELECT 1 FROM pg_auth_members am
+                WHERE am.roleid = g.oid AND am.member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                  AND am.admin_option)                AS admin_can_admin,
+       ARRAY(SELECT r.rolname::text FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid
+              WHERE am.member = g.oid AND am.admin_option AND r.rolname = ANY($2::text[])
+              ORDER BY 1)                             AS admin_on
+  FROM (SELECT NULL) one LEFT JOIN pg_roles g ON g.rolname = $1`;
+
+/** Who granted the role $1 each of its memberships: a REVOKE removes only the grants of the role that runs it. */
+export const MEMBERSHIP_GRANTORS = `
+SELECT g.rolname::text AS role, gr.rolname::text AS grantor
+  FROM pg_auth_members am
+  JOIN pg_roles g ON g.oid = am.roleid
+  JOIN pg_roles gr ON gr.oid = am.grantor
+ WHERE am.member = (SELECT oid FROM pg_roles WHERE rolname = $1)
+ ORDER BY 1, 2`;
+
 /** A database a request may name: it exists, is no template and allows connections (the rule of assertDatabasesExist). */
 const CONNECTABLE_DATABASE = `NOT d.datistemplate AND d.datallowconn`;
 
