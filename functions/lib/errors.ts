@@ -3,102 +3,67 @@
  * error type, and the state machines' Retry/Catch match on it. Names are set explicitly
  * (not taken from the class) so minification can never change them.
  */
-export type ErrorCode =
-  | 'ValidationError'
-  | 'UnknownTarget'
-  | 'RoleNotAllowed'
-  | 'DatabaseNotAllowed'
-  | 'ProtectedRole'
-  | 'UnmanagedRoleConflict'
-  | 'UnknownDatabase'
-  | 'UnknownGroupRole'
-  | 'AdminLacksPrivilege'
-  | 'TargetNotFound'
-  | 'TargetNotSupported'
-  | 'TargetBusy'
-  | 'TargetUnavailable'
-  | 'IamAuthEnableTimeout'
-  | 'IamAuthDisabled'
-  | 'PrincipalNotFound'
-  | 'PrincipalRecreated'
-  | 'ForeignPolicyConflict'
-  | 'GrantLimitReached'
+/**
+ * Every error code, once: the HTTP status the API answers with, whether the state machines retry it (the condition is
+ * expected to pass: test/error-table.test.ts holds every Retry of statemachines/*.asl.json to this column), and what
+ * it means (docs/runbook.md says the same and what to do: test/runbook.test.ts compares them).
+ */
+const ERRORS = {
+  ValidationError: { status: 400, retried: false, means: 'A field of the request (or an event) is wrong; the message names it and what is allowed.' },
+  UnknownTarget: { status: 404, retried: false, means: 'The request names a target that is not in the targets file.' },
+  RoleNotAllowed: { status: 403, retried: false, means: 'A requested database role is not on the target\'s `allowedDbRoles`.' },
+  DatabaseNotAllowed: { status: 403, retried: false, means: 'A requested database is not on the target\'s `allowedDatabases`.' },
+  ProtectedRole: { status: 403, retried: false, means: 'The database user is one this project never manages (the admin, `rds_*`, `pg_*`, a superuser, a configured protected role).' },
+  UnmanagedRoleConflict: { status: 409, retried: false, means: 'A role of that name exists but was not created by this project (not a member of the marker role).' },
+  UnknownDatabase: { status: 400, retried: false, means: 'A requested database does not exist on the server (or does not allow connections). Refused when the request (or its retry) is sent, nothing started; a run fails with it only if the target could not be read then or the database was dropped meanwhile.' },
+  UnknownGroupRole: { status: 400, retried: false, means: 'An allowed group role does not exist on the server.' },
+  AdminLacksPrivilege: { status: 500, retried: false, means: 'The admin user cannot do what the step needs (e.g. end sessions, grant a role); the message has the exact `GRANT`.' },
+  TargetNotFound: { status: 404, retried: false, means: 'The configured RDS instance or cluster does not exist in its region.' },
+  TargetNotSupported: { status: 400, retried: false, means: 'The target is not RDS or Aurora PostgreSQL (no `rds_iam` role), or its engine cannot use IAM authentication.' },
+  TargetBusy: { status: 503, retried: true, means: 'The instance or cluster is modifying, rebooting or has no endpoint yet.' },
+  TargetUnavailable: { status: 409, retried: false, means: 'The instance or cluster is stopped, failed or in another state where users cannot be managed.' },
+  IamAuthEnableTimeout: { status: 504, retried: false, means: 'IAM authentication was turned on but the instance did not report it within the wait.' },
+  IamAuthDisabled: { status: 409, retried: false, means: 'IAM authentication is off and the target says `iamAuth.enable: never`.' },
+  PrincipalNotFound: { status: 404, retried: false, means: 'The IAM role or user to grant does not exist.' },
+  PrincipalRecreated: { status: 409, retried: false, means: 'The principal was deleted and created again since the request was validated (its unique id changed).' },
+  ForeignPolicyConflict: { status: 409, retried: false, means: 'An IAM policy with the grant policy\'s name exists but is not provably this project\'s (path or tag differ).' },
+  GrantLimitReached: { status: 409, retried: false, means: 'The principal holds the configured maximum of grants, or IAM\'s attached-policies quota is reached.' },
   /** The scheduled repair looked again under the principal's lock and the drift it was to remove is gone. */
-  | 'DriftChanged'
-  | 'GrantLockBusy'
-  | 'DbUserBusy'
-  | 'IamNotYetConsistent'
-  | 'TransientDatabaseError'
-  | 'TransientAwsError'
-  | 'DatabaseError'
-  | 'ConfigurationError'
-  | 'NotAuthorized'
-  | 'RequestNotFound'
-  | 'RequestConflict'
-  | 'RequestRunning'
-  | 'NothingToRetry'
-  | 'RetryLimitReached'
-  | 'RouteNotFound'
-  | 'IdentityProviderUnavailable'
-  | 'ReassignmentRefused';
+  DriftChanged: { status: 409, retried: false, means: 'The scheduled repair looked again under the principal\'s lock and the drift is gone (the user exists again).' },
+  GrantLockBusy: { status: 503, retried: true, means: 'Another run is changing the same principal\'s grant policies.' },
+  DbUserBusy: { status: 503, retried: true, means: 'Another run holds the database user\'s lease (an onboarding and an offboarding of one user are serialised).' },
+  IamNotYetConsistent: { status: 503, retried: true, means: 'IAM does not show the last change yet (eventual consistency).' },
+  TransientDatabaseError: { status: 503, retried: true, means: 'A connection was lost, a lock timed out, the server restarted, or sessions are still closing.' },
+  TransientAwsError: { status: 503, retried: true, means: 'An AWS API throttled or failed transiently.' },
+  DatabaseError: { status: 500, retried: false, means: 'PostgreSQL refused a statement for a reason that is not transient (its SQLSTATE is in the message).' },
+  ConfigurationError: { status: 500, retried: false, means: 'The deployment is misconfigured: a bad targets file, a missing successor role, an admin secret of the wrong shape.' },
+  NotAuthorized: { status: 403, retried: false, means: 'The caller may not ask for this, or the database user belongs to another principal or person; `details.reason: "caller is not a session"`: the caller ARN is a role (or group, policy) ARN, which never signs a request.' },
+  RequestNotFound: { status: 404, retried: false, means: 'No request with that id (or the execution is unknown).' },
+  RequestConflict: { status: 409, retried: false, means: 'The request id is taken by a different request, or a retry names the wrong attempt, or the retry\'s attempt name is still held by an earlier run of a reused request id.' },
+  RequestRunning: { status: 409, retried: false, means: 'The request is still running; only an ended failure can be retried.' },
+  NothingToRetry: { status: 409, retried: false, means: 'The request succeeded; there is nothing to retry.' },
+  RetryLimitReached: { status: 409, retried: false, means: 'The request has run the maximum number of attempts.' },
+  RouteNotFound: { status: 404, retried: false, means: 'The API has no route with that method and path.' },
+  IdentityProviderUnavailable: { status: 503, retried: false, means: 'The identity provider (Identity Store, Okta) could not be read, or answered something unsafe to follow.' },
+  ReassignmentRefused: { status: 409, retried: false, means: 'The leaver owns objects that cannot be handed to the successor safely (e.g. in another role\'s schema).' },
+} as const satisfies Record<string, { status: number; retried: boolean; means: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
 
 /** Error codes the state machines retry with backoff: the condition is expected to pass. */
-export const RETRYABLE_CODES: readonly ErrorCode[] = [
-  'TargetBusy',
-  'GrantLockBusy',
-  'DbUserBusy',
-  'IamNotYetConsistent',
-  'TransientDatabaseError',
-  'TransientAwsError',
-];
+export const RETRYABLE_CODES: readonly ErrorCode[] = (Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].retried);
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  ValidationError: 400,
-  UnknownTarget: 404,
-  RoleNotAllowed: 403,
-  DatabaseNotAllowed: 403,
-  ProtectedRole: 403,
-  UnmanagedRoleConflict: 409,
-  UnknownDatabase: 400,
-  UnknownGroupRole: 400,
-  AdminLacksPrivilege: 500,
-  TargetNotFound: 404,
-  TargetNotSupported: 400,
-  TargetBusy: 503,
-  TargetUnavailable: 409,
-  IamAuthEnableTimeout: 504,
-  IamAuthDisabled: 409,
-  PrincipalNotFound: 404,
-  PrincipalRecreated: 409,
-  ForeignPolicyConflict: 409,
-  GrantLimitReached: 409,
-  DriftChanged: 409,
-  GrantLockBusy: 503,
-  DbUserBusy: 503,
-  IamNotYetConsistent: 503,
-  TransientDatabaseError: 503,
-  TransientAwsError: 503,
-  DatabaseError: 500,
-  ConfigurationError: 500,
-  NotAuthorized: 403,
-  RequestNotFound: 404,
-  RequestConflict: 409,
-  RequestRunning: 409,
-  NothingToRetry: 409,
-  RetryLimitReached: 409,
-  RouteNotFound: 404,
-  IdentityProviderUnavailable: 503,
-  ReassignmentRefused: 409,
-};
+/** What a code means, in one sentence (the runbook's "what it means"). */
+export const meaningOf = (code: ErrorCode): string => ERRORS[code].means;
 
 /** Every error code (docs/runbook.md has an entry for each: test/runbook.test.ts). */
-export const ERROR_CODES = Object.keys(HTTP_STATUS) as ErrorCode[];
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 /** The HTTP status the API answers with for a code. */
-export const httpStatusOf = (code: ErrorCode): number => HTTP_STATUS[code];
+export const httpStatusOf = (code: ErrorCode): number => ERRORS[code].status;
 
 /** Whether a string (an error name that crossed a Lambda boundary, say) is one of our codes. */
-export const isErrorCode = (name: unknown): name is ErrorCode => typeof name === 'string' && Object.hasOwn(HTTP_STATUS, name);
+export const isErrorCode = (name: unknown): name is ErrorCode => typeof name === 'string' && Object.hasOwn(ERRORS, name);
 
 export class ProvisioningError extends Error {
   readonly code: ErrorCode;
@@ -112,11 +77,11 @@ export class ProvisioningError extends Error {
   }
 
   get retryable(): boolean {
-    return RETRYABLE_CODES.includes(this.code);
+    return ERRORS[this.code].retried;
   }
 
   get httpStatus(): number {
-    return HTTP_STATUS[this.code];
+    return ERRORS[this.code].status;
   }
 
   toJSON(): { error: ErrorCode; message: string; details?: Record<string, unknown> } {
