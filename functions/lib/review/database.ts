@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import { MARKER_ROLE } from '../identifiers';
 import { IS_MEMBERSHIP } from '../sql/queries';
 import { decideObjects, type ObjectDecision, readOwnedObjects } from '../sql/reassign';
-import { sqlstateOf } from '../sql/sqlstate';
+import { SQLSTATE, sqlstateOf } from '../sql/sqlstate';
 
 /**
  * The database half of the access review (run read-only in the VPC, like dry runs): every role
@@ -71,7 +71,7 @@ export const reviewDatabase = async (client: Client, names: string[]): Promise<D
     withPassword = new Set((await client.query<{ name: string }>(PASSWORDS_SET, [rows.map((r) => r.name)])).rows.map((r) => r.name));
     await client.query('RELEASE SAVEPOINT passwords');
   } catch (e) {
-    if (sqlstateOf(e) !== '42501') throw e;
+    if (sqlstateOf(e) !== SQLSTATE.insufficientPrivilege) throw e;
     await client.query('ROLLBACK TO SAVEPOINT passwords');
   }
   return {

@@ -18,7 +18,7 @@ import {
   USER_DATABASES,
 } from './queries';
 import { type ObjectDecision, planReassignment, readOwnedObjects } from './reassign';
-import { sqlstateOf, toProvisioningError } from './sqlstate';
+import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 
 export const versionOf = async (client: Client): Promise<number> =>
@@ -159,7 +159,7 @@ export const dropManagedRole = async (client: Client, dbUser: string): Promise<D
       return { status: 'dropped' as const, statements: [step] };
     });
   } catch (e) {
-    if (sqlstateOf(e) !== '2BP01') throw toProvisioningError(e, `drop database user "${dbUser}"`);
+    if (sqlstateOf(e) !== SQLSTATE.dependentObjectsStillExist) throw toProvisioningError(e, `drop database user "${dbUser}"`);
   }
   try {
     return await inTransaction(client, async () => {

@@ -4,17 +4,44 @@ import { ProvisioningError } from '../errors';
  * PostgreSQL errors are classified by SQLSTATE, never by message text: servers run in
  * other locales (lc_messages), and messages change between versions.
  */
-const TRANSIENT_SQLSTATES = new Set([
-  '40001', // serialization_failure
-  '40P01', // deadlock_detected
-  'XX000', // internal_error: "tuple concurrently updated" on concurrent catalog updates (GRANT)
-  '42710', // duplicate_object: a concurrent request created the same role first; the retry sees it
-  '55P03', // lock_not_available (lock_timeout)
-  '57014', // query_canceled (statement_timeout)
-  '53300', // too_many_connections
-  '57P01', // admin_shutdown (failover, reboot)
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now (starting up)
+/** The SQLSTATEs this project acts on, by their PostgreSQL condition names (Appendix A of the PostgreSQL manual). */
+export const SQLSTATE = {
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+  /** "tuple concurrently updated": concurrent catalog updates (two GRANTs rewriting one ACL). */
+  internalError: 'XX000',
+  duplicateObject: '42710',
+  lockNotAvailable: '55P03',
+  queryCanceled: '57014',
+  tooManyConnections: '53300',
+  adminShutdown: '57P01',
+  crashShutdown: '57P02',
+  cannotConnectNow: '57P03',
+  insufficientPrivilege: '42501',
+  invalidCatalogName: '3D000',
+  dependentObjectsStillExist: '2BP01',
+  /** Class 08, connection exception: every code starting with it. */
+  connectionExceptionClass: '08',
+  /** Class 28, invalid authorization specification. */
+  invalidAuthorizationClass: '28',
+} as const;
+
+const TRANSIENT_SQLSTATES = new Set<string>([
+  SQLSTATE.serializationFailure,
+  SQLSTATE.deadlockDetected,
+  SQLSTATE.internalError,
+  // A concurrent request created the same role first; the retry sees it.
+  SQLSTATE.duplicateObject,
+  // lock_timeout
+  SQLSTATE.lockNotAvailable,
+  // statement_timeout
+  SQLSTATE.queryCanceled,
+  SQLSTATE.tooManyConnections,
+  // failover, reboot
+  SQLSTATE.adminShutdown,
+  SQLSTATE.crashShutdown,
+  // starting up
+  SQLSTATE.cannotConnectNow,
 ]);
 
 /** Socket-level failures node reports with an errno code instead of a SQLSTATE. */
@@ -28,7 +55,7 @@ export const sqlstateOf = (e: unknown): string | undefined => {
 export const isTransientPgError = (e: unknown): boolean => {
   const code = sqlstateOf(e);
   if (!code) return false;
-  return TRANSIENT_SQLSTATES.has(code) || code.startsWith('08') || TRANSIENT_NODE_CODES.has(code);
+  return TRANSIENT_SQLSTATES.has(code) || code.startsWith(SQLSTATE.connectionExceptionClass) || TRANSIENT_NODE_CODES.has(code);
 };
 
 /** Maps a driver error to a typed error; typed errors pass through unchanged. */
@@ -38,7 +65,7 @@ export const toProvisioningError = (e: unknown, context: string): ProvisioningEr
   const message = `${context}: ${(e as Error | undefined)?.message ?? String(e)}${code ? ` (SQLSTATE ${code})` : ''}`;
   const details = code ? { sqlstate: code } : undefined;
   if (isTransientPgError(e)) return new ProvisioningError('TransientDatabaseError', message, { details, cause: e });
-  if (code === '42501' || code?.startsWith('28')) return new ProvisioningError('AdminLacksPrivilege', message, { details, cause: e });
-  if (code === '3D000') return new ProvisioningError('UnknownDatabase', message, { details, cause: e });
+  if (code === SQLSTATE.insufficientPrivilege || code?.startsWith(SQLSTATE.invalidAuthorizationClass)) return new ProvisioningError('AdminLacksPrivilege', message, { details, cause: e });
+  if (code === SQLSTATE.invalidCatalogName) return new ProvisioningError('UnknownDatabase', message, { details, cause: e });
   return new ProvisioningError('DatabaseError', message, { details, cause: e });
 };
