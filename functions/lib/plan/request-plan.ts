@@ -13,6 +13,7 @@ import type { ObjectDecision } from '../sql/reassign';
 import { connectResourceOf, type OffboardState, type OnboardState } from '../steps';
 import type { DatabaseReview } from '../review/database';
 import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
+import { OFFBOARDING_ORDER, type OffboardingFacts, planOffboarding } from './offboarding';
 
 /**
  * Dry runs: what a request would change, as data, computed by the planners the workflow steps
@@ -152,25 +153,24 @@ export const planOffboardingRequest = async (deps: PlanDeps, { request, target }
   const iamSteps: PlanStep[] = [];
   for (const p of principals) iamSteps.push(...(await revokeSteps(deps, p, resourceArn)));
 
-  // In the workflow's order: block login and end sessions, revoke connect, then move objects and drop.
-  const steps: PlanStep[] = [];
-  if (found?.canLogin) steps.push(...sqlSteps([offboardDdl.blockLogin(dbUser)], target.adminDatabase));
-  if (found && found.sessions > 0) {
-    steps.push({ system: 'postgresql', action: 'SQL', sql: TERMINATE_SESSIONS(found.versionNum).trim(), database: target.adminDatabase, description: `end the ${found.sessions} open session(s) of ${dbUser}` });
-  }
-  steps.push(...iamSteps);
-  if (found) {
-    steps.push(...sqlSteps(found.adminLacks.map((r) => offboardDdl.inheritRole(r, found.versionNum)), target.adminDatabase));
-    steps.push(...sqlSteps(found.quarantineRole, target.adminDatabase));
-    for (const database of found.databases) {
-      steps.push(
-        ...sqlSteps(found.reassignment[database]?.steps ?? [], database),
-        { system: 'postgresql', action: 'SQL', sql: offboardDdl.reassignOwned(dbUser, successor).sql, database, description: `give the ${(found.reassignment[database]?.decisions ?? []).filter((d) => d.action === 'successor').length} object(s) ${dbUser} still owns in database ${database} to ${successor}` },
-        ...sqlSteps([offboardDdl.dropOwned(dbUser)], database),
-      );
-    }
-    steps.push(...sqlSteps([ddl.dropRole(dbUser)], target.adminDatabase));
-  }
+  // The run's phases, in the workflow's order (plan/offboarding.ts): block login and end sessions, revoke connect,
+  // then move objects and drop.
+  const facts: OffboardingFacts | undefined = found && {
+    canLogin: found.canLogin,
+    sessions: found.sessions,
+    terminateSessionsSql: TERMINATE_SESSIONS(found.versionNum).trim(),
+    retirePrelude: [...found.adminLacks.map((r) => offboardDdl.inheritRole(r, found.versionNum)), ...found.quarantineRole],
+    databases: found.databases.map((database) => ({
+      database,
+      reassignment: found.reassignment[database]?.steps ?? [],
+      toSuccessor: (found.reassignment[database]?.decisions ?? []).filter((d) => d.action === 'successor').length,
+    })),
+  };
+  const phases = planOffboarding(dbUser, successor, target.adminDatabase, facts);
+  const steps: PlanStep[] = OFFBOARDING_ORDER.flatMap((phase) => [
+    ...phases[phase].map(({ database, step }): PlanStep => ({ system: 'postgresql', action: 'SQL', sql: step.sql, description: step.purpose, database })),
+    ...(phase === 'RevokeConnect' ? iamSteps : []),
+  ]);
 
   return {
     dryRun: true,

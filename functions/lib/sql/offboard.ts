@@ -20,6 +20,7 @@ import {
 import { type ObjectDecision, planReassignment, readOwnedObjects } from './reassign';
 import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
+import { retireInDatabase } from '../plan/offboarding';
 
 export const versionOf = async (client: Client): Promise<number> =>
   (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
@@ -131,10 +132,7 @@ export const reassignOwnedHere = async (client: Client, dbUser: string, successo
       // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (XX000).
       for (const { name } of (await client.query<{ name: string }>(DATABASES_NAMING, [dbUser])).rows) await lockProjectKey(client, lockKey.database(name));
       const { owned, decisions, steps } = await planReassignmentHere(client, dbUser, successor, settings, place);
-      for (const s of steps) await client.query(s.sql);
-      // REASSIGN first: DROP OWNED alone would drop the user's tables and their rows.
-      await client.query(offboardDdl.reassignOwned(dbUser, successor).sql);
-      await client.query(offboardDdl.dropOwned(dbUser).sql);
+      for (const s of retireInDatabase(dbUser, successor, steps)) await client.query(s.sql);
       return { owned, objects: decisions, statements: steps };
     });
   } catch (e) {
