@@ -13,7 +13,7 @@ import type { OffboardState } from './lib/steps';
 export const MAX_LISTED_OBJECTS = 500;
 
 /**
- * Offboarding steps 5-6: in every database, quarantine what must not run with the successor's
+ * RetireDbUser (plan/offboarding.ts has the order): in every database, quarantine what must not run with the successor's
  * rights, REASSIGN OWNED the rest to the successor, then DROP OWNED; then DROP ROLE. One connection
  * per database: the admin database's connection does the cluster-wide work and its own database;
  * each other database gets one, closed before the next.

@@ -5,7 +5,7 @@ import { stepHandler } from './lib/logger';
 import { validateOnboardRequest } from './lib/requests';
 
 /**
- * Step 1: refuse bad input before anything is touched; attach the target's configuration and the
+ * Validate (the first state): refuse bad input before anything is touched; attach the target's configuration and the
  * principal's unique id (read from IAM, never taken from input), recorded with the database user.
  * A principal outside iam.grantablePrincipals is refused here, before the database user exists.
  */

@@ -1,7 +1,7 @@
 /**
  * The deployable stack, checked for real: `osls package` builds the CloudFormation template and
  * the function zips offline (no AWS access), and these tests read what would be deployed.
- * Least privilege (DESIGN.md, principle 5) is asserted action by action and resource by resource.
+ * Least privilege (README "Threat model"; docs/design.md "AWS controls and encryption") is asserted action by action and resource by resource.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -116,7 +116,7 @@ const RDS_DESCRIBE = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'];
 const LEASE = ['dynamodb:UpdateItem', 'states:DescribeExecution'];
 const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
 
-/** Exactly the actions each function's role may have (DESIGN.md: only the actions it uses). */
+/** Exactly the actions each function's role may have (only the actions it uses). */
 const EXPECTED_ACTIONS: Record<string, string[]> = {
   // The principal's unique id, recorded with the database user.
   onboardValidate: [...BASE, 'iam:GetRole', 'iam:GetUser'],
@@ -771,7 +771,7 @@ describe('deployable stack (osls package --stage citest)', () => {
     const EXPECTED_ROUTES = ['GET /audit', 'GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /requests/{requestId}/retry', 'POST /revocations'];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
-    it('is one HTTP API whose routes are exactly the API routes of DESIGN.md, each with IAM (SigV4) authorization', () => {
+    it('is one HTTP API whose routes are exactly the API routes of functions/lib/api/routes.ts, each with IAM (SigV4) authorization', () => {
       const apis = of('AWS::ApiGatewayV2::Api');
       expect(apis.map(([id]) => id)).toEqual(['HttpApi']);
       expect(apis[0][1].Properties?.ProtocolType).toBe('HTTP');

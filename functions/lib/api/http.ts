@@ -11,7 +11,7 @@ export const json = (statusCode: number, body: unknown, headers: Record<string, 
   body: JSON.stringify(body),
 });
 
-/** The error format of the API (DESIGN.md): `{error: CODE, message}`, with details when there are some. */
+/** The error format of the API (README "HTTP API"): `{error: CODE, message}`, with details when there are some. */
 export const errorResult = (e: ProvisioningError): HttpResult => json(e.httpStatus, e.toJSON());
 
 /** The JSON object in the request body; anything else is a 400 that says what was wrong. */

@@ -27,7 +27,7 @@ export interface ApiDeps {
   newRequestId: () => string;
 }
 
-/** The routes of the API (DESIGN.md), as API Gateway names them in `routeKey`. */
+/** The routes of the API (README "HTTP API"), as API Gateway names them in `routeKey`. */
 export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'POST /requests/{requestId}/retry', 'GET /audit', 'GET /audit/{requestId}', 'GET /grants'] as const;
 
 const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> => {

@@ -76,8 +76,9 @@ export const clientConfig = (target: ResolvedTargetConfig, db: ResolvedTarget, c
 };
 
 /**
- * Runs `fn` on one admin connection to `database`, always closed afterwards: a function opens
- * at most one admin connection per database per invocation.
+ * Runs `fn` on one admin connection to `database`, always closed afterwards: a function's work uses
+ * at most one admin connection per database per invocation (the watchdog may add one while a slow
+ * transaction runs: watchdog.ts).
  */
 export const withAdminConnection = async <T>(config: ClientConfig, fn: (client: Client) => Promise<T>): Promise<T> => {
   const client = new Client(config);

@@ -55,7 +55,7 @@ export interface DeactivateResult {
 }
 
 /**
- * Offboarding steps 1-3 in the database: refuse what this project must not touch, then
+ * DeactivateDbUser in the database: refuse what this project must not touch, then
  * `NOLOGIN` committed on its own (the database is the authoritative switch: IAM
  * administrators can connect without any rds-db:connect statement), then end the sessions
  * and check that none is left.

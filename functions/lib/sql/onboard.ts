@@ -98,10 +98,6 @@ export const readRoleState = async (client: Client, name: string): Promise<RoleS
 
 export const isManaged = (role: RoleState): boolean => role.memberOf.includes(MARKER_ROLE);
 
-/**
- * Self-service callers may change only database users created for their own principal (the role
- * comment records it): a name alone does not say whose a database user is.
- */
 /** Identity-provider requests change only a database user recorded for the same person: a templated name proves nothing. */
 export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: string): void => {
   const recorded = parseRoleComment(role.comment)?.idpUser;
@@ -112,6 +108,10 @@ export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: stri
   }
 };
 
+/**
+ * Self-service callers may change only database users created for their own principal (the role
+ * comment records it): a name alone does not say whose a database user is.
+ */
 export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn, ownerId?: string): void => {
   const recorded = parseRoleComment(role.comment);
   // By name (names are unique per account), and by unique id when both are known.
@@ -214,10 +214,6 @@ export const assertDatabasesExist = (requested: readonly string[], existing: rea
   );
 };
 
-/**
- * The statements that bring the database user to the requested state, or an error that says
- * why it must not be touched. Pure: the same plan serves the run and a dry run.
- */
 /** Group roles the user holds that a request stating all its roles no longer includes. */
 const revokedRoles = (role: RoleState | undefined, spec: DbUserSpec): string[] =>
   (role?.memberOf ?? []).filter((g) => spec.revokableRoles?.includes(g) && !spec.dbRoles.includes(g));
@@ -248,6 +244,10 @@ const membershipPlan = (inspection: OnboardInspection, spec: DbUserSpec): { gran
   return { granted, grantorNeeds, revokes, adminRevokes: revoked.filter((group) => revokedBy(group, inspection.membershipGrants).admin) };
 };
 
+/**
+ * The statements that bring the database user to the requested state, or an error that says
+ * why it must not be touched. Pure: the same plan serves the run and a dry run.
+ */
 export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec): SqlStep[] => {
   const { dbUser } = spec;
   const reason = protectedReason(dbUser, { ...spec.protectedNames, adminUser: inspection.capabilities.admin });
