@@ -324,6 +324,44 @@ describe('memberships are granted as the grantor role (PostgreSQL 16+: a GRANT c
     }
   });
 
+  it('a grantor that is not the admin\'s alone (a CREATEROLE role slipped in as a member) is refused, and nothing is granted as it', async () => {
+    const sup = await superClient();
+    const intruder = uniqueName('intruder');
+    await sup.query(`CREATE ROLE "${intruder}" LOGIN CREATEROLE PASSWORD 'pw'`);
+    // As if the intruder had created the grantor first and handed it to the admin: it is a member besides the admin.
+    await sup.query(`GRANT ${GRANTOR_ROLE} TO "${intruder}" WITH SET TRUE`);
+    const user = uniqueName('not_granted');
+    try {
+      const error = (await ensureDbUser(master, spec(user, { dbRoles: ['app_read'] })).catch((e: unknown) => e)) as ProvisioningError;
+      expect(error.code).toBe('ConfigurationError');
+      expect(error.message).toContain(`other members: ${intruder}`);
+      expect((await roleFacts(user)).exists).toBe(false);
+    } finally {
+      await sup.query(`REVOKE ${GRANTOR_ROLE} FROM "${intruder}"`);
+      await sup.query(`DROP ROLE "${intruder}"`);
+      await sup.end();
+    }
+    // With the intruder gone the grantor is the admin's again.
+    expect((await ensureDbUser(master, spec(user, { dbRoles: ['app_read'] }))).outcome).toBe('created');
+  });
+
+  it('taking back what the grantor granted when the admin has lost SET on it: the admin grants itself SET again (it created the role)', async () => {
+    const user = uniqueName('revoke_only');
+    await ensureDbUser(master, spec(user, { dbRoles: ['app_read', 'app_write'] }));
+    const sup = await superClient();
+    try {
+      await sup.query(`REVOKE ${GRANTOR_ROLE} FROM ${master.escapeIdentifier(testPg().masterUser)} GRANTED BY ${master.escapeIdentifier(testPg().masterUser)}`);
+    } finally {
+      await sup.end();
+    }
+    const result = await ensureDbUser(master, spec(user, { dbRoles: ['app_read'], revokableRoles: ['app_read', 'app_write'] }));
+    expect(result.statements.map((s) => `${s.sql}${s.asGrantor ? ' (as grantor)' : ''}`)).toEqual([
+      `GRANT "${GRANTOR_ROLE}" TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`,
+      `REVOKE "app_write" FROM "${user}" (as grantor)`,
+    ]);
+    expect((await roleFacts(user)).memberOf).not.toContain('app_write');
+  });
+
   it('taking roles away removes the grantor\'s grants and those the admin made before the grantor existed', async () => {
     const user = uniqueName('exclusive');
     await ensureDbUser(master, spec(user, { dbRoles: ['app_read', 'app_write'] }));

@@ -34,7 +34,7 @@ export interface SqlStep {
 
 /**
  * The steps as one statement string, for one round trip: consecutive steps run as the grantor are wrapped in
- * SET LOCAL ROLE / RESET ROLE (SET LOCAL ends with the transaction at the latest, so nothing outlives it). Every
+ * SET LOCAL ROLE grantor / SET LOCAL ROLE NONE (SET LOCAL ends with the transaction at the latest, so nothing outlives it). Every
  * step is built from quoted identifiers and literals, so joining them adds nothing a name could break out of.
  */
 export const batchOf = (steps: readonly SqlStep[]): string => {
@@ -43,11 +43,11 @@ export const batchOf = (steps: readonly SqlStep[]): string => {
   for (const s of steps) {
     if (Boolean(s.asGrantor) !== asGrantor) {
       asGrantor = !asGrantor;
-      parts.push(asGrantor ? `SET LOCAL ROLE ${id(GRANTOR_ROLE)}` : 'RESET ROLE');
+      parts.push(asGrantor ? `SET LOCAL ROLE ${id(GRANTOR_ROLE)}` : 'SET LOCAL ROLE NONE');
     }
     parts.push(s.sql);
   }
-  if (asGrantor) parts.push('RESET ROLE');
+  if (asGrantor) parts.push('SET LOCAL ROLE NONE');
   return parts.join(';\n');
 };
 

@@ -5,7 +5,20 @@ import { ProvisioningError } from '../errors';
 import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
 import { inTransaction } from './connection';
 import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
-import { assertCanSignal, assertOwnedBy, assertRecordedFor, isManaged, lockKey, type MembershipGrant, membershipRevokes, readAdminCapabilities, readRoleState, type RoleState } from './onboard';
+import {
+  assertCanSignal,
+  assertOwnedBy,
+  assertRecordedFor,
+  grantorAccess,
+  isManaged,
+  lockKey,
+  type MembershipGrant,
+  membershipRevokes,
+  readAdminCapabilities,
+  readGrantor,
+  readRoleState,
+  type RoleState,
+} from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
   DATABASES_NAMING,
@@ -163,10 +176,13 @@ export const dropManagedRole = async (client: Client, dbUser: string): Promise<D
     return await inTransaction(client, async () => {
       const role = await readRoleState(client, dbUser);
       const grants = (await client.query<MembershipGrant>(MEMBERSHIP_GRANTORS, [dbUser])).rows;
-      const statements = [
-        ...(role?.canLogin ? [offboardDdl.blockLogin(dbUser)] : []),
-        ...(role?.memberOf ?? []).filter((g) => g !== MARKER_ROLE).flatMap((g) => membershipRevokes(g, dbUser, grants)),
-      ];
+      const revokes = (role?.memberOf ?? []).filter((g) => g !== MARKER_ROLE).flatMap((g) => membershipRevokes(g, dbUser, grants));
+      let access: SqlStep[] = [];
+      if (revokes.some((s) => s.asGrantor)) {
+        const caps = await readAdminCapabilities(client, []);
+        access = grantorAccess(await readGrantor(client, caps, []), caps.admin);
+      }
+      const statements = [...(role?.canLogin ? [offboardDdl.blockLogin(dbUser)] : []), ...access, ...revokes];
       if (statements.length) await client.query(batchOf(statements));
       const deps = await client.query<{ database: string; kind: string; n: number }>(REMAINING_DEPENDENCIES, [dbUser]);
       return { status: 'deactivated-not-dropped' as const, statements, remainingDependencies: deps.rows.map((r) => ({ database: r.database, kind: r.kind, count: r.n })) };

@@ -49,6 +49,8 @@ export interface RoleState {
 export interface GrantorState {
   exists: boolean;
   adminCanSet: boolean;
+  /** It created the role (or was given ADMIN on it), so it may grant itself SET. */
+  adminCanAdmin: boolean;
   /** Of the roles this request may grant or revoke, those the grantor holds ADMIN OPTION on. */
   adminOn: string[];
 }
@@ -152,16 +154,49 @@ export const readAdminCapabilities = async (client: Client, roles: string[]): Pr
 };
 
 /**
- * On PostgreSQL 16+ with an admin that is no superuser, the grantor role as it stands; undefined when memberships are
- * granted as the admin: before 16 (no creator memberships), a superuser (no checks), or a grantor another admin created
- * that this one may not act as (correct, only slower at scale; a DBA lets it in with
- * GRANT rds_iam_access_grantor TO <admin> WITH INHERIT FALSE, SET TRUE).
+ * On PostgreSQL 16+ with an admin that is no superuser, the grantor role as it stands; undefined before 16 (no creator
+ * memberships) and for a superuser (no checks): memberships are then granted as the admin. A grantor that is not
+ * provably the admin's alone (another member, such as a CREATEROLE role that created it first and handed it over; an
+ * attribute beyond NOLOGIN; a membership it could use) is refused: acting as it would hand its ADMIN OPTIONs to them.
  */
-const readGrantor = async (client: Client, caps: AdminCapabilities, grantable: string[]): Promise<GrantorState | undefined> => {
+export const readGrantor = async (client: Client, caps: AdminCapabilities, grantable: string[]): Promise<GrantorState | undefined> => {
   if (caps.superuser || caps.versionNum < 160000) return undefined;
-  const g = (await client.query<{ grantor_exists: boolean; admin_can_set: boolean; admin_can_admin: boolean; admin_on: string[] }>(GRANTOR_STATE, [GRANTOR_ROLE, grantable])).rows[0];
-  if (g.grantor_exists && !g.admin_can_set && !g.admin_can_admin) return undefined;
-  return { exists: g.grantor_exists, adminCanSet: g.admin_can_set, adminOn: g.admin_on };
+  const g = (
+    await client.query<{ grantor_exists: boolean; admin_can_set: boolean; admin_can_admin: boolean; admin_on: string[]; other_members: string[]; has_attributes: boolean | null; uses_memberships: boolean }>(
+      GRANTOR_STATE,
+      [GRANTOR_ROLE, grantable],
+    )
+  ).rows[0];
+  // Only a grantor this admin would act as is checked: one it has no part in (another admin's) is simply not used.
+  const ours = g.admin_can_set || g.admin_can_admin;
+  if (g.grantor_exists && ours && (g.other_members.length || g.has_attributes || g.uses_memberships)) {
+    const why = [
+      ...(g.other_members.length ? [`other members: ${g.other_members.join(', ')}`] : []),
+      ...(g.has_attributes ? ['attributes beyond NOLOGIN'] : []),
+      ...(g.uses_memberships ? ['memberships with INHERIT or SET'] : []),
+    ];
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `role ${GRANTOR_ROLE} is not this admin's alone (${why.join('; ')}): memberships are not granted as it. A DBA checks who set it up, drops it (DROP OWNED BY ${GRANTOR_ROLE}; DROP ROLE ${GRANTOR_ROLE}, then onboard again to restore the memberships it granted) or removes what does not belong`,
+      { details: { role: GRANTOR_ROLE, otherMembers: g.other_members } },
+    );
+  }
+  return { exists: g.grantor_exists, adminCanSet: g.admin_can_set, adminCanAdmin: g.admin_can_admin, adminOn: g.admin_on };
+};
+
+/** Whether memberships can be granted as the grantor: it is still to be created, or the admin may SET to it or grant itself that. */
+const usable = (g: GrantorState | undefined): g is GrantorState => g !== undefined && (!g.exists || g.adminCanSet || g.adminCanAdmin);
+
+/**
+ * What the admin must do before it acts as the grantor: nothing, grant itself SET (it created the role), or, when it
+ * may not, the GRANT a DBA runs (a grantor another admin created). One rule for onboarding and deactivation.
+ */
+export const grantorAccess = (g: GrantorState | undefined, admin: string): SqlStep[] => {
+  if (g?.adminCanSet) return [];
+  if (g && (!g.exists || g.adminCanAdmin)) return [ddl.letAdminActAsGrantor()];
+  throw new ProvisioningError('AdminLacksPrivilege', `admin user ${admin} cannot act as ${GRANTOR_ROLE}, which granted memberships it must revoke; as a superuser or the role's creator run: GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`, {
+    details: { missing: [`GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`] },
+  });
 };
 
 export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
@@ -175,10 +210,9 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
   const revoked = revokedRoles(role, spec);
   const membershipGrants = revoked.length ? (await client.query<MembershipGrant>(MEMBERSHIP_GRANTORS, [spec.dbUser])).rows : undefined;
   // The admin's own ADMIN OPTION is the costly check (it walks every role the admin created): with a grantor it is
-  // asked only about roles the grantor cannot grant yet and roles the admin must revoke itself.
-  const askAdmin = grantor
-    ? [...new Set([...grantable.filter((r) => !grantor.adminOn.includes(r)), ...revoked.filter((g) => revokedBy(g, membershipGrants).admin)])]
-    : grantable;
+  // asked only about roles this request hands the grantor and roles the admin must revoke itself.
+  const planned = membershipPlan({ role, grantor, membershipGrants }, spec);
+  const askAdmin = usable(grantor) ? [...new Set([...planned.grantorNeeds, ...planned.adminRevokes])] : grantable;
   const withAdmin = askAdmin.length ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [askAdmin])).rows : [];
   const capabilities = { ...base, adminOptionOn: withAdmin.filter((r) => r.has_admin_option).map((r) => r.rolname) };
   // The allowed databases too (one query): what exists is named when a requested one does not.
@@ -233,12 +267,15 @@ export const membershipRevokes = (group: string, dbUser: string, grants: readonl
  * How the memberships a plan changes are granted: which roles the grantor must first be given (the admin needs
  * ADMIN OPTION on those), and which REVOKEs the admin runs itself. One rule for the plan and for checkCapabilities.
  */
-const membershipPlan = (inspection: OnboardInspection, spec: DbUserSpec): { granted: string[]; grantorNeeds: string[]; revokes: SqlStep[]; adminRevokes: string[] } => {
+const membershipPlan = (
+  inspection: Pick<OnboardInspection, 'role' | 'grantor' | 'membershipGrants'>,
+  spec: DbUserSpec,
+): { granted: string[]; grantorNeeds: string[]; revokes: SqlStep[]; adminRevokes: string[] } => {
   const role = inspection.role;
   const memberOf = role?.memberOf ?? [];
   const granted = [...(role ? [] : [MARKER_ROLE]), ...[RDS_IAM_ROLE, ...spec.dbRoles].filter((g) => !memberOf.includes(g))];
   const g = inspection.grantor;
-  const grantorNeeds = g ? granted.filter((r) => !g.adminOn.includes(r)) : [];
+  const grantorNeeds = usable(g) ? granted.filter((r) => !g.adminOn.includes(r)) : [];
   const revoked = revokedRoles(role, spec);
   const revokes = revoked.flatMap((group) => membershipRevokes(group, spec.dbUser, inspection.membershipGrants));
   return { granted, grantorNeeds, revokes, adminRevokes: revoked.filter((group) => revokedBy(group, inspection.membershipGrants).admin) };
@@ -279,19 +316,23 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
 
   const steps: SqlStep[] = [];
   if (!inspection.markerExists) steps.push(ddl.createMarkerRole(), ddl.commentMarkerRole());
-  const grantor = inspection.grantor;
+  const grantor = usable(inspection.grantor) ? inspection.grantor : undefined;
   const memberships = membershipPlan(inspection, spec);
-  if (grantor && memberships.granted.length) {
+  const grantsAsGrantor = grantor !== undefined && memberships.granted.length > 0;
+  if (grantsAsGrantor) {
     if (!grantor.exists) steps.push(ddl.createGrantorRole(), ddl.commentGrantorRole());
-    if (!grantor.adminCanSet) steps.push(ddl.letAdminActAsGrantor());
+    steps.push(...grantorAccess(grantor, inspection.capabilities.admin));
     steps.push(...memberships.grantorNeeds.map((r) => ddl.grantAdminOptionToGrantor(r)));
+  } else if (memberships.revokes.some((s) => s.asGrantor)) {
+    // Only taking back what the grantor granted: the admin must still be able to act as it.
+    steps.push(...grantorAccess(inspection.grantor, inspection.capabilities.admin));
   }
   if (!role) {
     steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }));
   } else if (!role.canLogin) {
     steps.push(ddl.enableLogin(dbUser));
   }
-  for (const group of memberships.granted) steps.push(ddl.grantRole(group, dbUser, grantor !== undefined));
+  for (const group of memberships.granted) steps.push(ddl.grantRole(group, dbUser, grantsAsGrantor));
   steps.push(...memberships.revokes);
   for (const db of inspection.databases) {
     if (!db.userHasConnect) steps.push(ddl.grantConnect(db.name, dbUser));
@@ -324,7 +365,7 @@ export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpe
     // Granting and revoking a membership both need ADMIN OPTION on the role: the admin's own for what it grants or
     // revokes itself, and for what it hands the grantor; a marker role it creates in this plan it holds already.
     const memberships = membershipPlan(inspection, spec);
-    const byAdmin = inspection.grantor ? memberships.grantorNeeds : [RDS_IAM_ROLE, ...spec.dbRoles, MARKER_ROLE];
+    const byAdmin = usable(inspection.grantor) ? memberships.grantorNeeds : [RDS_IAM_ROLE, ...spec.dbRoles, MARKER_ROLE];
     const granted = [...new Set([...byAdmin, ...memberships.adminRevokes])].filter((r) => inspection.markerExists || r !== MARKER_ROLE);
     for (const r of granted) {
       if (!caps.adminOptionOn.includes(r)) problems.push(`GRANT ${r} TO ${caps.admin} WITH ADMIN OPTION`);
@@ -353,7 +394,9 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       const inspection = await inspectOnboarding(client, spec);
       const steps = planOnboarding(inspection, spec);
       checkCapabilities(inspection, spec, steps);
-      if (!inspection.markerExists) await lockProjectKey(client, lockKey.marker());
+      // The project's own roles are created or changed by one request at a time (the others then see them, or fail
+      // with 42710 and are retried): the marker, and the grantor's setup (it names the grantor and is not run as it).
+      if (!inspection.markerExists || steps.some((s) => !s.asGrantor && s.sql.includes(`"${GRANTOR_ROLE}"`))) await lockProjectKey(client, lockKey.marker());
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
       const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
       for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));

@@ -61,7 +61,13 @@ SELECT g.oid IS NOT NULL AS grantor_exists,
                   AND am.admin_option)                AS admin_can_admin,
        ARRAY(SELECT r.rolname::text FROM pg_auth_members am JOIN pg_roles r ON r.oid = am.roleid
               WHERE am.member = g.oid AND am.admin_option AND r.rolname = ANY($2::text[])
-              ORDER BY 1)                             AS admin_on
+              ORDER BY 1)                             AS admin_on,
+       -- What would make it someone else's: any other member (its creator, if another role created it first), an
+       -- attribute beyond NOLOGIN, a membership it could use (INHERIT or SET) rather than only grant.
+       ARRAY(SELECT m.rolname::text FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
+              WHERE am.roleid = g.oid AND m.rolname <> current_user ORDER BY 1) AS other_members,
+       (g.rolcanlogin OR g.rolsuper OR g.rolcreaterole OR g.rolcreatedb OR g.rolreplication OR g.rolbypassrls) AS has_attributes,
+       EXISTS (SELECT 1 FROM pg_auth_members am WHERE am.member = g.oid AND (am.inherit_option OR am.set_option)) AS uses_memberships
   FROM (SELECT NULL) one LEFT JOIN pg_roles g ON g.rolname = $1`;
 
 /** Who granted the role $1 each of its memberships: a REVOKE removes only the grants of the role that runs it. */
