@@ -7,7 +7,7 @@ import { grantablePrincipalId } from '../iam/principal-id';
 import { type PolicyDocument, renderPolicy } from '../iam/policy-document';
 import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
 import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
-import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
+import { offboardDdl, type SqlStep } from '../sql/ddl';
 import { TERMINATE_SESSIONS } from '../sql/queries';
 import type { ObjectDecision } from '../sql/reassign';
 import { connectResourceOf, type OffboardState, type OnboardState } from '../steps';
@@ -168,7 +168,7 @@ export const planOffboardingRequest = async (deps: PlanDeps, { request, target }
   };
   const phases = planOffboarding(dbUser, successor, target.adminDatabase, facts);
   const steps: PlanStep[] = OFFBOARDING_ORDER.flatMap((phase) => [
-    ...phases[phase].map(({ database, step }): PlanStep => ({ system: 'postgresql', action: 'SQL', sql: step.sql, description: step.purpose, database })),
+    ...phases[phase].flatMap(({ database, step }) => sqlSteps([step], database)),
     ...(phase === 'RevokeConnect' ? iamSteps : []),
   ]);
 

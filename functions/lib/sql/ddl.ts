@@ -30,6 +30,8 @@ export interface SqlStep {
   purpose: string;
   /** Run as the grantor role (SET LOCAL ROLE), not as the admin: see GRANTOR_ROLE. */
   asGrantor?: true;
+  /** Creates or changes one of the project's own roles (marker, grantor): such steps are serialised (lockKey.marker). */
+  projectRole?: true;
 }
 
 /**
@@ -80,23 +82,28 @@ export const ddl = {
   createMarkerRole: (): SqlStep => ({
     sql: `CREATE ROLE ${id(MARKER_ROLE)} NOLOGIN`,
     purpose: `create the marker role ${MARKER_ROLE} that tags every role this project manages`,
+    projectRole: true,
   }),
   commentMarkerRole: (): SqlStep => ({
     sql: `COMMENT ON ROLE ${id(MARKER_ROLE)} IS ${escapeLiteral('Members are database users managed by rds-iam-access. Do not grant by hand.')}`,
     purpose: 'describe the marker role',
+    projectRole: true,
   }),
   createGrantorRole: (): SqlStep => ({
     sql: `CREATE ROLE ${id(GRANTOR_ROLE)} NOLOGIN`,
     purpose: `create the role ${GRANTOR_ROLE} that grants memberships, so a GRANT costs the same whatever the number of users`,
+    projectRole: true,
   }),
   commentGrantorRole: (): SqlStep => ({
     sql: `COMMENT ON ROLE ${id(GRANTOR_ROLE)} IS ${escapeLiteral('rds-iam-access grants memberships as this role (SET LOCAL ROLE). Its only member is the admin. Do not grant it to anyone else.')}`,
     purpose: 'describe the grantor role',
+    projectRole: true,
   }),
   /** SET without INHERIT: the admin acts as the grantor only inside a transaction that says so. */
   letAdminActAsGrantor: (): SqlStep => ({
     sql: `GRANT ${id(GRANTOR_ROLE)} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`,
     purpose: `let the admin grant memberships as ${GRANTOR_ROLE}`,
+    projectRole: true,
   }),
   /**
    * ADMIN only, as PostgreSQL 16+ records a creator: the grantor may grant the role but is no member of it (it neither
@@ -105,6 +112,7 @@ export const ddl = {
   grantAdminOptionToGrantor: (role: string): SqlStep => ({
     sql: `GRANT ${id(role)} TO ${id(GRANTOR_ROLE)} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE`,
     purpose: `let ${GRANTOR_ROLE} grant ${role}`,
+    projectRole: true,
   }),
   createUser: (user: string): SqlStep => ({
     // No password: rds_iam makes the token the only way in.

@@ -139,17 +139,20 @@ export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn
   );
 };
 
+/** Of `roles`, those the admin holds ADMIN OPTION on. On PostgreSQL 16+ each is a walk of every role the admin created. */
+const readAdminOptionOn = async (client: Client, roles: string[]): Promise<string[]> =>
+  roles.length ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles])).rows.filter((r) => r.has_admin_option).map((r) => r.rolname) : [];
+
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
   const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; can_signal: boolean; version_num: number }>(ADMIN_CAPABILITIES);
   const admin = rows[0];
-  const withAdmin = roles.length ? await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles]) : { rows: [] };
   return {
     admin: admin.admin,
     superuser: admin.superuser,
     createrole: admin.createrole,
     canSignal: admin.can_signal,
     versionNum: admin.version_num,
-    adminOptionOn: withAdmin.rows.filter((r) => r.has_admin_option).map((r) => r.rolname),
+    adminOptionOn: await readAdminOptionOn(client, roles),
   };
 };
 
@@ -213,8 +216,7 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
   // asked only about roles this request hands the grantor and roles the admin must revoke itself.
   const planned = membershipPlan({ role, grantor, membershipGrants }, spec);
   const askAdmin = usable(grantor) ? [...new Set([...planned.grantorNeeds, ...planned.adminRevokes])] : grantable;
-  const withAdmin = askAdmin.length ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [askAdmin])).rows : [];
-  const capabilities = { ...base, adminOptionOn: withAdmin.filter((r) => r.has_admin_option).map((r) => r.rolname) };
+  const capabilities = { ...base, adminOptionOn: await readAdminOptionOn(client, askAdmin) };
   // The allowed databases too (one query): what exists is named when a requested one does not.
   const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [[...new Set([...spec.databases, ...(spec.allowedDatabases ?? [])])], spec.dbUser]);
   const existingRoles = existing.rows.map((r) => r.name);
@@ -394,9 +396,9 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       const inspection = await inspectOnboarding(client, spec);
       const steps = planOnboarding(inspection, spec);
       checkCapabilities(inspection, spec, steps);
-      // The project's own roles are created or changed by one request at a time (the others then see them, or fail
-      // with 42710 and are retried): the marker, and the grantor's setup (it names the grantor and is not run as it).
-      if (!inspection.markerExists || steps.some((s) => !s.asGrantor && s.sql.includes(`"${GRANTOR_ROLE}"`))) await lockProjectKey(client, lockKey.marker());
+      // The project's own roles (the marker, the grantor) are set up by one request at a time: the others then see
+      // them, or fail with 42710 and are retried.
+      if (steps.some((s) => s.projectRole)) await lockProjectKey(client, lockKey.marker());
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
       const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
       for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));
