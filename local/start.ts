@@ -38,7 +38,9 @@ async function main(): Promise<void> {
   let stoppingSince: number | undefined;
   const stop = async (signal: string): Promise<void> => {
     if (stoppingSince !== undefined) {
-      // One Ctrl-C reaches this process twice: from the terminal (to the whole process group) and relayed by tsx.
+      // One Ctrl-C can reach this process twice: from the terminal (to the whole process group) and relayed by npm.
+      // tsx runs in-process (node --import tsx): its CLI would relay the signal too and SIGKILL this process when
+      // its event loop is busy for 60 ms while stopping, so the stop never finished (a flaky 'stopped' under load).
       if (Date.now() - stoppingSince < SAME_CTRL_C_MS) return;
       console.log(`${signal} again: exiting now`);
       process.exit(130);

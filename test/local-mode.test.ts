@@ -190,7 +190,7 @@ describe('npm start (local mode)', () => {
     // npm itself ends as an interrupted command does (by SIGINT); what runs under it reports a clean stop.
     expect([0, 130, null], output).toContain((result as { code: number | null }).code);
     expect(output).toMatch(/SIGINT: stopping[\s\S]*\nstopped\n/);
-    // One Ctrl-C is one stop, though the process sees it from the terminal and from tsx.
+    // One Ctrl-C is one stop, though the process sees it from the terminal and from npm.
     expect(output).not.toContain('again');
     expect(await portOpen(apiPort)).toBe(false);
     expect(await portOpen(pgPort)).toBe(false);
