@@ -40,6 +40,8 @@ module.exports = ({ options } = {}) => ({
   dbConcurrency: config.dbConcurrency,
   // The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (local/asl-runner.ts queueConcurrency).
   dbQueueConcurrency: Math.max(2, config.dbConcurrency),
+  // The IAM limiter's slots (iam.grantConcurrency is 2 at least already).
+  grantQueueConcurrency: config.iam.grantConcurrency,
   subnetIds: deployment.vpc.subnetIds,
   securityGroupIds: deployment.vpc.securityGroupIds,
   rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
@@ -125,10 +127,10 @@ function encryption(kms, prefix) {
 const KEY_USERS = {
   s3Write: ['ExecutionArchiveRole', 'AccessReconcileRole'],
   s3Read: ['ApiRole'],
-  // Senders: the dead letters of failing functions, and the onboarding state machine into the database limiter's queue.
+  // Senders: the dead letters of failing functions, and the onboarding state machine into the limiters' queues.
   sqs: ['ExecutionArchiveRole', 'IdpEventsRole', 'OnboardStateMachineRole'],
-  // Receivers: dbUserCreate's event source mapping reads the limiter's queue with the function's role.
-  sqsReceive: ['DbUserCreateRole'],
+  // Receivers: the limiters' event source mappings read their queues with the functions' roles.
+  sqsReceive: ['DbUserCreateRole', 'ConnectAllowRole'],
   dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole'],
 };
 

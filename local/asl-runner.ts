@@ -70,6 +70,8 @@ export interface RunnerOptions {
   functions: Record<string, LocalFunction>;
   /** Reserved concurrency of the database functions (serverless.yml: dbConcurrency). */
   dbConcurrency: number;
+  /** The IAM limiter's slots (iam.grantConcurrency; default 2). */
+  grantConcurrency?: number;
   /** Milliseconds every Wait state takes instead of its Seconds (tests shorten, never remove them). */
   waitMs?: number;
   /** Milliseconds between retries instead of the definition's backoff. */
@@ -109,6 +111,10 @@ class LambdaThrottled extends Error {
 /** The limiter's slots for `dbConcurrency`: Lambda's MaximumConcurrency of an SQS event source is 2 at least. */
 export const queueConcurrency = (dbConcurrency: number): number => Math.max(2, dbConcurrency);
 
+/** The slots of the queue that invokes `fn` (its event source mapping's MaximumConcurrency and its reserved concurrency). */
+export const slotsOf = (fn: LocalFunction, c: { dbConcurrency: number; grantConcurrency?: number }): number =>
+  queueConcurrency(fn.slots === 'grantConcurrency' ? (c.grantConcurrency ?? 2) : c.dbConcurrency);
+
 /** Execution names are unique per state machine, as in Step Functions. */
 const executionKey = (stateMachine: string, name: string): string => `${stateMachine}/${name}`;
 
@@ -134,7 +140,7 @@ export class LocalStepFunctions {
     if (!fn) throw new Error(`no function "${key}" in the stack`);
     return async (input) => {
       // A queue-triggered function's reserved concurrency is its event source mapping's MaximumConcurrency (>= 2).
-      const cap = !fn.database ? Infinity : fn.queue ? queueConcurrency(this.options.dbConcurrency) : this.options.dbConcurrency;
+      const cap = fn.queue ? slotsOf(fn, this.options) : fn.database ? this.options.dbConcurrency : Infinity;
       if ((this.inflight[key] ?? 0) >= cap) {
         this.stats.throttles[key] = (this.stats.throttles[key] ?? 0) + 1;
         throw new LambdaThrottled(key);
@@ -163,7 +169,7 @@ export class LocalStepFunctions {
       const invoke = this.invoke(key, { ...fn, handler: consumer as (input: never) => Promise<unknown> });
       queue = new SimulatedQueueTrigger((event) => invoke(event), {
         // ScalingConfig.MaximumConcurrency: 2 at least, as Lambda requires.
-        maxConcurrency: queueConcurrency(this.options.dbConcurrency),
+        maxConcurrency: slotsOf(fn, this.options),
         visibilityTimeoutMs: this.options.queue?.visibilityTimeoutMs ?? 180_000,
         functionTimeoutMs: this.options.queue?.functionTimeoutMs ?? 30_000,
       });

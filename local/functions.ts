@@ -19,8 +19,10 @@ export interface LocalFunction {
   handler: (input: never) => Promise<unknown>;
   /** Opens PostgreSQL connections: gets the reserved concurrency cap, as in serverless.yml. */
   database: boolean;
-  /** The logical id of the queue whose event source mapping invokes it (the database limiter), if any. */
+  /** The logical id of the queue whose event source mapping invokes it (a limiter), if any. */
   queue?: string;
+  /** Whose slots that queue has (serverless.yml): dbConcurrency (the database limiter) or iam.grantConcurrency. */
+  slots?: 'dbConcurrency' | 'grantConcurrency';
 }
 
 /** The functions of the stack by their serverless.yml key, bound to the same handler modules. */
@@ -28,8 +30,8 @@ export const FUNCTIONS: Record<string, LocalFunction> = {
   onboardValidate: { handler: onboardValidate, database: false },
   targetDescribe: { handler: targetDescribe, database: false },
   iamAuthEnable: { handler: iamAuthEnable, database: false },
-  dbUserCreate: { handler: dbUserCreate, database: true, queue: 'DbUserCreateQueue' },
-  connectAllow: { handler: connectAllow, database: false },
+  dbUserCreate: { handler: dbUserCreate, database: true, queue: 'DbUserCreateQueue', slots: 'dbConcurrency' },
+  connectAllow: { handler: connectAllow, database: false, queue: 'ConnectAllowQueue', slots: 'grantConcurrency' },
   dbUserCompensate: { handler: dbUserCompensate, database: true },
   offboardValidate: { handler: offboardValidate, database: false },
   dbUserDeactivate: { handler: dbUserDeactivate, database: true },

@@ -190,8 +190,10 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.TARGETS_CONFIG = JSON.stringify({ ...config, deployment: undefined });
     process.env.GRANT_LOCK_TABLE = LOCAL_LOCK_TABLE;
     process.env.AWS_REGION = region;
+    // Every grant slot runs in this one process, which therefore paces the account's whole rate (functions/connect-allow.ts).
+    process.env.IAM_PACE_SHARES = '1';
 
-    const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, waitMs: opts.waitMs });
+    const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, grantConcurrency: config.iam.grantConcurrency, waitMs: opts.waitMs });
     const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
     const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];

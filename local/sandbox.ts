@@ -36,6 +36,8 @@ export interface SandboxOptions {
   queue?: RunnerOptions['queue'];
   /** IAM throttling, read lag, page size, ConcurrentModification: off unless set. */
   iam?: IamSimulationOptions;
+  /** iam.writesPerSecond and iam.grantConcurrency of the configuration (defaults 100 and 2: the pace out of the way). */
+  iamPace?: { writesPerSecond?: number; grantConcurrency?: number };
 }
 
 const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial<Config['targets'][string]> = {}): Config['targets'][string] => ({
@@ -57,7 +59,7 @@ const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial
 });
 
 /** The example targets: all point at the one local server, as different RDS resources. */
-export const sandboxConfig = (dbConcurrency: number): Config => ({
+export const sandboxConfig = (dbConcurrency: number, iamPace: SandboxOptions['iamPace'] = {}): Config => ({
   targets: {
     orders: target('instance', 'orders-db'),
     analytics: target('cluster', 'analytics-cluster'),
@@ -65,7 +67,7 @@ export const sandboxConfig = (dbConcurrency: number): Config => ({
     ledger: target('instance', 'ledger-db', { iamAuth: { enable: 'next-maintenance-window', pollSeconds: 3600, maxPolls: 3 } }),
     frozen: target('instance', 'frozen-db', { iamAuth: { enable: 'never', pollSeconds: 30, maxPolls: 1 } }),
   },
-  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4, grantablePrincipals: {} },
+  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4, grantablePrincipals: {}, writesPerSecond: iamPace.writesPerSecond ?? 100, grantConcurrency: iamPace.grantConcurrency ?? 2 },
   api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
   operations: { reconcile: { schedule: 'cron(0 5 * * ? *)', enabled: true, repair: { removeDanglingGrants: false } } },
@@ -92,13 +94,23 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   aws.rds.add({ kind: 'instance', identifier: 'frozen-db', host, port, masterUser, iamAuthEnabled: false });
   aws.secrets.put(MASTER_SECRET_ARN, { username: masterUser, password: masterPassword, engine: 'postgres' });
 
-  const config = sandboxConfig(dbConcurrency);
-  const previous = { TARGETS_CONFIG: process.env.TARGETS_CONFIG, GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE, AWS_REGION: process.env.AWS_REGION };
+  const config = sandboxConfig(dbConcurrency, opts.iamPace);
+  const previous = { TARGETS_CONFIG: process.env.TARGETS_CONFIG, GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE, AWS_REGION: process.env.AWS_REGION, IAM_PACE_SHARES: process.env.IAM_PACE_SHARES };
   process.env.TARGETS_CONFIG = JSON.stringify(config);
   process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
   process.env.AWS_REGION = REGION;
+  // Every grant slot runs in this one process, which therefore paces the account's whole rate (functions/connect-allow.ts).
+  process.env.IAM_PACE_SHARES = '1';
 
-  const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency, waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale, queue: opts.queue });
+  const runner = new LocalStepFunctions({
+    functions: opts.functions ?? FUNCTIONS,
+    dbConcurrency,
+    grantConcurrency: config.iam.grantConcurrency,
+    waitMs: opts.waitMs,
+    retryMs: opts.retryMs,
+    retryScale: opts.retryScale,
+    queue: opts.queue,
+  });
   const sfn = new SimulatedStepFunctions(runner, { region: REGION, accountId: ACCOUNT_ID });
   const sfnMock = sfn.install();
   return {

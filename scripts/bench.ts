@@ -202,12 +202,51 @@ async function main(): Promise<void> {
     const queue = sb.runner.queues.get('DbUserCreateQueue')?.stats;
     console.log(`  throttled invocations:      ${throttled}  (target 0: ${check(throttled === 0)})`);
     console.log(`  limiter queue:              peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`);
+    sb.restore();
+    failures += await iamThrottled(server);
   } finally {
     sb.restore();
     await server.stop();
   }
   if (failures > 0) process.exitCode = 1;
 }
+
+/**
+ * IAM as the bound: the simulation throttles mutating calls at IAM_RATE a second (a bucket of as many), the
+ * configuration says so (iam.writesPerSecond), and IAM_TOTAL onboardings of new principals start at once. Each costs
+ * CreatePolicy and AttachRolePolicy, so the rate alone needs writes / rate seconds: the wall time is printed beside it.
+ */
+const IAM_TOTAL = Number(process.env.BENCH_IAM_ONBOARDINGS ?? 300);
+const IAM_RATE = Number(process.env.BENCH_IAM_RATE ?? 10);
+const iamThrottled = async (server: Awaited<ReturnType<typeof startLocalPostgres>>): Promise<number> => {
+  const sb = createSandbox({ pg: server, iam: { throttle: { ratePerSecond: IAM_RATE, burst: IAM_RATE } }, iamPace: { writesPerSecond: IAM_RATE, grantConcurrency: 2 } });
+  try {
+    const writes = () => sb.aws.stubs.iam.calls().filter((c) => IAM_WRITES.test(c.args[0].constructor.name)).length;
+    const principals = Array.from({ length: IAM_TOTAL }, (_, i) => sb.aws.iam.addRole(`IamBenchRole${String(i).padStart(4, '0')}`));
+    const before = writes();
+    const t0 = performance.now();
+    const runs = await Promise.all(
+      principals.map((principalArn, i) => sb.runner.run('onboard', `iam-bench-${i}`, { requestId: `iam-bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const written = writes() - before;
+    const bound = written / IAM_RATE;
+    const failed = runs.filter((r) => r.status !== 'SUCCEEDED').length;
+    const compensated = runs.filter((r) => statePath(r).includes('CompensateDbUser')).length;
+    const retried = runs.reduce((n, r) => n + r.events.filter((e) => e.type === 'StateRetried').length, 0);
+    const queue = sb.runner.queues.get('ConnectAllowQueue')?.stats;
+    console.log(`\n${IAM_TOTAL} onboardings of new principals at once, IAM throttled at ${IAM_RATE} mutating calls/s (iam.writesPerSecond ${IAM_RATE}, grantConcurrency 2)`);
+    console.log(`  wall time:                  ${seconds.toFixed(1)} s  (the rate's own bound: ${written} writes / ${IAM_RATE} per s = ${bound.toFixed(1)} s; ratio ${(seconds / bound).toFixed(2)})`);
+    console.log(`  failures:                   ${failed}  (target 0: ${check(failed === 0)})`);
+    console.log(`  compensations:              ${compensated}  (target 0: ${check(compensated === 0)})`);
+    console.log(`  throttled IAM calls:        ${sb.aws.iam.stats.throttled}  (target 0: ${check(sb.aws.iam.stats.throttled === 0)})`);
+    console.log(`  state retries:              ${retried}`);
+    console.log(`  IAM limiter queue:          peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`);
+    return failed;
+  } finally {
+    sb.restore();
+  }
+};
 
 main().catch((e: unknown) => {
   console.error(e);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../functions/lib/config';
 import { ROUTES } from '../functions/lib/api/routes';
 import { METRIC, SERVICE_NAME } from '../functions/lib/metrics';
-import { allStates, functionKeyOf, loadDefinition, queueConcurrency, queueOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../local/asl-runner';
+import { allStates, functionKeyOf, loadDefinition, queueOf, slotsOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../local/asl-runner';
 import { FUNCTIONS } from '../local/functions';
 import { readZip } from '../scripts/lib/zip';
 
@@ -166,6 +166,12 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     ...IAM_ATTACH_ACTIONS,
     ...LEASE,
     ...RDS_DESCRIBE,
+    // The IAM limiter's queue (the event source mapping reads it with this role) and the answer to the waiting state.
+    'sqs:ReceiveMessage',
+    'sqs:DeleteMessage',
+    'sqs:GetQueueAttributes',
+    'states:SendTaskSuccess',
+    'states:SendTaskFailure',
   ],
   dbUserPlan: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
   // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
@@ -620,6 +626,7 @@ describe('deployable stack (osls package --stage citest)', () => {
     const deployedTasks = allStates(deployed).filter(([, s]) => s.Type === 'Task');
     expect(sorted(deployedTasks.map(([name]) => name)), 'Task states: deployed vs statemachines/onboard.asl.json').toEqual(sorted(sourceTasks.keys()));
     expect(deployedTasks.length).toBeGreaterThan(0);
+    const queues: string[] = [];
     for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource === SQS_TASK_TOKEN)) {
       // The database limiter: the queue is this stack's, drained by exactly one mapping (batch 1) into the function the
       // source names, whose reserved concurrency is the mapping's maximum: nothing else can take a slot.
@@ -633,17 +640,21 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(mappings, `${queue}: event source mappings`).toHaveLength(1);
       expect(getAttArnOf(mappings[0].Properties?.FunctionName), `${queue}: mapped function`).toBe(lambdaLogicalId(key as string));
       expect(mappings[0].Properties?.BatchSize).toBe(1);
-      expect(mappings[0].Properties?.ScalingConfig).toEqual({ MaximumConcurrency: queueConcurrency(example.dbConcurrency) });
-      expect(props(template, lambdaLogicalId(key as string)).ReservedConcurrentExecutions).toBe(queueConcurrency(example.dbConcurrency));
+      const slots = slotsOf(FUNCTIONS[key as string], { dbConcurrency: example.dbConcurrency, grantConcurrency: example.iam.grantConcurrency });
+      expect(mappings[0].Properties?.ScalingConfig).toEqual({ MaximumConcurrency: slots });
+      expect(props(template, lambdaLogicalId(key as string)).ReservedConcurrentExecutions).toBe(slots);
       // A lost message (dead-lettered) ends the wait instead of holding the run: the state has a timeout, and the
       // queue keeps a message longer than the state waits.
       const timeout = (state as { TimeoutSeconds?: number }).TimeoutSeconds;
       expect(timeout, `Task ${name}: TimeoutSeconds`).toBeTypeOf('number');
       expect(template.Resources[queue].Properties?.MessageRetentionPeriod as number).toBeGreaterThan(timeout as number);
       expect((template.Resources[queue].Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)?.deadLetterTargetArn).toBeDefined();
-      const sender = getAttArnOf(props(template, machineId).RoleArn) as string;
-      expect(statementsWith(template, sender, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource)), `${sender}: sqs:SendMessage`).toEqual([{ 'Fn::GetAtt': [queue, 'Arn'] }]);
+      queues.push(queue);
     }
+    // The state machine sends to its limiters' queues and nowhere else.
+    const sender = getAttArnOf(props(template, machineId).RoleArn) as string;
+    const sentTo = statementsWith(template, sender, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource));
+    expect(sorted(sentTo.map((r) => JSON.stringify(r))), `${sender}: sqs:SendMessage`).toEqual(sorted(queues.map((q) => JSON.stringify({ 'Fn::GetAtt': [q, 'Arn'] }))));
     for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource !== SQS_TASK_TOKEN)) {
       const id = logicalIdOfMarker(state.Resource);
       expect(id, `Task ${name}: Resource ${JSON.stringify(state.Resource)} is not a GetAtt of a template resource`).toBeTypeOf('string');
@@ -981,6 +992,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       { id: 'OffboardExecutionsFailedAlarm', namespace: 'AWS/States', metric: 'ExecutionsFailed', dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OffboardStateMachine' } }], statistic: 'Sum' },
       { id: 'ArchiveDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
       { id: 'IdpEventsDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
+      { id: 'ConnectAllowDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ConnectAllowDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
       { id: 'DbUserCreateDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DbUserCreateDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
       { id: 'RetriesExhaustedAlarm', namespace: ns(), metric: METRIC.retriesExhausted, dimensions: service, statistic: 'Sum' },
       { id: 'ArchiveErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('executionArchive'), statistic: 'Sum' },

@@ -173,6 +173,14 @@ export const configSchema = z.strictObject({
       /** At most this many of those may be this project's grant policies. */
       maxGrantPoliciesPerPrincipal: z.number().int().min(1).max(20).default(4),
       /**
+       * IAM's mutating calls (CreatePolicy, CreatePolicyVersion, AttachRolePolicy, ...) the grant steps make per second,
+       * all of them together: AWS throttles them per account and does not publish the limit, so stay below what the
+       * account sees (other tools share it). A burst of onboardings then waits in ConnectAllowQueue instead of throttling.
+       */
+      writesPerSecond: z.number().positive().max(100).default(10),
+      /** Grant steps at once (ConnectAllowQueue's slots; an SQS event source runs 2 at least); each paces its writes at writesPerSecond / grantConcurrency. */
+      grantConcurrency: z.number().int().min(2).max(50).default(2),
+      /**
        * Narrows which principals the grant function may attach policies to, enforced by IAM conditions on its role
        * (and checked when a request is validated): principals carrying this tag, and/or whose permissions boundary
        * is this managed policy. Unset: any role or user of the account except this stack's own roles.
