@@ -310,7 +310,7 @@ function identityStoreStatements() {
     {
       Sid: 'ReadIdentityStore',
       Effect: 'Allow',
-      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup', 'identitystore:ListGroupMemberships', 'identitystore:GetGroupId'],
+      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup', 'identitystore:ListGroupMemberships', 'identitystore:GetGroupId', 'identitystore:ListUsers'],
       Resource: [
         `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
         `arn:${partition}:identitystore:::user/*`,

@@ -5,6 +5,7 @@ import {
   IdentitystoreClient,
   ListGroupMembershipsCommand,
   ListGroupMembershipsForMemberCommand,
+  ListUsersCommand,
   ResourceNotFoundException as IdentityStoreNotFound,
   ValidationException,
 } from '@aws-sdk/client-identitystore';
@@ -274,6 +275,16 @@ export class SimulatedIdentityStore {
     private readonly options: { pageSize?: number } = {},
   ) {}
 
+  private indexed?: { users: IdentityStoreData['users']; byId: Map<string, IdentityStoreData['users'][number]> };
+
+  /** Users by id, rebuilt when a test replaces or grows the data. */
+  private index(): Map<string, IdentityStoreData['users'][number]> {
+    if (this.indexed?.users !== this.data.users || this.indexed.byId.size !== this.data.users.length) {
+      this.indexed = { users: this.data.users, byId: new Map(this.data.users.map((u) => [u.userId, u])) };
+    }
+    return this.indexed.byId;
+  }
+
   private page<T>(items: T[], input: { NextToken?: string; MaxResults?: number }): { items: T[]; NextToken?: string } {
     const max = Math.min(input.MaxResults ?? Infinity, this.options.pageSize ?? Infinity);
     const invalid = () => new ValidationException({ message: `Invalid NextToken ${input.NextToken}`, $metadata: {} });
@@ -284,13 +295,19 @@ export class SimulatedIdentityStore {
   install(): AwsClientStub<IdentitystoreClient> {
     const m = mockClient(IdentitystoreClient);
     const notFound = (what: string) => new IdentityStoreNotFound({ message: `${what} not found`, $metadata: {} });
+    // Looked up by id through an index of the current data (a bench's store holds 10,000 people).
+    const user = (id: string) => this.index().get(id);
+    m.on(ListUsersCommand).callsFake(async (i: { IdentityStoreId: string; NextToken?: string; MaxResults?: number }) => {
+      const { items, NextToken } = this.page(this.data.users, i);
+      return { Users: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED' })), ...(NextToken ? { NextToken } : {}), ...meta };
+    });
     m.on(DescribeUserCommand).callsFake(async (i: { IdentityStoreId: string; UserId: string }) => {
-      const u = this.data.users.find((x) => x.userId === i.UserId);
+      const u = user(i.UserId);
       if (!u) throw notFound(`user ${i.UserId}`);
       return { IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED', ...meta };
     });
     m.on(ListGroupMembershipsForMemberCommand).callsFake(async (i: { IdentityStoreId: string; MemberId: { UserId: string }; NextToken?: string; MaxResults?: number }) => {
-      const u = this.data.users.find((x) => x.userId === i.MemberId.UserId);
+      const u = user(i.MemberId.UserId);
       if (!u) throw notFound(`user ${i.MemberId.UserId}`);
       const { items, NextToken } = this.page(u.groups, i);
       return { GroupMemberships: items.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...(NextToken ? { NextToken } : {}), ...meta };

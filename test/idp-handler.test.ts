@@ -60,7 +60,18 @@ beforeEach(() => {
     executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: sfn.arns.onboard, offboarding: sfn.arns.offboard } },
     // Identity Center's store is simulated here; Okta runs without its API (the event alone).
     directoryFor: (c) =>
-      c.source === 'okta' ? undefined : { person: async (u) => people.get(u.id), members: async (g) => [...people.values()].filter((p) => p.groups.some((x) => x.id === g.id)).map((p) => p.userId) },
+      c.source === 'okta'
+        ? undefined
+        : {
+            person: async (u) => people.get(u.id),
+            everyone: async (groups) =>
+              new Map(
+                [...people.values()]
+                  .map((p): Person => ({ ...p, groups: p.groups.filter((x) => groups.some((g) => g.id === x.id || (g.name !== undefined && g.name === x.name))) }))
+                  .filter((p) => p.groups.length > 0)
+                  .map((p) => [p.userId, p]),
+              ),
+          },
     iam: new IAMClient({}),
     rds: (region) => new RDSClient({ region }),
     database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),

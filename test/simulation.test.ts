@@ -210,7 +210,13 @@ describe('the simulation itself', () => {
     try {
       const directory = identityStoreDirectory(new IdentitystoreClient({ region: 'eu-west-1' }), 'd-1');
       expect((await directory.person({ id: 'u1' }))?.groups.map((g) => g.name)).toEqual(['name-g1', 'name-g2', 'name-g3']);
-      expect(await directory.members?.({ id: 'g1' })).toEqual(['u1', 'u2', 'u3']);
+      // Everyone in g1 (by id) or g3 (by name), with those groups only: memberships and users over every page.
+      const everyone = await directory.everyone?.([{ id: 'g1' }, { id: 'name-g3', name: 'name-g3' }]);
+      expect([...(everyone?.values() ?? [])].map((p) => [p.userId, p.groups.map((g) => g.id)])).toEqual([
+        ['u1', ['g1', 'g3']],
+        ['u2', ['g1']],
+        ['u3', ['g1']],
+      ]);
     } finally {
       stub.restore();
     }

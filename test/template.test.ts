@@ -211,6 +211,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'identitystore:DescribeGroup',
     'identitystore:ListGroupMemberships',
     'identitystore:GetGroupId',
+    'identitystore:ListUsers',
     'secretsmanager:GetSecretValue',
     'lambda:InvokeFunction',
     'rds:DescribeDBInstances',

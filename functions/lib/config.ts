@@ -118,6 +118,11 @@ export const idpSchema = z.strictObject({
     .optional(),
   /** The Region of IAM Identity Center (its identity store); default: the stack's. */
   identityStoreRegion: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code').optional(),
+  /**
+   * Executions one identity event (a reconcile of the whole mapping) starts per second. Step Functions refills
+   * StartExecution at 150/s in most Regions (300/s in the largest) for the whole account: 100 leaves room for the API.
+   */
+  startsPerSecond: z.number().positive().max(300).default(100),
 });
 
 /**

@@ -203,6 +203,16 @@ export const startRequest = async (
 };
 
 /**
+ * Starts a request whose name is derived from its kind and content (identity-provider runs, executionNameFor), which
+ * no request of the other kind can carry: one StartExecution, without startRequest's read of the other kind, so a
+ * reconcile of thousands of people costs one call each.
+ */
+export const startDerivedRequest = async (deps: ExecutionsDeps, kind: RequestKind, input: Record<string, unknown> & { requestId: string }): Promise<StartResult> => {
+  const result = await startNamed(deps, kind, input.requestId, input, (existing) => existing);
+  return result.started ? result : { started: false, request: await withAttempts(deps, result.request) };
+};
+
+/**
  * Starts attempt `attempt` of a request (its execution `<requestId>.<attempt>`) with the request's input. Retries
  * racing for one attempt start it once; the others answer with it.
  */

@@ -5,6 +5,7 @@ import {
   type IdentitystoreClient,
   ListGroupMembershipsCommand,
   ListGroupMembershipsForMemberCommand,
+  ListUsersCommand,
 } from '@aws-sdk/client-identitystore';
 import { mapAwsError } from '../aws-errors';
 import { ProvisioningError } from '../errors';
@@ -25,9 +26,16 @@ export interface Person {
 export interface IdentityDirectory {
   /** Undefined when the provider no longer knows the person (deleted). */
   person: (user: UserRef) => Promise<Person | undefined>;
-  /** The user ids in a group now (by id, or by name when the mapping names it). Only where reconciling the whole mapping is supported. */
-  members?: (group: GroupRef) => Promise<string[]>;
+  /**
+   * Everyone in any of `groups` now (by id, or by name when the mapping names it), each with those of `groups` they are
+   * in: what a reconcile of the whole mapping needs, in a few paged listings instead of two reads per person. Only
+   * where reconciling the whole mapping is supported.
+   */
+  everyone?: (groups: GroupRef[]) => Promise<Map<string, Person>>;
 }
+
+/** The most items the Identity Store API returns per page. */
+const PAGE = 100;
 
 const NOT_FOUND = new Set(['ResourceNotFoundException', 'ResourceNotFound']);
 
@@ -59,24 +67,50 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
         return mapAwsError(e, `look up identity store user ${user.id}`);
       }
     },
-    members: async (group) => {
-      try {
+    everyone: async (groups) => {
+      const memberships = new Map<string, GroupRef[]>();
+      for (const group of groups) {
         let groupId = group.id;
-        if (group.name !== undefined) {
-          groupId = (await client.send(new GetGroupIdCommand({ IdentityStoreId: identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'displayName', AttributeValue: group.name } } }))).GroupId ?? group.id;
+        try {
+          if (group.name !== undefined) {
+            groupId = (await client.send(new GetGroupIdCommand({ IdentityStoreId: identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'displayName', AttributeValue: group.name } } }))).GroupId ?? group.id;
+          }
+          let nextToken: string | undefined;
+          do {
+            const page = await client.send(new ListGroupMembershipsCommand({ IdentityStoreId: identityStoreId, GroupId: groupId, NextToken: nextToken, MaxResults: PAGE }));
+            for (const m of page.GroupMemberships ?? []) {
+              if (!m.MemberId || !('UserId' in m.MemberId) || !m.MemberId.UserId) continue;
+              const list = memberships.get(m.MemberId.UserId) ?? [];
+              list.push({ id: groupId, ...(group.name !== undefined ? { name: group.name } : {}) });
+              memberships.set(m.MemberId.UserId, list);
+            }
+            nextToken = page.NextToken;
+          } while (nextToken);
+        } catch (e) {
+          // A mapped group that does not exist (any more) has no members; anything else fails the reconcile.
+          if (NOT_FOUND.has((e as Error).name)) continue;
+          return mapAwsError(e, `list the members of group ${group.name ?? group.id}`);
         }
-        const ids: string[] = [];
+      }
+      // Names and statuses of all users at 100 a page: fewer calls than one DescribeUser per member once a mapped
+      // population is 1% of the store.
+      const people = new Map<string, Person>();
+      try {
         let nextToken: string | undefined;
         do {
-          const page = await client.send(new ListGroupMembershipsCommand({ IdentityStoreId: identityStoreId, GroupId: groupId, NextToken: nextToken }));
-          for (const m of page.GroupMemberships ?? []) if (m.MemberId && 'UserId' in m.MemberId && m.MemberId.UserId) ids.push(m.MemberId.UserId);
+          const page = await client.send(new ListUsersCommand({ IdentityStoreId: identityStoreId, NextToken: nextToken, MaxResults: PAGE }));
+          for (const u of page.Users ?? []) {
+            const groupsOf = u.UserId !== undefined ? memberships.get(u.UserId) : undefined;
+            if (!u.UserId || !groupsOf) continue;
+            people.set(u.UserId, { userId: u.UserId, userName: u.UserName ?? u.UserId, active: u.UserStatus !== 'DISABLED', groups: groupsOf });
+          }
           nextToken = page.NextToken;
         } while (nextToken);
-        return ids;
       } catch (e) {
-        if (NOT_FOUND.has((e as Error).name)) return [];
-        return mapAwsError(e, `list the members of group ${group.name ?? group.id}`);
+        return mapAwsError(e, 'list the users of the identity store');
       }
+      // A member ListUsers did not show was deleted between the listings: not in the store, so not counted.
+      return people;
     },
   };
 };

@@ -1,7 +1,8 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { type Partition, partitionOfRegion, principalArnOrUndefined, sameRoleOrUser, samePrincipal } from '../arn';
-import { type ExecutionsDeps, startRequest } from '../api/executions';
+import pThrottle from 'p-throttle';
+import { type ExecutionsDeps, startDerivedRequest } from '../api/executions';
 import { type Config, resolveTargetConfig } from '../config';
 import { isProvisioningError } from '../errors';
 import { currentPrincipalId } from '../iam/principal-id';
@@ -12,7 +13,7 @@ import type { DatabasePlanner } from '../plan/request-plan';
 import { parseRoleComment } from '../sql/ddl';
 import { decide, grantedTargets, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
-import { executionNameFor, type IdentityChange, parseIdentityEvent } from './events';
+import { executionNameFor, type GroupRef, type IdentityChange, parseIdentityEvent } from './events';
 
 /**
  * One EventBridge event in, the executions it means started (each database-user change its own,
@@ -103,13 +104,19 @@ const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Recorde
   return found;
 };
 
+const IDENTITY_STORE_ID = /^([0-9a-f]{10}-|)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The mapping's groups as the directory is asked for them: by id, or by name where the key is not an id. */
+const mappedGroups = (idp: IdpMapping): GroupRef[] => Object.keys(idp.groups).sort().map((key) => (IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key }));
+
 /**
  * Changes that do not say who (DeleteGroupMembership, notifications), or about someone the directory
  * no longer knows (a deleted user): the database users recorded for identity-provider people are
  * reconciled with what the provider shows now. `only`: the person whose users go regardless
- * (deactivated, deleted); otherwise callers ensure there is a directory.
+ * (deactivated, deleted); otherwise callers ensure there is a directory. `snapshot`: everyone in a
+ * mapped group now (IdentityDirectory.everyone), read once instead of once per person.
  */
-const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, recorded: RecordedUser[], only?: string): Promise<IdpAction[]> => {
+const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, recorded: RecordedUser[], only?: string, snapshot?: Map<string, Person>): Promise<IdpAction[]> => {
   const actions: IdpAction[] = [];
   const directory = deps.directoryFor(change);
   // People of this provider only: "identity-center:" + user id.
@@ -118,7 +125,8 @@ const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange,
   const granted = new Map<string, Promise<Map<string, unknown>>>();
   const grantedFor = (idpUser: string): Promise<Map<string, unknown>> => {
     if (!granted.has(idpUser)) {
-      const lookup = only !== undefined || !directory ? Promise.resolve(undefined) : directory.person({ id: idpUser.slice(prefix.length) });
+      const userId = idpUser.slice(prefix.length);
+      const lookup = only !== undefined || !directory ? Promise.resolve(undefined) : snapshot ? Promise.resolve(snapshot.get(userId)) : directory.person({ id: userId });
       granted.set(idpUser, lookup.then((person) => (person?.active ? grantedTargets(idp, person.groups) : new Map())));
     }
     return granted.get(idpUser) as Promise<Map<string, unknown>>;
@@ -130,40 +138,40 @@ const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange,
   return actions;
 };
 
-const IDENTITY_STORE_ID = /^([0-9a-f]{10}-|)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Everyone in a mapped group, when the directory can list them at once (undefined: ask per person). */
+const snapshotOf = (deps: IdpDeps, idp: IdpMapping, change: IdentityChange): Promise<Map<string, Person>> | undefined => {
+  const everyone = deps.directoryFor(change)?.everyone;
+  return everyone ? everyone(mappedGroups(idp)) : undefined;
+};
 
 /**
  * Identity Store notifications say only what kind of thing changed: the whole mapping is reconciled.
  * Database users whose grants are gone are offboarded; members of mapped groups without their
  * database user are onboarded (existing ones are left as they are: membership events update roles).
+ * The directory is read in a few paged listings (IdentityDirectory.everyone), the databases once per target.
  */
 const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange): Promise<IdpAction[]> => {
-  const directory = deps.directoryFor(change);
-  if (!directory?.members) return [];
+  const snapshot = await snapshotOf(deps, idp, change);
+  if (!snapshot) return [];
   const recorded = await createdForPeople(deps, idp);
-  const actions = await reconcile(deps, idp, change, recorded);
+  const actions = await reconcile(deps, idp, change, recorded, undefined, snapshot);
   const existing = new Set(recorded.map((u) => `${u.target}/${u.idpUser}`));
-  const seen = new Set<string>();
-  for (const key of Object.keys(idp.groups).sort()) {
-    for (const userId of await directory.members(IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key })) {
-      if (seen.has(userId)) continue;
-      seen.add(userId);
-      const person = await directory.person({ id: userId });
-      if (!person?.active) continue;
-      const idpUser = idpUserOf({ source: change.source, user: { id: userId } });
-      let identity: ReturnType<typeof identityOf>;
-      try {
-        identity = identityOf(idp, { userId, userName: person.userName });
-      } catch (e) {
-        // One person the templates cannot name must not hold up everyone else.
-        logger.warn('identity-provider person skipped', { userId, reason: (e as Error).message });
-        continue;
-      }
-      const { principalArn, dbUser, sessionTagKey } = identity;
-      for (const [target, g] of grantedTargets(idp, person.groups)) {
-        if (existing.has(`${target}/${idpUser}`)) continue;
-        actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } });
-      }
+  for (const person of [...snapshot.values()].sort((a, b) => (a.userId < b.userId ? -1 : 1))) {
+    if (!person.active) continue;
+    const { userId } = person;
+    const idpUser = idpUserOf({ source: change.source, user: { id: userId } });
+    let identity: ReturnType<typeof identityOf>;
+    try {
+      identity = identityOf(idp, { userId, userName: person.userName });
+    } catch (e) {
+      // One person the templates cannot name must not hold up everyone else.
+      logger.warn('identity-provider person skipped', { userId, reason: (e as Error).message });
+      continue;
+    }
+    const { principalArn, dbUser, sessionTagKey } = identity;
+    for (const [target, g] of grantedTargets(idp, person.groups)) {
+      if (existing.has(`${target}/${idpUser}`)) continue;
+      actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } });
     }
   }
   return actions;
@@ -190,7 +198,7 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     // Without the directory nobody's current groups are known: offboarding on guesswork would drop everyone.
     const directory = deps.directoryFor(change);
     if (!directory) logger.warn('identity event not reconciled: no directory for this provider', { source: change.source });
-    actions = directory ? await reconcile(deps, idp, change, await createdForPeople(deps, idp)) : [];
+    actions = directory ? await reconcile(deps, idp, change, await createdForPeople(deps, idp), undefined, await snapshotOf(deps, idp, change)) : [];
   } else if (change.change === 'user-deleted' || change.change === 'user-deactivated') {
     // Every database user recorded for this person, whatever it is named; never one that merely has the name.
     actions = await reconcile(deps, idp, change, await createdForPeople(deps, idp), idpUserOf(change));
@@ -219,18 +227,30 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
       return [];
     }
   });
-  for (const { action, fields } of valid) {
+  // Taking access away first; then at idp.startsPerSecond, many in flight: a reconcile of 10,000 people is 100 s of
+  // starts, not 10,000 sequential round trips (docs/design.md "Identity-provider events at scale").
+  const ordered = [...valid.filter((v) => v.action.kind === 'offboarding'), ...valid.filter((v) => v.action.kind === 'onboarding')];
+  const paced = pThrottle({ limit: 1, interval: 1000 / (idp?.startsPerSecond ?? 100) })(async ({ action, fields }: (typeof valid)[number]) => {
     const { requestId } = fields;
     const kind = action.kind === 'onboarding' ? 'onboarding' : 'offboarding';
+    const entry = { requestId, kind: action.kind, target: action.input.target, dbUser: action.input.dbUser };
     try {
-      const { started } = await startRequest(deps.executions, kind, fields);
-      executions.push({ requestId, kind: action.kind, target: action.input.target, dbUser: action.input.dbUser, started });
+      const { started } = await startDerivedRequest(deps.executions, kind, fields);
+      return { ...entry, started };
     } catch (e) {
       // A redelivery after the directory changed asks for something else under the same name: the first one stands.
       if (!isProvisioningError(e, 'RequestConflict')) throw e;
       logger.warn('identity event already handled differently', { requestId });
-      executions.push({ requestId, kind: action.kind, target: action.input.target, dbUser: action.input.dbUser, started: false });
+      return { ...entry, started: false };
     }
+  });
+  const outcomes = await Promise.allSettled(ordered.map((v) => paced(v)));
+  for (const o of outcomes) if (o.status === 'fulfilled') executions.push(o.value);
+  // Every start was tried before failing: a redelivery of the event (Lambda's retry) finds those started and starts the rest.
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) {
+    logger.error('identity event: some executions did not start', { started: executions.length, failed: outcomes.length - executions.length });
+    throw failed.reason;
   }
   return { ...base, executions };
 };
