@@ -192,7 +192,8 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'PrincipalNotFound' });
   });
 
-  it('while another request holds the principal lock: GrantLockBusy; an expired lease is taken over', async () => {
+  it('while another request holds the principal lock: GrantLockBusy after waiting; an expired lease is taken over', async () => {
+    deps = { ...deps, lock: { ...deps.lock, waitMs: 300 } };
     const principal = parsePrincipalArn(aws.iam.addRole('locked'));
     // One lock per principal, whatever path a request names it with.
     const key = principalKey(principal);
@@ -202,6 +203,16 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() - 1) } });
     expect((await addConnectGrant(deps, principal, arn('alice'), 'req-1')).outcome).toBe('added');
     expect(aws.locks.items.get(key)?.owner).toBeUndefined();
+  });
+
+  it('a lock released while the step waits for it is taken: no GrantLockBusy, no retry of the state', async () => {
+    const principal = parsePrincipalArn(aws.iam.addRole('briefly-locked'));
+    const key = principalKey(principal);
+    aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() + 60_000) } });
+    const t0 = performance.now();
+    setTimeout(() => aws.locks.items.get(key) && delete aws.locks.items.get(key)!.owner, 400);
+    expect((await addConnectGrant(deps, principal, arn('alice'), 'req-1')).outcome).toBe('added');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(380);
   });
 
   it('a read that does not show the last holder’s write yet is retried, not built upon (fencing)', async () => {

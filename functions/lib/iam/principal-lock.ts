@@ -17,7 +17,15 @@ export interface LockDeps {
   /** Longer than the function's timeout, so a lease outlives any holder that is still running. */
   leaseMs?: number;
   now?: () => number;
+  /**
+   * How long a step waits in place for a lock another step holds before it gives up with GrantLockBusy (the state
+   * machine's Retry then runs it again). A holder needs a few IAM round trips, so grants of one principal (a shared
+   * permission-set role: everyone's) queue here instead of costing a retry, a state transition and a requeue each.
+   */
+  waitMs?: number;
 }
+
+export const DEFAULT_LOCK_WAIT_MS = 5_000;
 
 /**
  * Policy ARN -> the default version id we last wrote, null when we deleted the policy, or
@@ -112,6 +120,19 @@ export const recordPolicies = async (deps: LockDeps, principalArn: string, owner
   }
 };
 
+/** acquirePrincipalLock, trying again with jittered backoff (25 ms doubling to 400 ms) for up to `waitMs`. */
+const acquireWaiting = async (deps: LockDeps, principalArn: string, owner: string, principalId?: string): Promise<ExpectedPolicies> => {
+  const until = Date.now() + (deps.waitMs ?? DEFAULT_LOCK_WAIT_MS);
+  for (let delay = 25; ; delay = Math.min(400, delay * 2)) {
+    try {
+      return await acquirePrincipalLock(deps, principalArn, owner, principalId);
+    } catch (e) {
+      if (!(e instanceof ProvisioningError && e.code === 'GrantLockBusy') || Date.now() + delay > until) throw e;
+      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+    }
+  }
+};
+
 export const withPrincipalLock = async <T>(
   deps: LockDeps,
   principalArn: string,
@@ -119,7 +140,7 @@ export const withPrincipalLock = async <T>(
   fn: (expected: ExpectedPolicies, record: (progress: ExpectedPolicies) => Promise<void>) => Promise<{ result: T; expected?: ExpectedPolicies }>,
   principalId?: string,
 ): Promise<T> => {
-  const expected = await acquirePrincipalLock(deps, principalArn, owner, principalId);
+  const expected = await acquireWaiting(deps, principalArn, owner, principalId);
   let outcome: { result: T; expected?: ExpectedPolicies };
   try {
     outcome = await fn(expected, (progress) => recordPolicies(deps, principalArn, owner, progress));
