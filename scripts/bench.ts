@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     const failed = runs.filter((r) => r.status !== 'SUCCEEDED');
     failures = failed.length;
     const errors = [...new Set(failed.map((r) => `${r.error}: ${r.cause}`))].slice(0, 5);
-    console.log(`\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots)`);
+    console.log(`\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots; iam.writesPerSecond ${sb.config.iam.writesPerSecond}, IAM unthrottled: the database is the bound here)`);
     const ratio = TOTAL / seconds / limitPerSecond;
     console.log(`  wall time:                  ${seconds.toFixed(1)} s  (${(TOTAL / seconds).toFixed(1)} onboardings/s)`);
     console.log(`  throughput / limit:         ${ratio.toFixed(2)}  (${(TOTAL / seconds).toFixed(1)} / ${limitPerSecond.toFixed(1)} per s; target >= 0.8: ${check(ratio >= 0.8)})`);
