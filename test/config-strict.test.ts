@@ -200,7 +200,7 @@ describe('every configuration object is strict', () => {
   };
 
   it.each([
-    ['the targets configuration', configSchema, 20],
+    ['the targets configuration', configSchema(), 20],
     ['the identity store file', identityStoreFileSchema, 3],
   ] as const)('%s: every object refuses unknown keys', (_, schema, atLeast) => {
     const objects: Array<{ at: string; strict: boolean }> = [];
@@ -317,7 +317,7 @@ describe('what is shipped and documented still loads', () => {
    * as placeholders ("arn:aws:secretsmanager:…"); every key they show must exist.
    */
   const documentedExamples = (): Array<{ where: string; value: Json }> => {
-    const sections = Object.keys(configSchema.shape);
+    const sections = Object.keys(configSchema().shape);
     return ['README.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`)]
       .filter((f) => f.endsWith('.md'))
       .flatMap((f) => {
@@ -341,7 +341,7 @@ describe('what is shipped and documented still loads', () => {
 
   it.each(documentedExamples().map((e) => [e.where, e.value] as const))('%s loads', (_, value) => {
     const raw = { ...example(), ...value };
-    const result = configSchema.safeParse(raw, { error: configErrorMap, reportInput: true });
+    const result = configSchema().safeParse(raw, { error: configErrorMap, reportInput: true });
     const placeholder = (v: unknown) => typeof v === 'string' && v.includes('…');
     const real = (result.error?.issues ?? []).filter((i) => !placeholder((i as { input?: unknown }).input));
     expect(real.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([]);

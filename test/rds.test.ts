@@ -31,7 +31,7 @@ const targetConfig = (overrides: TargetInput = {}): ResolvedTargetConfig => {
   const { name = 'orders', ...rest } = overrides;
   return {
     name,
-    ...targetSchema.parse({
+    ...targetSchema().parse({
       kind: 'instance',
       identifier: 'orders-db',
       region: 'eu-west-1',

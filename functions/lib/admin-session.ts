@@ -17,7 +17,7 @@ export const targetAdmin = async (target: ResolvedTargetConfig, db: ResolvedTarg
   const creds = await adminCredentials(target, db, { secrets: secretsClient(db.region) });
   // Dry runs: every transaction of the session is read-only, whatever the code on it does.
   const session = opts.readOnly ? { options: '-c default_transaction_read_only=on' } : {};
-  return (database, fn) => withAdminConnection({ ...clientConfig(target, db, creds, database), ...session }, fn);
+  return async (database, fn) => withAdminConnection({ ...(await clientConfig(target, db, creds, database)), ...session }, fn);
 };
 
 /** One admin connection to the target's admin database for one piece of work. */

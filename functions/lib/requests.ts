@@ -10,8 +10,11 @@ export const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
 /** Runs of one request at most: the first and the retries (POST /requests/{requestId}/retry). */
 export const MAX_ATTEMPTS = 10;
 
-/** Fields every request has, whatever it asks for. */
-const requestFields = {
+/**
+ * Fields every request has, whatever it asks for. The request schemas are built on first use, not at import
+ * (cold start, issue 13: zod schema construction at import cost every function that bundles this file).
+ */
+const requestFields = () => ({
   requestId: z.string().regex(REQUEST_ID_PATTERN, 'must be 1-80 characters of letters, digits, _ and -'),
   target: z.string().min(1, 'is required'),
   reason: z.string().max(1000).optional(),
@@ -25,21 +28,24 @@ const requestFields = {
   requireOwner: z.string().optional(),
   /** Identity-provider requests: `SOURCE:USER_ID` of the person; only a database user recorded for them is changed. */
   idpUser: z.string().regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID').optional(),
-};
+});
 
-const onboardInputSchema = z
-  .object({
-    ...requestFields,
-    principalArn: z.string(),
-    dbUser: z.string().optional(),
-    dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
-    databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
-    /** A principal many people share: grant through this session tag, never per database user (see README). */
-    sessionTagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').optional(),
-    /** dbRoles are all the group roles the user should have: allowed roles not among them are revoked. */
-    exclusiveRoles: z.boolean().optional(),
-  })
-  .strict();
+const buildOnboardInputSchema = () =>
+  z
+    .object({
+      ...requestFields(),
+      principalArn: z.string(),
+      dbUser: z.string().optional(),
+      dbRoles: z.array(z.string()).max(20, 'at most 20 roles per request').default([]),
+      databases: z.array(z.string()).max(50, 'at most 50 databases per request').default([]),
+      /** A principal many people share: grant through this session tag, never per database user (see README). */
+      sessionTagKey: z.string().regex(IAM_TAG_KEY, 'must be an IAM tag key').optional(),
+      /** dbRoles are all the group roles the user should have: allowed roles not among them are revoked. */
+      exclusiveRoles: z.boolean().optional(),
+    })
+    .strict();
+
+let onboardInputSchema: ReturnType<typeof buildOnboardInputSchema> | undefined;
 
 export interface OnboardRequest {
   requestId: string;
@@ -127,7 +133,7 @@ const checkSharedRole = (config: Config, principal: PrincipalArn, dbUser: string
 };
 
 export const validateOnboardRequest = (input: unknown, config: Config): ValidatedOnboarding => {
-  const raw = parseWith(onboardInputSchema, input);
+  const raw = parseWith((onboardInputSchema ??= buildOnboardInputSchema()), input);
   const target = resolveTargetConfig(config, raw.target);
   const principal = parsePrincipalArn(raw.principalArn);
   checkPrincipalForTarget(principal, target);
@@ -195,13 +201,16 @@ export const onboardInputOf = (request: Partial<OnboardRequest> | undefined, tar
   });
 };
 
-const offboardInputSchema = z
-  .object({
-    ...requestFields,
-    dbUser: z.string(),
-    principalArn: z.string().optional(),
-  })
-  .strict();
+const buildOffboardInputSchema = () =>
+  z
+    .object({
+      ...requestFields(),
+      dbUser: z.string(),
+      principalArn: z.string().optional(),
+    })
+    .strict();
+
+let offboardInputSchema: ReturnType<typeof buildOffboardInputSchema> | undefined;
 
 export interface OffboardRequest {
   requestId: string;
@@ -235,7 +244,7 @@ export const offboardInputOf = (request: Partial<OffboardRequest> | undefined, t
 };
 
 export const validateOffboardRequest = (input: unknown, config: Config): ValidatedOffboarding => {
-  const raw = parseWith(offboardInputSchema, input);
+  const raw = parseWith((offboardInputSchema ??= buildOffboardInputSchema()), input);
   const target = resolveTargetConfig(config, raw.target);
   const principal = raw.principalArn === undefined ? undefined : parsePrincipalArn(raw.principalArn);
   if (principal) checkPrincipalForTarget(principal, target);
