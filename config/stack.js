@@ -7,8 +7,8 @@
  */
 require('tsx/cjs');
 const { resolve } = require('node:path');
-const { loadConfigFile } = require('../functions/lib/config-file.ts');
-const { ConfigurationError } = require('../functions/lib/errors.ts');
+const { loadConfigFile } = require('../functions/lib/core/config-file.ts');
+const { ConfigurationError } = require('../functions/lib/core/errors.ts');
 
 const file = resolve(__dirname, '..', process.env.TARGETS_FILE || 'config/targets.example.json');
 const config = loadOrExit(file);
@@ -38,7 +38,7 @@ const TRACING = { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegmen
 module.exports = ({ options } = {}) => ({
   targetsJson: JSON.stringify(runtime),
   dbConcurrency: config.dbConcurrency,
-  // The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (local/asl-runner.ts queueConcurrency).
+  // The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (dev/asl-runner.ts queueConcurrency).
   dbQueueConcurrency: Math.max(2, config.dbConcurrency),
   // The IAM limiter's slots (iam.grantConcurrency is 2 at least already).
   grantQueueConcurrency: config.iam.grantConcurrency,

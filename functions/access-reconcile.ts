@@ -1,9 +1,9 @@
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
-import { iamClient, lambdaClient, rdsClient, s3Client, snsClient } from './lib/clients';
-import { loadConfig } from './lib/config';
-import { requiredEnv } from './lib/env';
+import { iamClient, lambdaClient, rdsClient, s3Client, snsClient } from './lib/core/clients';
+import { loadConfig } from './lib/core/config';
+import { requiredEnv } from './lib/core/env';
 import { grantDeps } from './lib/iam/deps';
-import { stepHandler } from './lib/logger';
+import { stepHandler } from './lib/core/logger';
 import { reconcileAccess, reconcileMetrics } from './lib/review/reconcile';
 
 /**

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
-import { iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/clients';
-import { requiredEnv, stateMachinesFromEnv } from './lib/env';
-import { loadConfig } from './lib/config';
-import { logger } from './lib/logger';
+import { iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/core/clients';
+import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
+import { loadConfig } from './lib/core/config';
+import { logger } from './lib/core/logger';
 
 let deps: ApiDeps | undefined;
 const apiDeps = (): ApiDeps => {

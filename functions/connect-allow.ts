@@ -1,14 +1,14 @@
-import { withStepLease } from './lib/db-user-lease';
-import { loadConfig } from './lib/config';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { loadConfig } from './lib/core/config';
 import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
 import { type Pace, paceOf, pacedIam } from './lib/iam/pacing';
 import { assertPrincipalId } from './lib/iam/principal-id';
-import { stepHandler } from './lib/logger';
-import { METRIC } from './lib/metrics';
-import { verifyOnboardState } from './lib/step-input';
-import { taskTokenConsumer } from './lib/task-token';
-import { connectResourceOf, type OnboardState } from './lib/steps';
+import { stepHandler } from './lib/core/logger';
+import { METRIC } from './lib/core/metrics';
+import { verifyOnboardState } from './lib/workflows/step-input';
+import { taskTokenConsumer } from './lib/core/task-token';
+import { connectResourceOf, type OnboardState } from './lib/workflows/steps';
 
 // One pace per container, kept across warm invocations (functions/lib/iam/pacing.ts).
 let pace: { key: string; pace: Pace } | undefined;
@@ -49,6 +49,6 @@ export const handler = stepHandler(
 
 /**
  * What is deployed: the same step, run by ConnectAllowQueue's event source mapping, at most iam.grantConcurrency at
- * once (functions/lib/task-token.ts), so a burst of onboardings waits in the queue for IAM instead of being throttled.
+ * once (functions/lib/core/task-token.ts), so a burst of onboardings waits in the queue for IAM instead of being throttled.
  */
 export const queueHandler = taskTokenConsumer(handler);

@@ -1,10 +1,10 @@
-import { withStepLease } from './lib/db-user-lease';
-import { dbUserResourceArn } from './lib/arn';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { dbUserResourceArn } from './lib/core/arn';
 import { grantDeps } from './lib/iam/deps';
 import { findGrantHolders, removeConnectGrant } from './lib/iam/grants';
-import { stepHandler } from './lib/logger';
-import { verifyOffboardState } from './lib/step-input';
-import type { OffboardState } from './lib/steps';
+import { stepHandler } from './lib/core/logger';
+import { verifyOffboardState } from './lib/workflows/step-input';
+import type { OffboardState } from './lib/workflows/steps';
 
 /** Remove the rds-db:connect statement for this RESOURCE_ID/DB_USER wherever this project put it. */
 export const handler = stepHandler('RevokeConnect', async (input: OffboardState) => {

@@ -1,10 +1,10 @@
-import { withStepLease } from './lib/db-user-lease';
-import { withTargetAdmin } from './lib/admin-session';
-import { stepHandler } from './lib/logger';
-import { dropRoleCreatedBy } from './lib/sql/compensate';
-import { sessionsEndedOn } from './lib/sql/watchdog';
-import { verifyOnboardState } from './lib/step-input';
-import type { OnboardState } from './lib/steps';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { withTargetAdmin } from './lib/postgres/admin-session';
+import { stepHandler } from './lib/core/logger';
+import { dropRoleCreatedBy } from './lib/postgres/compensate';
+import { sessionsEndedOn } from './lib/postgres/watchdog';
+import { verifyOnboardState } from './lib/workflows/step-input';
+import type { OnboardState } from './lib/workflows/steps';
 
 /** On failure after the user was created: remove it again if (and only if) this request created it. */
 export const handler = stepHandler('CompensateDbUser', async (input: OnboardState) => {

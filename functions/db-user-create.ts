@@ -1,11 +1,11 @@
-import { withStepLease } from './lib/db-user-lease';
-import { withTargetAdmin } from './lib/admin-session';
-import { stepHandler } from './lib/logger';
-import { ensureDbUser } from './lib/sql/onboard';
-import { sessionsEndedOn } from './lib/sql/watchdog';
-import { verifyOnboardState } from './lib/step-input';
-import { taskTokenConsumer } from './lib/task-token';
-import { dbUserSpecOf, type OnboardState } from './lib/steps';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { withTargetAdmin } from './lib/postgres/admin-session';
+import { stepHandler } from './lib/core/logger';
+import { ensureDbUser } from './lib/postgres/onboard';
+import { sessionsEndedOn } from './lib/postgres/watchdog';
+import { verifyOnboardState } from './lib/workflows/step-input';
+import { taskTokenConsumer } from './lib/core/task-token';
+import { dbUserSpecOf, type OnboardState } from './lib/workflows/steps';
 
 /** Create (or bring to the requested state) the IAM-authenticated database user. */
 export const handler = stepHandler('CreateDbUser', async (input: OnboardState) => {
@@ -19,5 +19,5 @@ export const handler = stepHandler('CreateDbUser', async (input: OnboardState) =
   );
 });
 
-/** What is deployed: the same step, run by the limiter's queue (functions/lib/task-token.ts). */
+/** What is deployed: the same step, run by the limiter's queue (functions/lib/core/task-token.ts). */
 export const queueHandler = taskTokenConsumer(handler);

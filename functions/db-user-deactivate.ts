@@ -1,11 +1,11 @@
-import { withStepLease } from './lib/db-user-lease';
-import { withTargetAdmin } from './lib/admin-session';
-import { stepHandler } from './lib/logger';
-import { METRIC } from './lib/metrics';
-import { deactivateDbUser } from './lib/sql/offboard';
-import { sessionsEndedOn } from './lib/sql/watchdog';
-import { verifyOffboardState } from './lib/step-input';
-import { type OffboardState, protectedNamesOf } from './lib/steps';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { withTargetAdmin } from './lib/postgres/admin-session';
+import { stepHandler } from './lib/core/logger';
+import { METRIC } from './lib/core/metrics';
+import { deactivateDbUser } from './lib/postgres/offboard';
+import { sessionsEndedOn } from './lib/postgres/watchdog';
+import { verifyOffboardState } from './lib/workflows/step-input';
+import { type OffboardState, protectedNamesOf } from './lib/workflows/steps';
 
 /** NOLOGIN (committed on its own), then end the user's sessions. */
 export const handler = stepHandler(

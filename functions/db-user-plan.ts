@@ -1,9 +1,9 @@
-import { targetAdmin } from './lib/admin-session';
-import { ProvisioningError } from './lib/errors';
-import { stepHandler } from './lib/logger';
-import { checkRequestedDatabases, type DbPlanAnswer, type DbPlanInvocation, type OffboardingSqlPlan, type OnboardingSqlPlan, planOffboardingSql, planOnboardingSql, reviewTargetDatabase } from './lib/plan/database';
-import type { DatabaseReview } from './lib/review/database';
-import { verifiedTarget, verifyOffboardState, verifyOnboardState } from './lib/step-input';
+import { targetAdmin } from './lib/postgres/admin-session';
+import { ProvisioningError } from './lib/core/errors';
+import { stepHandler } from './lib/core/logger';
+import { checkRequestedDatabases, type DbPlanAnswer, type DbPlanInvocation, type OffboardingSqlPlan, type OnboardingSqlPlan, planOffboardingSql, planOnboardingSql, reviewTargetDatabase } from './lib/workflows/database-plan';
+import type { DatabaseReview } from './lib/postgres/review';
+import { verifiedTarget, verifyOffboardState, verifyOnboardState } from './lib/workflows/step-input';
 
 /**
  * Read-only database work for the API (in the VPC): the database half of dry runs, of the access review and of a request's acceptance (its databases exist). Like

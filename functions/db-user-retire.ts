@@ -1,19 +1,19 @@
-import { withStepLease } from './lib/db-user-lease';
-import { targetAdmin } from './lib/admin-session';
-import { logger, stepHandler } from './lib/logger';
-import { METRIC } from './lib/metrics';
-import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/sql/offboard';
-import { readRoleState } from './lib/sql/onboard';
-import { ensureQuarantineRole, type ObjectDecision } from './lib/sql/reassign';
-import { type EndedSession, sessionsEndedOn } from './lib/sql/watchdog';
-import { verifyOffboardState } from './lib/step-input';
-import type { OffboardState } from './lib/steps';
+import { withStepLease } from './lib/workflows/db-user-lease';
+import { targetAdmin } from './lib/postgres/admin-session';
+import { logger, stepHandler } from './lib/core/logger';
+import { METRIC } from './lib/core/metrics';
+import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/postgres/offboard';
+import { readRoleState } from './lib/postgres/onboard';
+import { ensureQuarantineRole, type ObjectDecision } from './lib/postgres/reassign';
+import { type EndedSession, sessionsEndedOn } from './lib/postgres/watchdog';
+import { verifyOffboardState } from './lib/workflows/step-input';
+import type { OffboardState } from './lib/workflows/steps';
 
 /** Step output stays far below Step Functions' 256 KB: past this many objects the list is cut (the log has them all). */
 export const MAX_LISTED_OBJECTS = 500;
 
 /**
- * RetireDbUser (plan/offboarding.ts has the order): in every database, quarantine what must not run with the successor's
+ * RetireDbUser (workflows/offboarding-plan.ts has the order): in every database, quarantine what must not run with the successor's
  * rights, REASSIGN OWNED the rest to the successor, then DROP OWNED; then DROP ROLE. One connection
  * per database: the admin database's connection does the cluster-wide work and its own database;
  * each other database gets one, closed before the next.

@@ -1,11 +1,11 @@
 import { type ArchivedExecution, readExecution, writeArchive } from './lib/audit/archive';
 import { outcomeMetrics } from './lib/audit/outcome-metrics';
 import { auditSummaryOf } from './lib/audit/trail';
-import { REQUEST_KINDS } from './lib/api/executions';
-import { s3Client, sfnClient } from './lib/clients';
-import { requiredEnv, stateMachinesFromEnv } from './lib/env';
-import { ProvisioningError } from './lib/errors';
-import { stepHandler } from './lib/logger';
+import { REQUEST_KINDS } from './lib/core/executions';
+import { s3Client, sfnClient } from './lib/core/clients';
+import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
+import { ProvisioningError } from './lib/core/errors';
+import { stepHandler } from './lib/core/logger';
 
 /** The part of EventBridge's "Step Functions Execution Status Change" event this function reads. */
 interface StatusChange {

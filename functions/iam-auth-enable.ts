@@ -1,7 +1,7 @@
-import { rdsClient } from './lib/clients';
-import { stepHandler } from './lib/logger';
-import { enableIamAuth } from './lib/rds';
-import { configuredTarget } from './lib/step-input';
+import { rdsClient } from './lib/core/clients';
+import { stepHandler } from './lib/core/logger';
+import { enableIamAuth } from './lib/rds/target';
+import { configuredTarget } from './lib/workflows/step-input';
 
 /** Turn IAM database authentication on, as the target's configuration allows; the state machine then waits and polls. */
 export const handler = stepHandler('EnableIamAuth', async (input: { target: { name: string } }) => {

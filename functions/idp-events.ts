@@ -1,12 +1,12 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { arnParts } from './lib/arn';
+import { arnParts } from './lib/core/arn';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
-import { iamClient, identitystoreClient, lambdaClient, rdsClient, secretsClient, sfnClient } from './lib/clients';
-import { loadConfig } from './lib/config';
-import { requiredEnv, stateMachinesFromEnv } from './lib/env';
+import { iamClient, identitystoreClient, lambdaClient, rdsClient, secretsClient, sfnClient } from './lib/core/clients';
+import { loadConfig } from './lib/core/config';
+import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
 import { identityStoreDirectory, oktaDirectory } from './lib/idp/directory';
 import { handleIdentityEvent, type IdpDeps } from './lib/idp/handle';
-import { stepHandler } from './lib/logger';
+import { stepHandler } from './lib/core/logger';
 
 let deps: IdpDeps | undefined;
 const idpDeps = (): IdpDeps => {

@@ -1,6 +1,6 @@
-import { loadConfig } from './lib/config';
-import { stepHandler } from './lib/logger';
-import { validateOffboardRequest } from './lib/requests';
+import { loadConfig } from './lib/core/config';
+import { stepHandler } from './lib/core/logger';
+import { validateOffboardRequest } from './lib/core/requests';
 
 /** ValidateOffboard (the first state): refuse bad input and protected names before anything is touched. */
 export const handler = stepHandler('ValidateOffboard', async (input: unknown) => validateOffboardRequest(input, loadConfig()));

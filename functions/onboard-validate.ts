@@ -1,8 +1,8 @@
-import { iamClient } from './lib/clients';
-import { loadConfig } from './lib/config';
+import { iamClient } from './lib/core/clients';
+import { loadConfig } from './lib/core/config';
 import { grantablePrincipalId } from './lib/iam/principal-id';
-import { stepHandler } from './lib/logger';
-import { validateOnboardRequest } from './lib/requests';
+import { stepHandler } from './lib/core/logger';
+import { validateOnboardRequest } from './lib/core/requests';
 
 /**
  * Validate (the first state): refuse bad input before anything is touched; attach the target's configuration and the

@@ -10,22 +10,22 @@
  * failures, and the cost per person at list prices. Not modelled: network latency of the AWS calls (the reconcile's
  * time here is the pacing and the work; the time in AWS is estimated beside it from the calls made).
  */
-import '../local/polyfills';
+import '../dev/polyfills';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
-import { parseConfig } from '../functions/lib/config';
+import { parseConfig } from '../functions/lib/core/config';
 import { identityStoreDirectory } from '../functions/lib/idp/directory';
 import { handleIdentityEvent } from '../functions/lib/idp/handle';
-import { logger } from '../functions/lib/logger';
-import { type ExecutionRecord, statePath } from '../local/asl-runner';
-import { startLocalPostgres } from '../local/embedded-postgres';
-import { FUNCTIONS } from '../local/functions';
-import { ACCOUNT_ID, createSandbox } from '../local/sandbox';
-import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda } from '../local/simulated-services';
+import { logger } from '../functions/lib/core/logger';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
+import { startLocalPostgres } from '../dev/embedded-postgres';
+import { FUNCTIONS } from '../dev/functions';
+import { ACCOUNT_ID, createSandbox } from '../dev/sandbox';
+import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda } from '../dev/simulated-services';
 
 if (!process.env.BENCH_LOGS) logger.setLogLevel('SILENT');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -4,19 +4,19 @@
  * control plane simulated in memory. Retry intervals and reserved concurrency are the ones
  * the state machine and serverless.yml declare; nothing is shortened.
  */
-import '../local/polyfills';
+import '../dev/polyfills';
 import pg from 'pg';
-import { logger } from '../functions/lib/logger';
-import { connectionStats } from '../functions/lib/sql/connection';
-import { withTargetAdmin } from '../functions/lib/admin-session';
-import { ensureDbUser } from '../functions/lib/sql/onboard';
-import { DATABASE_CONNECT_STATE } from '../functions/lib/sql/queries';
-import { dbUserSpecOf, type OnboardState } from '../functions/lib/steps';
-import { watchdogStats } from '../functions/lib/sql/watchdog';
-import { type ExecutionRecord, statePath } from '../local/asl-runner';
-import { startLocalPostgres } from '../local/embedded-postgres';
-import { FUNCTIONS } from '../local/functions';
-import { createSandbox } from '../local/sandbox';
+import { logger } from '../functions/lib/core/logger';
+import { connectionStats } from '../functions/lib/postgres/connection';
+import { withTargetAdmin } from '../functions/lib/postgres/admin-session';
+import { ensureDbUser } from '../functions/lib/postgres/onboard';
+import { DATABASE_CONNECT_STATE } from '../functions/lib/postgres/queries';
+import { dbUserSpecOf, type OnboardState } from '../functions/lib/workflows/steps';
+import { watchdogStats } from '../functions/lib/postgres/watchdog';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
+import { startLocalPostgres } from '../dev/embedded-postgres';
+import { FUNCTIONS } from '../dev/functions';
+import { createSandbox } from '../dev/sandbox';
 
 // The handlers' JSON logs would drown the figures; set BENCH_LOGS=1 to see them.
 if (!process.env.BENCH_LOGS) logger.setLogLevel('SILENT');

@@ -12,17 +12,17 @@
  * SOAK_IAM_WRITES_PER_S (25), SOAK_IAM_READS_PER_S (60), SOAK_IAM_CONFLICT_PERCENT (3) (0: off; only where the
  * simulation has fault knobs), SOAK_DEADLINE_S (280), SOAK_LOGS=1 (the handlers' JSON logs).
  */
-import '../local/polyfills';
+import '../dev/polyfills';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg, { escapeIdentifier } from 'pg';
-import { logger, requestIdOf } from '../functions/lib/logger';
-import type { ExecutionRecord } from '../local/asl-runner';
-import { startLocalPostgres } from '../local/embedded-postgres';
-import { FUNCTIONS, type LocalFunction } from '../local/functions';
-import { CALLER_HEADER } from '../local/http-api';
-import { startLocalMode } from '../local/local-mode';
+import { logger, requestIdOf } from '../functions/lib/core/logger';
+import type { ExecutionRecord } from '../dev/asl-runner';
+import { startLocalPostgres } from '../dev/embedded-postgres';
+import { FUNCTIONS, type LocalFunction } from '../dev/functions';
+import { CALLER_HEADER } from '../dev/http-api';
+import { startLocalMode } from '../dev/local-mode';
 import { type Access, checkRows, describeError, GIVE_TABLE, GRANT_TABLE, isProjectCode, isRetryableCode, type Orphan, orphansOf, readAccess, SEED_TABLE, type SeedTable, stateOf, transientEvidence } from './soak/checks';
 import { createSquatter, type FaultCounts, newFaultCounts, soakSql, squat, SQUAT_MS, startInjector, SQUATTER, switchOnIamFaults } from './soak/faults';
 import { planStories, type Post, type Squat, type Story, seededRandom } from './soak/plan';
@@ -325,7 +325,7 @@ async function main(): Promise<void> {
     line('admin sessions terminated', `${faults.sessionsEnded} in ${faults.killRounds} rounds`);
     line('server restarts', `${faults.restarts.length}${restartSeconds ? ` (down ${restartSeconds})` : ''}`);
     for (const [kind, l] of Object.entries(faults.locks)) line(`locks held for ${SQUAT_MS[kind as Squat] / 1000} s (lock_timeout 10 s): ${kind}`, `${l.held} (ended by the admin's watchdog ${l.endedByAdmin}, by a restart ${l.endedByRestart})`);
-    line('IAM throttling / ConcurrentModification', faults.iam ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification (writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, conflicts ${knobs.iam.conflictRate * 100}%)` : 'off (no fault knobs in local/simulated-aws.ts yet: branch sim)');
+    line('IAM throttling / ConcurrentModification', faults.iam ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification (writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, conflicts ${knobs.iam.conflictRate * 100}%)` : 'off (no fault knobs in dev/simulated-aws.ts yet: branch sim)');
     console.log('results');
     line('permanent failures', `${permanentTotal}: ${byCount(permanent)}`);
     line('  of them caused by transient faults', `${failuresFromFaults}${failuresFromFaults ? `: ${byCount(fromFaults)}` : ''}`, '0', failuresFromFaults === 0);

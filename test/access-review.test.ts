@@ -12,13 +12,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import type { HttpEvent } from '../functions/lib/api/http';
-import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/arn';
+import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/core/arn';
 import { grantDeps } from '../functions/lib/iam/deps';
 import { addConnectGrant, removeConnectGrant } from '../functions/lib/iam/grants';
 import { type AccessReview, accessReviewCsv, type TargetReview } from '../functions/lib/review/access-review';
-import { FUNCTIONS } from '../local/functions';
-import { createSandbox, MASTER_SECRET_ARN, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
-import { SimulatedLambda } from '../local/simulated-services';
+import { FUNCTIONS } from '../dev/functions';
+import { createSandbox, MASTER_SECRET_ARN, QUARANTINE_ROLE, type Sandbox } from '../dev/sandbox';
+import { SimulatedLambda } from '../dev/simulated-services';
 import { masterClient, superClient, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';

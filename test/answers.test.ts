@@ -6,8 +6,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
-import { ProvisioningError } from '../functions/lib/errors';
-import type { Sandbox } from '../local/sandbox';
+import { ProvisioningError } from '../functions/lib/core/errors';
+import type { Sandbox } from '../dev/sandbox';
 import { ACCOUNT, type ApiStack, startApiStack } from './support/api-stack';
 import { ADMIN, type ApiAnswer, httpEvent, parse } from './support/http-api';
 import { masterClient, roleFacts, superClient, uniqueName } from './support/pg';

@@ -15,9 +15,9 @@ import { redactSecrets } from '../functions/lib/audit/archive';
 import type { AuditRecord } from '../functions/lib/audit/trail';
 import type { HttpEvent } from '../functions/lib/api/http';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
-import { logger } from '../functions/lib/logger';
-import type { Sandbox } from '../local/sandbox';
-import type { SimulatedStepFunctions } from '../local/simulated-services';
+import { logger } from '../functions/lib/core/logger';
+import type { Sandbox } from '../dev/sandbox';
+import type { SimulatedStepFunctions } from '../dev/simulated-services';
 import { ACCOUNT, type ApiStack, BUCKET, startApiStack } from './support/api-stack';
 import { testPg, uniqueName } from './support/pg';
 

@@ -19,7 +19,7 @@ describe('module boundaries', () => {
   });
 
   it('SQL identifiers in DDL are only ever quoted by the driver, never interpolated raw', () => {
-    const ddl = readFileSync(join(root, 'functions/lib/sql/ddl.ts'), 'utf8');
+    const ddl = readFileSync(join(root, 'functions/lib/postgres/ddl.ts'), 'utf8');
     // Every ${...} inside a SQL template literal goes through id(...), ids(...) or escapeLiteral(...), or is an
     // identity the server quoted (serverQuoted, from pg_identify_object) or an object keyword from a fixed list.
     const interpolations = [...ddl.matchAll(/sql: `[^`]*`/g)].flatMap((m) => [...m[0].matchAll(/\$\{([^}]*)\}/g)].map((x) => x[1]));

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { packagedBinaries } from '../local/postgres-binaries';
-import { postgresOsUser } from '../local/postgres-server';
+import { packagedBinaries } from '../dev/postgres-binaries';
+import { postgresOsUser } from '../dev/postgres-server';
 
 const ROOT = resolve(__dirname, '..');
 const isRoot = process.getuid?.() === 0;

@@ -4,8 +4,8 @@
  * fail with TransientDatabaseError, which the state machines retry, not with a permanent DatabaseError.
  */
 import { describe, expect, it } from 'vitest';
-import { withAdminConnection } from '../functions/lib/sql/connection';
-import { ensureDbUser } from '../functions/lib/sql/onboard';
+import { withAdminConnection } from '../functions/lib/postgres/connection';
+import { ensureDbUser } from '../functions/lib/postgres/onboard';
 import { superClient, testPg, uniqueName } from './support/pg';
 
 const config = () => {

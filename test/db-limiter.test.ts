@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { watchdogStats } from '../functions/lib/sql/watchdog';
-import { type ExecutionRecord, statePath } from '../local/asl-runner';
-import { type EmbeddedLocalPostgres, startLocalPostgres } from '../local/embedded-postgres';
-import { FUNCTIONS, type LocalFunction } from '../local/functions';
-import { createSandbox } from '../local/sandbox';
+import { watchdogStats } from '../functions/lib/postgres/watchdog';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
+import { type EmbeddedLocalPostgres, startLocalPostgres } from '../dev/embedded-postgres';
+import { FUNCTIONS, type LocalFunction } from '../dev/functions';
+import { createSandbox } from '../dev/sandbox';
 
 /**
  * The database limiter (CreateDbUser through DbUserCreateQueue, docs/design.md "Connections and
@@ -77,7 +77,7 @@ describe('database limiter: CreateDbUser waits in a queue for one of dbConcurren
       expect(queue?.stats.peakInflight).toBe(cap);
       expect(sb.runner.stats.peakConcurrency.dbUserCreate).toBe(cap);
       // One admin connection per slot; a transaction slower than 250 ms adds its watchdog's while it runs
-      // (functions/lib/sql/watchdog.ts), at most one per slot.
+      // (functions/lib/postgres/watchdog.ts), at most one per slot.
       const watchers = watchdogStats.opened - watchersBefore;
       expect(peak).toBeGreaterThan(0);
       expect(peak).toBeLessThanOrEqual(cap + Math.min(cap, watchers));

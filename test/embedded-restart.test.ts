@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedLocalPostgres, startLocalPostgres } from '../local/embedded-postgres';
+import { type EmbeddedLocalPostgres, startLocalPostgres } from '../dev/embedded-postgres';
 
 let server: EmbeddedLocalPostgres;
 

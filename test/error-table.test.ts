@@ -2,12 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../functions/lib/errors';
-import { allStates, functionKeyOf, queueOf } from '../local/asl-runner';
-import { FUNCTIONS } from '../local/functions';
+import { ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../functions/lib/core/errors';
+import { allStates, functionKeyOf, queueOf } from '../dev/asl-runner';
+import { FUNCTIONS } from '../dev/functions';
 
 /**
- * The state machines' Retry and Catch blocks against the one error table (functions/lib/errors.ts): every name they
+ * The state machines' Retry and Catch blocks against the one error table (functions/lib/core/errors.ts): every name they
  * match exists, only retried codes are retried, and every Task retries each retried code its function can raise.
  * "Can raise" is read from the source: the retried codes named anywhere in the files the handler imports at run time
  * (an over-approximation: a code a function could raise is never missed).
@@ -37,9 +37,9 @@ const functionOf = (state: TaskState): string | undefined => {
   return functionKeyOf(state.Resource);
 };
 
-/** The handler file of each function key, as local/functions.ts imports it (the same modules serverless.yml names). */
+/** The handler file of each function key, as dev/functions.ts imports it (the same modules serverless.yml names). */
 const HANDLER_FILES = new Map(
-  [...readFileSync(join(ROOT, 'local/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [m[1], join(ROOT, `${m[2]}.ts`)]),
+  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [m[1], join(ROOT, `${m[2]}.ts`)]),
 );
 
 const resolveImport = (from: string, spec: string): string | undefined => {

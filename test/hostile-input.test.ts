@@ -15,11 +15,11 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../functions/lib/api/routes';
-import { parseConfig } from '../functions/lib/config';
+import { parseConfig } from '../functions/lib/core/config';
 import { parseIdentityEvent } from '../functions/lib/idp/events';
-import { FUNCTIONS } from '../local/functions';
-import { createSandbox, type Sandbox } from '../local/sandbox';
-import { answerTasksOf, SimulatedLambda } from '../local/simulated-services';
+import { FUNCTIONS } from '../dev/functions';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
+import { answerTasksOf, SimulatedLambda } from '../dev/simulated-services';
 import { ADMIN, httpEvent, parse } from './support/http-api';
 import { allRoles, testPg } from './support/pg';
 

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deactivateDbUser } from '../functions/lib/sql/offboard';
-import { withAdminConnection } from '../functions/lib/sql/connection';
-import { type EndedSession, sessionsEndedOn } from '../functions/lib/sql/watchdog';
-import type { ExecutionRecord } from '../local/asl-runner';
-import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
+import { deactivateDbUser } from '../functions/lib/postgres/offboard';
+import { withAdminConnection } from '../functions/lib/postgres/connection';
+import { type EndedSession, sessionsEndedOn } from '../functions/lib/postgres/watchdog';
+import type { ExecutionRecord } from '../dev/asl-runner';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../dev/sandbox';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 /**

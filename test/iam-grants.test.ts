@@ -3,11 +3,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/arn';
-import { isProvisioningError } from '../functions/lib/errors';
+import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/core/arn';
+import { isProvisioningError } from '../functions/lib/core/errors';
 import { addConnectGrant, findGrantHolders, type GrantDeps, removeConnectGrant } from '../functions/lib/iam/grants';
 import { grantPolicyArn, grantPolicyName, grantPolicyTags, MANAGED_POLICY_MAX_CHARS, ownerOfPolicy, POLICY_PATH, PRINCIPAL_TAG, renderPolicy } from '../functions/lib/iam/policy-document';
-import { iamFaults, SimulatedAws } from '../local/simulated-aws';
+import { iamFaults, SimulatedAws } from '../dev/simulated-aws';
 
 const ACCOUNT = '123456789012';
 const RESOURCE = 'db-ABCDEFGHIJKLMNOPQRSTUVWXY1';

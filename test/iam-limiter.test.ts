@@ -1,8 +1,8 @@
 import { AttachRolePolicyCommand, CreatePolicyCommand, GetRoleCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isIamWrite, paceOf, pacedIam } from '../functions/lib/iam/pacing';
-import { type ExecutionRecord, statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { testPg, uniqueName } from './support/pg';
 
 /**

@@ -8,7 +8,7 @@ import { CreatePolicyVersionCommand, DeletePolicyCommand, DeletePolicyVersionCom
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listPathPolicies } from '../functions/lib/iam/grants';
 import { renderPolicy } from '../functions/lib/iam/policy-document';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { DescribeGroupCommand, DescribeUserCommand, IdentitystoreClient, ListGroupMembershipsForMemberCommand, ResourceNotFoundException } from '@aws-sdk/client-identitystore';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../functions/lib/config';
+import { parseConfig } from '../functions/lib/core/config';
 import { decide, type IdpMapping } from '../functions/lib/idp/decide';
 import { identityStoreDirectory, type Person } from '../functions/lib/idp/directory';
 import { type IdentityChange, parseIdentityEvent } from '../functions/lib/idp/events';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { executionNameFor, type IdentityChange, parseIdentityEvent } from '../functions/lib/idp/events';
-import { REQUEST_ID_PATTERN } from '../functions/lib/requests';
+import { REQUEST_ID_PATTERN } from '../functions/lib/core/requests';
 
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
 const changeOf = (name: string): IdentityChange => {

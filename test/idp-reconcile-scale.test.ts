@@ -4,14 +4,14 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../functions/lib/config';
+import { parseConfig } from '../functions/lib/core/config';
 import { identityStoreDirectory } from '../functions/lib/idp/directory';
 import { handleIdentityEvent, type IdpDeps } from '../functions/lib/idp/handle';
-import type { ManagedRole } from '../functions/lib/review/database';
-import { roleComment } from '../functions/lib/sql/ddl';
-import { sandboxConfig } from '../local/sandbox';
-import { SimulatedAws } from '../local/simulated-aws';
-import { type IdentityStoreData, SimulatedIdentityStore } from '../local/simulated-services';
+import type { ManagedRole } from '../functions/lib/postgres/review';
+import { roleComment } from '../functions/lib/postgres/ddl';
+import { sandboxConfig } from '../dev/sandbox';
+import { SimulatedAws } from '../dev/simulated-aws';
+import { type IdentityStoreData, SimulatedIdentityStore } from '../dev/simulated-services';
 
 /**
  * A reconcile of a large mapping (an Identity Store notification: nobody is named, so everyone is checked): its

@@ -7,10 +7,10 @@
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dbUserResourceArn, sessionTagConnectResource } from '../functions/lib/arn';
-import { type Config, parseConfig } from '../functions/lib/config';
+import { dbUserResourceArn, sessionTagConnectResource } from '../functions/lib/core/arn';
+import { type Config, parseConfig } from '../functions/lib/core/config';
 import { renderPolicy } from '../functions/lib/iam/policy-document';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';

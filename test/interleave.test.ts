@@ -6,11 +6,11 @@
  * and each output says which execution changed the user before it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireDbUserLease, type DbUserLeaseDeps, leaseKeyOf, releaseDbUserLease } from '../functions/lib/db-user-lease';
-import { isProvisioningError } from '../functions/lib/errors';
-import type { ExecutionRecord } from '../local/asl-runner';
-import { FUNCTIONS, type LocalFunction } from '../local/functions';
-import { createSandbox, LOCK_TABLE, type Sandbox } from '../local/sandbox';
+import { acquireDbUserLease, type DbUserLeaseDeps, leaseKeyOf, releaseDbUserLease } from '../functions/lib/workflows/db-user-lease';
+import { isProvisioningError } from '../functions/lib/core/errors';
+import type { ExecutionRecord } from '../dev/asl-runner';
+import { FUNCTIONS, type LocalFunction } from '../dev/functions';
+import { createSandbox, LOCK_TABLE, type Sandbox } from '../dev/sandbox';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';

@@ -1,5 +1,5 @@
 /**
- * What a stop keeps of the runs it interrupts (local/interrupted-runs.ts), and what the next start restores:
+ * What a stop keeps of the runs it interrupts (dev/interrupted-runs.ts), and what the next start restores:
  * every attempt of a request whose latest attempt is RUNNING (a retry reads them all), the running one as ABORTED;
  * an interrupted run restored earlier until a newer attempt has run; nothing else.
  */
@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ExecutionRecord, LocalStepFunctions } from '../local/asl-runner';
-import { FUNCTIONS } from '../local/functions';
-import { collectInterrupted, describeInterrupted, INTERRUPTED_ERROR, interruptedFileOf, restoreInterrupted, saveInterrupted } from '../local/interrupted-runs';
+import { type ExecutionRecord, LocalStepFunctions } from '../dev/asl-runner';
+import { FUNCTIONS } from '../dev/functions';
+import { collectInterrupted, describeInterrupted, INTERRUPTED_ERROR, interruptedFileOf, restoreInterrupted, saveInterrupted } from '../dev/interrupted-runs';
 
 const dir = mkdtempSync(join(tmpdir(), 'interrupted-runs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

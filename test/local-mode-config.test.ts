@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadLocalConfig, startLocalMode } from '../local/local-mode';
+import { loadLocalConfig, startLocalMode } from '../dev/local-mode';
 import { roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 const dir = mkdtempSync(join(tmpdir(), 'local-mode-config-'));

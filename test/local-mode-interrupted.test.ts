@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { INTERRUPTED_FILE } from '../local/interrupted-runs';
+import { INTERRUPTED_FILE } from '../dev/interrupted-runs';
 
 const ROOT = resolve(__dirname, '..');
 const ALICE = 'arn:aws:sts::123456789012:assumed-role/alice/alice-laptop';

@@ -9,8 +9,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../local/embedded-postgres';
-import { startLocalMode } from '../local/local-mode';
+import { freePort } from '../dev/embedded-postgres';
+import { startLocalMode } from '../dev/local-mode';
 import { testPg, uniqueName } from './support/pg';
 
 const ROOT = resolve(__dirname, '..');
@@ -84,7 +84,7 @@ describe('PORT in use', () => {
     ['a port this user may not listen on (below 1024 without privileges)', 'EACCES', /^PORT=80: this user may not listen on 127\.0\.0\.1:80 \(ports below 1024 need privileges\); set PORT to a port from 1024 to 65535/],
     ['a port in use', 'EADDRINUSE', /^PORT=80: 127\.0\.0\.1:80 is already in use/],
   ])('explains %s', async (_, code, message) => {
-    const { portError } = await import('../local/port-check');
+    const { portError } = await import('../dev/port-check');
     expect(portError(Object.assign(new Error('x'), { code }), 80).message).toMatch(message);
   });
 });

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../local/embedded-postgres';
-import { nodeVersionNotice } from '../local/node-version';
+import { freePort } from '../dev/embedded-postgres';
+import { nodeVersionNotice } from '../dev/node-version';
 
 const ROOT = resolve(__dirname, '..');
 const ALICE = 'arn:aws:sts::123456789012:assumed-role/alice/alice-laptop';

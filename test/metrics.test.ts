@@ -6,9 +6,9 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler as archiveHandler } from '../functions/execution-archive';
-import { startRequest } from '../functions/lib/api/executions';
-import { METRIC, SERVICE_NAME } from '../functions/lib/metrics';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { startRequest } from '../functions/lib/core/executions';
+import { METRIC, SERVICE_NAME } from '../functions/lib/core/metrics';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { superClient, testPg, uniqueName } from './support/pg';
 
 const NAMESPACE = 'RdsIamAccess/test';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nodeVersionNotice, SUPPORTED_NODE_MAJOR } from '../local/node-version';
+import { nodeVersionNotice, SUPPORTED_NODE_MAJOR } from '../dev/node-version';
 
 const ROOT = join(__dirname, '..');
 const read = (f: string): string => readFileSync(join(ROOT, f), 'utf8');

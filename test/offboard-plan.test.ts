@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OFFBOARDING_ORDER, planOffboarding, retireInDatabase } from '../functions/lib/plan/offboarding';
+import { OFFBOARDING_ORDER, planOffboarding, retireInDatabase } from '../functions/lib/workflows/offboarding-plan';
 
 /** Task states of a state machine in the order an execution reaches them (following Next, Choices and Default). */
 const taskOrder = (file: string): string[] => {
@@ -21,7 +21,7 @@ const taskOrder = (file: string): string[] => {
   return seen.filter((n) => def.States[n].Type === 'Task');
 };
 
-describe('the offboarding order, once (functions/lib/plan/offboarding.ts)', () => {
+describe('the offboarding order, once (functions/lib/workflows/offboarding-plan.ts)', () => {
   it('is the order offboard.asl.json runs its changing steps in', () => {
     expect(taskOrder('offboard.asl.json').filter((n) => (OFFBOARDING_ORDER as readonly string[]).includes(n))).toEqual([...OFFBOARDING_ORDER]);
   });

@@ -3,11 +3,11 @@ import { AttachRolePolicyCommand, CreatePolicyCommand, IAMClient } from '@aws-sd
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dbUserResourceArn } from '../functions/lib/arn';
+import { dbUserResourceArn } from '../functions/lib/core/arn';
 import { POLICY_PATH, renderPolicy } from '../functions/lib/iam/policy-document';
-import { connectionStats } from '../functions/lib/sql/connection';
-import { statePath } from '../local/asl-runner';
-import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../local/sandbox';
+import { connectionStats } from '../functions/lib/postgres/connection';
+import { statePath } from '../dev/asl-runner';
+import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../dev/sandbox';
 import { allRoles, attempt, connectGrantees, loginClient, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;

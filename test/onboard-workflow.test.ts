@@ -1,7 +1,7 @@
 import { ModifyDBClusterCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { statePath } from '../dev/asl-runner';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { allRoles, connectGrantees, masterClient, roleFacts, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;

@@ -1,5 +1,5 @@
 /**
- * The private copy of the PostgreSQL binaries (local/postgres-binaries.ts) that root runs the server from when the
+ * The private copy of the PostgreSQL binaries (dev/postgres-binaries.ts) that root runs the server from when the
  * `postgres` OS user cannot reach node_modules: built once per content, verified, and safe when several processes
  * (vitest workers) build it at once. A small stand-in tree keeps these fast; test/closed-folder.test.ts runs the real one.
  */
@@ -7,8 +7,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { packagedBinaries, privateCopy } from '../local/postgres-binaries';
-import { postgresOsUser } from '../local/postgres-server';
+import { packagedBinaries, privateCopy } from '../dev/postgres-binaries';
+import { postgresOsUser } from '../dev/postgres-server';
 
 const base = mkdtempSync(join(tmpdir(), 'pg-binaries-test-'));
 chmodSync(base, 0o755);

@@ -11,9 +11,9 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ResolvedTargetConfig, targetSchema } from '../functions/lib/config';
-import { type ErrorCode, ProvisioningError } from '../functions/lib/errors';
-import { assertReachable, describeTarget, enableIamAuth, iamAuthReady, type ResolvedTarget, supportsIamAuth } from '../functions/lib/rds';
+import { type ResolvedTargetConfig, targetSchema } from '../functions/lib/core/config';
+import { type ErrorCode, ProvisioningError } from '../functions/lib/core/errors';
+import { assertReachable, describeTarget, enableIamAuth, iamAuthReady, type ResolvedTarget, supportsIamAuth } from '../functions/lib/rds/target';
 
 const rdsMock = mockClient(RDSClient);
 let rds: RDSClient;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/arn';
-import { type Config, parseConfig } from '../functions/lib/config';
-import { type ErrorCode, invalid, isProvisioningError, ProvisioningError, RETRYABLE_CODES } from '../functions/lib/errors';
-import { MAX_IDENTIFIER_BYTES, validateDbUser } from '../functions/lib/identifiers';
-import { validateOnboardRequest } from '../functions/lib/requests';
+import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/core/arn';
+import { type Config, parseConfig } from '../functions/lib/core/config';
+import { type ErrorCode, invalid, isProvisioningError, ProvisioningError, RETRYABLE_CODES } from '../functions/lib/core/errors';
+import { MAX_IDENTIFIER_BYTES, validateDbUser } from '../functions/lib/core/identifiers';
+import { validateOnboardRequest } from '../functions/lib/core/requests';
 
 const ACCOUNT = '123456789012';
 

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ERROR_CODES, httpStatusOf, meaningOf, RETRYABLE_CODES } from '../functions/lib/errors';
-import { statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { ERROR_CODES, httpStatusOf, meaningOf, RETRYABLE_CODES } from '../functions/lib/core/errors';
+import { statePath } from '../dev/asl-runner';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { testPg, uniqueName } from './support/pg';
 
 const RUNBOOK = readFileSync(join(resolve(__dirname, '..'), 'docs/runbook.md'), 'utf8');

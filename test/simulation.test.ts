@@ -19,17 +19,17 @@ import {
 } from '@aws-sdk/client-iam';
 import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/arn';
-import { mapAwsError } from '../functions/lib/aws-errors';
-import { isProvisioningError } from '../functions/lib/errors';
+import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/core/arn';
+import { mapAwsError } from '../functions/lib/core/aws-errors';
+import { isProvisioningError } from '../functions/lib/core/errors';
 import { addConnectGrant, type GrantDeps, listGrantPolicies, removeConnectGrant } from '../functions/lib/iam/grants';
 import { POLICY_PATH, renderPolicy } from '../functions/lib/iam/policy-document';
 import { identityStoreDirectory } from '../functions/lib/idp/directory';
-import { type ExecutionRecord, statePath } from '../local/asl-runner';
-import { createSandbox, type Sandbox, type SandboxOptions } from '../local/sandbox';
-import { iamFaults, type IamSimulationOptions, SimulatedAws } from '../local/simulated-aws';
-import { SimulatedIdentityStore } from '../local/simulated-services';
-import { simulationFromEnv } from '../local/local-mode';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
+import { createSandbox, type Sandbox, type SandboxOptions } from '../dev/sandbox';
+import { iamFaults, type IamSimulationOptions, SimulatedAws } from '../dev/simulated-aws';
+import { SimulatedIdentityStore } from '../dev/simulated-services';
+import { simulationFromEnv } from '../dev/local-mode';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';
@@ -246,7 +246,7 @@ describe('workflows with IAM throttled', () => {
   it('sixteen onboardings at once against 5 mutating IAM calls/s (in deployed time) all succeed: Throttling is retried, nothing compensated', async () => {
     const s = sandbox({ throttle: { ratePerSecond: 50, burst: 5 } });
     // On a fresh server the first onboardings race to create the marker role (AdminLacksPrivilege, a separate issue
-    // in sql/onboard.ts): one onboarding first, so this test measures IAM throttling alone.
+    // in postgres/onboard.ts): one onboarding first, so this test measures IAM throttling alone.
     expect(outcome(await s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(uniqueName('Warm')), target: 'orders' }))).toBe('SUCCEEDED');
     const roles = Array.from({ length: 16 }, (_, i) => uniqueName(`Throttled${i}`));
     const runs = await Promise.all(roles.map((role) => s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(role), target: 'orders' })));

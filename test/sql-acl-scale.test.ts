@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATABASE_CONNECT_STATE, DATABASES_GRANTING, DATABASES_NAMING } from '../functions/lib/sql/queries';
+import { DATABASE_CONNECT_STATE, DATABASES_GRANTING, DATABASES_NAMING } from '../functions/lib/postgres/queries';
 import { masterClient, uniqueName } from './support/pg';
 
 /**

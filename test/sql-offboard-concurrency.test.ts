@@ -6,10 +6,10 @@
  * call must succeed the first time.
  */
 import { describe, expect, it } from 'vitest';
-import { withAdminConnection } from '../functions/lib/sql/connection';
-import { ensureAdminPrivilegesOf, reassignOwnedHere, versionOf } from '../functions/lib/sql/offboard';
-import { ensureDbUser } from '../functions/lib/sql/onboard';
-import { SUCCESSOR_ROLE } from '../local/embedded-postgres';
+import { withAdminConnection } from '../functions/lib/postgres/connection';
+import { ensureAdminPrivilegesOf, reassignOwnedHere, versionOf } from '../functions/lib/postgres/offboard';
+import { ensureDbUser } from '../functions/lib/postgres/onboard';
+import { SUCCESSOR_ROLE } from '../dev/embedded-postgres';
 import { connectGrantees, testPg, uniqueName } from './support/pg';
 
 const config = () => {

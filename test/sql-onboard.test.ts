@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isProvisioningError, ProvisioningError } from '../functions/lib/errors';
-import { GRANTOR_ROLE, MARKER_ROLE, protectedReason, validateDbUser } from '../functions/lib/identifiers';
-import { dropRoleCreatedBy } from '../functions/lib/sql/compensate';
-import { type DbUserSpec, ensureDbUser } from '../functions/lib/sql/onboard';
-import { dropManagedRole } from '../functions/lib/sql/offboard';
+import { isProvisioningError, ProvisioningError } from '../functions/lib/core/errors';
+import { GRANTOR_ROLE, MARKER_ROLE, protectedReason, validateDbUser } from '../functions/lib/core/identifiers';
+import { dropRoleCreatedBy } from '../functions/lib/postgres/compensate';
+import { type DbUserSpec, ensureDbUser } from '../functions/lib/postgres/onboard';
+import { dropManagedRole } from '../functions/lib/postgres/offboard';
 import { allRoles, attempt, connectGrantees, loginClient, masterClient, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 let master: pg.Client;

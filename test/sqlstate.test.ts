@@ -1,8 +1,8 @@
 import { DBInstanceNotFoundFault, InvalidDBInstanceStateFault } from '@aws-sdk/client-rds';
 import { describe, expect, it } from 'vitest';
-import { awsErrorName, isTransientAwsError, mapAwsError } from '../functions/lib/aws-errors';
-import { type ErrorCode, ProvisioningError } from '../functions/lib/errors';
-import { isTransientPgError, sqlstateOf, toProvisioningError } from '../functions/lib/sql/sqlstate';
+import { awsErrorName, isTransientAwsError, mapAwsError } from '../functions/lib/core/aws-errors';
+import { type ErrorCode, ProvisioningError } from '../functions/lib/core/errors';
+import { isTransientPgError, sqlstateOf, toProvisioningError } from '../functions/lib/postgres/sqlstate';
 
 /** An error as node-postgres (or node's net layer) reports it: a message and a string code. */
 const pgError = (code: string | undefined, message = 'boom'): Error => Object.assign(new Error(message), code === undefined ? {} : { code });

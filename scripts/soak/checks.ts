@@ -1,11 +1,11 @@
 import type pg from 'pg';
 import { escapeIdentifier } from 'pg';
-import { awsErrorName, isTransientAwsError } from '../../functions/lib/aws-errors';
-import { isErrorCode, isProvisioningError, RETRYABLE_CODES } from '../../functions/lib/errors';
-import { MARKER_ROLE } from '../../functions/lib/identifiers';
-import { IS_MEMBERSHIP } from '../../functions/lib/sql/queries';
-import { isTransientPgError, sqlstateOf } from '../../functions/lib/sql/sqlstate';
-import type { SimulatedAws } from '../../local/simulated-aws';
+import { awsErrorName, isTransientAwsError } from '../../functions/lib/core/aws-errors';
+import { isErrorCode, isProvisioningError, RETRYABLE_CODES } from '../../functions/lib/core/errors';
+import { MARKER_ROLE } from '../../functions/lib/core/identifiers';
+import { IS_MEMBERSHIP } from '../../functions/lib/postgres/queries';
+import { isTransientPgError, sqlstateOf } from '../../functions/lib/postgres/sqlstate';
+import type { SimulatedAws } from '../../dev/simulated-aws';
 
 /**
  * What the soak checks after the run: orphans (IAM grant and PostgreSQL role out of step), rows

@@ -1,7 +1,7 @@
 import pg, { escapeIdentifier } from 'pg';
-import { lockKey } from '../../functions/lib/sql/onboard';
-import type { EmbeddedLocalPostgres } from '../../local/embedded-postgres';
-import type { SimulatedIam } from '../../local/simulated-aws';
+import { lockKey } from '../../functions/lib/postgres/onboard';
+import type { EmbeddedLocalPostgres } from '../../dev/embedded-postgres';
+import type { SimulatedIam } from '../../dev/simulated-aws';
 import { between, type Random, type Squat } from './plan';
 
 /**
@@ -171,7 +171,7 @@ export const squat = async (server: EmbeddedLocalPostgres, kind: Squat, dbUser: 
 
 /**
  * IAM throttling and ConcurrentModification: the ONE PLACE they are switched on. The knobs are the
- * simulation's fault options (local/simulated-aws.ts `configure`, branch `sim`, issue 11 item 7); until
+ * simulation's fault options (dev/simulated-aws.ts `configure`, branch `sim`, issue 11 item 7); until
  * they are on main this finds no `configure` and the report says IAM faults were off. Once they are,
  * replace the feature test with a plain `iam.configure(...)`.
  */

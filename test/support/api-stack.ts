@@ -9,12 +9,12 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { handler as archiveHandler } from '../../functions/execution-archive';
-import type { Config } from '../../functions/lib/config';
+import type { Config } from '../../functions/lib/core/config';
 import { lambdaDatabasePlanner } from '../../functions/lib/api/plan-client';
 import type { ApiDeps } from '../../functions/lib/api/routes';
-import { FUNCTIONS } from '../../local/functions';
-import { createSandbox, type Sandbox } from '../../local/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../../local/simulated-services';
+import { FUNCTIONS } from '../../dev/functions';
+import { createSandbox, type Sandbox } from '../../dev/sandbox';
+import { SimulatedLambda, SimulatedStepFunctions } from '../../dev/simulated-services';
 import { testPg, uniqueName } from './pg';
 
 export const ACCOUNT = '123456789012';

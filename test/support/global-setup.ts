@@ -1,6 +1,6 @@
 import 'vitest';
 import type { TestProject } from 'vitest/node';
-import { startLocalPostgres } from '../../local/embedded-postgres';
+import { startLocalPostgres } from '../../dev/embedded-postgres';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,7 +1,7 @@
-import { isProvisioningError } from '../errors';
-import { logger } from '../logger';
-import type { PlanDeps } from '../plan/request-plan';
-import { type ExecutionsDeps, findRequest } from './executions';
+import { isProvisioningError } from '../core/errors';
+import { logger } from '../core/logger';
+import type { PlanDeps } from '../workflows/request-plan';
+import { type ExecutionsDeps, findRequest } from '../core/executions';
 
 /**
  * The checks a real request passes before its execution starts, beyond validation: those that read the target

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MAX_ATTEMPTS } from '../requests';
+import { MAX_ATTEMPTS } from '../core/requests';
 
 /**
  * A request runs as one or more attempts, each its own Step Functions execution: the first is named by the

@@ -1,7 +1,7 @@
-import { type PrincipalArn, principalArnOrUndefined, sameRoleOrUser } from '../arn';
-import type { Config } from '../config';
-import { ProvisioningError } from '../errors';
-import { defaultDbUser } from '../identifiers';
+import { type PrincipalArn, principalArnOrUndefined, sameRoleOrUser } from '../core/arn';
+import type { Config } from '../core/config';
+import { ProvisioningError } from '../core/errors';
+import { defaultDbUser } from '../core/identifiers';
 import { type Caller, callerOrUndefined, isOwnPrincipal, principalArnOf } from './caller';
 
 /**

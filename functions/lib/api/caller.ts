@@ -1,5 +1,5 @@
-import type { Partition, PrincipalArn } from '../arn';
-import { ProvisioningError } from '../errors';
+import type { Partition, PrincipalArn } from '../core/arn';
+import { ProvisioningError } from '../core/errors';
 import type { HttpEvent } from './http';
 
 /**
@@ -18,7 +18,7 @@ const CALLER_ARN = /^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::(\d{12}):(.+)$/;
 
 /**
  * Where the caller ARN comes from, for messages: deployed, the SigV4 signature (API Gateway's IAM authorizer); in
- * local mode a header stands in for it (local/http-api.ts, CALLER_HEADER), so a person types it and can mistype it.
+ * local mode a header stands in for it (dev/http-api.ts, CALLER_HEADER), so a person types it and can mistype it.
  */
 const CALLER_SOURCE = 'the caller identity (SigV4; in local mode the x-caller-arn header)';
 

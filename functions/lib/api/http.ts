@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { invalid, ProvisioningError } from '../errors';
+import { invalid, ProvisioningError } from '../core/errors';
 
 /** An API Gateway HTTP API request (payload format 2.0) on a route with IAM authorization. */
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;

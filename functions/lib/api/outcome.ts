@@ -1,4 +1,4 @@
-import type { RequestKind, RequestStatus } from './executions';
+import type { RequestKind, RequestStatus } from '../core/executions';
 
 /**
  * What a run that succeeded did, said at the top of the request (GET /requests/{requestId}, a replay's answer):

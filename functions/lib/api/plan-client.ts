@@ -1,8 +1,8 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { mapAwsError } from '../aws-errors';
-import { isErrorCode, ProvisioningError } from '../errors';
-import type { DbPlanAnswer, DbPlanInvocation } from '../plan/database';
-import type { DatabasePlanner } from '../plan/request-plan';
+import { mapAwsError } from '../core/aws-errors';
+import { isErrorCode, ProvisioningError } from '../core/errors';
+import type { DbPlanAnswer, DbPlanInvocation } from '../workflows/database-plan';
+import type { DatabasePlanner } from '../workflows/request-plan';
 
 /** Invokes the database plan function synchronously; its refusals keep their codes and details. */
 const invoke = async <T>(lambda: LambdaClient, functionName: string, invocation: DbPlanInvocation): Promise<T> => {

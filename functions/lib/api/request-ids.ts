@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import { IDP_REQUEST_ID_PREFIX } from '../idp/events';
 import { EXECUTION_NAME_MAX } from './attempts';
 import type { Authorization } from './authorization';

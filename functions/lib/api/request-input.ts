@@ -1,10 +1,10 @@
-import { parsePrincipalArn, type PrincipalArn } from '../arn';
-import type { Config } from '../config';
-import { defaultDbUser } from '../identifiers';
-import { checkOnboardingRequest, type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../plan/request-plan';
-import { validateOffboardRequest, validateOnboardRequest } from '../requests';
+import { parsePrincipalArn, type PrincipalArn } from '../core/arn';
+import type { Config } from '../core/config';
+import { defaultDbUser } from '../core/identifiers';
+import { checkOnboardingRequest, type PlanDeps, planOffboardingRequest, planOnboardingRequest } from '../workflows/request-plan';
+import { validateOffboardRequest, validateOnboardRequest } from '../core/requests';
 import type { AccessQuestion } from './authorization';
-import type { RequestKind } from './executions';
+import type { RequestKind } from '../core/executions';
 
 /**
  * What the caller asks for, read from the raw body before anything else, so a caller that may not

@@ -1,11 +1,11 @@
-import type { Config } from '../config';
-import { invalid, ProvisioningError } from '../errors';
-import { MAX_ATTEMPTS } from '../requests';
-import type { PlanDeps } from '../plan/request-plan';
+import type { Config } from '../core/config';
+import { invalid, ProvisioningError } from '../core/errors';
+import { MAX_ATTEMPTS } from '../core/requests';
+import type { PlanDeps } from '../workflows/request-plan';
 import { accepted } from './acceptance';
 import { apiPolicyOf, authorize, readableRequest } from './authorization';
 import type { Caller } from './caller';
-import { type ExecutionsDeps, findRequest, type RequestView, type StartResult, startAttempt } from './executions';
+import { type ExecutionsDeps, findRequest, type RequestView, type StartResult, startAttempt } from '../core/executions';
 import { selfServiceNamespace } from './request-ids';
 import { questionOf, requestInput } from './request-input';
 

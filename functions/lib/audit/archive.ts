@@ -1,9 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
-import { mapAwsError } from '../aws-errors';
+import { mapAwsError } from '../core/aws-errors';
 import { attemptName } from '../api/attempts';
-import type { RequestKind } from '../api/executions';
-import { executionArnOf } from '../api/executions';
+import type { RequestKind } from '../core/executions';
+import { executionArnOf } from '../core/executions';
 
 /**
  * One execution, complete: what DescribeExecution and GetExecutionHistory say about it, as JSON

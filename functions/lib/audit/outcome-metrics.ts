@@ -1,5 +1,5 @@
-import { type ErrorCode, RETRYABLE_CODES } from '../errors';
-import { METRIC, type MetricPoint } from '../metrics';
+import { type ErrorCode, RETRYABLE_CODES } from '../core/errors';
+import { METRIC, type MetricPoint } from '../core/metrics';
 import type { AuditSummary } from './archive';
 
 /**

@@ -1,9 +1,9 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
-import { type PrincipalArn, parsePrincipalArn, sameRoleOrUser } from '../arn';
-import { mapAwsError } from '../aws-errors';
-import { invalid } from '../errors';
-import { describeRequest, type ExecutionsDeps, REQUEST_KINDS, type RequestView } from '../api/executions';
+import { type PrincipalArn, parsePrincipalArn, sameRoleOrUser } from '../core/arn';
+import { mapAwsError } from '../core/aws-errors';
+import { invalid } from '../core/errors';
+import { describeRequest, type ExecutionsDeps, REQUEST_KINDS, type RequestView } from '../core/executions';
 import { type ArchiveStore, type AuditSummary, INDEX_PREFIX, indexKey } from './archive';
 import { requestFieldsOf } from './trail';
 

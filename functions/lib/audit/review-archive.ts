@@ -1,5 +1,5 @@
-import { mapAwsError } from '../aws-errors';
-import { ProvisioningError } from '../errors';
+import { mapAwsError } from '../core/aws-errors';
+import { ProvisioningError } from '../core/errors';
 import type { AccessReview } from '../review/access-review';
 import type { DriftItem } from '../review/drift';
 import type { Repair } from '../review/repair';

@@ -1,7 +1,7 @@
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { attemptName } from '../api/attempts';
-import type { RequestKind } from '../api/executions';
-import { MAX_ATTEMPTS } from '../requests';
+import type { RequestKind } from '../core/executions';
+import { MAX_ATTEMPTS } from '../core/requests';
 import { type ArchiveStore, type ExecutionArchive, readArchives, readExecution } from './archive';
 import type { AuditRecord } from './trail';
 

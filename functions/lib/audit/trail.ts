@@ -1,5 +1,5 @@
 import { attemptOf } from '../api/attempts';
-import { causeMessage, parseJson } from '../api/executions';
+import { causeMessage, parseJson } from '../core/executions';
 import type { ArchivedEvent, AuditSummary, ExecutionArchive } from './archive';
 
 /**

@@ -1,6 +1,6 @@
-import { dynamoClient, iamClient } from '../clients';
-import { loadConfig } from '../config';
-import { ProvisioningError } from '../errors';
+import { dynamoClient, iamClient } from '../core/clients';
+import { loadConfig } from '../core/config';
+import { ProvisioningError } from '../core/errors';
 import type { GrantDeps } from './grants';
 
 /** What the grant and revoke functions work with when deployed: IAM, the lock table, the configured limits. */

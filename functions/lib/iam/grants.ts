@@ -19,9 +19,9 @@ import {
   type IAMClient,
   type PolicyVersion,
 } from '@aws-sdk/client-iam';
-import { type PrincipalArn, principalKey, samePrincipal } from '../arn';
-import { mapAwsError } from '../aws-errors';
-import { isProvisioningError, ProvisioningError } from '../errors';
+import { type PrincipalArn, principalKey, samePrincipal } from '../core/arn';
+import { mapAwsError } from '../core/aws-errors';
+import { isProvisioningError, ProvisioningError } from '../core/errors';
 import {
   fitsInOnePolicy,
   grantPolicyArn,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type PrincipalArn, type PrincipalIdentity, principalKey, principalOfKey, samePrincipal } from '../arn';
+import { type PrincipalArn, type PrincipalIdentity, principalKey, principalOfKey, samePrincipal } from '../core/arn';
 
 /**
  * The identity policies this project owns: customer-managed policies under one IAM path,

@@ -1,8 +1,8 @@
 import { GetRoleCommand, GetUserCommand, type IAMClient } from '@aws-sdk/client-iam';
-import type { PrincipalIdentity } from '../arn';
-import { mapAwsError } from '../aws-errors';
-import type { Config } from '../config';
-import { isProvisioningError, ProvisioningError } from '../errors';
+import type { PrincipalIdentity } from '../core/arn';
+import { mapAwsError } from '../core/aws-errors';
+import type { Config } from '../core/config';
+import { isProvisioningError, ProvisioningError } from '../core/errors';
 
 /**
  * The unique id IAM gave a role or user when it was created (RoleId `AROA…`, UserId `AIDA…`).

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mapAwsError } from '../aws-errors';
-import { ProvisioningError } from '../errors';
+import { mapAwsError } from '../core/aws-errors';
+import { ProvisioningError } from '../core/errors';
 
 /**
  * A lease per IAM principal in a DynamoDB table, held while this project rewrites that

@@ -1,7 +1,7 @@
-import { parsePrincipalArn } from '../arn';
-import type { Config } from '../config';
-import { invalid } from '../errors';
-import { validateDbUser } from '../identifiers';
+import { parsePrincipalArn } from '../core/arn';
+import type { Config } from '../core/config';
+import { invalid } from '../core/errors';
+import { validateDbUser } from '../core/identifiers';
 import type { Person } from './directory';
 import type { GroupRef, IdentityChange } from './events';
 

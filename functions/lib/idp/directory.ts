@@ -7,8 +7,8 @@ import {
   ListGroupMembershipsForMemberCommand,
   ListUsersCommand,
 } from '@aws-sdk/client-identitystore';
-import { mapAwsError } from '../aws-errors';
-import { ProvisioningError } from '../errors';
+import { mapAwsError } from '../core/aws-errors';
+import { ProvisioningError } from '../core/errors';
 import type { GroupRef, UserRef } from './events';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ProvisioningError } from '../errors';
+import { ProvisioningError } from '../core/errors';
 
 /**
  * Identity-provider events, whatever their source, as one of a few changes. Parsing is pure and

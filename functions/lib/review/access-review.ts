@@ -1,11 +1,11 @@
-import { type PrincipalArn, sameRoleOrUser } from '../arn';
-import type { ResolvedTargetConfig } from '../config';
+import { type PrincipalArn, sameRoleOrUser } from '../core/arn';
+import type { ResolvedTargetConfig } from '../core/config';
 import type { ProjectGrantPolicy } from '../iam/grants';
-import { MARKER_ROLE, RDS_IAM_ROLE } from '../identifiers';
-import type { ResolvedTarget } from '../rds';
-import { parseRoleComment } from '../sql/ddl';
-import type { ObjectDecision } from '../sql/reassign';
-import type { DatabaseReview } from './database';
+import { MARKER_ROLE, RDS_IAM_ROLE } from '../core/identifiers';
+import type { ResolvedTarget } from '../rds/target';
+import { parseRoleComment } from '../postgres/ddl';
+import type { ObjectDecision } from '../postgres/reassign';
+import type { DatabaseReview } from '../postgres/review';
 
 /**
  * The access review: for each target, every database user this project manages and who can

@@ -1,5 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { mapAwsError } from '../aws-errors';
+import { mapAwsError } from '../core/aws-errors';
 import type { DriftItem } from './drift';
 import type { Repair } from './repair';
 

@@ -1,8 +1,8 @@
-import type { Config, ResolvedTargetConfig } from '../config';
-import { resolveTargetConfig } from '../config';
+import type { Config, ResolvedTargetConfig } from '../core/config';
+import { resolveTargetConfig } from '../core/config';
 import { type ArchiveStore } from '../audit/archive';
 import { REVIEW_SCHEMA, writeReviewReport } from '../audit/review-archive';
-import { METRIC, type MetricPoint } from '../metrics';
+import { METRIC, type MetricPoint } from '../core/metrics';
 import { driftOf, type DriftItem } from './drift';
 import { type Notifier, driftMessage, publishDrift } from './notify';
 import { type Repair, type RepairDeps, repairDanglingGrants } from './repair';

@@ -1,8 +1,8 @@
-import { dbUserResourceArn, parsePrincipalArn } from '../arn';
-import type { ResolvedTargetConfig } from '../config';
-import { isProvisioningError, ProvisioningError } from '../errors';
+import { dbUserResourceArn, parsePrincipalArn } from '../core/arn';
+import type { ResolvedTargetConfig } from '../core/config';
+import { isProvisioningError, ProvisioningError } from '../core/errors';
 import { type GrantDeps, removeConnectGrant } from '../iam/grants';
-import { describeTarget } from '../rds';
+import { describeTarget } from '../rds/target';
 import type { AccessReview } from './access-review';
 import type { ReviewDeps } from './run-review';
 

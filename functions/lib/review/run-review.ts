@@ -1,8 +1,8 @@
-import type { PrincipalArn } from '../arn';
-import type { ResolvedTargetConfig } from '../config';
+import type { PrincipalArn } from '../core/arn';
+import type { ResolvedTargetConfig } from '../core/config';
 import { listGrantPolicies } from '../iam/grants';
-import type { PlanDeps } from '../plan/request-plan';
-import { describeTarget } from '../rds';
+import type { PlanDeps } from '../workflows/request-plan';
+import { describeTarget } from '../rds/target';
 import { type AccessReview, accessReview, grantsOnTarget, reviewTarget, type TargetReview } from './access-review';
 
 /** What the review reads: RDS for each target, IAM for the project's policies, the database through dbUserPlan. */

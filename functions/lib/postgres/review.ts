@@ -1,8 +1,8 @@
 import type { Client } from 'pg';
-import { MARKER_ROLE } from '../identifiers';
-import { IS_MEMBERSHIP } from '../sql/queries';
-import { decideObjects, type ObjectDecision, readOwnedObjects } from '../sql/reassign';
-import { SQLSTATE, sqlstateOf } from '../sql/sqlstate';
+import { MARKER_ROLE } from '../core/identifiers';
+import { IS_MEMBERSHIP } from './queries';
+import { decideObjects, type ObjectDecision, readOwnedObjects } from './reassign';
+import { SQLSTATE, sqlstateOf } from './sqlstate';
 
 /**
  * The database half of the access review (run read-only in the VPC, like dry runs): every role

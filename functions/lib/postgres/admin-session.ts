@@ -1,9 +1,9 @@
 import type { Client } from 'pg';
-import { secretsClient } from './clients';
-import type { ResolvedTargetConfig } from './config';
-import type { ResolvedTarget } from './rds';
-import { assertReachable } from './rds';
-import { adminCredentials, clientConfig, withAdminConnection } from './sql/connection';
+import { secretsClient } from '../core/clients';
+import type { ResolvedTargetConfig } from '../core/config';
+import type { ResolvedTarget } from '../rds/target';
+import { assertReachable } from '../rds/target';
+import { adminCredentials, clientConfig, withAdminConnection } from './connection';
 
 /** Runs `fn` on one admin connection to `database`, closed afterwards. */
 export type AdminConnector = <T>(database: string, fn: (client: Client) => Promise<T>) => Promise<T>;

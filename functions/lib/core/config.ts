@@ -354,7 +354,7 @@ export const deploymentProblems = (config: Config): string[] => {
   if (Object.keys(config.targets).length === 0) problems.push('targets: name at least one target to deploy (the stack grants its functions exactly the targets listed here)');
   if (!config.deployment) problems.push('deployment: is required to deploy (deployment.vpc with subnetIds and securityGroupIds, for the functions that reach PostgreSQL)');
   for (const [name, t] of Object.entries(config.targets)) {
-    // functions/lib/sql/connection.ts refuses it in Lambda: the connection would carry the admin's credentials unencrypted.
+    // functions/lib/postgres/connection.ts refuses it in Lambda: the connection would carry the admin's credentials unencrypted.
     if (t.tls === 'disable') problems.push(`targets.${name}.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)`);
   }
   const archive = config.deployment?.archive;

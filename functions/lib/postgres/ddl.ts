@@ -1,5 +1,5 @@
 import { escapeIdentifier, escapeLiteral } from 'pg/lib/utils';
-import { GRANTOR_ROLE, MARKER_ROLE } from '../identifiers';
+import { GRANTOR_ROLE, MARKER_ROLE } from '../core/identifiers';
 
 /**
  * DDL statements cannot take bind parameters, so identifiers are quoted with the driver's

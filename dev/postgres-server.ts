@@ -72,7 +72,7 @@ const hookExit = (): void => {
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const onSignal = (): void => {
-      // Someone else handles the signal (local/start.ts, vitest) and stops the server itself.
+      // Someone else handles the signal (dev/start.ts, vitest) and stops the server itself.
       if (process.listenerCount(signal) > 1) return;
       for (const child of running) child.kill('SIGINT');
       // Otherwise the process ends as it would have without this listener: by the signal.

@@ -1,19 +1,19 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { dbUserResourceArn, type PrincipalArn } from '../arn';
-import type { Config, ResolvedTargetConfig } from '../config';
+import { dbUserResourceArn, type PrincipalArn } from '../core/arn';
+import type { Config, ResolvedTargetConfig } from '../core/config';
 import { findGrantHolders, grantPoliciesOf, planGrantAddition, planGrantRemoval, readPrincipalGrants } from '../iam/grants';
 import { grantablePrincipalId } from '../iam/principal-id';
 import { type PolicyDocument, renderPolicy } from '../iam/policy-document';
-import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds';
-import type { ValidatedOffboarding, ValidatedOnboarding } from '../requests';
-import { offboardDdl, type SqlStep } from '../sql/ddl';
-import { TERMINATE_SESSIONS } from '../sql/queries';
-import type { ObjectDecision } from '../sql/reassign';
-import { connectResourceOf, type OffboardState, type OnboardState } from '../steps';
-import type { DatabaseReview } from '../review/database';
-import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database';
-import { OFFBOARDING_ORDER, type OffboardingFacts, planOffboarding } from './offboarding';
+import { describeTarget, planIamAuth, type ResolvedTarget } from '../rds/target';
+import type { ValidatedOffboarding, ValidatedOnboarding } from '../core/requests';
+import { offboardDdl, type SqlStep } from '../postgres/ddl';
+import { TERMINATE_SESSIONS } from '../postgres/queries';
+import type { ObjectDecision } from '../postgres/reassign';
+import { connectResourceOf, type OffboardState, type OnboardState } from './steps';
+import type { DatabaseReview } from '../postgres/review';
+import type { OffboardingSqlPlan, OnboardingSqlPlan } from './database-plan';
+import { OFFBOARDING_ORDER, type OffboardingFacts, planOffboarding } from './offboarding-plan';
 
 /**
  * Dry runs: what a request would change, as data, computed by the planners the workflow steps
@@ -153,7 +153,7 @@ export const planOffboardingRequest = async (deps: PlanDeps, { request, target }
   const iamSteps: PlanStep[] = [];
   for (const p of principals) iamSteps.push(...(await revokeSteps(deps, p, resourceArn)));
 
-  // The run's phases, in the workflow's order (plan/offboarding.ts): block login and end sessions, revoke connect,
+  // The run's phases, in the workflow's order (workflows/offboarding-plan.ts): block login and end sessions, revoke connect,
   // then move objects and drop.
   const facts: OffboardingFacts | undefined = found && {
     canLogin: found.canLogin,

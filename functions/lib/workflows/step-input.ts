@@ -1,9 +1,9 @@
 import type { RDSClient } from '@aws-sdk/client-rds';
-import { rdsClient } from './clients';
-import { type Config, loadConfig, type ResolvedTargetConfig, resolveTargetConfig } from './config';
-import { invalid, isProvisioningError, ProvisioningError } from './errors';
-import { describeTarget, type ResolvedTarget } from './rds';
-import { type OnboardRequest, onboardInputOf, offboardInputOf, validateOffboardRequest, validateOnboardRequest } from './requests';
+import { rdsClient } from '../core/clients';
+import { type Config, loadConfig, type ResolvedTargetConfig, resolveTargetConfig } from '../core/config';
+import { invalid, isProvisioningError, ProvisioningError } from '../core/errors';
+import { describeTarget, type ResolvedTarget } from '../rds/target';
+import { type OnboardRequest, onboardInputOf, offboardInputOf, validateOffboardRequest, validateOnboardRequest } from '../core/requests';
 import type { OffboardState, OnboardState } from './steps';
 
 /**

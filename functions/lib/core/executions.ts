@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { mapAwsError } from '../aws-errors';
-import { ProvisioningError } from '../errors';
-import { emitMetrics, METRIC } from '../metrics';
-import { attemptName, attemptOf, readAttempts } from './attempts';
-import { outcomeOf, type OutcomeView } from './outcome';
+import { mapAwsError } from './aws-errors';
+import { ProvisioningError } from './errors';
+import { emitMetrics, METRIC } from './metrics';
+import { attemptName, attemptOf, readAttempts } from '../api/attempts';
+import { outcomeOf, type OutcomeView } from '../api/outcome';
 
 /**
  * Requests are Step Functions executions: the request id is the execution name (of its first

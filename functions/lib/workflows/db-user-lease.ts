@@ -1,9 +1,9 @@
 import { type AttributeValue, ConditionalCheckFailedException, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { awsErrorName, mapAwsError } from './aws-errors';
-import { dynamoClient, sfnClient } from './clients';
-import { ProvisioningError } from './errors';
-import { logger } from './logger';
+import { awsErrorName, mapAwsError } from '../core/aws-errors';
+import { dynamoClient, sfnClient } from '../core/clients';
+import { ProvisioningError } from '../core/errors';
+import { logger } from '../core/logger';
 
 /**
  * A lease per database user (target resource id + name), held by one execution from its first change

@@ -1,14 +1,14 @@
 import type { Client } from 'pg';
-import type { AdminConnector } from '../admin-session';
-import { readOnly } from '../sql/connection';
-import type { SqlStep } from '../sql/ddl';
-import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../sql/offboard';
-import { assertCanSignal, assertDatabasesExist, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../sql/onboard';
-import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../sql/reassign';
-import { ADMIN_HAS_PRIVILEGES_OF, CONNECTABLE_DATABASES, OWNED_PER_DATABASE, SESSION_COUNT } from '../sql/queries';
-import { toProvisioningError } from '../sql/sqlstate';
-import { type DatabaseReview, reviewDatabase, reviewObjects } from '../review/database';
-import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from '../steps';
+import type { AdminConnector } from '../postgres/admin-session';
+import { readOnly } from '../postgres/connection';
+import type { SqlStep } from '../postgres/ddl';
+import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../postgres/offboard';
+import { assertCanSignal, assertDatabasesExist, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../postgres/onboard';
+import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../postgres/reassign';
+import { ADMIN_HAS_PRIVILEGES_OF, CONNECTABLE_DATABASES, OWNED_PER_DATABASE, SESSION_COUNT } from '../postgres/queries';
+import { toProvisioningError } from '../postgres/sqlstate';
+import { type DatabaseReview, reviewDatabase, reviewObjects } from '../postgres/review';
+import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from './steps';
 
 /**
  * The database half of a dry run, run where the database steps run (in the VPC): the same

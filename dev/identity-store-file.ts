@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { configErrorMap, formatIssues } from '../functions/lib/config-issues';
-import { displayPath, readJsonFile } from '../functions/lib/config-file';
-import { ConfigurationError } from '../functions/lib/errors';
+import { configErrorMap, formatIssues } from '../functions/lib/core/config-issues';
+import { displayPath, readJsonFile } from '../functions/lib/core/config-file';
+import { ConfigurationError } from '../functions/lib/core/errors';
 import type { IdentityStoreData } from './simulated-services';
 
 /**

@@ -1,4 +1,4 @@
-import { ProvisioningError } from '../errors';
+import { ProvisioningError } from '../core/errors';
 
 /**
  * PostgreSQL errors are classified by SQLSTATE, never by message text: servers run in

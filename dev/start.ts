@@ -7,10 +7,10 @@
  * LOCAL_IAM_THROTTLE_BURST, LOCAL_IAM_READ_THROTTLE_RPS, LOCAL_IAM_CONSISTENCY_LAG_MS, LOCAL_PAGE_SIZE,
  * LOCAL_IAM_CONCURRENT_MODIFICATION_RATE, LOCAL_SIM_SEED (see README). Ctrl-C stops everything; executions still
  * running are listed and kept in the archive folder, and the next start lists them again with the retry that
- * finishes each (local/interrupted-runs.ts).
+ * finishes each (dev/interrupted-runs.ts).
  */
 import { relative, resolve } from 'node:path';
-import { logger } from '../functions/lib/logger';
+import { logger } from '../functions/lib/core/logger';
 import { CALLER_HEADER } from './http-api';
 import { describeInterrupted } from './interrupted-runs';
 import { nodeVersionNotice } from './node-version';

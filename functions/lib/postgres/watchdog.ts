@@ -1,5 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
-import { logger } from '../logger';
+import { logger } from '../core/logger';
 import { ADVISORY_KEY_STRANGERS, ADVISORY_XACT_LOCK, BACKEND_PID, END_BLOCKING_SESSIONS, TRY_ADVISORY_XACT_LOCK } from './queries';
 
 /**

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { taskTokenConsumer } from '../functions/lib/task-token';
+import { taskTokenConsumer } from '../functions/lib/core/task-token';
 import type { LocalFunction } from './functions';
 import { SimulatedQueueTrigger } from './simulated-queue';
 
@@ -14,7 +14,7 @@ import { SimulatedQueueTrigger } from './simulated-queue';
  * the same reserved-concurrency cap as in AWS: beyond it an invocation is throttled with
  * Lambda.TooManyRequestsException, which the state machine retries with backoff. A Task that sends
  * its input to a queue and waits for the task token (the database limiter) is answered by the
- * function that queue's event source mapping runs (local/simulated-queue.ts).
+ * function that queue's event source mapping runs (dev/simulated-queue.ts).
  */
 export type StateMachineDefinition = ConstructorParameters<typeof StateMachine>[0];
 type Overrides = NonNullable<NonNullable<Parameters<StateMachine['run']>[1]>['overrides']>;

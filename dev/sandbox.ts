@@ -1,4 +1,4 @@
-import type { Config } from '../functions/lib/config';
+import type { Config } from '../functions/lib/core/config';
 import { LocalStepFunctions, type RunnerOptions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';

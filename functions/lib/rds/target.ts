@@ -7,10 +7,10 @@ import {
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
-import { arnParts, type Partition } from './arn';
-import { mapAwsError } from './aws-errors';
-import type { ResolvedTargetConfig } from './config';
-import { ProvisioningError } from './errors';
+import { arnParts, type Partition } from '../core/arn';
+import { mapAwsError } from '../core/aws-errors';
+import type { ResolvedTargetConfig } from '../core/config';
+import { ProvisioningError } from '../core/errors';
 
 /** What RDS says about a target, as the rest of the workflow needs it. */
 export interface ResolvedTarget {

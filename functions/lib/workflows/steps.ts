@@ -1,10 +1,10 @@
-import { dbUserResourceArn, sessionTagConnectResource } from './arn';
-import type { ResolvedTargetConfig } from './config';
-import { ProvisioningError } from './errors';
-import { type ProtectedNames, protectedUnderPrefix } from './identifiers';
-import type { ResolvedTarget } from './rds';
-import { type OffboardRequest, type OnboardRequest, protectedNamesOfTarget } from './requests';
-import type { DbUserSpec } from './sql/onboard';
+import { dbUserResourceArn, sessionTagConnectResource } from '../core/arn';
+import type { ResolvedTargetConfig } from '../core/config';
+import { ProvisioningError } from '../core/errors';
+import { type ProtectedNames, protectedUnderPrefix } from '../core/identifiers';
+import type { ResolvedTarget } from '../rds/target';
+import { type OffboardRequest, type OnboardRequest, protectedNamesOfTarget } from '../core/requests';
+import type { DbUserSpec } from '../postgres/onboard';
 
 /** The execution state as the onboarding state machine builds it, step by step. */
 export interface OnboardState {

@@ -1,5 +1,5 @@
 /**
- * The fault machinery of the AWS simulation (local/simulated-aws.ts, local/simulated-services.ts): a
+ * The fault machinery of the AWS simulation (dev/simulated-aws.ts, dev/simulated-services.ts): a
  * token bucket, a seeded random source, a schedule of one-off faults, and list paging. Each is off
  * unless configured, so the simulation answers at once, consistently and in one page by default.
  */

@@ -2,8 +2,8 @@ import './polyfills';
 import type { AddressInfo } from 'node:net';
 import pg, { escapeIdentifier } from 'pg';
 import { handler as api } from '../functions/api';
-import type { Config } from '../functions/lib/config';
-import { loadConfigFile } from '../functions/lib/config-file';
+import type { Config } from '../functions/lib/core/config';
+import { loadConfigFile } from '../functions/lib/core/config-file';
 import { loadIdentityStoreFile } from './identity-store-file';
 import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
@@ -16,7 +16,7 @@ import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import { SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
 import type { HttpResult } from '../functions/lib/api/http';
-import { ProvisioningError } from '../functions/lib/errors';
+import { ProvisioningError } from '../functions/lib/core/errors';
 
 /**
  * Local mode (`npm start`): the whole system on one machine. A real PostgreSQL server (embedded,

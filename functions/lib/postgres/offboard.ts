@@ -1,8 +1,8 @@
 import type { Client } from 'pg';
-import type { PrincipalArn } from '../arn';
-import type { ReassignmentSettings } from '../config';
-import { ProvisioningError } from '../errors';
-import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../identifiers';
+import type { PrincipalArn } from '../core/arn';
+import type { ReassignmentSettings } from '../core/config';
+import { ProvisioningError } from '../core/errors';
+import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../core/identifiers';
 import { inTransaction } from './connection';
 import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
 import {
@@ -33,7 +33,7 @@ import {
 import { type ObjectDecision, planReassignment, readOwnedObjects } from './reassign';
 import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
-import { retireInDatabase } from '../plan/offboarding';
+import { retireInDatabase } from '../workflows/offboarding-plan';
 
 export const versionOf = async (client: Client): Promise<number> =>
   (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;

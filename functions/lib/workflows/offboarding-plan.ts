@@ -1,4 +1,4 @@
-import { ddl, offboardDdl, type SqlStep } from '../sql/ddl';
+import { ddl, offboardDdl, type SqlStep } from '../postgres/ddl';
 
 /**
  * The offboarding's order, once. The three steps that change something run in this order in

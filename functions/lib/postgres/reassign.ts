@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
-import type { ReassignmentSettings } from '../config';
-import { ProvisioningError } from '../errors';
+import type { ReassignmentSettings } from '../core/config';
+import { ProvisioningError } from '../core/errors';
 import { inTransaction } from './connection';
 import { quarantineDdl, type ServerQuoted, type SqlStep } from './ddl';
 import { type AdminCapabilities, lockKey, readAdminCapabilities } from './onboard';

@@ -1,4 +1,4 @@
-import type { RequestKind } from './api/executions';
+import type { RequestKind } from './executions';
 import { ProvisioningError } from './errors';
 
 /** A setting serverless.yml gives the function; missing means the stack is broken, not the request. */

@@ -1,7 +1,7 @@
 import type { Client } from 'pg';
-import { type PrincipalArn, sameRoleOrUser } from '../arn';
-import { ProvisioningError } from '../errors';
-import { GRANTOR_ROLE, MARKER_ROLE, type ProtectedNames, protectedReason, RDS_IAM_ROLE } from '../identifiers';
+import { type PrincipalArn, sameRoleOrUser } from '../core/arn';
+import { ProvisioningError } from '../core/errors';
+import { GRANTOR_ROLE, MARKER_ROLE, type ProtectedNames, protectedReason, RDS_IAM_ROLE } from '../core/identifiers';
 import { batchOf, ddl, offboardDdl, parseRoleComment, type SqlStep } from './ddl';
 import { ADMIN_CAPABILITIES, ADMIN_OPTION_ON, DATABASE_CONNECT_STATE, EXISTING_ROLES, GRANTOR_STATE, MEMBERSHIP_GRANTORS, ROLE_STATE } from './queries';
 import { inTransaction } from './connection';

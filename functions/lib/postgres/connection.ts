@@ -1,9 +1,9 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client, type ClientConfig } from 'pg';
-import { mapAwsError } from '../aws-errors';
-import type { ResolvedTargetConfig } from '../config';
-import { ProvisioningError } from '../errors';
-import type { ResolvedTarget } from '../rds';
+import { mapAwsError } from '../core/aws-errors';
+import type { ResolvedTargetConfig } from '../core/config';
+import { ProvisioningError } from '../core/errors';
+import type { ResolvedTarget } from '../rds/target';
 import { sqlstateOf, toProvisioningError } from './sqlstate';
 import { watchAdminSession, whileWatched } from './watchdog';
 
