@@ -1,4 +1,3 @@
-'use strict';
 /**
  * esbuild plugins of the function bundles (serverless.yml custom.esbuild.plugins).
  *

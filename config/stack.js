@@ -1,4 +1,3 @@
-'use strict';
 /**
  * Read by serverless.yml at package/deploy time: loads the targets file named by TARGETS_FILE
  * (default: config/targets.example.json), validates it with the same schema the functions use,
@@ -23,7 +22,9 @@ function loadOrExit(path) {
     return loadConfigFile(path, { deploying: true });
   } catch (e) {
     if (!(e instanceof ConfigurationError)) throw e;
-    process.stderr.write(`\n${e.message}\n\nNothing was packaged. The targets file is TARGETS_FILE (default config/targets.example.json); see README "Configuration".\n`);
+    process.stderr.write(
+      `\n${e.message}\n\nNothing was packaged. The targets file is TARGETS_FILE (default config/targets.example.json); see README "Configuration".\n`,
+    );
     process.exit(1);
   }
 }
@@ -48,7 +49,7 @@ module.exports = ({ options } = {}) => ({
   rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
   adminAccessStatements: adminAccessStatements(),
   archiveBucketProperties: archiveBucketProperties(deployment.archive, encryption(deployment.kms, '').kmsKeyArn),
-  idpEventRules: idpEventRules(`rds-iam-access-${(options && options.stage) || 'dev'}`),
+  idpEventRules: idpEventRules(`rds-iam-access-${options?.stage || 'dev'}`),
   idpEventsPolicies: idpEventsPolicies(),
   grantAttachStatements: grantAttachStatements(),
   // Operations (README "Operations"): the alarm e-mail, when and whether the reconcile runs, and its role.
@@ -56,7 +57,7 @@ module.exports = ({ options } = {}) => ({
   reconcileSchedule: config.operations.reconcile.schedule,
   reconcileEnabled: config.operations.reconcile.enabled,
   reconcilePolicies: reconcilePolicies(),
-  ...encryption(deployment.kms, `rds-iam-access-${(options && options.stage) || 'dev'}`),
+  ...encryption(deployment.kms, `rds-iam-access-${options?.stage || 'dev'}`),
 });
 
 /**
@@ -87,8 +88,19 @@ function reconcilePolicies() {
             Version: '2012-10-17',
             Statement: [
               { Sid: 'ReadPrincipalPolicies', Effect: 'Allow', Action: ['iam:ListAttachedRolePolicies', 'iam:ListAttachedUserPolicies'], Resource: principals },
-              { Sid: 'RemoveFromOwnGrantPoliciesOnly', Effect: 'Allow', Action: ['iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'], Resource: ownPolicies },
-              { Sid: 'DetachOwnGrantPoliciesOnly', Effect: 'Allow', Action: ['iam:DetachRolePolicy', 'iam:DetachUserPolicy'], Resource: principals, Condition: { ArnLike: { 'iam:PolicyARN': ownPolicies } } },
+              {
+                Sid: 'RemoveFromOwnGrantPoliciesOnly',
+                Effect: 'Allow',
+                Action: ['iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'],
+                Resource: ownPolicies,
+              },
+              {
+                Sid: 'DetachOwnGrantPoliciesOnly',
+                Effect: 'Allow',
+                Action: ['iam:DetachRolePolicy', 'iam:DetachUserPolicy'],
+                Resource: principals,
+                Condition: { ArnLike: { 'iam:PolicyARN': ownPolicies } },
+              },
               { Sid: 'PrincipalLock', Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] } },
             ],
           },
@@ -97,7 +109,10 @@ function reconcilePolicies() {
     : [];
   return [
     { PolicyName: 'access-reconcile', PolicyDocument: { Version: '2012-10-17', Statement: review } },
-    { PolicyName: 'access-reconcile-describe-targets', PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) } },
+    {
+      PolicyName: 'access-reconcile-describe-targets',
+      PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) },
+    },
     ...repair,
   ];
 }
@@ -118,7 +133,9 @@ function encryption(kms, prefix) {
     // The deployment bucket exists before any other resource (osls creates it first), so it cannot use a key the stack
     // creates: the customer's key, or S3's AWS-managed key.
     deploymentBucketEncryption: {
-      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', ...(created ? {} : { KMSMasterKeyID: kms.keyArn }) }, BucketKeyEnabled: true }],
+      ServerSideEncryptionConfiguration: [
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', ...(created ? {} : { KMSMasterKeyID: kms.keyArn }) }, BucketKeyEnabled: true },
+      ],
     },
   };
 }
@@ -141,7 +158,14 @@ function encryptionKeyPolicy(readers, prefix) {
   const via = (...services) => ({ 'kms:ViaService': services.map((svc) => sub(`${svc}.\${AWS::Region}.amazonaws.com`)), 'kms:CallerAccount': account });
   // Principal "*" with the caller's ARN pinned: the named roles need no identity policy for the key (none of them can
   // name it without a dependency cycle: role -> its log group -> the key), and nobody else matches.
-  const use = (Sid, ids, Action, ...services) => ({ Sid, Effect: 'Allow', Principal: { AWS: '*' }, Action, Resource: '*', Condition: { StringEquals: via(...services), ArnLike: { 'aws:PrincipalArn': roles(ids) } } });
+  const use = (Sid, ids, Action, ...services) => ({
+    Sid,
+    Effect: 'Allow',
+    Principal: { AWS: '*' },
+    Action,
+    Resource: '*',
+    Condition: { StringEquals: via(...services), ArnLike: { 'aws:PrincipalArn': roles(ids) } },
+  });
   return {
     Version: '2012-10-17',
     Statement: [
@@ -152,9 +176,25 @@ function encryptionKeyPolicy(readers, prefix) {
         Effect: 'Allow',
         Principal: { AWS: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:root') },
         Action: [
-          'kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation', 'kms:DisableKeyRotation',
-          'kms:ListResourceTags', 'kms:TagResource', 'kms:UntagResource', 'kms:ListGrants', 'kms:RevokeGrant', 'kms:EnableKey', 'kms:DisableKey',
-          'kms:UpdateKeyDescription', 'kms:CreateAlias', 'kms:UpdateAlias', 'kms:DeleteAlias', 'kms:ScheduleKeyDeletion', 'kms:CancelKeyDeletion',
+          'kms:DescribeKey',
+          'kms:GetKeyPolicy',
+          'kms:PutKeyPolicy',
+          'kms:GetKeyRotationStatus',
+          'kms:EnableKeyRotation',
+          'kms:DisableKeyRotation',
+          'kms:ListResourceTags',
+          'kms:TagResource',
+          'kms:UntagResource',
+          'kms:ListGrants',
+          'kms:RevokeGrant',
+          'kms:EnableKey',
+          'kms:DisableKey',
+          'kms:UpdateKeyDescription',
+          'kms:CreateAlias',
+          'kms:UpdateAlias',
+          'kms:DeleteAlias',
+          'kms:ScheduleKeyDeletion',
+          'kms:CancelKeyDeletion',
         ],
         Resource: '*',
       },
@@ -210,15 +250,17 @@ function encryptionKeyPolicy(readers, prefix) {
       use('QueueReceivers', KEY_USERS.sqsReceive, ['kms:Decrypt'], 'sqs'),
       use('LockTableByLeaseHolders', KEY_USERS.dynamodb, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], 'dynamodb'),
       ...(readers.length
-        ? [{
-            // deployment.kms.readers: operators who read and redrive dead letters or read the archive directly.
-            Sid: 'ConfiguredReaders',
-            Effect: 'Allow',
-            Principal: { AWS: '*' },
-            Action: ['kms:Decrypt', 'kms:DescribeKey'],
-            Resource: '*',
-            Condition: { StringEquals: via('sqs', 's3'), ArnEquals: { 'aws:PrincipalArn': readers } },
-          }]
+        ? [
+            {
+              // deployment.kms.readers: operators who read and redrive dead letters or read the archive directly.
+              Sid: 'ConfiguredReaders',
+              Effect: 'Allow',
+              Principal: { AWS: '*' },
+              Action: ['kms:Decrypt', 'kms:DescribeKey'],
+              Resource: '*',
+              Condition: { StringEquals: via('sqs', 's3'), ArnEquals: { 'aws:PrincipalArn': readers } },
+            },
+          ]
         : []),
     ],
   };
@@ -257,7 +299,9 @@ function grantAttachStatements() {
  */
 function idpEventRules(prefix) {
   const dlq = { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] };
-  const rule = (name, extra) => ({ eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra } });
+  const rule = (name, extra) => ({
+    eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra },
+  });
   const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
   const okta = deployment.oktaEventBusName;
   // Okta's partner event bus exists once the partner event source is associated; the stack must never create (or,
@@ -266,12 +310,27 @@ function idpEventRules(prefix) {
   // the Lambda permission (rule/BUS/RULE). Region and account here only make the string an ARN.
   const oktaBus = okta && `arn:${partitionOf(targets[0].region)}:events:${targets[0].region}:${targets[0].accountId}:event-bus/${okta}`;
   return [
-    rule('identity-center', { pattern: cloudTrail(['aws.sso-directory', 'aws.identitystore'], ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership']) }),
+    rule('identity-center', {
+      pattern: cloudTrail(
+        ['aws.sso-directory', 'aws.identitystore'],
+        ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'],
+      ),
+    }),
     // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
     rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
     rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
     ...(okta
-      ? [rule('okta', { eventBus: oktaBus, pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } } })]
+      ? [
+          rule('okta', {
+            eventBus: oktaBus,
+            pattern: {
+              source: [{ prefix: 'aws.partner/okta.com' }],
+              detail: {
+                eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'],
+              },
+            },
+          }),
+        ]
       : []),
   ];
 }
@@ -279,7 +338,9 @@ function idpEventRules(prefix) {
 /** The idpEvents role: start and read requests, look up principals of deleted ones' names, and read the identity store if one is configured. */
 function idpEventsPolicies() {
   const sub = (s) => ({ 'Fn::Sub': s });
-  const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`));
+  const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) =>
+    sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`),
+  );
   const statements = [
     { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
     TRACING,
@@ -295,22 +356,32 @@ function idpEventsPolicies() {
   ];
   return [
     { PolicyName: 'idp-events', PolicyDocument: { Version: '2012-10-17', Statement: statements } },
-    { PolicyName: 'idp-events-describe-targets', PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) } },
+    {
+      PolicyName: 'idp-events-describe-targets',
+      PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) },
+    },
   ];
 }
 
 /** Reading people and their groups from the configured identity store and Okta API token, when there are. */
 function identityStoreStatements() {
   const idp = config.idp;
-  const okta = idp && idp.okta ? [{ Sid: 'ReadOktaApiToken', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: idp.okta.apiTokenSecretArn }] : [];
-  if (!idp || !idp.identityStoreId) return okta;
+  const okta = idp?.okta ? [{ Sid: 'ReadOktaApiToken', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: idp.okta.apiTokenSecretArn }] : [];
+  if (!idp?.identityStoreId) return okta;
   const account = targets[0].accountId;
   const partition = partitionOf(idp.identityStoreRegion || targets[0].region);
   return [
     {
       Sid: 'ReadIdentityStore',
       Effect: 'Allow',
-      Action: ['identitystore:DescribeUser', 'identitystore:ListGroupMembershipsForMember', 'identitystore:DescribeGroup', 'identitystore:ListGroupMemberships', 'identitystore:GetGroupId', 'identitystore:ListUsers'],
+      Action: [
+        'identitystore:DescribeUser',
+        'identitystore:ListGroupMembershipsForMember',
+        'identitystore:DescribeGroup',
+        'identitystore:ListGroupMemberships',
+        'identitystore:GetGroupId',
+        'identitystore:ListUsers',
+      ],
       Resource: [
         `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
         `arn:${partition}:identitystore:::user/*`,
@@ -327,7 +398,9 @@ function archiveBucketProperties(archive, kmsKeyArn) {
   return {
     VersioningConfiguration: { Status: 'Enabled' },
     // SSE-KMS with the stack's key (CT.S3.PR.10); the bucket key keeps KMS requests to about one per object batch.
-    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyArn }, BucketKeyEnabled: true }] },
+    BucketEncryption: {
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyArn }, BucketKeyEnabled: true }],
+    },
     // Object-level events (EventBridge, CT.S3.PR.11): an overwrite or deletion of an archived run can be watched for.
     NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
     PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
@@ -344,7 +417,13 @@ function archiveBucketProperties(archive, kmsKeyArn) {
       ],
     },
     ...(archive.objectLock
-      ? { ObjectLockEnabled: true, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: archive.objectLock.mode, Days: archive.objectLock.days } } } }
+      ? {
+          ObjectLockEnabled: true,
+          ObjectLockConfiguration: {
+            ObjectLockEnabled: 'Enabled',
+            Rule: { DefaultRetention: { Mode: archive.objectLock.mode, Days: archive.objectLock.days } },
+          },
+        }
       : {}),
   };
 }
@@ -362,9 +441,7 @@ function adminAccessStatements() {
   const secretArns = unique(targets.filter((t) => t.admin.method === 'secret').map((t) => t.admin.secretArn));
   // The resource id (db-.../cluster-...) is only known from RDS, so the admin user is pinned by name.
   const adminUsers = unique(
-    targets
-      .filter((t) => t.admin.method === 'iam')
-      .map((t) => `arn:${partitionOf(t.region)}:rds-db:${t.region}:${t.accountId}:dbuser:*/${t.admin.user}`),
+    targets.filter((t) => t.admin.method === 'iam').map((t) => `arn:${partitionOf(t.region)}:rds-db:${t.region}:${t.accountId}:dbuser:*/${t.admin.user}`),
   );
   return [
     ...(secretArns.length ? [{ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretArns }] : []),

@@ -21,7 +21,14 @@ type Overrides = NonNullable<NonNullable<Parameters<StateMachine['run']>[1]>['ov
 type TaskHandler = NonNullable<Overrides['taskResourceLocalHandlers']>[string];
 type JsonValue = Parameters<TaskHandler>[0];
 export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-type AnyState = { Type: string; Resource?: unknown; Parameters?: unknown; Iterator?: StateMachineDefinition; ItemProcessor?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
+type AnyState = {
+  Type: string;
+  Resource?: unknown;
+  Parameters?: unknown;
+  Iterator?: StateMachineDefinition;
+  ItemProcessor?: StateMachineDefinition;
+  Branches?: StateMachineDefinition[];
+};
 
 export const STATEMACHINES_DIR = join(__dirname, '..', 'statemachines');
 
@@ -131,7 +138,8 @@ export class LocalStepFunctions {
    * `$$.Execution.Id` of an execution: its ARN, as in Step Functions (the database-user lease asks
    * DescribeExecution about its holder). The Step Functions simulation sets it to its own ARNs.
    */
-  executionArnOf: (stateMachine: string, name: string) => string = (stateMachine, name) => `arn:aws:states:eu-west-1:123456789012:execution:rds-iam-access-local-${stateMachine}:${name}`;
+  executionArnOf: (stateMachine: string, name: string) => string = (stateMachine, name) =>
+    `arn:aws:states:eu-west-1:123456789012:execution:rds-iam-access-local-${stateMachine}:${name}`;
 
   constructor(private readonly options: RunnerOptions) {}
 
@@ -179,6 +187,11 @@ export class LocalStepFunctions {
   }
 
   /** SendTaskSuccess / SendTaskFailure: false when no state waits for the token (it timed out, or was answered). */
+  /** Whether a state still waits for `token` (SendTaskHeartbeat succeeds only then). */
+  isWaiting(token: string): boolean {
+    return this.waiting.has(token);
+  }
+
   answerTask(token: string, answer: { output: unknown } | { error: string; cause: string }): boolean {
     const waiter = this.waiting.get(token);
     if (!waiter) return false;

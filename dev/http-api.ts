@@ -13,7 +13,12 @@ export const CALLER_HEADER = 'x-caller-arn';
 const ROUTE_PATTERNS = ROUTES.map((key) => {
   const [method, path] = key.split(' ');
   const names: string[] = [];
-  const regex = new RegExp(`^${path.replace(/\{(\w+)\}/g, (_, n: string) => (names.push(n), '([^/]+)'))}$`);
+  const regex = new RegExp(
+    `^${path.replace(/\{(\w+)\}/g, (_, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    })}$`,
+  );
   return { key, method, regex, names };
 });
 
@@ -34,7 +39,10 @@ const matchRoute = (method: string, path: string): { routeKey: string; pathParam
   return { routeKey: '$default' };
 };
 
-export const toHttpEvent = (req: { method: string; url: string; headers: Record<string, string>; body: string; sourceIp?: string }, callerArn: string): HttpEvent => {
+export const toHttpEvent = (
+  req: { method: string; url: string; headers: Record<string, string>; body: string; sourceIp?: string },
+  callerArn: string,
+): HttpEvent => {
   const url = new URL(req.url, 'http://localhost');
   const query: Record<string, string> = {};
   // API Gateway joins repeated parameters with commas.
@@ -96,11 +104,22 @@ export const createHttpApiServer = (handle: (event: HttpEvent) => Promise<HttpRe
       const caller = headers[CALLER_HEADER];
       if (!caller) {
         // Where API Gateway would refuse an unsigned request, local mode says what to send instead.
-        send({ statusCode: 403, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'NotAuthorized', message: `local mode: send the caller's IAM ARN in the ${CALLER_HEADER} header (it stands in for SigV4)` }) });
+        send({
+          statusCode: 403,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            error: 'NotAuthorized',
+            message: `local mode: send the caller's IAM ARN in the ${CALLER_HEADER} header (it stands in for SigV4)`,
+          }),
+        });
         return;
       }
       send(await handle(toHttpEvent({ method: req.method ?? 'GET', url: req.url ?? '/', headers, body, sourceIp: req.socket.remoteAddress }, caller)));
     } catch (e) {
-      send({ statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'InternalError', message: (e as Error).message }) });
+      send({
+        statusCode: 500,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: 'InternalError', message: (e as Error).message }),
+      });
     }
   });

@@ -96,7 +96,11 @@ export const saveInterrupted = (archiveDir: string, found: { runs: InterruptedRu
     return;
   }
   mkdirSync(archiveDir, { recursive: true });
-  const executions: SavedRecord[] = found.records.map(({ startDate, stopDate, ...r }) => ({ ...r, startDate: startDate.toISOString(), ...(stopDate ? { stopDate: stopDate.toISOString() } : {}) }));
+  const executions: SavedRecord[] = found.records.map(({ startDate, stopDate, ...r }) => ({
+    ...r,
+    startDate: startDate.toISOString(),
+    ...(stopDate ? { stopDate: stopDate.toISOString() } : {}),
+  }));
   const saved: Saved = { schema: SCHEMA, runs: found.runs, executions };
   writeFileSync(`${file}.tmp`, JSON.stringify(saved));
   // Renamed into place: a stop cut short leaves the previous file, never half of one.
@@ -114,14 +118,20 @@ export const restoreInterrupted = (archiveDir: string, runner: LocalStepFunction
     throw new Error(`${file}: not JSON (${(e as Error).message}); it lists the runs the last stop interrupted: remove it to start without them`);
   }
   if (saved?.schema !== SCHEMA || !Array.isArray(saved.runs) || !Array.isArray(saved.executions)) {
-    throw new Error(`${file}: expected {"schema": "${SCHEMA}", "runs": [...], "executions": [...]}; it lists the runs the last stop interrupted: remove it to start without them`);
+    throw new Error(
+      `${file}: expected {"schema": "${SCHEMA}", "runs": [...], "executions": [...]}; it lists the runs the last stop interrupted: remove it to start without them`,
+    );
   }
-  for (const { startDate, stopDate, ...r } of saved.executions) runner.restore({ ...r, startDate: new Date(startDate), ...(stopDate ? { stopDate: new Date(stopDate) } : {}) });
+  for (const { startDate, stopDate, ...r } of saved.executions)
+    runner.restore({ ...r, startDate: new Date(startDate), ...(stopDate ? { stopDate: new Date(stopDate) } : {}) });
   return saved.runs;
 };
 
 /** The lines local mode prints: each run, and how to finish it. */
-export const describeInterrupted = (runs: InterruptedRun[], when: { stopping: true; notKept?: string } | { apiUrl: string; callerHeader: string }): string[] => {
+export const describeInterrupted = (
+  runs: InterruptedRun[],
+  when: { stopping: true; notKept?: string } | { apiUrl: string; callerHeader: string },
+): string[] => {
   if (!runs.length) return [];
   if ('stopping' in when && when.notKept) {
     // Not saved, so the next start will not know them: the request itself, sent again, is what is left.

@@ -107,7 +107,8 @@ export const loadLocalConfig = (file: string): Config => {
     if (t.admin.method !== 'secret') throw new Error(`${file}: target "${name}": local mode supports admin.method "secret" only (IAM tokens need RDS)`);
     if (t.tls !== 'disable') throw new Error(`${file}: target "${name}": set "tls": "disable" for local mode (the local server has no RDS certificate)`);
   }
-  if (new Set(targets.map(([, t]) => t.accountId)).size > 1) throw new Error(`${file}: local mode simulates one AWS account; all targets need the same accountId`);
+  if (new Set(targets.map(([, t]) => t.accountId)).size > 1)
+    throw new Error(`${file}: local mode simulates one AWS account; all targets need the same accountId`);
   return config;
 };
 
@@ -116,7 +117,11 @@ export const loadLocalConfig = (file: string): Config => {
  * roles. Returns the server's version, which the simulated RDS then reports, and the databases the targets
  * allow that the server does not have (requests naming them would fail part-way).
  */
-const prepareServer = async (server: LocalPostgres, config: Config, viaUrl: boolean): Promise<{ engineVersion: string; missingDatabases: Array<{ database: string; targets: string[] }> }> => {
+const prepareServer = async (
+  server: LocalPostgres,
+  config: Config,
+  viaUrl: boolean,
+): Promise<{ engineVersion: string; missingDatabases: Array<{ database: string; targets: string[] }> }> => {
   const names = new Set(['rds_iam', ...Object.values(config.targets).flatMap((t) => [...t.allowedDbRoles, t.successorRole])]);
   const client = new pg.Client({ connectionString: server.url(server.superUser) });
   try {
@@ -132,11 +137,14 @@ const prepareServer = async (server: LocalPostgres, config: Config, viaUrl: bool
       if (exists) continue;
       await client.query(`CREATE ROLE ${escapeIdentifier(name)} NOLOGIN`);
       // PostgreSQL 16+: the admin grants only roles it holds ADMIN OPTION on, as on RDS after a DBA's GRANT.
-      if (server.masterUser !== server.superUser) await client.query(`GRANT ${escapeIdentifier(name)} TO ${escapeIdentifier(server.masterUser)} WITH ADMIN OPTION`);
+      if (server.masterUser !== server.superUser)
+        await client.query(`GRANT ${escapeIdentifier(name)} TO ${escapeIdentifier(server.masterUser)} WITH ADMIN OPTION`);
     }
     const allowed = new Map<string, string[]>();
     for (const [target, t] of Object.entries(config.targets)) for (const d of t.allowedDatabases) allowed.set(d, [...(allowed.get(d) ?? []), target]);
-    const present = new Set((await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[...allowed.keys()]])).rows.map((r) => r.datname));
+    const present = new Set(
+      (await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[...allowed.keys()]])).rows.map((r) => r.datname),
+    );
     const missingDatabases = [...allowed].filter(([d]) => !present.has(d)).map(([database, targets]) => ({ database, targets }));
     const engineVersion = (await client.query<{ v: string }>(`SELECT split_part(current_setting('server_version'), ' ', 1) AS v`)).rows[0].v;
     return { engineVersion, missingDatabases };
@@ -147,7 +155,11 @@ const prepareServer = async (server: LocalPostgres, config: Config, viaUrl: bool
 
 /** EventBridge's delivery to idpEvents; a refused event is answered as the dead-letter queue would record it. */
 const deliverIdentityEvent = async (body: string): Promise<HttpResult> => {
-  const reply = (statusCode: number, value: unknown): HttpResult => ({ statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
+  const reply = (statusCode: number, value: unknown): HttpResult => ({
+    statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(value),
+  });
   let event: unknown;
   try {
     event = JSON.parse(body);
@@ -173,7 +185,9 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
   const server = embedded ?? serverFromUrl(opts.databaseUrl as string);
   try {
     const { engineVersion, missingDatabases } = await prepareServer(server, config, !embedded);
-    const where = embedded ? 'the embedded server' : `${DATABASE_URL} (${describeAttempt({ host: server.host, port: server.port, user: server.masterUser, database: 'postgres' })})`;
+    const where = embedded
+      ? 'the embedded server'
+      : `${DATABASE_URL} (${describeAttempt({ host: server.host, port: server.port, user: server.masterUser, database: 'postgres' })})`;
     const notices = missingDatabases.map(
       ({ database, targets: names }) =>
         `database "${database}" (in allowedDatabases of target ${names.map((n) => `"${n}"`).join(', ')}) does not exist on ${where}: requests naming it will fail; create it (CREATE DATABASE ${escapeIdentifier(database)}) or remove it from ${opts.targetsFile}`,
@@ -184,7 +198,17 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     if (opts.simulation) aws.iam.configure(opts.simulation);
     aws.s3.directory = opts.archiveDir;
     for (const [, t] of targets) {
-      aws.rds.add({ kind: t.kind, identifier: t.identifier, region: t.region, accountId: t.accountId, host: server.host, port: server.port, masterUser: server.masterUser, engineVersion, iamAuthEnabled: false });
+      aws.rds.add({
+        kind: t.kind,
+        identifier: t.identifier,
+        region: t.region,
+        accountId: t.accountId,
+        host: server.host,
+        port: server.port,
+        masterUser: server.masterUser,
+        engineVersion,
+        iamAuthEnabled: false,
+      });
       if (t.admin.method === 'secret') aws.secrets.put(t.admin.secretArn, { username: server.masterUser, password: server.masterPassword, engine: 'postgres' });
     }
     process.env.TARGETS_CONFIG = JSON.stringify({ ...config, deployment: undefined });
@@ -193,7 +217,12 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     // Every grant slot runs in this one process, which therefore paces the account's whole rate (functions/connect-allow.ts).
     process.env.IAM_PACE_SHARES = '1';
 
-    const runner = new LocalStepFunctions({ functions: opts.functions ?? FUNCTIONS, dbConcurrency: config.dbConcurrency, grantConcurrency: config.iam.grantConcurrency, waitMs: opts.waitMs });
+    const runner = new LocalStepFunctions({
+      functions: opts.functions ?? FUNCTIONS,
+      dbConcurrency: config.dbConcurrency,
+      grantConcurrency: config.iam.grantConcurrency,
+      waitMs: opts.waitMs,
+    });
     const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
     const sfn = new SimulatedStepFunctions(runner, { region, accountId });
     const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
@@ -202,7 +231,8 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
-    sfn.onExecutionEnd = (event) => FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
+    sfn.onExecutionEnd = (event) =>
+      FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
     if (identityStore) mocks.push(new SimulatedIdentityStore(identityStore, { pageSize: opts.simulation?.pageSize }).install());
     // The deployed api handler itself, configured through its environment as serverless.yml does; and
     // POST /local/events, which hands an EventBridge event to idpEvents as its rules would.

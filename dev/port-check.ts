@@ -16,7 +16,13 @@ export const assertPortFree = async (port: number, variable = 'PORT'): Promise<v
 /** The message for a listen error: which variable to set, and to what. */
 export const portError = (e: NodeJS.ErrnoException, port: number, variable = 'PORT'): Error => {
   const next = port < 65535 ? port + 1 : 3000;
-  if (e.code === 'EADDRINUSE') return new Error(`${variable}=${port}: 127.0.0.1:${port} is already in use (another npm start?); set ${variable} to a free port, e.g. ${variable}=${next} npm start`);
-  if (e.code === 'EACCES') return new Error(`${variable}=${port}: this user may not listen on 127.0.0.1:${port} (ports below 1024 need privileges); set ${variable} to a port from 1024 to 65535, e.g. ${variable}=3000`);
+  if (e.code === 'EADDRINUSE')
+    return new Error(
+      `${variable}=${port}: 127.0.0.1:${port} is already in use (another npm start?); set ${variable} to a free port, e.g. ${variable}=${next} npm start`,
+    );
+  if (e.code === 'EACCES')
+    return new Error(
+      `${variable}=${port}: this user may not listen on 127.0.0.1:${port} (ports below 1024 need privileges); set ${variable} to a port from 1024 to 65535, e.g. ${variable}=3000`,
+    );
   return new Error(`${variable}=${port}: cannot listen on 127.0.0.1:${port}: ${e.message}`);
 };

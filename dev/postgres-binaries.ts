@@ -121,7 +121,15 @@ const sha256Of = (file: string): Promise<string> =>
  */
 const assertPrivate = async (dir: string, uid: number): Promise<void> => {
   const s = await lstat(dir);
-  const problem = !s.isDirectory() ? 'is not a directory' : s.uid !== uid ? `is owned by uid ${s.uid}, not ${uid}` : (s.mode & 0o022) !== 0 ? `is writable by others (mode ${(s.mode & 0o777).toString(8)})` : (s.mode & 0o005) !== 0o005 ? `is not readable and traversable by others (mode ${(s.mode & 0o777).toString(8)})` : undefined;
+  const problem = !s.isDirectory()
+    ? 'is not a directory'
+    : s.uid !== uid
+      ? `is owned by uid ${s.uid}, not ${uid}`
+      : (s.mode & 0o022) !== 0
+        ? `is writable by others (mode ${(s.mode & 0o777).toString(8)})`
+        : (s.mode & 0o005) !== 0o005
+          ? `is not readable and traversable by others (mode ${(s.mode & 0o777).toString(8)})`
+          : undefined;
   if (problem) throw new Error(`${dir} ${problem}: it cannot hold the PostgreSQL binaries root runs; remove it, or set TMPDIR to another folder`);
 };
 
@@ -167,7 +175,11 @@ const copyTree = async (source: string, target: string, entries: Entry[]): Promi
       const mode = e.mode as number;
       let linked = false;
       // EXDEV (another file system) or a refused link: copied instead.
-      if (linkable(await lstat(from), process.getuid?.() ?? 0)) linked = await link(from, to).then(() => true, () => false);
+      if (linkable(await lstat(from), process.getuid?.() ?? 0))
+        linked = await link(from, to).then(
+          () => true,
+          () => false,
+        );
       if (!linked) {
         await copyFile(from, to);
         await chmod(to, (mode & 0o100) !== 0 ? 0o755 : 0o644);
@@ -200,7 +212,13 @@ export const privateCopy = async (source: string, cacheRoot: string, version: st
   if (await verifyCopy(final, uid)) return final;
   // Damaged or foreign: moved aside first (a rename is atomic), so no process runs from a half-removed folder.
   const aside = `${final}.stale-${randomBytes(6).toString('hex')}`;
-  if (await rename(final, aside).then(() => true, () => false)) await rm(aside, { recursive: true, force: true });
+  if (
+    await rename(final, aside).then(
+      () => true,
+      () => false,
+    )
+  )
+    await rm(aside, { recursive: true, force: true });
 
   const building = join(cacheRoot, `.building-${process.pid}-${randomBytes(6).toString('hex')}`);
   await mkdir(building, { mode: 0o755 });
@@ -236,7 +254,9 @@ export const postgresBinaries = async (runAs: RunAs | undefined, cacheRoot: stri
   const copy = await privateCopy(packaged.nativeDir, cacheRoot, `${packaged.packageName.split('/').pop()}-${packaged.version}`);
   const binaries: PostgresBinaries = { ...binariesIn(copy), copiedFrom: packaged.nativeDir };
   if (!reachableBy(binaries.postgres, runAs)) {
-    throw new Error(`the OS user PostgreSQL runs as (uid ${runAs.uid}) cannot reach ${copy} either: a folder above it is closed to that user; set TMPDIR to a folder it can traverse`);
+    throw new Error(
+      `the OS user PostgreSQL runs as (uid ${runAs.uid}) cannot reach ${copy} either: a folder above it is closed to that user; set TMPDIR to a folder it can traverse`,
+    );
   }
   return binaries;
 };

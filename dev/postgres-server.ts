@@ -35,7 +35,10 @@ export const postgresOsUser = (): RunAs => {
   let uid = idOf('-u');
   if (uid === undefined) {
     // Parallel processes may race to add it: whoever loses finds it there.
-    for (const args of [['groupadd', OS_USER], ['useradd', '-g', OS_USER, OS_USER]]) {
+    for (const args of [
+      ['groupadd', OS_USER],
+      ['useradd', '-g', OS_USER, OS_USER],
+    ]) {
       try {
         execFileSync(args[0], args.slice(1), { stdio: 'ignore' });
       } catch {
@@ -45,7 +48,8 @@ export const postgresOsUser = (): RunAs => {
     uid = idOf('-u');
   }
   const gid = idOf('-g');
-  if (uid === undefined || gid === undefined) throw new Error(`running as root: PostgreSQL needs the OS user "${OS_USER}", which could not be added (groupadd/useradd)`);
+  if (uid === undefined || gid === undefined)
+    throw new Error(`running as root: PostgreSQL needs the OS user "${OS_USER}", which could not be added (groupadd/useradd)`);
   return { uid, gid };
 };
 
@@ -53,7 +57,11 @@ export const postgresOsUser = (): RunAs => {
 const messagesLocale = (): string => {
   if (process.platform === 'win32') return 'C';
   try {
-    const available = new Set(execFileSync('locale', ['-a'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\r?\n/).map((l) => l.trim()));
+    const available = new Set(
+      execFileSync('locale', ['-a'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .split(/\r?\n/)
+        .map((l) => l.trim()),
+    );
     return ['en_US.UTF-8', 'C.UTF-8', 'en_US.utf8'].find((l) => available.has(l)) ?? 'C';
   } catch {
     return 'C';
@@ -103,7 +111,13 @@ export class PostgresServer {
     await writeFile(pwfile, `${this.opts.superPassword}\n`, { mode: 0o600 });
     try {
       if (runAs) await chown(pwfile, runAs.uid, runAs.gid);
-      await this.run(this.opts.binaries.initdb, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${this.opts.superUser}`, `--pwfile=${pwfile}`, `--lc-messages=${this.locale}`]);
+      await this.run(this.opts.binaries.initdb, [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${this.opts.superUser}`,
+        `--pwfile=${pwfile}`,
+        `--lc-messages=${this.locale}`,
+      ]);
     } finally {
       await rm(pwfile, { force: true });
     }
@@ -120,7 +134,9 @@ export class PostgresServer {
       child.stdout?.on('data', collect);
       child.stderr?.on('data', collect);
       child.once('error', reject);
-      child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${binary} failed (exit code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${output.trim()}`))));
+      child.once('close', (code, signal) =>
+        code === 0 ? resolve() : reject(new Error(`${binary} failed (exit code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${output.trim()}`)),
+      );
     });
   }
 
@@ -140,7 +156,13 @@ export class PostgresServer {
         if (output.includes('database system is ready to accept connections')) resolve();
       });
       child.once('error', reject);
-      child.once('exit', (code, signal) => reject(new Error(`PostgreSQL (${binaries.postgres}, port ${port}) ended while starting (exit code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${output.trim()}`)));
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(
+            `PostgreSQL (${binaries.postgres}, port ${port}) ended while starting (exit code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${output.trim()}`,
+          ),
+        ),
+      );
     });
     this.process = child;
     running.add(child);

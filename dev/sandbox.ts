@@ -67,7 +67,13 @@ export const sandboxConfig = (dbConcurrency: number, iamPace: SandboxOptions['ia
     ledger: target('instance', 'ledger-db', { iamAuth: { enable: 'next-maintenance-window', pollSeconds: 3600, maxPolls: 3 } }),
     frozen: target('instance', 'frozen-db', { iamAuth: { enable: 'never', pollSeconds: 30, maxPolls: 1 } }),
   },
-  iam: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4, grantablePrincipals: {}, writesPerSecond: iamPace.writesPerSecond ?? 100, grantConcurrency: iamPace.grantConcurrency ?? 2 },
+  iam: {
+    attachedPoliciesQuota: 10,
+    maxGrantPoliciesPerPrincipal: 4,
+    grantablePrincipals: {},
+    writesPerSecond: iamPace.writesPerSecond ?? 100,
+    grantConcurrency: iamPace.grantConcurrency ?? 2,
+  },
   api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
   operations: { reconcile: { schedule: 'cron(0 5 * * ? *)', enabled: true, repair: { removeDanglingGrants: false } } },
@@ -95,7 +101,12 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   aws.secrets.put(MASTER_SECRET_ARN, { username: masterUser, password: masterPassword, engine: 'postgres' });
 
   const config = sandboxConfig(dbConcurrency, opts.iamPace);
-  const previous = { TARGETS_CONFIG: process.env.TARGETS_CONFIG, GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE, AWS_REGION: process.env.AWS_REGION, IAM_PACE_SHARES: process.env.IAM_PACE_SHARES };
+  const previous = {
+    TARGETS_CONFIG: process.env.TARGETS_CONFIG,
+    GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE,
+    AWS_REGION: process.env.AWS_REGION,
+    IAM_PACE_SHARES: process.env.IAM_PACE_SHARES,
+  };
   process.env.TARGETS_CONFIG = JSON.stringify(config);
   process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
   process.env.AWS_REGION = REGION;

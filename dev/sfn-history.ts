@@ -54,7 +54,8 @@ export const toHistoryEvents = (record: ExecutionRecord, resourceOf: (state: str
         }
         break;
       case 'StateExited':
-        if (isTask && s && !failedLast.has(s.name)) push(t, 'LambdaFunctionSucceeded', { lambdaFunctionSucceededEventDetails: { output: json(nextOutput(s.name)) } });
+        if (isTask && s && !failedLast.has(s.name))
+          push(t, 'LambdaFunctionSucceeded', { lambdaFunctionSucceededEventDetails: { output: json(nextOutput(s.name)) } });
         if (s) failedLast.delete(s.name);
         push(t, `${s?.type}StateExited` as HistoryEventType, { stateExitedEventDetails: { name: s?.name, output: json(s?.output) } });
         break;

@@ -34,13 +34,7 @@
  * IAM; lag that differs per entity or per region; IAM's quotas beyond versions, size and attachments; paging of
  * RDS describes (one target per call).
  */
-import {
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-  UpdateItemCommand,
-  type AttributeValue,
-  type UpdateItemCommandInput,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand, type AttributeValue, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import {
   AttachRolePolicyCommand,
   AttachUserPolicyCommand,
@@ -125,8 +119,7 @@ interface SimPrincipal {
 }
 
 /** IAM unique ids: a type prefix and 17 characters of [A-Z2-7]. */
-const uniqueId = (prefix: 'AROA' | 'AIDA' | 'ANPA'): string =>
-  prefix + [...randomBytes(17)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
+const uniqueId = (prefix: 'AROA' | 'AIDA' | 'ANPA'): string => prefix + [...randomBytes(17)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
 
 /** What IAM holds: the true state, or a snapshot of it as reads see it. */
 interface IamState {
@@ -163,13 +156,21 @@ export interface IamSimulationStats {
 export const iamFaults = {
   throttling: (): Error => new IAMServiceException({ name: 'Throttling', $fault: 'client', message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } }),
   concurrentModification: (): Error =>
-    new ConcurrentModificationException({ message: 'The request was rejected because multiple requests to change this object were submitted simultaneously.', $metadata: { httpStatusCode: 409 } }),
+    new ConcurrentModificationException({
+      message: 'The request was rejected because multiple requests to change this object were submitted simultaneously.',
+      $metadata: { httpStatusCode: 409 },
+    }),
   /** A reply that never arrived (the SDK's socket timeout): with `afterEffect`, the call did act. */
   timeout: (): Error => Object.assign(new Error('Connection timed out after 30000 ms'), { name: 'TimeoutError', $metadata: {} }),
-  serviceFailure: (): Error => new ServiceFailureException({ message: 'The request processing has failed because of an unknown error, exception or failure.', $metadata: { httpStatusCode: 500 } }),
+  serviceFailure: (): Error =>
+    new ServiceFailureException({
+      message: 'The request processing has failed because of an unknown error, exception or failure.',
+      $metadata: { httpStatusCode: 500 },
+    }),
 };
 
-const lagRange = (lag: IamSimulationOptions['consistencyLagMs']): { min: number; max: number } => (typeof lag === 'number' ? { min: lag, max: lag } : (lag ?? { min: 0, max: 0 }));
+const lagRange = (lag: IamSimulationOptions['consistencyLagMs']): { min: number; max: number } =>
+  typeof lag === 'number' ? { min: lag, max: lag } : (lag ?? { min: 0, max: 0 });
 
 export class SimulatedIam {
   private readonly truth: IamState = { roles: new Map(), users: new Map(), policies: new Map() };
@@ -189,7 +190,11 @@ export class SimulatedIam {
   private history: Array<{ at: number; state: IamState }> = [];
   private base?: IamState;
 
-  constructor(readonly accountId = '123456789012', readonly partition = 'aws', private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly accountId = '123456789012',
+    readonly partition = 'aws',
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Turns the simulated faults on (or off, with `{}`); the state is kept. */
   configure(options: IamSimulationOptions): this {
@@ -267,7 +272,16 @@ export class SimulatedIam {
   /** A policy someone else manages, attached to a principal: must survive everything we do. */
   attachForeignPolicy(type: 'role' | 'user', principalName: string, name: string, document: object): string {
     const arn = `arn:${this.partition}:iam::${this.accountId}:policy/${name}`;
-    this.policies.set(arn, { arn, id: uniqueId('ANPA'), name, path: '/', tags: [], versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
+    this.policies.set(arn, {
+      arn,
+      id: uniqueId('ANPA'),
+      name,
+      path: '/',
+      tags: [],
+      versions: [{ id: 'v1', document: JSON.stringify(document), created: new Date() }],
+      defaultVersionId: 'v1',
+      nextVersion: 2,
+    });
     this.principal(type, principalName).attached.push(arn);
     this.changed();
     return arn;
@@ -298,7 +312,7 @@ export class SimulatedIam {
   private principalIn(state: IamState, type: 'role' | 'user', name: string): SimPrincipal {
     const all = type === 'role' ? state.roles : state.users;
     if (!all.has(name) && this.autoCreatePrincipals) {
-      (type === 'role' ? this.addRole(name) : this.addUser(name));
+      type === 'role' ? this.addRole(name) : this.addUser(name);
       // An auto-created principal has always existed: every snapshot a read may be served from has it, unattached.
       const created = (type === 'role' ? this.roles : this.users).get(name) as SimPrincipal;
       for (const s of [this.base, ...this.history.map((h) => h.state)]) {
@@ -345,7 +359,12 @@ export class SimulatedIam {
   /** A page of a List* answer: IAM's IsTruncated and Marker, pages no larger than MaxItems or the configured size. */
   private page<T>(items: T[], input: { Marker?: string; MaxItems?: number }): { items: T[]; IsTruncated: boolean; Marker?: string } {
     const max = Math.min(input.MaxItems ?? Infinity, this.options.pageSize ?? Infinity);
-    const { items: page, next } = pageOf(items, input.Marker, max === Infinity ? items.length : max, () => new InvalidInputException({ message: `Invalid Marker ${input.Marker}`, ...meta }));
+    const { items: page, next } = pageOf(
+      items,
+      input.Marker,
+      max === Infinity ? items.length : max,
+      () => new InvalidInputException({ message: `Invalid Marker ${input.Marker}`, ...meta }),
+    );
     return { items: page, IsTruncated: next !== undefined, ...(next ? { Marker: next } : {}) };
   }
 
@@ -353,7 +372,7 @@ export class SimulatedIam {
     const m = mockClient(IAMClient);
     const on = <I>(cmd: { name: string }, kind: 'read' | 'write', fn: (input: I, state: IamState) => unknown): void => {
       const command = cmd.name.replace(/Command$/, '');
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      // biome-ignore lint/suspicious/noExplicitAny: one registration for every IAM command class; each fn types its own input
       m.on(cmd as any).callsFake(async (input: I) => {
         await tick();
         const scheduled = this.faults.take(command);
@@ -374,7 +393,18 @@ export class SimulatedIam {
     on<{ PolicyArn: string }>(GetPolicyCommand, 'read', (i, s) => {
       const p = this.policyIn(s, i.PolicyArn);
       const AttachmentCount = [...s.roles.values(), ...s.users.values()].filter((x) => x.attached.includes(p.arn)).length;
-      return { Policy: { Arn: p.arn, PolicyId: p.id, PolicyName: p.name, Path: p.path, DefaultVersionId: p.defaultVersionId, Description: p.description, AttachmentCount, ...(p.tags.length ? { Tags: p.tags } : {}) } };
+      return {
+        Policy: {
+          Arn: p.arn,
+          PolicyId: p.id,
+          PolicyName: p.name,
+          Path: p.path,
+          DefaultVersionId: p.defaultVersionId,
+          Description: p.description,
+          AttachmentCount,
+          ...(p.tags.length ? { Tags: p.tags } : {}),
+        },
+      };
     });
     on<{ PolicyArn: string; Marker?: string }>(ListPolicyTagsCommand, 'read', (i, s) => {
       const { items, ...rest } = this.page(this.policyIn(s, i.PolicyArn).tags, i);
@@ -417,22 +447,38 @@ export class SimulatedIam {
     on<{ PolicyArn: string; VersionId: string }>(DeletePolicyVersionCommand, 'write', (i) => {
       const p = this.policy(i.PolicyArn);
       if (p.defaultVersionId === i.VersionId) throw new DeleteConflictException({ message: 'Cannot delete the default version of a policy.', ...meta });
-      if (!p.versions.some((v) => v.id === i.VersionId)) throw new NoSuchEntityException({ message: `Policy ${i.PolicyArn} version ${i.VersionId} does not exist.`, ...meta });
+      if (!p.versions.some((v) => v.id === i.VersionId))
+        throw new NoSuchEntityException({ message: `Policy ${i.PolicyArn} version ${i.VersionId} does not exist.`, ...meta });
       p.versions = p.versions.filter((v) => v.id !== i.VersionId);
       return {};
     });
-    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string; Tags?: Array<{ Key: string; Value: string }> }>(CreatePolicyCommand, 'write', (i) => {
-      const path = i.Path ?? '/';
-      const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
-      if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
-        throw new EntityAlreadyExistsException({ message: `A policy called ${i.PolicyName} already exists.`, ...meta });
-      }
-      this.checkDocument(i.PolicyDocument);
-      // IAM tag values: letters, digits, spaces and _.:/=+-@ only.
-      for (const t of i.Tags ?? []) if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u.test(t.Value)) throw new InvalidInputException({ message: `tag value ${t.Value} is not valid`, ...meta });
-      this.policies.set(arn, { arn, id: uniqueId('ANPA'), name: i.PolicyName, path, description: i.Description, tags: [...(i.Tags ?? [])], versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }], defaultVersionId: 'v1', nextVersion: 2 });
-      return { Policy: { Arn: arn, PolicyId: this.policies.get(arn)?.id, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
-    });
+    on<{ PolicyName: string; Path?: string; PolicyDocument: string; Description?: string; Tags?: Array<{ Key: string; Value: string }> }>(
+      CreatePolicyCommand,
+      'write',
+      (i) => {
+        const path = i.Path ?? '/';
+        const arn = `arn:${this.partition}:iam::${this.accountId}:policy${path}${i.PolicyName}`;
+        if ([...this.policies.values()].some((p) => p.name === i.PolicyName)) {
+          throw new EntityAlreadyExistsException({ message: `A policy called ${i.PolicyName} already exists.`, ...meta });
+        }
+        this.checkDocument(i.PolicyDocument);
+        // IAM tag values: letters, digits, spaces and _.:/=+-@ only.
+        for (const t of i.Tags ?? [])
+          if (!/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u.test(t.Value)) throw new InvalidInputException({ message: `tag value ${t.Value} is not valid`, ...meta });
+        this.policies.set(arn, {
+          arn,
+          id: uniqueId('ANPA'),
+          name: i.PolicyName,
+          path,
+          description: i.Description,
+          tags: [...(i.Tags ?? [])],
+          versions: [{ id: 'v1', document: i.PolicyDocument, created: new Date() }],
+          defaultVersionId: 'v1',
+          nextVersion: 2,
+        });
+        return { Policy: { Arn: arn, PolicyId: this.policies.get(arn)?.id, PolicyName: i.PolicyName, Path: path, DefaultVersionId: 'v1' } };
+      },
+    );
     // Anyone with iam:TagPolicy can change tags later: ownership is proven at every read, never remembered.
     on<{ PolicyArn: string; Tags: Array<{ Key: string; Value: string }> }>(TagPolicyCommand, 'write', (i) => {
       const p = this.policy(i.PolicyArn);
@@ -442,14 +488,19 @@ export class SimulatedIam {
     on<{ PolicyArn: string }>(DeletePolicyCommand, 'write', (i) => {
       const attachedTo = [...this.roles.values(), ...this.users.values()].some((p) => p.attached.includes(i.PolicyArn));
       if (attachedTo) throw new DeleteConflictException({ message: 'Cannot delete a policy attached to entities.', ...meta });
-      if (this.policy(i.PolicyArn).versions.length > 1) throw new DeleteConflictException({ message: 'This policy has more than one version. Before you delete a policy, you must delete the policy\'s versions.', ...meta });
+      if (this.policy(i.PolicyArn).versions.length > 1)
+        throw new DeleteConflictException({
+          message: "This policy has more than one version. Before you delete a policy, you must delete the policy's versions.",
+          ...meta,
+        });
       this.policies.delete(i.PolicyArn);
       return {};
     });
     const attach = (p: SimPrincipal, arn: string) => {
       this.policy(arn);
       if (p.attached.includes(arn)) return {};
-      if (p.attached.length >= this.attachedQuota) throw new LimitExceededException({ message: `Cannot exceed quota for PoliciesPerRole: ${this.attachedQuota}`, ...meta });
+      if (p.attached.length >= this.attachedQuota)
+        throw new LimitExceededException({ message: `Cannot exceed quota for PoliciesPerRole: ${this.attachedQuota}`, ...meta });
       p.attached.push(arn);
       return {};
     };
@@ -520,7 +571,11 @@ export class SimulatedRds {
       engine: spec.kind === 'cluster' ? 'aurora-postgresql' : 'postgres',
       engineVersion: '16.4',
       iamAuthEnabled: false,
-      resourceId: `${spec.kind === 'cluster' ? 'cluster' : 'db'}-${spec.identifier.toUpperCase().replace(/[^A-Z0-9]/g, '').padEnd(26, 'X').slice(0, 26)}`,
+      resourceId: `${spec.kind === 'cluster' ? 'cluster' : 'db'}-${spec.identifier
+        .toUpperCase()
+        .replace(/[^A-Z0-9]/g, '')
+        .padEnd(26, 'X')
+        .slice(0, 26)}`,
       status: 'available',
       ...spec,
     };
@@ -612,16 +667,20 @@ export class SimulatedRds {
       this.advance(db);
       return { DBClusters: [out], ...meta };
     });
-    m.on(ModifyDBInstanceCommand).callsFake(async (i: { DBInstanceIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
-      await tick();
-      this.modify(this.get('instance', i.DBInstanceIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
-      return { DBInstance: { DBInstanceIdentifier: i.DBInstanceIdentifier }, ...meta };
-    });
-    m.on(ModifyDBClusterCommand).callsFake(async (i: { DBClusterIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
-      await tick();
-      this.modify(this.get('cluster', i.DBClusterIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
-      return { DBCluster: { DBClusterIdentifier: i.DBClusterIdentifier }, ...meta };
-    });
+    m.on(ModifyDBInstanceCommand).callsFake(
+      async (i: { DBInstanceIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
+        await tick();
+        this.modify(this.get('instance', i.DBInstanceIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
+        return { DBInstance: { DBInstanceIdentifier: i.DBInstanceIdentifier }, ...meta };
+      },
+    );
+    m.on(ModifyDBClusterCommand).callsFake(
+      async (i: { DBClusterIdentifier: string; EnableIAMDatabaseAuthentication?: boolean; ApplyImmediately?: boolean }) => {
+        await tick();
+        this.modify(this.get('cluster', i.DBClusterIdentifier), i.EnableIAMDatabaseAuthentication, i.ApplyImmediately);
+        return { DBCluster: { DBClusterIdentifier: i.DBClusterIdentifier }, ...meta };
+      },
+    );
     return m;
   }
 }
@@ -694,17 +753,28 @@ export class SimulatedLockTable {
     const key = input.Key?.pk?.S as string;
     const current = this.items.get(key);
     if (!this.conditionHolds(current, input)) {
-      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', ...meta, ...(input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: current } : {}) });
+      throw new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        ...meta,
+        ...(input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: current } : {}),
+      });
     }
     const next: Item = { ...(current ?? { pk: { S: key } }) };
     const names = input.ExpressionAttributeNames ?? {};
     const values = input.ExpressionAttributeValues ?? {};
     const [setPart, removePart] = (input.UpdateExpression ?? '').split(/\s*REMOVE\s*/);
-    for (const assignment of (setPart ?? '').replace(/^SET\s*/, '').split(',').filter((s) => s.includes('='))) {
+    for (const assignment of (setPart ?? '')
+      .replace(/^SET\s*/, '')
+      .split(',')
+      .filter((s) => s.includes('='))) {
       const [name, value] = assignment.split('=').map((s) => s.trim());
       next[names[name] ?? name] = values[value];
     }
-    for (const name of (removePart ?? '').split(',').map((s) => s.trim()).filter(Boolean)) delete next[names[name] ?? name];
+    for (const name of (removePart ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      delete next[names[name] ?? name];
     this.items.set(key, next);
     return { before: current, after: next };
   }
@@ -773,7 +843,13 @@ export class SimulatedS3 {
       await tick();
       // Conditional write (IfNoneMatch: '*'), as S3 answers it: 412 PreconditionFailed when the key exists.
       if (i.IfNoneMatch === '*' && this.get(i.Bucket, i.Key) !== undefined) {
-        throw new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', message: 'At least one of the pre-conditions you specified did not hold', ...meta, $metadata: { httpStatusCode: 412 } });
+        throw new S3ServiceException({
+          name: 'PreconditionFailed',
+          $fault: 'client',
+          message: 'At least one of the pre-conditions you specified did not hold',
+          ...meta,
+          $metadata: { httpStatusCode: 412 },
+        });
       }
       const body = typeof i.Body === 'string' ? i.Body : new TextDecoder().decode(i.Body as Uint8Array);
       this.objects.set(`${i.Bucket}/${i.Key}`, { body, metadata: i.Metadata ?? {}, lastModified: new Date() });
@@ -789,7 +865,8 @@ export class SimulatedS3 {
       const keys = new Set([...this.objects.keys()].filter((k) => k.startsWith(`${i.Bucket}/`)).map((k) => k.slice(i.Bucket.length + 1)));
       if (this.directory && existsSync(resolve(this.directory, i.Bucket))) {
         const walk = (dir: string, prefix: string): void => {
-          for (const f of readdirSync(dir, { withFileTypes: true })) f.isDirectory() ? walk(join(dir, f.name), `${prefix}${f.name}/`) : keys.add(`${prefix}${f.name}`);
+          for (const f of readdirSync(dir, { withFileTypes: true }))
+            f.isDirectory() ? walk(join(dir, f.name), `${prefix}${f.name}/`) : keys.add(`${prefix}${f.name}`);
         };
         walk(resolve(this.directory, i.Bucket), '');
       }
@@ -799,7 +876,13 @@ export class SimulatedS3 {
       const max = i.MaxKeys ?? 1000;
       const page = all.slice(0, max);
       const truncated = all.length > max;
-      return { Contents: page.map((Key) => ({ Key })), KeyCount: page.length, IsTruncated: truncated, ...(truncated ? { NextContinuationToken: page.at(-1) } : {}), ...meta };
+      return {
+        Contents: page.map((Key) => ({ Key })),
+        KeyCount: page.length,
+        IsTruncated: truncated,
+        ...(truncated ? { NextContinuationToken: page.at(-1) } : {}),
+        ...meta,
+      };
     });
     m.on(GetObjectCommand).callsFake(async (i: { Bucket: string; Key: string }) => {
       await tick();

@@ -74,7 +74,12 @@ export class SimulatedQueueTrigger {
           messageId: message.id,
           receiptHandle: `${message.id}/${message.receiveCount}`,
           body: message.body,
-          attributes: { ApproximateReceiveCount: String(message.receiveCount), SentTimestamp: String(receivedAt), SenderId: 'states.amazonaws.com', ApproximateFirstReceiveTimestamp: String(receivedAt) },
+          attributes: {
+            ApproximateReceiveCount: String(message.receiveCount),
+            SentTimestamp: String(receivedAt),
+            SenderId: 'states.amazonaws.com',
+            ApproximateFirstReceiveTimestamp: String(receivedAt),
+          },
           messageAttributes: {},
           md5OfBody: '',
           eventSource: 'aws:sqs',

@@ -19,6 +19,7 @@ import {
   InvalidToken,
   ListExecutionsCommand,
   SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   SFNClient,
   StartExecutionCommand,
@@ -49,16 +50,31 @@ export interface ExecutionStatusChange {
   time: string;
   region: string;
   resources: string[];
-  detail: { executionArn: string; stateMachineArn: string; name: string; status: string; startDate: number; stopDate: number | null; input: string; output: string | null; error: string | null; cause: string | null };
+  detail: {
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: string;
+    startDate: number;
+    stopDate: number | null;
+    input: string;
+    output: string | null;
+    error: string | null;
+    cause: string | null;
+  };
 }
 
 /**
- * SendTaskSuccess / SendTaskFailure on `m`, answering the states of `runner` that wait for a task token (the
+ * SendTaskHeartbeat / SendTaskSuccess / SendTaskFailure on `m`, answering the states of `runner` that wait for a task token (the
  * database limiter's consumer calls them). A test that mocks SFNClient itself adds them with this, or the
  * limiter's states would wait forever.
  */
 export const answerTasksOf = (m: AwsClientStub<SFNClient>, runner: LocalStepFunctions): void => {
   const timedOut = () => new TaskTimedOut({ message: 'Task Timed Out', ...meta });
+  m.on(SendTaskHeartbeatCommand).callsFake(async (i: { taskToken: string }) => {
+    if (!runner.isWaiting(i.taskToken)) throw timedOut();
+    return meta;
+  });
   m.on(SendTaskSuccessCommand).callsFake(async (i: { taskToken: string; output: string }) => {
     if (!runner.answerTask(i.taskToken, { output: JSON.parse(i.output) as unknown })) throw timedOut();
     return meta;
@@ -97,7 +113,9 @@ export class SimulatedStepFunctions {
     private readonly opts: { region: string; accountId: string; stage?: string; machines?: string[] },
   ) {
     const stage = opts.stage ?? 'local';
-    this.arns = Object.fromEntries((opts.machines ?? ['onboard', 'offboard']).map((m) => [m, `arn:aws:states:${opts.region}:${opts.accountId}:stateMachine:rds-iam-access-${stage}-${m}`]));
+    this.arns = Object.fromEntries(
+      (opts.machines ?? ['onboard', 'offboard']).map((m) => [m, `arn:aws:states:${opts.region}:${opts.accountId}:stateMachine:rds-iam-access-${stage}-${m}`]),
+    );
     this.lambdaArnPrefix = `arn:aws:lambda:${opts.region}:${opts.accountId}:function:rds-iam-access-${stage}-`;
     runner.executionArnOf = (machine, name) => this.executionArn(machine, name);
   }
@@ -171,7 +189,8 @@ export class SimulatedStepFunctions {
       const existing = this.runner.find(machine, i.name);
       if (existing) {
         // Step Functions: the same name and input while running is the same execution; otherwise a conflict.
-        if (existing.status === 'RUNNING' && JSON.stringify(existing.input) === JSON.stringify(input)) return { executionArn, startDate: existing.startDate, ...meta };
+        if (existing.status === 'RUNNING' && JSON.stringify(existing.input) === JSON.stringify(input))
+          return { executionArn, startDate: existing.startDate, ...meta };
         throw new ExecutionAlreadyExists({ message: `Execution Already Exists: '${executionArn}'`, ...meta });
       }
       const { record, done } = this.runner.start(machine, i.name, input);
@@ -299,22 +318,39 @@ export class SimulatedIdentityStore {
     const user = (id: string) => this.index().get(id);
     m.on(ListUsersCommand).callsFake(async (i: { IdentityStoreId: string; NextToken?: string; MaxResults?: number }) => {
       const { items, NextToken } = this.page(this.data.users, i);
-      return { Users: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED' })), ...(NextToken ? { NextToken } : {}), ...meta };
+      return {
+        Users: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED' })),
+        ...(NextToken ? { NextToken } : {}),
+        ...meta,
+      };
     });
     m.on(DescribeUserCommand).callsFake(async (i: { IdentityStoreId: string; UserId: string }) => {
       const u = user(i.UserId);
       if (!u) throw notFound(`user ${i.UserId}`);
       return { IdentityStoreId: i.IdentityStoreId, UserId: u.userId, UserName: u.userName, UserStatus: u.status ?? 'ENABLED', ...meta };
     });
-    m.on(ListGroupMembershipsForMemberCommand).callsFake(async (i: { IdentityStoreId: string; MemberId: { UserId: string }; NextToken?: string; MaxResults?: number }) => {
-      const u = user(i.MemberId.UserId);
-      if (!u) throw notFound(`user ${i.MemberId.UserId}`);
-      const { items, NextToken } = this.page(u.groups, i);
-      return { GroupMemberships: items.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })), ...(NextToken ? { NextToken } : {}), ...meta };
-    });
+    m.on(ListGroupMembershipsForMemberCommand).callsFake(
+      async (i: { IdentityStoreId: string; MemberId: { UserId: string }; NextToken?: string; MaxResults?: number }) => {
+        const u = user(i.MemberId.UserId);
+        if (!u) throw notFound(`user ${i.MemberId.UserId}`);
+        const { items, NextToken } = this.page(u.groups, i);
+        return {
+          GroupMemberships: items.map((GroupId) => ({ IdentityStoreId: i.IdentityStoreId, GroupId, MemberId: { UserId: u.userId } })),
+          ...(NextToken ? { NextToken } : {}),
+          ...meta,
+        };
+      },
+    );
     m.on(ListGroupMembershipsCommand).callsFake(async (i: { IdentityStoreId: string; GroupId: string; NextToken?: string; MaxResults?: number }) => {
-      const { items, NextToken } = this.page(this.data.users.filter((u) => u.groups.includes(i.GroupId)), i);
-      return { GroupMemberships: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, GroupId: i.GroupId, MemberId: { UserId: u.userId } })), ...(NextToken ? { NextToken } : {}), ...meta };
+      const { items, NextToken } = this.page(
+        this.data.users.filter((u) => u.groups.includes(i.GroupId)),
+        i,
+      );
+      return {
+        GroupMemberships: items.map((u) => ({ IdentityStoreId: i.IdentityStoreId, GroupId: i.GroupId, MemberId: { UserId: u.userId } })),
+        ...(NextToken ? { NextToken } : {}),
+        ...meta,
+      };
     });
     m.on(GetGroupIdCommand).callsFake(async (i: { IdentityStoreId: string; AlternateIdentifier: { UniqueAttribute?: { AttributeValue?: unknown } } }) => {
       const g = this.data.groups.find((x) => x.displayName === i.AlternateIdentifier.UniqueAttribute?.AttributeValue);

@@ -29,11 +29,20 @@ async function main(): Promise<void> {
   if (unsupported) console.error(unsupported);
   const targetsFile = resolve(process.env.TARGETS_FILE ?? DEFAULT_TARGETS_FILE);
   const port = Number(process.env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a whole number from 0 to 65535 (0: any free port), not "${process.env.PORT}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a whole number from 0 to 65535 (0: any free port), not "${process.env.PORT}"`);
   const archiveDir = resolve(process.env.LOCAL_ARCHIVE_DIR ?? DEFAULT_ARCHIVE_DIR);
   const identityStoreFile = resolve(process.env.LOCAL_IDENTITY_STORE ?? DEFAULT_IDENTITY_STORE_FILE);
   const simulation = simulationFromEnv(process.env);
-  const local = await startLocalMode({ targetsFile, port, databaseUrl: process.env.DATABASE_URL || undefined, waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000), archiveDir, identityStoreFile, simulation });
+  const local = await startLocalMode({
+    targetsFile,
+    port,
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    waitMs: Number(process.env.LOCAL_WAIT_MS ?? 1000),
+    archiveDir,
+    identityStoreFile,
+    simulation,
+  });
 
   let stoppingSince: number | undefined;
   const stop = async (signal: string): Promise<void> => {
@@ -60,14 +69,18 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const targets = Object.entries(local.config.targets).map(([name, t]) => `${name} (${t.kind} ${t.identifier})`).join(', ');
+  const targets = Object.entries(local.config.targets)
+    .map(([name, t]) => `${name} (${t.kind} ${t.identifier})`)
+    .join(', ');
   console.log(
     [
       'rds-iam-access local mode (AWS simulated in memory; PostgreSQL is real)',
       `API: ${local.apiUrl}`,
       `PostgreSQL: ${local.postgresUrl}`,
       ...(local.postgresBinaries?.copiedFrom
-        ? [`PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`]
+        ? [
+            `PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`,
+          ]
         : []),
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,
       `Archive: ${relative(process.cwd(), archiveDir) || archiveDir} (the S3 bucket of the stack, as files)`,

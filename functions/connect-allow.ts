@@ -1,5 +1,6 @@
 import { withStepLease } from './lib/workflows/db-user-lease';
 import { loadConfig } from './lib/core/config';
+import { ConfigurationError } from './lib/core/errors';
 import { grantDeps } from './lib/iam/deps';
 import { addConnectGrant } from './lib/iam/grants';
 import { type Pace, paceOf, pacedIam } from './lib/iam/pacing';
@@ -18,7 +19,10 @@ let pace: { key: string; pace: Pace } | undefined;
  * every slot in one process, which therefore holds the whole rate: they set IAM_PACE_SHARES=1.
  */
 const paceFor = (writesPerSecond: number, grantConcurrency: number): Pace => {
-  const shares = Number(process.env.IAM_PACE_SHARES ?? grantConcurrency);
+  const raw = process.env.IAM_PACE_SHARES;
+  const shares = raw === undefined ? grantConcurrency : Number(raw);
+  if (!Number.isInteger(shares) || shares < 1)
+    throw new ConfigurationError('IAM_PACE_SHARES', `must be a whole number of at least 1 (local mode sets 1), not "${raw}"`, []);
   const key = `${writesPerSecond}/${shares}`;
   if (pace?.key !== key) pace = { key, pace: paceOf(writesPerSecond, shares) };
   return pace.pace;
@@ -37,11 +41,19 @@ export const handler = stepHandler(
     const deps = grantDeps();
     const { writesPerSecond, grantConcurrency } = loadConfig().iam;
     const iam = pacedIam(deps.iam, paceFor(writesPerSecond, grantConcurrency));
-    return withStepLease(state, 'onboarding', true, async () => {
-      // The unique id the database user was recorded with must be the principal's now: a forged or stale id is refused.
-      if (request.principalId !== undefined) await assertPrincipalId(iam, request.principal, request.principalId);
-      return addConnectGrant({ ...deps, iam }, request.principal, connectResourceOf(state), request.requestId, request.principalId);
-    });
+    return withStepLease(
+      state,
+      'onboarding',
+      true,
+      async () => {
+        // The unique id the database user was recorded with must be the principal's now: a forged or stale id is refused.
+        if (request.principalId !== undefined) await assertPrincipalId(iam, request.principal, request.principalId);
+        return addConnectGrant({ ...deps, iam }, request.principal, connectResourceOf(state), request.requestId, request.principalId);
+      },
+      undefined,
+      // Refused (LeasePreempted) when an offboarding took the user over while this grant waited in the queue.
+      'grant',
+    );
   },
   // How close principals come to iam.maxGrantPoliciesPerPrincipal: the Maximum statistic is the fullest one.
   (out) => [{ name: METRIC.grantsPerPrincipal, unit: 'Count', value: out.grantsHeld, metadata: { principalArn: out.principalArn } }],

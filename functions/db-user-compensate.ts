@@ -10,10 +10,17 @@ import type { OnboardState } from './lib/workflows/steps';
 export const handler = stepHandler('CompensateDbUser', async (input: OnboardState) => {
   const state = await verifyOnboardState(input);
   const { request, target, db } = state;
-  return withStepLease(state, 'onboarding', true, () =>
-    withTargetAdmin(target, db, async (client) => {
-      const result = await dropRoleCreatedBy(client, request.dbUser, request.requestId);
-      return { dbUser: request.dbUser, outcome: result.outcome, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
-    }),
+  return withStepLease(
+    state,
+    'onboarding',
+    true,
+    () =>
+      withTargetAdmin(target, db, async (client) => {
+        const result = await dropRoleCreatedBy(client, request.dbUser, request.requestId);
+        return { dbUser: request.dbUser, outcome: result.outcome, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
+      }),
+    undefined,
+    // Undoing itself is what a preempted onboarding still may do.
+    'compensate',
   );
 });

@@ -11,15 +11,15 @@ import { type OffboardState, protectedNamesOf } from './lib/workflows/steps';
 export const handler = stepHandler(
   'DeactivateDbUser',
   async (input: OffboardState) => {
-  const state = await verifyOffboardState(input);
-  const { request, target, db } = state;
-  // Held until RetireDbUser: an onboarding of this user waits for the whole offboarding.
-  return withStepLease(state, 'offboarding', false, () =>
-    withTargetAdmin(target, db, async (client) => {
-      const result = await deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser);
-      return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
-    }),
-  );
+    const state = await verifyOffboardState(input);
+    const { request, target, db } = state;
+    // Held until RetireDbUser: an onboarding of this user waits for the whole offboarding.
+    return withStepLease(state, 'offboarding', false, () =>
+      withTargetAdmin(target, db, async (client) => {
+        const result = await deactivateDbUser(client, request.dbUser, protectedNamesOf(target, db), request.requireOwner, request.idpUser);
+        return { ...result, statements: result.statements.map((s) => s.purpose), blockersEnded: sessionsEndedOn(client) };
+      }),
+    );
   },
   (out, input) => [{ name: METRIC.sessionsTerminated, unit: 'Count', value: out.sessionsTerminated, dimensions: { target: input.target.name } }],
 );

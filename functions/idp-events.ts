@@ -35,7 +35,8 @@ const idpDeps = (): IdpDeps => {
     config,
     executions: { sfn: sfnClient(), stateMachines: stateMachinesFromEnv() },
     // Events say what changed; the provider's directory says what is true now (and counts every group).
-    directoryFor: (change) => (change.source === 'okta' ? oktaPeople : change.source === 'identity-center' || change.source === 'identity-store' ? store : undefined),
+    directoryFor: (change) =>
+      change.source === 'okta' ? oktaPeople : change.source === 'identity-center' || change.source === 'identity-store' ? store : undefined,
     iam: iamClient(),
     rds: rdsClient,
     database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')),

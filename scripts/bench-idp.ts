@@ -64,7 +64,10 @@ async function main(): Promise<void> {
   const config = parseConfig({
     ...sb.config,
     idp: {
-      groups: { [READERS]: { targets: ['orders'], dbRoles: ['app_read'], databases: ['app'] }, [WRITERS]: { targets: ['orders'], dbRoles: ['app_write'], databases: ['app'] } },
+      groups: {
+        [READERS]: { targets: ['orders'], dbRoles: ['app_read'], databases: ['app'] },
+        [WRITERS]: { targets: ['orders'], dbRoles: ['app_write'], databases: ['app'] },
+      },
       principal: { kind: 'shared', roleArn: shared, tagKey: 'db_user', dbUserPrefix: 'sso_' },
       dbUserTemplate: 'sso_{userId}',
       identityStoreId: 'd-0123456789',
@@ -73,7 +76,17 @@ async function main(): Promise<void> {
   process.env.TARGETS_CONFIG = JSON.stringify(config);
   let failures = 0;
   try {
-    const event = { version: '0', id: 'bench-notification', 'detail-type': 'Group Membership Created', source: 'aws.identitystore', account: ACCOUNT_ID, region: 'eu-west-1', time: new Date().toISOString(), resources: [], detail: {} };
+    const event = {
+      version: '0',
+      id: 'bench-notification',
+      'detail-type': 'Group Membership Created',
+      source: 'aws.identitystore',
+      account: ACCOUNT_ID,
+      region: 'eu-west-1',
+      time: new Date().toISOString(),
+      resources: [],
+      detail: {},
+    };
     const sfnCalls = () => sb.runner.executions.size;
     const sfnBefore = sfnCalls();
     console.log(`reconciling ${PEOPLE} people (an Identity Store notification; directory paged at 100) ...`);
@@ -95,7 +108,10 @@ async function main(): Promise<void> {
     const awsEstimateS = (directoryCalls * AWS_CALL_MS) / 1000 + outcome.executions.length / STARTS_PER_SECOND;
 
     let ended = 0;
-    const progress = setInterval(() => console.log(`  ... ${ended}/${outcome.executions.length} executions ended after ${((performance.now() - t0) / 1000).toFixed(0)} s`), 10_000);
+    const progress = setInterval(
+      () => console.log(`  ... ${ended}/${outcome.executions.length} executions ended after ${((performance.now() - t0) / 1000).toFixed(0)} s`),
+      10_000,
+    );
     const runs: ExecutionRecord[] = await Promise.all(
       outcome.executions.map(async (e) => {
         const record = sb.runner.find('onboard', e.requestId) ?? sb.runner.find('offboard', e.requestId);
@@ -117,19 +133,35 @@ async function main(): Promise<void> {
     const runCost = transitions * PRICE.transition + invocations * PRICE.lambdaRequest + sqsRequests * PRICE.sqsRequest;
     const errors = [...new Set(failed.map((r) => `${r.error}: ${r.cause}`))].slice(0, 3);
     const retried = new Map<string, number>();
-    for (const r of runs) for (const e of r.events) if (e.type === "StateFailed") { const k = String((e as { Error?: string }).Error); retried.set(k, (retried.get(k) ?? 0) + 1); if (process.env.BENCH_IDP_CAUSES) console.log(k, JSON.stringify(e).slice(0, 600)); }
+    for (const r of runs)
+      for (const e of r.events)
+        if (e.type === 'StateFailed') {
+          const k = String((e as { Error?: string }).Error);
+          retried.set(k, (retried.get(k) ?? 0) + 1);
+          if (process.env.BENCH_IDP_CAUSES) console.log(k, JSON.stringify(e).slice(0, 600));
+        }
 
     console.log(`\n${PEOPLE} people through the identity-provider path (one reconcile, shared permission-set role)`);
     console.log(`  executions started:         ${outcome.executions.length}  (target ${PEOPLE}: ${check(outcome.executions.length === PEOPLE)})`);
-    console.log(`  reconcile, here:            ${reconcileS.toFixed(1)} s  (the starts alone at ${STARTS_PER_SECOND}/s: ${(outcome.executions.length / STARTS_PER_SECOND).toFixed(1)} s)`);
-    console.log(`  reconcile, in AWS (est.):   ${awsEstimateS.toFixed(1)} s  (${directoryCalls} directory calls x ${AWS_CALL_MS} ms + the starts; idpEvents timeout ${IDP_TIMEOUT_S} s: ${check(awsEstimateS < IDP_TIMEOUT_S)})`);
-    console.log(`  directory calls:            ${directoryCalls}  (${(directoryCalls / PEOPLE).toFixed(3)} per person; one DescribeUser + one ListGroupMembershipsForMember each would be ${2 * PEOPLE})`);
+    console.log(
+      `  reconcile, here:            ${reconcileS.toFixed(1)} s  (the starts alone at ${STARTS_PER_SECOND}/s: ${(outcome.executions.length / STARTS_PER_SECOND).toFixed(1)} s)`,
+    );
+    console.log(
+      `  reconcile, in AWS (est.):   ${awsEstimateS.toFixed(1)} s  (${directoryCalls} directory calls x ${AWS_CALL_MS} ms + the starts; idpEvents timeout ${IDP_TIMEOUT_S} s: ${check(awsEstimateS < IDP_TIMEOUT_S)})`,
+    );
+    console.log(
+      `  directory calls:            ${directoryCalls}  (${(directoryCalls / PEOPLE).toFixed(3)} per person; one DescribeUser + one ListGroupMembershipsForMember each would be ${2 * PEOPLE})`,
+    );
     console.log(`  executions in Step Functions: ${startCalls}  (one StartExecution per person, no DescribeExecution)`);
     console.log(`  all executions ended after: ${allS.toFixed(1)} s  (${(PEOPLE / allS).toFixed(1)} onboardings/s; database-bound, see npm run bench)`);
     console.log(`  failures:                   ${failed.length}  (target 0: ${check(failed.length === 0)})${errors.length ? `  ${errors.join(' | ')}` : ''}`);
-    console.log(`  state transitions per run:  ${(transitions / runs.length).toFixed(2)}  (retried: ${[...retried].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`);
+    console.log(
+      `  state transitions per run:  ${(transitions / runs.length).toFixed(2)}  (retried: ${[...retried].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
+    );
     console.log(`  Lambda invocations per run: ${(invocations / runs.length).toFixed(2)}`);
-    console.log(`  cost per person:            $${((reconcileCost + runCost) / PEOPLE).toFixed(6)}  (transitions, Lambda requests, SQS requests, the reconcile's compute at list prices; the steps' own compute not counted)`);
+    console.log(
+      `  cost per person:            $${((reconcileCost + runCost) / PEOPLE).toFixed(6)}  (transitions, Lambda requests, SQS requests, the reconcile's compute at list prices; the steps' own compute not counted)`,
+    );
   } finally {
     storeStub.restore();
     lambda.restore();

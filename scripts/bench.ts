@@ -75,10 +75,21 @@ async function main(): Promise<void> {
     // ---------------------------------------------------------------- one onboarding
     const role = sb.aws.iam.addRole('BenchSingle');
     const before = { conn: connectionStats.opened, tx: connectionStats.transactions, iam: iamWrites(), inv: invocations() };
-    const one = await sb.runner.run('onboard', 'bench-single', { requestId: 'bench-single', principalArn: role, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+    const one = await sb.runner.run('onboard', 'bench-single', {
+      requestId: 'bench-single',
+      principalArn: role,
+      target: 'orders',
+      dbRoles: ['app_read'],
+      databases: ['app'],
+    });
     if (one.status !== 'SUCCEEDED') throw new Error(`single onboarding ${one.status}: ${one.error} ${one.cause}`);
     const transitions = statePath(one).length;
-    const used = { conn: connectionStats.opened - before.conn, tx: connectionStats.transactions - before.tx, iam: iamWrites() - before.iam, inv: invocations() - before.inv };
+    const used = {
+      conn: connectionStats.opened - before.conn,
+      tx: connectionStats.transactions - before.tx,
+      iam: iamWrites() - before.iam,
+      inv: invocations() - before.inv,
+    };
     console.log('one onboarding (IAM auth already on, 1 group role, 1 database)');
     console.log(`  state transitions:   ${transitions}  (target <= 8: ${check(transitions <= 8)})  ${statePath(one).join(' > ')}`);
     console.log(`  Lambda invocations:  ${used.inv}  (target <= 5: ${check(used.inv <= 5)})`);
@@ -90,7 +101,13 @@ async function main(): Promise<void> {
     // Users already holding CONNECT on the database make its ACL long (and TOASTed): onboarding must not slow down.
     const timeOne = async (label: string): Promise<number> => {
       const t = performance.now();
-      const r = await sb.runner.run('onboard', label, { requestId: label, principalArn: sb.aws.iam.addRole(label), target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+      const r = await sb.runner.run('onboard', label, {
+        requestId: label,
+        principalArn: sb.aws.iam.addRole(label),
+        target: 'orders',
+        dbRoles: ['app_read'],
+        databases: ['app'],
+      });
       if (r.status !== 'SUCCEEDED') throw new Error(`${label} ${r.status}: ${r.error} ${r.cause}`);
       return performance.now() - t;
     };
@@ -121,7 +138,9 @@ async function main(): Promise<void> {
     const atFleet = { run: await median(`bench-fleet-${EXISTING}`), query: await connectStateMs() };
     console.log(`\none onboarding with users already holding CONNECT on the database (median of 5)`);
     console.log(`  at 0 existing users:        ${atZero.run.toFixed(0)} ms  (of it the CONNECT-state query ${atZero.query.toFixed(1)} ms)`);
-    console.log(`  at ${EXISTING} existing users:     ${atFleet.run.toFixed(0)} ms  (of it the CONNECT-state query ${atFleet.query.toFixed(1)} ms; target <= 25 ms, was 3.5 s: ${check(atFleet.query <= 25)})`);
+    console.log(
+      `  at ${EXISTING} existing users:     ${atFleet.run.toFixed(0)} ms  (of it the CONNECT-state query ${atFleet.query.toFixed(1)} ms; target <= 25 ms, was 3.5 s: ${check(atFleet.query <= 25)})`,
+    );
     console.log(`  (the rest of the difference is GRANT CONNECT rewriting the database's one ACL array: linear in its size)`);
 
     // ---------------------------------------------------------------- the physical limit
@@ -130,7 +149,14 @@ async function main(): Promise<void> {
     // server and fleet as the burst below (its users are dropped again before the burst starts).
     const limitStates: OnboardState[] = [];
     for (let i = 0; i < TOTAL; i++) {
-      const input = { requestId: `limit-${i}`, dbUser: `limit_${i}`, principalArn: sb.aws.iam.addRole(`LimitRole${String(i).padStart(4, '0')}`), target: 'orders', dbRoles: ['app_read'], databases: ['app'] };
+      const input = {
+        requestId: `limit-${i}`,
+        dbUser: `limit_${i}`,
+        principalArn: sb.aws.iam.addRole(`LimitRole${String(i).padStart(4, '0')}`),
+        target: 'orders',
+        dbRoles: ['app_read'],
+        databases: ['app'],
+      };
       const validated = (await FUNCTIONS.onboardValidate.handler(input as never)) as Omit<OnboardState, 'db'>;
       limitStates.push({ ...validated, db: (await FUNCTIONS.targetDescribe.handler({ target: validated.target } as never)) as OnboardState['db'] });
     }
@@ -173,7 +199,9 @@ async function main(): Promise<void> {
     const progress = setInterval(() => console.log(`  ... ${ended}/${TOTAL} ended after ${((performance.now() - t0) / 1000).toFixed(0)} s`), 5000);
     const runs: ExecutionRecord[] = await Promise.all(
       principals.map((principalArn, i) =>
-        sb.runner.run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] }).finally(() => ended++),
+        sb.runner
+          .run('onboard', `bench-${i}`, { requestId: `bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })
+          .finally(() => ended++),
       ),
     );
     clearInterval(progress);
@@ -187,12 +215,18 @@ async function main(): Promise<void> {
     const failed = runs.filter((r) => r.status !== 'SUCCEEDED');
     failures = failed.length;
     const errors = [...new Set(failed.map((r) => `${r.error}: ${r.cause}`))].slice(0, 5);
-    console.log(`\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots; iam.writesPerSecond ${sb.config.iam.writesPerSecond}, IAM unthrottled: the database is the bound here)`);
+    console.log(
+      `\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots; iam.writesPerSecond ${sb.config.iam.writesPerSecond}, IAM unthrottled: the database is the bound here)`,
+    );
     const ratio = TOTAL / seconds / limitPerSecond;
     console.log(`  wall time:                  ${seconds.toFixed(1)} s  (${(TOTAL / seconds).toFixed(1)} onboardings/s)`);
-    console.log(`  throughput / limit:         ${ratio.toFixed(2)}  (${(TOTAL / seconds).toFixed(1)} / ${limitPerSecond.toFixed(1)} per s; target >= 0.8: ${check(ratio >= 0.8)})`);
+    console.log(
+      `  throughput / limit:         ${ratio.toFixed(2)}  (${(TOTAL / seconds).toFixed(1)} / ${limitPerSecond.toFixed(1)} per s; target >= 0.8: ${check(ratio >= 0.8)})`,
+    );
     console.log(`  failures:                   ${failures}  (target 0: ${check(failures === 0)})${errors.length ? `  ${errors.join(' | ')}` : ''}`);
-    console.log(`  state transitions per run:  ${(billedTransitions / TOTAL).toFixed(2)}  (entered + retried; target <= 6: ${check(billedTransitions / TOTAL <= 6)})`);
+    console.log(
+      `  state transitions per run:  ${(billedTransitions / TOTAL).toFixed(2)}  (entered + retried; target <= 6: ${check(billedTransitions / TOTAL <= 6)})`,
+    );
     console.log(`  Lambda invocations per run: ${(burstInvocations / TOTAL).toFixed(2)}  (target <= 4: ${check(burstInvocations / TOTAL <= 4)})`);
     console.log(`  peak admin connections:     ${peak}  (pg_stat_activity; cap ${cap}: ${check(peak <= cap)})`);
     console.log(`  admin connections opened:   ${connectionStats.opened - connBefore}`);
@@ -201,7 +235,9 @@ async function main(): Promise<void> {
     const throttled = Object.values(sb.runner.stats.throttles).reduce((a, b) => a + b, 0);
     const queue = sb.runner.queues.get('DbUserCreateQueue')?.stats;
     console.log(`  throttled invocations:      ${throttled}  (target 0: ${check(throttled === 0)})`);
-    console.log(`  limiter queue:              peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`);
+    console.log(
+      `  limiter queue:              peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
+    );
     sb.restore();
     failures += await iamThrottled(server);
   } finally {
@@ -219,14 +255,20 @@ async function main(): Promise<void> {
 const IAM_TOTAL = Number(process.env.BENCH_IAM_ONBOARDINGS ?? 300);
 const IAM_RATE = Number(process.env.BENCH_IAM_RATE ?? 10);
 const iamThrottled = async (server: Awaited<ReturnType<typeof startLocalPostgres>>): Promise<number> => {
-  const sb = createSandbox({ pg: server, iam: { throttle: { ratePerSecond: IAM_RATE, burst: IAM_RATE } }, iamPace: { writesPerSecond: IAM_RATE, grantConcurrency: 2 } });
+  const sb = createSandbox({
+    pg: server,
+    iam: { throttle: { ratePerSecond: IAM_RATE, burst: IAM_RATE } },
+    iamPace: { writesPerSecond: IAM_RATE, grantConcurrency: 2 },
+  });
   try {
     const writes = () => sb.aws.stubs.iam.calls().filter((c) => IAM_WRITES.test(c.args[0].constructor.name)).length;
     const principals = Array.from({ length: IAM_TOTAL }, (_, i) => sb.aws.iam.addRole(`IamBenchRole${String(i).padStart(4, '0')}`));
     const before = writes();
     const t0 = performance.now();
     const runs = await Promise.all(
-      principals.map((principalArn, i) => sb.runner.run('onboard', `iam-bench-${i}`, { requestId: `iam-bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] })),
+      principals.map((principalArn, i) =>
+        sb.runner.run('onboard', `iam-bench-${i}`, { requestId: `iam-bench-${i}`, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] }),
+      ),
     );
     const seconds = (performance.now() - t0) / 1000;
     const written = writes() - before;
@@ -235,13 +277,19 @@ const iamThrottled = async (server: Awaited<ReturnType<typeof startLocalPostgres
     const compensated = runs.filter((r) => statePath(r).includes('CompensateDbUser')).length;
     const retried = runs.reduce((n, r) => n + r.events.filter((e) => e.type === 'StateRetried').length, 0);
     const queue = sb.runner.queues.get('ConnectAllowQueue')?.stats;
-    console.log(`\n${IAM_TOTAL} onboardings of new principals at once, IAM throttled at ${IAM_RATE} mutating calls/s (iam.writesPerSecond ${IAM_RATE}, grantConcurrency 2)`);
-    console.log(`  wall time:                  ${seconds.toFixed(1)} s  (the rate's own bound: ${written} writes / ${IAM_RATE} per s = ${bound.toFixed(1)} s; ratio ${(seconds / bound).toFixed(2)})`);
+    console.log(
+      `\n${IAM_TOTAL} onboardings of new principals at once, IAM throttled at ${IAM_RATE} mutating calls/s (iam.writesPerSecond ${IAM_RATE}, grantConcurrency 2)`,
+    );
+    console.log(
+      `  wall time:                  ${seconds.toFixed(1)} s  (the rate's own bound: ${written} writes / ${IAM_RATE} per s = ${bound.toFixed(1)} s; ratio ${(seconds / bound).toFixed(2)})`,
+    );
     console.log(`  failures:                   ${failed}  (target 0: ${check(failed === 0)})`);
     console.log(`  compensations:              ${compensated}  (target 0: ${check(compensated === 0)})`);
     console.log(`  throttled IAM calls:        ${sb.aws.iam.stats.throttled}  (target 0: ${check(sb.aws.iam.stats.throttled === 0)})`);
     console.log(`  state retries:              ${retried}`);
-    console.log(`  IAM limiter queue:          peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`);
+    console.log(
+      `  IAM limiter queue:          peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
+    );
     return failed;
   } finally {
     sb.restore();

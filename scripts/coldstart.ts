@@ -69,7 +69,9 @@ async function main(): Promise<void> {
     writeFileSync(empty, 'exports.handler = async () => ({});\n');
     const baseline = initMs(empty, env);
     const rows: Array<{ fn: string; js: number; maps: number; init: number }> = [];
-    const zips = readdirSync(packageDir).filter((f) => f.endsWith('.zip')).sort();
+    const zips = readdirSync(packageDir)
+      .filter((f) => f.endsWith('.zip'))
+      .sort();
     if (zips.length === 0) throw new Error(`no function zips in ${packageDir}`);
     for (const zip of zips) {
       const entries = await readZip(join(packageDir, zip));
@@ -81,11 +83,18 @@ async function main(): Promise<void> {
       }
       if (js.length !== 1) throw new Error(`${zip}: expected one bundle, found ${js.map((e) => e.name).join(', ') || 'none'}`);
       process.stdout.write(`  measuring ${zip} ...\r`);
-      rows.push({ fn: zip.replace(/\.zip$/, ''), js: js[0].data.length, maps: entries.filter((e) => e.name.endsWith('.map')).length, init: initMs(join(dir, js[0].name), env) });
+      rows.push({
+        fn: zip.replace(/\.zip$/, ''),
+        js: js[0].data.length,
+        maps: entries.filter((e) => e.name.endsWith('.map')).length,
+        init: initMs(join(dir, js[0].name), env),
+      });
     }
     const ok = (b: boolean): string => (b ? 'ok' : 'OVER TARGET');
     console.log(`\ncold start per function (${RUNS} fresh processes each, median; empty handler: ${baseline.toFixed(0)} ms)`);
-    console.log(`  ${'function'.padEnd(18)} ${'JavaScript'.padStart(10)}  (limit 1 MB)   ${'init'.padStart(7)}  ${'x empty'.padStart(7)}  (limit ${MAX_INIT_RATIO}x)   maps in zip`);
+    console.log(
+      `  ${'function'.padEnd(18)} ${'JavaScript'.padStart(10)}  (limit 1 MB)   ${'init'.padStart(7)}  ${'x empty'.padStart(7)}  (limit ${MAX_INIT_RATIO}x)   maps in zip`,
+    );
     let failures = 0;
     for (const r of rows) {
       const ratio = r.init / baseline;

@@ -23,7 +23,22 @@ import { startLocalPostgres } from '../dev/embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from '../dev/functions';
 import { CALLER_HEADER } from '../dev/http-api';
 import { startLocalMode } from '../dev/local-mode';
-import { type Access, checkRows, describeError, GIVE_TABLE, GRANT_TABLE, isProjectCode, isRetryableCode, type Orphan, orphansOf, readAccess, SEED_TABLE, type SeedTable, stateOf, transientEvidence } from './soak/checks';
+import {
+  type Access,
+  checkRows,
+  describeError,
+  GIVE_TABLE,
+  GRANT_TABLE,
+  isProjectCode,
+  isRetryableCode,
+  type Orphan,
+  orphansOf,
+  readAccess,
+  SEED_TABLE,
+  type SeedTable,
+  stateOf,
+  transientEvidence,
+} from './soak/checks';
 import { createSquatter, type FaultCounts, newFaultCounts, soakSql, squat, SQUAT_MS, startInjector, SQUATTER, switchOnIamFaults } from './soak/faults';
 import { planStories, type Post, type Squat, type Story, seededRandom } from './soak/plan';
 
@@ -51,7 +66,8 @@ const rangeKnob = (name: string, fallback: [number, number]): [number, number] =
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const m = /^(\d+)-(\d+)$/.exec(raw);
-  if (!m || Number(m[1]) < 100 || Number(m[1]) > Number(m[2])) throw new Error(`${name}: "${raw}" is not allowed; use MIN-MAX in milliseconds, MIN at least 100 and not above MAX (e.g. 1000-2500)`);
+  if (!m || Number(m[1]) < 100 || Number(m[1]) > Number(m[2]))
+    throw new Error(`${name}: "${raw}" is not allowed; use MIN-MAX in milliseconds, MIN at least 100 and not above MAX (e.g. 1000-2500)`);
   return [Number(m[1]), Number(m[2])];
 };
 
@@ -126,15 +142,31 @@ async function main(): Promise<void> {
       await c.query(`REVOKE CONNECT ON DATABASE ${escapeIdentifier(EXTRA_DATABASE)} FROM PUBLIC`);
     });
     await createSquatter(server, ['app', EXTRA_DATABASE]);
-    const local = await startLocalMode({ targetsFile: TARGETS_FILE, port: 0, databaseUrl: server.url(server.masterUser), waitMs: 200, archiveDir, functions: observed(stepErrors) });
+    const local = await startLocalMode({
+      targetsFile: TARGETS_FILE,
+      port: 0,
+      databaseUrl: server.url(server.masterUser),
+      waitMs: 200,
+      archiveDir,
+      functions: observed(stepErrors),
+    });
     const faults: FaultCounts = newFaultCounts();
     const iamStats = switchOnIamFaults(local.aws.iam, knobs.iam, knobs.seed);
-    const targets = Object.entries(local.config.targets).map(([name, t]) => ({ name, accountId: t.accountId, dbRoles: t.allowedDbRoles, databases: t.allowedDatabases }));
+    const targets = Object.entries(local.config.targets).map(([name, t]) => ({
+      name,
+      accountId: t.accountId,
+      dbRoles: t.allowedDbRoles,
+      databases: t.allowedDatabases,
+    }));
     const successor = Object.values(local.config.targets)[0].successorRole;
     const stories = planStories({ requests: knobs.requests, seed: knobs.seed, windowMs: knobs.windowMs, burst: knobs.burst, targets });
     const totalPosts = stories.reduce((n, s) => n + s.phases.reduce((m, p) => m + p.posts.reduce((k, q) => k + q.copies, 0), 0), 0);
-    console.log(`soak: ${totalPosts} requests in ${stories.length} stories over ${knobs.windowMs / 1000} s, seed ${knobs.seed}; targets ${targets.map((t) => t.name).join(', ')}; databases app, ${EXTRA_DATABASE}`);
-    console.log(`faults: admin sessions ended every ${knobs.killEveryMs.join('-')} ms, ${knobs.restarts} server restarts, locks held ${SQUATTER} past lock_timeout, IAM throttling ${iamStats ? 'on' : 'OFF (the simulation has no fault knobs yet: branch sim)'}`);
+    console.log(
+      `soak: ${totalPosts} requests in ${stories.length} stories over ${knobs.windowMs / 1000} s, seed ${knobs.seed}; targets ${targets.map((t) => t.name).join(', ')}; databases app, ${EXTRA_DATABASE}`,
+    );
+    console.log(
+      `faults: admin sessions ended every ${knobs.killEveryMs.join('-')} ms, ${knobs.restarts} server restarts, locks held ${SQUATTER} past lock_timeout, IAM throttling ${iamStats ? 'on' : 'OFF (the simulation has no fault knobs yet: branch sim)'}`,
+    );
 
     // ------------------------------------------------------------ the run
     const seeds: SeedTable[] = [];
@@ -149,7 +181,11 @@ async function main(): Promise<void> {
       // As a client would: a 503 or a dropped connection is tried again.
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await fetch(`${local.apiUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', [CALLER_HEADER]: CALLER }, body: JSON.stringify(body) });
+          const res = await fetch(`${local.apiUrl}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', [CALLER_HEADER]: CALLER },
+            body: JSON.stringify(body),
+          });
           const answer = (await res.json()) as { error?: string };
           const a: ApiAnswer = { status: res.status, ...(answer.error ? { error: answer.error } : {}) };
           count(apiAnswers, `${a.status}${a.error ? ` ${a.error}` : ''}`);
@@ -166,7 +202,7 @@ async function main(): Promise<void> {
     const ended = async (p: Post): Promise<ExecutionRecord | undefined> => {
       for (;;) {
         const r = local.runner.find(machineOf(p), p.requestId);
-        if (!r || r.status !== 'RUNNING') return r;
+        if (r?.status !== 'RUNNING') return r;
         await sleep(100);
       }
     };
@@ -185,7 +221,10 @@ async function main(): Promise<void> {
     };
 
     const seedTables = async (s: Story): Promise<SeedTable[]> => {
-      const exists = await soakSql(server.url(server.superUser), async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin', [s.user.dbUser])).rowCount === 1);
+      const exists = await soakSql(
+        server.url(server.superUser),
+        async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin', [s.user.dbUser])).rowCount === 1,
+      );
       if (!exists) return [];
       const tables: SeedTable[] = [];
       for (const database of ['app', EXTRA_DATABASE]) {
@@ -219,7 +258,9 @@ async function main(): Promise<void> {
           }
         }
         const records = await Promise.all(phase.posts.map((p) => postAll(p)));
-        phase.posts.forEach((p, i) => results.set(p.requestId, records[i]));
+        phase.posts.forEach((p, i) => {
+          results.set(p.requestId, records[i]);
+        });
       }
       storiesDone++;
     };
@@ -241,7 +282,10 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------------------ the checks
     const targetOfResource = new Map(
-      [...local.aws.rds.databases.values()].map((db) => [db.resourceId, Object.entries(local.config.targets).find(([, t]) => t.identifier === db.identifier && t.kind === db.kind)?.[0] ?? db.identifier]),
+      [...local.aws.rds.databases.values()].map((db) => [
+        db.resourceId,
+        Object.entries(local.config.targets).find(([, t]) => t.identifier === db.identifier && t.kind === db.kind)?.[0] ?? db.identifier,
+      ]),
     );
     const clients = new Map<string, pg.Client>();
     const clientFor = async (database: string): Promise<pg.Client> => {
@@ -273,7 +317,8 @@ async function main(): Promise<void> {
       const last = lastErrorOf(r.name);
       const evidence = isRetryableCode(code) ? code : last ? transientEvidence(last.error) : undefined;
       if (evidence) count(fromFaults, `${code} (${evidence})`);
-      if (examples.length < 8) examples.push(`${r.name} ${code} at ${last?.fn ?? '?'}: ${last ? describeError(last.error).text : (r.cause ?? '').slice(0, 200)}`);
+      if (examples.length < 8)
+        examples.push(`${r.name} ${code} at ${last?.fn ?? '?'}: ${last ? describeError(last.error).text : (r.cause ?? '').slice(0, 200)}`);
     }
     const seen: Record<string, number> = {};
     for (const e of stepErrors) {
@@ -319,22 +364,68 @@ async function main(): Promise<void> {
     console.log('requests');
     line('requests sent (replays included)', `${sent} of ${totalPosts} planned; ${executions.length} executions`);
     line('API answers', byCount(apiAnswers));
-    line('not started (no 200/202)', `${notStarted.length}${notStarted.length ? `: ${notStarted.slice(0, 3).map((n) => `${n.requestId} ${n.answer.status} ${n.answer.error ?? ''}`).join('; ')}` : ''}`);
+    line(
+      'not started (no 200/202)',
+      `${notStarted.length}${
+        notStarted.length
+          ? `: ${notStarted
+              .slice(0, 3)
+              .map((n) => `${n.requestId} ${n.answer.status} ${n.answer.error ?? ''}`)
+              .join('; ')}`
+          : ''
+      }`,
+    );
     line('replays answered 202 (started) twice', String(doubleStarts), '0', doubleStarts === 0);
     console.log('faults injected');
     line('admin sessions terminated', `${faults.sessionsEnded} in ${faults.killRounds} rounds`);
     line('server restarts', `${faults.restarts.length}${restartSeconds ? ` (down ${restartSeconds})` : ''}`);
-    for (const [kind, l] of Object.entries(faults.locks)) line(`locks held for ${SQUAT_MS[kind as Squat] / 1000} s (lock_timeout 10 s): ${kind}`, `${l.held} (ended by the admin's watchdog ${l.endedByAdmin}, by a restart ${l.endedByRestart})`);
-    line('IAM throttling / ConcurrentModification', faults.iam ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification (writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, conflicts ${knobs.iam.conflictRate * 100}%)` : 'off (no fault knobs in dev/simulated-aws.ts yet: branch sim)');
+    for (const [kind, l] of Object.entries(faults.locks))
+      line(
+        `locks held for ${SQUAT_MS[kind as Squat] / 1000} s (lock_timeout 10 s): ${kind}`,
+        `${l.held} (ended by the admin's watchdog ${l.endedByAdmin}, by a restart ${l.endedByRestart})`,
+      );
+    line(
+      'IAM throttling / ConcurrentModification',
+      faults.iam
+        ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification (writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, conflicts ${knobs.iam.conflictRate * 100}%)`
+        : 'off (no fault knobs in dev/simulated-aws.ts yet: branch sim)',
+    );
     console.log('results');
     line('permanent failures', `${permanentTotal}: ${byCount(permanent)}`);
     line('  of them caused by transient faults', `${failuresFromFaults}${failuresFromFaults ? `: ${byCount(fromFaults)}` : ''}`, '0', failuresFromFaults === 0);
     line('errors without a project code', `${noCode}${noCode ? `: ${byCount(withoutCode)}` : ''}`, '0', noCode === 0);
-    line('orphans', `${orphans.length}${orphans.length ? `: ${orphans.slice(0, 5).map((o) => `${o.kind} ${o.dbUser}${o.target ? ` (${o.target})` : ''}`).join('; ')}` : ''}`, '0', orphans.length === 0);
-    line('blocked users still granted (offboarding not finished)', `${blockedGranted.length}${blockedGranted.length ? `: ${blockedGranted.slice(0, 5).map((o) => o.dbUser).join(', ')}` : ''}`);
+    line(
+      'orphans',
+      `${orphans.length}${
+        orphans.length
+          ? `: ${orphans
+              .slice(0, 5)
+              .map((o) => `${o.kind} ${o.dbUser}${o.target ? ` (${o.target})` : ''}`)
+              .join('; ')}`
+          : ''
+      }`,
+      '0',
+      orphans.length === 0,
+    );
+    line(
+      'blocked users still granted (offboarding not finished)',
+      `${blockedGranted.length}${
+        blockedGranted.length
+          ? `: ${blockedGranted
+              .slice(0, 5)
+              .map((o) => o.dbUser)
+              .join(', ')}`
+          : ''
+      }`,
+    );
     line('end state not what the last request says', `${wrongEndState}${wrong.length ? `: ${wrong.join('; ')}` : ''}`, '0', wrongEndState === 0);
     line('rows lost', `${rowsLost} of ${rows.seeded} seeded in ${rows.tables} tables (${rows.present} present)`, '0', rowsLost === 0);
-    line('leavers\' tables not with the successor', `${rows.notWithSuccessor.length}${rows.notWithSuccessor.length ? `: ${rows.notWithSuccessor.slice(0, 3).join('; ')}` : ''}`, '0', rows.notWithSuccessor.length === 0);
+    line(
+      "leavers' tables not with the successor",
+      `${rows.notWithSuccessor.length}${rows.notWithSuccessor.length ? `: ${rows.notWithSuccessor.slice(0, 3).join('; ')}` : ''}`,
+      '0',
+      rows.notWithSuccessor.length === 0,
+    );
     line('unfinished at the deadline', String(unfinished), '0', unfinished === 0);
     line('wall time', `${(wallMs / 1000).toFixed(0)} s`, `< ${knobs.deadlineMs / 1000} s`, finished);
     console.log('same user onboarded and offboarded at once: end state <- outcomes');

@@ -33,8 +33,16 @@ beforeEach(() => {
   lambda = new SimulatedLambda(FUNCTIONS).install();
   deps = {
     config: sb.config,
-    executions: { sfn: new SFNClient({}), stateMachines: { onboarding: 'arn:aws:states:eu-west-1:1:stateMachine:a', offboarding: 'arn:aws:states:eu-west-1:1:stateMachine:b' } },
-    plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: sb.config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
+    executions: {
+      sfn: new SFNClient({}),
+      stateMachines: { onboarding: 'arn:aws:states:eu-west-1:1:stateMachine:a', offboarding: 'arn:aws:states:eu-west-1:1:stateMachine:b' },
+    },
+    plan: {
+      rds: (region) => new RDSClient({ region }),
+      iam: new IAMClient({}),
+      limits: sb.config.iam,
+      database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
+    },
     archive: { s3: new S3Client({}), bucket: 'unused' },
     newRequestId: () => uniqueName('req'),
   };
@@ -64,7 +72,9 @@ const get = async (query: Record<string, string> = {}, opts: { caller?: string; 
       stage: '$default',
       time: '',
       timeEpoch: 0,
-      authorizer: { iam: { accessKey: 'A', accountId: ACCOUNT, callerId: 'C', cognitoIdentity: null, principalOrgId: '', userArn: opts.caller ?? AUDITOR, userId: 'U' } },
+      authorizer: {
+        iam: { accessKey: 'A', accountId: ACCOUNT, callerId: 'C', cognitoIdentity: null, principalOrgId: '', userArn: opts.caller ?? AUDITOR, userId: 'U' },
+      },
     },
   } as HttpEvent;
   return handleApiEvent(e, deps);
@@ -72,14 +82,28 @@ const get = async (query: Record<string, string> = {}, opts: { caller?: string; 
 
 const onboard = async (name: string, extra: object = {}): Promise<string> => {
   const principalArn = sb.aws.iam.addRole(name);
-  const exec = await sb.runner.run('onboard', uniqueName('rv'), { requestId: uniqueName('rv'), principalArn, target: 'orders', dbRoles: ['app_read'], ...extra });
+  const exec = await sb.runner.run('onboard', uniqueName('rv'), {
+    requestId: uniqueName('rv'),
+    principalArn,
+    target: 'orders',
+    dbRoles: ['app_read'],
+    ...extra,
+  });
   expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
   return principalArn;
 };
 
 /** The world this file reviews: built once per test (roles are cluster-wide; names are unique). */
 const scenario = async () => {
-  const names = { ok: uniqueName('rv_ok'), drifted: uniqueName('rv_drift'), root: uniqueName('rv_root'), orphan: uniqueName('rv_orphan'), unmanaged: uniqueName('rv_dba'), ghost: uniqueName('rv_ghost'), extra: uniqueName('rv_extra_role') };
+  const names = {
+    ok: uniqueName('rv_ok'),
+    drifted: uniqueName('rv_drift'),
+    root: uniqueName('rv_root'),
+    orphan: uniqueName('rv_orphan'),
+    unmanaged: uniqueName('rv_dba'),
+    ghost: uniqueName('rv_ghost'),
+    extra: uniqueName('rv_extra_role'),
+  };
   const okArn = await onboard(names.ok);
   await onboard(names.drifted);
   const rootArn = await onboard(names.root);
@@ -102,7 +126,8 @@ const scenario = async () => {
   }
   // The orphan's grant goes away (someone revoked it by hand through this project): nobody can connect as it.
   const db = sb.aws.rds.databases.get('instance/orders-db');
-  const resource = (dbUser: string) => dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT, resourceId: db?.resourceId as string, dbUser });
+  const resource = (dbUser: string) =>
+    dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT, resourceId: db?.resourceId as string, dbUser });
   await removeConnectGrant(grantDeps(), parsePrincipalArn(orphanArn), resource(names.orphan), 'test');
   // A statement for database users that do not exist, or are not this project's.
   const ghostArn = sb.aws.iam.addRole(uniqueName('GhostHolder'));
@@ -138,11 +163,15 @@ describe('GET /grants', () => {
     const user = (n: string) => orders.users.find((u) => u.dbUser === n);
 
     expect(user(names.ok)).toMatchObject({ login: true, groupRoles: ['app_read'], principals: [{ principalArn: okArn }], passwordSet: false, flags: [] });
-    expect(user(names.drifted)?.flags.sort()).toEqual(['extra-membership:' + names.extra, 'password-set', 'privileged:CREATEDB'].sort());
+    expect(user(names.drifted)?.flags.sort()).toEqual([`extra-membership:${names.extra}`, 'password-set', 'privileged:CREATEDB'].sort());
     expect(user(names.orphan)?.flags).toEqual(['no-iam-grant']);
     expect(user(names.root)?.flags).toEqual(['superuser']);
     // Who can connect is who the policy is attached to: the hand-attached intruder too, flagged on the grant.
-    expect(user(names.root)?.principals.map((p) => p.principalArn).sort()).toEqual([rootArn, intruderArn].sort());
+    expect(
+      user(names.root)
+        ?.principals.map((p) => p.principalArn)
+        .sort(),
+    ).toEqual([rootArn, intruderArn].sort());
     expect(orders.grants.find((g) => g.dbUser === names.root)?.flags).toEqual([`attached-elsewhere:${intruderArn}`]);
     expect(user(names.unmanaged), 'an unmanaged role is not listed as managed').toBeUndefined();
 
@@ -225,7 +254,17 @@ describe('GET /grants', () => {
       generatedAt: '2026-11-23T00:00:00.000Z',
       filter: {},
       summary: { users: 1, grants: 0, flagged: 1 },
-      targets: [{ target: 'orders', kind: 'instance', identifier: 'i', resourceId: 'db-X', grants: [], users: [{ dbUser: 'u1', login: true, groupRoles: ['=HYPERLINK("x")', 'a,b'], principals: [], passwordSet: null, flags: ['x"y'], unsafeObjects: [] }], quarantine: { role: 'q', objects: [] } }],
+      targets: [
+        {
+          target: 'orders',
+          kind: 'instance',
+          identifier: 'i',
+          resourceId: 'db-X',
+          grants: [],
+          users: [{ dbUser: 'u1', login: true, groupRoles: ['=HYPERLINK("x")', 'a,b'], principals: [], passwordSet: null, flags: ['x"y'], unsafeObjects: [] }],
+          quarantine: { role: 'q', objects: [] },
+        },
+      ],
     };
     const [, row] = accessReviewCsv(review).split('\r\n');
     expect(row).toBe(`orders,db-X,u1,true,true,"'=HYPERLINK(""x"");a,b",,,"x""y"`);
@@ -237,7 +276,7 @@ describe('GET /grants', () => {
     const drifted = orders.users.find((u) => u.dbUser === names.drifted);
     expect(drifted?.passwordSet).toBeNull();
     expect(drifted?.flags).not.toContain('password-set');
-    expect(drifted?.flags).toContain('extra-membership:' + names.extra);
+    expect(drifted?.flags).toContain(`extra-membership:${names.extra}`);
   });
 
   it('filters by principal: only what concerns that principal', async () => {

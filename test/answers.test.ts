@@ -24,8 +24,23 @@ beforeEach(() => {
 });
 afterEach(() => stack.stop());
 
-const call = async (routeKey: string, opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {}, apiDeps: ApiDeps = deps): Promise<ApiAnswer> =>
-  parse(await handleApiEvent(httpEvent({ routeKey, caller: opts.caller ?? ADMIN, body: opts.body, query: opts.query, ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}) }), apiDeps));
+const call = async (
+  routeKey: string,
+  opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {},
+  apiDeps: ApiDeps = deps,
+): Promise<ApiAnswer> =>
+  parse(
+    await handleApiEvent(
+      httpEvent({
+        routeKey,
+        caller: opts.caller ?? ADMIN,
+        body: opts.body,
+        query: opts.query,
+        ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}),
+      }),
+      apiDeps,
+    ),
+  );
 const get = (requestId: string, caller = ADMIN) => call('GET /requests/{requestId}', { caller, requestId });
 const settled = () => stack.settled();
 const executionsOf = (requestId: string): string[] => [...sb.runner.executions.keys()].filter((k) => k.includes(requestId));
@@ -38,7 +53,13 @@ describe('a revocation of a user that does not exist', () => {
     expect((await call('POST /revocations', { body })).status).toBe(202);
     await settled();
     const r = await get(requestId);
-    expect(r.body, JSON.stringify(r.body)).toMatchObject({ requestId, kind: 'offboarding', status: 'SUCCEEDED', outcome: 'not found', output: { status: 'not found', found: false } });
+    expect(r.body, JSON.stringify(r.body)).toMatchObject({
+      requestId,
+      kind: 'offboarding',
+      status: 'SUCCEEDED',
+      outcome: 'not found',
+      output: { status: 'not found', found: false },
+    });
     expect(r.body.message).toBe(
       `database user "${dbUser}" does not exist on target "orders" (never created there, or already offboarded): nothing was changed in PostgreSQL; no IAM connect grant for it was found. Check the dbUser and target of the revocation`,
     );
@@ -100,7 +121,14 @@ describe('an onboarding naming a database that does not exist', () => {
     const requestId = uniqueName('ON');
     const body = { requestId, principalArn, target: 'orders', databases: ['app', 'no_such_db'] };
     const real = await call('POST /access-requests', { body });
-    expect(real).toMatchObject({ status: 400, body: { error: 'UnknownDatabase', message: expected('no_such_db'), details: { field: 'databases', databases: ['no_such_db'], existing: ['app', 'postgres'] } } });
+    expect(real).toMatchObject({
+      status: 400,
+      body: {
+        error: 'UnknownDatabase',
+        message: expected('no_such_db'),
+        details: { field: 'databases', databases: ['no_such_db'], existing: ['app', 'postgres'] },
+      },
+    });
     const dry = await call('POST /access-requests', { body, query: { dryRun: 'true' } });
     expect(dry.status).toBe(400);
     expect(dry.body).toEqual(real.body);
@@ -109,7 +137,9 @@ describe('an onboarding naming a database that does not exist', () => {
     // Self-service callers get the same answer for their own principal.
     const alice = uniqueName('alice');
     const aliceRole = sb.aws.iam.addRole(alice);
-    expect((await call('POST /access-requests', { caller: sessionOf(alice), body: { principalArn: aliceRole, target: 'orders', databases: ['no_such_db'] } })).body).toMatchObject({ error: 'UnknownDatabase', message: expected('no_such_db') });
+    expect(
+      (await call('POST /access-requests', { caller: sessionOf(alice), body: { principalArn: aliceRole, target: 'orders', databases: ['no_such_db'] } })).body,
+    ).toMatchObject({ error: 'UnknownDatabase', message: expected('no_such_db') });
     expect(sb.runner.executions.size).toBe(0);
   });
 
@@ -131,7 +161,10 @@ describe('an onboarding naming a database that does not exist', () => {
     // Created by the master user (CREATEDB), as a DBA on RDS would: it owns it, so it may grant CONNECT on it.
     const master = await masterClient();
     await master.query(`CREATE DATABASE "${database}"`);
-    const config = { ...sb.config, targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, allowedDatabases: [...sb.config.targets.orders.allowedDatabases, database] } } };
+    const config = {
+      ...sb.config,
+      targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, allowedDatabases: [...sb.config.targets.orders.allowedDatabases, database] } },
+    };
     process.env.TARGETS_CONFIG = JSON.stringify(config);
     const withDb: ApiDeps = { ...deps, config };
     const name = uniqueName('Crowded');
@@ -159,9 +192,14 @@ describe('an onboarding naming a database that does not exist', () => {
     const requestId = uniqueName('ON');
     const unreachable: ApiDeps = {
       ...deps,
-      plan: { ...deps.plan, database: { ...deps.plan.database, databases: async () => Promise.reject(new ProvisioningError('TransientDatabaseError', 'connect ECONNREFUSED')) } },
+      plan: {
+        ...deps.plan,
+        database: { ...deps.plan.database, databases: async () => Promise.reject(new ProvisioningError('TransientDatabaseError', 'connect ECONNREFUSED')) },
+      },
     };
-    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', databases: ['no_such_db'] } }, unreachable)).status).toBe(202);
+    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', databases: ['no_such_db'] } }, unreachable)).status).toBe(
+      202,
+    );
     await settled();
     expect((await get(requestId)).body).toMatchObject({ status: 'FAILED', error: { code: 'UnknownDatabase', message: expected('no_such_db') } });
   });

@@ -83,7 +83,8 @@ afterEach(() => {
   sb.restore();
 });
 
-const started = () => sfn.commandCalls(StartExecutionCommand).map((c) => ({ ...c.args[0].input, input: JSON.parse(c.args[0].input.input ?? '{}') as Record<string, unknown> }));
+const started = () =>
+  sfn.commandCalls(StartExecutionCommand).map((c) => ({ ...c.args[0].input, input: JSON.parse(c.args[0].input.input ?? '{}') as Record<string, unknown> }));
 
 /** A DescribeExecution answer for an existing execution. */
 const existing = (machine: string, name: string, input: object, extra: Partial<DescribeExecutionCommandOutput> = {}): DescribeExecutionCommandOutput => ({
@@ -100,7 +101,11 @@ const existing = (machine: string, name: string, input: object, extra: Partial<D
 describe('POST /access-requests', () => {
   it('starts the onboarding execution named by the request id, with the caller as requestedBy, and answers 202 without waiting', async () => {
     const caller = sessionOf('alice');
-    const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-100', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_read'], databases: ['app'], reason: 'OPS-1' } });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller,
+      body: { requestId: 'REQ-100', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_read'], databases: ['app'], reason: 'OPS-1' },
+    });
     expect(r.status).toBe(202);
     // Self-service: the id is put in the caller's own namespace, and the answer says which execution that is.
     const id = ownId('alice', 'REQ-100');
@@ -114,7 +119,18 @@ describe('POST /access-requests', () => {
         // Canonical: the default database user filled in, roles de-duplicated, the caller from SigV4,
         // and (self-service) the principal whose database user alone this run may change.
         // submissionId: this call's own, so that of calls racing with one id exactly one starts the run.
-        input: { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: ['app'], reason: 'OPS-1', requireOwner: roleArn('alice'), requestedBy: caller, submissionId: UUID },
+        input: {
+          requestId: id,
+          principalArn: roleArn('alice'),
+          dbUser: 'alice',
+          target: 'orders',
+          dbRoles: ['app_read'],
+          databases: ['app'],
+          reason: 'OPS-1',
+          requireOwner: roleArn('alice'),
+          requestedBy: caller,
+          submissionId: UUID,
+        },
       },
     ]);
   });
@@ -125,7 +141,9 @@ describe('POST /access-requests', () => {
     expect(r.body.requestId).toBe(ownId('alice', 'req-generated-1'));
     expect(started().map((s) => [s.name, s.input.requestId])).toEqual([[ownId('alice', 'req-generated-1'), ownId('alice', 'req-generated-1')]]);
     // An administrator's generated id is used as it is.
-    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('alice'), target: 'orders' } })).body.requestId).toBe('req-generated-2');
+    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('alice'), target: 'orders' } })).body.requestId).toBe(
+      'req-generated-2',
+    );
   });
 
   it('accepts a base64-encoded body, as API Gateway sends binary payloads', async () => {
@@ -141,25 +159,58 @@ describe('POST /access-requests', () => {
 
   it('a retry of a running request (same id, same request, its own submissionId): Step Functions refuses the start, the API answers 200', async () => {
     const id = ownId('alice', 'REQ-101');
-    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice'), submissionId: randomUUID() };
+    const input = {
+      requestId: id,
+      principalArn: roleArn('alice'),
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: [],
+      databases: [],
+      requireOwner: roleArn('alice'),
+      requestedBy: sessionOf('alice'),
+      submissionId: randomUUID(),
+    };
     const original = existing(ONBOARD_SM, id, input);
     // StartExecution's documented answer to the same name with other input while running.
     sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(original);
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' } });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf('alice'),
+      body: { requestId: 'REQ-101', principalArn: roleArn('alice'), target: 'orders' },
+    });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ requestId: id, kind: 'onboarding', status: 'RUNNING', input, startedAt: '2026-11-23T09:00:00.000Z', location: `/requests/${id}` });
+    expect(r.body).toMatchObject({
+      requestId: id,
+      kind: 'onboarding',
+      status: 'RUNNING',
+      input,
+      startedAt: '2026-11-23T09:00:00.000Z',
+      location: `/requests/${id}`,
+    });
   });
 
   it('the same id of a FAILED request answers 200 with that run and a hint naming the retry route; a SUCCEEDED one has no hint', async () => {
-    const input = { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: ADMIN };
+    const input = {
+      requestId: 'REQ-FAILED',
+      principalArn: roleArn('alice'),
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: [],
+      databases: [],
+      requestedBy: ADMIN,
+    };
     sfn.on(StartExecutionCommand, { name: 'REQ-FAILED' }).rejects(alreadyExists());
-    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-FAILED')).resolves(existing(ONBOARD_SM, 'REQ-FAILED', input, { status: 'FAILED', stopDate: new Date(), error: 'TransientDatabaseError', cause: 'lost' }));
+    sfn
+      .on(DescribeExecutionCommand, onboardExecution('REQ-FAILED'))
+      .resolves(existing(ONBOARD_SM, 'REQ-FAILED', input, { status: 'FAILED', stopDate: new Date(), error: 'TransientDatabaseError', cause: 'lost' }));
     const r = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-FAILED', principalArn: roleArn('alice'), target: 'orders' } });
     expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-FAILED', status: 'FAILED' } });
     expect(String(r.body.hint)).toContain('POST /requests/REQ-FAILED/retry');
     sfn.on(StartExecutionCommand, { name: 'REQ-DONE' }).rejects(alreadyExists());
-    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-DONE')).resolves(existing(ONBOARD_SM, 'REQ-DONE', { ...input, requestId: 'REQ-DONE' }, { status: 'SUCCEEDED', stopDate: new Date() }));
+    sfn
+      .on(DescribeExecutionCommand, onboardExecution('REQ-DONE'))
+      .resolves(existing(ONBOARD_SM, 'REQ-DONE', { ...input, requestId: 'REQ-DONE' }, { status: 'SUCCEEDED', stopDate: new Date() }));
     const done = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-DONE', principalArn: roleArn('alice'), target: 'orders' } });
     expect(done.status).toBe(200);
     expect(done.body).not.toHaveProperty('hint');
@@ -167,7 +218,16 @@ describe('POST /access-requests', () => {
 
   it('a replay from another session of the same principal, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
     const id = ownId('alice', 'REQ-102');
-    const input = { requestId: id, principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requireOwner: roleArn('alice'), requestedBy: sessionOf('alice') };
+    const input = {
+      requestId: id,
+      principalArn: roleArn('alice'),
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: [],
+      databases: [],
+      requireOwner: roleArn('alice'),
+      requestedBy: sessionOf('alice'),
+    };
     sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(existing(ONBOARD_SM, id, input, { status: 'SUCCEEDED', stopDate: new Date() }));
     for (const caller of [sessionOf('alice'), `arn:aws:sts::${ACCOUNT}:assumed-role/alice/laptop`]) {
@@ -176,26 +236,63 @@ describe('POST /access-requests', () => {
       expect(r.body).toMatchObject({ requestId: id, status: 'SUCCEEDED', input });
     }
     // An administrator replays an administrator's request (ids as given).
-    const adminInput = { requestId: 'REQ-102', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], requestedBy: ADMIN };
+    const adminInput = {
+      requestId: 'REQ-102',
+      principalArn: roleArn('alice'),
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: [],
+      databases: [],
+      requestedBy: ADMIN,
+    };
     sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
-    sfn.on(DescribeExecutionCommand, onboardExecution('REQ-102')).resolves(existing(ONBOARD_SM, 'REQ-102', adminInput, { status: 'SUCCEEDED', stopDate: new Date() }));
-    const r = await call({ routeKey: 'POST /access-requests', caller: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/john`, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+    sfn
+      .on(DescribeExecutionCommand, onboardExecution('REQ-102'))
+      .resolves(existing(ONBOARD_SM, 'REQ-102', adminInput, { status: 'SUCCEEDED', stopDate: new Date() }));
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/john`,
+      body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' },
+    });
     expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-102', input: adminInput } });
   });
 
   it('lists are canonical (sorted, de-duplicated), so a replay with roles in another order is the same request', async () => {
-    await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-105', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write', 'app_read', 'app_write'], databases: ['app', 'postgres'] } });
-    await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-106', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_write'], databases: ['postgres', 'app'] } });
+    await call({
+      routeKey: 'POST /access-requests',
+      body: {
+        requestId: 'REQ-105',
+        principalArn: roleArn('alice'),
+        target: 'orders',
+        dbRoles: ['app_write', 'app_read', 'app_write'],
+        databases: ['app', 'postgres'],
+      },
+    });
+    await call({
+      routeKey: 'POST /access-requests',
+      body: { requestId: 'REQ-106', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_read', 'app_write'], databases: ['postgres', 'app'] },
+    });
     const [a, b] = started().map((x) => x.input);
     expect(a.dbRoles).toEqual(['app_read', 'app_write']);
     expect({ ...a, requestId: '', submissionId: '' }).toEqual({ ...b, requestId: '', submissionId: '' });
   });
 
   it('the same request id for a different request, or for a revocation, is a 409 conflict', async () => {
-    const input = { requestId: 'REQ-103', principalArn: roleArn('alice'), dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: [], requestedBy: ADMIN };
+    const input = {
+      requestId: 'REQ-103',
+      principalArn: roleArn('alice'),
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: ['app_read'],
+      databases: [],
+      requestedBy: ADMIN,
+    };
     sfn.on(StartExecutionCommand, { name: 'REQ-103' }).rejects(alreadyExists());
     sfn.on(DescribeExecutionCommand, onboardExecution('REQ-103')).resolves(existing(ONBOARD_SM, 'REQ-103', input, { status: 'SUCCEEDED' }));
-    const different = await call({ routeKey: 'POST /access-requests', body: { requestId: 'REQ-103', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write'] } });
+    const different = await call({
+      routeKey: 'POST /access-requests',
+      body: { requestId: 'REQ-103', principalArn: roleArn('alice'), target: 'orders', dbRoles: ['app_write'] },
+    });
     expect(different.status).toBe(409);
     expect(different.body).toMatchObject({ error: 'RequestConflict' });
     expect(different.body.message).toContain('REQ-103');
@@ -220,7 +317,13 @@ describe('POST /revocations', () => {
     const r = await call({ routeKey: 'POST /revocations', body: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team' } });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ requestId: 'REQ-200', kind: 'offboarding', status: 'RUNNING' });
-    expect(started()).toEqual([{ stateMachineArn: OFFBOARD_SM, name: 'REQ-200', input: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team', requestedBy: ADMIN, submissionId: UUID } }]);
+    expect(started()).toEqual([
+      {
+        stateMachineArn: OFFBOARD_SM,
+        name: 'REQ-200',
+        input: { requestId: 'REQ-200', dbUser: 'alice', target: 'orders', reason: 'left the team', requestedBy: ADMIN, submissionId: UUID },
+      },
+    ]);
   });
 });
 
@@ -231,7 +334,11 @@ describe('GET /requests/{requestId}', () => {
   it('answers kind, status, input, output and start/stop times of a finished onboarding', async () => {
     const input = { requestId: 'REQ-300', principalArn: roleArn('alice'), target: 'orders' };
     sfn.on(DescribeExecutionCommand, { executionArn: execArn(ONBOARD_SM, 'REQ-300') }).resolves(
-      existing(ONBOARD_SM, 'REQ-300', input, { status: 'SUCCEEDED', stopDate: new Date('2026-11-23T09:00:07Z'), output: JSON.stringify({ dbUserOutcome: 'created' }) }),
+      existing(ONBOARD_SM, 'REQ-300', input, {
+        status: 'SUCCEEDED',
+        stopDate: new Date('2026-11-23T09:00:07Z'),
+        output: JSON.stringify({ dbUserOutcome: 'created' }),
+      }),
     );
     const r = await get('REQ-300');
     expect(r.status).toBe(200);
@@ -251,17 +358,30 @@ describe('GET /requests/{requestId}', () => {
 
   it('answers the error code and message of a failed offboarding (a Lambda error cause is unwrapped)', async () => {
     const cause = JSON.stringify({ errorType: 'UnmanagedRoleConflict', errorMessage: 'database role "bob" was not created by this project', trace: ['at x'] });
-    sfn.on(DescribeExecutionCommand, { executionArn: execArn(OFFBOARD_SM, 'REQ-301') }).resolves(
-      existing(OFFBOARD_SM, 'REQ-301', { requestId: 'REQ-301' }, { status: 'FAILED', stopDate: new Date('2026-11-23T09:00:02Z'), error: 'UnmanagedRoleConflict', cause }),
-    );
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: execArn(OFFBOARD_SM, 'REQ-301') })
+      .resolves(
+        existing(
+          OFFBOARD_SM,
+          'REQ-301',
+          { requestId: 'REQ-301' },
+          { status: 'FAILED', stopDate: new Date('2026-11-23T09:00:02Z'), error: 'UnmanagedRoleConflict', cause },
+        ),
+      );
     const r = await get('REQ-301');
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ kind: 'offboarding', status: 'FAILED', error: { code: 'UnmanagedRoleConflict', message: 'database role "bob" was not created by this project' } });
+    expect(r.body).toMatchObject({
+      kind: 'offboarding',
+      status: 'FAILED',
+      error: { code: 'UnmanagedRoleConflict', message: 'database role "bob" was not created by this project' },
+    });
     expect(r.body).not.toHaveProperty('output');
   });
 
   it.each(['TIMED_OUT', 'ABORTED'] as const)('reports %s as Step Functions does', async (status) => {
-    sfn.on(DescribeExecutionCommand, { executionArn: execArn(ONBOARD_SM, 'REQ-302') }).resolves(existing(ONBOARD_SM, 'REQ-302', {}, { status, stopDate: new Date() }));
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: execArn(ONBOARD_SM, 'REQ-302') })
+      .resolves(existing(ONBOARD_SM, 'REQ-302', {}, { status, stopDate: new Date() }));
     expect((await get('REQ-302')).body.status).toBe(status);
   });
 
@@ -341,8 +461,10 @@ describe('validation: 400 (or the fitting 4xx) naming the field, and nothing sta
 });
 
 describe('authorization (configuration api.admins / api.selfService)', () => {
-  const request = (caller: string, body: object, config?: Config) => call({ routeKey: 'POST /access-requests', caller, body: { target: 'orders', ...body } }, config);
-  const revoke = (caller: string, body: object, config?: Config) => call({ routeKey: 'POST /revocations', caller, body: { target: 'orders', ...body } }, config);
+  const request = (caller: string, body: object, config?: Config) =>
+    call({ routeKey: 'POST /access-requests', caller, body: { target: 'orders', ...body } }, config);
+  const revoke = (caller: string, body: object, config?: Config) =>
+    call({ routeKey: 'POST /revocations', caller, body: { target: 'orders', ...body } }, config);
 
   it('a role session may request access for its own role (any path) and its own database user', async () => {
     expect((await request(sessionOf('alice'), { principalArn: roleArn('alice') })).status).toBe(202);
@@ -373,7 +495,9 @@ describe('authorization (configuration api.admins / api.selfService)', () => {
     // api.admins names the role; any session of it is an administrator.
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/ops`, { principalArn: roleArn('carol') })).status).toBe(202);
     const sso: Config = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_*/*`], auditors: [], selfService: true } };
-    expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_0123abcd/jane@example.com`, { principalArn: roleArn('bob') }, sso)).status).toBe(202);
+    expect(
+      (await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBA_0123abcd/jane@example.com`, { principalArn: roleArn('bob') }, sso)).status,
+    ).toBe(202);
     // The pattern is anchored: a look-alike role is no administrator.
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_DBAx/jane`, { principalArn: roleArn('bob') }, sso)).status).toBe(403);
     expect((await request(`arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin-2/x`, { principalArn: roleArn('bob') })).status).toBe(403);
@@ -386,16 +510,24 @@ describe('authorization (configuration api.admins / api.selfService)', () => {
     expect((await request(ADMIN, { principalArn: roleArn('alice') }, closed)).status).toBe(202);
   });
 
-  it('a caller may revoke its own database user (with or without its principal), not anyone else\'s', async () => {
+  it("a caller may revoke its own database user (with or without its principal), not anyone else's", async () => {
     expect((await revoke(sessionOf('alice'), { dbUser: 'alice' })).status).toBe(202);
     expect((await revoke(sessionOf('alice'), { dbUser: 'alice', principalArn: roleArn('alice') })).status).toBe(202);
     expect(await revoke(sessionOf('alice'), { dbUser: 'bob' })).toMatchObject({ status: 403, body: { details: { reason: 'not own database user' } } });
-    expect(await revoke(sessionOf('alice'), { dbUser: 'alice', principalArn: roleArn('bob') })).toMatchObject({ status: 403, body: { details: { reason: 'not own principal' } } });
+    expect(await revoke(sessionOf('alice'), { dbUser: 'alice', principalArn: roleArn('bob') })).toMatchObject({
+      status: 403,
+      body: { details: { reason: 'not own principal' } },
+    });
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
   });
 
   it('dry runs are authorized like the requests they preview', async () => {
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('bob'), target: 'orders' }, query: { dryRun: 'true' } });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf('alice'),
+      body: { principalArn: roleArn('bob'), target: 'orders' },
+      query: { dryRun: 'true' },
+    });
     expect(r.status).toBe(403);
     expect(lambda.calls()).toHaveLength(0);
   });
@@ -408,7 +540,7 @@ describe('self-service ownership: a name does not say whose a database user is',
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
   };
 
-  it("role alice cannot take over database user alice created for IAM user alice: dry run 403, run fails, nothing granted", async () => {
+  it('role alice cannot take over database user alice created for IAM user alice: dry run 403, run fails, nothing granted', async () => {
     const name = uniqueName('alice');
     const userArn = sb.aws.iam.addUser(name);
     const roleArnOfAlice = sb.aws.iam.addRole(name);
@@ -429,7 +561,7 @@ describe('self-service ownership: a name does not say whose a database user is',
     expect((await roleFacts(name)).exists).toBe(true);
   });
 
-  it("a caller may revoke only a database user created for its own principal", async () => {
+  it('a caller may revoke only a database user created for its own principal', async () => {
     const name = uniqueName('alice');
     const userArn = sb.aws.iam.addUser(name);
     await adminCreates(name, userArn);
@@ -462,7 +594,11 @@ describe('self-service ownership: a name does not say whose a database user is',
   });
 
   it('a refused caller learns nothing about the configuration: 403 before validation', async () => {
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('bob'), target: 'secret-target', dbRoles: ['rds_superuser'] } });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf('alice'),
+      body: { principalArn: roleArn('bob'), target: 'secret-target', dbRoles: ['rds_superuser'] },
+    });
     expect(r).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
     expect(r.body.message).not.toContain('orders');
   });
@@ -476,14 +612,27 @@ describe('self-service ownership: a name does not say whose a database user is',
 
   it('nobody grants through a shared role (sessionTagKey) by the API: identity-provider runs do', async () => {
     for (const caller of [sessionOf('alice'), ADMIN]) {
-      const r = await call({ routeKey: 'POST /access-requests', caller, body: { principalArn: roleArn(caller === ADMIN ? 'shared' : 'alice'), dbUser: caller === ADMIN ? 'carol' : 'alice', target: 'orders', sessionTagKey: 'db_user' } });
+      const r = await call({
+        routeKey: 'POST /access-requests',
+        caller,
+        body: {
+          principalArn: roleArn(caller === ADMIN ? 'shared' : 'alice'),
+          dbUser: caller === ADMIN ? 'carol' : 'alice',
+          target: 'orders',
+          sessionTagKey: 'db_user',
+        },
+      });
       expect(r, caller).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'sessionTagKey' } } });
     }
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
   it('requireOwner cannot be set by the client', async () => {
-    const r = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { principalArn: roleArn('alice'), target: 'orders', requireOwner: ADMIN } });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf('alice'),
+      body: { principalArn: roleArn('alice'), target: 'orders', requireOwner: ADMIN },
+    });
     expect(r).toMatchObject({ status: 400, body: { error: 'ValidationError' } });
     expect(r.body.message).toContain('requireOwner');
   });
@@ -497,7 +646,9 @@ describe('self-service ownership: a name does not say whose a database user is',
     // Refused as if unknown: the same status and message as an id nobody used, so a caller cannot probe ids.
     const refused = await get('REQ-R1', sessionOf('alice'));
     expect(refused).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
-    expect(JSON.stringify(refused.body).replaceAll('REQ-R1', 'X')).toBe(JSON.stringify((await get('REQ-NONE', sessionOf('alice'))).body).replaceAll('REQ-NONE', 'X'));
+    expect(JSON.stringify(refused.body).replaceAll('REQ-R1', 'X')).toBe(
+      JSON.stringify((await get('REQ-NONE', sessionOf('alice'))).body).replaceAll('REQ-NONE', 'X'),
+    );
     expect((await get('REQ-R2', sessionOf('alice'))).status).toBe(200);
     expect((await get('REQ-R3', `arn:aws:sts::${ACCOUNT}:assumed-role/alice/other-session`)).status).toBe(200);
     expect((await get('REQ-R1', ADMIN)).status).toBe(200);
@@ -541,7 +692,10 @@ describe('caller identity', () => {
       expect(r, caller).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'caller is not a session' } } });
       expect(r.body.message).toContain(`assumed-role/ROLE/SESSION or an IAM user arn:aws:iam::${ACCOUNT}:user/NAME`);
     }
-    expect((await call({ routeKey: 'GET /grants', caller: `arn:aws:iam::${ACCOUNT}:role/auditor` })).body).toMatchObject({ error: 'NotAuthorized', details: { reason: 'caller is not a session' } });
+    expect((await call({ routeKey: 'GET /grants', caller: `arn:aws:iam::${ACCOUNT}:role/auditor` })).body).toMatchObject({
+      error: 'NotAuthorized',
+      details: { reason: 'caller is not a session' },
+    });
   });
 });
 
@@ -556,7 +710,14 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     const r = await dryRun('POST /access-requests', body);
     expect(r.status).toBe(200);
     const plan = r.body as unknown as RequestPlan;
-    expect(plan).toMatchObject({ dryRun: true, kind: 'onboarding', dbUser: name, outcome: 'created', principals: [principalArn], target: { name: 'orders', kind: 'instance', identifier: 'orders-db', iamAuthEnabled: true } });
+    expect(plan).toMatchObject({
+      dryRun: true,
+      kind: 'onboarding',
+      dbUser: name,
+      outcome: 'created',
+      principals: [principalArn],
+      target: { name: 'orders', kind: 'instance', identifier: 'orders-db', iamAuthEnabled: true },
+    });
     expect(steps(plan, 'rds')).toEqual([]);
     const sql = steps(plan, 'postgresql').map((s) => s.sql);
     expect(sql).toContain(`CREATE ROLE "${name}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION`);
@@ -587,7 +748,9 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
   it('onboarding on a target with IAM auth off: the plan includes enabling it, and RDS is not modified', async () => {
     const principalArn = sb.aws.iam.addRole(uniqueName('Legacy'));
     const plan = (await dryRun('POST /access-requests', { principalArn, target: 'legacy' })).body as unknown as RequestPlan;
-    expect(steps(plan, 'rds')).toEqual([expect.objectContaining({ action: 'rds:ModifyDBInstance', resource: 'arn:aws:rds:eu-west-1:123456789012:db:legacy-db' })]);
+    expect(steps(plan, 'rds')).toEqual([
+      expect.objectContaining({ action: 'rds:ModifyDBInstance', resource: 'arn:aws:rds:eu-west-1:123456789012:db:legacy-db' }),
+    ]);
     expect(steps(plan, 'rds')[0].description).toContain('applied immediately');
     expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)).toHaveLength(0);
   });
@@ -606,7 +769,10 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     const conflict = await dryRun('POST /access-requests', { principalArn, target: 'orders', dbUser: unmanaged });
     expect(conflict).toMatchObject({ status: 409, body: { error: 'UnmanagedRoleConflict', details: { field: 'dbUser' } } });
 
-    expect(await dryRun('POST /access-requests', { principalArn: roleArn(uniqueName('Ghost')), target: 'orders' })).toMatchObject({ status: 404, body: { error: 'PrincipalNotFound' } });
+    expect(await dryRun('POST /access-requests', { principalArn: roleArn(uniqueName('Ghost')), target: 'orders' })).toMatchObject({
+      status: 404,
+      body: { error: 'PrincipalNotFound' },
+    });
   });
 
   it('offboarding: block login, revoke, move objects per database (counted), drop; nothing changes until the run', async () => {
@@ -662,9 +828,12 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
     }
     const plan = (await dryRun('POST /revocations', { requestId: uniqueName('off'), dbUser: name, target: 'orders' })).body as unknown as RequestPlan;
     const sql = plan.steps.filter((s) => s.database === 'app').map((s) => s.sql);
-    expect(sql).toEqual(expect.arrayContaining([`ALTER VIEW ${schema}.v OWNER TO "${QUARANTINE_ROLE}"`, `ALTER FUNCTION ${schema}.f() OWNER TO "${QUARANTINE_ROLE}"`]));
+    expect(sql).toEqual(
+      expect.arrayContaining([`ALTER VIEW ${schema}.v OWNER TO "${QUARANTINE_ROLE}"`, `ALTER FUNCTION ${schema}.f() OWNER TO "${QUARANTINE_ROLE}"`]),
+    );
     expect(sql.indexOf(`ALTER VIEW ${schema}.v OWNER TO "${QUARANTINE_ROLE}"`)).toBeLessThan(sql.findIndex((s) => s?.startsWith('REASSIGN OWNED')));
-    const mine = (objects: Array<{ name: string; action: string }> | undefined) => (objects ?? []).filter((o) => o.name.startsWith(schema)).sort((a, b) => a.name.localeCompare(b.name));
+    const mine = (objects: Array<{ name: string; action: string }> | undefined) =>
+      (objects ?? []).filter((o) => o.name.startsWith(schema)).sort((a, b) => a.name.localeCompare(b.name));
     expect(mine(plan.objects).map((o) => [o.name, o.action])).toEqual([
       [schema, 'successor'],
       [`${schema}.f()`, 'quarantine'],
@@ -698,7 +867,7 @@ describe('?dryRun=true: the plan, as data, on a real database, and nothing chang
   });
 });
 
-describe('request ids: a self-service caller can neither block nor read another caller\'s request', () => {
+describe("request ids: a self-service caller can neither block nor read another caller's request", () => {
   // Step Functions as the simulation has it (names unique per state machine), running the real workflows.
   beforeEach(() => {
     sfn.restore();
@@ -714,18 +883,24 @@ describe('request ids: a self-service caller can neither block nor read another 
   it('identical requests sent at once: exactly one answers 202, every other 200 with that run; one execution (issue 11 item 4)', async () => {
     const id = uniqueName('REQ-BURST');
     const principalArn = sb.aws.iam.addRole(uniqueName('burst'));
-    const answers = await Promise.all(Array.from({ length: 5 }, () => call({ routeKey: 'POST /access-requests', body: { requestId: id, principalArn, target: 'orders' } })));
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => call({ routeKey: 'POST /access-requests', body: { requestId: id, principalArn, target: 'orders' } })),
+    );
     expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 202]);
     const startedAt = new Set(answers.map((a) => a.body.startedAt));
     expect(startedAt.size).toBe(1);
     await succeeded('onboard', id);
   });
 
-  it('taking an id first (say a ticket number) does not make the administrator\'s request with that id a 409', async () => {
+  it("taking an id first (say a ticket number) does not make the administrator's request with that id a 409", async () => {
     const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
     const [aliceRole, bobRole] = [sb.aws.iam.addRole(alice), sb.aws.iam.addRole(bob)];
     const ticket = uniqueName('TICKET');
-    const taken = await call({ routeKey: 'POST /access-requests', caller: sessionOf(alice), body: { requestId: ticket, principalArn: aliceRole, target: 'orders' } });
+    const taken = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf(alice),
+      body: { requestId: ticket, principalArn: aliceRole, target: 'orders' },
+    });
     expect(taken.status).toBe(202);
     expect(taken.body.requestId).toBe(`${selfServiceNamespace(aliceRole)}${ticket}`);
 
@@ -736,7 +911,11 @@ describe('request ids: a self-service caller can neither block nor read another 
     expect((await roleFacts(bob)).exists).toBe(true);
 
     // Nor another self-service caller's: the same id from bob is bob's own request.
-    const bobs = await call({ routeKey: 'POST /access-requests', caller: sessionOf(bob), body: { requestId: ticket, principalArn: bobRole, target: 'orders' } });
+    const bobs = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf(bob),
+      body: { requestId: ticket, principalArn: bobRole, target: 'orders' },
+    });
     expect(bobs).toMatchObject({ status: 202, body: { requestId: `${selfServiceNamespace(bobRole)}${ticket}` } });
   });
 
@@ -761,22 +940,36 @@ describe('request ids: a self-service caller can neither block nor read another 
     const unknown = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: `${off}X` } });
     expect(read).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
     expect(read.body.message).toBe((unknown.body.message as string).replace(`${off}X`, off));
-    expect((await call({ routeKey: 'GET /requests/{requestId}', pathParameters: { requestId: off } })).body).toMatchObject({ input: { reason: 'HR-4711 dismissal' } });
+    expect((await call({ routeKey: 'GET /requests/{requestId}', pathParameters: { requestId: off } })).body).toMatchObject({
+      input: { reason: 'HR-4711 dismissal' },
+    });
   });
 
-  it('an execution in a caller\'s namespace that someone else started (directly in Step Functions) is answered like GET: 404, neither replayed nor a 409', async () => {
+  it("an execution in a caller's namespace that someone else started (directly in Step Functions) is answered like GET: 404, neither replayed nor a 409", async () => {
     const alice = uniqueName('alice');
     const aliceRole = sb.aws.iam.addRole(alice);
     const id = uniqueName('X');
     const name = `${selfServiceNamespace(aliceRole)}${id}`;
     // Whoever may call states:StartExecution can name an execution anything.
     await new SFNClient({ region: 'eu-west-1' }).send(
-      new StartExecutionCommand({ stateMachineArn: OFFBOARD_SM, name, input: JSON.stringify({ requestId: name, dbUser: alice, target: 'orders', reason: 'secret', requestedBy: ADMIN }) }),
+      new StartExecutionCommand({
+        stateMachineArn: OFFBOARD_SM,
+        name,
+        input: JSON.stringify({ requestId: name, dbUser: alice, target: 'orders', reason: 'secret', requestedBy: ADMIN }),
+      }),
     );
     await sb.runner.idle();
-    const same = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders', reason: 'secret' } });
+    const same = await call({
+      routeKey: 'POST /revocations',
+      caller: sessionOf(alice),
+      body: { requestId: id, dbUser: alice, target: 'orders', reason: 'secret' },
+    });
     const different = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders' } });
-    const asOnboarding = await call({ routeKey: 'POST /access-requests', caller: sessionOf(alice), body: { requestId: id, principalArn: aliceRole, target: 'orders' } });
+    const asOnboarding = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf(alice),
+      body: { requestId: id, principalArn: aliceRole, target: 'orders' },
+    });
     const read = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: name } });
     for (const r of [same, different, asOnboarding, read]) expect(r).toEqual({ status: 404, headers: read.headers, body: read.body });
     expect(read.body.error).toBe('RequestNotFound');
@@ -788,20 +981,36 @@ describe('request ids: a self-service caller can neither block nor read another 
       expect(r, requestId).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'requestId' } } });
       expect(r.body.message).toContain('reserved');
     }
-    const long = await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'r'.repeat(59), principalArn: roleArn('alice'), target: 'orders' } });
+    const long = await call({
+      routeKey: 'POST /access-requests',
+      caller: sessionOf('alice'),
+      body: { requestId: 'r'.repeat(59), principalArn: roleArn('alice'), target: 'orders' },
+    });
     expect(long).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field: 'requestId' } } });
     expect(long.body.message).toContain('1-58');
-    expect((await call({ routeKey: 'POST /access-requests', caller: sessionOf('alice'), body: { requestId: 'r'.repeat(58), principalArn: roleArn('alice'), target: 'orders' } })).status).toBe(202);
+    expect(
+      (
+        await call({
+          routeKey: 'POST /access-requests',
+          caller: sessionOf('alice'),
+          body: { requestId: 'r'.repeat(58), principalArn: roleArn('alice'), target: 'orders' },
+        })
+      ).status,
+    ).toBe(202);
     expect(sb.runner.executions.size).toBe(1);
   });
 });
 
-describe('shared roles are nobody\'s own principal', () => {
+describe("shared roles are nobody's own principal", () => {
   const PERMISSION_SET = 'AWSReservedSSO_DatabaseUsers_0123456789abcdef';
   const member = (who: string) => `arn:aws:sts::${ACCOUNT}:assumed-role/${PERMISSION_SET}/${who}@example.com`;
   const permissionSetRole = `arn:aws:iam::${ACCOUNT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/${PERMISSION_SET}`;
   const withSharedRole = (roleArn: string, extra: object = {}): Config =>
-    parseConfig({ ...sb.config, idp: { groups: {}, principal: { kind: 'shared', roleArn, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userNameLocalPart}' }, ...extra });
+    parseConfig({
+      ...sb.config,
+      idp: { groups: {}, principal: { kind: 'shared', roleArn, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userNameLocalPart}' },
+      ...extra,
+    });
 
   it.each([
     ['an IAM Identity Center permission-set session, for its role', member('alice'), permissionSetRole, PERMISSION_SET, undefined],
@@ -819,8 +1028,17 @@ describe('shared roles are nobody\'s own principal', () => {
   });
 
   it("a member cannot read the requests of the shared role's other members", async () => {
-    const bobs = { requestId: 'idp-identity-center-0a1b', principalArn: permissionSetRole, dbUser: 'sso_bob', target: 'orders', sessionTagKey: 'db_user', requestedBy: 'idp:identity-center' };
-    sfn.on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${bobs.requestId}` }).resolves(existing(ONBOARD_SM, bobs.requestId, bobs));
+    const bobs = {
+      requestId: 'idp-identity-center-0a1b',
+      principalArn: permissionSetRole,
+      dbUser: 'sso_bob',
+      target: 'orders',
+      sessionTagKey: 'db_user',
+      requestedBy: 'idp:identity-center',
+    };
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:${bobs.requestId}` })
+      .resolves(existing(ONBOARD_SM, bobs.requestId, bobs));
     const r = await call({ routeKey: 'GET /requests/{requestId}', caller: member('alice'), pathParameters: { requestId: bobs.requestId } });
     expect(r).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
     expect((await call({ routeKey: 'GET /requests/{requestId}', pathParameters: { requestId: bobs.requestId } })).status).toBe(200);
@@ -828,7 +1046,9 @@ describe('shared roles are nobody\'s own principal', () => {
 
   it('administrators matched by a permission-set pattern are still administrators', async () => {
     const sso = { ...sb.config, api: { admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/${PERMISSION_SET}/jane@example.com`], auditors: [], selfService: true } };
-    expect((await call({ routeKey: 'POST /access-requests', caller: member('jane'), body: { principalArn: roleArn('bob'), target: 'orders' } }, sso)).status).toBe(202);
+    expect(
+      (await call({ routeKey: 'POST /access-requests', caller: member('jane'), body: { principalArn: roleArn('bob'), target: 'orders' } }, sso)).status,
+    ).toBe(202);
   });
 
   it("the shared role's names and statement are the identity provider's: the API grants neither", async () => {
@@ -841,7 +1061,9 @@ describe('shared roles are nobody\'s own principal', () => {
     expect(perPerson.body.message).toContain('every member');
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
     // Without a shared mapping such names are ordinary.
-    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('carol'), dbUser: 'sso_carol', target: 'orders' } })).status).toBe(202);
+    expect((await call({ routeKey: 'POST /access-requests', body: { principalArn: roleArn('carol'), dbUser: 'sso_carol', target: 'orders' } })).status).toBe(
+      202,
+    );
   });
 });
 
@@ -861,8 +1083,18 @@ describe('api.admins / api.auditors patterns', () => {
 
   it('accepts * in the resource part; a role of that name in another account is no administrator', async () => {
     const config = parseConfig(withApi({ admins: [`arn:aws:sts::${ACCOUNT}:assumed-role/platform-*/*`] }));
-    expect((await call({ routeKey: 'POST /access-requests', caller: sessionOf('platform-ops'), body: { principalArn: roleArn('bob'), target: 'orders' } }, config)).status).toBe(202);
-    const foreign = await call({ routeKey: 'POST /access-requests', caller: 'arn:aws:sts::999999999999:assumed-role/platform-ops/x', body: { principalArn: roleArn('bob'), target: 'orders' } }, config);
+    expect(
+      (await call({ routeKey: 'POST /access-requests', caller: sessionOf('platform-ops'), body: { principalArn: roleArn('bob'), target: 'orders' } }, config))
+        .status,
+    ).toBe(202);
+    const foreign = await call(
+      {
+        routeKey: 'POST /access-requests',
+        caller: 'arn:aws:sts::999999999999:assumed-role/platform-ops/x',
+        body: { principalArn: roleArn('bob'), target: 'orders' },
+      },
+      config,
+    );
     expect(foreign).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
   });
 });

@@ -80,7 +80,9 @@ const runRequest = async (routeKey: string, body: object): Promise<string> => {
  */
 const startedInStepFunctions = async (kind: 'onboarding' | 'offboarding', input: Record<string, unknown>): Promise<string> => {
   const requestId = uniqueName('AUD');
-  await deps.executions.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.executions.stateMachines[kind], name: requestId, input: JSON.stringify({ requestId, ...input }) }));
+  await deps.executions.sfn.send(
+    new StartExecutionCommand({ stateMachineArn: deps.executions.stateMachines[kind], name: requestId, input: JSON.stringify({ requestId, ...input }) }),
+  );
   await stack.settled();
   return requestId;
 };
@@ -96,7 +98,16 @@ describe('GET /audit/{requestId}', () => {
     const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
     const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders', dbRoles: ['app_read'], reason: 'OPS-77' });
     const record = await audit(requestId);
-    expect(record).toMatchObject({ requestId, kind: 'onboarding', status: 'SUCCEEDED', requestedBy: ADMIN, reason: 'OPS-77', target: 'orders', principalArn, source: 'stepfunctions' });
+    expect(record).toMatchObject({
+      requestId,
+      kind: 'onboarding',
+      status: 'SUCCEEDED',
+      requestedBy: ADMIN,
+      reason: 'OPS-77',
+      target: 'orders',
+      principalArn,
+      source: 'stepfunctions',
+    });
     expect(record.steps.map((s) => s.name)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'Done']);
     for (const s of record.steps) {
       expect(Date.parse(s.enteredAt), s.name).toBeGreaterThanOrEqual(Date.parse(record.startedAt));
@@ -105,7 +116,7 @@ describe('GET /audit/{requestId}', () => {
     }
     const create = record.steps.find((s) => s.name === 'CreateDbUser');
     expect(create).toMatchObject({ type: 'Task', attempts: 1, result: { outcome: 'created' } });
-    expect((create?.result as { statements: string[] }).statements).toContain(`grant app_read to ${principalArn.split('/').pop()}`);
+    expect((create!.result as { statements: string[] }).statements).toContain(`grant app_read to ${principalArn.split('/').pop()}`);
     expect(record.steps.find((s) => s.name === 'AllowConnect')?.result).toMatchObject({ outcome: 'added' });
   });
 
@@ -166,7 +177,10 @@ describe('GET /audit/{requestId}', () => {
   it('only auditors and administrators may read it; unknown ids are 404', async () => {
     const principalArn = sb.aws.iam.addRole(uniqueName('AuditRole'));
     const requestId = await runRequest('POST /access-requests', { principalArn, target: 'orders' });
-    expect(await api('GET /audit/{requestId}', `arn:aws:sts::${ACCOUNT}:assumed-role/developer/x`, { requestId })).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
+    expect(await api('GET /audit/{requestId}', `arn:aws:sts::${ACCOUNT}:assumed-role/developer/x`, { requestId })).toMatchObject({
+      status: 403,
+      body: { error: 'NotAuthorized' },
+    });
     expect((await api('GET /audit/{requestId}', ADMIN, { requestId })).status).toBe(200);
     expect(await api('GET /audit/{requestId}', AUDITOR, { requestId: 'never-ran' })).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
   });
@@ -177,7 +191,17 @@ describe('GET /audit', () => {
     const e = event('GET /audit', caller);
     e.queryStringParameters = query;
     const r = await handleApiEvent(e, deps);
-    return { status: r.statusCode, body: JSON.parse(r.body) as { items: AuditRecord[]; running?: AuditRecord[]; unarchived?: AuditRecord[]; nextCursor?: string; error?: string; message?: string } };
+    return {
+      status: r.statusCode,
+      body: JSON.parse(r.body) as {
+        items: AuditRecord[];
+        running?: AuditRecord[];
+        unarchived?: AuditRecord[];
+        nextCursor?: string;
+        error?: string;
+        message?: string;
+      },
+    };
   };
 
   /** Four ended runs: three onboardings (two targets) and one failure, archived. */
@@ -190,7 +214,14 @@ describe('GET /audit', () => {
       await runRequest('POST /access-requests', { principalArn: arnA, target: 'orders' }),
       await runRequest('POST /access-requests', { principalArn: arnB, target: 'orders' }),
       await runRequest('POST /access-requests', { principalArn: arnA, target: 'analytics' }),
-      await startedInStepFunctions('onboarding', { principalArn: arnB, dbUser: b, target: 'orders', dbRoles: [], databases: ['no_such_db'], requestedBy: ADMIN }),
+      await startedInStepFunctions('onboarding', {
+        principalArn: arnB,
+        dbUser: b,
+        target: 'orders',
+        dbRoles: [],
+        databases: ['no_such_db'],
+        requestedBy: ADMIN,
+      }),
     ];
     return { a, b, arnA, arnB, ids };
   };
@@ -265,7 +296,15 @@ describe('GET /audit', () => {
     const requestId = uniqueName('RUN');
     const principalArn = sb.aws.iam.addRole(uniqueName('Runner'));
     // A run that has not ended, as Step Functions holds it.
-    sb.runner.executions.set(`onboard/${requestId}`, { name: requestId, stateMachine: 'onboard', status: 'RUNNING', input: { requestId, principalArn, target: 'ledger', dbUser: 'x', requestedBy: ADMIN }, startDate: new Date(), events: [], taskOutputs: [] });
+    sb.runner.executions.set(`onboard/${requestId}`, {
+      name: requestId,
+      stateMachine: 'onboard',
+      status: 'RUNNING',
+      input: { requestId, principalArn, target: 'ledger', dbUser: 'x', requestedBy: ADMIN },
+      startDate: new Date(),
+      events: [],
+      taskOutputs: [],
+    });
     const r = await list({ target: 'ledger' });
     expect(r.body.items).toEqual([]);
     expect(r.body.running?.map((i) => [i.requestId, i.status, i.requestedBy])).toEqual([[requestId, 'RUNNING', ADMIN]]);
@@ -297,7 +336,8 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     await sb.runner.idle();
     await Promise.all(sfn.deliveries);
   };
-  const archivedUnder = (kind: string, name: string): string[] => [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/${kind}/${name}/`)).sort();
+  const archivedUnder = (kind: string, name: string): string[] =>
+    [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/${kind}/${name}/`)).sort();
   const listed = async (query: Record<string, string>) => {
     const e = event('GET /audit', AUDITOR);
     e.queryStringParameters = query;
@@ -336,11 +376,13 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     expect(archived).toEqual({ ...record, source: 'archive' });
   });
 
-  it('each run keeps its own attempts: retries of the first run are not the second run\'s', async () => {
+  it("each run keeps its own attempts: retries of the first run are not the second run's", async () => {
     const name = uniqueName('Crowded');
     const principalArn = sb.aws.iam.addRole(name);
     // IAM's attached-policy quota is full: the first run and its retry fail at AllowConnect.
-    const foreign = Array.from({ length: 10 }, (_, p) => sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }));
+    const foreign = Array.from({ length: 10 }, (_, p) =>
+      sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }),
+    );
     const requestId = uniqueName('AUD');
     const body = { requestId, principalArn, target: 'orders' };
     await send('POST /access-requests', body);
@@ -363,7 +405,7 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     ]);
   });
 
-  it('an attempt of the earlier run Step Functions still has is not the new run\'s: GET /requests leaves it out, a retry that would need its name is refused', async () => {
+  it("an attempt of the earlier run Step Functions still has is not the new run's: GET /requests leaves it out, a retry that would need its name is refused", async () => {
     const name = uniqueName('Stale');
     const principalArn = sb.aws.iam.addRole(name);
     // IAM's attached-policy quota is full: every run and retry fails at AllowConnect.
@@ -385,7 +427,10 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     expect(retry.status).toBe(409);
     expect(retry.body).toMatchObject({ error: 'RequestConflict', details: { requestId, attempt: 2 } });
     expect(retry.body.message).toContain(`Step Functions still holds execution "${requestId}.2" of an earlier run of this request id`);
-    expect([...sb.runner.executions.keys()].filter((k) => k.startsWith(`onboard/${requestId}`)).sort()).toEqual([`onboard/${requestId}`, `onboard/${requestId}.2`]);
+    expect([...sb.runner.executions.keys()].filter((k) => k.startsWith(`onboard/${requestId}`)).sort()).toEqual([
+      `onboard/${requestId}`,
+      `onboard/${requestId}.2`,
+    ]);
     // Both runs stay in the audit, each with its own attempts.
     const record = await audit(requestId);
     expect(record.attempts.map((a) => a.attempt)).toEqual([1]);
@@ -421,9 +466,12 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     }
   });
 
-  it('a repeated delivery of a run\'s end (EventBridge and Lambda retry) writes nothing: the archive is written only if absent', async () => {
+  it("a repeated delivery of a run's end (EventBridge and Lambda retry) writes nothing: the archive is written only if absent", async () => {
     const delivered: unknown[] = [];
-    sfn.onExecutionEnd = (e) => (delivered.push(e), archiveHandler(e as never));
+    sfn.onExecutionEnd = (e) => {
+      delivered.push(e);
+      return archiveHandler(e as never);
+    };
     const requestId = await runRequest('POST /access-requests', { principalArn: sb.aws.iam.addRole(uniqueName('AuditRole')), target: 'orders' });
     const [key] = archivedUnder('onboarding', requestId);
     const held = sb.aws.s3.objects.get(key);
@@ -431,7 +479,9 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     expect(sb.aws.s3.objects.get(key)).toBe(held);
     expect(archivedUnder('onboarding', requestId)).toEqual([key]);
     // What makes it so: S3 (here its simulation) refuses a conditional write to a key that exists.
-    await expect(deps.archive.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key.slice(BUCKET.length + 1), Body: '{}', IfNoneMatch: '*' }))).rejects.toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+    await expect(
+      deps.archive.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key.slice(BUCKET.length + 1), Body: '{}', IfNoneMatch: '*' })),
+    ).rejects.toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
   });
 
   it('a document archived by an earlier version (executions/KIND/ID.json) is still read', async () => {
@@ -450,7 +500,11 @@ describe('the archive function', () => {
   it('refuses events that are not Step Functions status changes of this stack (they go to its retry / dead-letter path)', async () => {
     await expect(archiveHandler({ source: 'aws.ec2', 'detail-type': 'x', detail: {} } as never)).rejects.toMatchObject({ name: 'ValidationError' });
     await expect(
-      archiveHandler({ source: 'aws.states', 'detail-type': 'Step Functions Execution Status Change', detail: { stateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:other', name: 'x' } } as never),
+      archiveHandler({
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: { stateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:other', name: 'x' },
+      } as never),
     ).rejects.toMatchObject({ name: 'ValidationError' });
   });
 });
@@ -483,7 +537,11 @@ describe('nothing secret in history, archive or logs', () => {
   });
 
   it('redactSecrets replaces values under secret-sounding keys, also inside the JSON strings of history events', () => {
-    const doc = { input: JSON.stringify({ password: 'hunter2', secretArn: 'arn:aws:secretsmanager:x', nested: { authToken: 't' } }), ok: 'kept', masterPassword: 'p' };
+    const doc = {
+      input: JSON.stringify({ password: 'hunter2', secretArn: 'arn:aws:secretsmanager:x', nested: { authToken: 't' } }),
+      ok: 'kept',
+      masterPassword: 'p',
+    };
     const out = redactSecrets(doc);
     expect(out.ok).toBe('kept');
     expect(out.masterPassword).toBe('[redacted]');

@@ -41,7 +41,8 @@ const buildClosedCheckout = (): void => {
   mkdirSync(checkout, { mode: 0o700 });
   chmodSync(parent, 0o700);
   chmodSync(checkout, 0o700);
-  for (const part of ['local', 'functions', 'config', 'statemachines', 'package.json', 'tsconfig.json']) cpSync(join(ROOT, part), join(checkout, part), { recursive: true });
+  for (const part of ['dev', 'functions', 'config', 'statemachines', 'package.json', 'tsconfig.json'])
+    cpSync(join(ROOT, part), join(checkout, part), { recursive: true });
   const modules = join(checkout, 'node_modules');
   mkdirSync(modules);
   for (const name of readdirSync(join(ROOT, 'node_modules'))) {
@@ -83,39 +84,35 @@ const select1 = async (url: string): Promise<unknown> => {
 };
 
 describe(isRoot ? 'as root, from a 0700 folder under a 0700 parent' : 'as a normal user, from a 0700 folder under a 0700 parent', () => {
-  it(
-    isRoot
-      ? 'npm start runs PostgreSQL (as the OS user postgres) from a private copy of the binaries under TMPDIR, and is ready'
-      : 'npm start runs PostgreSQL (as this user) from the binaries in place, and is ready',
-    async () => {
-      buildClosedCheckout();
-      const inCheckout = join(checkout, 'node_modules', PLATFORM_SCOPE);
-      const binary = join(inCheckout, packagedBinaries().packageName.split('/')[1], 'native', 'bin', 'postgres');
-      expect(existsSync(binary)).toBe(true);
-      expect(statSync(parent).mode & 0o777).toBe(0o700);
-      if (isRoot) {
-        // The setup reproduces the failure: the postgres user cannot run the checkout's binary.
-        const { uid, gid } = postgresOsUser();
-        expect((spawnSync(binary, ['--version'], { uid, gid }).error as NodeJS.ErrnoException | undefined)?.code).toBe('EACCES');
-      }
+  it(isRoot
+    ? 'npm start runs PostgreSQL (as the OS user postgres) from a private copy of the binaries under TMPDIR, and is ready'
+    : 'npm start runs PostgreSQL (as this user) from the binaries in place, and is ready', async () => {
+    buildClosedCheckout();
+    const inCheckout = join(checkout, 'node_modules', PLATFORM_SCOPE);
+    const binary = join(inCheckout, packagedBinaries().packageName.split('/')[1], 'native', 'bin', 'postgres');
+    expect(existsSync(binary)).toBe(true);
+    expect(statSync(parent).mode & 0o777).toBe(0o700);
+    if (isRoot) {
+      // The setup reproduces the failure: the postgres user cannot run the checkout's binary.
+      const { uid, gid } = postgresOsUser();
+      expect((spawnSync(binary, ['--version'], { uid, gid }).error as NodeJS.ErrnoException | undefined)?.code).toBe('EACCES');
+    }
 
-      const output = await runStart();
-      const url = /^PostgreSQL: (\S+)$/m.exec(output)?.[1] ?? '';
-      expect(await select1(url)).toEqual({ ok: 1 });
-      const copyLine = /^PostgreSQL binaries: (\S+) \(a private copy: the OS user "postgres" it runs as cannot reach (\S+)\)$/m.exec(output);
-      if (isRoot) {
-        expect(copyLine, output).not.toBeNull();
-        const [, copy, from] = copyLine as RegExpExecArray;
-        expect(copy.startsWith(join(childTmp, 'rds-iam-access-postgres') + '/')).toBe(true);
-        expect(from.startsWith(inCheckout)).toBe(true);
-        expect(statSync(copy).mode & 0o777).toBe(0o755);
-        expect(existsSync(join(copy, 'bin', 'initdb'))).toBe(true);
-      } else {
-        expect(copyLine, output).toBeNull();
-        expect(existsSync(join(childTmp, 'rds-iam-access-postgres'))).toBe(false);
-      }
-      expect(await stopStart()).toMatch(/exit code (0|130|null)/);
-    },
-    120_000,
-  );
+    const output = await runStart();
+    const url = /^PostgreSQL: (\S+)$/m.exec(output)?.[1] ?? '';
+    expect(await select1(url)).toEqual({ ok: 1 });
+    const copyLine = /^PostgreSQL binaries: (\S+) \(a private copy: the OS user "postgres" it runs as cannot reach (\S+)\)$/m.exec(output);
+    if (isRoot) {
+      expect(copyLine, output).not.toBeNull();
+      const [, copy, from] = copyLine as RegExpExecArray;
+      expect(copy.startsWith(`${join(childTmp, 'rds-iam-access-postgres')}/`)).toBe(true);
+      expect(from.startsWith(inCheckout)).toBe(true);
+      expect(statSync(copy).mode & 0o777).toBe(0o755);
+      expect(existsSync(join(copy, 'bin', 'initdb'))).toBe(true);
+    } else {
+      expect(copyLine, output).toBeNull();
+      expect(existsSync(join(childTmp, 'rds-iam-access-postgres'))).toBe(false);
+    }
+    expect(await stopStart()).toMatch(/exit code (0|130|null)/);
+  }, 120_000);
 });

@@ -89,7 +89,9 @@ describe('the targets configuration refuses unknown keys with their path and a s
   it('refuses the issue\'s example instead of dropping it and using the default "immediately"', () => {
     const raw = exampleWith('targets.orders.iamAuth', { enabled: 'never' });
     expect(problemsOf(raw, 'config/targets.prod.json')).toEqual(['targets.orders.iamAuth.enabled: unknown key, did you mean "enable"?']);
-    expect(() => parseConfig(raw, 'config/targets.prod.json')).toThrow(/^config\/targets\.prod\.json: invalid targets configuration:\n {2}- targets\.orders\.iamAuth\.enabled: unknown key, did you mean "enable"\?$/);
+    expect(() => parseConfig(raw, 'config/targets.prod.json')).toThrow(
+      /^config\/targets\.prod\.json: invalid targets configuration:\n {2}- targets\.orders\.iamAuth\.enabled: unknown key, did you mean "enable"\?$/,
+    );
     // The same object with the key spelt right is accepted, and means what it says.
     expect(parseConfig(exampleWith('targets.orders.iamAuth', { enable: 'never' })).targets.orders.iamAuth.enable).toBe('never');
   });
@@ -118,7 +120,9 @@ describe('the targets configuration refuses unknown keys with their path and a s
     ['operations.reconcile.repair.removeDanglingGrant', 'operations.reconcile.repair.removeDanglingGrant: unknown key, did you mean "removeDanglingGrants"?'],
   ])('%s', (path, expected) => {
     // objectLock needs its own keys to reach the unknown one.
-    const raw = path.startsWith('deployment.archive.objectLock.') ? exampleWith('deployment.archive.objectLock', { mode: 'COMPLIANCE', days: 30, retention: 1 }) : exampleWith(path, 1);
+    const raw = path.startsWith('deployment.archive.objectLock.')
+      ? exampleWith('deployment.archive.objectLock', { mode: 'COMPLIANCE', days: 30, retention: 1 })
+      : exampleWith(path, 1);
     expect(problemsOf(raw)).toContain(expected);
   });
 
@@ -140,7 +144,11 @@ describe('the targets configuration refuses unknown keys with their path and a s
 
 describe('the targets configuration says where and what for wrong types and values', () => {
   it.each([
-    ['targets.orders.iamAuth.enable', 'nevr', 'targets.orders.iamAuth.enable: must be one of "immediately", "next-maintenance-window", "never", not "nevr"; did you mean "never"?'],
+    [
+      'targets.orders.iamAuth.enable',
+      'nevr',
+      'targets.orders.iamAuth.enable: must be one of "immediately", "next-maintenance-window", "never", not "nevr"; did you mean "never"?',
+    ],
     ['targets.orders.iamAuth.enable', true, 'targets.orders.iamAuth.enable: must be one of "immediately", "next-maintenance-window", "never", not true'],
     ['targets.orders.iamAuth.pollSeconds', '30', 'targets.orders.iamAuth.pollSeconds: must be a number, not "30"'],
     ['targets.orders.iamAuth.pollSeconds', 2.5, 'targets.orders.iamAuth.pollSeconds: must be a whole number, not 2.5'],
@@ -175,7 +183,9 @@ describe('the targets configuration says where and what for wrong types and valu
 
   it('names TARGETS_CONFIG when a function reads it', () => {
     const raw = exampleWith('targets.orders.iamAuth', { enabled: 'never' });
-    expect(() => loadConfig({ TARGETS_CONFIG: JSON.stringify(raw) })).toThrow('TARGETS_CONFIG: invalid targets configuration:\n  - targets.orders.iamAuth.enabled: unknown key, did you mean "enable"?');
+    expect(() => loadConfig({ TARGETS_CONFIG: JSON.stringify(raw) })).toThrow(
+      'TARGETS_CONFIG: invalid targets configuration:\n  - targets.orders.iamAuth.enabled: unknown key, did you mean "enable"?',
+    );
     expect(() => loadConfig({ TARGETS_CONFIG: '{"targets":' })).toThrow(/^TARGETS_CONFIG: is not JSON/);
     expect(() => loadConfig({})).toThrow(/^TARGETS_CONFIG: is not set/);
   });
@@ -195,7 +205,9 @@ describe('every configuration object is strict', () => {
     } else if (schema instanceof z.ZodRecord) {
       objectsIn(schema.valueType, `${at}.*`, out);
     } else if (schema instanceof z.ZodUnion) {
-      (schema.options as z.core.$ZodType[]).forEach((o, i) => objectsIn(o, `${at}|${i}`, out));
+      (schema.options as z.core.$ZodType[]).forEach((o, i) => {
+        objectsIn(o, `${at}|${i}`, out);
+      });
     }
   };
 
@@ -212,7 +224,11 @@ describe('every configuration object is strict', () => {
 
 describe('configuration files: the file is named, and invalid JSON says where', () => {
   it.each([
-    ['a trailing comma', '{\n  "targets": {},\n}\n', 'line 3, column 1: expected a property name in double quotes (a trailing comma before } is not allowed in JSON)'],
+    [
+      'a trailing comma',
+      '{\n  "targets": {},\n}\n',
+      'line 3, column 1: expected a property name in double quotes (a trailing comma before } is not allowed in JSON)',
+    ],
     ['a missing comma', '{\n  "targets": {}\n  "api": {}\n}', 'line 3, column 3: expected "," between two entries'],
     ['a comment', '{\n  "targets": {} // mine\n}', 'line 2, column 17: comments are not allowed in JSON'],
     ['single quotes', "{ 'targets': {} }", 'line 1, column 3: unexpected characters'],
@@ -241,7 +257,9 @@ describe('configuration files: the file is named, and invalid JSON says where', 
     const file = join(ROOT, '.tmp', `config-strict-${process.pid}.json`);
     writeFileSync(file, JSON.stringify(exampleWith('targets.orders.iamAuth', { enabled: 'never' })));
     try {
-      expect(() => loadConfigFile(file)).toThrow(`.tmp/config-strict-${process.pid}.json: invalid targets configuration:\n  - targets.orders.iamAuth.enabled: unknown key, did you mean "enable"?`);
+      expect(() => loadConfigFile(file)).toThrow(
+        `.tmp/config-strict-${process.pid}.json: invalid targets configuration:\n  - targets.orders.iamAuth.enabled: unknown key, did you mean "enable"?`,
+      );
     } finally {
       rmSync(file, { force: true });
     }
@@ -253,7 +271,7 @@ describe('configuration files: the file is named, and invalid JSON says where', 
   });
 
   it('local mode names the file too', () => {
-    const file = writeFile('local.json', JSON.stringify({ targets: { local: { ...(example().targets as Json).orders as Json, tls: 'disable', tsl: 'x' } } }));
+    const file = writeFile('local.json', JSON.stringify({ targets: { local: { ...((example().targets as Json).orders as Json), tls: 'disable', tsl: 'x' } } }));
     expect(() => loadLocalConfig(file)).toThrow(`${file}: invalid targets configuration:\n  - targets.local.tsl: unknown key, did you mean "tls"?`);
   });
 
@@ -267,16 +285,29 @@ describe('configuration files: the file is named, and invalid JSON says where', 
         '  - targets.orders.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)',
     );
     const archive = writeFile('archive.json', JSON.stringify(exampleWith('deployment.archive', { transitionToGlacierAfterDays: 400, expireAfterDays: 400 })));
-    expect(() => loadConfigFile(archive, { deploying: true })).toThrow('deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (400), not 400');
+    expect(() => loadConfigFile(archive, { deploying: true })).toThrow(
+      'deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (400), not 400',
+    );
   });
 });
 
 describe('the identity store file of local mode is strict too', () => {
-  const store = { users: [{ userId: 'u1', userName: 'alice@example.com', status: 'ENABLED', groups: ['g1'] }], groups: [{ groupId: 'g1', displayName: 'db-readers' }] };
+  const store = {
+    users: [{ userId: 'u1', userName: 'alice@example.com', status: 'ENABLED', groups: ['g1'] }],
+    groups: [{ groupId: 'g1', displayName: 'db-readers' }],
+  };
   it.each([
     ['a misspelt key', { ...store, users: [{ ...store.users[0], stauts: 'DISABLED' }] }, 'users.0.stauts: unknown key, did you mean "status"?'],
-    ['an unknown status', { ...store, users: [{ ...store.users[0], status: 'disabled' }] }, 'users.0.status: must be one of "ENABLED", "DISABLED", not "disabled"; did you mean "DISABLED"?'],
-    ['a group that is not listed', { ...store, users: [{ ...store.users[0], groups: ['g2'] }] }, 'users.0.groups.0: "g2" is not the groupId of any entry in groups'],
+    [
+      'an unknown status',
+      { ...store, users: [{ ...store.users[0], status: 'disabled' }] },
+      'users.0.status: must be one of "ENABLED", "DISABLED", not "disabled"; did you mean "DISABLED"?',
+    ],
+    [
+      'a group that is not listed',
+      { ...store, users: [{ ...store.users[0], groups: ['g2'] }] },
+      'users.0.groups.0: "g2" is not the groupId of any entry in groups',
+    ],
     ['no groups list', { users: store.users }, 'groups: is required (a list)'],
   ])('refuses %s', (what, data, expected) => {
     const file = writeFile(`store-${what.replace(/\W+/g, '-')}.json`, JSON.stringify(data));
@@ -304,7 +335,11 @@ describe('what is shipped and documented still loads', () => {
   };
 
   it('every config/*.json has a check', () => {
-    expect(readdirSync(join(ROOT, 'config')).filter((f) => f.endsWith('.json')).sort()).toEqual(Object.keys(SHIPPED).sort());
+    expect(
+      readdirSync(join(ROOT, 'config'))
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    ).toEqual(Object.keys(SHIPPED).sort());
   });
 
   it.each(Object.keys(SHIPPED))('config/%s loads', (name) => {

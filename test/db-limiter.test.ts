@@ -45,7 +45,13 @@ const sampleAdminConnections = async (): Promise<{ stop: () => Promise<number> }
 const onboardAll = (sb: ReturnType<typeof createSandbox>, prefix: string, n: number): Promise<ExecutionRecord[]> =>
   Promise.all(
     Array.from({ length: n }, (_, i) =>
-      sb.runner.run('onboard', `${prefix}-${i}`, { requestId: `${prefix}-${i}`, principalArn: sb.aws.iam.addRole(`${prefix}Role${i}`), target: 'orders', dbRoles: ['app_read'], databases: ['app'] }),
+      sb.runner.run('onboard', `${prefix}-${i}`, {
+        requestId: `${prefix}-${i}`,
+        principalArn: sb.aws.iam.addRole(`${prefix}Role${i}`),
+        target: 'orders',
+        dbRoles: ['app_read'],
+        databases: ['app'],
+      }),
     ),
   );
 
@@ -67,7 +73,12 @@ describe('database limiter: CreateDbUser waits in a queue for one of dbConcurren
       // The cost of an onboarding without contention: 6 states entered, none retried, 4 invocations.
       for (const r of runs) expect(statePath(r)).toEqual(['Validate', 'ResolveTarget', 'IsIamAuthOn', 'CreateDbUser', 'AllowConnect', 'Done']);
       // No state failed and was retried: a burst is no error (a failure that is caught would show in the status above).
-      const failedAttempts = runs.flatMap((r) => r.events).filter((e) => e.type === 'StateFailed' || e.type === 'StateRetried') as unknown as Array<{ type: string; state: { name: string }; Error?: unknown; Cause?: unknown }>;
+      const failedAttempts = runs.flatMap((r) => r.events).filter((e) => e.type === 'StateFailed' || e.type === 'StateRetried') as unknown as Array<{
+        type: string;
+        state: { name: string };
+        Error?: unknown;
+        Cause?: unknown;
+      }>;
       expect(failedAttempts.map((e) => `${e.type} ${e.state.name} ${String(e.Error)} ${String(e.Cause)}`)).toEqual([]);
       expect(Object.values(sb.runner.stats.throttles).reduce((a, b) => a + b, 0)).toBe(0);
       expect(Object.values(sb.runner.stats.invocations).reduce((a, b) => a + b, 0) - invocationsBefore).toBe(4 * total);
@@ -97,7 +108,13 @@ describe('database limiter: CreateDbUser waits in a queue for one of dbConcurren
         return (FUNCTIONS.dbUserCreate.handler as (i: unknown) => Promise<unknown>)(input);
       }) as LocalFunction['handler'],
     };
-    const sb = createSandbox({ pg: server, dbConcurrency: 2, waitMs: 1, functions: { ...FUNCTIONS, dbUserCreate }, queue: { functionTimeoutMs: 5_000, visibilityTimeoutMs: 8_000 } });
+    const sb = createSandbox({
+      pg: server,
+      dbConcurrency: 2,
+      waitMs: 1,
+      functions: { ...FUNCTIONS, dbUserCreate },
+      queue: { functionTimeoutMs: 5_000, visibilityTimeoutMs: 8_000 },
+    });
     try {
       const runs = await onboardAll(sb, 'limiterDead', 8);
       expect(runs.map((r) => `${r.status} ${r.error ?? ''}`.trim())).toEqual(runs.map(() => 'SUCCEEDED'));

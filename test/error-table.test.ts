@@ -39,7 +39,10 @@ const functionOf = (state: TaskState): string | undefined => {
 
 /** The handler file of each function key, as dev/functions.ts imports it (the same modules serverless.yml names). */
 const HANDLER_FILES = new Map(
-  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [m[1], join(ROOT, `${m[2]}.ts`)]),
+  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [
+    m[1],
+    join(ROOT, `${m[2]}.ts`),
+  ]),
 );
 
 const resolveImport = (from: string, spec: string): string | undefined => {
@@ -104,7 +107,10 @@ describe('the error table and the state machines', () => {
         expect(handler, `${file} ${name}: handler file of ${key}`).toBeDefined();
         const retried = new Set((state.Retry ?? []).flatMap((r) => r.ErrorEquals));
         for (const code of retriedCodesReachable(handler as string)) if (!retried.has(code)) missing.push(`${file} ${name} (${key}): ${code}`);
-        expect((state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')), `${file} ${name}: a Catch of States.ALL`).toBe(true);
+        expect(
+          (state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')),
+          `${file} ${name}: a Catch of States.ALL`,
+        ).toBe(true);
       }
     }
     expect(missing).toEqual([]);

@@ -61,7 +61,8 @@ const RULES_DIR = join(CFNGUARD_DIR, 'rules', 'control-tower', 'cfn-guard');
 function guardBinary(): string {
   const os = process.platform === 'linux' ? 'ubuntu' : process.platform === 'darwin' ? 'macos' : undefined;
   const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : undefined;
-  if (!os || !arch) throw new Error(`@cdklabs/cdk-validator-cfnguard ships cfn-guard for linux and macOS on x64 and arm64, not ${process.platform}/${process.arch}`);
+  if (!os || !arch)
+    throw new Error(`@cdklabs/cdk-validator-cfnguard ships cfn-guard for linux and macOS on x64 and arm64, not ${process.platform}/${process.arch}`);
   const bin = join(CFNGUARD_DIR, 'bin', os, arch, 'cfn-guard');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: reinstall @cdklabs/cdk-validator-cfnguard`);
   return bin;
@@ -70,7 +71,8 @@ function guardBinary(): string {
 /** Every rule file's checks and the control it implements (`[CT.S3.PR.2]` in its messages). */
 function controlsOfChecks(): Map<string, string> {
   const out = new Map<string, string>();
-  const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.guard') ? [join(dir, n)] : []));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : n.endsWith('.guard') ? [join(dir, n)] : []));
   for (const file of walk(RULES_DIR)) {
     const text = readFileSync(file, 'utf8');
     const control = /\[(CT\.[A-Z0-9]+\.PR\.\d+)\]/.exec(text)?.[1];
@@ -112,14 +114,26 @@ let failures: Failure[];
 beforeAll(() => {
   mkdirSync(join(ROOT, '.tmp'), { recursive: true });
   workDir = mkdtempSync(join(ROOT, '.tmp', 'guard-test-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'fake', AWS_SECRET_ACCESS_KEY: 'fake', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'fake',
+    AWS_SECRET_ACCESS_KEY: 'fake',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
   // Built from config/targets.example.json, whatever the caller's shell says.
   delete env.TARGETS_FILE;
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
   const packageDir = join(workDir, 'package');
-  const result = spawnSync('npx', ['osls', 'package', '--stage', 'citest', '--package', packageDir], { cwd: ROOT, env, encoding: 'utf8', timeout: 110_000, maxBuffer: 64 * 1024 * 1024 });
-  if (result.error || result.status !== 0) throw new Error(`osls package failed (status ${result.status})\n--- stderr ---\n${result.stderr}\n--- stdout ---\n${result.stdout}`);
+  const result = spawnSync('npx', ['osls', 'package', '--stage', 'citest', '--package', packageDir], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 110_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error || result.status !== 0)
+    throw new Error(`osls package failed (status ${result.status})\n--- stderr ---\n${result.stderr}\n--- stdout ---\n${result.stdout}`);
   template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as CfnTemplate;
   failures = guard(template, workDir);
 }, 150_000);
@@ -171,10 +185,14 @@ describe('AWS Control Tower proactive controls (cfn-guard, rules of @cdklabs/cdk
       } else {
         expect(p.Principal, id).toBe('events.amazonaws.com');
         const fn = JSON.stringify(p.FunctionName);
-        const targeting = Object.entries(template.Resources).filter(([, rule]) => rule.Type === 'AWS::Events::Rule' && JSON.stringify(rule.Properties?.Targets).includes(JSON.parse(fn)['Fn::GetAtt'][0] as string));
+        const targeting = Object.entries(template.Resources).filter(
+          ([, rule]) => rule.Type === 'AWS::Events::Rule' && JSON.stringify(rule.Properties?.Targets).includes(JSON.parse(fn)['Fn::GetAtt'][0] as string),
+        );
         expect(targeting.length, `${id}: no rule targets ${fn}`).toBeGreaterThan(0);
         // Either the rule's own Arn (a schedule: osls writes GetAtt) or its name inside the joined ARN (a rule on a bus).
-        const named = targeting.some(([ruleId, rule]) => source === JSON.stringify({ 'Fn::GetAtt': [ruleId, 'Arn'] }) || source.includes(`"${String(rule.Properties?.Name)}"`));
+        const named = targeting.some(
+          ([ruleId, rule]) => source === JSON.stringify({ 'Fn::GetAtt': [ruleId, 'Arn'] }) || source.includes(`"${String(rule.Properties?.Name)}"`),
+        );
         expect(named, `${id}: SourceArn ${source} names none of the rules ${targeting.map(([ruleId]) => ruleId).join(', ')}`).toBe(true);
       }
     }
@@ -182,7 +200,9 @@ describe('AWS Control Tower proactive controls (cfn-guard, rules of @cdklabs/cdk
 
   it('CT.S3.PR.9 exception holds: with deployment.archive.objectLock the archive bucket passes the Object Lock control', () => {
     const copy = JSON.parse(JSON.stringify(template)) as CfnTemplate;
-    copy.Resources.ArchiveBucket.Properties = stackWith({ archive: { transitionToGlacierAfterDays: 30, expireAfterDays: 2600, objectLock: { mode: 'COMPLIANCE', days: 2555 } } }).archiveBucketProperties as Record<string, unknown>;
+    copy.Resources.ArchiveBucket.Properties = stackWith({
+      archive: { transitionToGlacierAfterDays: 30, expireAfterDays: 2600, objectLock: { mode: 'COMPLIANCE', days: 2555 } },
+    }).archiveBucketProperties as Record<string, unknown>;
     const found = guard(copy, workDir).map(key);
     expect(found).not.toContain('s3_bucket_object_lock_enabled_check ArchiveBucket');
     expect(found).toContain('s3_bucket_object_lock_enabled_check ServerlessDeploymentBucket');
@@ -207,11 +227,15 @@ function stackWith(deployment: Record<string, unknown>): Record<string, unknown>
   const example = JSON.parse(readFileSync(join(ROOT, 'config/targets.example.json'), 'utf8')) as Record<string, unknown>;
   const file = join(workDir, `targets-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(file, JSON.stringify({ ...example, deployment: { ...(example.deployment as object), ...deployment } }));
-  const out = execFileSync(process.execPath, ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')({ options: { stage: 'citest' } })))"], {
-    cwd: ROOT,
-    env: { ...process.env, TARGETS_FILE: file },
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')({ options: { stage: 'citest' } })))"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TARGETS_FILE: file },
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(out) as Record<string, unknown>;
 }
 
@@ -244,10 +268,15 @@ function rolesAllowing(actions: string[], resource?: unknown): string[] {
   const out: string[] = [];
   for (const [id, r] of Object.entries(template.Resources)) {
     if (r.Type !== 'AWS::IAM::Role') continue;
-    const policies = asArray(r.Properties?.Policies as Array<{ PolicyDocument: { Statement: Array<{ Effect: string; Action: string | string[]; Resource: unknown }> } }> | undefined);
+    const policies = asArray(
+      r.Properties?.Policies as Array<{ PolicyDocument: { Statement: Array<{ Effect: string; Action: string | string[]; Resource: unknown }> } }> | undefined,
+    );
     const hit = policies.some((p) =>
       asArray(p.PolicyDocument.Statement).some(
-        (s) => s.Effect === 'Allow' && asArray(s.Action).some((a) => actions.includes(a)) && (resource === undefined || JSON.stringify(asArray(s.Resource as unknown[])).includes(JSON.stringify(resource))),
+        (s) =>
+          s.Effect === 'Allow' &&
+          asArray(s.Action).some((a) => actions.includes(a)) &&
+          (resource === undefined || JSON.stringify(asArray(s.Resource as unknown[])).includes(JSON.stringify(resource))),
       ),
     );
     if (hit) out.push(id);
@@ -256,7 +285,13 @@ function rolesAllowing(actions: string[], resource?: unknown): string[] {
 }
 
 /** IAM's ArnLike for one segment-free pattern: `*` any characters, `?` one. */
-const arnLike = (pattern: string, value: string): boolean => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(value);
+const arnLike = (pattern: string, value: string): boolean =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  ).test(value);
 const PSEUDO = (s: string): string => s.replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
 
 describe('encryption at rest (deployment.kms)', () => {
@@ -270,7 +305,8 @@ describe('encryption at rest (deployment.kms)', () => {
     expect(byType('AWS::Logs::LogGroup').length).toBeGreaterThan(10);
     for (const [id, r] of byType('AWS::Logs::LogGroup')) expect(r.Properties?.KmsKeyId, `${id}.KmsKeyId`).toEqual(KEY);
     for (const [id, r] of byType('AWS::SQS::Queue')) expect(r.Properties?.KmsMasterKeyId, `${id}.KmsMasterKeyId`).toEqual(KEY);
-    for (const [id, r] of byType('AWS::DynamoDB::Table')) expect(r.Properties?.SSESpecification, `${id}.SSESpecification`).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: KEY });
+    for (const [id, r] of byType('AWS::DynamoDB::Table'))
+      expect(r.Properties?.SSESpecification, `${id}.SSESpecification`).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: KEY });
     expect(template.Resources.ArchiveBucket.Properties?.BucketEncryption).toEqual({
       ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KEY }, BucketKeyEnabled: true }],
     });
@@ -299,8 +335,12 @@ describe('encryption at rest (deployment.kms)', () => {
     expect(rolesOf(statement('ArchiveReadByApi'))).toEqual(rolesAllowing(['s3:GetObject']));
     expect(rolesOf(statement('QueueSenders'))).toEqual(rolesAllowing(['sqs:SendMessage']));
     expect(rolesOf(statement('QueueReceivers'))).toEqual(rolesAllowing(['sqs:ReceiveMessage']));
-    expect(rolesOf(statement('LockTableByLeaseHolders'))).toEqual(rolesAllowing(['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] }));
-    for (const s of keyStatements()) for (const role of s.Condition?.ArnLike?.['aws:PrincipalArn'] ? rolesOf(s) : []) expect(template.Resources[role]?.Type, `${s.Sid}: ${role}`).toBe('AWS::IAM::Role');
+    expect(rolesOf(statement('LockTableByLeaseHolders'))).toEqual(
+      rolesAllowing(['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] }),
+    );
+    for (const s of keyStatements())
+      for (const role of s.Condition?.ArnLike?.['aws:PrincipalArn'] ? rolesOf(s) : [])
+        expect(template.Resources[role]?.Type, `${s.Sid}: ${role}`).toBe('AWS::IAM::Role');
   });
 
   it("lets CloudWatch Logs use the key for this stack's log groups, and EventBridge for its rules' dead letters", () => {
@@ -309,13 +349,21 @@ describe('encryption at rest (deployment.kms)', () => {
     const patterns = asArray(logs.Condition?.ArnLike?.['kms:EncryptionContext:aws:logs:arn'] as Array<{ 'Fn::Sub': string }>).map((p) => PSEUDO(p['Fn::Sub']));
     for (const [id, r] of Object.entries(template.Resources).filter(([, x]) => x.Type === 'AWS::Logs::LogGroup')) {
       const arn = `arn:aws:logs:eu-west-1:123456789012:log-group:${String(r.Properties?.LogGroupName)}`;
-      expect(patterns.some((p) => arnLike(p, arn)), `${id}: ${arn} is not covered by ${patterns.join(', ')}`).toBe(true);
+      expect(
+        patterns.some((p) => arnLike(p, arn)),
+        `${id}: ${arn} is not covered by ${patterns.join(', ')}`,
+      ).toBe(true);
     }
-    expect(patterns.some((p) => arnLike(p, 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other-service-citest-api')), 'another service').toBe(false);
+    expect(
+      patterns.some((p) => arnLike(p, 'arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/other-service-citest-api')),
+      'another service',
+    ).toBe(false);
     const events = statement('EventBridgeDeadLettersOfThisStacksRules');
     expect(events.Principal).toEqual({ Service: 'events.amazonaws.com' });
-    const source = PSEUDO((events.Condition?.ArnLike?.['aws:SourceArn'] as { 'Fn::Sub': string })['Fn::Sub']);
-    const dlqRules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes('DeadLetterConfig'));
+    const source = PSEUDO((events.Condition!.ArnLike!['aws:SourceArn'] as { 'Fn::Sub': string })['Fn::Sub']);
+    const dlqRules = Object.values(template.Resources).filter(
+      (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes('DeadLetterConfig'),
+    );
     expect(dlqRules.length).toBeGreaterThan(0);
     for (const r of dlqRules) {
       const bus = r.Properties?.EventBusName;
@@ -330,7 +378,9 @@ describe('encryption at rest (deployment.kms)', () => {
     expect(s.kmsKeyArn).toBe(CUSTOMER_KEY);
     expect(s.createsEncryptionKey).toEqual({ 'Fn::Equals': ['false', 'true'] });
     expect(JSON.stringify(s.archiveBucketProperties)).toContain(`"KMSMasterKeyID":"${CUSTOMER_KEY}"`);
-    expect(s.deploymentBucketEncryption).toEqual({ ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: CUSTOMER_KEY }, BucketKeyEnabled: true }] });
+    expect(s.deploymentBucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: CUSTOMER_KEY }, BucketKeyEnabled: true }],
+    });
     const readers = (s.encryptionKeyPolicy as { Statement: KeyStatement[] }).Statement.find((x) => x.Sid === 'ConfiguredReaders');
     expect(readers?.Action).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
     expect(readers?.Condition?.ArnEquals).toEqual({ 'aws:PrincipalArn': [reader] });
@@ -355,16 +405,40 @@ describe('encryption at rest (deployment.kms)', () => {
 
 /** The actions CloudFormation calls to create and delete each resource type (its handler's permissions). */
 const DEPLOY_ACTIONS: Record<string, string[]> = {
-  'AWS::S3::Bucket': ['s3:CreateBucket', 's3:DeleteBucket', 's3:PutEncryptionConfiguration', 's3:PutBucketVersioning', 's3:PutBucketPublicAccessBlock', 's3:PutLifecycleConfiguration'],
+  'AWS::S3::Bucket': [
+    's3:CreateBucket',
+    's3:DeleteBucket',
+    's3:PutEncryptionConfiguration',
+    's3:PutBucketVersioning',
+    's3:PutBucketPublicAccessBlock',
+    's3:PutLifecycleConfiguration',
+  ],
   'AWS::S3::BucketPolicy': ['s3:PutBucketPolicy', 's3:DeleteBucketPolicy'],
   'AWS::Logs::LogGroup': ['logs:CreateLogGroup', 'logs:DeleteLogGroup', 'logs:PutRetentionPolicy', 'logs:AssociateKmsKey'],
-  'AWS::Lambda::Function': ['lambda:CreateFunction', 'lambda:DeleteFunction', 'lambda:UpdateFunctionCode', 'lambda:UpdateFunctionConfiguration', 'iam:PassRole'],
+  'AWS::Lambda::Function': [
+    'lambda:CreateFunction',
+    'lambda:DeleteFunction',
+    'lambda:UpdateFunctionCode',
+    'lambda:UpdateFunctionConfiguration',
+    'iam:PassRole',
+  ],
   'AWS::Lambda::Version': ['lambda:PublishVersion'],
   'AWS::Lambda::EventInvokeConfig': ['lambda:PutFunctionEventInvokeConfig', 'lambda:DeleteFunctionEventInvokeConfig'],
   'AWS::Lambda::Permission': ['lambda:AddPermission', 'lambda:RemovePermission'],
-  'AWS::Lambda::EventSourceMapping': ['lambda:CreateEventSourceMapping', 'lambda:DeleteEventSourceMapping', 'lambda:GetEventSourceMapping', 'lambda:UpdateEventSourceMapping'],
+  'AWS::Lambda::EventSourceMapping': [
+    'lambda:CreateEventSourceMapping',
+    'lambda:DeleteEventSourceMapping',
+    'lambda:GetEventSourceMapping',
+    'lambda:UpdateEventSourceMapping',
+  ],
   'AWS::IAM::Role': ['iam:CreateRole', 'iam:DeleteRole', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy', 'iam:GetRole'],
-  'AWS::StepFunctions::StateMachine': ['states:CreateStateMachine', 'states:DeleteStateMachine', 'states:UpdateStateMachine', 'iam:PassRole', 'logs:CreateLogDelivery'],
+  'AWS::StepFunctions::StateMachine': [
+    'states:CreateStateMachine',
+    'states:DeleteStateMachine',
+    'states:UpdateStateMachine',
+    'iam:PassRole',
+    'logs:CreateLogDelivery',
+  ],
   'AWS::Events::Rule': ['events:PutRule', 'events:DeleteRule', 'events:PutTargets', 'events:RemoveTargets'],
   'AWS::ApiGatewayV2::Api': ['apigateway:POST', 'apigateway:DELETE'],
   'AWS::ApiGatewayV2::Stage': ['apigateway:POST', 'apigateway:PATCH', 'apigateway:DELETE'],
@@ -386,13 +460,19 @@ describe('docs/deployer-policy.json', () => {
 
   it('allows what CloudFormation needs to create and delete every resource type of the packaged template', () => {
     const types = sorted(Object.values(template.Resources).map((r) => r.Type));
-    expect(types.filter((t) => !DEPLOY_ACTIONS[t]), 'resource types without an entry in DEPLOY_ACTIONS (add one, and the actions to the policy)').toEqual([]);
+    expect(
+      types.filter((t) => !DEPLOY_ACTIONS[t]),
+      'resource types without an entry in DEPLOY_ACTIONS (add one, and the actions to the policy)',
+    ).toEqual([]);
     const missing = types.flatMap((t) => DEPLOY_ACTIONS[t].filter((a) => !allowed.has(a)).map((a) => `${t}: ${a}`));
     expect(missing).toEqual([]);
-    expect([...allowed].some((a) => a.includes('*')), 'no wildcard action').toBe(false);
+    expect(
+      [...allowed].some((a) => a.includes('*')),
+      'no wildcard action',
+    ).toBe(false);
   });
 
-  it('lets the deployer pass only the stack\'s roles', () => {
+  it("lets the deployer pass only the stack's roles", () => {
     const pass = policy.Statement.find((s) => s.Action.includes('iam:PassRole')) as { Resource: string } | undefined;
     expect(pass?.Resource).toBe('arn:aws:iam::*:role/rds-iam-access-*');
   });

@@ -54,13 +54,23 @@ afterAll(async () => {
 const deps = (): ApiDeps => ({
   config: sb.config,
   executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: SM('onboard'), offboarding: SM('offboard') } },
-  plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: sb.config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
+  plan: {
+    rds: (region) => new RDSClient({ region }),
+    iam: new IAMClient({}),
+    limits: sb.config.iam,
+    database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
+  },
   archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: 'test-archive' },
   newRequestId: () => 'req-hostile',
 });
 
 /** Sends one request (as an administrator unless said otherwise) and checks the refusal. */
-const refused = async (route: string, body: unknown, expected: { status: number; error: string; names: string }, opts: { caller?: string; query?: Record<string, string> } = {}) => {
+const refused = async (
+  route: string,
+  body: unknown,
+  expected: { status: number; error: string; names: string },
+  opts: { caller?: string; query?: Record<string, string> } = {},
+) => {
   const startsBefore = sfn.commandCalls(StartExecutionCommand).length;
   const r = parse(await handleApiEvent(httpEvent({ routeKey: route, body, caller: opts.caller ?? ADMIN, query: opts.query }), deps()));
   expect(r.status, JSON.stringify(r.body)).toBe(expected.status);
@@ -140,7 +150,9 @@ describe('hostile principal ARNs', () => {
     ['null', null],
     ['an object', { arn: ROLE }],
   ];
-  it.each(cases)('%s', async (_what, principalArn) => refused('POST /access-requests', { principalArn, target: 'orders', dbUser: 'alice' }, bad('principalArn')));
+  it.each(cases)('%s', async (_what, principalArn) =>
+    refused('POST /access-requests', { principalArn, target: 'orders', dbUser: 'alice' }, bad('principalArn')),
+  );
 });
 
 describe('hostile bodies and query strings', () => {
@@ -153,7 +165,7 @@ describe('hostile bodies and query strings', () => {
     ['requireOwner set by the client', onboard({ requireOwner: ROLE }), bad('requireOwner')],
     ['idpUser set by the client', onboard({ idpUser: 'okta:00u1' }), bad('idpUser')],
     ['an unknown field', onboard({ dbrole: ['app_read'] }), bad('dbrole')],
-    ['__proto__ as a field', '{"principalArn":"' + ROLE + '","target":"orders","__proto__":{"admin":true}}', bad('__proto__')],
+    ['__proto__ as a field', `{"principalArn":"${ROLE}","target":"orders","__proto__":{"admin":true}}`, bad('__proto__')],
     ['dbRoles not an array', onboard({ dbRoles: 'app_read' }), bad('dbRoles')],
     ['21 dbRoles', onboard({ dbRoles: Array.from({ length: 21 }, (_, i) => `r${i}`) }), bad('dbRoles')],
     ['dbRoles rds_superuser', onboard({ dbRoles: ['rds_superuser'] }), { status: 403, error: 'RoleNotAllowed', names: 'rds_superuser' }],
@@ -180,17 +192,30 @@ describe('hostile bodies and query strings', () => {
     ['a revocation without dbUser', { target: 'orders' }, bad('dbUser')],
     ['a revocation with a wildcard principal', { target: 'orders', dbUser: 'alice', principalArn: 'arn:aws:iam::*:role/alice' }, bad('principalArn')],
   ];
-  it.each(cases)('%s', async (what, body, expected, opts) => refused(what.startsWith('a revocation') ? 'POST /revocations' : 'POST /access-requests', body, expected, opts ?? {}));
+  it.each(cases)('%s', async (what, body, expected, opts) =>
+    refused(what.startsWith('a revocation') ? 'POST /revocations' : 'POST /access-requests', body, expected, opts ?? {}),
+  );
 
   it('a self-service caller asking for someone else, or for a protected name, is refused', async () => {
     const alice = `arn:aws:sts::${ACCOUNT}:assumed-role/alice/alice`;
-    await refused('POST /access-requests', { principalArn: `arn:aws:iam::${ACCOUNT}:role/bob`, target: 'orders' }, { status: 403, error: 'NotAuthorized', names: 'bob' }, { caller: alice });
-    await refused('POST /access-requests', { principalArn: ROLE, target: 'orders', dbUser: 'bob' }, { status: 403, error: 'NotAuthorized', names: 'database user "alice", not for "bob"' }, { caller: alice });
+    await refused(
+      'POST /access-requests',
+      { principalArn: `arn:aws:iam::${ACCOUNT}:role/bob`, target: 'orders' },
+      { status: 403, error: 'NotAuthorized', names: 'bob' },
+      { caller: alice },
+    );
+    await refused(
+      'POST /access-requests',
+      { principalArn: ROLE, target: 'orders', dbUser: 'bob' },
+      { status: 403, error: 'NotAuthorized', names: 'database user "alice", not for "bob"' },
+      { caller: alice },
+    );
   });
 });
 
 describe('hostile identity-provider events', () => {
-  const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
+  const fixture = (name: string): Record<string, unknown> =>
+    JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
   const ct = fixture('identitystore-create-group-membership');
   const ctDetail = ct.detail as Record<string, unknown>;
   const okta = fixture('okta-group-user-membership-add');
@@ -250,16 +275,60 @@ describe('hostile configuration values', () => {
     ['iamAuth.enable "always"', withTarget({ iamAuth: { enable: 'always' } }), 'targets.orders.iamAuth.enable'],
     ['pollSeconds 0', withTarget({ iamAuth: { pollSeconds: 0 } }), 'targets.orders.iamAuth.pollSeconds'],
     ['dbConcurrency 0', { ...withTarget({}), dbConcurrency: 0 }, 'dbConcurrency'],
+    [
+      'an IAM pace that outlives the grant step',
+      { ...withTarget({}), iam: { writesPerSecond: 1, grantConcurrency: 20 } },
+      'iam: writesPerSecond 1 shared by grantConcurrency 20',
+    ],
+    ['iam.writesPerSecond 0', { ...withTarget({}), iam: { writesPerSecond: 0 } }, 'iam.writesPerSecond'],
+    [
+      "idp.startsPerSecond over Step Functions' refill",
+      {
+        ...withTarget({}),
+        idp: { groups: {}, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userName}' }, startsPerSecond: 1000 },
+      },
+      'idp.startsPerSecond',
+    ],
     ['dbConcurrency as a string', { ...withTarget({}), dbConcurrency: '10' }, 'dbConcurrency'],
     ['an admin pattern with a wildcard account', { ...withTarget({}), api: { admins: ['arn:aws:iam::*:role/admin'] } }, 'api.admins.0'],
     ['an admin pattern with a wildcard partition', { ...withTarget({}), api: { admins: [`arn:*:iam::${ACCOUNT}:role/admin`] } }, 'api.admins.0'],
     ['an auditor pattern "*"', { ...withTarget({}), api: { auditors: ['*'] } }, 'api.auditors.0'],
-    ['a grantable tag key with a space', { ...withTarget({}), iam: { grantablePrincipals: { tag: { key: 'a b', value: 'x' } } } }, 'iam.grantablePrincipals.tag.key'],
-    ['a wildcard permissions boundary', { ...withTarget({}), iam: { grantablePrincipals: { permissionsBoundaryArn: '*' } } }, 'iam.grantablePrincipals.permissionsBoundaryArn'],
+    [
+      'a grantable tag key with a space',
+      { ...withTarget({}), iam: { grantablePrincipals: { tag: { key: 'a b', value: 'x' } } } },
+      'iam.grantablePrincipals.tag.key',
+    ],
+    [
+      'a wildcard permissions boundary',
+      { ...withTarget({}), iam: { grantablePrincipals: { permissionsBoundaryArn: '*' } } },
+      'iam.grantablePrincipals.permissionsBoundaryArn',
+    ],
     ['an unknown grantablePrincipals key', { ...withTarget({}), iam: { grantablePrincipals: { tags: {} } } }, 'iam.grantablePrincipals'],
-    ['an idp group naming an unconfigured target', { ...withTarget({}), idp: { groups: { g: { targets: ['prod'] } }, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userName}' } } }, 'idp.groups.g.targets'],
-    ['an idp template with an unknown placeholder', { ...withTarget({}), idp: { groups: {}, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{email}' } } }, 'idp.principal.arnTemplate'],
-    ['an Okta org URL over http', { ...withTarget({}), idp: { groups: {}, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userName}' }, okta: { orgUrl: 'http://evil.example', apiTokenSecretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:okta-AbCdEf` } } }, 'idp.okta.orgUrl'],
+    [
+      'an idp group naming an unconfigured target',
+      {
+        ...withTarget({}),
+        idp: { groups: { g: { targets: ['prod'] } }, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userName}' } },
+      },
+      'idp.groups.g.targets',
+    ],
+    [
+      'an idp template with an unknown placeholder',
+      { ...withTarget({}), idp: { groups: {}, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{email}' } } },
+      'idp.principal.arnTemplate',
+    ],
+    [
+      'an Okta org URL over http',
+      {
+        ...withTarget({}),
+        idp: {
+          groups: {},
+          principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userName}' },
+          okta: { orgUrl: 'http://evil.example', apiTokenSecretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:okta-AbCdEf` },
+        },
+      },
+      'idp.okta.orgUrl',
+    ],
   ];
   it.each(cases)('%s', (_what, raw, path) => {
     let caught: unknown;

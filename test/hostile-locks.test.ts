@@ -89,33 +89,37 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
   it.each([
     ['a session-level advisory lock', 'SELECT pg_advisory_lock(hashtext($1))'],
     ['an open transaction holding the transaction-level lock', 'BEGIN; SELECT pg_advisory_xact_lock(hashtext($1))'],
-  ])('the leaver holds its own role key (%s) and its pg_authid row: offboarding still succeeds in bounded time', async (_kind, grab) => {
-    const { name, principalArn } = await onboardedLeaver('LockHolder');
-    const key = `rds-iam-access:role:${name}`;
-    const holder = await login(name, 'leaver-pw');
-    // One statement at a time: a query with parameters is a single statement.
-    for (const sql of grab.split('; ')) await holder.query(sql, sql.includes('$1') ? [key] : []);
-    // A second session of the leaver rewrites its own role row and keeps the transaction open: ALTER ROLE NOLOGIN waits on it.
-    const rowHolder = await login(name, 'leaver-pw');
-    await rowHolder.query('BEGIN');
-    await rowHolder.query(`ALTER ROLE "${name}" PASSWORD 'changed-by-the-leaver'`);
-    const pids = [await pidOf(holder), await pidOf(rowHolder)];
+  ])(
+    'the leaver holds its own role key (%s) and its pg_authid row: offboarding still succeeds in bounded time',
+    async (_kind, grab) => {
+      const { name, principalArn } = await onboardedLeaver('LockHolder');
+      const key = `rds-iam-access:role:${name}`;
+      const holder = await login(name, 'leaver-pw');
+      // One statement at a time: a query with parameters is a single statement.
+      for (const sql of grab.split('; ')) await holder.query(sql, sql.includes('$1') ? [key] : []);
+      // A second session of the leaver rewrites its own role row and keeps the transaction open: ALTER ROLE NOLOGIN waits on it.
+      const rowHolder = await login(name, 'leaver-pw');
+      await rowHolder.query('BEGIN');
+      await rowHolder.query(`ALTER ROLE "${name}" PASSWORD 'changed-by-the-leaver'`);
+      const pids = [await pidOf(holder), await pidOf(rowHolder)];
 
-    const { result: exec, ms } = await timed(() => offboard({ dbUser: name, principalArn, reason: 'left, hostile' }));
-    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
-    expect(ms).toBeLessThan(BOUND_MS);
-    expect(exec.output).toMatchObject({ found: true, status: 'dropped', policyChanges: [{ outcome: 'removed' }] });
-    // Both sessions were ended because they stood in the way, and the output says who and why.
-    const ended = endedIn(exec, 'DeactivateDbUser');
-    expect(ended.map((e) => e.pid).sort()).toEqual([...pids].sort());
-    expect(ended.every((e) => e.user === name)).toBe(true);
-    expect(ended.find((e) => e.pid === pids[0])?.reason).toMatch(/advisory key/);
-    expect((exec.output as { blockersEnded: EndedSession[] }).blockersEnded).toEqual(ended);
-    expect(await alive(pids)).toEqual([]);
-    expect((await roleFacts(name)).exists).toBe(false);
-    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
-    await expect(login(name, 'leaver-pw')).rejects.toThrow();
-  }, 30_000);
+      const { result: exec, ms } = await timed(() => offboard({ dbUser: name, principalArn, reason: 'left, hostile' }));
+      expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+      expect(ms).toBeLessThan(BOUND_MS);
+      expect(exec.output).toMatchObject({ found: true, status: 'dropped', policyChanges: [{ outcome: 'removed' }] });
+      // Both sessions were ended because they stood in the way, and the output says who and why.
+      const ended = endedIn(exec, 'DeactivateDbUser');
+      expect(ended.map((e) => e.pid).sort()).toEqual([...pids].sort());
+      expect(ended.every((e) => e.user === name)).toBe(true);
+      expect(ended.find((e) => e.pid === pids[0])?.reason).toMatch(/advisory key/);
+      expect((exec.output as { blockersEnded: EndedSession[] }).blockersEnded).toEqual(ended);
+      expect(await alive(pids)).toEqual([]);
+      expect((await roleFacts(name)).exists).toBe(false);
+      expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+      await expect(login(name, 'leaver-pw')).rejects.toThrow();
+    },
+    30_000,
+  );
 
   it("an ordinary login holds another user's onboarding keys (role, database, marker): the onboarding still succeeds in bounded time", async () => {
     const acc = await accomplice();
@@ -208,7 +212,9 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
       () => 'got the key',
       () => 'ended',
     );
-    await expect.poll(async () => (await otherExecution.query('SELECT count(*)::int AS n FROM pg_locks WHERE pid = $1 AND NOT granted', [queuedPid])).rows[0].n).toBe(1);
+    await expect
+      .poll(async () => (await otherExecution.query('SELECT count(*)::int AS n FROM pg_locks WHERE pid = $1 AND NOT granted', [queuedPid])).rows[0].n)
+      .toBe(1);
     const holdMs = 1_500;
     const release = new Promise<void>((resolve) => setTimeout(() => void otherExecution.query('COMMIT').then(() => resolve()), holdMs));
 

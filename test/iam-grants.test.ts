@@ -1,4 +1,12 @@
-import { CreatePolicyCommand, CreatePolicyVersionCommand, AttachRolePolicyCommand, DeletePolicyVersionCommand, GetPolicyCommand, GetPolicyVersionCommand, TagPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreatePolicyCommand,
+  CreatePolicyVersionCommand,
+  AttachRolePolicyCommand,
+  DeletePolicyVersionCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  TagPolicyCommand,
+} from '@aws-sdk/client-iam';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
@@ -6,7 +14,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dbUserResourceArn, parsePrincipalArn, principalKey } from '../functions/lib/core/arn';
 import { isProvisioningError } from '../functions/lib/core/errors';
 import { addConnectGrant, findGrantHolders, type GrantDeps, removeConnectGrant } from '../functions/lib/iam/grants';
-import { grantPolicyArn, grantPolicyName, grantPolicyTags, MANAGED_POLICY_MAX_CHARS, ownerOfPolicy, POLICY_PATH, PRINCIPAL_TAG, renderPolicy } from '../functions/lib/iam/policy-document';
+import {
+  grantPolicyArn,
+  grantPolicyName,
+  grantPolicyTags,
+  MANAGED_POLICY_MAX_CHARS,
+  ownerOfPolicy,
+  POLICY_PATH,
+  PRINCIPAL_TAG,
+  renderPolicy,
+} from '../functions/lib/iam/policy-document';
 import { iamFaults, SimulatedAws } from '../dev/simulated-aws';
 
 const ACCOUNT = '123456789012';
@@ -79,7 +96,11 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
   beforeEach(() => {
     aws = new SimulatedAws(ACCOUNT).install();
     aws.iam.configure({ pageSize });
-    deps = { iam: new IAMClient({ region: 'us-east-1' }), lock: { ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks' }, limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 } };
+    deps = {
+      iam: new IAMClient({ region: 'us-east-1' }),
+      lock: { ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks' },
+      limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 },
+    };
   });
   afterEach(() => aws.restore());
 
@@ -120,7 +141,9 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
   it('ten concurrent grants for the same principal all land (no lost update)', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('busy'));
     await addConnectGrant(deps, principal, arn('seed'), 'req-seed');
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => withRetry(() => addConnectGrant(deps, principal, arn(`concurrent_${i}`), `req-c${i}`))));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => withRetry(() => addConnectGrant(deps, principal, arn(`concurrent_${i}`), `req-c${i}`))),
+    );
     expect(results.every((r) => r.outcome === 'added')).toBe(true);
     const docs = aws.iam.attachedDocuments('role', 'busy');
     for (let i = 0; i < 10; i++) expect(await allowed(docs, principal.arn, arn(`concurrent_${i}`))).toBe(true);
@@ -135,7 +158,14 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     const foreign = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::bucket/*' }] };
     aws.iam.attachForeignPolicy('role', 'mixed', 'team-s3-read', foreign);
     const first = await addConnectGrant(deps, principal, arn('alice'), 'req-1');
-    expect(first).toEqual({ outcome: 'added', policyName: grantPolicyName(principal, 0), policyArn: grantPolicyArn(principal, 0), resourceArn: arn('alice'), principalArn: principal.arn, grantsHeld: 1 });
+    expect(first).toEqual({
+      outcome: 'added',
+      policyName: grantPolicyName(principal, 0),
+      policyArn: grantPolicyArn(principal, 0),
+      resourceArn: arn('alice'),
+      principalArn: principal.arn,
+      grantsHeld: 1,
+    });
     const writes = () =>
       aws.stubs.iam.commandCalls(CreatePolicyCommand).length +
       aws.stubs.iam.commandCalls(CreatePolicyVersionCommand).length +
@@ -143,7 +173,11 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
       aws.stubs.iam.commandCalls(DeletePolicyVersionCommand).length;
     expect(writes()).toBe(2); // CreatePolicy + AttachRolePolicy
     const createInput = aws.stubs.iam.commandCalls(CreatePolicyCommand)[0].args[0].input;
-    expect(createInput).toMatchObject({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, Tags: [{ Key: PRINCIPAL_TAG, Value: `aws:${ACCOUNT}:role:mixed` }] });
+    expect(createInput).toMatchObject({
+      PolicyName: grantPolicyName(principal, 0),
+      Path: POLICY_PATH,
+      Tags: [{ Key: PRINCIPAL_TAG, Value: `aws:${ACCOUNT}:role:mixed` }],
+    });
     expect(JSON.parse(createInput.PolicyDocument as string)).toEqual(renderPolicy([arn('alice')]));
     expect(aws.stubs.iam.commandCalls(AttachRolePolicyCommand)[0].args[0].input).toEqual({ RoleName: 'mixed', PolicyArn: grantPolicyArn(principal, 0) });
 
@@ -171,7 +205,11 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     const small = { ...deps, limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 1 } };
     let i = 0;
     let error: unknown;
-    for (; i < 200 && !error; i++) error = await addConnectGrant(small, principal, arn(dbUserName(i)), `req-${i}`).then(() => undefined, (e: unknown) => e);
+    for (; i < 200 && !error; i++)
+      error = await addConnectGrant(small, principal, arn(dbUserName(i)), `req-${i}`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(isProvisioningError(error, 'GrantLimitReached')).toBe(true);
     expect((error as Error).message).toMatch(/maxGrantPoliciesPerPrincipal/);
     expect(i).toBeGreaterThan(50); // one managed policy holds 60+ grants
@@ -183,7 +221,10 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
   it("IAM's attached-policy quota reached: clear error, no policy created", async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('crowded'));
     for (let p = 0; p < 10; p++) aws.iam.attachForeignPolicy('role', 'crowded', `other-${p}`, { Version: '2012-10-17', Statement: [] });
-    await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'GrantLimitReached', message: expect.stringMatching(/attachedPoliciesQuota/) });
+    await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({
+      code: 'GrantLimitReached',
+      message: expect.stringMatching(/attachedPoliciesQuota/),
+    });
     expect(aws.stubs.iam.commandCalls(CreatePolicyCommand)).toHaveLength(0);
   });
 
@@ -198,7 +239,9 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     // One lock per principal, whatever path a request names it with.
     const key = principalKey(principal);
     aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() + 60_000) } });
-    await expect(addConnectGrant(deps, parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/some/path/locked`), arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'GrantLockBusy' });
+    await expect(addConnectGrant(deps, parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/some/path/locked`), arn('alice'), 'req-1')).rejects.toMatchObject({
+      code: 'GrantLockBusy',
+    });
     await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'GrantLockBusy' });
     aws.locks.items.set(key, { pk: { S: key }, owner: { S: 'req-other' }, leaseUntil: { N: String(Date.now() - 1) } });
     expect((await addConnectGrant(deps, principal, arn('alice'), 'req-1')).outcome).toBe('added');
@@ -272,14 +315,23 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     await addConnectGrant(deps, principals[1], arn('user2'), 'req-9');
     expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn).sort()).toEqual([principals[1].arn, principals[2].arn].sort());
     // Ownership is never cached: a candidate whose creation tag now names another principal is not taken as ours.
-    await new IAMClient({}).send(new TagPolicyCommand({ PolicyArn: grantPolicyArn(principals[2], 0), Tags: [{ Key: PRINCIPAL_TAG, Value: principals[3].arn }] }));
+    await new IAMClient({}).send(
+      new TagPolicyCommand({ PolicyArn: grantPolicyArn(principals[2], 0), Tags: [{ Key: PRINCIPAL_TAG, Value: principals[3].arn }] }),
+    );
     expect((await findGrantHolders(new IAMClient({}), arn('user2'))).map((p) => p.arn)).toEqual([principals[1].arn]);
   });
 
   it('reuses a grant policy left unattached by an interrupted run', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('interrupted'));
     // As createAndAttach creates it: the creation tag comes with CreatePolicy.
-    await new IAMClient({}).send(new CreatePolicyCommand({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, PolicyDocument: JSON.stringify(renderPolicy([arn('alice')])), Tags: grantPolicyTags(principal) }));
+    await new IAMClient({}).send(
+      new CreatePolicyCommand({
+        PolicyName: grantPolicyName(principal, 0),
+        Path: POLICY_PATH,
+        PolicyDocument: JSON.stringify(renderPolicy([arn('alice')])),
+        Tags: grantPolicyTags(principal),
+      }),
+    );
     const result = await addConnectGrant(deps, principal, arn('alice'), 'req-1');
     expect(result).toMatchObject({ outcome: 'added', policyArn: grantPolicyArn(principal, 0) });
     expect(await allowed(aws.iam.attachedDocuments('role', 'interrupted'), principal.arn, arn('alice'))).toBe(true);
@@ -288,8 +340,18 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
   it('a policy someone else created under our exact name (iam:CreatePolicy only, no tag) is refused, never written to or attached', async () => {
     const principal = parsePrincipalArn(aws.iam.addRole('squatted'));
     const planted = renderPolicy([arn('attacker_db_user')]);
-    await new IAMClient({}).send(new CreatePolicyCommand({ PolicyName: grantPolicyName(principal, 0), Path: POLICY_PATH, PolicyDocument: JSON.stringify(planted), Description: `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.` }));
-    await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({ code: 'ForeignPolicyConflict', message: expect.stringContaining(PRINCIPAL_TAG) });
+    await new IAMClient({}).send(
+      new CreatePolicyCommand({
+        PolicyName: grantPolicyName(principal, 0),
+        Path: POLICY_PATH,
+        PolicyDocument: JSON.stringify(planted),
+        Description: `rds-db:connect grants of ${principal.arn}, managed by rds-iam-access. Do not edit by hand.`,
+      }),
+    );
+    await expect(addConnectGrant(deps, principal, arn('alice'), 'req-1')).rejects.toMatchObject({
+      code: 'ForeignPolicyConflict',
+      message: expect.stringContaining(PRINCIPAL_TAG),
+    });
     expect(aws.iam.attachedDocuments('role', 'squatted')).toEqual([]);
     expect(aws.stubs.iam.commandCalls(CreatePolicyVersionCommand)).toHaveLength(0);
     expect(aws.iam.policies.get(grantPolicyArn(principal, 0))?.versions).toHaveLength(1);
@@ -319,6 +381,9 @@ describe.each([{ pageSize: undefined }, { pageSize: 1 }])('granting through IAM 
     const comma = parsePrincipalArn(`arn:aws:iam::${ACCOUNT}:role/a,b`);
     const commaName = grantPolicyName(comma, 0);
     expect(grantPolicyTags(comma)[0].Value).not.toContain(',');
-    expect(ownerOfPolicy({ arn: `arn:aws:iam::${ACCOUNT}:policy${POLICY_PATH}${commaName}`, name: commaName, path: POLICY_PATH, tags: grantPolicyTags(comma) })?.principal.name).toBe('a,b');
+    expect(
+      ownerOfPolicy({ arn: `arn:aws:iam::${ACCOUNT}:policy${POLICY_PATH}${commaName}`, name: commaName, path: POLICY_PATH, tags: grantPolicyTags(comma) })
+        ?.principal.name,
+    ).toBe('a,b');
   });
 });

@@ -4,7 +4,15 @@
  * real in the simulated IAM at that moment; the reader must skip a deleted policy, read the newer version, and fail
  * nothing.
  */
-import { CreatePolicyVersionCommand, DeletePolicyCommand, DeletePolicyVersionCommand, DetachRolePolicyCommand, GetPolicyCommand, GetPolicyVersionCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  CreatePolicyVersionCommand,
+  DeletePolicyCommand,
+  DeletePolicyVersionCommand,
+  DetachRolePolicyCommand,
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listPathPolicies } from '../functions/lib/iam/grants';
 import { renderPolicy } from '../functions/lib/iam/policy-document';

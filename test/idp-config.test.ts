@@ -24,14 +24,23 @@ const perPerson = { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:
 
 describe('idp mapping', () => {
   it('accepts groups to targets and roles, a principal template and a database user template', () => {
-    const config = parseConfig(withIdp({ groups: { 'db-orders-readers': { targets: ['orders'], dbRoles: ['app_read'] } }, principal: perPerson, dbUserTemplate: '{userNameLocalPart}', identityStoreId: 'd-1234567890' }));
+    const config = parseConfig(
+      withIdp({
+        groups: { 'db-orders-readers': { targets: ['orders'], dbRoles: ['app_read'] } },
+        principal: perPerson,
+        dbUserTemplate: '{userNameLocalPart}',
+        identityStoreId: 'd-1234567890',
+      }),
+    );
     expect(config.idp?.groups['db-orders-readers']).toEqual({ targets: ['orders'], dbRoles: ['app_read'], databases: [] });
     expect(config.idp?.dbUserTemplate).toBe('{userNameLocalPart}');
   });
 
   it('defaults: database user = {userName}; shared principals tag db_user', () => {
     expect(parseConfig(withIdp({ groups: {}, principal: perPerson })).idp?.dbUserTemplate).toBe('{userName}');
-    const config = parseConfig(withIdp({ groups: {}, principal: { kind: 'shared', roleArn: SHARED_ROLE, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userName}' }));
+    const config = parseConfig(
+      withIdp({ groups: {}, principal: { kind: 'shared', roleArn: SHARED_ROLE, dbUserPrefix: 'sso_' }, dbUserTemplate: 'sso_{userName}' }),
+    );
     expect(config.idp?.principal).toEqual({ kind: 'shared', roleArn: SHARED_ROLE, tagKey: 'db_user', dbUserPrefix: 'sso_' });
   });
 
@@ -63,7 +72,11 @@ describe('idp mapping', () => {
 
   it.each([
     ['an unknown target', { groups: { g: { targets: ['nope'] } }, principal: perPerson }, /idp.groups.g.targets: "nope" is not a configured target/],
-    ['a role off the target allow-list', { groups: { g: { targets: ['orders'], dbRoles: ['rds_superuser'] } }, principal: perPerson }, /"rds_superuser" is not on the allow-list of target "orders"/],
+    [
+      'a role off the target allow-list',
+      { groups: { g: { targets: ['orders'], dbRoles: ['rds_superuser'] } }, principal: perPerson },
+      /"rds_superuser" is not on the allow-list of target "orders"/,
+    ],
     ['a group without targets', { groups: { g: { targets: [] } }, principal: perPerson }, /name at least one target/],
     ['an unknown placeholder', { groups: {}, principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::1:role/{email}' } }, /may use only the placeholders/],
     ['a malformed identity store id', { groups: {}, principal: perPerson, identityStoreId: 'store' }, /identity store id/],

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { executionNameFor, type IdentityChange, parseIdentityEvent } from '../functions/lib/idp/events';
 import { REQUEST_ID_PATTERN } from '../functions/lib/core/requests';
 
-const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
 const changeOf = (name: string): IdentityChange => {
   const parsed = parseIdentityEvent(fixture(name));
   if (parsed.kind !== 'change') throw new Error(`${name}: ignored (${parsed.reason})`);
@@ -21,13 +22,25 @@ const GROUP = 'c4e8a4d8-2051-70b3-1f0e-9a8b7c6d5e40';
 
 describe('IAM Identity Center (console, CloudTrail sso-directory)', () => {
   it('AddMemberToGroup: the member and the group, by id', () => {
-    expect(changeOf('identitycenter-console-add-member-to-group')).toMatchObject({ source: 'identity-center', change: 'membership-added', user: { id: ALICE, identityStoreId: 'd-1234567890' }, group: { id: GROUP } });
+    expect(changeOf('identitycenter-console-add-member-to-group')).toMatchObject({
+      source: 'identity-center',
+      change: 'membership-added',
+      user: { id: ALICE, identityStoreId: 'd-1234567890' },
+      group: { id: GROUP },
+    });
   });
   it('AddMemberToGroup with legacy store-prefixed ids', () => {
-    expect(changeOf('identitycenter-console-add-member-to-group-legacy-ids')).toMatchObject({ change: 'membership-added', user: { id: '1234567890-5b2f3c1e-7a4d-4e8b-9c0d-1e2f3a4b5c6d' } });
+    expect(changeOf('identitycenter-console-add-member-to-group-legacy-ids')).toMatchObject({
+      change: 'membership-added',
+      user: { id: '1234567890-5b2f3c1e-7a4d-4e8b-9c0d-1e2f3a4b5c6d' },
+    });
   });
   it('RemoveMemberFromGroup, DisableUser, DeleteUser', () => {
-    expect(changeOf('identitycenter-console-remove-member-from-group')).toMatchObject({ change: 'membership-removed', user: { id: ALICE }, group: { id: GROUP } });
+    expect(changeOf('identitycenter-console-remove-member-from-group')).toMatchObject({
+      change: 'membership-removed',
+      user: { id: ALICE },
+      group: { id: GROUP },
+    });
     expect(changeOf('identitycenter-console-disable-user')).toMatchObject({ change: 'user-deactivated', user: { id: ALICE } });
     expect(changeOf('identitycenter-console-delete-user')).toMatchObject({ change: 'user-deleted', user: { id: ALICE } });
   });
@@ -35,7 +48,12 @@ describe('IAM Identity Center (console, CloudTrail sso-directory)', () => {
 
 describe('Identity Store API (CloudTrail identitystore)', () => {
   it('CreateGroupMembership, DeleteGroupMembership (membership id only), DeleteUser', () => {
-    expect(changeOf('identitystore-create-group-membership')).toMatchObject({ source: 'identity-store', change: 'membership-added', user: { id: ALICE }, group: { id: GROUP } });
+    expect(changeOf('identitystore-create-group-membership')).toMatchObject({
+      source: 'identity-store',
+      change: 'membership-added',
+      user: { id: ALICE },
+      group: { id: GROUP },
+    });
     expect(changeOf('identitystore-delete-group-membership')).toEqual({
       source: 'identity-store',
       change: 'membership-deleted',
@@ -49,7 +67,11 @@ describe('Identity Store API (CloudTrail identitystore)', () => {
 
 describe('IAM (CloudTrail iam)', () => {
   it('DeleteRole and DeleteUser name the principal', () => {
-    expect(changeOf('iam-delete-role')).toMatchObject({ source: 'iam', change: 'principal-deleted', principal: { type: 'role', name: 'db-orders-readers', accountId: '123456789012' } });
+    expect(changeOf('iam-delete-role')).toMatchObject({
+      source: 'iam',
+      change: 'principal-deleted',
+      principal: { type: 'role', name: 'db-orders-readers', accountId: '123456789012' },
+    });
     expect(changeOf('iam-delete-user')).toMatchObject({ change: 'principal-deleted', principal: { type: 'user', name: 'alice' } });
   });
 });
@@ -72,10 +94,23 @@ describe('Okta (EventBridge partner event source)', () => {
 });
 
 describe('Identity Store notifications (source aws.identitystore, not CloudTrail)', () => {
-  const notification = (detailType: string) => ({ version: '0', id: 'n-1', 'detail-type': detailType, source: 'aws.identitystore', account: '123456789012', time: '2026-11-23T10:00:00Z', region: 'eu-west-1', resources: [], detail: { 'event-version': '1.0' } });
+  const notification = (detailType: string) => ({
+    version: '0',
+    id: 'n-1',
+    'detail-type': detailType,
+    source: 'aws.identitystore',
+    account: '123456789012',
+    time: '2026-11-23T10:00:00Z',
+    region: 'eu-west-1',
+    resources: [],
+    detail: { 'event-version': '1.0' },
+  });
   it('user and membership changes reconcile the mapping (their detail is not relied on)', () => {
     for (const t of ['User Deleted', 'User Updated', 'Group Membership Created', 'Group Membership Deleted']) {
-      expect(parseIdentityEvent(notification(t))).toEqual({ kind: 'change', change: { source: 'identity-store', eventId: 'n-1', change: 'directory-changed', detailType: t } });
+      expect(parseIdentityEvent(notification(t))).toEqual({
+        kind: 'change',
+        change: { source: 'identity-store', eventId: 'n-1', change: 'directory-changed', detailType: t },
+      });
     }
     expect(parseIdentityEvent(notification('Group Updated'))).toMatchObject({ kind: 'ignored' });
   });
@@ -85,20 +120,51 @@ describe('ignored and malformed', () => {
   it('ignores events that change no access, and calls that failed, with a reason', () => {
     const other = fixture('identitystore-create-group-membership');
     const detail = other.detail as Record<string, unknown>;
-    expect(parseIdentityEvent({ ...other, detail: { ...detail, eventName: 'CreateUser' } })).toEqual({ kind: 'ignored', reason: 'identitystore CreateUser does not change database access' });
-    expect(parseIdentityEvent({ ...other, detail: { ...detail, errorCode: 'AccessDenied' } })).toMatchObject({ kind: 'ignored', reason: expect.stringContaining('AccessDenied') });
+    expect(parseIdentityEvent({ ...other, detail: { ...detail, eventName: 'CreateUser' } })).toEqual({
+      kind: 'ignored',
+      reason: 'identitystore CreateUser does not change database access',
+    });
+    expect(parseIdentityEvent({ ...other, detail: { ...detail, errorCode: 'AccessDenied' } })).toMatchObject({
+      kind: 'ignored',
+      reason: expect.stringContaining('AccessDenied'),
+    });
     const okta = fixture('okta-group-user-membership-add');
     expect(parseIdentityEvent({ ...okta, detail: { ...(okta.detail as object), eventType: 'user.session.start' } })).toMatchObject({ kind: 'ignored' });
-    expect(parseIdentityEvent({ ...okta, detail: { ...(okta.detail as object), outcome: { result: 'FAILURE' } } })).toMatchObject({ kind: 'ignored', reason: expect.stringContaining('FAILURE') });
+    expect(parseIdentityEvent({ ...okta, detail: { ...(okta.detail as object), outcome: { result: 'FAILURE' } } })).toMatchObject({
+      kind: 'ignored',
+      reason: expect.stringContaining('FAILURE'),
+    });
   });
 
   it.each([
     ['not an object', 'x', 'not a JSON object'],
     ['no detail', { source: 'aws.iam' }, 'detail is missing'],
     ['an unknown source', { source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', detail: {} }, 'aws.ec2'],
-    ['a membership without its member', (() => { const e = fixture('identitycenter-console-add-member-to-group'); const d = e.detail as { requestParameters: object }; return { ...e, detail: { ...d, requestParameters: { groupId: 'g' } } }; })(), 'memberId'],
-    ['Okta without a user target', (() => { const e = fixture('okta-user-lifecycle-deactivate'); return { ...e, detail: { ...(e.detail as object), target: [] } }; })(), 'target of type User'],
-    ['CloudTrail without an event id', (() => { const e = fixture('iam-delete-role'); return { ...e, detail: { ...(e.detail as object), eventID: undefined } }; })(), 'eventID'],
+    [
+      'a membership without its member',
+      (() => {
+        const e = fixture('identitycenter-console-add-member-to-group');
+        const d = e.detail as { requestParameters: object };
+        return { ...e, detail: { ...d, requestParameters: { groupId: 'g' } } };
+      })(),
+      'memberId',
+    ],
+    [
+      'Okta without a user target',
+      (() => {
+        const e = fixture('okta-user-lifecycle-deactivate');
+        return { ...e, detail: { ...(e.detail as object), target: [] } };
+      })(),
+      'target of type User',
+    ],
+    [
+      'CloudTrail without an event id',
+      (() => {
+        const e = fixture('iam-delete-role');
+        return { ...e, detail: { ...(e.detail as object), eventID: undefined } };
+      })(),
+      'eventID',
+    ],
   ])('refuses %s with a clear reason (it goes to the dead-letter queue)', (_, event, reason) => {
     expect(() => parseIdentityEvent(event)).toThrow(reason);
     try {

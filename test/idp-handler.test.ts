@@ -28,7 +28,8 @@ const READERS = 'c4e8a4d8-2051-70b3-1f0e-9a8b7c6d5e40';
 const WRITERS = 'a1b2c3d4-0000-7000-8000-000000000001';
 const ALICE = 'f4a8b4c8-0011-7045-9a2b-3c4d5e6f7a81';
 
-const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(__dirname, 'fixtures/idp', `${name}.json`), 'utf8')) as Record<string, unknown>;
 /** The same event as a new occurrence (a new CloudTrail event id), for a second change of the same kind. */
 const again = (e: Record<string, unknown>, eventID: string) => ({ ...e, detail: { ...(e.detail as object), eventID } });
 
@@ -50,7 +51,11 @@ beforeEach(() => {
   const config: Config = parseConfig({
     ...sb.config,
     idp: {
-      groups: { [READERS]: { targets: ['orders'], dbRoles: ['app_read'] }, [WRITERS]: { targets: ['orders'], dbRoles: ['app_write'] }, 'db-orders-readers': { targets: ['orders'], dbRoles: ['app_read'] } },
+      groups: {
+        [READERS]: { targets: ['orders'], dbRoles: ['app_read'] },
+        [WRITERS]: { targets: ['orders'], dbRoles: ['app_write'] },
+        'db-orders-readers': { targets: ['orders'], dbRoles: ['app_read'] },
+      },
       principal: { kind: 'per-person', arnTemplate: 'arn:aws:iam::123456789012:role/{userNameLocalPart}' },
       dbUserTemplate: '{userNameLocalPart}',
     },
@@ -67,7 +72,9 @@ beforeEach(() => {
             everyone: async (groups) =>
               new Map(
                 [...people.values()]
-                  .map((p): Person => ({ ...p, groups: p.groups.filter((x) => groups.some((g) => g.id === x.id || (g.name !== undefined && g.name === x.name))) }))
+                  .map(
+                    (p): Person => ({ ...p, groups: p.groups.filter((x) => groups.some((g) => g.id === x.id || (g.name !== undefined && g.name === x.name))) }),
+                  )
                   .filter((p) => p.groups.length > 0)
                   .map((p) => [p.userId, p]),
               ),
@@ -103,8 +110,14 @@ describe('identity-provider events', () => {
     const outcome = await handle(fixture('identitycenter-console-add-member-to-group'));
     expect(outcome.executions).toEqual([expect.objectContaining({ kind: 'onboarding', target: 'orders', dbUser: name, started: true })]);
     const run = sb.runner.find('onboard', outcome.executions[0].requestId);
-    expect(run?.input).toMatchObject({ principalArn: `arn:aws:iam::123456789012:role/${name}`, dbUser: name, target: 'orders', dbRoles: ['app_read'], requestedBy: 'idp:identity-center' });
-    expect((run?.input as { reason: string }).reason).toContain('membership-added');
+    expect(run?.input).toMatchObject({
+      principalArn: `arn:aws:iam::123456789012:role/${name}`,
+      dbUser: name,
+      target: 'orders',
+      dbRoles: ['app_read'],
+      requestedBy: 'idp:identity-center',
+    });
+    expect((run!.input as { reason: string }).reason).toContain('membership-added');
     expect((await roleFacts(name)).memberOf).toContain('app_read');
     expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
   });
@@ -172,7 +185,17 @@ describe('identity-provider events', () => {
   });
 
   it('an Identity Store notification reconciles the mapping: members without their user onboarded, users whose grants are gone offboarded', async () => {
-    const notification = (detailType: string, id: string) => ({ version: '0', id, 'detail-type': detailType, source: 'aws.identitystore', account: '123456789012', time: '2026-11-23T10:00:00Z', region: 'eu-west-1', resources: [], detail: {} });
+    const notification = (detailType: string, id: string) => ({
+      version: '0',
+      id,
+      'detail-type': detailType,
+      source: 'aws.identitystore',
+      account: '123456789012',
+      time: '2026-11-23T10:00:00Z',
+      region: 'eu-west-1',
+      resources: [],
+      detail: {},
+    });
     alice([READERS]);
     const created = await handle(notification('Group Membership Created', uniqueName('n')));
     expect(created.executions.filter((e) => e.dbUser === name).map((e) => e.kind)).toEqual(['onboarding']);
@@ -193,9 +216,16 @@ describe('identity-provider events', () => {
     const event = fixture('iam-delete-role');
     return { ...event, detail: { ...(event.detail as object), eventID: uniqueName('delete'), requestParameters: { roleName } } };
   };
-  const onboard = async (principalArn: string, dbUser: string) => sb.runner.run('onboard', uniqueName('pre'), { requestId: uniqueName('pre'), principalArn, dbUser, target: 'orders' });
+  const onboard = async (principalArn: string, dbUser: string) =>
+    sb.runner.run('onboard', uniqueName('pre'), { requestId: uniqueName('pre'), principalArn, dbUser, target: 'orders' });
   const connectArn = (dbUser: string) =>
-    dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: '123456789012', resourceId: sb.aws.rds.databases.get('instance/orders-db')!.resourceId, dbUser });
+    dbUserResourceArn({
+      partition: 'aws',
+      region: 'eu-west-1',
+      accountId: '123456789012',
+      resourceId: sb.aws.rds.databases.get('instance/orders-db')!.resourceId,
+      dbUser,
+    });
 
   it('IAM DeleteRole offboards every database user recorded for that role', async () => {
     ordersOnly();
@@ -247,7 +277,7 @@ describe('identity-provider events', () => {
     expect(review.grants.find((g) => g.dbUser === victim && g.policyArn !== planted.Policy?.Arn)).toMatchObject({ principalArn: victimArn, flags: [] });
   });
 
-  it('a role deleted and created again under its name (new RoleId) does not inherit the old database user; deletions offboard each incarnation\'s own users', async () => {
+  it("a role deleted and created again under its name (new RoleId) does not inherit the old database user; deletions offboard each incarnation's own users", async () => {
     ordersOnly();
     const role = uniqueName('Reborn');
     const arn = sb.aws.iam.addRole(role);
@@ -291,7 +321,14 @@ describe('identity-provider events', () => {
     const asOkta = (f: string) => {
       const e = fixture(f);
       const d = e.detail as { target: Array<Record<string, unknown>>; uuid: string };
-      return { ...e, detail: { ...d, uuid: `${d.uuid}-${name}`, target: d.target.map((t) => (t.type === 'User' ? { ...t, id: `00u-${name}`, alternateId: `${name}@example.com` } : t)) } };
+      return {
+        ...e,
+        detail: {
+          ...d,
+          uuid: `${d.uuid}-${name}`,
+          target: d.target.map((t) => (t.type === 'User' ? { ...t, id: `00u-${name}`, alternateId: `${name}@example.com` } : t)),
+        },
+      };
     };
     const add = await handle(asOkta('okta-group-user-membership-add'));
     expect(add.executions.map((e) => [e.kind, e.dbUser])).toEqual([['onboarding', name]]);
@@ -320,7 +357,7 @@ describe('identity-provider events', () => {
     expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true });
   });
 
-  it('without a directory, DeleteGroupMembership offboards nobody (nobody\'s current groups are known)', async () => {
+  it("without a directory, DeleteGroupMembership offboards nobody (nobody's current groups are known)", async () => {
     alice([READERS]);
     await handle(fixture('identitycenter-console-add-member-to-group'));
     deps = { ...deps, directoryFor: () => undefined };
@@ -331,14 +368,23 @@ describe('identity-provider events', () => {
   it('an unmapped group, an irrelevant event: nothing started, a reason', async () => {
     alice([READERS]);
     const unmapped = fixture('identitycenter-console-add-member-to-group');
-    const other = await handle({ ...unmapped, detail: { ...(unmapped.detail as { requestParameters: object }), requestParameters: { groupId: 'not-mapped', member: { memberId: ALICE } } } });
+    const other = await handle({
+      ...unmapped,
+      detail: { ...(unmapped.detail as { requestParameters: object }), requestParameters: { groupId: 'not-mapped', member: { memberId: ALICE } } },
+    });
     expect(other).toMatchObject({ executions: [] });
     const ignored = await handle({ ...unmapped, detail: { ...(unmapped.detail as object), eventName: 'UpdateGroup' } });
     expect(ignored).toEqual({ ignored: 'sso-directory UpdateGroup does not change database access', executions: [] });
   });
 
   it('a malformed event fails with the reason (Lambda then sends it to the dead-letter queue), starting nothing', async () => {
-    await expect(handleIdentityEvent(deps, { source: 'aws.sso-directory', 'detail-type': 'AWS API Call via CloudTrail', detail: { eventName: 'AddMemberToGroup', eventID: 'x', requestParameters: {} } })).rejects.toMatchObject({
+    await expect(
+      handleIdentityEvent(deps, {
+        source: 'aws.sso-directory',
+        'detail-type': 'AWS API Call via CloudTrail',
+        detail: { eventName: 'AddMemberToGroup', eventID: 'x', requestParameters: {} },
+      }),
+    ).rejects.toMatchObject({
       name: 'ValidationError',
       message: expect.stringContaining('memberId'),
     });

@@ -38,7 +38,11 @@ beforeEach(() => {
   aws.rds.add({ kind: 'instance', identifier: 'orders-db', host: '127.0.0.1', port: 5432, masterUser: 'postgres', iamAuthEnabled: true });
   // Everyone 0..1199 is in READERS, every third also in WRITERS; 300 more people are in no mapped group.
   const data: IdentityStoreData = {
-    users: Array.from({ length: PEOPLE + 300 }, (_, i) => ({ userId: userId(i), userName: `person${i}@example.com`, groups: i < PEOPLE ? (i % 3 === 0 ? [READERS, WRITERS] : [READERS]) : ['unmapped'] })),
+    users: Array.from({ length: PEOPLE + 300 }, (_, i) => ({
+      userId: userId(i),
+      userName: `person${i}@example.com`,
+      groups: i < PEOPLE ? (i % 3 === 0 ? [READERS, WRITERS] : [READERS]) : ['unmapped'],
+    })),
     groups: [
       { groupId: READERS, displayName: 'db-readers' },
       { groupId: WRITERS, displayName: 'db-writers' },
@@ -76,7 +80,13 @@ const deps = (recorded: ManagedRole[]): IdpDeps => {
   });
   return {
     config,
-    executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines: { onboarding: 'arn:aws:states:eu-west-1:123456789012:stateMachine:on', offboarding: 'arn:aws:states:eu-west-1:123456789012:stateMachine:off' } },
+    executions: {
+      sfn: new SFNClient({ region: 'eu-west-1' }),
+      stateMachines: {
+        onboarding: 'arn:aws:states:eu-west-1:123456789012:stateMachine:on',
+        offboarding: 'arn:aws:states:eu-west-1:123456789012:stateMachine:off',
+      },
+    },
     directoryFor: () => identityStoreDirectory(new IdentitystoreClient({ region: 'eu-west-1' }), 'd-0123456789'),
     iam: new IAMClient({}),
     rds: (region) => new RDSClient({ region }),
@@ -95,7 +105,17 @@ const recordedFor = (i: number): ManagedRole => ({
   passwordSet: null,
 });
 
-const NOTIFICATION = { version: '0', id: 'notification-1', 'detail-type': 'Group Membership Created', source: 'aws.identitystore', account: ACCOUNT, region: 'eu-west-1', time: '2026-12-04T10:00:00Z', resources: [], detail: {} };
+const NOTIFICATION = {
+  version: '0',
+  id: 'notification-1',
+  'detail-type': 'Group Membership Created',
+  source: 'aws.identitystore',
+  account: ACCOUNT,
+  region: 'eu-west-1',
+  time: '2026-12-04T10:00:00Z',
+  resources: [],
+  detail: {},
+};
 
 describe('reconcile of a large mapping', () => {
   it('onboards every member without a user, offboards the disabled and the removed, in O(pages) directory reads and paced starts', async () => {
@@ -125,7 +145,12 @@ describe('reconcile of a large mapping', () => {
     expect(count('DescribeUserCommand')).toBe(0);
     expect(count('ListGroupMembershipsForMemberCommand')).toBe(0);
     // One StartExecution per change, no DescribeExecution: the names carry their kind.
-    expect(sfnStub.calls().map((c) => (c.args[0] as object).constructor.name).every((n: string) => n === 'StartExecutionCommand')).toBe(true);
+    expect(
+      sfnStub
+        .calls()
+        .map((c) => (c.args[0] as object).constructor.name)
+        .every((n: string) => n === 'StartExecutionCommand'),
+    ).toBe(true);
 
     // Paced: about STARTS_PER_SECOND a second at most (p-throttle spaces them 1000 / rate ms apart; the SDK adds jitter on the way to the stub).
     const times = starts.map((s) => s.at).sort((a, b) => a - b);
@@ -146,7 +171,14 @@ describe('reconcile of a large mapping', () => {
     sfnStub.on(DescribeExecutionCommand).callsFake(async (i: { executionArn: string }) => {
       const name = i.executionArn.split(':').pop() as string;
       const original = starts.find((s) => s.name === name);
-      return { executionArn: i.executionArn, name, status: 'RUNNING', startDate: new Date(), input: JSON.stringify(original?.input), stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:on' };
+      return {
+        executionArn: i.executionArn,
+        name,
+        status: 'RUNNING',
+        startDate: new Date(),
+        input: JSON.stringify(original?.input),
+        stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:on',
+      };
     });
     const again = await handleIdentityEvent(d, NOTIFICATION);
     expect(again.executions.map((e) => e.requestId).sort()).toEqual([...started].sort());

@@ -40,7 +40,9 @@ describe('session-tag connect statement for shared principals', () => {
   const policy = renderPolicy([sessionTagConnectResource(DB, 'db_user', 'sso_')]);
 
   it('names the database user by the prefix reserved for people and the principal tag, on exactly this resource', () => {
-    expect(sessionTagConnectResource(DB, 'db_user', 'sso_')).toBe(`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:${DB.resourceId}/sso_\${aws:PrincipalTag/db_user}`);
+    expect(sessionTagConnectResource(DB, 'db_user', 'sso_')).toBe(
+      `arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:${DB.resourceId}/sso_\${aws:PrincipalTag/db_user}`,
+    );
   });
 
   it('member A (tag db_user=alice) can connect as sso_alice and not as sso_bob', async () => {
@@ -76,7 +78,10 @@ describe('onboarding through a shared role (sessionTagKey)', () => {
   let roleArn: string;
   /** The sandbox targets with the shared-role mapping, as the workflow's functions read it. */
   const useMapping = (dbUserPrefix: string): Config => {
-    const config = parseConfig({ ...sb.config, idp: { groups: {}, principal: { kind: 'shared', roleArn, tagKey: 'db_user', dbUserPrefix }, dbUserTemplate: `${dbUserPrefix}{userNameLocalPart}` } });
+    const config = parseConfig({
+      ...sb.config,
+      idp: { groups: {}, principal: { kind: 'shared', roleArn, tagKey: 'db_user', dbUserPrefix }, dbUserTemplate: `${dbUserPrefix}{userNameLocalPart}` },
+    });
     process.env.TARGETS_CONFIG = JSON.stringify(config);
     return config;
   };
@@ -90,7 +95,7 @@ describe('onboarding through a shared role (sessionTagKey)', () => {
   });
   afterEach(() => sb.restore());
 
-  it('grants the prefixed session-tag statement once, never a per-person one; members connect only as their own people\'s users', async () => {
+  it("grants the prefixed session-tag statement once, never a per-person one; members connect only as their own people's users", async () => {
     useMapping('sso_');
     const [alice, bob] = [uniqueName('sso_alice'), uniqueName('sso_bob')];
     for (const dbUser of [alice, bob]) {

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireDbUserLease, type DbUserLeaseDeps, leaseKeyOf, releaseDbUserLease } from '../functions/lib/workflows/db-user-lease';
 import { isProvisioningError } from '../functions/lib/core/errors';
-import type { ExecutionRecord } from '../dev/asl-runner';
+import { type ExecutionRecord, statePath } from '../dev/asl-runner';
 import { FUNCTIONS, type LocalFunction } from '../dev/functions';
 import { createSandbox, LOCK_TABLE, type Sandbox } from '../dev/sandbox';
 import { roleFacts, testPg, uniqueName } from './support/pg';
@@ -36,9 +36,21 @@ const gate = (fn: LocalFunction) => {
   return { wrapped, arrived, open };
 };
 
-const outputOf = (r: ExecutionRecord, state: string) => r.taskOutputs.filter((t) => t.state === state).at(-1)?.output as { lease?: { after?: string } } | undefined;
+const outputOf = (r: ExecutionRecord, state: string) =>
+  r.taskOutputs.filter((t) => t.state === state).at(-1)?.output as { lease?: { after?: string } } | undefined;
 
 /** Resolves once `state` has been invoked `n` times in the runner (the waiter is really waiting). */
+/**
+ * The held onboarding as AllowConnect leaves it once it starts writing the grant (phase `granting`): no offboarding
+ * takes it over then. The gate holds the step before its handler, where it still waits to grant.
+ */
+const granting = (sb: Sandbox, dbUser: string): void => {
+  const resourceId = sb.aws.rds.databases.get('instance/orders-db')!.resourceId;
+  const item = sb.aws.locks.items.get(leaseKeyOf({ resourceId, dbUser }));
+  if (item?.phase?.S !== 'awaiting-grant') throw new Error(`the onboarding of ${dbUser} is not waiting to grant: ${JSON.stringify(item)}`);
+  item.phase = { S: 'granting' };
+};
+
 const invoked = async (sb: Sandbox, key: string, n: number): Promise<void> => {
   const until = Date.now() + 10_000;
   while ((sb.runner.stats.invocations[key] ?? 0) < n) {
@@ -50,11 +62,41 @@ const invoked = async (sb: Sandbox, key: string, n: number): Promise<void> => {
 let sb: Sandbox | undefined;
 afterEach(() => sb?.restore());
 
-const onboardInput = (requestId: string, principalArn: string, dbUser: string) => ({ requestId, principalArn, dbUser, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+const onboardInput = (requestId: string, principalArn: string, dbUser: string) => ({
+  requestId,
+  principalArn,
+  dbUser,
+  target: 'orders',
+  dbRoles: ['app_read'],
+  databases: ['app'],
+});
 const offboardInput = (requestId: string, principalArn: string, dbUser: string) => ({ requestId, principalArn, dbUser, target: 'orders', reason: 'left' });
 
 describe('an onboarding and an offboarding of the same database user at once', () => {
-  it('offboarding started while the onboarding is between CreateDbUser and AllowConnect: it waits, and the user ends with neither role nor grant', async () => {
+  it('offboarding started while the onboarding waits to grant: it takes the user over at once; the onboarding grants nothing and is undone', async () => {
+    const hold = gate(FUNCTIONS.connectAllow);
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
+    const dbUser = uniqueName('race_wait');
+    const principalArn = sb.aws.iam.addRole(dbUser);
+    const on = sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
+    await hold.arrived;
+    expect((await roleFacts(dbUser)).canLogin).toBe(true);
+
+    // The onboarding's grant is still in the IAM queue (held): the offboarding does not wait for it.
+    const offRun = await sb.runner.run('offboard', uniqueName('off'), offboardInput(uniqueName('req'), principalArn, dbUser));
+    expect(offRun.status, `${offRun.error}: ${offRun.cause}`).toBe('SUCCEEDED');
+    expect((await roleFacts(dbUser)).exists).toBe(false);
+    hold.open();
+    const onRun = await on;
+    expect(onRun.status).toBe('FAILED');
+    expect(onRun.error).toBe('LeasePreempted');
+    expect(statePath(onRun)).toContain('CompensateDbUser');
+    expect((await roleFacts(dbUser)).exists).toBe(false);
+    expect(sb.aws.iam.connectGrants('role', dbUser)).toEqual([]);
+    expect(outputOf(offRun, 'DeactivateDbUser')?.lease).toEqual({ after: onRun.name, preempted: true });
+  });
+
+  it('offboarding started while the onboarding writes its grant: it waits, and the user ends with neither role nor grant', async () => {
     const hold = gate(FUNCTIONS.connectAllow);
     sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions: { ...FUNCTIONS, connectAllow: hold.wrapped } });
     const dbUser = uniqueName('race_on');
@@ -62,6 +104,7 @@ describe('an onboarding and an offboarding of the same database user at once', (
     const on = sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
     await hold.arrived;
     expect((await roleFacts(dbUser)).canLogin).toBe(true);
+    granting(sb, dbUser);
 
     const offName = uniqueName('off');
     const off = sb.runner.run('offboard', offName, offboardInput(uniqueName('req'), principalArn, dbUser));
@@ -117,6 +160,7 @@ describe('the database-user lease', () => {
     const holderName = uniqueName('on');
     const run = sb.runner.run('onboard', holderName, onboardInput(uniqueName('req'), sb.aws.iam.addRole(dbUser), dbUser));
     await hold.arrived;
+    granting(sb, dbUser);
     const resourceId = sb.aws.rds.databases.get('instance/orders-db')!.resourceId;
     const e = await acquireDbUserLease(deps(), { resourceId, dbUser }, arnOf('someone-else')).catch((err: unknown) => err);
     expect(isProvisioningError(e, 'DbUserBusy')).toBe(true);
@@ -166,6 +210,7 @@ describe('the database-user lease', () => {
     const principalArn = sb.aws.iam.addRole(dbUser);
     const on = sb.runner.run('onboard', uniqueName('on'), onboardInput(uniqueName('req'), principalArn, dbUser));
     await hold.arrived;
+    granting(sb, dbUser);
     const offName = uniqueName('off');
     const off = sb.runner.run('offboard', offName, offboardInput(uniqueName('req'), principalArn, dbUser));
     await invoked(sb, 'dbUserDeactivate', 2);

@@ -15,8 +15,15 @@ const dir = mkdtempSync(join(tmpdir(), 'interrupted-runs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const runner = () => new LocalStepFunctions({ functions: FUNCTIONS, dbConcurrency: 1 });
-const entered = (name: string, at: number) => ({ type: 'StateEntered', timestamp: at, state: { name, type: 'Task', input: {} } }) as unknown as ExecutionRecord['events'][number];
-const record = (name: string, requestId: string, attempt: number, status: ExecutionRecord['status'], extra: Partial<ExecutionRecord> = {}): ExecutionRecord => ({
+const entered = (name: string, at: number) =>
+  ({ type: 'StateEntered', timestamp: at, state: { name, type: 'Task', input: {} } }) as unknown as ExecutionRecord['events'][number];
+const record = (
+  name: string,
+  requestId: string,
+  attempt: number,
+  status: ExecutionRecord['status'],
+  extra: Partial<ExecutionRecord> = {},
+): ExecutionRecord => ({
   name,
   stateMachine: 'onboard',
   status,
@@ -40,10 +47,28 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
     const now = new Date('2026-12-01T11:00:00Z');
     const found = collectInterrupted(r, now);
     expect(found.runs).toEqual([
-      { requestId: 'A', execution: 'A.2', workflow: 'onboarding', stateReached: 'CreateDbUser', requestedBy: 'arn:aws:sts::123456789012:assumed-role/alice/laptop', interruptedAt: now.toISOString() },
-      { requestId: 'C', execution: 'C', workflow: 'onboarding', stateReached: 'CreateDbUser', requestedBy: 'arn:aws:sts::123456789012:assumed-role/alice/laptop', interruptedAt: '2026-12-01T09:00:00.000Z' },
+      {
+        requestId: 'A',
+        execution: 'A.2',
+        workflow: 'onboarding',
+        stateReached: 'CreateDbUser',
+        requestedBy: 'arn:aws:sts::123456789012:assumed-role/alice/laptop',
+        interruptedAt: now.toISOString(),
+      },
+      {
+        requestId: 'C',
+        execution: 'C',
+        workflow: 'onboarding',
+        stateReached: 'CreateDbUser',
+        requestedBy: 'arn:aws:sts::123456789012:assumed-role/alice/laptop',
+        interruptedAt: '2026-12-01T09:00:00.000Z',
+      },
     ]);
-    expect(found.records.map((x) => [x.name, x.status])).toEqual([['A', 'FAILED'], ['A.2', 'ABORTED'], ['C', 'ABORTED']]);
+    expect(found.records.map((x) => [x.name, x.status])).toEqual([
+      ['A', 'FAILED'],
+      ['A.2', 'ABORTED'],
+      ['C', 'ABORTED'],
+    ]);
     // The running record itself is left as it is: the interpreter owns it until the process ends.
     expect(r.find('onboard', 'A.2')?.status).toBe('RUNNING');
 
@@ -52,7 +77,12 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
     const next = runner();
     expect(restoreInterrupted(archive, next)).toEqual(found.runs);
     const restored = next.find('onboard', 'A.2') as ExecutionRecord;
-    expect(restored).toMatchObject({ status: 'ABORTED', error: INTERRUPTED_ERROR, cause: 'local mode stopped while this execution was in state CreateDbUser', stopDate: now });
+    expect(restored).toMatchObject({
+      status: 'ABORTED',
+      error: INTERRUPTED_ERROR,
+      cause: 'local mode stopped while this execution was in state CreateDbUser',
+      stopDate: now,
+    });
     expect(restored.startDate).toEqual(new Date('2026-12-01T10:00:00Z'));
     expect(restored.events.at(-1)).toEqual({ type: 'ExecutionAborted', timestamp: now.getTime() });
     expect(next.find('onboard', 'A')?.status).toBe('FAILED');
@@ -61,7 +91,10 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
 
   it('removes the file when nothing was interrupted', () => {
     const archive = join(dir, 'archive-2');
-    saveInterrupted(archive, { runs: [{ requestId: 'X', execution: 'X', workflow: 'offboarding', stateReached: 'BlockLogin', interruptedAt: new Date().toISOString() }], records: [] });
+    saveInterrupted(archive, {
+      runs: [{ requestId: 'X', execution: 'X', workflow: 'offboarding', stateReached: 'BlockLogin', interruptedAt: new Date().toISOString() }],
+      records: [],
+    });
     expect(restoreInterrupted(archive, runner())).toHaveLength(1);
     saveInterrupted(archive, collectInterrupted(runner()));
     expect(restoreInterrupted(archive, runner())).toEqual([]);
@@ -69,7 +102,11 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
 
   it.each([
     ['not JSON', '{', /interrupted-executions\.json: not JSON \(.*\); it lists the runs the last stop interrupted: remove it to start without them$/],
-    ['another shape', '{"runs": 1}', /interrupted-executions\.json: expected \{"schema": "rds-iam-access\/local-interrupted\/v1", "runs": \[\.\.\.\], "executions": \[\.\.\.\]\}; .*remove it/],
+    [
+      'another shape',
+      '{"runs": 1}',
+      /interrupted-executions\.json: expected \{"schema": "rds-iam-access\/local-interrupted\/v1", "runs": \[\.\.\.\], "executions": \[\.\.\.\]\}; .*remove it/,
+    ],
   ])('refuses a file that is %s, naming it and what to do', (_, content, message) => {
     const archive = mkdtempSync(join(dir, 'bad-'));
     writeFileSync(interruptedFileOf(archive), content);
@@ -81,7 +118,14 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
   });
 
   describe('describeInterrupted', () => {
-    const run = { requestId: 'R-1', execution: 'R-1.2', workflow: 'offboarding' as const, stateReached: 'BlockLogin', requestedBy: 'arn:aws:sts::123456789012:assumed-role/ops/me', interruptedAt: '2026-12-01T11:00:00.000Z' };
+    const run = {
+      requestId: 'R-1',
+      execution: 'R-1.2',
+      workflow: 'offboarding' as const,
+      stateReached: 'BlockLogin',
+      requestedBy: 'arn:aws:sts::123456789012:assumed-role/ops/me',
+      interruptedAt: '2026-12-01T11:00:00.000Z',
+    };
 
     it('at stop: each run and the retry to send after the next start', () => {
       expect(describeInterrupted([run], { stopping: true })).toEqual([
@@ -92,7 +136,9 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
 
     it('at stop, when the file could not be written: says why, and that the request must be sent again (a retry would not find it)', () => {
       const lines = describeInterrupted([run], { stopping: true, notKept: 'EACCES: permission denied' });
-      expect(lines[0]).toBe('Interrupted: 1 execution(s) still RUNNING; they could not be kept in interrupted-executions.json (EACCES: permission denied): after the next npm start, send each request again under a new requestId (every step is idempotent):');
+      expect(lines[0]).toBe(
+        'Interrupted: 1 execution(s) still RUNNING; they could not be kept in interrupted-executions.json (EACCES: permission denied): after the next npm start, send each request again under a new requestId (every step is idempotent):',
+      );
       expect(lines.join('\n')).not.toContain('/retry');
     });
 

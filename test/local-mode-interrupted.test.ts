@@ -61,8 +61,18 @@ const npmStart = async (waitMs: number): Promise<Started> => {
   };
 };
 
-const call = async (apiUrl: string, method: string, path: string, body?: object, caller = ALICE): Promise<{ status: number; body: Record<string, unknown> }> => {
-  const res = await fetch(`${apiUrl}${path}`, { method, headers: { 'content-type': 'application/json', 'x-caller-arn': caller }, ...(body ? { body: JSON.stringify(body) } : {}) });
+const call = async (
+  apiUrl: string,
+  method: string,
+  path: string,
+  body?: object,
+  caller = ALICE,
+): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const res = await fetch(`${apiUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', 'x-caller-arn': caller },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
@@ -70,7 +80,13 @@ describe('Ctrl-C with an execution RUNNING', () => {
   it('lists it with the state it reached and the retry to send; the next start lists it as ABORTED and the retry finishes it', async () => {
     // Each Wait state lasts a minute: the onboarding waits there for IAM authentication when Ctrl-C comes.
     const first = await npmStart(60_000);
-    const started = await call(first.apiUrl, 'POST', '/access-requests', { requestId: 'CUT-1', principalArn: 'arn:aws:iam::123456789012:role/alice', target: 'local', dbRoles: ['app_read'], databases: ['app'] });
+    const started = await call(first.apiUrl, 'POST', '/access-requests', {
+      requestId: 'CUT-1',
+      principalArn: 'arn:aws:iam::123456789012:role/alice',
+      target: 'local',
+      dbRoles: ['app_read'],
+      databases: ['app'],
+    });
     expect(started.status).toBe(202);
     const id = started.body.requestId as string;
     let reached = '';
@@ -87,13 +103,19 @@ describe('Ctrl-C with an execution RUNNING', () => {
     // The run waits for another minute: the stop does not wait for it.
     expect(Date.now() - stopping).toBeLessThan(15_000);
     expect(stopped).toMatch(/SIGINT: stopping/);
-    const listed = new RegExp(`^  ${id} \\(onboarding, execution ${id}, reached (\\w+), [0-9T:.-]+Z\\): POST /requests/${id}/retry as ${ALICE.replace(/[/.]/g, '\\$&')}$`, 'm').exec(stopped);
+    const listed = new RegExp(
+      `^  ${id} \\(onboarding, execution ${id}, reached (\\w+), [0-9T:.-]+Z\\): POST /requests/${id}/retry as ${ALICE.replace(/[/.]/g, '\\$&')}$`,
+      'm',
+    ).exec(stopped);
     expect(listed, stopped).not.toBeNull();
     expect(stopped).toMatch(/^Interrupted: 1 execution\(s\) still RUNNING, kept in interrupted-executions\.json in the archive folder/m);
     expect(stopped).toMatch(/\nstopped\n/);
     expect(stopped).not.toContain('again');
     const file = join(archiveDir, INTERRUPTED_FILE);
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { runs: Array<{ requestId: string; stateReached: string }>; executions: Array<{ name: string; status: string }> };
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      runs: Array<{ requestId: string; stateReached: string }>;
+      executions: Array<{ name: string; status: string }>;
+    };
     expect(saved.runs).toMatchObject([{ requestId: id, stateReached: (listed as RegExpExecArray)[1] }]);
     expect(saved.executions.map((e) => [e.name, e.status])).toEqual([[id, 'ABORTED']]);
 
@@ -102,7 +124,10 @@ describe('Ctrl-C with an execution RUNNING', () => {
     expect(second.output()).toContain(`  ${id} (onboarding, execution ${id}, reached ${(listed as RegExpExecArray)[1]}`);
     expect(second.output()).toContain(`: curl -X POST ${second.apiUrl}/requests/${id}/retry -H 'x-caller-arn: ${ALICE}'`);
     const before = await call(second.apiUrl, 'GET', `/requests/${id}`);
-    expect(before.body).toMatchObject({ status: 'ABORTED', error: { code: 'LocalModeStopped', message: `local mode stopped while this execution was in state ${(listed as RegExpExecArray)[1]}` } });
+    expect(before.body).toMatchObject({
+      status: 'ABORTED',
+      error: { code: 'LocalModeStopped', message: `local mode stopped while this execution was in state ${(listed as RegExpExecArray)[1]}` },
+    });
 
     const retried = await call(second.apiUrl, 'POST', `/requests/${id}/retry`);
     expect(retried.status, JSON.stringify(retried.body)).toBe(202);

@@ -59,7 +59,9 @@ describe('PORT in use', () => {
     process.env.TMPDIR = join(dir, 'missing');
     try {
       await expect(startLocalMode({ targetsFile: EXAMPLE, port: busyPort, waitMs: 10, archiveDir: join(dir, 'archive') })).rejects.toThrow(
-        new RegExp(`^PORT=${busyPort}: 127\\.0\\.0\\.1:${busyPort} is already in use \\(another npm start\\?\\); set PORT to a free port, e.g\\. PORT=${busyPort + 1} npm start$`),
+        new RegExp(
+          `^PORT=${busyPort}: 127\\.0\\.0\\.1:${busyPort} is already in use \\(another npm start\\?\\); set PORT to a free port, e.g\\. PORT=${busyPort + 1} npm start$`,
+        ),
       );
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;
@@ -81,7 +83,11 @@ describe('PORT in use', () => {
   }, 60_000);
 
   it.each([
-    ['a port this user may not listen on (below 1024 without privileges)', 'EACCES', /^PORT=80: this user may not listen on 127\.0\.0\.1:80 \(ports below 1024 need privileges\); set PORT to a port from 1024 to 65535/],
+    [
+      'a port this user may not listen on (below 1024 without privileges)',
+      'EACCES',
+      /^PORT=80: this user may not listen on 127\.0\.0\.1:80 \(ports below 1024 need privileges\); set PORT to a port from 1024 to 65535/,
+    ],
     ['a port in use', 'EADDRINUSE', /^PORT=80: 127\.0\.0\.1:80 is already in use/],
   ])('explains %s', async (_, code, message) => {
     const { portError } = await import('../dev/port-check');
@@ -108,7 +114,9 @@ describe('DATABASE_URL errors name the variable and what was tried, never the pa
   it('a wrong password: host, port, user and database tried, and why (SQLSTATE 28P01)', async () => {
     const pg = testPg();
     const err = (await start(`postgres://${pg.superUser}:wrong-s3cret@127.0.0.1:${pg.port}/postgres`).catch((e: Error) => e)) as Error;
-    expect(err.message).toBe(`DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): password authentication failed: check the user and password`);
+    expect(err.message).toBe(
+      `DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): password authentication failed: check the user and password`,
+    );
     expect(err.message).not.toContain('wrong-s3cret');
   });
 
@@ -125,7 +133,13 @@ describe('a database the targets allow but the server lacks', () => {
     const pg = testPg();
     const missing = uniqueName('nodb');
     const file = targetsFile(['app', missing]);
-    const local = await startLocalMode({ targetsFile: file, port: 0, databaseUrl: `postgres://${pg.superUser}:${encodeURIComponent(pg.superPassword)}@127.0.0.1:${pg.port}/postgres`, waitMs: 10, archiveDir: join(dir, 'archive') });
+    const local = await startLocalMode({
+      targetsFile: file,
+      port: 0,
+      databaseUrl: `postgres://${pg.superUser}:${encodeURIComponent(pg.superPassword)}@127.0.0.1:${pg.port}/postgres`,
+      waitMs: 10,
+      archiveDir: join(dir, 'archive'),
+    });
     try {
       expect(local.notices).toEqual([
         `database "${missing}" (in allowedDatabases of target "ext") does not exist on DATABASE_URL (host 127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): requests naming it will fail; create it (CREATE DATABASE "${missing}") or remove it from ${file}`,

@@ -57,7 +57,10 @@ const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] 
 const portOpen = (port: number): Promise<boolean> =>
   new Promise((done) => {
     const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => (s.destroy(), done(true)));
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
     s.once('error', () => done(false));
   });
 
@@ -134,7 +137,14 @@ describe('npm start (local mode)', () => {
     expect(trail.status).toBe(200);
     expect((trail.body.steps as Array<{ name: string }>).map((s) => s.name)).toContain('CreateDbUser');
     // One document per run of the id (keyed by its start and end), so a later run under the same id never replaces it.
-    const archived = join(archiveDir, 'rds-iam-access-local-archive', 'executions', 'onboarding', id, `${done.startedAt as string}_${done.stoppedAt as string}.json`);
+    const archived = join(
+      archiveDir,
+      'rds-iam-access-local-archive',
+      'executions',
+      'onboarding',
+      id,
+      `${done.startedAt as string}_${done.stoppedAt as string}.json`,
+    );
     for (let i = 0; i < 50 && !existsSync(archived); i++) await new Promise((r) => setTimeout(r, 100));
     const document = readFileSync(archived, 'utf8');
     expect(JSON.parse(document)).toMatchObject({ schema: 'rds-iam-access/execution/v1', kind: 'onboarding', execution: { name: id, status: 'SUCCEEDED' } });
@@ -150,8 +160,14 @@ describe('npm start (local mode)', () => {
   }, 90_000);
 
   it('refuses what the caller may not ask for, and unknown requests', async () => {
-    expect(await api('POST', '/access-requests', { principalArn: 'arn:aws:iam::123456789012:role/bob', target: 'local' })).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
-    expect(await api('POST', '/access-requests', { principalArn: ALICE_ROLE, target: 'local' }, null)).toMatchObject({ status: 403, body: { error: 'NotAuthorized' } });
+    expect(await api('POST', '/access-requests', { principalArn: 'arn:aws:iam::123456789012:role/bob', target: 'local' })).toMatchObject({
+      status: 403,
+      body: { error: 'NotAuthorized' },
+    });
+    expect(await api('POST', '/access-requests', { principalArn: ALICE_ROLE, target: 'local' }, null)).toMatchObject({
+      status: 403,
+      body: { error: 'NotAuthorized' },
+    });
     expect(await api('GET', '/requests/NOPE')).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
   });
 

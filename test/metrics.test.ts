@@ -49,7 +49,15 @@ afterEach(() => {
 const points = () =>
   lines.flatMap((l) =>
     l._aws.CloudWatchMetrics.flatMap((d) =>
-      d.Metrics.map((m) => ({ namespace: d.Namespace, name: m.Name, unit: m.Unit, value: l[m.Name], dimensions: Object.fromEntries(d.Dimensions.flat().map((k) => [k, l[k]])), requestId: l.requestId, errorCode: l.errorCode })),
+      d.Metrics.map((m) => ({
+        namespace: d.Namespace,
+        name: m.Name,
+        unit: m.Unit,
+        value: l[m.Name],
+        dimensions: Object.fromEntries(d.Dimensions.flat().map((k) => [k, l[k]])),
+        requestId: l.requestId,
+        errorCode: l.errorCode,
+      })),
     ),
   );
 
@@ -91,7 +99,9 @@ describe('metrics (Powertools EMF) after real runs', () => {
       [on, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'orders' }],
       [off, 1, { service: SERVICE_NAME, kind: 'offboarding', target: 'orders' }],
     ]);
-    expect(of(METRIC.requestsFailed).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([[failed, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen', errorCode: 'IamAuthDisabled' }]]);
+    expect(of(METRIC.requestsFailed).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([
+      [failed, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen', errorCode: 'IamAuthDisabled' }],
+    ]);
     // Not a retryable code: its retries were not what ran out.
     expect(of(METRIC.retriesExhausted)).toEqual([]);
     const durations = of(METRIC.requestDuration);

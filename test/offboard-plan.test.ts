@@ -26,9 +26,13 @@ describe('the offboarding order, once (functions/lib/workflows/offboarding-plan.
     expect(taskOrder('offboard.asl.json').filter((n) => (OFFBOARDING_ORDER as readonly string[]).includes(n))).toEqual([...OFFBOARDING_ORDER]);
   });
 
-  it('in every database REASSIGN OWNED comes before DROP OWNED, after the reassignment\'s own statements', () => {
+  it("in every database REASSIGN OWNED comes before DROP OWNED, after the reassignment's own statements", () => {
     const own = [{ sql: 'ALTER FUNCTION f() OWNER TO q', purpose: 'quarantine f' }];
-    expect(retireInDatabase('leaver', 'data_owner', own).map((s) => s.sql)).toEqual(['ALTER FUNCTION f() OWNER TO q', 'REASSIGN OWNED BY "leaver" TO "data_owner"', 'DROP OWNED BY "leaver"']);
+    expect(retireInDatabase('leaver', 'data_owner', own).map((s) => s.sql)).toEqual([
+      'ALTER FUNCTION f() OWNER TO q',
+      'REASSIGN OWNED BY "leaver" TO "data_owner"',
+      'DROP OWNED BY "leaver"',
+    ]);
   });
 
   it('the plan of a user that exists: login blocked and sessions ended first, the role dropped last, in the admin database', () => {

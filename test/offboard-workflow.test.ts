@@ -86,7 +86,9 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
 
     expect((await roleFacts(name)).exists).toBe(false);
     expect((await sup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [name])).rows[0].n).toBe(0);
-    expect((await sup.query(`SELECT count(*)::int AS n, min(tableowner) AS owner FROM (SELECT tableowner FROM pg_tables WHERE tablename = $1) t`, [table])).rows[0]).toEqual({ n: 1, owner: 'data_owner' });
+    expect(
+      (await sup.query(`SELECT count(*)::int AS n, min(tableowner) AS owner FROM (SELECT tableowner FROM pg_tables WHERE tablename = $1) t`, [table])).rows[0],
+    ).toEqual({ n: 1, owner: 'data_owner' });
     expect((await sup.query(`SELECT count(*)::int AS n FROM public.${table}`)).rows[0].n).toBe(25);
     const owners = await supApp.query(
       `SELECT c.relname::text AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`,
@@ -99,7 +101,10 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
       { name: 'v_orders', kind: 'v', owner: QUARANTINE_ROLE },
     ]);
     expect((await supApp.query(`SELECT pg_get_userbyid(nspowner)::text AS o FROM pg_namespace WHERE nspname = $1`, [schema])).rows[0].o).toBe('data_owner');
-    expect((await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema])).rows[0].o).toBe(QUARANTINE_ROLE);
+    expect(
+      (await supApp.query(`SELECT pg_get_userbyid(proowner)::text AS o FROM pg_proc WHERE proname = 'answer' AND pronamespace = $1::regnamespace`, [schema]))
+        .rows[0].o,
+    ).toBe(QUARANTINE_ROLE);
     expect((exec.output as { objects: unknown[] }).objects).toEqual(
       expect.arrayContaining([
         { database: 'app', owner: name, kind: 'view', name: `${schema}.v_orders`, action: 'quarantine', reason: expect.any(String) },
@@ -157,7 +162,10 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     sb.aws.iam.deletePrincipal('role', name);
     const exec = await offboard({ dbUser: name, principalArn });
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
-    expect(exec.output).toMatchObject({ status: 'dropped', policyChanges: [{ outcome: 'removed', principalDeleted: true, policies: [{ change: 'deleted' }] }] });
+    expect(exec.output).toMatchObject({
+      status: 'dropped',
+      policyChanges: [{ outcome: 'removed', principalDeleted: true, policies: [{ change: 'deleted' }] }],
+    });
     expect([...sb.aws.iam.policies.keys()].filter((a) => a.includes(name))).toEqual([]);
   });
 
@@ -223,7 +231,9 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
     const after = sb.aws.iam.connectGrants('role', name);
     expect(after).toHaveLength(2);
-    expect(before.filter((g) => !after.includes(g))).toEqual([expect.stringMatching(new RegExp(`^arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-[A-Z0-9]+/${users.analytics}$`))]);
+    expect(before.filter((g) => !after.includes(g))).toEqual([
+      expect.stringMatching(new RegExp(`^arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-[A-Z0-9]+/${users.analytics}$`)),
+    ]);
   });
 
   it('onboard, offboard, onboard again: the final state equals a first onboarding', async () => {
@@ -265,12 +275,23 @@ describe('one principal, one identity: role/NAME and role/PATH/NAME are the same
       const dbUser = name.toLowerCase();
       await onboard(plain, { dbUser });
       await onboard(pathed, { dbUser });
-      const resource = dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT, resourceId: sb.aws.rds.databases.get('instance/orders-db')!.resourceId, dbUser });
+      const resource = dbUserResourceArn({
+        partition: 'aws',
+        region: 'eu-west-1',
+        accountId: ACCOUNT,
+        resourceId: sb.aws.rds.databases.get('instance/orders-db')!.resourceId,
+        dbUser,
+      });
       // A grant policy as versions before the principal key wrote it: the hash of the ARN with its path, tagged managed-by.
       const iam = new IAMClient({});
       const legacyName = `rds-iam-access-role-${name}-${createHash('sha256').update(pathed).digest('hex').slice(0, 8)}-0`;
       const legacy = await iam.send(
-        new CreatePolicyCommand({ PolicyName: legacyName, Path: POLICY_PATH, PolicyDocument: JSON.stringify(renderPolicy([resource])), Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }] }),
+        new CreatePolicyCommand({
+          PolicyName: legacyName,
+          Path: POLICY_PATH,
+          PolicyDocument: JSON.stringify(renderPolicy([resource])),
+          Tags: [{ Key: 'managed-by', Value: 'rds-iam-access' }],
+        }),
       );
       await iam.send(new AttachRolePolicyCommand({ RoleName: name, PolicyArn: legacy.Policy?.Arn }));
       for (const arn of [plain, pathed]) expect(await canConnect(name, arn, resource)).toBe(true);
@@ -290,7 +311,7 @@ describe('one principal, one identity: role/NAME and role/PATH/NAME are the same
  * the successor, would run with the successor's rights. After offboarding nobody (another login, the
  * same person onboarded again) reaches the successor's data through them, and the leaver's data stays.
  */
-describe('offboarding a hostile leaver: what it planted never runs with the successor\'s rights', () => {
+describe("offboarding a hostile leaver: what it planted never runs with the successor's rights", () => {
   const q = (s: string) => `"${s}"`;
 
   /** The successor's table (nobody else may read or write it) and a leaver who planted a view, definer functions and a rule. */
@@ -319,7 +340,9 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     await leaver.query(`GRANT SELECT ON ${mine}.leak TO PUBLIC`);
     // (2) SECURITY DEFINER functions that read and write the successor's table.
     await leaver.query(`CREATE FUNCTION ${mine}.peek() RETURNS SETOF int LANGUAGE sql SECURITY DEFINER AS 'SELECT salary FROM public.${payroll}'`);
-    await leaver.query(`CREATE FUNCTION ${mine}.raise(w text) RETURNS void LANGUAGE sql SECURITY DEFINER AS 'INSERT INTO public.${payroll} VALUES (w, 999999)'`);
+    await leaver.query(
+      `CREATE FUNCTION ${mine}.raise(w text) RETURNS void LANGUAGE sql SECURITY DEFINER AS 'INSERT INTO public.${payroll} VALUES (w, 999999)'`,
+    );
     await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek(), ${mine}.raise(text) TO PUBLIC`);
     // Granted to the successor with GRANT OPTION, so a careless REVOKE would pick the successor as grantor and revoke nothing.
     await leaver.query(`GRANT EXECUTE ON FUNCTION ${mine}.peek() TO data_owner WITH GRANT OPTION`);
@@ -373,27 +396,36 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     expect((await sup.query(`SELECT count(*)::int AS n FROM ${mine}.inbox WHERE v LIKE 'kept %'`)).rows[0].n).toBe(7);
     // The rest is kept, quarantined, with nobody's grants left on it.
     expect(await owner(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${mine}.leak'::regclass`)).toBe(QUARANTINE_ROLE);
-    expect((await sup.query(`SELECT pg_get_userbyid(proowner)::text AS o, proacl::text[] AS acl FROM pg_proc WHERE oid = '${mine}.peek()'::regprocedure`)).rows[0]).toEqual({
+    expect(
+      (await sup.query(`SELECT pg_get_userbyid(proowner)::text AS o, proacl::text[] AS acl FROM pg_proc WHERE oid = '${mine}.peek()'::regprocedure`)).rows[0],
+    ).toEqual({
       o: QUARANTINE_ROLE,
       acl: [`${QUARANTINE_ROLE}=X/${QUARANTINE_ROLE}`],
     });
-    expect((await sup.query(`SELECT ev_enabled::text AS e FROM pg_rewrite WHERE rulename = 'forward' AND ev_class = '${mine}.inbox'::regclass`)).rows[0].e).toBe('D');
+    expect(
+      (await sup.query(`SELECT ev_enabled::text AS e FROM pg_rewrite WHERE rulename = 'forward' AND ev_class = '${mine}.inbox'::regclass`)).rows[0].e,
+    ).toBe('D');
 
     const objects = (exec.output as { objects: Array<{ kind: string; name: string; action: string }> }).objects.filter((o) => o.name.includes(mine));
-    expect(objects.map(({ kind, name: n, action }) => ({ kind, name: n, action })).sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      { kind: 'schema', name: mine, action: 'successor' },
-      { kind: 'table', name: `${mine}.inbox`, action: 'successor' },
-      { kind: 'view', name: `${mine}.leak`, action: 'quarantine' },
-      { kind: 'function', name: `${mine}.peek()`, action: 'quarantine' },
-      { kind: 'function', name: `${mine}.raise(pg_catalog.text)`, action: 'quarantine' },
-      { kind: 'rule', name: `forward on ${mine}.inbox`, action: 'disable' },
-    ].sort((a, b) => a.name.localeCompare(b.name)));
+    expect(objects.map(({ kind, name: n, action }) => ({ kind, name: n, action })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+      [
+        { kind: 'schema', name: mine, action: 'successor' },
+        { kind: 'table', name: `${mine}.inbox`, action: 'successor' },
+        { kind: 'view', name: `${mine}.leak`, action: 'quarantine' },
+        { kind: 'function', name: `${mine}.peek()`, action: 'quarantine' },
+        { kind: 'function', name: `${mine}.raise(pg_catalog.text)`, action: 'quarantine' },
+        { kind: 'rule', name: `forward on ${mine}.inbox`, action: 'disable' },
+      ].sort((a, b) => a.name.localeCompare(b.name)),
+    );
     await sup.end();
   });
 
   /** The same target, configured differently for the rest of this test (restored by sb.restore). */
   const reconfigure = (reassignment: Record<string, string>) => {
-    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, reassignment: { ...sb.config.targets.orders.reassignment, ...reassignment } } } });
+    process.env.TARGETS_CONFIG = JSON.stringify({
+      ...sb.config,
+      targets: { ...sb.config.targets, orders: { ...sb.config.targets.orders, reassignment: { ...sb.config.targets.orders.reassignment, ...reassignment } } },
+    });
   };
 
   it('unsafeObjects "refuse": nothing is handed over and the objects are reported; with "quarantine" the same request then finishes', async () => {
@@ -437,12 +469,14 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     const refused = await offboard({ dbUser: second.name, principalArn: second.principalArn });
     expect({ status: refused.status, error: refused.error }).toEqual({ status: 'FAILED', error: 'ConfigurationError' });
     expect(refused.cause).toContain(`${second.eve} is a member of it`);
-    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${second.mine}.leak'::regclass`)).rows[0].o).toBe(second.name);
+    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o FROM pg_class WHERE oid = '${second.mine}.leak'::regclass`)).rows[0].o).toBe(
+      second.name,
+    );
     await sup.end();
     await second.sup.end();
   });
 
-  it('triggers running the leaver\'s code are disabled, expressions calling it fail closed, a table running another role\'s code is quarantined with its rows', async () => {
+  it("triggers running the leaver's code are disabled, expressions calling it fail closed, a table running another role's code is quarantined with its rows", async () => {
     const { name, principalArn, mine, eve, sup } = await plant();
     // Eve (still here after the leaver goes) owns a function the leaver's table calls: she can change it whenever she likes.
     await sup.query(`CREATE SCHEMA eve_${mine} AUTHORIZATION "${eve}"`);
@@ -476,7 +510,13 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     expect.soft(await attempt(sup, `INSERT INTO ${mine}.numbered (v) VALUES ('x')`)).toEqual({ sqlstate: '42501' });
     expect(await attempt(sup, `INSERT INTO ${mine}.numbered VALUES (1, 'explicit id')`)).toEqual({ rows: [] });
     await sup.query(`RESET ROLE`);
-    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`)).rows[0]).toEqual({ o: QUARANTINE_ROLE, n: 5 });
+    expect(
+      (
+        await sup.query(
+          `SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`,
+        )
+      ).rows[0],
+    ).toEqual({ o: QUARANTINE_ROLE, n: 5 });
     await sup.end();
   });
 
@@ -490,7 +530,9 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     await sup.query(
       `DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT objid::regprocedure FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'citext') AND classid = 'pg_proc'::regclass AND deptype = 'e' LOOP EXECUTE format('ALTER FUNCTION %s OWNER TO %I', f, '${eve}'); END LOOP; END $$`,
     );
-    const owner = (await sup.query(`SELECT pg_get_userbyid(extowner)::text AS o, extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'citext'`)).rows[0];
+    const owner = (
+      await sup.query(`SELECT pg_get_userbyid(extowner)::text AS o, extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'citext'`)
+    ).rows[0];
     const leaver = await loginClient(name, 'test-only', 'app');
     await leaver.query(`CREATE TABLE ${mine}.names (n ${owner.s}.citext CHECK (${owner.s}.strpos(n, ''::${owner.s}.citext) = 1))`);
     await leaver.query(`INSERT INTO ${mine}.names VALUES ('Ada'), ('Grace'), ('Edsger')`);
@@ -499,8 +541,17 @@ describe('offboarding a hostile leaver: what it planted never runs with the succ
     const exec = await offboard({ dbUser: name, principalArn });
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
     const decided = (exec.output as { objects?: Array<{ name: string; action: string; reason?: string }> }).objects ?? [];
-    expect(decided.find((o) => o.name === `${mine}.names`), `extension owner ${owner.o}`).toMatchObject({ action: 'successor' });
-    expect((await sup.query(`SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.names) AS n FROM pg_class WHERE oid = '${mine}.names'::regclass`)).rows[0]).toEqual({ o: 'data_owner', n: 3 });
+    expect(
+      decided.find((o) => o.name === `${mine}.names`),
+      `extension owner ${owner.o}`,
+    ).toMatchObject({ action: 'successor' });
+    expect(
+      (
+        await sup.query(
+          `SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.names) AS n FROM pg_class WHERE oid = '${mine}.names'::regclass`,
+        )
+      ).rows[0],
+    ).toEqual({ o: 'data_owner', n: 3 });
     await sup.end();
   });
 });

@@ -61,7 +61,13 @@ describe('onboarding workflow (statemachines/onboard.asl.json)', () => {
     const roleName = uniqueName('Analyst');
     const principalArn = sb.aws.iam.addRole(roleName, '/team/');
     const dbUser = uniqueName('analyst');
-    const exec = await sb.runner.run('onboard', uniqueName('req'), { requestId: 'req-aur-1', principalArn, dbUser, target: 'analytics', dbRoles: ['reporting'] });
+    const exec = await sb.runner.run('onboard', uniqueName('req'), {
+      requestId: 'req-aur-1',
+      principalArn,
+      dbUser,
+      target: 'analytics',
+      dbRoles: ['reporting'],
+    });
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
     const clusterId = sb.aws.rds.databases.get('cluster/analytics-cluster')!.resourceId;
     expect(clusterId).toMatch(/^cluster-/);
@@ -122,7 +128,11 @@ describe('onboarding workflow: bounds, refusals and throttling', () => {
     const path = statePath(exec);
     expect(path.filter((s) => s === 'PollTarget')).toHaveLength(3); // ledger: maxPolls 3
     expect(path.at(-1)).toBe('IamAuthNotApplied');
-    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input).toEqual({ DBInstanceIdentifier: 'ledger-db', EnableIAMDatabaseAuthentication: true, ApplyImmediately: false });
+    expect(sb.aws.stubs.rds.commandCalls(ModifyDBInstanceCommand)[0].args[0].input).toEqual({
+      DBInstanceIdentifier: 'ledger-db',
+      EnableIAMDatabaseAuthentication: true,
+      ApplyImmediately: false,
+    });
     expect((await roleFacts(roleName)).exists).toBe(false);
     expect(sb.aws.iam.attachedDocuments('role', roleName)).toEqual([]);
     // Once the window has passed, re-running the same request finishes the job.
@@ -161,7 +171,7 @@ describe('onboarding workflow: bounds, refusals and throttling', () => {
     expect(sb.aws.stubs.rds.calls()).toHaveLength(0);
   });
 
-  it('a burst beyond dbConcurrency waits in the limiter\'s queue: CreateDbUser is neither throttled nor retried', async () => {
+  it("a burst beyond dbConcurrency waits in the limiter's queue: CreateDbUser is neither throttled nor retried", async () => {
     sb.restore();
     // dbConcurrency 1: the limiter's queue still has 2 slots (an SQS event source's MaximumConcurrency is 2 at least).
     sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 100, dbConcurrency: 1 });
@@ -174,7 +184,9 @@ describe('onboarding workflow: bounds, refusals and throttling', () => {
     expect(runs.map((r) => `${r.status} ${r.error ?? ''}`.trim())).toEqual(runs.map(() => 'SUCCEEDED'));
     expect(sb.runner.stats.peakConcurrency.dbUserCreate).toBe(2);
     expect(sb.runner.stats.throttles.dbUserCreate ?? 0).toBe(0);
-    expect(runs.flatMap((r) => r.events).filter((e) => e.type === 'StateRetried' && (e as { state: { name: string } }).state.name === 'CreateDbUser')).toEqual([]);
+    expect(runs.flatMap((r) => r.events).filter((e) => e.type === 'StateRetried' && (e as { state: { name: string } }).state.name === 'CreateDbUser')).toEqual(
+      [],
+    );
   });
 
   it('a replayed request id starts no second execution', async () => {

@@ -92,7 +92,9 @@ describe('privateCopy', () => {
       const { uid, gid } = postgresOsUser();
       chownSync(cache, uid, gid);
     }
-    await expect(privateCopy(sourceTree(), cache, 'v1')).rejects.toThrow(new RegExp(`^${cache.replace(/[/.]/g, '\\$&')} is owned by uid \\d+, not \\d+: .*set TMPDIR`));
+    await expect(privateCopy(sourceTree(), cache, 'v1')).rejects.toThrow(
+      new RegExp(`^${cache.replace(/[/.]/g, '\\$&')} is owned by uid \\d+, not \\d+: .*set TMPDIR`),
+    );
   });
 });
 

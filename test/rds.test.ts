@@ -134,7 +134,9 @@ describe('describeTarget: instance', () => {
   });
 
   it('reports IAM auth off when the flag is false or absent, and keeps the status RDS reports', async () => {
-    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [instance({ IAMDatabaseAuthenticationEnabled: undefined, DBInstanceStatus: 'modifying' })] });
+    rdsMock
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [instance({ IAMDatabaseAuthenticationEnabled: undefined, DBInstanceStatus: 'modifying' })] });
     const t = await describeTarget(rds, targetConfig());
     expect(t.iamAuthEnabled).toBe(false);
     expect(t.status).toBe('modifying');
@@ -143,7 +145,12 @@ describe('describeTarget: instance', () => {
 
   it('reads partition, region and account from DBInstanceArn (aws-cn)', async () => {
     rdsMock.on(DescribeDBInstancesCommand).resolves({
-      DBInstances: [instance({ DBInstanceArn: 'arn:aws-cn:rds:cn-north-1:210987654321:db:orders-db', Endpoint: { Address: 'orders-db.x.rds.cn-north-1.amazonaws.com.cn', Port: 5432 } })],
+      DBInstances: [
+        instance({
+          DBInstanceArn: 'arn:aws-cn:rds:cn-north-1:210987654321:db:orders-db',
+          Endpoint: { Address: 'orders-db.x.rds.cn-north-1.amazonaws.com.cn', Port: 5432 },
+        }),
+      ],
     });
     const t = await describeTarget(rds, targetConfig({ region: 'cn-north-1', accountId: '210987654321' }));
     expect(t).toMatchObject({ partition: 'aws-cn', region: 'cn-north-1', accountId: '210987654321', host: 'orders-db.x.rds.cn-north-1.amazonaws.com.cn' });
@@ -283,7 +290,10 @@ describe('describeTarget: AWS errors', () => {
   });
 
   it('an unexpected AWS error is rethrown unchanged', async () => {
-    const err = Object.assign(new Error('User is not authorized to perform rds:DescribeDBInstances'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    const err = Object.assign(new Error('User is not authorized to perform rds:DescribeDBInstances'), {
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
     rdsMock.on(DescribeDBInstancesCommand).rejects(err);
     await expect(describeTarget(rds, targetConfig())).rejects.toBe(err);
   });

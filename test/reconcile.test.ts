@@ -10,7 +10,6 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { handler } from '../functions/access-reconcile';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { dbUserResourceArn, parsePrincipalArn } from '../functions/lib/core/arn';
 import { REVIEW_SCHEMA, type ReviewReport, writeReviewReport } from '../functions/lib/audit/review-archive';
@@ -90,13 +89,25 @@ const superClient = async (database = 'postgres') => {
 
 const onboard = async (name: string): Promise<string> => {
   const principalArn = sb.aws.iam.addRole(name);
-  const exec = await sb.runner.run('onboard', uniqueName('rc'), { requestId: uniqueName('rc'), principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+  const exec = await sb.runner.run('onboard', uniqueName('rc'), {
+    requestId: uniqueName('rc'),
+    principalArn,
+    target: 'orders',
+    dbRoles: ['app_read'],
+    databases: ['app'],
+  });
   expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
   return principalArn;
 };
 
 const resource = (dbUser: string): string =>
-  dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT_ID, resourceId: sb.aws.rds.databases.get('instance/orders-db')?.resourceId as string, dbUser });
+  dbUserResourceArn({
+    partition: 'aws',
+    region: 'eu-west-1',
+    accountId: ACCOUNT_ID,
+    resourceId: sb.aws.rds.databases.get('instance/orders-db')?.resourceId as string,
+    dbUser,
+  });
 
 /** Every rds-db:connect resource the simulated IAM lets each role reach through its attached policies. */
 const connectGrants = (): Record<string, string[]> =>
@@ -127,7 +138,8 @@ const archivedReport = (key: string): ReviewReport => {
   return JSON.parse(o.body) as ReviewReport;
 };
 
-const run = async (): Promise<ReconcileResult> => (await FUNCTIONS.accessReconcile.handler({ source: 'aws.scheduler', 'detail-type': 'Scheduled Event', detail: {} } as never)) as ReconcileResult;
+const run = async (): Promise<ReconcileResult> =>
+  (await FUNCTIONS.accessReconcile.handler({ source: 'aws.scheduler', 'detail-type': 'Scheduled Event', detail: {} } as never)) as ReconcileResult;
 
 describe('scheduled reconcile', () => {
   it('no drift: archives the report and publishes nothing', async () => {
@@ -140,7 +152,9 @@ describe('scheduled reconcile', () => {
     expect(result.reportKey).toBe(`reviews/${result.generatedAt}.json`);
     const report = archivedReport(result.reportKey);
     expect(report).toMatchObject({ schema: REVIEW_SCHEMA, drift: [], repairs: [], repair: { removeDanglingGrants: false } });
-    expect(report.review.targets[0].users).toEqual([expect.objectContaining({ dbUser: ok, principals: [expect.objectContaining({ principalArn: okArn })], flags: [] })]);
+    expect(report.review.targets[0].users).toEqual([
+      expect.objectContaining({ dbUser: ok, principals: [expect.objectContaining({ principalArn: okArn })], flags: [] }),
+    ]);
   });
 
   it('never overwrites an archived report: a second report of the same moment is refused and the first stays', async () => {
@@ -163,7 +177,9 @@ describe('scheduled reconcile', () => {
     expect(result.drift).toBe(1);
     expect(result.repairs).toEqual([]);
     const report = archivedReport(result.reportKey);
-    expect(report.drift).toEqual([expect.objectContaining({ target: 'orders', subject: 'grant', dbUser: gone, principalArn: goneArn, flags: ['dangling-grant'] })]);
+    expect(report.drift).toEqual([
+      expect.objectContaining({ target: 'orders', subject: 'grant', dbUser: gone, principalArn: goneArn, flags: ['dangling-grant'] }),
+    ]);
     expect(sns.published).toHaveLength(1);
     const [message] = sns.published;
     expect(message).toMatchObject({ topicArn: TOPIC, subject: 'rds-iam-access: access review found 1 drift item', messageId: result.notified });
@@ -190,11 +206,15 @@ describe('scheduled reconcile', () => {
     await addConnectGrant(grantDeps(), parsePrincipalArn(goneArn), resource(both), 'test');
     const before = connectGrants();
     const adds = () =>
-      sb.aws.stubs.iam.commandCalls(CreatePolicyCommand).length + sb.aws.stubs.iam.commandCalls(AttachRolePolicyCommand).length + sb.aws.stubs.iam.commandCalls(AttachUserPolicyCommand).length;
+      sb.aws.stubs.iam.commandCalls(CreatePolicyCommand).length +
+      sb.aws.stubs.iam.commandCalls(AttachRolePolicyCommand).length +
+      sb.aws.stubs.iam.commandCalls(AttachUserPolicyCommand).length;
     const addsBefore = adds();
 
     const result = await run();
-    expect(result.repairs).toEqual([expect.objectContaining({ target: 'orders', dbUser: gone, principalArn: goneArn, resourceArn: resource(gone), outcome: 'removed' })]);
+    expect(result.repairs).toEqual([
+      expect.objectContaining({ target: 'orders', dbUser: gone, principalArn: goneArn, resourceArn: resource(gone), outcome: 'removed' }),
+    ]);
     const after = connectGrants();
     const goneRole = goneArn.split('/').pop() as string;
     expect(after[goneRole]).toEqual([resource(both)]);
@@ -207,7 +227,9 @@ describe('scheduled reconcile', () => {
     const report = archivedReport(result.reportKey);
     expect(report.repair).toEqual({ removeDanglingGrants: true });
     expect(report.repairs).toEqual(result.repairs);
-    expect(report.drift.map((d) => `${d.dbUser}:${d.flags.join(',')}`).sort()).toEqual([`${both}:grant-to-unmanaged-user`, `${gone}:dangling-grant`, `${unmanaged}:grant-to-unmanaged-user`].sort());
+    expect(report.drift.map((d) => `${d.dbUser}:${d.flags.join(',')}`).sort()).toEqual(
+      [`${both}:grant-to-unmanaged-user`, `${gone}:dangling-grant`, `${unmanaged}:grant-to-unmanaged-user`].sort(),
+    );
     expect(sns.published).toHaveLength(1);
     expect(sns.published[0].message).toContain(`- removed: ${resource(gone)} from ${goneArn}`);
 
@@ -245,7 +267,9 @@ describe('scheduled reconcile', () => {
       notify: { sns: new SNSClient({}), topicArn: TOPIC },
     });
     expect(reviews).toBe(2);
-    expect(result.repairs).toEqual([expect.objectContaining({ dbUser: gone, principalArn: goneArn, outcome: 'kept', reason: expect.stringContaining('exists again') })]);
+    expect(result.repairs).toEqual([
+      expect.objectContaining({ dbUser: gone, principalArn: goneArn, outcome: 'kept', reason: expect.stringContaining('exists again') }),
+    ]);
     expect(connectGrants()).toEqual(before);
   });
 });

@@ -78,7 +78,10 @@ describe('validateOnboardRequest: principals', () => {
   });
 
   it('accepts a user ARN (path /) and keeps reason and requestedBy', () => {
-    const { request: r } = validateOnboardRequest(request({ principalArn: USER_ARN, reason: 'OPS-42', requestedBy: 'arn:aws:sts::123456789012:assumed-role/Admin/alice' }), config);
+    const { request: r } = validateOnboardRequest(
+      request({ principalArn: USER_ARN, reason: 'OPS-42', requestedBy: 'arn:aws:sts::123456789012:assumed-role/Admin/alice' }),
+      config,
+    );
     expect(r.principal).toEqual({ arn: USER_ARN, partition: 'aws', accountId: ACCOUNT, type: 'user', name: 'jane.doe@example.com', path: '/' });
     expect(r.dbUser).toBe('jane.doe@example.com');
     expect(r.reason).toBe('OPS-42');
@@ -263,14 +266,26 @@ describe('validateOnboardRequest: request body', () => {
 });
 
 describe('validateOnboardRequest: dbUser', () => {
-  it.each(['postgres', 'PG_monitor', 'pg_read_all_data', 'rdsadmin', 'rds_superuser', 'RDS_IAM', 'public', 'PUBLIC', 'current_user', 'provisioner', 'Provisioner', 'data_owner', 'rds_iam_access_managed', 'app_read'])(
-    '%s is ProtectedRole (403)',
-    (dbUser) => {
-      const e = failure(request({ dbUser }), 'ProtectedRole');
-      expect(fieldOf(e)).toBe('dbUser');
-      expect(e.httpStatus).toBe(403);
-    },
-  );
+  it.each([
+    'postgres',
+    'PG_monitor',
+    'pg_read_all_data',
+    'rdsadmin',
+    'rds_superuser',
+    'RDS_IAM',
+    'public',
+    'PUBLIC',
+    'current_user',
+    'provisioner',
+    'Provisioner',
+    'data_owner',
+    'rds_iam_access_managed',
+    'app_read',
+  ])('%s is ProtectedRole (403)', (dbUser) => {
+    const e = failure(request({ dbUser }), 'ProtectedRole');
+    expect(fieldOf(e)).toBe('dbUser');
+    expect(e.httpStatus).toBe(403);
+  });
 
   it('a principal named like a protected role gets ProtectedRole by default', () => {
     failure(request({ principalArn: `arn:aws:iam::${ACCOUNT}:role/rdsadmin` }), 'ProtectedRole');
@@ -360,6 +375,7 @@ describe('ProvisioningError', () => {
     DriftChanged: true,
     GrantLockBusy: true,
     DbUserBusy: true,
+    LeasePreempted: true,
     IamNotYetConsistent: true,
     TransientDatabaseError: true,
     TransientAwsError: true,
@@ -387,7 +403,14 @@ describe('ProvisioningError', () => {
   });
 
   it('retryable is true exactly for RETRYABLE_CODES', () => {
-    expect([...RETRYABLE_CODES].sort()).toEqual(['DbUserBusy', 'GrantLockBusy', 'IamNotYetConsistent', 'TargetBusy', 'TransientAwsError', 'TransientDatabaseError']);
+    expect([...RETRYABLE_CODES].sort()).toEqual([
+      'DbUserBusy',
+      'GrantLockBusy',
+      'IamNotYetConsistent',
+      'TargetBusy',
+      'TransientAwsError',
+      'TransientDatabaseError',
+    ]);
     for (const code of ALL_CODES) {
       expect(new ProvisioningError(code, 'm').retryable, code).toBe(RETRYABLE_CODES.includes(code));
     }
@@ -395,9 +418,16 @@ describe('ProvisioningError', () => {
   });
 
   it('toJSON is {error, message}, with details only when there are some', () => {
-    expect(new ProvisioningError('UnknownTarget', 'target "x" is not configured').toJSON()).toEqual({ error: 'UnknownTarget', message: 'target "x" is not configured' });
+    expect(new ProvisioningError('UnknownTarget', 'target "x" is not configured').toJSON()).toEqual({
+      error: 'UnknownTarget',
+      message: 'target "x" is not configured',
+    });
     expect(JSON.parse(JSON.stringify(new ProvisioningError('TargetBusy', 'later')))).toEqual({ error: 'TargetBusy', message: 'later' });
-    expect(invalid('dbUser', 'is bad').toJSON()).toEqual({ error: 'ValidationError', message: 'dbUser: is bad', details: { field: 'dbUser', reason: 'is bad' } });
+    expect(invalid('dbUser', 'is bad').toJSON()).toEqual({
+      error: 'ValidationError',
+      message: 'dbUser: is bad',
+      details: { field: 'dbUser', reason: 'is bad' },
+    });
   });
 
   it('httpStatus fits the error', () => {
@@ -428,11 +458,27 @@ describe('ProvisioningError', () => {
 
 describe('reassignment settings (per target)', () => {
   const withReassignment = (reassignment: unknown) =>
-    parseConfig({ targets: { orders: { kind: 'instance', identifier: 'orders-db', region: 'eu-west-1', accountId: ACCOUNT, allowedDbRoles: ['app_read'], successorRole: 'data_owner', admin: { method: 'iam', user: 'provisioner' }, reassignment } } });
+    parseConfig({
+      targets: {
+        orders: {
+          kind: 'instance',
+          identifier: 'orders-db',
+          region: 'eu-west-1',
+          accountId: ACCOUNT,
+          allowedDbRoles: ['app_read'],
+          successorRole: 'data_owner',
+          admin: { method: 'iam', user: 'provisioner' },
+          reassignment,
+        },
+      },
+    });
 
   it('defaults to the safe choice: quarantine, in a role of its own', () => {
     expect(config.targets.orders.reassignment).toEqual({ unsafeObjects: 'quarantine', quarantineRole: 'iam_access_quarantine' });
-    expect(withReassignment({ unsafeObjects: 'refuse' }).targets.orders.reassignment).toEqual({ unsafeObjects: 'refuse', quarantineRole: 'iam_access_quarantine' });
+    expect(withReassignment({ unsafeObjects: 'refuse' }).targets.orders.reassignment).toEqual({
+      unsafeObjects: 'refuse',
+      quarantineRole: 'iam_access_quarantine',
+    });
   });
 
   it.each([
@@ -448,6 +494,8 @@ describe('reassignment settings (per target)', () => {
   });
 
   it('the quarantine role can never be onboarded or offboarded', () => {
-    expect(() => validateOnboardRequest({ requestId: 'r-1', principalArn: `arn:aws:iam::${ACCOUNT}:role/x`, dbUser: 'iam_access_quarantine', target: 'orders' }, config)).toThrow('quarantine role');
+    expect(() =>
+      validateOnboardRequest({ requestId: 'r-1', principalArn: `arn:aws:iam::${ACCOUNT}:role/x`, dbUser: 'iam_access_quarantine', target: 'orders' }, config),
+    ).toThrow('quarantine role');
   });
 });

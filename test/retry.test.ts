@@ -52,7 +52,10 @@ describe('attempt names', () => {
 describe('local mode', () => {
   it('routes POST /requests/{id}/retry to the retry route, with the id as its path parameter', () => {
     const e = toHttpEvent({ method: 'POST', url: '/requests/REQ-7/retry', headers: {}, body: '' }, ADMIN);
-    expect({ routeKey: e.routeKey, pathParameters: e.pathParameters }).toEqual({ routeKey: 'POST /requests/{requestId}/retry', pathParameters: { requestId: 'REQ-7' } });
+    expect({ routeKey: e.routeKey, pathParameters: e.pathParameters }).toEqual({
+      routeKey: 'POST /requests/{requestId}/retry',
+      pathParameters: { requestId: 'REQ-7' },
+    });
     expect(toHttpEvent({ method: 'GET', url: '/requests/REQ-7/retry', headers: {}, body: '' }, ADMIN).routeKey).toBe('$default');
   });
 });
@@ -68,8 +71,22 @@ describe('retrying through the API runs the real workflow again and finishes the
   });
   afterEach(() => stack.stop());
 
-  const call = async (routeKey: string, opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {}): Promise<ApiAnswer> =>
-    parse(await handleApiEvent(httpEvent({ routeKey, caller: opts.caller ?? ADMIN, body: opts.body, query: opts.query, ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}) }), deps));
+  const call = async (
+    routeKey: string,
+    opts: { caller?: string; body?: unknown; requestId?: string; query?: Record<string, string> } = {},
+  ): Promise<ApiAnswer> =>
+    parse(
+      await handleApiEvent(
+        httpEvent({
+          routeKey,
+          caller: opts.caller ?? ADMIN,
+          body: opts.body,
+          query: opts.query,
+          ...(opts.requestId ? { pathParameters: { requestId: opts.requestId } } : {}),
+        }),
+        deps,
+      ),
+    );
   const retry = (requestId: string, caller = ADMIN, body?: unknown) => call('POST /requests/{requestId}/retry', { caller, requestId, body });
   const get = (requestId: string, caller = ADMIN) => call('GET /requests/{requestId}', { caller, requestId });
   /** Until every run started so far ended and was archived. */
@@ -77,7 +94,10 @@ describe('retrying through the API runs the real workflow again and finishes the
   /** The steps' configuration (the API's stays sb.config). */
   const stepsConfig = (reassignment: Partial<Config['targets'][string]['reassignment']>) => {
     const orders = sb.config.targets.orders;
-    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, targets: { ...sb.config.targets, orders: { ...orders, reassignment: { ...orders.reassignment, ...reassignment } } } });
+    process.env.TARGETS_CONFIG = JSON.stringify({
+      ...sb.config,
+      targets: { ...sb.config.targets, orders: { ...orders, reassignment: { ...orders.reassignment, ...reassignment } } },
+    });
   };
   /** A role whose attached-policy quota is full: its onboardings fail at AllowConnect (after CreateDbUser, compensated). */
   const crowded = (name: string): string => {
@@ -121,7 +141,10 @@ describe('retrying through the API runs the real workflow again and finishes the
 
     stepsConfig({ unsafeObjects: 'quarantine' });
     const r = await retry(requestId);
-    expect(r, JSON.stringify(r.body)).toMatchObject({ status: 202, body: { requestId, kind: 'offboarding', attempt: 2, status: 'RUNNING', location: `/requests/${requestId}` } });
+    expect(r, JSON.stringify(r.body)).toMatchObject({
+      status: 202,
+      body: { requestId, kind: 'offboarding', attempt: 2, status: 'RUNNING', location: `/requests/${requestId}` },
+    });
     await settled();
     const run = sb.runner.find('offboard', `${requestId}.2`);
     expect(run?.status, `${run?.error}: ${run?.cause}`).toBe('SUCCEEDED');
@@ -132,7 +155,10 @@ describe('retrying through the API runs the real workflow again and finishes the
 
     const done = await get(requestId);
     expect(done.body).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED' });
-    expect((done.body.attempts as Array<Record<string, unknown>>).map((a) => [a.attempt, a.status])).toEqual([[1, 'FAILED'], [2, 'SUCCEEDED']]);
+    expect((done.body.attempts as Array<Record<string, unknown>>).map((a) => [a.attempt, a.status])).toEqual([
+      [1, 'FAILED'],
+      [2, 'SUCCEEDED'],
+    ]);
     expect(done.body).not.toHaveProperty('error');
     // Nothing left to retry.
     expect(await retry(requestId)).toMatchObject({ status: 409, body: { error: 'NothingToRetry' } });
@@ -140,11 +166,24 @@ describe('retrying through the API runs the real workflow again and finishes the
     // The audit: one request, both attempts and all their steps; each attempt archived under its own key.
     const record = (await call('GET /audit/{requestId}', { caller: AUDITOR, requestId })).body as unknown as AuditRecord;
     expect(record).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED', retriedBy: ADMIN, source: 'stepfunctions' });
-    expect(record.attempts.map((a) => [a.attempt, a.status, a.error?.code])).toEqual([[1, 'FAILED', 'ReassignmentRefused'], [2, 'SUCCEEDED', undefined]]);
-    expect(record.steps.filter((s) => s.name === 'RetireDbUser').map((s) => [s.attempt, s.error?.code])).toEqual([[1, 'ReassignmentRefused'], [2, undefined]]);
-    for (const key of [requestId, `${requestId}.2`]) expect([...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/offboarding/${key}/`)), key).toHaveLength(1);
+    expect(record.attempts.map((a) => [a.attempt, a.status, a.error?.code])).toEqual([
+      [1, 'FAILED', 'ReassignmentRefused'],
+      [2, 'SUCCEEDED', undefined],
+    ]);
+    expect(record.steps.filter((s) => s.name === 'RetireDbUser').map((s) => [s.attempt, s.error?.code])).toEqual([
+      [1, 'ReassignmentRefused'],
+      [2, undefined],
+    ]);
+    for (const key of [requestId, `${requestId}.2`])
+      expect(
+        [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/offboarding/${key}/`)),
+        key,
+      ).toHaveLength(1);
     const listed = (await call('GET /audit', { caller: AUDITOR, query: { dbUser: name } })).body as unknown as AuditPage;
-    expect(listed.items.filter((i) => i.kind === 'offboarding').map((i) => [i.requestId, i.attempt, i.status])).toEqual([[requestId, 1, 'FAILED'], [requestId, 2, 'SUCCEEDED']]);
+    expect(listed.items.filter((i) => i.kind === 'offboarding').map((i) => [i.requestId, i.attempt, i.status])).toEqual([
+      [requestId, 1, 'FAILED'],
+      [requestId, 2, 'SUCCEEDED'],
+    ]);
     // Once Step Functions forgets both runs, the archive tells the same.
     sfn.expire('offboard', requestId);
     sfn.expire('offboard', `${requestId}.2`);
@@ -156,7 +195,9 @@ describe('retrying through the API runs the real workflow again and finishes the
     const name = uniqueName('Crowded');
     const principalArn = sb.aws.iam.addRole(name);
     // IAM's attached-policy quota is full: AllowConnect fails, compensation drops the user it created.
-    const foreign = Array.from({ length: 10 }, (_, p) => sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }));
+    const foreign = Array.from({ length: 10 }, (_, p) =>
+      sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }),
+    );
     const requestId = uniqueName('ON');
     expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', dbRoles: ['app_read'] } })).status).toBe(202);
     await settled();
@@ -182,7 +223,12 @@ describe('retrying through the API runs the real workflow again and finishes the
     expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 202]);
     for (const a of answers) expect(a.body.attempt).toBe(2);
     await settled();
-    expect([...sb.runner.executions.values()].filter((r) => r.name.startsWith(requestId)).map((r) => r.name).sort()).toEqual([requestId, `${requestId}.2`]);
+    expect(
+      [...sb.runner.executions.values()]
+        .filter((r) => r.name.startsWith(requestId))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual([requestId, `${requestId}.2`]);
 
     const resent = await retry(requestId, ADMIN, { attempt: 2 });
     expect(resent).toMatchObject({ status: 200, body: { attempt: 2, status: 'FAILED' } });
@@ -193,7 +239,7 @@ describe('retrying through the API runs the real workflow again and finishes the
     expect((await get(requestId)).body.attempts).toHaveLength(3);
   });
 
-  it('self-service: a caller retries its own request; another caller gets 404; an administrator\'s request for the caller is not its to retry (403)', async () => {
+  it("self-service: a caller retries its own request; another caller gets 404; an administrator's request for the caller is not its to retry (403)", async () => {
     const alice = uniqueName('alice');
     // Her runs fail (IAM's attached-policy quota is full), so there is something to retry.
     const aliceRole = crowded(alice);
@@ -218,7 +264,12 @@ describe('retrying through the API runs the real workflow again and finishes the
     const mine = await retry(ownId, sessionOf(alice));
     expect(mine, JSON.stringify(mine.body)).toMatchObject({ status: 202, body: { requestId: ownId, attempt: 2 } });
     await settled();
-    expect(sb.runner.find('onboard', `${ownId}.2`)?.input).toMatchObject({ requireOwner: aliceRole, requestedBy: sessionOf(alice), retriedBy: sessionOf(alice), attempt: 2 });
+    expect(sb.runner.find('onboard', `${ownId}.2`)?.input).toMatchObject({
+      requireOwner: aliceRole,
+      requestedBy: sessionOf(alice),
+      retriedBy: sessionOf(alice),
+      attempt: 2,
+    });
     expect([...sb.runner.executions.keys()].filter((k) => k.includes(byAdmin))).toEqual([`onboard/${byAdmin}`]);
   });
 });
@@ -233,7 +284,11 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
     // The database limiter's consumer answers its waiting state through SFNClient: this mock must pass that on.
     answerTasksOf(sfn, sb.runner);
     sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
-    sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({ executionArn: `${i.stateMachineArn}:${i.name}`, startDate: new Date(), $metadata: {} }));
+    sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
+      executionArn: `${i.stateMachineArn}:${i.name}`,
+      startDate: new Date(),
+      $metadata: {},
+    }));
   });
   afterEach(() => {
     sfn.restore();
@@ -248,16 +303,40 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
     );
   const execution = (machine: string, name: string, input: object, extra: Partial<DescribeExecutionCommandOutput>): void => {
     const executionArn = `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
-    sfn.on(DescribeExecutionCommand, { executionArn }).resolves({ executionArn, stateMachineArn: machine, name, status: 'FAILED', startDate: new Date('2026-11-23T09:00:00Z'), input: JSON.stringify(input), $metadata: {}, ...extra });
+    sfn.on(DescribeExecutionCommand, { executionArn }).resolves({
+      executionArn,
+      stateMachineArn: machine,
+      name,
+      status: 'FAILED',
+      startDate: new Date('2026-11-23T09:00:00Z'),
+      input: JSON.stringify(input),
+      $metadata: {},
+      ...extra,
+    });
   };
-  const started = () => sfn.commandCalls(StartExecutionCommand).map((c) => ({ name: c.args[0].input.name, input: JSON.parse(c.args[0].input.input ?? '{}') as Record<string, unknown> }));
-  const onboarding = (requestId: string, extra: object = {}) => ({ requestId, principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, dbUser: 'alice', target: 'orders', dbRoles: ['app_read'], databases: [], requestedBy: ADMIN, ...extra });
+  const started = () =>
+    sfn
+      .commandCalls(StartExecutionCommand)
+      .map((c) => ({ name: c.args[0].input.name, input: JSON.parse(c.args[0].input.input ?? '{}') as Record<string, unknown> }));
+  const onboarding = (requestId: string, extra: object = {}) => ({
+    requestId,
+    principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`,
+    dbUser: 'alice',
+    target: 'orders',
+    dbRoles: ['app_read'],
+    databases: [],
+    requestedBy: ADMIN,
+    ...extra,
+  });
 
   it('a running request: 409 RequestRunning, naming where it is; a succeeded one: 409 NothingToRetry; an unknown one: 404; nothing starts', async () => {
     execution(ONBOARD_SM, 'R-RUN', onboarding('R-RUN'), { status: 'RUNNING' });
     execution(ONBOARD_SM, 'R-OK', onboarding('R-OK'), { status: 'SUCCEEDED', stopDate: new Date() });
     const running = await retry('R-RUN');
-    expect(running).toMatchObject({ status: 409, body: { error: 'RequestRunning', details: { requestId: 'R-RUN', attempt: 1, status: 'RUNNING', location: '/requests/R-RUN' } } });
+    expect(running).toMatchObject({
+      status: 409,
+      body: { error: 'RequestRunning', details: { requestId: 'R-RUN', attempt: 1, status: 'RUNNING', location: '/requests/R-RUN' } },
+    });
     expect(running.body.message).toContain('GET /requests/R-RUN');
     expect(await retry('R-OK')).toMatchObject({ status: 409, body: { error: 'NothingToRetry' } });
     expect(await retry('R-NONE')).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
@@ -273,20 +352,32 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
     expect(await retry('R-TO', { caller })).toMatchObject({ status: 202, body: { kind: 'onboarding', attempt: 2 } });
     expect(await retry('R-AB', { caller })).toMatchObject({ status: 202, body: { kind: 'offboarding', attempt: 2 } });
     const [on, off] = started();
-    expect(on).toEqual({ name: 'R-TO.2', input: { ...onboarding('R-TO'), retriedBy: caller, attempt: 2, submissionId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
+    expect(on).toEqual({
+      name: 'R-TO.2',
+      input: { ...onboarding('R-TO'), retriedBy: caller, attempt: 2, submissionId: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+    });
     expect(on.input.submissionId).not.toBe('00000000-0000-4000-8000-000000000000');
-    expect(off).toMatchObject({ name: 'R-AB.2', input: { requestId: 'R-AB', dbUser: 'alice', target: 'orders', requestedBy: ADMIN, retriedBy: caller, attempt: 2 } });
+    expect(off).toMatchObject({
+      name: 'R-AB.2',
+      input: { requestId: 'R-AB', dbUser: 'alice', target: 'orders', requestedBy: ADMIN, retriedBy: caller, attempt: 2 },
+    });
   });
 
   it(`at most ${MAX_ATTEMPTS} attempts: the next is refused with RetryLimitReached`, async () => {
-    for (let n = 1; n <= MAX_ATTEMPTS; n++) execution(ONBOARD_SM, attemptName('R-MANY', n), { ...onboarding('R-MANY'), ...(n > 1 ? { attempt: n } : {}) }, { status: 'FAILED', stopDate: new Date() });
+    for (let n = 1; n <= MAX_ATTEMPTS; n++)
+      execution(
+        ONBOARD_SM,
+        attemptName('R-MANY', n),
+        { ...onboarding('R-MANY'), ...(n > 1 ? { attempt: n } : {}) },
+        { status: 'FAILED', stopDate: new Date() },
+      );
     const r = await retry('R-MANY');
     expect(r).toMatchObject({ status: 409, body: { error: 'RetryLimitReached', details: { requestId: 'R-MANY', attempts: MAX_ATTEMPTS } } });
     expect(r.body.message).toContain('new requestId');
     expect(started()).toEqual([]);
   });
 
-  it('the request is validated against today\'s configuration: a role no longer allowed is refused with the usual error, nothing starts', async () => {
+  it("the request is validated against today's configuration: a role no longer allowed is refused with the usual error, nothing starts", async () => {
     execution(ONBOARD_SM, 'R-OLD', onboarding('R-OLD'), { status: 'FAILED', stopDate: new Date() });
     const today = structuredClone(sb.config);
     today.targets.orders.allowedDbRoles = today.targets.orders.allowedDbRoles.filter((r) => r !== 'app_read');
@@ -310,18 +401,39 @@ describe('what a retry refuses, and what it sends (Step Functions answers mocked
   });
 
   it('identity-provider runs: an administrator retries them as they were (idpUser kept); self-service callers may not', async () => {
-    const idpInput = { requestId: 'idp-okta-0a1b2c3d', principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, dbUser: 'alice', target: 'orders', dbRoles: [], databases: [], idpUser: 'okta:00u1', reason: 'okta group-membership-added (event e1)', requestedBy: 'idp:okta' };
+    const idpInput = {
+      requestId: 'idp-okta-0a1b2c3d',
+      principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`,
+      dbUser: 'alice',
+      target: 'orders',
+      dbRoles: [],
+      databases: [],
+      idpUser: 'okta:00u1',
+      reason: 'okta group-membership-added (event e1)',
+      requestedBy: 'idp:okta',
+    };
     execution(ONBOARD_SM, 'idp-okta-0a1b2c3d', idpInput, { status: 'FAILED', stopDate: new Date() });
     // alice can read it (it is for her principal), not run it again.
-    expect(await retry('idp-okta-0a1b2c3d', { caller: sessionOf('alice') })).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own request' } } });
+    expect(await retry('idp-okta-0a1b2c3d', { caller: sessionOf('alice') })).toMatchObject({
+      status: 403,
+      body: { error: 'NotAuthorized', details: { reason: 'not own request' } },
+    });
     expect(started()).toEqual([]);
     expect(await retry('idp-okta-0a1b2c3d')).toMatchObject({ status: 202, body: { attempt: 2 } });
     expect(started()).toEqual([{ name: 'idp-okta-0a1b2c3d.2', input: { ...idpInput, retriedBy: ADMIN, attempt: 2, submissionId: expect.any(String) } }]);
   });
 
   it('POST /access-requests and /revocations refuse attempt and retriedBy in the body', async () => {
-    for (const [field, value] of [['attempt', 2], ['retriedBy', ADMIN]] as const) {
-      const r = parse(await handleApiEvent(httpEvent({ routeKey: 'POST /access-requests', body: { principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, target: 'orders', [field]: value } }), apiDepsOf(sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM })));
+    for (const [field, value] of [
+      ['attempt', 2],
+      ['retriedBy', ADMIN],
+    ] as const) {
+      const r = parse(
+        await handleApiEvent(
+          httpEvent({ routeKey: 'POST /access-requests', body: { principalArn: `arn:aws:iam::${ACCOUNT}:role/alice`, target: 'orders', [field]: value } }),
+          apiDepsOf(sb.config, { onboarding: ONBOARD_SM, offboarding: OFFBOARD_SM }),
+        ),
+      );
       expect(r, field).toMatchObject({ status: 400, body: { error: 'ValidationError', details: { field } } });
     }
     expect(started()).toEqual([]);

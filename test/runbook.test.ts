@@ -45,10 +45,10 @@ describe('docs/runbook.md', () => {
 
     const yml = readFileSync(join(resolve(__dirname, '..'), 'serverless.yml'), 'utf8');
     // Lambda's list price per GB-second depends on the architecture the provider sets.
-    const arch = /^  architecture: (\w+)$/m.exec(yml)?.[1];
+    const arch = /^ {2}architecture: (\w+)$/m.exec(yml)?.[1];
     const PRICE = { transition: 0.000025, request: 0.0000002, gbSecond: arch === 'arm64' ? 0.0000133334 : 0.0000166667 };
     // The provider's memorySize (every function has it): the duration price is per GB-second.
-    const MEMORY_GB = Number(/^  memorySize: (\d+)$/m.exec(yml)?.[1]) / 1024;
+    const MEMORY_GB = Number(/^ {2}memorySize: (\d+)$/m.exec(yml)?.[1]) / 1024;
     const money = (cell: string): number => Number(cell.replace('$', ''));
 
     it('states the transitions and invocations of a real onboarding and offboarding, and the dollars they cost at list prices', async () => {
@@ -57,7 +57,13 @@ describe('docs/runbook.md', () => {
       const invocations = () => Object.values(sb.runner.stats.invocations).reduce((a, b) => a + b, 0);
 
       const i0 = invocations();
-      const on = await sb.runner.run('onboard', uniqueName('cost-on'), { requestId: uniqueName('cost-on'), principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+      const on = await sb.runner.run('onboard', uniqueName('cost-on'), {
+        requestId: uniqueName('cost-on'),
+        principalArn,
+        target: 'orders',
+        dbRoles: ['app_read'],
+        databases: ['app'],
+      });
       expect(on.status, `${on.error}: ${on.cause}`).toBe('SUCCEEDED');
       const i1 = invocations();
       const dbUser = (on.output as { dbUser: string }).dbUser;

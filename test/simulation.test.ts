@@ -34,7 +34,13 @@ import { roleFacts, testPg, uniqueName } from './support/pg';
 
 const ACCOUNT = '123456789012';
 const doc = (user: string) => JSON.stringify(renderPolicy([`arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:db-X/${user}`]));
-const errorOf = (p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> => p.then(() => { throw new Error('expected a failure'); }, (e: Error) => e);
+const errorOf = (p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: Error) => e,
+  );
 const classified = (e: unknown): string => {
   try {
     return mapAwsError(e, 'test');
@@ -57,7 +63,7 @@ describe('the simulation itself', () => {
   let aws: SimulatedAws | undefined;
   afterEach(() => aws?.restore());
 
-  it('throttles mutating calls at the configured rate with IAM\'s Throttling (HTTP 400), classified transient; reads have their own bucket', async () => {
+  it("throttles mutating calls at the configured rate with IAM's Throttling (HTTP 400), classified transient; reads have their own bucket", async () => {
     const sim = simulated({ throttle: { ratePerSecond: 5, burst: 2 } });
     aws = sim.aws;
     await sim.iam.send(new CreatePolicyCommand({ PolicyName: 'a', PolicyDocument: doc('a') }));
@@ -117,12 +123,25 @@ describe('the simulation itself', () => {
   it('local mode reads the knobs from the environment, and refuses a bad value naming the variable and what it may be', () => {
     expect(simulationFromEnv({})).toEqual({});
     expect(
-      simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: '5', LOCAL_IAM_CONSISTENCY_LAG_MS: '200', LOCAL_PAGE_SIZE: '1', LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '0.1', LOCAL_SIM_SEED: '7' }),
+      simulationFromEnv({
+        LOCAL_IAM_THROTTLE_RPS: '5',
+        LOCAL_IAM_CONSISTENCY_LAG_MS: '200',
+        LOCAL_PAGE_SIZE: '1',
+        LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '0.1',
+        LOCAL_SIM_SEED: '7',
+      }),
     ).toEqual({ throttle: { ratePerSecond: 5, burst: 5 }, consistencyLagMs: 200, pageSize: 1, concurrentModificationRate: 0.1, seed: 7 });
-    expect(simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: '2.5', LOCAL_IAM_THROTTLE_BURST: '10', LOCAL_IAM_READ_THROTTLE_RPS: '20' })).toEqual({ throttle: { ratePerSecond: 2.5, burst: 10 }, readThrottle: { ratePerSecond: 20, burst: 20 } });
+    expect(simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: '2.5', LOCAL_IAM_THROTTLE_BURST: '10', LOCAL_IAM_READ_THROTTLE_RPS: '20' })).toEqual({
+      throttle: { ratePerSecond: 2.5, burst: 10 },
+      readThrottle: { ratePerSecond: 20, burst: 20 },
+    });
     expect(() => simulationFromEnv({ LOCAL_PAGE_SIZE: '0' })).toThrow('LOCAL_PAGE_SIZE must be a whole number of items of at least 1, not "0"');
-    expect(() => simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: 'fast' })).toThrow('LOCAL_IAM_THROTTLE_RPS must be a number of calls per second above 0, not "fast"');
-    expect(() => simulationFromEnv({ LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '2' })).toThrow('LOCAL_IAM_CONCURRENT_MODIFICATION_RATE must be a share of calls from 0 to 1');
+    expect(() => simulationFromEnv({ LOCAL_IAM_THROTTLE_RPS: 'fast' })).toThrow(
+      'LOCAL_IAM_THROTTLE_RPS must be a number of calls per second above 0, not "fast"',
+    );
+    expect(() => simulationFromEnv({ LOCAL_IAM_CONCURRENT_MODIFICATION_RATE: '2' })).toThrow(
+      'LOCAL_IAM_CONCURRENT_MODIFICATION_RATE must be a share of calls from 0 to 1',
+    );
     expect(() => simulationFromEnv({ LOCAL_IAM_THROTTLE_BURST: '3' })).toThrow('LOCAL_IAM_THROTTLE_BURST needs LOCAL_IAM_THROTTLE_RPS');
   });
 
@@ -132,7 +151,13 @@ describe('the simulation itself', () => {
     const arn = (await sim.iam.send(new CreatePolicyCommand({ PolicyName: 'p', PolicyDocument: doc('a') }))).Policy?.Arn as string;
     sim.advance(50);
     const seen = [];
-    for (let i = 0; i < 20; i++) seen.push(await sim.iam.send(new GetPolicyCommand({ PolicyArn: arn })).then(() => 'visible', () => 'not yet'));
+    for (let i = 0; i < 20; i++)
+      seen.push(
+        await sim.iam.send(new GetPolicyCommand({ PolicyArn: arn })).then(
+          () => 'visible',
+          () => 'not yet',
+        ),
+      );
     expect(new Set(seen)).toEqual(new Set(['visible', 'not yet']));
     sim.advance(51);
     for (let i = 0; i < 5; i++) await sim.iam.send(new GetPolicyCommand({ PolicyArn: arn }));
@@ -156,7 +181,10 @@ describe('the simulation itself', () => {
     await expect(sim.iam.send(new ListPoliciesCommand({ Marker: 'forged' }))).rejects.toMatchObject({ name: 'InvalidInputException' });
     // Without a page size, MaxItems alone pages.
     sim.aws.iam.configure({});
-    expect(await sim.iam.send(new ListPoliciesCommand({ MaxItems: 2 }))).toMatchObject({ IsTruncated: true, Policies: [{ PolicyName: 'a' }, { PolicyName: 'b' }] });
+    expect(await sim.iam.send(new ListPoliciesCommand({ MaxItems: 2 }))).toMatchObject({
+      IsTruncated: true,
+      Policies: [{ PolicyName: 'a' }, { PolicyName: 'b' }],
+    });
     expect(await sim.iam.send(new ListPoliciesCommand({}))).toMatchObject({ IsTruncated: false });
   });
 
@@ -166,7 +194,12 @@ describe('the simulation itself', () => {
       try {
         const out: string[] = [];
         for (let i = 0; i < 12; i++) {
-          out.push(await sim.iam.send(new CreatePolicyCommand({ PolicyName: `p${i}`, PolicyDocument: doc('a') })).then(() => 'ok', (e: Error & { $metadata: { httpStatusCode?: number } }) => `${e.name} ${e.$metadata.httpStatusCode} ${classified(e)}`));
+          out.push(
+            await sim.iam.send(new CreatePolicyCommand({ PolicyName: `p${i}`, PolicyDocument: doc('a') })).then(
+              () => 'ok',
+              (e: Error & { $metadata: { httpStatusCode?: number } }) => `${e.name} ${e.$metadata.httpStatusCode} ${classified(e)}`,
+            ),
+          );
         }
         expect(sim.aws.iam.policies.size).toBe(out.filter((o) => o === 'ok').length);
         return out;
@@ -232,14 +265,25 @@ afterEach(() => {
 });
 
 /** The state machines' own backoff and jitter, ten times faster. */
-const sandbox = (iam: IamSimulationOptions, extra: Partial<SandboxOptions> = {}): Sandbox => (sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.1, iam, ...extra }));
+const sandbox = (iam: IamSimulationOptions, extra: Partial<SandboxOptions> = {}): Sandbox =>
+  (sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.1, iam, ...extra }));
 
 const outcome = (r: ExecutionRecord): string => `${r.status}${r.error ? ` ${r.error}: ${r.cause}` : ''}`;
 /** Errors the state machine met and retried in a run that succeeded. */
-const retriedErrors = (runs: ExecutionRecord[]): string[] => runs.flatMap((r) => r.events).filter((e) => e.type === 'StateFailed').map((e) => (e as { Error?: string }).Error ?? '');
+const retriedErrors = (runs: ExecutionRecord[]): string[] =>
+  runs
+    .flatMap((r) => r.events)
+    .filter((e) => e.type === 'StateFailed')
+    .map((e) => (e as { Error?: string }).Error ?? '');
 const grantsOf = (s: Sandbox, role: string): string[] => s.aws.iam.connectGrants('role', role).sort();
 const resourceOf = (s: Sandbox, dbUser: string): string =>
-  dbUserResourceArn({ partition: 'aws', region: 'eu-west-1', accountId: ACCOUNT, resourceId: s.aws.rds.databases.get('instance/orders-db')!.resourceId, dbUser });
+  dbUserResourceArn({
+    partition: 'aws',
+    region: 'eu-west-1',
+    accountId: ACCOUNT,
+    resourceId: s.aws.rds.databases.get('instance/orders-db')!.resourceId,
+    dbUser,
+  });
 
 describe('workflows with IAM throttled', () => {
   // Retries run ten times faster than deployed (retryScale 0.1), so 50 calls/s here is 5 calls/s as the workflow sees it.
@@ -247,9 +291,21 @@ describe('workflows with IAM throttled', () => {
     const s = sandbox({ throttle: { ratePerSecond: 50, burst: 5 } });
     // On a fresh server the first onboardings race to create the marker role (AdminLacksPrivilege, a separate issue
     // in postgres/onboard.ts): one onboarding first, so this test measures IAM throttling alone.
-    expect(outcome(await s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(uniqueName('Warm')), target: 'orders' }))).toBe('SUCCEEDED');
+    expect(
+      outcome(
+        await s.runner.run('onboard', uniqueName('req'), {
+          requestId: uniqueName('req'),
+          principalArn: s.aws.iam.addRole(uniqueName('Warm')),
+          target: 'orders',
+        }),
+      ),
+    ).toBe('SUCCEEDED');
     const roles = Array.from({ length: 16 }, (_, i) => uniqueName(`Throttled${i}`));
-    const runs = await Promise.all(roles.map((role) => s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(role), target: 'orders' })));
+    const runs = await Promise.all(
+      roles.map((role) =>
+        s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(role), target: 'orders' }),
+      ),
+    );
     expect(runs.map(outcome)).toEqual(runs.map(() => 'SUCCEEDED'));
     expect(runs.flatMap(statePath)).not.toContain('CompensateDbUser');
     expect(s.aws.iam.stats.throttled).toBeGreaterThan(0);
@@ -265,12 +321,21 @@ describe('workflows with IAM reads eventually consistent', () => {
     const principalArn = s.aws.iam.addRole(role);
     s.aws.iam.settle();
     const users = Array.from({ length: 5 }, (_, i) => uniqueName(`lag${i}`).toLowerCase());
-    const onboardings = await Promise.all(users.map((dbUser) => s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' })));
+    const onboardings = await Promise.all(
+      users.map((dbUser) => s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' })),
+    );
     expect(onboardings.map(outcome)).toEqual(onboardings.map(() => 'SUCCEEDED'));
     expect(grantsOf(s, role)).toEqual(users.map((u) => resourceOf(s, u)).sort());
-    const offboardings = await Promise.all(users.slice(0, 2).map((dbUser) => s.runner.run('offboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' })));
+    const offboardings = await Promise.all(
+      users.slice(0, 2).map((dbUser) => s.runner.run('offboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' })),
+    );
     expect(offboardings.map(outcome)).toEqual(offboardings.map(() => 'SUCCEEDED'));
-    expect(grantsOf(s, role)).toEqual(users.slice(2).map((u) => resourceOf(s, u)).sort());
+    expect(grantsOf(s, role)).toEqual(
+      users
+        .slice(2)
+        .map((u) => resourceOf(s, u))
+        .sort(),
+    );
     expect(retriedErrors([...onboardings, ...offboardings])).toContain('IamNotYetConsistent');
     expect(s.aws.iam.stats.laggedReads).toBeGreaterThan(0);
   });
@@ -284,7 +349,8 @@ describe('every IAM and identity-store loop reads every page (page size 1)', () 
     // Another principal's policy under the path, and a foreign one attached first: the listings have several pages.
     const other = uniqueName('PagedOther');
     s.aws.iam.attachForeignPolicy('role', role, uniqueName('team-policy'), { Version: '2012-10-17', Statement: [] });
-    const onboard = (principal: string, dbUser: string) => s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: principal, dbUser, target: 'orders' });
+    const onboard = (principal: string, dbUser: string) =>
+      s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: principal, dbUser, target: 'orders' });
     expect(outcome(await onboard(s.aws.iam.addRole(other), uniqueName('paged_other').toLowerCase()))).toBe('SUCCEEDED');
     // Seven grants: seven versions of one policy, of which IAM keeps five (ListPolicyVersions must be read in full).
     const users = Array.from({ length: 7 }, (_, i) => uniqueName(`paged${i}`).toLowerCase());
@@ -298,7 +364,9 @@ describe('every IAM and identity-store loop reads every page (page size 1)', () 
     s.aws.iam.addRole(second);
     s.aws.iam.attach('role', second, ours[0].arn);
     const review = await listGrantPolicies(new IAMClient({}));
-    expect(review.find((p) => p.policyArn === ours[0].arn)?.attachedTo.sort()).toEqual([`arn:aws:iam::${ACCOUNT}:role/${role}`, `arn:aws:iam::${ACCOUNT}:role/${second}`].sort());
+    expect(review.find((p) => p.policyArn === ours[0].arn)?.attachedTo.sort()).toEqual(
+      [`arn:aws:iam::${ACCOUNT}:role/${role}`, `arn:aws:iam::${ACCOUNT}:role/${second}`].sort(),
+    );
     expect(review.some((p) => p.grants.length === 1 && p.policyArn !== ours[0].arn)).toBe(true);
     await new IAMClient({}).send(new DetachRolePolicyCommand({ RoleName: second, PolicyArn: ours[0].arn }));
 
@@ -307,7 +375,12 @@ describe('every IAM and identity-store loop reads every page (page size 1)', () 
       s.runner.run('offboard', uniqueName('req'), { requestId: uniqueName('req'), dbUser, target: 'orders', ...(withPrincipal ? { principalArn } : {}) });
     const found = await offboard(users[0], false);
     expect(outcome(found)).toBe('SUCCEEDED');
-    expect(grantsOf(s, role)).toEqual(users.slice(1).map((u) => resourceOf(s, u)).sort());
+    expect(grantsOf(s, role)).toEqual(
+      users
+        .slice(1)
+        .map((u) => resourceOf(s, u))
+        .sort(),
+    );
     // The last grants go: the policy, with its five versions, is deleted (every version listed and deleted first).
     for (const dbUser of users.slice(1)) expect(outcome(await offboard(dbUser, true))).toBe('SUCCEEDED');
     expect(grantsOf(s, role)).toEqual([]);
@@ -323,10 +396,17 @@ describe('ConcurrentModification and one-off faults, retried to success', () => 
     const principalArn = s.aws.iam.addRole(role);
     const users = Array.from({ length: 4 }, (_, i) => uniqueName(`cm${i}`).toLowerCase());
     const runs: ExecutionRecord[] = [];
-    for (const dbUser of users) runs.push(await s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' }));
-    for (const dbUser of users.slice(0, 2)) runs.push(await s.runner.run('offboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' }));
+    for (const dbUser of users)
+      runs.push(await s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' }));
+    for (const dbUser of users.slice(0, 2))
+      runs.push(await s.runner.run('offboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn, dbUser, target: 'orders' }));
     expect(runs.map(outcome)).toEqual(runs.map(() => 'SUCCEEDED'));
-    expect(grantsOf(s, role)).toEqual(users.slice(2).map((u) => resourceOf(s, u)).sort());
+    expect(grantsOf(s, role)).toEqual(
+      users
+        .slice(2)
+        .map((u) => resourceOf(s, u))
+        .sort(),
+    );
     expect(s.aws.iam.stats.concurrentModifications).toBeGreaterThan(0);
     expect(retriedErrors(runs)).toContain('TransientAwsError');
   });
@@ -350,7 +430,11 @@ describe('ConcurrentModification and one-off faults, retried to success', () => 
     const s = sandbox({});
     const role = uniqueName('Faulty');
     const principalArn = s.aws.iam.addRole(role);
-    const deps: GrantDeps = { iam: new IAMClient({}), lock: { ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks' }, limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 } };
+    const deps: GrantDeps = {
+      iam: new IAMClient({}),
+      lock: { ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks' },
+      limits: { attachedPoliciesQuota: 10, maxGrantPoliciesPerPrincipal: 4 },
+    };
     const principal = parsePrincipalArn(principalArn);
     const arn = (u: string) => resourceOf(s, u);
     for (const u of ['a', 'b', 'c', 'd', 'e']) await addConnectGrant(deps, principal, arn(u), `req-${u}`);
@@ -368,6 +452,8 @@ describe('ConcurrentModification and one-off faults, retried to success', () => 
     await retrying(() => removeConnectGrant(deps, principal, arn('a'), 'req-x'));
     expect(s.aws.iam.faults.fired).toEqual({ DeletePolicyVersion: 1, CreatePolicyVersion: 1 });
     expect(grantsOf(s, role)).toEqual(['b', 'c', 'd', 'e'].map(arn).sort());
-    expect((await new IAMClient({}).send(new ListPolicyVersionsCommand({ PolicyArn: [...s.aws.iam.roles.get(role)!.attached][0] }))).Versions?.length).toBeLessThanOrEqual(5);
+    expect(
+      (await new IAMClient({}).send(new ListPolicyVersionsCommand({ PolicyArn: [...s.aws.iam.roles.get(role)!.attached][0] }))).Versions?.length,
+    ).toBeLessThanOrEqual(5);
   });
 });

@@ -32,7 +32,9 @@ describe('DROP OWNED of many users at once, while others are granted CONNECT', (
 
     const results = await Promise.allSettled([
       ...leavers.map((u) =>
-        withAdminConnection(config(), async (c) => reassignOwnedHere(c, u, SUCCESSOR_ROLE, settings, { database: 'postgres', includeShared: true, versionNum: await versionOf(c) })),
+        withAdminConnection(config(), async (c) =>
+          reassignOwnedHere(c, u, SUCCESSOR_ROLE, settings, { database: 'postgres', includeShared: true, versionNum: await versionOf(c) }),
+        ),
       ),
       ...joiners.map(onboardSql),
     ]);

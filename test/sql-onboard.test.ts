@@ -44,7 +44,11 @@ describe('creating the database user (real PostgreSQL)', () => {
     const facts = await roleFacts(user);
     expect(facts).toMatchObject({ exists: true, canLogin: true, passwordSet: false });
     expect(facts.memberOf).toEqual(['app_read', 'rds_iam', MARKER_ROLE, 'reporting'].sort());
-    expect(JSON.parse(facts.comment as string)).toEqual({ managedBy: 'rds-iam-access', createdBy: 'req-create-1', principal: 'arn:aws:iam::123456789012:role/app' });
+    expect(JSON.parse(facts.comment as string)).toEqual({
+      managedBy: 'rds-iam-access',
+      createdBy: 'req-create-1',
+      principal: 'arn:aws:iam::123456789012:role/app',
+    });
     // `app` revokes CONNECT from PUBLIC: the explicit grant is what lets the user in.
     expect(await connectGrantees('app')).toContain(user);
     const sup = await superClient();
@@ -324,7 +328,7 @@ describe('memberships are granted as the grantor role (PostgreSQL 16+: a GRANT c
     }
   });
 
-  it('a grantor that is not the admin\'s alone (a CREATEROLE role slipped in as a member) is refused, and nothing is granted as it', async () => {
+  it("a grantor that is not the admin's alone (a CREATEROLE role slipped in as a member) is refused, and nothing is granted as it", async () => {
     const sup = await superClient();
     const intruder = uniqueName('intruder');
     await sup.query(`CREATE ROLE "${intruder}" LOGIN CREATEROLE PASSWORD 'pw'`);
@@ -362,14 +366,17 @@ describe('memberships are granted as the grantor role (PostgreSQL 16+: a GRANT c
     expect((await roleFacts(user)).memberOf).not.toContain('app_write');
   });
 
-  it('taking roles away removes the grantor\'s grants and those the admin made before the grantor existed', async () => {
+  it("taking roles away removes the grantor's grants and those the admin made before the grantor existed", async () => {
     const user = uniqueName('exclusive');
     await ensureDbUser(master, spec(user, { dbRoles: ['app_read', 'app_write'] }));
     // A user onboarded by an earlier version: reporting granted by the admin itself.
     await master.query(`GRANT reporting TO "${user}"`);
     expect(await grantorsOf(user)).toContain(`reporting by ${testPg().masterUser}`);
     const result = await ensureDbUser(master, spec(user, { dbRoles: ['app_read'], revokableRoles: ['app_read', 'app_write', 'reporting'] }));
-    expect(result.statements.map((s) => `${s.sql}${s.asGrantor ? ' (as grantor)' : ''}`)).toEqual([`REVOKE "app_write" FROM "${user}" (as grantor)`, `REVOKE "reporting" FROM "${user}"`]);
+    expect(result.statements.map((s) => `${s.sql}${s.asGrantor ? ' (as grantor)' : ''}`)).toEqual([
+      `REVOKE "app_write" FROM "${user}" (as grantor)`,
+      `REVOKE "reporting" FROM "${user}"`,
+    ]);
     expect((await roleFacts(user)).memberOf).toEqual(['app_read', 'rds_iam', MARKER_ROLE].sort());
   });
 

@@ -19,7 +19,8 @@ const injector = {
   ended: [] as string[],
 };
 
-const isAdmin = (c: pg.Client): boolean => (c as unknown as { connectionParameters: { user: string; application_name?: string } }).connectionParameters.application_name === 'rds-iam-access';
+const isAdmin = (c: pg.Client): boolean =>
+  (c as unknown as { connectionParameters: { user: string; application_name?: string } }).connectionParameters.application_name === 'rds-iam-access';
 
 const install = (): void => {
   pg.Client.prototype.query = async function (this: pg.Client, ...args: Parameters<Query>) {
@@ -56,7 +57,7 @@ afterEach(() => {
   sb.restore();
 });
 
-const onboard = (name: string, principalArn: string) => {
+const onboard = (_name: string, principalArn: string) => {
   const requestId = uniqueName('on');
   return sb.runner.run('onboard', requestId, { requestId, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
 };

@@ -78,7 +78,9 @@ describe('grant step (AllowConnect) invoked directly', () => {
   it('takes Region and account from RDS, never from the input: the policy names exactly the RDS resource', async () => {
     const state = await genuineState();
     await connectAllow({ ...state, db: { ...state.db, region: '*', accountId: '*', partition: 'aws' } });
-    expect(sb.aws.iam.connectGrants('role', state.principalName)).toEqual([`arn:aws:rds-db:eu-west-1:123456789012:dbuser:${state.db.resourceId}/${state.request.dbUser}`]);
+    expect(sb.aws.iam.connectGrants('role', state.principalName)).toEqual([
+      `arn:aws:rds-db:eu-west-1:123456789012:dbuser:${state.db.resourceId}/${state.request.dbUser}`,
+    ]);
   });
 
   it('grants to the principal its ARN names, whatever parsed fields the input carries', async () => {
@@ -171,7 +173,10 @@ describe('executions started before a redeploy', () => {
     const out = await connectAllow(older as never);
     expect(out.outcome).toBe('added');
     expect(sb.aws.iam.connectGrants('role', state.principalName)).toHaveLength(1);
-    const revoked = await connectRevoke({ request: { requestId: uniqueName('off'), dbUser: state.request.dbUser, principal: state.request.principal }, db: state.db } as never);
+    const revoked = await connectRevoke({
+      request: { requestId: uniqueName('off'), dbUser: state.request.dbUser, principal: state.request.principal },
+      db: state.db,
+    } as never);
     expect(revoked.removals).toMatchObject([{ outcome: 'removed' }]);
     // Without a target, a db naming no configured target is refused.
     expect((await failureOf(connectAllow({ ...older, db: { ...state.db, identifier: 'elsewhere-db' } } as never))).name).toBe('ValidationError');
@@ -201,7 +206,7 @@ describe('other steps invoked directly', () => {
     expect((await roleFacts(state.request.dbUser)).canLogin).toBe(true);
   });
 
-  it('the dry-run function connects to the endpoint RDS reports, not the invoker\'s host and port', async () => {
+  it("the dry-run function connects to the endpoint RDS reports, not the invoker's host and port", async () => {
     const state = await genuineState();
     const trap = await listener();
     try {
@@ -219,7 +224,10 @@ describe('other steps invoked directly', () => {
 describe('iam.grantablePrincipals', () => {
   it('only principals with the configured tag and permissions boundary are onboarded; others are refused at Validate, nothing created', async () => {
     const boundary = 'arn:aws:iam::123456789012:policy/developer-boundary';
-    process.env.TARGETS_CONFIG = JSON.stringify({ ...sb.config, iam: { ...sb.config.iam, grantablePrincipals: { tag: { key: 'rds-iam-access', value: 'grantable' }, permissionsBoundaryArn: boundary } } });
+    process.env.TARGETS_CONFIG = JSON.stringify({
+      ...sb.config,
+      iam: { ...sb.config.iam, grantablePrincipals: { tag: { key: 'rds-iam-access', value: 'grantable' }, permissionsBoundaryArn: boundary } },
+    });
     const cases: Array<[string, Record<string, string> | undefined, string | undefined, boolean]> = [
       ['tagged, with the boundary', { 'rds-iam-access': 'grantable' }, boundary, true],
       ['untagged', undefined, boundary, false],

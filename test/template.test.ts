@@ -133,6 +133,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'sqs:ReceiveMessage',
     'sqs:DeleteMessage',
     'sqs:GetQueueAttributes',
+    'states:SendTaskHeartbeat',
     'states:SendTaskSuccess',
     'states:SendTaskFailure',
   ],
@@ -170,6 +171,7 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'sqs:ReceiveMessage',
     'sqs:DeleteMessage',
     'sqs:GetQueueAttributes',
+    'states:SendTaskHeartbeat',
     'states:SendTaskSuccess',
     'states:SendTaskFailure',
   ],
@@ -197,7 +199,17 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
   ],
   executionArchive: [...BASE, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
   // The review's reads, its report and its message; the example leaves repair off, so no IAM write at all.
-  accessReconcile: [...BASE, 'iam:ListPolicies', 'iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy', 'lambda:InvokeFunction', 's3:PutObject', 'sns:Publish', ...RDS_DESCRIBE],
+  accessReconcile: [
+    ...BASE,
+    'iam:ListPolicies',
+    'iam:GetPolicy',
+    'iam:GetPolicyVersion',
+    'iam:ListEntitiesForPolicy',
+    'lambda:InvokeFunction',
+    's3:PutObject',
+    'sns:Publish',
+    ...RDS_DESCRIBE,
+  ],
   idpEvents: [
     ...BASE,
     'states:StartExecution',
@@ -437,7 +449,14 @@ describe('deployable stack (osls package --stage citest)', () => {
     const actions = sorted(all.flatMap((g) => actionsOf(g.statement)));
     expect(actions.length, 'no actions found in the template: the check would be vacuous').toBeGreaterThan(10);
     const unknown: string[] = [];
-    for (const a of actions) if (!a.includes('*') && !(await actionExists(a))) unknown.push(`${a} (${all.filter((g) => actionsOf(g.statement).includes(a)).map((g) => g.source).join(', ')})`);
+    for (const a of actions)
+      if (!a.includes('*') && !(await actionExists(a)))
+        unknown.push(
+          `${a} (${all
+            .filter((g) => actionsOf(g.statement).includes(a))
+            .map((g) => g.source)
+            .join(', ')})`,
+        );
     expect(unknown, 'actions that IAM does not know (typo?)').toEqual([]);
   });
 
@@ -450,7 +469,11 @@ describe('deployable stack (osls package --stage citest)', () => {
 
   it('grants no wildcard action, and uses no NotAction / NotResource', () => {
     const bad = grants(template).flatMap((g) => [
-      ...(g.statement.Effect === 'Allow' ? actionsOf(g.statement).filter((a) => a.includes('*')).map((a) => `${g.source}: wildcard action ${a}`) : []),
+      ...(g.statement.Effect === 'Allow'
+        ? actionsOf(g.statement)
+            .filter((a) => a.includes('*'))
+            .map((a) => `${g.source}: wildcard action ${a}`)
+        : []),
       ...(g.statement.NotAction !== undefined ? [`${g.source}: NotAction ${JSON.stringify(g.statement.NotAction)}`] : []),
       ...(g.statement.NotResource !== undefined ? [`${g.source}: NotResource ${JSON.stringify(g.statement.NotResource)}`] : []),
     ]);
@@ -464,7 +487,12 @@ describe('deployable stack (osls package --stage citest)', () => {
     const bad = grants(template)
       .filter((g) => g.statement.Effect === 'Allow' && resourcesOf(g.statement).includes('*'))
       .filter((g) => !actionsOf(g.statement).every((a) => eni.has(a.toLowerCase())))
-      .map((g) => `${g.source}: ${actionsOf(g.statement).filter((a) => !eni.has(a.toLowerCase())).join(', ')} on "*"`);
+      .map(
+        (g) =>
+          `${g.source}: ${actionsOf(g.statement)
+            .filter((a) => !eni.has(a.toLowerCase()))
+            .join(', ')} on "*"`,
+      );
     expect(bad).toEqual([]);
     const eniFile = JSON.parse(readFileSync(join(ROOT, 'config/vpc-eni-statement.json'), 'utf8')) as Statement;
     expect(lower(actionsOf(eniFile)), 'config/vpc-eni-statement.json differs from the allow-list of this test').toEqual(lower(ENI_ACTIONS));
@@ -550,11 +578,15 @@ describe('deployable stack (osls package --stage citest)', () => {
         continue;
       }
       if (acts.some((a) => a.toLowerCase() === 'secretsmanager:getsecretvalue')) {
-        expect(sorted(resourcesOf(g.statement)), `${g.source}: secretsmanager:GetSecretValue must be on exactly the configured secret`).toEqual(sorted(SECRET_ARNS));
+        expect(sorted(resourcesOf(g.statement)), `${g.source}: secretsmanager:GetSecretValue must be on exactly the configured secret`).toEqual(
+          sorted(SECRET_ARNS),
+        );
         checked++;
       }
       if (acts.some((a) => a.toLowerCase() === 'rds-db:connect')) {
-        expect(sorted(resourcesOf(g.statement)), `${g.source}: rds-db:connect must be on exactly the configured IAM admin user`).toEqual(sorted(ADMIN_DBUSER_ARNS));
+        expect(sorted(resourcesOf(g.statement)), `${g.source}: rds-db:connect must be on exactly the configured IAM admin user`).toEqual(
+          sorted(ADMIN_DBUSER_ARNS),
+        );
         checked++;
       }
     }
@@ -601,9 +633,13 @@ describe('deployable stack (osls package --stage citest)', () => {
   ] as const;
 
   it('deploys exactly the state machines of statemachines/', () => {
-    const deployed = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine').map(([id]) => id);
+    const deployed = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
+      .map(([id]) => id);
     expect(sorted(deployed)).toEqual(sorted(MACHINES.map(([id]) => id)));
-    const files = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json')).map((f) => f.replace('.asl.json', ''));
+    const files = readdirSync(join(ROOT, 'statemachines'))
+      .filter((f) => f.endsWith('.asl.json'))
+      .map((f) => f.replace('.asl.json', ''));
     expect(sorted(files)).toEqual(sorted(MACHINES.map(([, file]) => file)));
   });
 
@@ -637,7 +673,9 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(template.Resources[queue]?.Type, `Task ${name}: ${queue}`).toBe('AWS::SQS::Queue');
       const key = sourceTasks.get(name);
       expect(key, `Task ${name}: no function of dev/functions.ts consumes ${queue}`).toBeTypeOf('string');
-      const mappings = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping' && getAttArnOf(r.Properties?.EventSourceArn) === queue);
+      const mappings = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Lambda::EventSourceMapping' && getAttArnOf(r.Properties?.EventSourceArn) === queue,
+      );
       expect(mappings, `${queue}: event source mappings`).toHaveLength(1);
       expect(getAttArnOf(mappings[0].Properties?.FunctionName), `${queue}: mapped function`).toBe(lambdaLogicalId(key as string));
       expect(mappings[0].Properties?.BatchSize).toBe(1);
@@ -655,7 +693,9 @@ describe('deployable stack (osls package --stage citest)', () => {
     // The state machine sends to its limiters' queues and nowhere else.
     const sender = getAttArnOf(props(template, machineId).RoleArn) as string;
     const sentTo = statementsWith(template, sender, 'sqs:SendMessage').flatMap((s) => asArray(s.Resource));
-    expect(sorted(sentTo.map((r) => JSON.stringify(r))), `${sender}: sqs:SendMessage`).toEqual(sorted(queues.map((q) => JSON.stringify({ 'Fn::GetAtt': [q, 'Arn'] }))));
+    expect(sorted(sentTo.map((r) => JSON.stringify(r))), `${sender}: sqs:SendMessage`).toEqual(
+      sorted(queues.map((q) => JSON.stringify({ 'Fn::GetAtt': [q, 'Arn'] }))),
+    );
     for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource !== SQS_TASK_TOKEN)) {
       const id = logicalIdOfMarker(state.Resource);
       expect(id, `Task ${name}: Resource ${JSON.stringify(state.Resource)} is not a GetAtt of a template resource`).toBeTypeOf('string');
@@ -720,12 +760,20 @@ describe('deployable stack (osls package --stage citest)', () => {
     }
     const machineRoleUsing = (key: string): string[] =>
       MACHINES.filter(([machineId]) =>
-        allStates(renderDefinition(props(template, machineId).DefinitionString)).some(([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key)),
+        allStates(renderDefinition(props(template, machineId).DefinitionString)).some(
+          ([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key),
+        ),
       ).map(([machineId]) => getAttArnOf(props(template, machineId).RoleArn) as string);
-    const expectedServices: Record<string, string[]> = { api: ['apigateway.amazonaws.com'], executionArchive: ['events.amazonaws.com'], idpEvents: ['events.amazonaws.com'], accessReconcile: ['events.amazonaws.com'] };
+    const expectedServices: Record<string, string[]> = {
+      api: ['apigateway.amazonaws.com'],
+      executionArchive: ['events.amazonaws.com'],
+      idpEvents: ['events.amazonaws.com'],
+      accessReconcile: ['events.amazonaws.com'],
+    };
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
-      const expectedRoles = key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
+      const expectedRoles =
+        key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
       expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
       expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices[key] ?? []);
     }
@@ -738,7 +786,11 @@ describe('deployable stack (osls package --stage citest)', () => {
     const stackName = 'rds-iam-access-citest';
     const resolve = (v: unknown): unknown => {
       if (Array.isArray(v)) return v.map(resolve);
-      if (isSub(v)) return resourceText(v).replace(/\$\{AWS::Partition\}/g, 'aws').replace(/\$\{AWS::AccountId\}/g, account).replace(/\$\{AWS::StackName\}/g, stackName);
+      if (isSub(v))
+        return resourceText(v)
+          .replace(/\$\{AWS::Partition\}/g, 'aws')
+          .replace(/\$\{AWS::AccountId\}/g, account)
+          .replace(/\$\{AWS::StackName\}/g, stackName);
       if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
       return v;
     };
@@ -749,7 +801,11 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(statements.length).toBeGreaterThan(1);
     const tag = example.iam.grantablePrincipals.tag;
     expect(tag, 'config/targets.example.json sets iam.grantablePrincipals.tag').toBeDefined();
-    const attach = async (roleName: string, tags: Record<string, string>, policyArn = `arn:aws:iam::${account}:policy/rds-iam-access/rds-iam-access-role-x-0`): Promise<string> => {
+    const attach = async (
+      roleName: string,
+      tags: Record<string, string>,
+      policyArn = `arn:aws:iam::${account}:policy/rds-iam-access/rds-iam-access-role-x-0`,
+    ): Promise<string> => {
       const result = await runSimulation(
         {
           request: {
@@ -780,7 +836,15 @@ describe('deployable stack (osls package --stage citest)', () => {
   });
 
   describe('HTTP API', () => {
-    const EXPECTED_ROUTES = ['GET /audit', 'GET /audit/{requestId}', 'GET /grants', 'GET /requests/{requestId}', 'POST /access-requests', 'POST /requests/{requestId}/retry', 'POST /revocations'];
+    const EXPECTED_ROUTES = [
+      'GET /audit',
+      'GET /audit/{requestId}',
+      'GET /grants',
+      'GET /requests/{requestId}',
+      'POST /access-requests',
+      'POST /requests/{requestId}/retry',
+      'POST /revocations',
+    ];
     const of = (type: string) => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
     it('is one HTTP API whose routes are exactly the API routes of functions/lib/api/routes.ts, each with IAM (SigV4) authorization', () => {
@@ -791,7 +855,8 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(sorted(routes.map(([, r]) => r.Properties?.RouteKey as string))).toEqual(EXPECTED_ROUTES);
       // The handler (and local mode, which routes by the same list) serves exactly these.
       expect(sorted([...ROUTES])).toEqual(EXPECTED_ROUTES);
-      for (const [id, r] of routes) expect(r.Properties?.AuthorizationType, `${id} (${String(r.Properties?.RouteKey)}) must use IAM authorization`).toBe('AWS_IAM');
+      for (const [id, r] of routes)
+        expect(r.Properties?.AuthorizationType, `${id} (${String(r.Properties?.RouteKey)}) must use IAM authorization`).toBe('AWS_IAM');
       expect(of('AWS::ApiGatewayV2::Authorizer'), 'no other authorizer').toEqual([]);
     });
 
@@ -809,7 +874,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(JSON.stringify(permissions[0][1].Properties?.SourceArn), 'invoke permission scoped to this API').toContain('"Ref":"HttpApi"');
     });
 
-    it('gives the api function the ARNs of this stack\'s state machines and of the plan function', () => {
+    it("gives the api function the ARNs of this stack's state machines and of the plan function", () => {
       const vars = (props(template, lambdaLogicalId('api')).Environment as { Variables: Record<string, unknown> }).Variables;
       expect(vars.ONBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OnboardStateMachine' });
       expect(vars.OFFBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OffboardStateMachine' });
@@ -829,12 +894,16 @@ describe('deployable stack (osls package --stage citest)', () => {
       ]);
       for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
       // No other role may start executions: requests come through the API or from identity-provider events.
-      const starters = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'));
+      const starters = grants(template).filter(
+        (g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'),
+      );
       expect(sorted(starters.map((g) => g.role))).toEqual(sorted([role, roleOf(template, 'idpEvents')]));
       const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
       expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
       // The API never writes: no IAM, RDS, database or lock writes in its role.
-      const writes = grantsOfRole(template, role).flatMap((g) => actionsOf(g.statement)).filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
+      const writes = grantsOfRole(template, role)
+        .flatMap((g) => actionsOf(g.statement))
+        .filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
       expect(writes).toEqual([]);
     });
   });
@@ -845,7 +914,9 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(describe.length, fn).toBeGreaterThan(0);
       // By name, not by reference: the state machines reference these functions, so a Ref back would be a cycle.
       const names = ['OffboardStateMachine', 'OnboardStateMachine'].map((id) => template.Resources[id]?.Properties?.StateMachineName as string);
-      expect(sorted(describe.flatMap(resourcesOf)), fn).toEqual(names.map((n) => `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${n}:*`));
+      expect(sorted(describe.flatMap(resourcesOf)), fn).toEqual(
+        names.map((n) => `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:${n}:*`),
+      );
     }
   });
 
@@ -899,7 +970,11 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
       const archive = example.deployment!.archive;
       const [rule] = (p.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
-      expect(rule).toMatchObject({ Status: 'Enabled', ExpirationInDays: archive.expireAfterDays, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionToGlacierAfterDays }] });
+      expect(rule).toMatchObject({
+        Status: 'Enabled',
+        ExpirationInDays: archive.expireAfterDays,
+        Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionToGlacierAfterDays }],
+      });
       // Object Lock is optional (deployment.archive.objectLock); the example leaves it off.
       expect(p.ObjectLockEnabled).toBeUndefined();
       const policy = props(template, 'ArchiveBucketPolicy').PolicyDocument as PolicyDocument;
@@ -910,13 +985,20 @@ describe('deployable stack (osls package --stage citest)', () => {
       const dir = mkdtempSync(join(ROOT, '.tmp', 'object-lock-'));
       try {
         const file = join(dir, 'targets.json');
-        const deployment = { ...exampleRaw.deployment as object, archive: { transitionToGlacierAfterDays: 30, expireAfterDays: 2600, objectLock: { mode: 'COMPLIANCE', days: 2555 } } };
+        const deployment = {
+          ...(exampleRaw.deployment as object),
+          archive: { transitionToGlacierAfterDays: 30, expireAfterDays: 2600, objectLock: { mode: 'COMPLIANCE', days: 2555 } },
+        };
         writeFileSync(file, JSON.stringify({ ...exampleRaw, deployment }));
-        const out = execFileSync(process.execPath, ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')().archiveBucketProperties))"], {
-          cwd: ROOT,
-          env: { ...process.env, TARGETS_FILE: file },
-          encoding: 'utf8',
-        });
+        const out = execFileSync(
+          process.execPath,
+          ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')().archiveBucketProperties))"],
+          {
+            cwd: ROOT,
+            env: { ...process.env, TARGETS_FILE: file },
+            encoding: 'utf8',
+          },
+        );
         const p = JSON.parse(out) as Record<string, unknown>;
         expect(p.ObjectLockEnabled).toBe(true);
         expect(p.ObjectLockConfiguration).toEqual({ ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2555 } } });
@@ -948,7 +1030,9 @@ describe('deployable stack (osls package --stage citest)', () => {
     });
 
     it('runs the archive function on every ended execution of the two state machines, with retries and a dead-letter queue', () => {
-      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('executionArchive')));
+      const rules = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('executionArchive')),
+      );
       expect(rules).toHaveLength(1);
       const p = rules[0].Properties ?? {};
       expect(p.EventPattern).toEqual({
@@ -962,16 +1046,26 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect((target.RetryPolicy as { MaximumRetryAttempts: number }).MaximumRetryAttempts).toBeGreaterThan(0);
       expect(template.Resources.ArchiveDeadLetterQueue?.Type).toBe('AWS::SQS::Queue');
       // Failures of the function itself (asynchronous invocation) go to the same queue.
-      const invokeConfig = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ Ref: lambdaLogicalId('executionArchive') }));
+      const invokeConfig = Object.values(template.Resources).find(
+        (r) =>
+          r.Type === 'AWS::Lambda::EventInvokeConfig' &&
+          JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ Ref: lambdaLogicalId('executionArchive') }),
+      );
       expect(invokeConfig?.Properties?.DestinationConfig).toEqual({ OnFailure: { Destination: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'Arn'] } } });
-      expect(statementsWith(template, roleOf(template, 'executionArchive'), 'sqs:SendMessage').flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'Arn'] }]);
+      expect(statementsWith(template, roleOf(template, 'executionArchive'), 'sqs:SendMessage').flatMap((s) => asArray(s.Resource))).toEqual([
+        { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'Arn'] },
+      ]);
       const queuePolicy = JSON.stringify(props(template, 'ArchiveDeadLetterQueuePolicy'));
       expect(queuePolicy).toContain('events.amazonaws.com');
       expect(queuePolicy).toContain(`rule/${p.Name as string}`);
     });
 
     it.each(MACHINES)('logs every execution of %s, with its data, to its own log group', (machineId) => {
-      const logging = props(template, machineId).LoggingConfiguration as { Level: string; IncludeExecutionData: boolean; Destinations: Array<{ CloudWatchLogsLogGroup: { LogGroupArn: unknown } }> };
+      const logging = props(template, machineId).LoggingConfiguration as {
+        Level: string;
+        IncludeExecutionData: boolean;
+        Destinations: Array<{ CloudWatchLogsLogGroup: { LogGroupArn: unknown } }>;
+      };
       expect(logging.Level).toBe('ALL');
       expect(logging.IncludeExecutionData).toBe(true);
       expect(logging.Destinations.map((d) => getAttArnOf(d.CloudWatchLogsLogGroup.LogGroupArn))).toEqual([`${machineId}LogGroup`]);
@@ -989,12 +1083,48 @@ describe('deployable stack (osls package --stage citest)', () => {
     const fn = (key: string) => [{ Name: 'FunctionName', Value: { Ref: lambdaLogicalId(key) } }];
     /** Every alarm of the stack: what it watches. The throttle alarm is metric math, checked on its own below. */
     const EXPECTED_ALARMS = (): Alarm[] => [
-      { id: 'OnboardExecutionsFailedAlarm', namespace: 'AWS/States', metric: 'ExecutionsFailed', dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OnboardStateMachine' } }], statistic: 'Sum' },
-      { id: 'OffboardExecutionsFailedAlarm', namespace: 'AWS/States', metric: 'ExecutionsFailed', dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OffboardStateMachine' } }], statistic: 'Sum' },
-      { id: 'ArchiveDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
-      { id: 'IdpEventsDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
-      { id: 'ConnectAllowDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ConnectAllowDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
-      { id: 'DbUserCreateDeadLetterQueueAlarm', namespace: 'AWS/SQS', metric: 'ApproximateNumberOfMessagesVisible', dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DbUserCreateDeadLetterQueue', 'QueueName'] } }], statistic: 'Maximum' },
+      {
+        id: 'OnboardExecutionsFailedAlarm',
+        namespace: 'AWS/States',
+        metric: 'ExecutionsFailed',
+        dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OnboardStateMachine' } }],
+        statistic: 'Sum',
+      },
+      {
+        id: 'OffboardExecutionsFailedAlarm',
+        namespace: 'AWS/States',
+        metric: 'ExecutionsFailed',
+        dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'OffboardStateMachine' } }],
+        statistic: 'Sum',
+      },
+      {
+        id: 'ArchiveDeadLetterQueueAlarm',
+        namespace: 'AWS/SQS',
+        metric: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ArchiveDeadLetterQueue', 'QueueName'] } }],
+        statistic: 'Maximum',
+      },
+      {
+        id: 'IdpEventsDeadLetterQueueAlarm',
+        namespace: 'AWS/SQS',
+        metric: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'QueueName'] } }],
+        statistic: 'Maximum',
+      },
+      {
+        id: 'ConnectAllowDeadLetterQueueAlarm',
+        namespace: 'AWS/SQS',
+        metric: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ConnectAllowDeadLetterQueue', 'QueueName'] } }],
+        statistic: 'Maximum',
+      },
+      {
+        id: 'DbUserCreateDeadLetterQueueAlarm',
+        namespace: 'AWS/SQS',
+        metric: 'ApproximateNumberOfMessagesVisible',
+        dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['DbUserCreateDeadLetterQueue', 'QueueName'] } }],
+        statistic: 'Maximum',
+      },
       { id: 'RetriesExhaustedAlarm', namespace: ns(), metric: METRIC.retriesExhausted, dimensions: service, statistic: 'Sum' },
       { id: 'ArchiveErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('executionArchive'), statistic: 'Sum' },
       { id: 'DriftFoundAlarm', namespace: ns(), metric: METRIC.driftFound, dimensions: service, statistic: 'Maximum' },
@@ -1006,11 +1136,18 @@ describe('deployable stack (osls package --stage citest)', () => {
       try {
         const file = join(dir, 'targets.json');
         writeFileSync(file, JSON.stringify({ ...exampleRaw, operations }));
-        const r = spawnSync(process.execPath, ['-e', "require('tsx/cjs'); const s = require('./config/stack.js')(); process.stdout.write(JSON.stringify({ alarmEmail: s.alarmEmail, reconcileSchedule: s.reconcileSchedule, reconcileEnabled: s.reconcileEnabled, reconcilePolicies: s.reconcilePolicies }))"], {
-          cwd: ROOT,
-          env: { ...process.env, TARGETS_FILE: file },
-          encoding: 'utf8',
-        });
+        const r = spawnSync(
+          process.execPath,
+          [
+            '-e',
+            "require('tsx/cjs'); const s = require('./config/stack.js')(); process.stdout.write(JSON.stringify({ alarmEmail: s.alarmEmail, reconcileSchedule: s.reconcileSchedule, reconcileEnabled: s.reconcileEnabled, reconcilePolicies: s.reconcilePolicies }))",
+          ],
+          {
+            cwd: ROOT,
+            env: { ...process.env, TARGETS_FILE: file },
+            encoding: 'utf8',
+          },
+        );
         return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -1024,7 +1161,11 @@ describe('deployable stack (osls package --stage citest)', () => {
     };
 
     it('has one SNS topic for alarms, and subscribes operations.alarmEmail only when it is set', () => {
-      expect(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => id)).toEqual(['AlarmTopic']);
+      expect(
+        Object.entries(template.Resources)
+          .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+          .map(([id]) => id),
+      ).toEqual(['AlarmTopic']);
       const sub = template.Resources.AlarmEmailSubscription as CfnResource & { Condition?: string };
       expect(sub.Type).toBe('AWS::SNS::Subscription');
       expect(sub.Properties).toMatchObject({ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' });
@@ -1059,12 +1200,19 @@ describe('deployable stack (osls package --stage citest)', () => {
     it('watches every dead-letter queue of the template with an alarm (a queue nobody watches holds a waiting request)', () => {
       // Dead-letter queues are the targets of a RedrivePolicy, a rule's DeadLetterConfig or a function's OnFailure.
       const text = JSON.stringify(template.Resources);
-      const queues = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue').map(([id]) => id);
-      const deadLetter = queues.filter((id) => text.includes(`"deadLetterTargetArn":{"Fn::GetAtt":["${id}","Arn"]}`) || text.includes(`{"Arn":{"Fn::GetAtt":["${id}","Arn"]}}`) || text.includes(`"Destination":{"Fn::GetAtt":["${id}","Arn"]}`));
+      const queues = Object.entries(template.Resources)
+        .filter(([, r]) => r.Type === 'AWS::SQS::Queue')
+        .map(([id]) => id);
+      const deadLetter = queues.filter(
+        (id) =>
+          text.includes(`"deadLetterTargetArn":{"Fn::GetAtt":["${id}","Arn"]}`) ||
+          text.includes(`{"Arn":{"Fn::GetAtt":["${id}","Arn"]}}`) ||
+          text.includes(`"Destination":{"Fn::GetAtt":["${id}","Arn"]}`),
+      );
       expect(deadLetter.length, 'dead-letter queues found').toBeGreaterThanOrEqual(3);
       const watched = EXPECTED_ALARMS()
         .filter((a) => a.namespace === 'AWS/SQS')
-        .map((a) => ((a.dimensions[0] as { Value: { 'Fn::GetAtt': string[] } }).Value['Fn::GetAtt'][0]));
+        .map((a) => (a.dimensions[0] as { Value: { 'Fn::GetAtt': string[] } }).Value['Fn::GetAtt'][0]);
       expect(sorted(deadLetter)).toEqual(sorted(watched));
     });
 
@@ -1082,14 +1230,20 @@ describe('deployable stack (osls package --stage citest)', () => {
       }
       // Our own metrics are in the namespace the functions write EMF to, per stage.
       expect(ns()).toBe('RdsIamAccess/citest');
-      for (const key of functionKeys) expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables[FUNCTION_NAMESPACE_ENV], key).toBe(ns());
+      for (const key of functionKeys)
+        expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables[FUNCTION_NAMESPACE_ENV], key).toBe(ns());
       // Drift stays in ALARM between daily runs, until a review finds none.
       expect(props(template, 'DriftFoundAlarm').TreatMissingData).toBe('ignore');
     });
 
     it('alarms when the database functions are throttled for 15 minutes: the sum of Throttles of every function with reserved concurrency', () => {
       const p = props(template, 'DatabaseFunctionsThrottledAlarm');
-      const metrics = p.Metrics as Array<{ Id: string; ReturnData: boolean; Expression?: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] }; Stat: string } }>;
+      const metrics = p.Metrics as Array<{
+        Id: string;
+        ReturnData: boolean;
+        Expression?: string;
+        MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] }; Stat: string };
+      }>;
       const capped = functionKeys.filter((k) => props(template, lambdaLogicalId(k)).ReservedConcurrentExecutions !== undefined);
       expect(capped.length).toBeGreaterThan(3);
       const watched = metrics.filter((m) => m.MetricStat);
@@ -1101,15 +1255,23 @@ describe('deployable stack (osls package --stage citest)', () => {
     });
 
     it('runs the reconcile on the configured schedule, with the topic, bucket and plan function, publishing only to the topic', () => {
-      const rules = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('accessReconcile')));
+      const rules = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('accessReconcile')),
+      );
       expect(rules).toHaveLength(1);
       expect(rules[0].Properties).toMatchObject({ ScheduleExpression: example.operations.reconcile.schedule, State: 'ENABLED' });
       expect(example.operations.reconcile.schedule).toBe('cron(0 5 * * ? *)');
       const env = (props(template, lambdaLogicalId('accessReconcile')).Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(env).toMatchObject({ ALARM_TOPIC_ARN: { Ref: 'AlarmTopic' }, ARCHIVE_BUCKET: { Ref: 'ArchiveBucket' }, DB_PLAN_FUNCTION: { Ref: lambdaLogicalId('dbUserPlan') } });
+      expect(env).toMatchObject({
+        ALARM_TOPIC_ARN: { Ref: 'AlarmTopic' },
+        ARCHIVE_BUCKET: { Ref: 'ArchiveBucket' },
+        DB_PLAN_FUNCTION: { Ref: lambdaLogicalId('dbUserPlan') },
+      });
       expect(props(template, lambdaLogicalId('accessReconcile')).VpcConfig, 'reads the database through dbUserPlan: no VPC').toBeUndefined();
       const publishers = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
-      expect(publishers.map((g) => [g.role, actionsOf(g.statement), g.statement.Resource])).toEqual([[roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }]]);
+      expect(publishers.map((g) => [g.role, actionsOf(g.statement), g.statement.Resource])).toEqual([
+        [roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }],
+      ]);
     });
 
     it('gives the reconcile IAM write permissions only when repair is configured, and then only the removals of the revoke step', () => {
@@ -1118,15 +1280,33 @@ describe('deployable stack (osls package --stage citest)', () => {
       const on = stackWith({ reconcile: { repair: { removeDanglingGrants: true } } });
       expect(on.code, on.err).toBe(0);
       const actions = (out: string): string[] =>
-        sorted((JSON.parse(out).reconcilePolicies as Array<{ PolicyDocument: PolicyDocument }>).flatMap((p) => asArray(p.PolicyDocument.Statement)).flatMap(actionsOf));
+        sorted(
+          (JSON.parse(out).reconcilePolicies as Array<{ PolicyDocument: PolicyDocument }>)
+            .flatMap((p) => asArray(p.PolicyDocument.Statement))
+            .flatMap(actionsOf),
+        );
       const read = actions(off.out);
       expect(read.filter((a) => /^iam:(Create|Delete|Detach|Attach|Put|Tag)/.test(a))).toEqual([]);
       const added = actions(on.out).filter((a) => !read.includes(a));
       expect(added).toEqual(
-        sorted(['iam:ListAttachedRolePolicies', 'iam:ListAttachedUserPolicies', 'iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy', 'iam:DetachRolePolicy', 'iam:DetachUserPolicy', 'dynamodb:UpdateItem']),
+        sorted([
+          'iam:ListAttachedRolePolicies',
+          'iam:ListAttachedUserPolicies',
+          'iam:ListPolicyVersions',
+          'iam:CreatePolicyVersion',
+          'iam:DeletePolicyVersion',
+          'iam:DeletePolicy',
+          'iam:DetachRolePolicy',
+          'iam:DetachUserPolicy',
+          'dynamodb:UpdateItem',
+        ]),
       );
       // Every action repair adds is one the revoke step already has: removing a grant, never adding one.
-      for (const a of added) expect(EXPECTED_ACTIONS.connectRevoke.map((x) => x.toLowerCase()), a).toContain(a.toLowerCase());
+      for (const a of added)
+        expect(
+          EXPECTED_ACTIONS.connectRevoke.map((x) => x.toLowerCase()),
+          a,
+        ).toContain(a.toLowerCase());
       expect(added.filter((a) => /^iam:(Attach|CreatePolicy$|TagPolicy)/.test(a))).toEqual([]);
     });
   });
@@ -1146,14 +1326,24 @@ describe('deployable stack (osls package --stage citest)', () => {
             pattern: {
               source: ['aws.sso-directory', 'aws.identitystore'],
               'detail-type': ['AWS API Call via CloudTrail'],
-              detail: { eventName: ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'] },
+              detail: {
+                eventName: ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'],
+              },
             },
           },
-          { bus: undefined, pattern: { source: ['aws.iam'], 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: ['DeleteRole', 'DeleteUser'] } } },
+          {
+            bus: undefined,
+            pattern: { source: ['aws.iam'], 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: ['DeleteRole', 'DeleteUser'] } },
+          },
           { bus: undefined, pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } },
           {
             bus: example.deployment!.oktaEventBusName,
-            pattern: { source: [{ prefix: 'aws.partner/okta.com' }], detail: { eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'] } },
+            pattern: {
+              source: [{ prefix: 'aws.partner/okta.com' }],
+              detail: {
+                eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'],
+              },
+            },
           },
         ]),
       );
@@ -1163,28 +1353,49 @@ describe('deployable stack (osls package --stage citest)', () => {
     it('references the existing Okta partner event bus and never creates it (a deploy would fail, a removal delete it)', () => {
       const bus = example.deployment!.oktaEventBusName!;
       expect(bus).toMatch(/^aws\.partner\/okta\.com\/[^/]+\/[^/]+$/);
-      expect(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Events::EventBus').map(([id]) => id)).toEqual([]);
+      expect(
+        Object.entries(template.Resources)
+          .filter(([, r]) => r.Type === 'AWS::Events::EventBus')
+          .map(([id]) => id),
+      ).toEqual([]);
       const onBus = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventBusName !== undefined);
       expect(onBus).toHaveLength(1);
       const [rule] = onBus;
       expect(rule.Properties?.EventBusName, 'the partner bus by its name').toBe(bus);
       expect(rule.DependsOn, 'waits for no bus of the stack').toBeUndefined();
-      const [target] = rule.Properties?.Targets as Array<Record<string, unknown>>;
+      const [target] = rule.Properties!.Targets as Array<Record<string, unknown>>;
       expect(getAttArnOf(target.Arn)).toBe(lambdaLogicalId('idpEvents'));
       // idpEvents may be invoked by exactly that rule on that bus: arn:PARTITION:events:REGION:ACCOUNT:rule/BUS/RULE.
       const ruleName = rule.Properties?.Name as string;
-      const permissions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && JSON.stringify(r.Properties?.SourceArn).includes(bus));
+      const permissions = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Lambda::Permission' && JSON.stringify(r.Properties?.SourceArn).includes(bus),
+      );
       expect(permissions).toHaveLength(1);
-      expect(permissions[0].Properties).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [lambdaLogicalId('idpEvents'), 'Arn'] } });
+      expect(permissions[0].Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [lambdaLogicalId('idpEvents'), 'Arn'] },
+      });
       expect(permissions[0].Properties?.SourceArn).toEqual({
-        'Fn::Join': [':', ['arn', { Ref: 'AWS::Partition' }, 'events', { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }, { 'Fn::Join': ['/', ['rule', bus, ruleName]] }]],
+        'Fn::Join': [
+          ':',
+          ['arn', { Ref: 'AWS::Partition' }, 'events', { Ref: 'AWS::Region' }, { Ref: 'AWS::AccountId' }, { 'Fn::Join': ['/', ['rule', bus, ruleName]] }],
+        ],
       });
       // Deliveries it fails still reach the dead-letter queue: the queue's policy admits that rule's ARN.
       const ruleArn = `arn:aws:events:eu-west-1:123456789012:rule/${bus}/${ruleName}`;
       const queuePolicy = props(template, 'IdpEventsDeadLetterQueuePolicy').PolicyDocument as PolicyDocument;
-      const patterns = asArray(queuePolicy.Statement).map((s) => (s.Condition?.ArnLike?.['aws:SourceArn'] as Sub)['Fn::Sub'] as string);
+      const patterns = asArray(queuePolicy.Statement).map((s) => (s.Condition!.ArnLike!['aws:SourceArn'] as Sub)['Fn::Sub'] as string);
       const matches = (pattern: string) =>
-        new RegExp(`^${pattern.replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012').split('*').map((p) => p.replace(/[.?+^$()[\]{}|\\/]/g, '\\$&')).join('.*')}$`).test(ruleArn);
+        new RegExp(
+          `^${pattern
+            .replace('${AWS::Partition}', 'aws')
+            .replace('${AWS::Region}', 'eu-west-1')
+            .replace('${AWS::AccountId}', '123456789012')
+            .split('*')
+            .map((p) => p.replace(/[.?+^$()[\]{}|\\/]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(ruleArn);
       expect(patterns.some(matches), `${ruleArn} against ${patterns.join(', ')}`).toBe(true);
     });
 
@@ -1193,16 +1404,25 @@ describe('deployable stack (osls package --stage citest)', () => {
         const [target] = p.Targets as Array<Record<string, unknown>>;
         expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } });
       }
-      const invokeConfig = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ Ref: lambdaLogicalId('idpEvents') }));
-      expect(invokeConfig?.Properties).toMatchObject({ MaximumRetryAttempts: 2, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } } } });
+      const invokeConfig = Object.values(template.Resources).find(
+        (r) =>
+          r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties?.FunctionName) === JSON.stringify({ Ref: lambdaLogicalId('idpEvents') }),
+      );
+      expect(invokeConfig?.Properties).toMatchObject({
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } } },
+      });
       expect(JSON.stringify(props(template, 'IdpEventsDeadLetterQueuePolicy'))).toContain('events.amazonaws.com');
     });
 
-    it('lets idpEvents read only the configured identity store, and start only this stack\'s executions', () => {
+    it("lets idpEvents read only the configured identity store, and start only this stack's executions", () => {
       const role = roleOf(template, 'idpEvents');
       const store = statementsWith(template, role, 'identitystore:DescribeUser').flatMap(resourcesOf);
       expect(store).toContain(`arn:aws:identitystore::123456789012:identitystore/${example.idp?.identityStoreId}`);
-      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual(['${OffboardStateMachine}', '${OnboardStateMachine}']);
+      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual([
+        '${OffboardStateMachine}',
+        '${OnboardStateMachine}',
+      ]);
     });
   });
 
@@ -1228,9 +1448,15 @@ describe('deployable stack (osls package --stage citest)', () => {
       const zip = join(packageDir, `${key}.zip`);
       expect(existsSync(zip), `${zip} missing`).toBe(true);
       const entries = await readZip(zip);
-      expect(entries.filter((e) => e.name.includes('node_modules')).map((e) => e.name), `${key}.zip must not ship node_modules`).toEqual([]);
+      expect(
+        entries.filter((e) => e.name.includes('node_modules')).map((e) => e.name),
+        `${key}.zip must not ship node_modules`,
+      ).toEqual([]);
       // The map stays a build artifact (.esbuild/.build): in the zip it tripled the size of every cold start's download.
-      expect(entries.map((e) => e.name), `${key}.zip contents`).toEqual([file]);
+      expect(
+        entries.map((e) => e.name),
+        `${key}.zip contents`,
+      ).toEqual([file]);
       expect(entries[0].data.length, `${key}: JavaScript bytes (issue 13: at most 1 MB)`).toBeLessThanOrEqual(1024 * 1024);
     }
   });

@@ -25,7 +25,8 @@ export const SEED_TABLE = (table: string): string[] => [
   `CREATE TABLE IF NOT EXISTS public.${escapeIdentifier(table)} (id int PRIMARY KEY, note text NOT NULL)`,
   `INSERT INTO public.${escapeIdentifier(table)} SELECT g, 'seed row ' || g FROM generate_series(1, $1::int) g ON CONFLICT DO NOTHING`,
 ];
-export const GRANT_TABLE = (table: string, grantee: string): string => `GRANT SELECT, UPDATE ON public.${escapeIdentifier(table)} TO ${escapeIdentifier(grantee)}`;
+export const GRANT_TABLE = (table: string, grantee: string): string =>
+  `GRANT SELECT, UPDATE ON public.${escapeIdentifier(table)} TO ${escapeIdentifier(grantee)}`;
 export const GIVE_TABLE = (table: string, owner: string): string => `ALTER TABLE public.${escapeIdentifier(table)} OWNER TO ${escapeIdentifier(owner)}`;
 
 /** A seed table now: its owner and rows, or nothing when it is gone. */
@@ -64,7 +65,10 @@ export interface Access {
 /** The grants of every principal in the simulated IAM: (target, dbUser) from each connect statement's resource. */
 const grantsInIam = (aws: SimulatedAws, targetOfResource: Map<string, string>): Grant[] => {
   const out: Grant[] = [];
-  for (const [type, all] of [['role', aws.iam.roles], ['user', aws.iam.users]] as const) {
+  for (const [type, all] of [
+    ['role', aws.iam.roles],
+    ['user', aws.iam.users],
+  ] as const) {
     for (const name of all.keys()) {
       for (const resource of aws.iam.connectGrants(type, name)) {
         const m = /:dbuser:([^/]+)\/(.+)$/.exec(resource);
@@ -147,7 +151,8 @@ export const transientEvidence = (e: unknown): string | undefined => {
     if (!isAwsSdkError(c) && isTransientPgError(c)) return `SQLSTATE ${sqlstateOf(c)}`;
   }
   const root = chainOf(e).at(-1);
-  if (root instanceof Error && root.name === 'Error' && sqlstateOf(root) === undefined && !isAwsSdkError(root) && !isProvisioningError(root)) return 'driver error without SQLSTATE';
+  if (root instanceof Error && root.name === 'Error' && sqlstateOf(root) === undefined && !isAwsSdkError(root) && !isProvisioningError(root))
+    return 'driver error without SQLSTATE';
   return undefined;
 };
 
@@ -166,6 +171,9 @@ export const describeError = (e: unknown): { code: string; sqlstate?: string; te
     const state = sqlstateOf(c);
     return `${err?.name ?? typeof c}${state ? ` ${state}` : ''}: ${(err?.message ?? String(c)).slice(0, 160)}`;
   });
-  const sqlstate = chain.filter((c) => !isProvisioningError(c)).map(sqlstateOf).find((x) => x !== undefined);
+  const sqlstate = chain
+    .filter((c) => !isProvisioningError(c))
+    .map(sqlstateOf)
+    .find((x) => x !== undefined);
   return { code, ...(sqlstate ? { sqlstate } : {}), text: parts.join(' <- ') };
 };

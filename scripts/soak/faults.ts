@@ -62,7 +62,12 @@ export interface Injector {
  * Ends the admin's sessions every `killEveryMs` until stopped, and restarts the server `restarts`
  * times spread over `windowMs`.
  */
-export const startInjector = (server: EmbeddedLocalPostgres, counts: FaultCounts, random: Random, opts: { killEveryMs: [number, number]; restarts: number; windowMs: number }): Injector => {
+export const startInjector = (
+  server: EmbeddedLocalPostgres,
+  counts: FaultCounts,
+  random: Random,
+  opts: { killEveryMs: [number, number]; restarts: number; windowMs: number },
+): Injector => {
   let running = true;
   let down = false;
   const t0 = Date.now();
@@ -141,9 +146,17 @@ export const createSquatter = async (server: EmbeddedLocalPostgres, databases: s
  * - admin-key: a session of the admin itself (a frozen execution's) holds that key: the watchdog leaves it
  *   alone, so the step runs into lock_timeout (55P03) and must be retried.
  */
-export const squat = async (server: EmbeddedLocalPostgres, kind: Squat, dbUser: string, table: { database: string; name: string }, counts: FaultCounts, restarting: () => boolean): Promise<{ released: Promise<void> }> => {
+export const squat = async (
+  server: EmbeddedLocalPostgres,
+  kind: Squat,
+  dbUser: string,
+  table: { database: string; name: string },
+  counts: FaultCounts,
+  restarting: () => boolean,
+): Promise<{ released: Promise<void> }> => {
   const database = kind === 'table-lock' ? table.database : 'postgres';
-  const url = kind === 'admin-key' ? server.url(server.masterUser, database) : `postgres://${SQUATTER}:${SQUATTER_PASSWORD}@${server.host}:${server.port}/${database}`;
+  const url =
+    kind === 'admin-key' ? server.url(server.masterUser, database) : `postgres://${SQUATTER}:${SQUATTER_PASSWORD}@${server.host}:${server.port}/${database}`;
   const c = new pg.Client({ connectionString: url, application_name: `soak-${kind}` });
   let endedBy: 'admin' | 'restart' | undefined;
   const endedEarly = new Promise<void>((resolve) =>
@@ -199,7 +212,12 @@ const bucket = (perSecond: number): RateLimit | undefined => (perSecond > 0 ? { 
 export const switchOnIamFaults = (iam: SimulatedIam, rates: IamFaultRates, seed: number): (() => FaultCounts['iam']) | undefined => {
   const knobs = iam as unknown as Partial<IamFaultKnobs>;
   if (typeof knobs.configure !== 'function' || !knobs.stats) return undefined;
-  knobs.configure({ throttle: bucket(rates.writesPerSecond), readThrottle: bucket(rates.readsPerSecond), concurrentModificationRate: rates.conflictRate, seed });
+  knobs.configure({
+    throttle: bucket(rates.writesPerSecond),
+    readThrottle: bucket(rates.readsPerSecond),
+    concurrentModificationRate: rates.conflictRate,
+    seed,
+  });
   const stats = knobs.stats;
   return () => ({ throttled: stats.throttled + stats.readThrottled, concurrentModifications: stats.concurrentModifications });
 };

@@ -93,7 +93,14 @@ export const planStories = (opts: PlanOptions): Story[] => {
     const onboard = (): Post => ({
       kind: 'onboarding',
       requestId: id(),
-      body: { principalArn: user.principalArn, dbUser: user.dbUser, target: t.name, dbRoles: someOf(random, t.dbRoles), databases: someOf(random, t.databases), reason: 'soak' },
+      body: {
+        principalArn: user.principalArn,
+        dbUser: user.dbUser,
+        target: t.name,
+        dbRoles: someOf(random, t.dbRoles),
+        databases: someOf(random, t.databases),
+        reason: 'soak',
+      },
       copies: copies(),
     });
     // Without principalArn the offboarding finds the grants by listing the project's policies (races other writers).

@@ -25,7 +25,12 @@ const ENV_KEYS = ['ONBOARD_STATE_MACHINE_ARN', 'OFFBOARD_STATE_MACHINE_ARN', 'AR
 export const apiDepsOf = (config: Config, stateMachines: ApiDeps['executions']['stateMachines']): ApiDeps => ({
   config,
   executions: { sfn: new SFNClient({ region: 'eu-west-1' }), stateMachines },
-  plan: { rds: (region) => new RDSClient({ region }), iam: new IAMClient({}), limits: config.iam, database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan') },
+  plan: {
+    rds: (region) => new RDSClient({ region }),
+    iam: new IAMClient({}),
+    limits: config.iam,
+    database: lambdaDatabasePlanner(new LambdaClient({}), 'dbUserPlan'),
+  },
   archive: { s3: new S3Client({ region: 'eu-west-1' }), bucket: BUCKET },
   newRequestId: () => uniqueName('req'),
 });

@@ -41,4 +41,3 @@ export interface ApiAnswer {
   body: Record<string, unknown>;
 }
 export const parse = (r: HttpResult): ApiAnswer => ({ status: r.statusCode, headers: r.headers ?? {}, body: JSON.parse(r.body) as Record<string, unknown> });
-

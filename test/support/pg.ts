@@ -66,7 +66,9 @@ export const connectGrantees = async (database: string): Promise<string[]> => {
 export const allRoles = async (): Promise<string[]> => {
   const c = await superClient();
   try {
-    return (await c.query(`SELECT rolname::text AS name, rolcanlogin, shobj_description(oid, 'pg_authid') AS c FROM pg_roles ORDER BY 1`)).rows.map((r) => JSON.stringify(r));
+    return (await c.query(`SELECT rolname::text AS name, rolcanlogin, shobj_description(oid, 'pg_authid') AS c FROM pg_roles ORDER BY 1`)).rows.map((r) =>
+      JSON.stringify(r),
+    );
   } finally {
     await c.end();
   }

@@ -13,7 +13,12 @@ import { type ExecutionsDeps, findRequest } from '../core/executions';
  * A replay is a read: a request id that already names a run answers with that run (startRequest), whatever the
  * target looks like now, so a refusal here stands only when no execution of that id exists.
  */
-export const accepted = async (accept: (deps: PlanDeps) => Promise<void>, deps: { plan: PlanDeps; executions: ExecutionsDeps }, requestId: string, replayable: boolean): Promise<void> => {
+export const accepted = async (
+  accept: (deps: PlanDeps) => Promise<void>,
+  deps: { plan: PlanDeps; executions: ExecutionsDeps },
+  requestId: string,
+  replayable: boolean,
+): Promise<void> => {
   try {
     await accept(deps.plan);
   } catch (e) {
@@ -21,6 +26,10 @@ export const accepted = async (accept: (deps: PlanDeps) => Promise<void>, deps: 
       if (replayable && (await findRequest(deps.executions, requestId))) return;
       throw e;
     }
-    logger.warn('request accepted without its target check: the run checks it', { requestId, error: isProvisioningError(e) ? e.code : (e as Error).name, errorMessage: (e as Error).message });
+    logger.warn('request accepted without its target check: the run checks it', {
+      requestId,
+      error: isProvisioningError(e) ? e.code : (e as Error).name,
+      errorMessage: (e as Error).message,
+    });
   }
 };

@@ -28,7 +28,14 @@ export const attemptName = (requestId: string, attempt: number): string => {
  */
 export const attemptOf = (name: string, input: Record<string, unknown>): { requestId: string; attempt: number } => {
   const { requestId, attempt } = input;
-  if (typeof requestId === 'string' && typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 2 && attempt <= MAX_ATTEMPTS && attemptName(requestId, attempt) === name) {
+  if (
+    typeof requestId === 'string' &&
+    typeof attempt === 'number' &&
+    Number.isInteger(attempt) &&
+    attempt >= 2 &&
+    attempt <= MAX_ATTEMPTS &&
+    attemptName(requestId, attempt) === name
+  ) {
     return { requestId, attempt };
   }
   return { requestId: name, attempt: 1 };

@@ -15,16 +15,26 @@ export type ApiPolicy = Config['api'] & {
   sharedRoles: readonly string[];
 };
 
-export const apiPolicyOf = (config: Config): ApiPolicy => ({ ...config.api, sharedRoles: config.idp?.principal.kind === 'shared' ? [config.idp.principal.roleArn] : [] });
+export const apiPolicyOf = (config: Config): ApiPolicy => ({
+  ...config.api,
+  sharedRoles: config.idp?.principal.kind === 'shared' ? [config.idp.principal.roleArn] : [],
+});
 
 /** IAM Identity Center permission-set roles (path /aws-reserved/sso.amazonaws.com/, which STS does not report): every member of the set shares one. */
 const PERMISSION_SET_ROLE = /^AWSReservedSSO_/;
 
 /** Whether the caller's role is shared by many people: then it proves who the person is no more than a group would. */
 const isSharedPrincipal = (caller: Caller, policy: ApiPolicy): boolean =>
-  caller.principal?.type === 'role' && (PERMISSION_SET_ROLE.test(caller.principal.name) || policy.sharedRoles.some((r) => sameRoleOrUser(r, principalArnOf(caller))));
+  caller.principal?.type === 'role' &&
+  (PERMISSION_SET_ROLE.test(caller.principal.name) || policy.sharedRoles.some((r) => sameRoleOrUser(r, principalArnOf(caller))));
 
-const globToRegExp = (pattern: string): RegExp => new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+const globToRegExp = (pattern: string): RegExp =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 
 /** Patterns match the caller ARN as SigV4 reports it, or the caller's IAM principal ARN (without path). */
 const matchesAny = (caller: Caller, patterns: string[]): boolean => {
@@ -56,7 +66,8 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
   const { action, principal, dbUser } = question;
   if (!policy.selfService) throw refuse(`${caller.arn} may not ${action}: only administrators (api.admins) may, self-service is off`, 'not an administrator');
   const own = principalArnOf(caller);
-  if (!caller.principal || !own) throw refuse(`${caller.arn} may not ${action}: it is not an IAM role or user session, and not an administrator`, 'no own principal');
+  if (!caller.principal || !own)
+    throw refuse(`${caller.arn} may not ${action}: it is not an IAM role or user session, and not an administrator`, 'no own principal');
   if (isSharedPrincipal(caller, policy)) {
     throw refuse(
       `${caller.arn} may not ${action}: its role ${own} is shared by many people (an IAM Identity Center permission set, or the identity-provider mapping's shared role), so it is nobody's own principal; access through it comes from the identity-provider groups (idp), or ask an administrator`,
@@ -67,7 +78,8 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
     throw refuse(`${caller.arn} may ${action} only for its own principal ${own}, not for ${principal.arn}`, 'not own principal');
   }
   const ownUser = defaultDbUser(caller.principal.name);
-  if (dbUser !== undefined && dbUser !== ownUser) throw refuse(`${caller.arn} may ${action} only for its own database user "${ownUser}", not for "${dbUser}"`, 'not own database user');
+  if (dbUser !== undefined && dbUser !== ownUser)
+    throw refuse(`${caller.arn} may ${action} only for its own database user "${ownUser}", not for "${dbUser}"`, 'not own database user');
   return { admin: false, owner: own };
 };
 
@@ -87,9 +99,16 @@ const mayRead = (caller: Caller, input: Record<string, unknown>, policy: ApiPoli
  * same message: a caller must not learn that an id it may not read is taken (by GET, or by a POST
  * that replays it).
  */
-export const readableRequest = <T extends { input: Record<string, unknown> }>(caller: Caller, requestId: string, request: T | undefined, policy: ApiPolicy): T => {
+export const readableRequest = <T extends { input: Record<string, unknown> }>(
+  caller: Caller,
+  requestId: string,
+  request: T | undefined,
+  policy: ApiPolicy,
+): T => {
   if (request && mayRead(caller, request.input, policy)) return request;
-  const scope = isAdmin(caller, policy) ? '' : ' that you may read (administrators read every request, other callers those they sent or that concern their own principal)';
+  const scope = isAdmin(caller, policy)
+    ? ''
+    : ' that you may read (administrators read every request, other callers those they sent or that concern their own principal)';
   throw new ProvisioningError('RequestNotFound', `no request "${requestId}"${scope}`, { details: { requestId } });
 };
 

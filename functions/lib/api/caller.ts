@@ -42,16 +42,24 @@ const notASession = (arn: string, partition: string, service: string, accountId:
       { details: { reason: 'caller is not a session', callerArn: arn, expected: `arn:${partition}:sts::${accountId}:assumed-role/${name}/SESSION` } },
     );
   }
-  const known = (service === 'sts' && /^(assumed-role\/[^/]+\/[^/]+|federated-user\/.+)$/.test(resource)) || (service === 'iam' && /^(user\/.+|root)$/.test(resource));
+  const known =
+    (service === 'sts' && /^(assumed-role\/[^/]+\/[^/]+|federated-user\/.+)$/.test(resource)) || (service === 'iam' && /^(user\/.+|root)$/.test(resource));
   if (known) return undefined;
-  return new ProvisioningError('NotAuthorized', `${CALLER_SOURCE} "${arn}" is not an identity that signs requests; send ${sessionFormsOf(partition, accountId)}`, {
-    details: { reason: 'caller is not a session', callerArn: arn },
-  });
+  return new ProvisioningError(
+    'NotAuthorized',
+    `${CALLER_SOURCE} "${arn}" is not an identity that signs requests; send ${sessionFormsOf(partition, accountId)}`,
+    {
+      details: { reason: 'caller is not a session', callerArn: arn },
+    },
+  );
 };
 
 export const parseCallerArn = (arn: string): Caller => {
   const m = CALLER_ARN.exec(arn);
-  if (!m) throw new ProvisioningError('NotAuthorized', `${CALLER_SOURCE} "${arn}" is not an IAM or STS ARN; send ${sessionFormsOf('aws', 'ACCOUNT')}`, { details: { reason: 'caller is not a session', callerArn: arn } });
+  if (!m)
+    throw new ProvisioningError('NotAuthorized', `${CALLER_SOURCE} "${arn}" is not an IAM or STS ARN; send ${sessionFormsOf('aws', 'ACCOUNT')}`, {
+      details: { reason: 'caller is not a session', callerArn: arn },
+    });
   const [, partition, service, accountId, resource] = m;
   const refusal = notASession(arn, partition, service, accountId, resource);
   if (refusal) throw refusal;

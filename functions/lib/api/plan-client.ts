@@ -12,7 +12,10 @@ const invoke = async <T>(lambda: LambdaClient, functionName: string, invocation:
     const payload = JSON.parse(new TextDecoder().decode(out.Payload)) as DbPlanAnswer<T> & { errorType?: string; errorMessage?: string };
     if (out.FunctionError) {
       // A typed error (a busy target, say) keeps its code; anything else is the function's own failure.
-      throw new ProvisioningError(isErrorCode(payload.errorType) ? payload.errorType : 'DatabaseError', `dry run in the database failed: ${payload.errorMessage ?? out.FunctionError}`);
+      throw new ProvisioningError(
+        isErrorCode(payload.errorType) ? payload.errorType : 'DatabaseError',
+        `dry run in the database failed: ${payload.errorMessage ?? out.FunctionError}`,
+      );
     }
     answer = payload;
   } catch (e) {

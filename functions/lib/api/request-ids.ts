@@ -21,7 +21,8 @@ const OWN_ID_MAX = EXECUTION_NAME_MAX - SELF_SERVICE_PREFIX.length - DIGEST_CHAR
 const OWN_ID = new RegExp(`^[A-Za-z0-9_-]{1,${OWN_ID_MAX}}$`);
 
 /** The namespace of a principal's self-service requests (`owner` without path: the same for every path and session). */
-export const selfServiceNamespace = (owner: string): string => `${SELF_SERVICE_PREFIX}${createHash('sha256').update(owner).digest('hex').slice(0, DIGEST_CHARS)}-`;
+export const selfServiceNamespace = (owner: string): string =>
+  `${SELF_SERVICE_PREFIX}${createHash('sha256').update(owner).digest('hex').slice(0, DIGEST_CHARS)}-`;
 
 /**
  * The execution name of a request whose client sent `clientId` (or was given a generated one). Anything
@@ -31,11 +32,18 @@ export const requestIdOf = (authorization: Authorization, clientId: unknown): un
   if (typeof clientId !== 'string') return clientId;
   if (authorization.admin) {
     const reserved = RESERVED_PREFIXES.find((p) => clientId.startsWith(p));
-    if (reserved) throw invalid('requestId', `"${clientId}" starts with "${reserved}", which is reserved (self-: self-service requests, idp-: identity-provider events); choose another id`);
+    if (reserved)
+      throw invalid(
+        'requestId',
+        `"${clientId}" starts with "${reserved}", which is reserved (self-: self-service requests, idp-: identity-provider events); choose another id`,
+      );
     return clientId;
   }
   if (!OWN_ID.test(clientId)) {
-    throw invalid('requestId', `must be 1-${OWN_ID_MAX} characters of letters, digits, _ and - (a self-service request id is put in the caller's own namespace, ${SELF_SERVICE_PREFIX}<digest>-, to at most ${EXECUTION_NAME_MAX})`);
+    throw invalid(
+      'requestId',
+      `must be 1-${OWN_ID_MAX} characters of letters, digits, _ and - (a self-service request id is put in the caller's own namespace, ${SELF_SERVICE_PREFIX}<digest>-, to at most ${EXECUTION_NAME_MAX})`,
+    );
   }
   return `${selfServiceNamespace(authorization.owner)}${clientId}`;
 };

@@ -28,7 +28,15 @@ export interface ApiDeps {
 }
 
 /** The routes of the API (README "HTTP API"), as API Gateway names them in `routeKey`. */
-export const ROUTES = ['POST /access-requests', 'POST /revocations', 'GET /requests/{requestId}', 'POST /requests/{requestId}/retry', 'GET /audit', 'GET /audit/{requestId}', 'GET /grants'] as const;
+export const ROUTES = [
+  'POST /access-requests',
+  'POST /revocations',
+  'GET /requests/{requestId}',
+  'POST /requests/{requestId}/retry',
+  'GET /audit',
+  'GET /audit/{requestId}',
+  'GET /grants',
+] as const;
 
 const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> => {
   const caller = callerOf(event);
@@ -36,12 +44,16 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   const body = jsonBody(event);
   // Who asks and for whom is the API's to say, never the body's.
   for (const field of ['requestedBy', 'requireOwner', 'idpUser', 'submissionId', 'retriedBy']) {
-    if (Object.hasOwn(body, field)) throw invalid(field, 'is not accepted: the API sets it from the caller\'s IAM identity');
+    if (Object.hasOwn(body, field)) throw invalid(field, "is not accepted: the API sets it from the caller's IAM identity");
   }
   if (Object.hasOwn(body, 'attempt')) throw invalid('attempt', 'is not accepted here: to run a request again, POST /requests/{requestId}/retry');
   const policy = apiPolicyOf(deps.config);
   const authorization = authorize(caller, questionOf(kind, body), policy);
-  if (Object.hasOwn(body, 'sessionTagKey')) throw invalid('sessionTagKey', 'is not accepted: a shared role is granted through its session tag by identity-provider runs only (idp.principal kind "shared")');
+  if (Object.hasOwn(body, 'sessionTagKey'))
+    throw invalid(
+      'sessionTagKey',
+      'is not accepted: a shared role is granted through its session tag by identity-provider runs only (idp.principal kind "shared")',
+    );
   const fields = {
     ...body,
     requestId: requestIdOf(authorization, body.requestId === undefined ? deps.newRequestId() : body.requestId),
@@ -64,9 +76,23 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
  */
 const startAnswer = ({ started, request }: StartResult): HttpResult => {
   const location = `/requests/${encodeURIComponent(request.requestId)}`;
-  if (started) return json(202, { requestId: request.requestId, kind: request.kind, ...(request.attempt > 1 ? { attempt: request.attempt } : {}), status: request.status, startedAt: request.startedAt, location }, { location });
+  if (started)
+    return json(
+      202,
+      {
+        requestId: request.requestId,
+        kind: request.kind,
+        ...(request.attempt > 1 ? { attempt: request.attempt } : {}),
+        status: request.status,
+        startedAt: request.startedAt,
+        location,
+      },
+      { location },
+    );
   const hint = RETRYABLE_STATUSES.includes(request.status)
-    ? { hint: `this request ended ${request.status} (attempt ${request.attempt}) and is not run again by sending it again; to finish it, POST ${location}/retry (every step is idempotent: the new attempt finishes what this one left)` }
+    ? {
+        hint: `this request ended ${request.status} (attempt ${request.attempt}) and is not run again by sending it again; to finish it, POST ${location}/retry (every step is idempotent: the new attempt finishes what this one left)`,
+      }
     : {};
   return json(200, { ...request, ...hint, location }, { location });
 };
@@ -109,7 +135,11 @@ const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =>
   authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const requestId = requestIdParameter(event);
   for (const kind of REQUEST_KINDS) {
-    const runs = await readRequestRuns({ sfn: deps.executions.sfn, stateMachineArn: deps.executions.stateMachines[kind], archive: deps.archive }, kind, requestId);
+    const runs = await readRequestRuns(
+      { sfn: deps.executions.sfn, stateMachineArn: deps.executions.stateMachines[kind], archive: deps.archive },
+      kind,
+      requestId,
+    );
     if (!runs.length) continue;
     const earlier = runs.slice(0, -1).map((run) => auditRecordOf(run));
     return json(200, { ...auditRecordOf(runs[runs.length - 1]), ...(earlier.length ? { earlierRuns: earlier } : {}) });
@@ -124,11 +154,25 @@ const auditOne = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> =>
 const grantsReview = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   authorizeAudit(callerOf(event), apiPolicyOf(deps.config));
   const q = queryOf(event, ['target', 'principalArn']);
-  const targets = q.target !== undefined ? [resolveTargetConfig(deps.config, q.target)] : Object.keys(deps.config.targets).sort().map((n) => resolveTargetConfig(deps.config, n));
+  const targets =
+    q.target !== undefined
+      ? [resolveTargetConfig(deps.config, q.target)]
+      : Object.keys(deps.config.targets)
+          .sort()
+          .map((n) => resolveTargetConfig(deps.config, n));
   const principal = q.principalArn !== undefined ? parsePrincipalArn(q.principalArn) : undefined;
-  const review = await runAccessReview(deps.plan, targets, { ...(q.target ? { target: q.target } : {}), ...(principal ? { principalArn: principal.arn } : {}) }, principal);
+  const review = await runAccessReview(
+    deps.plan,
+    targets,
+    { ...(q.target ? { target: q.target } : {}), ...(principal ? { principalArn: principal.arn } : {}) },
+    principal,
+  );
   if (/\btext\/csv\b/i.test(event.headers?.accept ?? '')) {
-    return { statusCode: 200, headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="access-review.csv"' }, body: accessReviewCsv(review) };
+    return {
+      statusCode: 200,
+      headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': 'attachment; filename="access-review.csv"' },
+      body: accessReviewCsv(review),
+    };
   }
   return json(200, review);
 };
@@ -160,6 +204,9 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
       return errorResult(e);
     }
     logger.error('request failed unexpectedly', e as Error);
-    return json(500, { error: 'InternalError', message: `internal error; the API logs have the details under request id ${event.requestContext?.requestId ?? 'unknown'}` });
+    return json(500, {
+      error: 'InternalError',
+      message: `internal error; the API logs have the details under request id ${event.requestContext?.requestId ?? 'unknown'}`,
+    });
   }
 };

@@ -92,7 +92,9 @@ export const redactSecrets = <T>(value: T): T => {
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) && (typeof x === 'string' || typeof x === 'number') ? '[redacted]' : walk(x)]));
+      return Object.fromEntries(
+        Object.entries(v).map(([k, x]) => [k, SECRET_KEY.test(k) && (typeof x === 'string' || typeof x === 'number') ? '[redacted]' : walk(x)]),
+      );
     }
     if (typeof v === 'string' && /^\s*[{[]/.test(v)) {
       try {
@@ -147,7 +149,16 @@ const ALREADY_WRITTEN = new Set(['PreconditionFailed', 'ConditionalRequestConfli
 /** Writes `key` only if absent; true when written, false when it was there (this run, archived by an earlier delivery). */
 export const putIfAbsent = async (store: ArchiveStore, key: string, body: string, metadata?: Record<string, string>): Promise<boolean> => {
   try {
-    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: body, ContentType: 'application/json', IfNoneMatch: '*', ...(metadata ? { Metadata: metadata } : {}) }));
+    await store.s3.send(
+      new PutObjectCommand({
+        Bucket: store.bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+        ...(metadata ? { Metadata: metadata } : {}),
+      }),
+    );
     return true;
   } catch (e) {
     // 409: another delivery of the same event is writing it; either way the object is this run's.
@@ -168,7 +179,9 @@ export const writeArchive = async (store: ArchiveStore, archive: ExecutionArchiv
     const written = await putIfAbsent(store, key, JSON.stringify(redactSecrets(archive)), { status, 'start-date': startDate });
     // After the document: an index entry never points at a run that is not archived. Its key holds the run's start
     // too, so it replaces only this run's entry: a repeated delivery's (the same), or a redriven run's first end.
-    await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: indexKey(summary), Body: JSON.stringify(redactSecrets(summary)), ContentType: 'application/json' }));
+    await store.s3.send(
+      new PutObjectCommand({ Bucket: store.bucket, Key: indexKey(summary), Body: JSON.stringify(redactSecrets(summary)), ContentType: 'application/json' }),
+    );
     return { key, written };
   } catch (e) {
     return mapAwsError(e, `archive ${key}`);

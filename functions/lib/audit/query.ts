@@ -108,7 +108,9 @@ const runningNow = async (executions: ExecutionsDeps, filter: AuditFilter): Prom
     for (const kind of REQUEST_KINDS) {
       let nextToken: string | undefined;
       do {
-        const page = await executions.sfn.send(new ListExecutionsCommand({ stateMachineArn: executions.stateMachines[kind], statusFilter: 'RUNNING', maxResults: 100, nextToken }));
+        const page = await executions.sfn.send(
+          new ListExecutionsCommand({ stateMachineArn: executions.stateMachines[kind], statusFilter: 'RUNNING', maxResults: 100, nextToken }),
+        );
         for (const e of page.executions ?? []) {
           const view = e.name ? await describeRequest(executions, kind, e.name) : undefined;
           if (view?.status === 'RUNNING') found.push(summaryOfView(view));
@@ -132,7 +134,9 @@ const unarchivedNow = async (deps: { archive: ArchiveStore; executions: Executio
       for (const e of page.executions ?? []) {
         if (!e.name || !e.startDate || e.status === 'RUNNING' || !e.stopDate || Date.now() - e.stopDate.getTime() > DAY_MS) continue;
         try {
-          await deps.archive.s3.send(new GetObjectCommand({ Bucket: deps.archive.bucket, Key: indexKey({ startedAt: e.startDate.toISOString(), kind, requestId: e.name }) }));
+          await deps.archive.s3.send(
+            new GetObjectCommand({ Bucket: deps.archive.bucket, Key: indexKey({ startedAt: e.startDate.toISOString(), kind, requestId: e.name }) }),
+          );
         } catch (err) {
           if ((err as Error).name !== 'NoSuchKey') throw err;
           const view = await describeRequest(deps.executions, kind, e.name);
@@ -147,12 +151,20 @@ const unarchivedNow = async (deps: { archive: ArchiveStore; executions: Executio
 };
 
 /** What only Step Functions knows, shown on the first page. */
-const fromStepFunctions = async (deps: { archive: ArchiveStore; executions: ExecutionsDeps }, filter: AuditFilter): Promise<Pick<AuditPage, 'running' | 'unarchived'>> => ({
+const fromStepFunctions = async (
+  deps: { archive: ArchiveStore; executions: ExecutionsDeps },
+  filter: AuditFilter,
+): Promise<Pick<AuditPage, 'running' | 'unarchived'>> => ({
   running: await runningNow(deps.executions, filter),
   unarchived: await unarchivedNow(deps, filter),
 });
 
-export const listAudit = async (deps: { archive: ArchiveStore; executions: ExecutionsDeps }, filter: AuditFilter, limit: number, cursor?: string): Promise<AuditPage> => {
+export const listAudit = async (
+  deps: { archive: ArchiveStore; executions: ExecutionsDeps },
+  filter: AuditFilter,
+  limit: number,
+  cursor?: string,
+): Promise<AuditPage> => {
   const { s3, bucket } = deps.archive;
   let startAfter = cursor !== undefined ? decodeCursor(cursor) : filter.from ? `${INDEX_PREFIX}${filter.from}` : undefined;
   const items: AuditSummary[] = [];
@@ -161,7 +173,15 @@ export const listAudit = async (deps: { archive: ArchiveStore; executions: Execu
   let continuation: string | undefined;
   try {
     for (;;) {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: INDEX_PREFIX, StartAfter: continuation ? undefined : startAfter, ContinuationToken: continuation, MaxKeys: 1000 }));
+      const page = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: INDEX_PREFIX,
+          StartAfter: continuation ? undefined : startAfter,
+          ContinuationToken: continuation,
+          MaxKeys: 1000,
+        }),
+      );
       for (const { Key: key } of page.Contents ?? []) {
         if (!key) continue;
         const startedAt = key.slice(INDEX_PREFIX.length, INDEX_PREFIX.length + ISO_LENGTH);

@@ -18,8 +18,8 @@ export interface SourcedRun {
 const runsNamed = async (deps: { sfn: SFNClient; stateMachineArn: string; archive: ArchiveStore }, kind: RequestKind, name: string): Promise<SourcedRun[]> => {
   const live = await readExecution(deps.sfn, kind, deps.stateMachineArn, name);
   const archived = (await readArchives(deps.archive, kind, name)).filter((a) => a.execution.startDate !== live?.execution.startDate);
-  return [...archived.map((archive) => ({ archive, source: 'archive' as const })), ...(live ? [{ archive: live, source: 'stepfunctions' as const }] : [])].sort((a, b) =>
-    a.archive.execution.startDate.localeCompare(b.archive.execution.startDate),
+  return [...archived.map((archive) => ({ archive, source: 'archive' as const })), ...(live ? [{ archive: live, source: 'stepfunctions' as const }] : [])].sort(
+    (a, b) => a.archive.execution.startDate.localeCompare(b.archive.execution.startDate),
   );
 };
 
@@ -29,7 +29,11 @@ const runsNamed = async (deps: { sfn: SFNClient; stateMachineArn: string; archiv
  * retries. An attempt belongs to the run whose first attempt started last before it (a retry needs the run's latest
  * attempt to have ended, so attempts of two runs never interleave). Empty when the id never ran.
  */
-export const readRequestRuns = async (deps: { sfn: SFNClient; stateMachineArn: string; archive: ArchiveStore }, kind: RequestKind, requestId: string): Promise<SourcedRun[][]> => {
+export const readRequestRuns = async (
+  deps: { sfn: SFNClient; stateMachineArn: string; archive: ArchiveStore },
+  kind: RequestKind,
+  requestId: string,
+): Promise<SourcedRun[][]> => {
   const firsts = await runsNamed(deps, kind, requestId);
   const runs = firsts.map((first) => [first]);
   // Attempt n of every run has the same name: read each name once; the first name without any run ends the list.

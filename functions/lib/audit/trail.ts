@@ -43,7 +43,8 @@ export interface AuditRecord extends AuditSummary {
 }
 
 const SUMMARY_CHARS = 500;
-const summary = (s: string | undefined): string | undefined => (s === undefined ? undefined : s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}… (${s.length} characters)` : s);
+const summary = (s: string | undefined): string | undefined =>
+  s === undefined ? undefined : s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}… (${s.length} characters)` : s;
 
 const parse = parseJson;
 
@@ -55,10 +56,15 @@ const stepsOf = (events: ArchivedEvent[], attempt: number): AuditStep[] => {
   for (const e of events) {
     const type = e.type ?? '';
     if (type.endsWith('StateEntered')) {
-      current = { attempt, name: e.stateEnteredEventDetails?.name ?? '?', type: type.replace(/StateEntered$/, ''), enteredAt: e.timestamp, inputSummary: summary(e.stateEnteredEventDetails?.input) };
+      current = {
+        attempt,
+        name: e.stateEnteredEventDetails?.name ?? '?',
+        type: type.replace(/StateEntered$/, ''),
+        enteredAt: e.timestamp,
+        inputSummary: summary(e.stateEnteredEventDetails?.input),
+      };
       steps.push(current);
     } else if (!current) {
-      continue;
     } else if (type === 'LambdaFunctionScheduled' || type === 'TaskScheduled') {
       // A new attempt: the previous attempt's error (if any) was retried.
       if (current.error) (current.retriedErrors ??= []).push(current.error);
@@ -69,7 +75,10 @@ const stepsOf = (events: ArchivedEvent[], attempt: number): AuditStep[] => {
     } else if (type === 'LambdaFunctionFailed') {
       current.error = { code: e.lambdaFunctionFailedEventDetails?.error ?? 'Unknown', message: causeMessage(e.lambdaFunctionFailedEventDetails?.cause) };
     } else if (type === 'LambdaFunctionTimedOut') {
-      current.error = { code: e.lambdaFunctionTimedOutEventDetails?.error ?? 'States.Timeout', message: causeMessage(e.lambdaFunctionTimedOutEventDetails?.cause) };
+      current.error = {
+        code: e.lambdaFunctionTimedOutEventDetails?.error ?? 'States.Timeout',
+        message: causeMessage(e.lambdaFunctionTimedOutEventDetails?.cause),
+      };
     } else if (type === 'LambdaFunctionScheduleFailed' || type === 'LambdaFunctionStartFailed') {
       const d = e.lambdaFunctionScheduleFailedEventDetails ?? e.lambdaFunctionStartFailedEventDetails;
       current.error = { code: d?.error ?? 'Unknown', message: causeMessage(d?.cause) };
@@ -85,12 +94,20 @@ const stepsOf = (events: ArchivedEvent[], attempt: number): AuditStep[] => {
 /** The principals an offboarding removed grants from (its output's policyChanges). */
 const revokedFrom = (output: unknown): string[] => {
   const changes = (output as { policyChanges?: Array<{ principalArn?: unknown; outcome?: unknown }> } | undefined)?.policyChanges;
-  return Array.isArray(changes) ? changes.filter((c) => c.outcome === 'removed' && typeof c.principalArn === 'string').map((c) => c.principalArn as string) : [];
+  return Array.isArray(changes)
+    ? changes.filter((c) => c.outcome === 'removed' && typeof c.principalArn === 'string').map((c) => c.principalArn as string)
+    : [];
 };
 
 /** Who asked, why, and for what: the fields of an execution input an audit shows and filters on. */
-export const requestFieldsOf = (input: Record<string, unknown>): Pick<AuditSummary, 'requestedBy' | 'retriedBy' | 'reason' | 'target' | 'dbUser' | 'principalArn'> =>
-  Object.fromEntries((['requestedBy', 'retriedBy', 'reason', 'target', 'dbUser', 'principalArn'] as const).flatMap((k) => (str(input[k]) !== undefined ? [[k, str(input[k])]] : [])));
+export const requestFieldsOf = (
+  input: Record<string, unknown>,
+): Pick<AuditSummary, 'requestedBy' | 'retriedBy' | 'reason' | 'target' | 'dbUser' | 'principalArn'> =>
+  Object.fromEntries(
+    (['requestedBy', 'retriedBy', 'reason', 'target', 'dbUser', 'principalArn'] as const).flatMap((k) =>
+      str(input[k]) !== undefined ? [[k, str(input[k])]] : [],
+    ),
+  );
 
 export const auditSummaryOf = (archive: ExecutionArchive): AuditSummary => {
   const x = archive.execution;

@@ -15,8 +15,7 @@ export interface PrincipalArn {
 // IAM names: letters, digits and +=,.@_- ; paths: / separated segments of printable ASCII.
 const PRINCIPAL_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)(\/(?:[\x21-\x7e]+\/)*)([\w+=,.@-]{1,128})$/;
 
-export const partitionOfRegion = (region: string): Partition =>
-  region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+export const partitionOfRegion = (region: string): Partition => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
 
 /** Parses an IAM role or user ARN; anything else (assumed-role sessions, groups, root) is refused. */
 export const parsePrincipalArn = (value: unknown, field = 'principalArn'): PrincipalArn => {
@@ -92,7 +91,11 @@ const DB_USER_PREFIX = /^[A-Za-z_][A-Za-z0-9_.@+=-]*$/;
  * can connect only as the user its own tag names, and only among the names reserved for people:
  * whatever the tag says, never as an admin, master or other database user.
  */
-export const sessionTagConnectResource = (p: { partition: Partition; region: string; accountId: string; resourceId: string }, tagKey: string, dbUserPrefix: string): string => {
+export const sessionTagConnectResource = (
+  p: { partition: Partition; region: string; accountId: string; resourceId: string },
+  tagKey: string,
+  dbUserPrefix: string,
+): string => {
   if (!IAM_TAG_KEY.test(tagKey)) throw invalid('tagKey', 'must be an IAM tag key');
   if (!DB_USER_PREFIX.test(dbUserPrefix)) throw invalid('dbUserPrefix', 'must be a literal start of database user names (letters, digits and _ . @ + = -)');
   return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/${dbUserPrefix}\${aws:PrincipalTag/${tagKey}}`;

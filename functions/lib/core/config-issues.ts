@@ -101,6 +101,7 @@ export const formatIssues = (issues: readonly z.core.$ZodIssue[]): string[] =>
       return i.keys.map((k, n) => `${pathOf([...i.path, k])}: ${lines[n] ?? 'unknown key'}`);
     }
     const input = (i as { input?: unknown }).input;
-    const value = (i.code === 'invalid_format' || i.code === 'custom') && (typeof input === 'string' || typeof input === 'number') ? ` (got ${describeValue(input)})` : '';
+    const value =
+      (i.code === 'invalid_format' || i.code === 'custom') && (typeof input === 'string' || typeof input === 'number') ? ` (got ${describeValue(input)})` : '';
     return [`${pathOf(i.path)}: ${i.message}${value}`];
   });

@@ -108,13 +108,22 @@ const buildSchemas = () => {
          * names under it. Reserved: nothing else may create database users named so.
          */
         dbUserPrefix: z
-          .string({ error: 'is required for a shared role: the literal start of the database users made for its members (e.g. "sso_"), which dbUserTemplate must start with' })
-          .regex(/^[A-Za-z_][A-Za-z0-9_.@+=-]{0,31}$/, 'must be 1-32 characters of letters, digits and _ . @ + = -, starting with a letter or _ (no IAM wildcard or variable)'),
+          .string({
+            error:
+              'is required for a shared role: the literal start of the database users made for its members (e.g. "sso_"), which dbUserTemplate must start with',
+          })
+          .regex(
+            /^[A-Za-z_][A-Za-z0-9_.@+=-]{0,31}$/,
+            'must be 1-32 characters of letters, digits and _ . @ + = -, starting with a letter or _ (no IAM wildcard or variable)',
+          ),
       }),
     ]),
     dbUserTemplate: template.default('{userName}'),
     /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
-    identityStoreId: z.string().regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)').optional(),
+    identityStoreId: z
+      .string()
+      .regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)')
+      .optional(),
     /** Okta's API, to read a person's status and groups now (the token: a Secrets Manager secret, the SSWS API token as its string). */
     okta: z
       .strictObject({
@@ -123,7 +132,10 @@ const buildSchemas = () => {
       })
       .optional(),
     /** The Region of IAM Identity Center (its identity store); default: the stack's. */
-    identityStoreRegion: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code').optional(),
+    identityStoreRegion: z
+      .string()
+      .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code')
+      .optional(),
     /**
      * Executions one identity event (a reconcile of the whole mapping) starts per second. Step Functions refills
      * StartExecution at 150/s in most Regions (300/s in the largest) for the whole account: 100 leaves room for the API.
@@ -152,28 +164,30 @@ const buildSchemas = () => {
   const SCHEDULE = /^(rate\((1 (hour|day)|([2-9]|[1-9]\d+) (hours|days))\)|cron\(([0-5]?\d) \S+ \S+ \S+ \S+ \S+\))$/;
 
   /** Alarms, the scheduled access review and what it may repair (README "Operations"). Unknown keys are refused. */
-  const operationsSchema = z
-    .strictObject({
-      /** Subscribed to the alarm topic by the stack (SNS asks the address to confirm); without it, subscribe yourself. */
-      alarmEmail: z.string().regex(EMAIL, 'must be one e-mail address, e.g. platform-team@example.com').optional(),
-      reconcile: z
-        .strictObject({
-          /** When the access review runs; default daily at 05:00 UTC. */
-          schedule: z
-            .string()
-            .regex(SCHEDULE, 'must be an EventBridge schedule at most hourly: rate(1 day), rate(6 hours), or cron(M H DOM MON DOW YEAR) with one minute, e.g. cron(0 5 * * ? *)')
-            .default('cron(0 5 * * ? *)'),
-          enabled: z.boolean().default(true),
-          /** Repair only ever removes access; each kind is off unless set to true here. */
-          repair: z
-            .strictObject({
-              /** Remove a project grant whose database user no longer exists (left by a failed or interrupted offboarding). */
-              removeDanglingGrants: z.boolean().default(false),
-            })
-            .prefault({}),
-        })
-        .prefault({}),
-    });
+  const operationsSchema = z.strictObject({
+    /** Subscribed to the alarm topic by the stack (SNS asks the address to confirm); without it, subscribe yourself. */
+    alarmEmail: z.string().regex(EMAIL, 'must be one e-mail address, e.g. platform-team@example.com').optional(),
+    reconcile: z
+      .strictObject({
+        /** When the access review runs; default daily at 05:00 UTC. */
+        schedule: z
+          .string()
+          .regex(
+            SCHEDULE,
+            'must be an EventBridge schedule at most hourly: rate(1 day), rate(6 hours), or cron(M H DOM MON DOW YEAR) with one minute, e.g. cron(0 5 * * ? *)',
+          )
+          .default('cron(0 5 * * ? *)'),
+        enabled: z.boolean().default(true),
+        /** Repair only ever removes access; each kind is off unless set to true here. */
+        repair: z
+          .strictObject({
+            /** Remove a project grant whose database user no longer exists (left by a failed or interrupted offboarding). */
+            removeDanglingGrants: z.boolean().default(false),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  });
 
   const configSchema = z.strictObject({
     targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'target names are lower-case letters, digits and -'), targetSchema),
@@ -229,7 +243,10 @@ const buildSchemas = () => {
           securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
         }),
         /** Okta's EventBridge partner event bus (aws.partner/okta.com/ORG/NAME): a rule on it feeds idpEvents. */
-        oktaEventBusName: z.string().regex(/^aws\.partner\/okta\.com\/[\w.-]+\/[\w.-]+$/, 'must be the Okta partner event bus name aws.partner/okta.com/ORG/NAME').optional(),
+        oktaEventBusName: z
+          .string()
+          .regex(/^aws\.partner\/okta\.com\/[\w.-]+\/[\w.-]+$/, 'must be the Okta partner event bus name aws.partner/okta.com/ORG/NAME')
+          .optional(),
         /** The execution archive bucket (audits outlive Step Functions' 90 days of history). */
         archive: z
           .strictObject({
@@ -258,7 +275,14 @@ const buildSchemas = () => {
               .optional(),
             /** Principals that may decrypt what the key protects outside the stack's functions: reading and redriving dead-letter messages, reading the archive directly. */
             readers: z
-              .array(z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, 'must be an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), without wildcards'))
+              .array(
+                z
+                  .string()
+                  .regex(
+                    /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/,
+                    'must be an IAM role or user ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), without wildcards',
+                  ),
+              )
               .default([]),
           })
           .prefault({}),
@@ -294,7 +318,9 @@ const checkTargetRoles = (config: z.infer<Schemas['configSchema']>): string[] =>
     if (successor) problems.push(`targets.${name}.successorRole: "${t.successorRole}" cannot receive reassigned objects: ${successor}`);
     const quarantined = protectedReason(quarantine, { successorRole: t.successorRole, extra: [...t.allowedDbRoles, ...t.protectedRoles] });
     if (quarantined) {
-      problems.push(`targets.${name}.reassignment.quarantineRole: "${quarantine}" cannot be the quarantine role: ${quarantined}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`);
+      problems.push(
+        `targets.${name}.reassignment.quarantineRole: "${quarantine}" cannot be the quarantine role: ${quarantined}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`,
+      );
     }
   }
   return problems;
@@ -307,24 +333,53 @@ const checkIdpMapping = (config: z.infer<Schemas['configSchema']>): string[] => 
     for (const t of m.targets) {
       const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
       if (!target) problems.push(`idp.groups.${group}.targets: "${t}" is not a configured target`);
-      for (const r of m.dbRoles) if (target && !target.allowedDbRoles.includes(r)) problems.push(`idp.groups.${group}.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
-      for (const d of m.databases) if (target && !target.allowedDatabases.includes(d)) problems.push(`idp.groups.${group}.databases: "${d}" is not in allowedDatabases of target "${t}"`);
+      for (const r of m.dbRoles)
+        if (target && !target.allowedDbRoles.includes(r)) problems.push(`idp.groups.${group}.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
+      for (const d of m.databases)
+        if (target && !target.allowedDatabases.includes(d)) problems.push(`idp.groups.${group}.databases: "${d}" is not in allowedDatabases of target "${t}"`);
     }
   }
   problems.push(...checkSharedPrefix(config));
+  problems.push(...checkIamPace(config));
   return problems;
 };
 
 /** The shared role's prefix must start every database user it makes and reach no name this project never manages. */
+/** A grant writes up to 3 times (DeletePolicyVersion, CreatePolicyVersion or CreatePolicy, AttachRolePolicy). */
+const WRITES_PER_GRANT = 3;
+/** What of connectAllow's 30 s may go to waiting for the pace: the rest is the lock wait (5 s) and IAM's reads. */
+const PACED_SECONDS_MAX = 20;
+
+/** A pace so slow that one grant outlives its function would dead-letter every onboarding. */
+const checkIamPace = (config: z.infer<Schemas['configSchema']>): string[] => {
+  const { writesPerSecond, grantConcurrency } = config.iam;
+  const seconds = (WRITES_PER_GRANT * grantConcurrency) / writesPerSecond;
+  return seconds > PACED_SECONDS_MAX
+    ? [
+        `iam: writesPerSecond ${writesPerSecond} shared by grantConcurrency ${grantConcurrency} spaces one grant's ${WRITES_PER_GRANT} writes over ${seconds.toFixed(0)} s, more than the ${PACED_SECONDS_MAX} s a grant step may wait within its 30 s: raise writesPerSecond or lower grantConcurrency (grantConcurrency / writesPerSecond at most ${(PACED_SECONDS_MAX / WRITES_PER_GRANT).toFixed(1)})`,
+      ]
+    : [];
+};
+
 const checkSharedPrefix = (config: z.infer<Schemas['configSchema']>): string[] => {
   const idp = config.idp;
   if (idp?.principal.kind !== 'shared') return [];
   const prefix = idp.principal.dbUserPrefix;
   const problems: string[] = [];
-  if (!idp.dbUserTemplate.startsWith(prefix)) problems.push(`idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "${prefix}" (the shared role's statement reaches only names under it), not "${idp.dbUserTemplate}"`);
+  if (!idp.dbUserTemplate.startsWith(prefix))
+    problems.push(
+      `idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "${prefix}" (the shared role's statement reaches only names under it), not "${idp.dbUserTemplate}"`,
+    );
   for (const [name, t] of Object.entries(config.targets)) {
-    const reason = protectedUnderPrefix(prefix, { adminUser: t.admin.method === 'iam' ? t.admin.user : undefined, successorRole: t.successorRole, extra: [...t.protectedRoles, ...t.allowedDbRoles] });
-    if (reason) problems.push(`idp.principal.dbUserPrefix: "${prefix}" would let members of the shared role connect as a name never managed on target "${name}": ${reason}`);
+    const reason = protectedUnderPrefix(prefix, {
+      adminUser: t.admin.method === 'iam' ? t.admin.user : undefined,
+      successorRole: t.successorRole,
+      extra: [...t.protectedRoles, ...t.allowedDbRoles],
+    });
+    if (reason)
+      problems.push(
+        `idp.principal.dbUserPrefix: "${prefix}" would let members of the shared role connect as a name never managed on target "${name}": ${reason}`,
+      );
   }
   return problems;
 };
@@ -351,15 +406,22 @@ export const parseConfig = (raw: unknown, source?: string): Config => {
  */
 export const deploymentProblems = (config: Config): string[] => {
   const problems: string[] = [];
-  if (Object.keys(config.targets).length === 0) problems.push('targets: name at least one target to deploy (the stack grants its functions exactly the targets listed here)');
-  if (!config.deployment) problems.push('deployment: is required to deploy (deployment.vpc with subnetIds and securityGroupIds, for the functions that reach PostgreSQL)');
+  if (Object.keys(config.targets).length === 0)
+    problems.push('targets: name at least one target to deploy (the stack grants its functions exactly the targets listed here)');
+  if (!config.deployment)
+    problems.push('deployment: is required to deploy (deployment.vpc with subnetIds and securityGroupIds, for the functions that reach PostgreSQL)');
   for (const [name, t] of Object.entries(config.targets)) {
     // functions/lib/postgres/connection.ts refuses it in Lambda: the connection would carry the admin's credentials unencrypted.
-    if (t.tls === 'disable') problems.push(`targets.${name}.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)`);
+    if (t.tls === 'disable')
+      problems.push(
+        `targets.${name}.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)`,
+      );
   }
   const archive = config.deployment?.archive;
   if (archive && archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
-    problems.push(`deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (${archive.expireAfterDays}), not ${archive.transitionToGlacierAfterDays}`);
+    problems.push(
+      `deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (${archive.expireAfterDays}), not ${archive.transitionToGlacierAfterDays}`,
+    );
   }
   return problems;
 };
@@ -393,4 +455,3 @@ export const resolveTargetConfig = (config: Config, name: string): ResolvedTarge
 };
 
 export type ReassignmentSettings = TargetConfig['reassignment'];
-

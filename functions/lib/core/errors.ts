@@ -11,41 +11,113 @@
 const ERRORS = {
   ValidationError: { status: 400, retried: false, means: 'A field of the request (or an event) is wrong; the message names it and what is allowed.' },
   UnknownTarget: { status: 404, retried: false, means: 'The request names a target that is not in the targets file.' },
-  RoleNotAllowed: { status: 403, retried: false, means: 'A requested database role is not on the target\'s `allowedDbRoles`.' },
-  DatabaseNotAllowed: { status: 403, retried: false, means: 'A requested database is not on the target\'s `allowedDatabases`.' },
-  ProtectedRole: { status: 403, retried: false, means: 'The database user is one this project never manages (the admin, `rds_*`, `pg_*`, a superuser, a configured protected role).' },
-  UnmanagedRoleConflict: { status: 409, retried: false, means: 'A role of that name exists but was not created by this project (not a member of the marker role).' },
-  UnknownDatabase: { status: 400, retried: false, means: 'A requested database does not exist on the server (or does not allow connections). Refused when the request (or its retry) is sent, nothing started; a run fails with it only if the target could not be read then or the database was dropped meanwhile.' },
+  RoleNotAllowed: { status: 403, retried: false, means: "A requested database role is not on the target's `allowedDbRoles`." },
+  DatabaseNotAllowed: { status: 403, retried: false, means: "A requested database is not on the target's `allowedDatabases`." },
+  ProtectedRole: {
+    status: 403,
+    retried: false,
+    means: 'The database user is one this project never manages (the admin, `rds_*`, `pg_*`, a superuser, a configured protected role).',
+  },
+  UnmanagedRoleConflict: {
+    status: 409,
+    retried: false,
+    means: 'A role of that name exists but was not created by this project (not a member of the marker role).',
+  },
+  UnknownDatabase: {
+    status: 400,
+    retried: false,
+    means:
+      'A requested database does not exist on the server (or does not allow connections). Refused when the request (or its retry) is sent, nothing started; a run fails with it only if the target could not be read then or the database was dropped meanwhile.',
+  },
   UnknownGroupRole: { status: 400, retried: false, means: 'An allowed group role does not exist on the server.' },
-  AdminLacksPrivilege: { status: 500, retried: false, means: 'The admin user cannot do what the step needs (e.g. end sessions, grant a role); the message has the exact `GRANT`.' },
+  AdminLacksPrivilege: {
+    status: 500,
+    retried: false,
+    means: 'The admin user cannot do what the step needs (e.g. end sessions, grant a role); the message has the exact `GRANT`.',
+  },
   TargetNotFound: { status: 404, retried: false, means: 'The configured RDS instance or cluster does not exist in its region.' },
-  TargetNotSupported: { status: 400, retried: false, means: 'The target is not RDS or Aurora PostgreSQL (no `rds_iam` role), or its engine cannot use IAM authentication.' },
+  TargetNotSupported: {
+    status: 400,
+    retried: false,
+    means: 'The target is not RDS or Aurora PostgreSQL (no `rds_iam` role), or its engine cannot use IAM authentication.',
+  },
   TargetBusy: { status: 503, retried: true, means: 'The instance or cluster is modifying, rebooting or has no endpoint yet.' },
   TargetUnavailable: { status: 409, retried: false, means: 'The instance or cluster is stopped, failed or in another state where users cannot be managed.' },
   IamAuthEnableTimeout: { status: 504, retried: false, means: 'IAM authentication was turned on but the instance did not report it within the wait.' },
   IamAuthDisabled: { status: 409, retried: false, means: 'IAM authentication is off and the target says `iamAuth.enable: never`.' },
   PrincipalNotFound: { status: 404, retried: false, means: 'The IAM role or user to grant does not exist.' },
-  PrincipalRecreated: { status: 409, retried: false, means: 'The principal was deleted and created again since the request was validated (its unique id changed).' },
-  ForeignPolicyConflict: { status: 409, retried: false, means: 'An IAM policy with the grant policy\'s name exists but is not provably this project\'s (path or tag differ).' },
-  GrantLimitReached: { status: 409, retried: false, means: 'The principal holds the configured maximum of grants, or IAM\'s attached-policies quota is reached.' },
+  PrincipalRecreated: {
+    status: 409,
+    retried: false,
+    means: 'The principal was deleted and created again since the request was validated (its unique id changed).',
+  },
+  ForeignPolicyConflict: {
+    status: 409,
+    retried: false,
+    means: "An IAM policy with the grant policy's name exists but is not provably this project's (path or tag differ).",
+  },
+  GrantLimitReached: {
+    status: 409,
+    retried: false,
+    means: "The principal holds the configured maximum of grants, or IAM's attached-policies quota is reached.",
+  },
   /** The scheduled repair looked again under the principal's lock and the drift it was to remove is gone. */
-  DriftChanged: { status: 409, retried: false, means: 'The scheduled repair looked again under the principal\'s lock and the drift is gone (the user exists again).' },
-  GrantLockBusy: { status: 503, retried: true, means: 'Another run is changing the same principal\'s grant policies.' },
-  DbUserBusy: { status: 503, retried: true, means: 'Another run holds the database user\'s lease (an onboarding and an offboarding of one user are serialised).' },
+  DriftChanged: {
+    status: 409,
+    retried: false,
+    means: "The scheduled repair looked again under the principal's lock and the drift is gone (the user exists again).",
+  },
+  GrantLockBusy: { status: 503, retried: true, means: "Another run is changing the same principal's grant policies." },
+  DbUserBusy: {
+    status: 503,
+    retried: true,
+    means: "Another run holds the database user's lease (an onboarding and an offboarding of one user are serialised).",
+  },
+  LeasePreempted: {
+    status: 409,
+    retried: false,
+    means: 'An offboarding of the database user took it over while this onboarding waited to grant: nothing was granted, the onboarding was undone.',
+  },
   IamNotYetConsistent: { status: 503, retried: true, means: 'IAM does not show the last change yet (eventual consistency).' },
-  TransientDatabaseError: { status: 503, retried: true, means: 'A connection was lost, a lock timed out, the server restarted, or sessions are still closing.' },
+  TransientDatabaseError: {
+    status: 503,
+    retried: true,
+    means: 'A connection was lost, a lock timed out, the server restarted, or sessions are still closing.',
+  },
   TransientAwsError: { status: 503, retried: true, means: 'An AWS API throttled or failed transiently.' },
   DatabaseError: { status: 500, retried: false, means: 'PostgreSQL refused a statement for a reason that is not transient (its SQLSTATE is in the message).' },
-  ConfigurationError: { status: 500, retried: false, means: 'The deployment is misconfigured: a bad targets file, a missing successor role, an admin secret of the wrong shape.' },
-  NotAuthorized: { status: 403, retried: false, means: 'The caller may not ask for this, or the database user belongs to another principal or person; `details.reason: "caller is not a session"`: the caller ARN is a role (or group, policy) ARN, which never signs a request.' },
+  ConfigurationError: {
+    status: 500,
+    retried: false,
+    means: 'The deployment is misconfigured: a bad targets file, a missing successor role, an admin secret of the wrong shape.',
+  },
+  NotAuthorized: {
+    status: 403,
+    retried: false,
+    means:
+      'The caller may not ask for this, or the database user belongs to another principal or person; `details.reason: "caller is not a session"`: the caller ARN is a role (or group, policy) ARN, which never signs a request.',
+  },
   RequestNotFound: { status: 404, retried: false, means: 'No request with that id (or the execution is unknown).' },
-  RequestConflict: { status: 409, retried: false, means: 'The request id is taken by a different request, or a retry names the wrong attempt, or the retry\'s attempt name is still held by an earlier run of a reused request id.' },
+  RequestConflict: {
+    status: 409,
+    retried: false,
+    means:
+      "The request id is taken by a different request, or a retry names the wrong attempt, or the retry's attempt name is still held by an earlier run of a reused request id.",
+  },
   RequestRunning: { status: 409, retried: false, means: 'The request is still running; only an ended failure can be retried.' },
   NothingToRetry: { status: 409, retried: false, means: 'The request succeeded; there is nothing to retry.' },
   RetryLimitReached: { status: 409, retried: false, means: 'The request has run the maximum number of attempts.' },
   RouteNotFound: { status: 404, retried: false, means: 'The API has no route with that method and path.' },
-  IdentityProviderUnavailable: { status: 503, retried: false, means: 'The identity provider (Identity Store, Okta) could not be read, or answered something unsafe to follow.' },
-  ReassignmentRefused: { status: 409, retried: false, means: 'The leaver owns objects that cannot be handed to the successor safely (e.g. in another role\'s schema).' },
+  IdentityProviderUnavailable: {
+    status: 503,
+    retried: false,
+    means: 'The identity provider (Identity Store, Okta) could not be read, or answered something unsafe to follow.',
+  },
+  ReassignmentRefused: {
+    status: 409,
+    retried: false,
+    means: "The leaver owns objects that cannot be handed to the successor safely (e.g. in another role's schema).",
+  },
 } as const satisfies Record<string, { status: number; retried: boolean; means: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -60,7 +60,8 @@ export const parseJson = (s: string | undefined): unknown => {
 /** A Lambda error's cause is `{"errorType", "errorMessage", "trace"}` as JSON; a Fail state's is plain text. */
 export const causeMessage = (cause: string | undefined): string => {
   const parsed = parseJson(cause);
-  if (parsed && typeof parsed === 'object' && typeof (parsed as { errorMessage?: unknown }).errorMessage === 'string') return (parsed as { errorMessage: string }).errorMessage;
+  if (parsed && typeof parsed === 'object' && typeof (parsed as { errorMessage?: unknown }).errorMessage === 'string')
+    return (parsed as { errorMessage: string }).errorMessage;
   return cause ?? '';
 };
 
@@ -91,7 +92,12 @@ export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, n
   }
 };
 
-const summaryOf = (v: RequestView): AttemptSummary => ({ attempt: v.attempt, status: v.status, startedAt: v.startedAt, ...(v.stoppedAt ? { stoppedAt: v.stoppedAt } : {}) });
+const summaryOf = (v: RequestView): AttemptSummary => ({
+  attempt: v.attempt,
+  status: v.status,
+  startedAt: v.startedAt,
+  ...(v.stoppedAt ? { stoppedAt: v.stoppedAt } : {}),
+});
 
 /**
  * An attempt that started before the request's first attempt belongs to an earlier run of the same request id: Step
@@ -133,7 +139,13 @@ export const getRequest = async (deps: ExecutionsDeps, requestId: string): Promi
 const WHO = new Set(['requestedBy', 'requireOwner', 'submissionId', 'attempt', 'retriedBy']);
 const sameRequest = (a: Record<string, unknown>, b: Record<string, unknown>): boolean => {
   const canonical = (o: Record<string, unknown>): string =>
-    JSON.stringify(Object.fromEntries(Object.entries(o).filter(([k]) => !WHO.has(k)).sort(([x], [y]) => x.localeCompare(y))));
+    JSON.stringify(
+      Object.fromEntries(
+        Object.entries(o)
+          .filter(([k]) => !WHO.has(k))
+          .sort(([x], [y]) => x.localeCompare(y)),
+      ),
+    );
   return canonical(a) === canonical(b);
 };
 
@@ -161,7 +173,13 @@ type Reveal = (existing: RequestView) => RequestView;
  * calls racing with one name, and answers ExecutionAlreadyExists to the others, whatever their timing. With
  * identical inputs it would answer each of them as if it had started the run.
  */
-const startNamed = async (deps: ExecutionsDeps, kind: RequestKind, name: string, input: Record<string, unknown> & { requestId: string }, reveal: Reveal): Promise<StartResult> => {
+const startNamed = async (
+  deps: ExecutionsDeps,
+  kind: RequestKind,
+  name: string,
+  input: Record<string, unknown> & { requestId: string },
+  reveal: Reveal,
+): Promise<StartResult> => {
   const submitted = { ...input, submissionId: randomUUID() };
   try {
     const out = await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachines[kind], name, input: JSON.stringify(submitted) }));
@@ -207,7 +225,11 @@ export const startRequest = async (
  * no request of the other kind can carry: one StartExecution, without startRequest's read of the other kind, so a
  * reconcile of thousands of people costs one call each.
  */
-export const startDerivedRequest = async (deps: ExecutionsDeps, kind: RequestKind, input: Record<string, unknown> & { requestId: string }): Promise<StartResult> => {
+export const startDerivedRequest = async (
+  deps: ExecutionsDeps,
+  kind: RequestKind,
+  input: Record<string, unknown> & { requestId: string },
+): Promise<StartResult> => {
   const result = await startNamed(deps, kind, input.requestId, input, (existing) => existing);
   return result.started ? result : { started: false, request: await withAttempts(deps, result.request) };
 };

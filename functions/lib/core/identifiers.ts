@@ -83,7 +83,7 @@ export const protectedUnderPrefix = (prefix: string, names: ProtectedNames = {})
   const family = RESERVED_FAMILIES.find((f) => p.startsWith(f) || f.startsWith(p));
   if (family) return `names starting with "${prefix}" include ${family}* roles: ${protectedReason(family)}`;
   const named = [...POSTGRES_RESERVED, MARKER_ROLE, GRANTOR_ROLE, names.masterUser, names.adminUser, names.successorRole, ...(names.extra ?? [])];
-  const hit = named.find((n) => n !== undefined && n.toLowerCase().startsWith(p));
+  const hit = named.find((n) => n?.toLowerCase().startsWith(p));
   return hit === undefined ? undefined : `"${hit}" starts with "${prefix}": ${protectedReason(hit, names)}`;
 };
 
@@ -95,11 +95,9 @@ export const validateDbUser = (value: unknown, names: ProtectedNames = {}, field
   return name;
 };
 
-export const validateGroupRoleName = (value: unknown, field: string): string =>
-  checkShape(field, value, GROUP_OR_DATABASE_PATTERN, 'role name');
+export const validateGroupRoleName = (value: unknown, field: string): string => checkShape(field, value, GROUP_OR_DATABASE_PATTERN, 'role name');
 
-export const validateDatabaseName = (value: unknown, field: string): string =>
-  checkShape(field, value, GROUP_OR_DATABASE_PATTERN, 'database name');
+export const validateDatabaseName = (value: unknown, field: string): string => checkShape(field, value, GROUP_OR_DATABASE_PATTERN, 'database name');
 
 /**
  * The database user name used when a request gives none: the IAM role or user name, exactly

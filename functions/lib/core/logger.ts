@@ -5,7 +5,9 @@ import { emitMetrics, type MetricPoint } from './metrics';
 export const logger = new Logger({ serviceName: 'rds-iam-access' });
 
 export const requestIdOf = (event: unknown): string | undefined => {
-  const e = event as { requestId?: unknown; request?: { requestId?: unknown }; state?: { request?: { requestId?: unknown } }; detail?: { name?: unknown } } | undefined;
+  const e = event as
+    | { requestId?: unknown; request?: { requestId?: unknown }; state?: { request?: { requestId?: unknown } }; detail?: { name?: unknown } }
+    | undefined;
   // Step inputs carry it; a Step Functions status change names the execution, whose name is the request id.
   const id = e?.request?.requestId ?? e?.state?.request?.requestId ?? e?.requestId ?? e?.detail?.name;
   return typeof id === 'string' ? id : undefined;

@@ -27,7 +27,10 @@ const requestFields = () => ({
   /** Set by the API for self-service callers: the database user must belong to this principal. */
   requireOwner: z.string().optional(),
   /** Identity-provider requests: `SOURCE:USER_ID` of the person; only a database user recorded for them is changed. */
-  idpUser: z.string().regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID').optional(),
+  idpUser: z
+    .string()
+    .regex(/^[a-z-]+:[\w.@+=-]{1,128}$/, 'must be SOURCE:USER_ID')
+    .optional(),
 });
 
 const buildOnboardInputSchema = () =>
@@ -79,7 +82,8 @@ export const parseWith = <T>(schema: z.ZodType<T>, input: unknown): T => {
   if (issue.code === 'unrecognized_keys') throw invalid(issue.keys.join(', '), 'is not a known field');
   const field = issue.path.join('.') || '(body)';
   // zod 4 leaves the offending value out of issues, so "missing" is read off the input itself.
-  const present = issue.path.reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[key] : undefined), input) !== undefined;
+  const present =
+    issue.path.reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[key] : undefined), input) !== undefined;
   throw invalid(field, issue.code === 'invalid_type' && !present ? 'is required' : issue.message);
 };
 
@@ -92,12 +96,14 @@ export const checkPrincipalForTarget = (principal: PrincipalArn, target: Resolve
     throw invalid('principalArn', `is in partition ${principal.partition}, but target "${target.name}" is in ${partition}`);
   }
   if (principal.accountId !== target.accountId) {
-    throw invalid('principalArn', `is in account ${principal.accountId}, but target "${target.name}" is in account ${target.accountId}; IAM database authentication works within one account`);
+    throw invalid(
+      'principalArn',
+      `is in account ${principal.accountId}, but target "${target.name}" is in account ${target.accountId}; IAM database authentication works within one account`,
+    );
   }
 };
 
-export const adminUserOf = (target: ResolvedTargetConfig): string | undefined =>
-  target.admin.method === 'iam' ? target.admin.user : undefined;
+export const adminUserOf = (target: ResolvedTargetConfig): string | undefined => (target.admin.method === 'iam' ? target.admin.user : undefined);
 
 /** Names on a target that are never managed, as its configuration knows them (the master user is known from RDS only). */
 export const protectedNamesOfTarget = (target: ResolvedTargetConfig): ProtectedNames & { successorRole: string } => ({
@@ -118,7 +124,11 @@ const checkSharedRole = (config: Config, principal: PrincipalArn, dbUser: string
     if (!shared || raw.idpUser === undefined || raw.sessionTagKey !== shared.tagKey || !sameRoleOrUser(principal.arn, shared.roleArn)) {
       throw invalid('sessionTagKey', 'is set only by identity-provider runs, for the shared role of the mapping (idp.principal kind "shared") with its tagKey');
     }
-    if (!dbUser.startsWith(shared.dbUserPrefix)) throw invalid('dbUser', `"${dbUser}" must start with "${shared.dbUserPrefix}" (idp.principal.dbUserPrefix): the shared role's statement reaches only those names`);
+    if (!dbUser.startsWith(shared.dbUserPrefix))
+      throw invalid(
+        'dbUser',
+        `"${dbUser}" must start with "${shared.dbUserPrefix}" (idp.principal.dbUserPrefix): the shared role's statement reaches only those names`,
+      );
     return shared.dbUserPrefix;
   }
   if (!shared) return undefined;
@@ -127,7 +137,10 @@ const checkSharedRole = (config: Config, principal: PrincipalArn, dbUser: string
     throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be created: ${reason}`, { details: { field: 'dbUser', reason } });
   }
   if (sameRoleOrUser(principal.arn, shared.roleArn)) {
-    throw invalid('principalArn', `is the shared role of the identity-provider mapping: a statement for one database user on it would let every member connect as that user; its members get access through their groups`);
+    throw invalid(
+      'principalArn',
+      `is the shared role of the identity-provider mapping: a statement for one database user on it would let every member connect as that user; its members get access through their groups`,
+    );
   }
   return undefined;
 };
@@ -143,17 +156,25 @@ export const validateOnboardRequest = (input: unknown, config: Config): Validate
   const dbRoles = unique(raw.dbRoles.map((r, i) => validateGroupRoleName(r, `dbRoles[${i}]`)));
   for (const role of dbRoles) {
     if (!target.allowedDbRoles.includes(role)) {
-      throw new ProvisioningError('RoleNotAllowed', `dbRoles: "${role}" is not on the allow-list of target "${target.name}" (allowed: ${target.allowedDbRoles.join(', ') || 'none'})`, {
-        details: { field: 'dbRoles', role },
-      });
+      throw new ProvisioningError(
+        'RoleNotAllowed',
+        `dbRoles: "${role}" is not on the allow-list of target "${target.name}" (allowed: ${target.allowedDbRoles.join(', ') || 'none'})`,
+        {
+          details: { field: 'dbRoles', role },
+        },
+      );
     }
   }
   const databases = unique(raw.databases.map((d, i) => validateDatabaseName(d, `databases[${i}]`)));
   for (const database of databases) {
     if (!target.allowedDatabases.includes(database)) {
-      throw new ProvisioningError('DatabaseNotAllowed', `databases: "${database}" is not in allowedDatabases of target "${target.name}" (allowed: ${target.allowedDatabases.join(', ') || 'none'})`, {
-        details: { field: 'databases', database },
-      });
+      throw new ProvisioningError(
+        'DatabaseNotAllowed',
+        `databases: "${database}" is not in allowedDatabases of target "${target.name}" (allowed: ${target.allowedDatabases.join(', ') || 'none'})`,
+        {
+          details: { field: 'databases', database },
+        },
+      );
     }
   }
   const sessionTagPrefix = checkSharedRole(config, principal, dbUser, raw);

@@ -1,4 +1,5 @@
-import { InvalidToken, SendTaskFailureCommand, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { InvalidToken, SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, TaskDoesNotExist, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { logger } from './logger';
 import type { SQSEvent } from 'aws-lambda';
 import { sfnClient } from './clients';
 
@@ -32,6 +33,18 @@ export const taskTokenConsumer =
   async (event: SQSEvent): Promise<void> => {
     for (const record of event.Records) {
       const { taskToken, input } = JSON.parse(record.body) as TaskTokenMessage<I>;
+      // Is anyone still waiting? A message can come again after its state was answered or ended (SQS delivers at least
+      // once; a copy can outlive a stopped or timed-out execution): run then, the step would act for nobody, e.g. put
+      // a grant back after the user's offboarding. Step Functions answers a closed task's heartbeat with TaskTimedOut.
+      try {
+        await sfnClient().send(new SendTaskHeartbeatCommand({ taskToken }));
+      } catch (e) {
+        if (e instanceof TaskTimedOut || e instanceof InvalidToken || e instanceof TaskDoesNotExist) {
+          logger.warn('limiter message skipped: its state no longer waits', { messageId: record.messageId, error: (e as Error).name });
+          continue;
+        }
+        throw e;
+      }
       let outcome: { output: O } | { error: Error };
       try {
         outcome = { output: await step(input) };
@@ -43,7 +56,11 @@ export const taskTokenConsumer =
         else {
           const { name, message } = outcome.error;
           await sfnClient().send(
-            new SendTaskFailureCommand({ taskToken, error: capped(name, ERROR_MAX), cause: capped(JSON.stringify({ errorType: name, errorMessage: message }), CAUSE_MAX) }),
+            new SendTaskFailureCommand({
+              taskToken,
+              error: capped(name, ERROR_MAX),
+              cause: capped(JSON.stringify({ errorType: name, errorMessage: message }), CAUSE_MAX),
+            }),
           );
         }
       } catch (e) {

@@ -129,7 +129,14 @@ export const readPrincipalGrants = async (iam: IAMClient, principal: PrincipalAr
     for (const p of attached.filter((a) => a.PolicyArn?.includes(`:policy${POLICY_PATH}`))) {
       const facts = await readPolicyFacts(iam, p.PolicyArn as string);
       const owner = isGrantPolicyOf(facts, principal);
-      if (owner) policies.push({ slot: owner.slot, name: facts.name, arn: facts.arn, defaultVersionId: facts.defaultVersionId, grants: await readGrants(iam, facts.arn, facts.defaultVersionId) });
+      if (owner)
+        policies.push({
+          slot: owner.slot,
+          name: facts.name,
+          arn: facts.arn,
+          defaultVersionId: facts.defaultVersionId,
+          grants: await readGrants(iam, facts.arn, facts.defaultVersionId),
+        });
     }
     checkFencing(policies, expected);
     return { attachedCount: attached.length, policies: policies.sort((a, b) => a.slot - b.slot || a.name.localeCompare(b.name)) };
@@ -143,7 +150,8 @@ const checkFencing = (policies: GrantPolicy[], expected: ExpectedPolicies): void
   for (const [arn, version] of Object.entries(expected)) {
     const seen = policies.find((p) => p.arn === arn);
     const stale = version === null ? seen !== undefined : !seen || versionNumber(seen.defaultVersionId) < versionNumber(version);
-    if (stale) throw new ProvisioningError('IamNotYetConsistent', `IAM does not show the last change to ${arn} yet (expected ${version ?? 'deleted'}); retrying`);
+    if (stale)
+      throw new ProvisioningError('IamNotYetConsistent', `IAM does not show the last change to ${arn} yet (expected ${version ?? 'deleted'}); retrying`);
   }
 };
 
@@ -154,7 +162,9 @@ const writePolicyVersion = async (iam: IAMClient, policyArn: string, resources: 
     const oldest = versions.filter((v) => !v.IsDefaultVersion).sort((a, b) => versionNumber(a.VersionId) - versionNumber(b.VersionId))[0];
     if (oldest?.VersionId) await iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: oldest.VersionId }));
   }
-  const out = await iam.send(new CreatePolicyVersionCommand({ PolicyArn: policyArn, PolicyDocument: JSON.stringify(renderPolicy(resources)), SetAsDefault: true }));
+  const out = await iam.send(
+    new CreatePolicyVersionCommand({ PolicyArn: policyArn, PolicyDocument: JSON.stringify(renderPolicy(resources)), SetAsDefault: true }),
+  );
   return out.PolicyVersion?.VersionId ?? 'v1';
 };
 
@@ -179,9 +189,13 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
     // Left over from a run that created it and stopped before attaching, or taken by someone else first.
     const existing = await readPolicyFacts(iam, arn).catch((err: unknown) => (isNoSuchEntity(err) ? undefined : Promise.reject(err)));
     if (!existing || !isGrantPolicyOf(existing, principal)) {
-      throw new ProvisioningError('ForeignPolicyConflict', `IAM policy name ${grantPolicyName(principal, slot)} is taken by a policy that is not this project's grant policy for ${principal.arn} (its path or its ${PRINCIPAL_TAG} tag do not match); it is left untouched: an IAM administrator must delete it`, {
-        details: { policyArn: arn },
-      });
+      throw new ProvisioningError(
+        'ForeignPolicyConflict',
+        `IAM policy name ${grantPolicyName(principal, slot)} is taken by a policy that is not this project's grant policy for ${principal.arn} (its path or its ${PRINCIPAL_TAG} tag do not match); it is left untouched: an IAM administrator must delete it`,
+        {
+          details: { policyArn: arn },
+        },
+      );
     }
     // A retry after a reply lost or throttled between CreatePolicy and the attachment: the document is already right.
     const same = [...(await readGrants(iam, arn, existing.defaultVersionId))].sort().join() === [...resources].sort().join();
@@ -209,10 +223,16 @@ export const planGrantAddition = (current: PrincipalGrants, principal: Principal
   if (roomy) return { action: 'new version', policyName: roomy.name, policyArn: roomy.arn, grants: [...roomy.grants, resourceArn] };
   const total = current.policies.reduce((n, p) => n + p.grants.length, 0);
   if (current.policies.length >= limits.maxGrantPoliciesPerPrincipal) {
-    throw new ProvisioningError('GrantLimitReached', `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`);
+    throw new ProvisioningError(
+      'GrantLimitReached',
+      `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`,
+    );
   }
   if (current.attachedCount >= limits.attachedPoliciesQuota) {
-    throw new ProvisioningError('GrantLimitReached', `${principal.arn} has ${current.attachedCount} managed policies attached, IAM's quota (iam.attachedPoliciesQuota); detach one or raise the quota`);
+    throw new ProvisioningError(
+      'GrantLimitReached',
+      `${principal.arn} has ${current.attachedCount} managed policies attached, IAM's quota (iam.attachedPoliciesQuota); detach one or raise the quota`,
+    );
   }
   const used = new Set(current.policies.map((p) => p.slot));
   const slot = [...Array(limits.maxGrantPoliciesPerPrincipal).keys()].find((n) => !used.has(n)) as number;
@@ -223,23 +243,47 @@ export const planGrantAddition = (current: PrincipalGrants, principal: Principal
  * Adds one `rds-db:connect` resource to the principal's grant policies, under the principal's
  * lock. Re-adding is a no-op; the principal's other policies are never touched.
  */
-export const addConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string, principalId?: string): Promise<GrantChange> =>
-  withPrincipalLock<GrantChange>(deps.lock, principalKey(principal), owner, async (locked, record) => {
-    const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
-    if (finished.length) await record(expected);
-    const current = await readPrincipalGrants(deps.iam, principal, expected);
-    try {
-      const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
-      const held = current.policies.reduce((n, p) => n + p.grants.length, 0);
-      const change = { policyName: plan.policyName, policyArn: plan.policyArn, resourceArn, principalArn: principal.arn, grantsHeld: plan.action === 'none' ? held : held + 1 };
-      if (plan.action === 'none') return { result: { outcome: 'already present', ...change } };
-      const versionId =
-        plan.action === 'new version' ? await writePolicyVersion(deps.iam, plan.policyArn, plan.grants) : await createAndAttach(deps.iam, principal, plan.slot, plan.grants);
-      return { result: { outcome: 'added', ...change }, expected: { ...expected, [plan.policyArn]: versionId } };
-    } catch (e) {
-      return mapAwsError(e, `grant rds-db:connect to ${principal.arn}`, { ...PRINCIPAL_NOT_FOUND, LimitExceeded: 'GrantLimitReached', LimitExceededException: 'GrantLimitReached' });
-    }
-  }, principalId);
+export const addConnectGrant = async (
+  deps: GrantDeps,
+  principal: PrincipalArn,
+  resourceArn: string,
+  owner: string,
+  principalId?: string,
+): Promise<GrantChange> =>
+  withPrincipalLock<GrantChange>(
+    deps.lock,
+    principalKey(principal),
+    owner,
+    async (locked, record) => {
+      const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
+      if (finished.length) await record(expected);
+      const current = await readPrincipalGrants(deps.iam, principal, expected);
+      try {
+        const plan = planGrantAddition(current, principal, resourceArn, deps.limits);
+        const held = current.policies.reduce((n, p) => n + p.grants.length, 0);
+        const change = {
+          policyName: plan.policyName,
+          policyArn: plan.policyArn,
+          resourceArn,
+          principalArn: principal.arn,
+          grantsHeld: plan.action === 'none' ? held : held + 1,
+        };
+        if (plan.action === 'none') return { result: { outcome: 'already present', ...change } };
+        const versionId =
+          plan.action === 'new version'
+            ? await writePolicyVersion(deps.iam, plan.policyArn, plan.grants)
+            : await createAndAttach(deps.iam, principal, plan.slot, plan.grants);
+        return { result: { outcome: 'added', ...change }, expected: { ...expected, [plan.policyArn]: versionId } };
+      } catch (e) {
+        return mapAwsError(e, `grant rds-db:connect to ${principal.arn}`, {
+          ...PRINCIPAL_NOT_FOUND,
+          LimitExceeded: 'GrantLimitReached',
+          LimitExceededException: 'GrantLimitReached',
+        });
+      }
+    },
+    principalId,
+  );
 
 export interface GrantRemoval {
   principalArn: string;
@@ -271,7 +315,11 @@ export const planGrantRemoval = (policies: GrantPolicy[], resourceArn: string): 
  * it is gone (its policies were detached before IAM let it be deleted), every policy under the path
  * proven ours for it, whatever hash its name has.
  */
-export const grantPoliciesOf = async (iam: IAMClient, principal: PrincipalArn, expected: ExpectedPolicies = {}): Promise<{ policies: GrantPolicy[]; principalDeleted: boolean }> => {
+export const grantPoliciesOf = async (
+  iam: IAMClient,
+  principal: PrincipalArn,
+  expected: ExpectedPolicies = {},
+): Promise<{ policies: GrantPolicy[]; principalDeleted: boolean }> => {
   try {
     return { policies: (await readPrincipalGrants(iam, principal, expected)).policies, principalDeleted: false };
   } catch (e) {
@@ -307,7 +355,11 @@ const unlessGone = async (call: Promise<unknown>): Promise<void> => {
  * is no longer provably ours for this principal is left alone. Returns the tokens with those deletions done
  * and what the finished policies granted.
  */
-const finishDeletions = async (iam: IAMClient, principal: PrincipalArn, expected: ExpectedPolicies): Promise<{ expected: ExpectedPolicies; finished: Array<{ policyArn: string; grants: string[] }> }> => {
+const finishDeletions = async (
+  iam: IAMClient,
+  principal: PrincipalArn,
+  expected: ExpectedPolicies,
+): Promise<{ expected: ExpectedPolicies; finished: Array<{ policyArn: string; grants: string[] }> }> => {
   const next: ExpectedPolicies = { ...expected };
   const finished: Array<{ policyArn: string; grants: string[] }> = [];
   try {
@@ -318,7 +370,8 @@ const finishDeletions = async (iam: IAMClient, principal: PrincipalArn, expected
         const grants = await readGrants(iam, policyArn, facts.defaultVersionId).catch((e: unknown) => (isNoSuchEntity(e) ? [] : Promise.reject(e)));
         if (principal.type === 'role') await unlessGone(iam.send(new DetachRolePolicyCommand({ RoleName: principal.name, PolicyArn: policyArn })));
         else await unlessGone(iam.send(new DetachUserPolicyCommand({ UserName: principal.name, PolicyArn: policyArn })));
-        for (const v of (await policyVersions(iam, policyArn)).filter((x) => !x.IsDefaultVersion)) await unlessGone(iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: v.VersionId })));
+        for (const v of (await policyVersions(iam, policyArn)).filter((x) => !x.IsDefaultVersion))
+          await unlessGone(iam.send(new DeletePolicyVersionCommand({ PolicyArn: policyArn, VersionId: v.VersionId })));
         await unlessGone(iam.send(new DeletePolicyCommand({ PolicyArn: policyArn })));
         finished.push({ policyArn, grants });
       }
@@ -337,7 +390,13 @@ const finishDeletions = async (iam: IAMClient, principal: PrincipalArn, expected
  * `guard` runs under the lock before anything is read, and throws to change nothing: the scheduled repair re-checks
  * there that the grant is still dangling, since no grant can be added while the lock is held (review/repair.ts).
  */
-export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalArn, resourceArn: string, owner: string, guard?: () => Promise<void>): Promise<GrantRemoval> =>
+export const removeConnectGrant = async (
+  deps: GrantDeps,
+  principal: PrincipalArn,
+  resourceArn: string,
+  owner: string,
+  guard?: () => Promise<void>,
+): Promise<GrantRemoval> =>
   withPrincipalLock<GrantRemoval>(deps.lock, principalKey(principal), owner, async (locked, record) => {
     if (guard) await guard();
     const { expected, finished } = await finishDeletions(deps.iam, principal, locked);
@@ -346,7 +405,9 @@ export const removeConnectGrant = async (deps: GrantDeps, principal: PrincipalAr
     const plan = planGrantRemoval(policies, resourceArn);
     const next: ExpectedPolicies = { ...expected };
     // A deletion this request started before it was stopped counts as its removal.
-    const changes: GrantRemoval['policies'] = finished.filter((f) => f.grants.includes(resourceArn)).map((f) => ({ policyArn: f.policyArn, change: 'deleted' }));
+    const changes: GrantRemoval['policies'] = finished
+      .filter((f) => f.grants.includes(resourceArn))
+      .map((f) => ({ policyArn: f.policyArn, change: 'deleted' }));
     try {
       for (const p of plan) {
         if (p.change === 'deleted') {
@@ -393,7 +454,13 @@ const readPathPolicy = async (iam: IAMClient, policyArn: string, attempts = 3): 
   }
   try {
     const owner = ownerOfPolicy(facts);
-    return { policyArn, policyName: facts.name, defaultVersionId: facts.defaultVersionId, ...(owner ? { owner } : {}), grants: await readGrants(iam, policyArn, facts.defaultVersionId) };
+    return {
+      policyArn,
+      policyName: facts.name,
+      defaultVersionId: facts.defaultVersionId,
+      ...(owner ? { owner } : {}),
+      grants: await readGrants(iam, policyArn, facts.defaultVersionId),
+    };
   } catch (e) {
     if (!isNoSuchEntity(e)) throw e;
     if (attempts <= 1) throw new ProvisioningError('IamNotYetConsistent', `the default version of ${policyArn} changed under every read; retrying`);
@@ -446,7 +513,11 @@ const policyEntities = async (iam: IAMClient, policyArn: string): Promise<string
   let marker: string | undefined;
   do {
     const page = await iam.send(new ListEntitiesForPolicyCommand({ PolicyArn: policyArn, Marker: marker }));
-    entities.push(...(page.PolicyRoles ?? []).map((r) => arn('role', r.RoleName)), ...(page.PolicyUsers ?? []).map((u) => arn('user', u.UserName)), ...(page.PolicyGroups ?? []).map((g) => arn('group', g.GroupName)));
+    entities.push(
+      ...(page.PolicyRoles ?? []).map((r) => arn('role', r.RoleName)),
+      ...(page.PolicyUsers ?? []).map((u) => arn('user', u.UserName)),
+      ...(page.PolicyGroups ?? []).map((g) => arn('group', g.GroupName)),
+    );
     marker = page.IsTruncated ? page.Marker : undefined;
   } while (marker);
   return entities;

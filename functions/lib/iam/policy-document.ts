@@ -41,7 +41,9 @@ export const LEGACY_TAG = { Key: 'managed-by', Value: 'rds-iam-access' } as cons
 /** IAM tag values cannot hold ',', which IAM names may; names cannot hold '/', so the swap is unambiguous. */
 export const principalTagValue = (principal: PrincipalIdentity): string => principalKey(principal).replace(/,/g, '/');
 
-export const grantPolicyTags = (principal: PrincipalIdentity): Array<{ Key: string; Value: string }> => [{ Key: PRINCIPAL_TAG, Value: principalTagValue(principal) }];
+export const grantPolicyTags = (principal: PrincipalIdentity): Array<{ Key: string; Value: string }> => [
+  { Key: PRINCIPAL_TAG, Value: principalTagValue(principal) },
+];
 
 /** What IAM says about a policy: enough to prove whose it is. */
 export interface PolicyFacts {
@@ -97,9 +99,7 @@ export const policySize = (doc: PolicyDocument): number => JSON.stringify(doc).l
 export const grantsInDocument = (document: string): string[] => {
   const doc = JSON.parse(document.startsWith('%7B') || document.startsWith('%7b') ? decodeURIComponent(document) : document) as PolicyDocument;
   const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-  return statements
-    .filter((s) => s.Sid === STATEMENT_SID && s.Effect === 'Allow')
-    .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+  return statements.filter((s) => s.Sid === STATEMENT_SID && s.Effect === 'Allow').flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
 };
 
 export const fitsInOnePolicy = (resources: readonly string[]): boolean => policySize(renderPolicy(resources)) <= MANAGED_POLICY_MAX_CHARS;

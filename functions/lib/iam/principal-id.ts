@@ -23,8 +23,12 @@ export const readPrincipal = async (iam: IAMClient, principal: PrincipalIdentity
   try {
     const p =
       principal.type === 'role'
-        ? (({ Role: r }) => r && { id: r.RoleId, tags: r.Tags, boundary: r.PermissionsBoundary })(await iam.send(new GetRoleCommand({ RoleName: principal.name })))
-        : (({ User: u }) => u && { id: u.UserId, tags: u.Tags, boundary: u.PermissionsBoundary })(await iam.send(new GetUserCommand({ UserName: principal.name })));
+        ? (({ Role: r }) => r && { id: r.RoleId, tags: r.Tags, boundary: r.PermissionsBoundary })(
+            await iam.send(new GetRoleCommand({ RoleName: principal.name })),
+          )
+        : (({ User: u }) => u && { id: u.UserId, tags: u.Tags, boundary: u.PermissionsBoundary })(
+            await iam.send(new GetUserCommand({ UserName: principal.name })),
+          );
     if (!p?.id) throw new ProvisioningError('TransientAwsError', `IAM returned no unique id for ${who}; retrying`);
     return {
       id: p.id,
@@ -45,12 +49,18 @@ export type GrantableRule = Config['iam']['grantablePrincipals'];
 export const assertGrantable = (principal: PrincipalIdentity & { arn: string }, facts: PrincipalFacts, rule: GrantableRule): void => {
   const problems = [
     ...(rule.tag && facts.tags[rule.tag.key] !== rule.tag.value ? [`carry the tag ${rule.tag.key}=${rule.tag.value}`] : []),
-    ...(rule.permissionsBoundaryArn && facts.permissionsBoundaryArn !== rule.permissionsBoundaryArn ? [`have the permissions boundary ${rule.permissionsBoundaryArn}`] : []),
+    ...(rule.permissionsBoundaryArn && facts.permissionsBoundaryArn !== rule.permissionsBoundaryArn
+      ? [`have the permissions boundary ${rule.permissionsBoundaryArn}`]
+      : []),
   ];
   if (problems.length) {
-    throw new ProvisioningError('NotAuthorized', `principalArn: ${principal.arn} may not be granted database access: this deployment grants only to principals that ${problems.join(' and ')} (iam.grantablePrincipals)`, {
-      details: { field: 'principalArn', reason: 'not grantable' },
-    });
+    throw new ProvisioningError(
+      'NotAuthorized',
+      `principalArn: ${principal.arn} may not be granted database access: this deployment grants only to principals that ${problems.join(' and ')} (iam.grantablePrincipals)`,
+      {
+        details: { field: 'principalArn', reason: 'not grantable' },
+      },
+    );
   }
 };
 
@@ -62,9 +72,13 @@ export const currentPrincipalId = async (iam: IAMClient, principal: PrincipalIde
 export const assertPrincipalId = async (iam: IAMClient, principal: PrincipalIdentity, claimed: string): Promise<void> => {
   const actual = await principalIdOf(iam, principal);
   if (actual !== claimed) {
-    throw new ProvisioningError('PrincipalRecreated', `${principal.type} ${principal.name} now has the unique id ${actual}, not ${claimed}: it was deleted and created again since this request was validated; start a new request`, {
-      details: { field: 'request.principalId' },
-    });
+    throw new ProvisioningError(
+      'PrincipalRecreated',
+      `${principal.type} ${principal.name} now has the unique id ${actual}, not ${claimed}: it was deleted and created again since this request was validated; start a new request`,
+      {
+        details: { field: 'request.principalId' },
+      },
+    );
   }
 };
 

@@ -79,17 +79,34 @@ export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string,
 };
 
 /** Releases the lease; with `expected`, records the policy versions just written. */
-export const releasePrincipalLock = async (deps: LockDeps, principalArn: string, owner: string, expected?: ExpectedPolicies, principalId?: string): Promise<void> => {
+export const releasePrincipalLock = async (
+  deps: LockDeps,
+  principalArn: string,
+  owner: string,
+  expected?: ExpectedPolicies,
+  principalId?: string,
+): Promise<void> => {
   const withId = expected !== undefined && principalId !== undefined;
   try {
     await deps.ddb.send(
       new UpdateItemCommand({
         TableName: deps.table,
         Key: { pk: { S: principalArn } },
-        UpdateExpression: expected ? `SET #policies = :policies${withId ? ', #principalId = :principalId' : ''} REMOVE #owner, #lease` : 'REMOVE #owner, #lease',
+        UpdateExpression: expected
+          ? `SET #policies = :policies${withId ? ', #principalId = :principalId' : ''} REMOVE #owner, #lease`
+          : 'REMOVE #owner, #lease',
         ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner', '#lease': 'leaseUntil', ...(expected ? { '#policies': 'policies' } : {}), ...(withId ? { '#principalId': 'principalId' } : {}) },
-        ExpressionAttributeValues: { ':owner': { S: owner }, ...(expected ? { ':policies': fromExpected(expected) } : {}), ...(withId ? { ':principalId': { S: principalId } } : {}) },
+        ExpressionAttributeNames: {
+          '#owner': 'owner',
+          '#lease': 'leaseUntil',
+          ...(expected ? { '#policies': 'policies' } : {}),
+          ...(withId ? { '#principalId': 'principalId' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':owner': { S: owner },
+          ...(expected ? { ':policies': fromExpected(expected) } : {}),
+          ...(withId ? { ':principalId': { S: principalId } } : {}),
+        },
       }),
     );
   } catch (e) {
@@ -115,7 +132,8 @@ export const recordPolicies = async (deps: LockDeps, principalArn: string, owner
       }),
     );
   } catch (e) {
-    if ((e as Error).name === 'ConditionalCheckFailedException') throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} while changing its grants`);
+    if ((e as Error).name === 'ConditionalCheckFailedException')
+      throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} while changing its grants`);
     return mapAwsError(e, `record the grant policy versions of ${principalArn}`);
   }
 };

@@ -15,7 +15,16 @@ export type IdpMapping = NonNullable<Config['idp']>;
 export type IdpAction =
   | {
       kind: 'onboarding';
-      input: { target: string; principalArn: string; dbUser: string; dbRoles: string[]; databases: string[]; sessionTagKey?: string; idpUser: string; exclusiveRoles: true };
+      input: {
+        target: string;
+        principalArn: string;
+        dbUser: string;
+        dbRoles: string[];
+        databases: string[];
+        sessionTagKey?: string;
+        idpUser: string;
+        exclusiveRoles: true;
+      };
     }
   | { kind: 'offboarding'; input: { target: string; dbUser: string; principalArn?: string; idpUser?: string } };
 
@@ -26,7 +35,8 @@ export interface Decision {
 }
 
 /** How a person is recorded with the database users created for them: the provider and its user id. */
-export const idpUserOf = (change: { source: string; user: { id: string } }): string => `${change.source === 'identity-store' ? 'identity-center' : change.source}:${change.user.id}`;
+export const idpUserOf = (change: { source: string; user: { id: string } }): string =>
+  `${change.source === 'identity-store' ? 'identity-center' : change.source}:${change.user.id}`;
 
 /** The mapping key of a group: its id, or else its name. */
 export const mappedGroup = (idp: IdpMapping, group: GroupRef): string | undefined =>
@@ -41,8 +51,8 @@ export const grantedTargets = (idp: IdpMapping, groups: GroupRef[]): Map<string,
     const m = idp.groups[key];
     for (const t of m.targets) {
       const entry = granted.get(t) ?? { dbRoles: new Set<string>(), databases: new Set<string>() };
-      m.dbRoles.forEach((r) => entry.dbRoles.add(r));
-      m.databases.forEach((d) => entry.databases.add(d));
+      for (const r of m.dbRoles) entry.dbRoles.add(r);
+      for (const d of m.databases) entry.databases.add(d);
       granted.set(t, entry);
     }
   }
@@ -50,12 +60,15 @@ export const grantedTargets = (idp: IdpMapping, groups: GroupRef[]): Map<string,
 };
 
 const render = (template: string, who: { userId: string; userName: string }): string =>
-  template.replace(/\{(userName|userNameLocalPart|userId)\}/g, (_, k: string) => (k === 'userId' ? who.userId : k === 'userName' ? who.userName : who.userName.split('@')[0]));
+  template.replace(/\{(userName|userNameLocalPart|userId)\}/g, (_, k: string) =>
+    k === 'userId' ? who.userId : k === 'userName' ? who.userName : who.userName.split('@')[0],
+  );
 
 /** The person's principal and database user, from the mapping's templates, validated like any request. */
 export const identityOf = (idp: IdpMapping, who: { userId: string; userName: string }): { principalArn: string; dbUser: string; sessionTagKey?: string } => {
   const dbUser = validateDbUser(render(idp.dbUserTemplate, who), {}, 'idp.dbUserTemplate');
-  if (idp.principal.kind === 'shared') return { principalArn: parsePrincipalArn(idp.principal.roleArn, 'idp.principal.roleArn').arn, dbUser, sessionTagKey: idp.principal.tagKey };
+  if (idp.principal.kind === 'shared')
+    return { principalArn: parsePrincipalArn(idp.principal.roleArn, 'idp.principal.roleArn').arn, dbUser, sessionTagKey: idp.principal.tagKey };
   return { principalArn: parsePrincipalArn(render(idp.principal.arnTemplate, who), 'idp.principal.arnTemplate').arn, dbUser };
 };
 
@@ -81,15 +94,30 @@ export const decide = (idp: IdpMapping, change: IdentityChange, person: Person |
   const key = mappedGroup(idp, change.group);
   if (!key) return { actions: [], note: `group ${change.group.name ?? change.group.id} is not mapped` };
   // An add for someone already deactivated or deleted ends in the provider's state: no access.
-  if (!person || !person.active) {
-    return { actions: offboard(idp, idp.groups[key].targets, who, idpUser), note: `${userName} is ${person ? 'deactivated' : 'gone'} in the identity provider` };
+  if (!person?.active) {
+    return {
+      actions: offboard(idp, idp.groups[key].targets, who, idpUser),
+      note: `${userName} is ${person ? 'deactivated' : 'gone'} in the identity provider`,
+    };
   }
   const granted = grantedTargets(idp, person.groups);
   const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
   const actions = idp.groups[key].targets.map((target): IdpAction => {
     const g = granted.get(target);
     return g
-      ? { kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } }
+      ? {
+          kind: 'onboarding',
+          input: {
+            target,
+            principalArn,
+            dbUser,
+            dbRoles: g.dbRoles,
+            databases: g.databases,
+            ...(sessionTagKey ? { sessionTagKey } : {}),
+            idpUser,
+            exclusiveRoles: true,
+          },
+        }
       : offboard(idp, [target], who, idpUser)[0];
   });
   return { actions };

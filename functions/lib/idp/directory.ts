@@ -43,7 +43,8 @@ const NOT_FOUND = new Set(['ResourceNotFoundException', 'ResourceNotFound']);
 export const identityStoreDirectory = (client: IdentitystoreClient, identityStoreId: string): IdentityDirectory => {
   const groupNames = new Map<string, string | undefined>();
   const groupName = async (groupId: string): Promise<string | undefined> => {
-    if (!groupNames.has(groupId)) groupNames.set(groupId, (await client.send(new DescribeGroupCommand({ IdentityStoreId: identityStoreId, GroupId: groupId }))).DisplayName);
+    if (!groupNames.has(groupId))
+      groupNames.set(groupId, (await client.send(new DescribeGroupCommand({ IdentityStoreId: identityStoreId, GroupId: groupId }))).DisplayName);
     return groupNames.get(groupId);
   };
   return {
@@ -53,7 +54,9 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
         const groups: GroupRef[] = [];
         let nextToken: string | undefined;
         do {
-          const page = await client.send(new ListGroupMembershipsForMemberCommand({ IdentityStoreId: identityStoreId, MemberId: { UserId: user.id }, NextToken: nextToken }));
+          const page = await client.send(
+            new ListGroupMembershipsForMemberCommand({ IdentityStoreId: identityStoreId, MemberId: { UserId: user.id }, NextToken: nextToken }),
+          );
           for (const m of page.GroupMemberships ?? []) {
             if (!m.GroupId) continue;
             const name = await groupName(m.GroupId);
@@ -73,11 +76,21 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
         let groupId = group.id;
         try {
           if (group.name !== undefined) {
-            groupId = (await client.send(new GetGroupIdCommand({ IdentityStoreId: identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'displayName', AttributeValue: group.name } } }))).GroupId ?? group.id;
+            groupId =
+              (
+                await client.send(
+                  new GetGroupIdCommand({
+                    IdentityStoreId: identityStoreId,
+                    AlternateIdentifier: { UniqueAttribute: { AttributePath: 'displayName', AttributeValue: group.name } },
+                  }),
+                )
+              ).GroupId ?? group.id;
           }
           let nextToken: string | undefined;
           do {
-            const page = await client.send(new ListGroupMembershipsCommand({ IdentityStoreId: identityStoreId, GroupId: groupId, NextToken: nextToken, MaxResults: PAGE }));
+            const page = await client.send(
+              new ListGroupMembershipsCommand({ IdentityStoreId: identityStoreId, GroupId: groupId, NextToken: nextToken, MaxResults: PAGE }),
+            );
             for (const m of page.GroupMemberships ?? []) {
               if (!m.MemberId || !('UserId' in m.MemberId) || !m.MemberId.UserId) continue;
               const list = memberships.get(m.MemberId.UserId) ?? [];
@@ -125,7 +138,10 @@ const OKTA_ACTIVE = new Set(['ACTIVE', 'PASSWORD_EXPIRED', 'LOCKED_OUT', 'RECOVE
  * answer must not carry the token anywhere else.
  */
 const nextLink = (link: string | null, page: string, orgUrl: string): string | undefined => {
-  const next = link?.split(',').map((l) => /<([^>]+)>;\s*rel="next"/.exec(l)?.[1]).find((u) => u !== undefined);
+  const next = link
+    ?.split(',')
+    .map((l) => /<([^>]+)>;\s*rel="next"/.exec(l)?.[1])
+    .find((u) => u !== undefined);
   if (next === undefined) return undefined;
   let url: URL;
   try {
@@ -135,7 +151,10 @@ const nextLink = (link: string | null, page: string, orgUrl: string): string | u
   }
   const org = new URL(orgUrl);
   if (url.protocol !== 'https:' || url.host !== org.host || url.port !== '' || url.username !== '' || url.password !== '') {
-    throw new ProvisioningError('IdentityProviderUnavailable', `Okta's Link header names a next page at ${url.protocol}//${url.host}, not the configured org ${org.origin}: not followed (the API token is sent to the org only)`);
+    throw new ProvisioningError(
+      'IdentityProviderUnavailable',
+      `Okta's Link header names a next page at ${url.protocol}//${url.host}, not the configured org ${org.origin}: not followed (the API token is sent to the org only)`,
+    );
   }
   return url.href;
 };
@@ -159,7 +178,8 @@ export const oktaDirectory = (orgUrl: string, token: () => Promise<string>, fetc
       for (let url: string | undefined = `${base}/groups`; url; ) {
         const page = await get(url);
         if (!page) break;
-        for (const g of (await page.json()) as Array<{ id?: string; profile?: { name?: string } }>) if (g.id) groups.push({ id: g.id, ...(g.profile?.name ? { name: g.profile.name } : {}) });
+        for (const g of (await page.json()) as Array<{ id?: string; profile?: { name?: string } }>)
+          if (g.id) groups.push({ id: g.id, ...(g.profile?.name ? { name: g.profile.name } : {}) });
         url = nextLink(page.headers.get('link'), url, orgUrl);
       }
       return { userId: user.id, userName: u.profile?.login ?? user.login ?? user.id, active: OKTA_ACTIVE.has(u.status ?? ''), groups };

@@ -40,7 +40,8 @@ export type IdentityChange =
 
 export type ParsedEvent = { kind: 'change'; change: IdentityChange } | { kind: 'ignored'; reason: string };
 
-const malformed = (reason: string): ProvisioningError => new ProvisioningError('ValidationError', `malformed identity event: ${reason}`, { details: { reason } });
+const malformed = (reason: string): ProvisioningError =>
+  new ProvisioningError('ValidationError', `malformed identity event: ${reason}`, { details: { reason } });
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
@@ -65,8 +66,20 @@ const fromCloudTrail = (source: string, envelope: Json, d: Json): ParsedEvent =>
       const base = { source: 'identity-center' as const, eventId };
       // The console's calls: the member as member.memberId (captured) or memberId (as some consumers read it).
       const memberId = obj(rp.member)?.memberId ?? rp.memberId;
-      if (name === 'AddMemberToGroup') return change({ ...base, change: 'membership-added', user: user(memberId, 'requestParameters.member.memberId'), group: { id: text(rp.groupId, 'requestParameters.groupId') } });
-      if (name === 'RemoveMemberFromGroup') return change({ ...base, change: 'membership-removed', user: user(memberId, 'requestParameters.memberId'), group: { id: text(rp.groupId, 'requestParameters.groupId') } });
+      if (name === 'AddMemberToGroup')
+        return change({
+          ...base,
+          change: 'membership-added',
+          user: user(memberId, 'requestParameters.member.memberId'),
+          group: { id: text(rp.groupId, 'requestParameters.groupId') },
+        });
+      if (name === 'RemoveMemberFromGroup')
+        return change({
+          ...base,
+          change: 'membership-removed',
+          user: user(memberId, 'requestParameters.memberId'),
+          group: { id: text(rp.groupId, 'requestParameters.groupId') },
+        });
       if (name === 'DisableUser') return change({ ...base, change: 'user-deactivated', user: user(rp.userId, 'requestParameters.userId') });
       if (name === 'DeleteUser') return change({ ...base, change: 'user-deleted', user: user(rp.userId, 'requestParameters.userId') });
       return ignored(`sso-directory ${name} does not change database access`);
@@ -74,18 +87,40 @@ const fromCloudTrail = (source: string, envelope: Json, d: Json): ParsedEvent =>
     case 'aws.identitystore': {
       const base = { source: 'identity-store' as const, eventId };
       if (name === 'CreateGroupMembership') {
-        return change({ ...base, change: 'membership-added', user: user(obj(rp.memberId)?.userId, 'requestParameters.memberId.userId'), group: { id: text(rp.groupId, 'requestParameters.groupId') } });
+        return change({
+          ...base,
+          change: 'membership-added',
+          user: user(obj(rp.memberId)?.userId, 'requestParameters.memberId.userId'),
+          group: { id: text(rp.groupId, 'requestParameters.groupId') },
+        });
       }
       if (name === 'DeleteGroupMembership') {
-        return change({ ...base, change: 'membership-deleted', membershipId: text(rp.membershipId, 'requestParameters.membershipId'), identityStoreId: text(storeId, 'requestParameters.identityStoreId') });
+        return change({
+          ...base,
+          change: 'membership-deleted',
+          membershipId: text(rp.membershipId, 'requestParameters.membershipId'),
+          identityStoreId: text(storeId, 'requestParameters.identityStoreId'),
+        });
       }
       if (name === 'DeleteUser') return change({ ...base, change: 'user-deleted', user: user(rp.userId, 'requestParameters.userId') });
       return ignored(`identitystore ${name} does not change database access`);
     }
     case 'aws.iam': {
       const accountId = text(d.recipientAccountId ?? envelope.account, 'detail.recipientAccountId');
-      if (name === 'DeleteRole') return change({ source: 'iam', eventId, change: 'principal-deleted', principal: { type: 'role', name: text(rp.roleName, 'requestParameters.roleName'), accountId } });
-      if (name === 'DeleteUser') return change({ source: 'iam', eventId, change: 'principal-deleted', principal: { type: 'user', name: text(rp.userName, 'requestParameters.userName'), accountId } });
+      if (name === 'DeleteRole')
+        return change({
+          source: 'iam',
+          eventId,
+          change: 'principal-deleted',
+          principal: { type: 'role', name: text(rp.roleName, 'requestParameters.roleName'), accountId },
+        });
+      if (name === 'DeleteUser')
+        return change({
+          source: 'iam',
+          eventId,
+          change: 'principal-deleted',
+          principal: { type: 'user', name: text(rp.userName, 'requestParameters.userName'), accountId },
+        });
       return ignored(`iam ${name} does not change database access`);
     }
     default:
@@ -139,7 +174,8 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
   if (detailType === 'AWS API Call via CloudTrail') return fromCloudTrail(source, envelope, detail);
   if (source === 'aws.identitystore' && typeof detailType === 'string') {
     // Native notifications ("User Deleted", ...): their detail is not relied on, only what kind of change it is.
-    if (!/^(User|Group Membership) (Created|Updated|Deleted)$/.test(detailType)) return ignored(`Identity Store "${detailType}" does not change database access`);
+    if (!/^(User|Group Membership) (Created|Updated|Deleted)$/.test(detailType))
+      return ignored(`Identity Store "${detailType}" does not change database access`);
     return change({ source: 'identity-store', eventId: text(envelope.id, 'id'), change: 'directory-changed', detailType });
   }
   throw malformed(`events from ${source} (${String(envelope['detail-type'])}) are not handled`);
@@ -154,6 +190,9 @@ export const IDP_REQUEST_ID_PREFIX = 'idp-';
  */
 export const executionNameFor = (change: Pick<IdentityChange, 'source' | 'eventId'>, action: { kind: string; target: string; dbUser: string }): string => {
   // The action itself is in the name: a redelivery decided against a changed directory cannot reuse a name for another change.
-  const digest = createHash('sha256').update(JSON.stringify([change.source, change.eventId, action.kind, action.target, action.dbUser])).digest('hex').slice(0, 40);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([change.source, change.eventId, action.kind, action.target, action.dbUser]))
+    .digest('hex')
+    .slice(0, 40);
   return `${IDP_REQUEST_ID_PREFIX}${change.source}-${digest}`;
 };

@@ -65,7 +65,12 @@ const principalDeletedActions = async (deps: IdpDeps, principal: { type: 'role' 
       if (record.idpUser && sameRoleOrUser(shared, recorded.arn)) continue;
       const now = await livingId(deleted.partition);
       if (now !== undefined && (record.principalId === undefined || record.principalId === now)) {
-        logger.info('database user kept: a principal of that name exists now', { target: name, dbUser: role.name, principalId: now, recordedPrincipalId: record.principalId });
+        logger.info('database user kept: a principal of that name exists now', {
+          target: name,
+          dbUser: role.name,
+          principalId: now,
+          recordedPrincipalId: record.principalId,
+        });
         continue;
       }
       actions.push({ kind: 'offboarding', input: { target: name, dbUser: role.name, principalArn: recorded.arn } });
@@ -98,7 +103,8 @@ const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Recorde
     const db = await describeTarget(deps.rds(target.region), target);
     for (const role of (await deps.database.review({ target, db }, [])).managed) {
       const comment = parseRoleComment(role.comment);
-      if (comment?.idpUser) found.push({ target: name, dbUser: role.name, idpUser: comment.idpUser, ...(comment.principal ? { principalArn: comment.principal } : {}) });
+      if (comment?.idpUser)
+        found.push({ target: name, dbUser: role.name, idpUser: comment.idpUser, ...(comment.principal ? { principalArn: comment.principal } : {}) });
     }
   }
   return found;
@@ -107,7 +113,10 @@ const createdForPeople = async (deps: IdpDeps, idp: IdpMapping): Promise<Recorde
 const IDENTITY_STORE_ID = /^([0-9a-f]{10}-|)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The mapping's groups as the directory is asked for them: by id, or by name where the key is not an id. */
-const mappedGroups = (idp: IdpMapping): GroupRef[] => Object.keys(idp.groups).sort().map((key) => (IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key }));
+const mappedGroups = (idp: IdpMapping): GroupRef[] =>
+  Object.keys(idp.groups)
+    .sort()
+    .map((key) => (IDENTITY_STORE_ID.test(key) ? { id: key } : { id: key, name: key }));
 
 /**
  * Changes that do not say who (DeleteGroupMembership, notifications), or about someone the directory
@@ -116,7 +125,14 @@ const mappedGroups = (idp: IdpMapping): GroupRef[] => Object.keys(idp.groups).so
  * (deactivated, deleted); otherwise callers ensure there is a directory. `snapshot`: everyone in a
  * mapped group now (IdentityDirectory.everyone), read once instead of once per person.
  */
-const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange, recorded: RecordedUser[], only?: string, snapshot?: Map<string, Person>): Promise<IdpAction[]> => {
+const reconcile = async (
+  deps: IdpDeps,
+  idp: IdpMapping,
+  change: IdentityChange,
+  recorded: RecordedUser[],
+  only?: string,
+  snapshot?: Map<string, Person>,
+): Promise<IdpAction[]> => {
   const actions: IdpAction[] = [];
   const directory = deps.directoryFor(change);
   // People of this provider only: "identity-center:" + user id.
@@ -126,14 +142,22 @@ const reconcile = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChange,
   const grantedFor = (idpUser: string): Promise<Map<string, unknown>> => {
     if (!granted.has(idpUser)) {
       const userId = idpUser.slice(prefix.length);
-      const lookup = only !== undefined || !directory ? Promise.resolve(undefined) : snapshot ? Promise.resolve(snapshot.get(userId)) : directory.person({ id: userId });
-      granted.set(idpUser, lookup.then((person) => (person?.active ? grantedTargets(idp, person.groups) : new Map())));
+      const lookup =
+        only !== undefined || !directory ? Promise.resolve(undefined) : snapshot ? Promise.resolve(snapshot.get(userId)) : directory.person({ id: userId });
+      granted.set(
+        idpUser,
+        lookup.then((person) => (person?.active ? grantedTargets(idp, person.groups) : new Map())),
+      );
     }
     return granted.get(idpUser) as Promise<Map<string, unknown>>;
   };
   for (const u of recorded) {
     if (only !== undefined ? u.idpUser !== only : !u.idpUser.startsWith(prefix)) continue;
-    if (!(await grantedFor(u.idpUser)).has(u.target)) actions.push({ kind: 'offboarding', input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}), idpUser: u.idpUser } });
+    if (!(await grantedFor(u.idpUser)).has(u.target))
+      actions.push({
+        kind: 'offboarding',
+        input: { target: u.target, dbUser: u.dbUser, ...(u.principalArn ? { principalArn: u.principalArn } : {}), idpUser: u.idpUser },
+      });
   }
   return actions;
 };
@@ -171,7 +195,19 @@ const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChan
     const { principalArn, dbUser, sessionTagKey } = identity;
     for (const [target, g] of grantedTargets(idp, person.groups)) {
       if (existing.has(`${target}/${idpUser}`)) continue;
-      actions.push({ kind: 'onboarding', input: { target, principalArn, dbUser, dbRoles: g.dbRoles, databases: g.databases, ...(sessionTagKey ? { sessionTagKey } : {}), idpUser, exclusiveRoles: true } });
+      actions.push({
+        kind: 'onboarding',
+        input: {
+          target,
+          principalArn,
+          dbUser,
+          dbRoles: g.dbRoles,
+          databases: g.databases,
+          ...(sessionTagKey ? { sessionTagKey } : {}),
+          idpUser,
+          exclusiveRoles: true,
+        },
+      });
     }
   }
   return actions;
@@ -216,7 +252,12 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
   const executions: IdpOutcome['executions'] = [];
   // Validated as the workflow would, all before any starts: a request that cannot run is skipped and logged, the others go.
   const valid = actions.flatMap((action) => {
-    const fields = { requestId: executionNameFor(change, { kind: action.kind, target: action.input.target, dbUser: action.input.dbUser }), ...action.input, reason, requestedBy };
+    const fields = {
+      requestId: executionNameFor(change, { kind: action.kind, target: action.input.target, dbUser: action.input.dbUser }),
+      ...action.input,
+      reason,
+      requestedBy,
+    };
     try {
       if (action.kind === 'onboarding') validateOnboardRequest(fields, deps.config);
       else validateOffboardRequest(fields, deps.config);

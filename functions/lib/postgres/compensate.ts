@@ -13,7 +13,11 @@ export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by t
  * when it carries the marker AND its comment names this request as its creator, so a role an
  * earlier request created, or one nobody here created, is never dropped.
  */
-export const dropRoleCreatedBy = async (client: Client, dbUser: string, requestId: string): Promise<{ outcome: CompensationOutcome; statements: SqlStep[] }> => {
+export const dropRoleCreatedBy = async (
+  client: Client,
+  dbUser: string,
+  requestId: string,
+): Promise<{ outcome: CompensationOutcome; statements: SqlStep[] }> => {
   try {
     return await inTransaction(client, async () => {
       await lockProjectKey(client, lockKey.role(dbUser));

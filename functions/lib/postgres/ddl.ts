@@ -15,9 +15,27 @@ const serverQuoted = (identity: ServerQuoted): string => identity;
 
 /** The object kinds ALTER ... OWNER TO and REVOKE ... ON may name here: a fixed list, never input. */
 const OBJECT_KEYWORDS = new Set([
-  'TABLE', 'SEQUENCE', 'VIEW', 'MATERIALIZED VIEW', 'FOREIGN TABLE', 'FUNCTION', 'AGGREGATE', 'PROCEDURE', 'DOMAIN', 'TYPE', 'SERVER',
-  'FOREIGN SERVER', 'OPERATOR', 'OPERATOR CLASS', 'OPERATOR FAMILY', 'COLLATION', 'CONVERSION', 'TEXT SEARCH CONFIGURATION',
-  'TEXT SEARCH DICTIONARY', 'STATISTICS', 'LANGUAGE',
+  'TABLE',
+  'SEQUENCE',
+  'VIEW',
+  'MATERIALIZED VIEW',
+  'FOREIGN TABLE',
+  'FUNCTION',
+  'AGGREGATE',
+  'PROCEDURE',
+  'DOMAIN',
+  'TYPE',
+  'SERVER',
+  'FOREIGN SERVER',
+  'OPERATOR',
+  'OPERATOR CLASS',
+  'OPERATOR FAMILY',
+  'COLLATION',
+  'CONVERSION',
+  'TEXT SEARCH CONFIGURATION',
+  'TEXT SEARCH DICTIONARY',
+  'STATISTICS',
+  'LANGUAGE',
 ]);
 const keyword = (k: string): string => {
   if (!OBJECT_KEYWORDS.has(k)) throw new Error(`not an object keyword this project uses: ${k}`);
@@ -66,7 +84,13 @@ export interface RoleComment {
 export type CreationRecord = Omit<RoleComment, 'managedBy'>;
 
 export const roleComment = ({ createdBy, principal, principalId, idpUser }: CreationRecord): string =>
-  JSON.stringify({ managedBy: 'rds-iam-access', createdBy, ...(principal ? { principal } : {}), ...(principalId ? { principalId } : {}), ...(idpUser ? { idpUser } : {}) } satisfies RoleComment);
+  JSON.stringify({
+    managedBy: 'rds-iam-access',
+    createdBy,
+    ...(principal ? { principal } : {}),
+    ...(principalId ? { principalId } : {}),
+    ...(idpUser ? { idpUser } : {}),
+  } satisfies RoleComment);
 
 export const parseRoleComment = (comment: string | null): RoleComment | undefined => {
   if (!comment) return undefined;
@@ -124,7 +148,11 @@ export const ddl = {
     purpose: `record that request ${record.createdBy} created ${user}`,
   }),
   enableLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} WITH LOGIN`, purpose: `allow ${user} to log in` }),
-  grantRole: (role: string, user: string, asGrantor = false): SqlStep => ({ sql: `GRANT ${id(role)} TO ${id(user)}`, purpose: `grant ${role} to ${user}`, ...(asGrantor ? { asGrantor: true as const } : {}) }),
+  grantRole: (role: string, user: string, asGrantor = false): SqlStep => ({
+    sql: `GRANT ${id(role)} TO ${id(user)}`,
+    purpose: `grant ${role} to ${user}`,
+    ...(asGrantor ? { asGrantor: true as const } : {}),
+  }),
   grantConnect: (database: string, user: string): SqlStep => ({
     sql: `GRANT CONNECT ON DATABASE ${id(database)} TO ${id(user)}`,
     purpose: `allow ${user} to connect to database ${database}`,
@@ -140,6 +168,7 @@ export const offboardDdl = {
   blockLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} NOLOGIN`, purpose: `block new logins of ${user}` }),
   /** REASSIGN/DROP OWNED need the privileges of both roles; PostgreSQL 16+ grants without INHERIT by default. */
   inheritRole: (role: string, versionNum: number): SqlStep => ({
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/boundaries.test.ts)
     sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT TRUE' : ''),
     purpose: `let the admin act with the privileges of ${role}`,
   }),
@@ -169,11 +198,12 @@ export const quarantineDdl = {
     purpose: `create the quarantine role ${role} (no login, no privileges, no members) for objects of offboarded users that must not run with anyone's rights`,
   }),
   commentRole: (role: string): SqlStep => ({
-    sql: `COMMENT ON ROLE ${id(role)} IS ${escapeLiteral('Owns objects of users offboarded by rds-iam-access that would otherwise run with the successor role\'s rights. Never grant it to anyone, never grant it privileges.')}`,
+    sql: `COMMENT ON ROLE ${id(role)} IS ${escapeLiteral("Owns objects of users offboarded by rds-iam-access that would otherwise run with the successor role's rights. Never grant it to anyone, never grant it privileges.")}`,
     purpose: `describe the quarantine role ${role}`,
   }),
   /** ALTER ... OWNER TO needs the admin to be able to SET ROLE to the new owner: only for this transaction. */
   actAs: (role: string, versionNum: number): SqlStep => ({
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/boundaries.test.ts)
     sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT FALSE, SET TRUE' : ''),
     purpose: `let the admin hand objects to ${role} (revoked again in the same transaction)`,
   }),
@@ -183,9 +213,18 @@ export const quarantineDdl = {
    * name the object when revoking as the owner: only for this transaction. Where the admin may grant
    * CREATE only, PostgreSQL warns and grants that; USAGE then comes from PUBLIC or the REVOKE fails (42501).
    */
-  lendSchema: (schema: string, role: string): SqlStep => ({ sql: `GRANT USAGE, CREATE ON SCHEMA ${id(schema)} TO ${id(role)}`, purpose: `let ${role} own objects in schema ${schema} (revoked again in the same transaction)` }),
-  takeSchemaBack: (schema: string, role: string): SqlStep => ({ sql: `REVOKE USAGE, CREATE ON SCHEMA ${id(schema)} FROM ${id(role)}`, purpose: `take USAGE and CREATE on schema ${schema} back from ${role}` }),
-  alterOwner: (kind: string, identity: ServerQuoted, role: string): SqlStep => ({ sql: `ALTER ${keyword(kind)} ${serverQuoted(identity)} OWNER TO ${id(role)}`, purpose: `hand ${kind.toLowerCase()} ${identity} to ${role}` }),
+  lendSchema: (schema: string, role: string): SqlStep => ({
+    sql: `GRANT USAGE, CREATE ON SCHEMA ${id(schema)} TO ${id(role)}`,
+    purpose: `let ${role} own objects in schema ${schema} (revoked again in the same transaction)`,
+  }),
+  takeSchemaBack: (schema: string, role: string): SqlStep => ({
+    sql: `REVOKE USAGE, CREATE ON SCHEMA ${id(schema)} FROM ${id(role)}`,
+    purpose: `take USAGE and CREATE on schema ${schema} back from ${role}`,
+  }),
+  alterOwner: (kind: string, identity: ServerQuoted, role: string): SqlStep => ({
+    sql: `ALTER ${keyword(kind)} ${serverQuoted(identity)} OWNER TO ${id(role)}`,
+    purpose: `hand ${kind.toLowerCase()} ${identity} to ${role}`,
+  }),
   /**
    * Run as the new owner (SET LOCAL ROLE), so the owner is the grantor: run as the admin, PostgreSQL may
    * pick another grantor (a role holding a grant option, such as the successor), and revoke nothing.
@@ -193,9 +232,16 @@ export const quarantineDdl = {
   setRole: (role: string): SqlStep => ({ sql: `SET LOCAL ROLE ${id(role)}`, purpose: `act as ${role}, the owner, to revoke what others hold` }),
   resetRole: (): SqlStep => ({ sql: 'RESET ROLE', purpose: 'act as the admin again' }),
   revokeAll: (kind: string, identity: ServerQuoted, grantees: string[]): SqlStep => ({
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/boundaries.test.ts)
     sql: `REVOKE ALL ON ${keyword(kind)} ${serverQuoted(identity)} FROM PUBLIC` + (grantees.length ? `, ${ids(grantees)}` : '') + ' CASCADE',
     purpose: `revoke every privilege others hold on ${kind.toLowerCase()} ${identity} (${['PUBLIC', ...grantees].join(', ')})`,
   }),
-  disableRule: (table: ServerQuoted, rule: string): SqlStep => ({ sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE RULE ${id(rule)}`, purpose: `disable rule ${rule} on ${table} (kept, not dropped)` }),
-  disableTrigger: (table: ServerQuoted, trigger: string): SqlStep => ({ sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE TRIGGER ${id(trigger)}`, purpose: `disable trigger ${trigger} on ${table} (kept, not dropped)` }),
+  disableRule: (table: ServerQuoted, rule: string): SqlStep => ({
+    sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE RULE ${id(rule)}`,
+    purpose: `disable rule ${rule} on ${table} (kept, not dropped)`,
+  }),
+  disableTrigger: (table: ServerQuoted, trigger: string): SqlStep => ({
+    sql: `ALTER TABLE ONLY ${serverQuoted(table)} DISABLE TRIGGER ${id(trigger)}`,
+    purpose: `disable trigger ${trigger} on ${table} (kept, not dropped)`,
+  }),
 };

@@ -47,16 +47,30 @@ export const assertNotProtected = async (client: Client, dbUser: string, names: 
 };
 
 /** Refuses a role this project does not own, or offboarding without a successor to receive its objects. */
-export const assertOffboardable = async (client: Client, dbUser: string, role: RoleState, successorRole: string, requireOwner?: PrincipalArn, idpUser?: string): Promise<void> => {
+export const assertOffboardable = async (
+  client: Client,
+  dbUser: string,
+  role: RoleState,
+  successorRole: string,
+  requireOwner?: PrincipalArn,
+  idpUser?: string,
+): Promise<void> => {
   if (!isManaged(role)) {
-    throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`, {
-      details: { field: 'dbUser' },
-    });
+    throw new ProvisioningError(
+      'UnmanagedRoleConflict',
+      `database role "${dbUser}" was not created by this project (it is not a member of ${MARKER_ROLE}); it is left untouched`,
+      {
+        details: { field: 'dbUser' },
+      },
+    );
   }
   if (requireOwner) assertOwnedBy(dbUser, role, requireOwner);
   if (idpUser) assertRecordedFor(dbUser, role, idpUser);
   if ((await client.query(EXISTING_ROLES, [[successorRole]])).rowCount === 0) {
-    throw new ProvisioningError('ConfigurationError', `successor role "${successorRole}" does not exist on the target; create it before offboarding so no object is lost`);
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `successor role "${successorRole}" does not exist on the target; create it before offboarding so no object is lost`,
+    );
   }
 };
 
@@ -73,7 +87,13 @@ export interface DeactivateResult {
  * administrators can connect without any rds-db:connect statement), then end the sessions
  * and check that none is left.
  */
-export const deactivateDbUser = async (client: Client, dbUser: string, names: ProtectedNames & { successorRole: string }, requireOwner?: PrincipalArn, idpUser?: string): Promise<DeactivateResult> => {
+export const deactivateDbUser = async (
+  client: Client,
+  dbUser: string,
+  names: ProtectedNames & { successorRole: string },
+  requireOwner?: PrincipalArn,
+  idpUser?: string,
+): Promise<DeactivateResult> => {
   try {
     await assertNotProtected(client, dbUser, names);
     assertCanSignal(await readAdminCapabilities(client, []));
@@ -90,7 +110,8 @@ export const deactivateDbUser = async (client: Client, dbUser: string, names: Pr
     const version = await versionOf(client);
     const { rows } = await client.query<{ terminated: number }>(TERMINATE_SESSIONS(version), [dbUser]);
     const left = (await client.query<{ n: number }>(SESSION_COUNT, [dbUser])).rows[0].n;
-    if (left > 0) throw new ProvisioningError('TransientDatabaseError', `${left} session(s) of "${dbUser}" are still open after pg_terminate_backend; retrying`);
+    if (left > 0)
+      throw new ProvisioningError('TransientDatabaseError', `${left} session(s) of "${dbUser}" are still open after pg_terminate_backend; retrying`);
     return { found: true, loginBlocked: true, sessionsTerminated: rows[0].terminated, statements: blocked.steps };
   } catch (e) {
     throw toProvisioningError(e, `deactivate database user "${dbUser}"`);
@@ -127,7 +148,13 @@ export interface ReassignPlace {
 }
 
 /** What the user owns in the database `client` is connected to, decided object by object, with the statements that carry it out. */
-export const planReassignmentHere = async (client: Client, dbUser: string, successor: string, settings: ReassignmentSettings, place: ReassignPlace): Promise<{ owned: number; decisions: ObjectDecision[]; steps: SqlStep[] }> => {
+export const planReassignmentHere = async (
+  client: Client,
+  dbUser: string,
+  successor: string,
+  settings: ReassignmentSettings,
+  place: ReassignPlace,
+): Promise<{ owned: number; decisions: ObjectDecision[]; steps: SqlStep[] }> => {
   const owned = (await client.query<{ n: number }>(OWNED_IN_CURRENT_DATABASE, [dbUser])).rows[0].n;
   const { objects, hooks } = await readOwnedObjects(client, [dbUser], successor, settings.quarantineRole, place.includeShared);
   return { owned, ...planReassignment(objects, hooks, place.database, settings, place.versionNum) };
@@ -138,7 +165,13 @@ export const planReassignmentHere = async (client: Client, dbUser: string, succe
  * disable), hand the rest to the successor, then drop its privileges; one transaction, so REASSIGN
  * OWNED (which moves everything still owned) never sees an unsafe object.
  */
-export const reassignOwnedHere = async (client: Client, dbUser: string, successor: string, settings: ReassignmentSettings, place: ReassignPlace): Promise<ReassignedHere> => {
+export const reassignOwnedHere = async (
+  client: Client,
+  dbUser: string,
+  successor: string,
+  settings: ReassignmentSettings,
+  place: ReassignPlace,
+): Promise<ReassignedHere> => {
   try {
     return await inTransaction(client, async () => {
       // DROP OWNED also revokes grants on databases (shared rows, whichever database it runs in): the same keys
@@ -185,7 +218,11 @@ export const dropManagedRole = async (client: Client, dbUser: string): Promise<D
       const statements = [...(role?.canLogin ? [offboardDdl.blockLogin(dbUser)] : []), ...access, ...revokes];
       if (statements.length) await client.query(batchOf(statements));
       const deps = await client.query<{ database: string; kind: string; n: number }>(REMAINING_DEPENDENCIES, [dbUser]);
-      return { status: 'deactivated-not-dropped' as const, statements, remainingDependencies: deps.rows.map((r) => ({ database: r.database, kind: r.kind, count: r.n })) };
+      return {
+        status: 'deactivated-not-dropped' as const,
+        statements,
+        remainingDependencies: deps.rows.map((r) => ({ database: r.database, kind: r.kind, count: r.n })),
+      };
     });
   } catch (e) {
     throw toProvisioningError(e, `deactivate database user "${dbUser}" after DROP ROLE failed`);

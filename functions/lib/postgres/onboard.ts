@@ -104,9 +104,13 @@ export const isManaged = (role: RoleState): boolean => role.memberOf.includes(MA
 export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: string): void => {
   const recorded = parseRoleComment(role.comment)?.idpUser;
   if (recorded !== idpUser) {
-    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" was not created for identity-provider person ${idpUser} (recorded: ${recorded ?? 'none'}); an administrator must resolve the name clash`, {
-      details: { reason: 'not recorded for this person', field: 'dbUser' },
-    });
+    throw new ProvisioningError(
+      'NotAuthorized',
+      `database user "${dbUser}" was not created for identity-provider person ${idpUser} (recorded: ${recorded ?? 'none'}); an administrator must resolve the name clash`,
+      {
+        details: { reason: 'not recorded for this person', field: 'dbUser' },
+      },
+    );
   }
 };
 
@@ -117,11 +121,16 @@ export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: stri
 export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalArn, ownerId?: string): void => {
   const recorded = parseRoleComment(role.comment);
   // By name (names are unique per account), and by unique id when both are known.
-  const same = sameRoleOrUser(recorded?.principal, owner.arn) && (ownerId === undefined || recorded?.principalId === undefined || recorded.principalId === ownerId);
+  const same =
+    sameRoleOrUser(recorded?.principal, owner.arn) && (ownerId === undefined || recorded?.principalId === undefined || recorded.principalId === ownerId);
   if (!same) {
-    throw new ProvisioningError('NotAuthorized', `database user "${dbUser}" belongs to ${recorded?.principal ?? 'no recorded principal'}${recorded?.principalId ? ` (unique id ${recorded.principalId})` : ''}, not to ${owner.arn}${ownerId ? ` (unique id ${ownerId})` : ''}; only an administrator may change it`, {
-      details: { reason: 'not own database user', field: 'dbUser' },
-    });
+    throw new ProvisioningError(
+      'NotAuthorized',
+      `database user "${dbUser}" belongs to ${recorded?.principal ?? 'no recorded principal'}${recorded?.principalId ? ` (unique id ${recorded.principalId})` : ''}, not to ${owner.arn}${ownerId ? ` (unique id ${ownerId})` : ''}; only an administrator may change it`,
+      {
+        details: { reason: 'not own database user', field: 'dbUser' },
+      },
+    );
   }
 };
 
@@ -141,7 +150,11 @@ export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn
 
 /** Of `roles`, those the admin holds ADMIN OPTION on. On PostgreSQL 16+ each is a walk of every role the admin created. */
 const readAdminOptionOn = async (client: Client, roles: string[]): Promise<string[]> =>
-  roles.length ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles])).rows.filter((r) => r.has_admin_option).map((r) => r.rolname) : [];
+  roles.length
+    ? (await client.query<{ rolname: string; has_admin_option: boolean }>(ADMIN_OPTION_ON, [roles])).rows
+        .filter((r) => r.has_admin_option)
+        .map((r) => r.rolname)
+    : [];
 
 export const readAdminCapabilities = async (client: Client, roles: string[]): Promise<AdminCapabilities> => {
   const { rows } = await client.query<{ admin: string; superuser: boolean; createrole: boolean; can_signal: boolean; version_num: number }>(ADMIN_CAPABILITIES);
@@ -165,10 +178,15 @@ export const readAdminCapabilities = async (client: Client, roles: string[]): Pr
 export const readGrantor = async (client: Client, caps: AdminCapabilities, grantable: string[]): Promise<GrantorState | undefined> => {
   if (caps.superuser || caps.versionNum < 160000) return undefined;
   const g = (
-    await client.query<{ grantor_exists: boolean; admin_can_set: boolean; admin_can_admin: boolean; admin_on: string[]; other_members: string[]; has_attributes: boolean | null; uses_memberships: boolean }>(
-      GRANTOR_STATE,
-      [GRANTOR_ROLE, grantable],
-    )
+    await client.query<{
+      grantor_exists: boolean;
+      admin_can_set: boolean;
+      admin_can_admin: boolean;
+      admin_on: string[];
+      other_members: string[];
+      has_attributes: boolean | null;
+      uses_memberships: boolean;
+    }>(GRANTOR_STATE, [GRANTOR_ROLE, grantable])
   ).rows[0];
   // Only a grantor this admin would act as is checked: one it has no part in (another admin's) is simply not used.
   const ours = g.admin_can_set || g.admin_can_admin;
@@ -197,9 +215,13 @@ const usable = (g: GrantorState | undefined): g is GrantorState => g !== undefin
 export const grantorAccess = (g: GrantorState | undefined, admin: string): SqlStep[] => {
   if (g?.adminCanSet) return [];
   if (g && (!g.exists || g.adminCanAdmin)) return [ddl.letAdminActAsGrantor()];
-  throw new ProvisioningError('AdminLacksPrivilege', `admin user ${admin} cannot act as ${GRANTOR_ROLE}, which granted memberships it must revoke; as a superuser or the role's creator run: GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`, {
-    details: { missing: [`GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`] },
-  });
+  throw new ProvisioningError(
+    'AdminLacksPrivilege',
+    `admin user ${admin} cannot act as ${GRANTOR_ROLE}, which granted memberships it must revoke; as a superuser or the role's creator run: GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`,
+    {
+      details: { missing: [`GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`] },
+    },
+  );
 };
 
 export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promise<OnboardInspection> => {
@@ -218,7 +240,10 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
   const askAdmin = usable(grantor) ? [...new Set([...planned.grantorNeeds, ...planned.adminRevokes])] : grantable;
   const capabilities = { ...base, adminOptionOn: await readAdminOptionOn(client, askAdmin) };
   // The allowed databases too (one query): what exists is named when a requested one does not.
-  const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [[...new Set([...spec.databases, ...(spec.allowedDatabases ?? [])])], spec.dbUser]);
+  const databases = await client.query<{ name: string; admin_can_grant: boolean; user_has_connect: boolean }>(DATABASE_CONNECT_STATE, [
+    [...new Set([...spec.databases, ...(spec.allowedDatabases ?? [])])],
+    spec.dbUser,
+  ]);
   const existingRoles = existing.rows.map((r) => r.name);
   return {
     capabilities,
@@ -227,7 +252,9 @@ export const inspectOnboarding = async (client: Client, spec: DbUserSpec): Promi
     role,
     markerExists: existingRoles.includes(MARKER_ROLE),
     existingRoles,
-    databases: databases.rows.filter((d) => spec.databases.includes(d.name)).map((d) => ({ name: d.name, adminCanGrant: d.admin_can_grant, userHasConnect: d.user_has_connect })),
+    databases: databases.rows
+      .filter((d) => spec.databases.includes(d.name))
+      .map((d) => ({ name: d.name, adminCanGrant: d.admin_can_grant, userHasConnect: d.user_has_connect })),
     existingDatabases: databases.rows.map((d) => d.name),
   };
 };
@@ -296,21 +323,30 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   }
   const missingGroups = spec.dbRoles.filter((r) => !inspection.existingRoles.includes(r));
   if (missingGroups.length) {
-    throw new ProvisioningError('UnknownGroupRole', `dbRoles: ${missingGroups.join(', ')} do(es) not exist on the target; a DBA creates group roles before they are put on the allow-list`, {
-      details: { field: 'dbRoles', roles: missingGroups },
-    });
+    throw new ProvisioningError(
+      'UnknownGroupRole',
+      `dbRoles: ${missingGroups.join(', ')} do(es) not exist on the target; a DBA creates group roles before they are put on the allow-list`,
+      {
+        details: { field: 'dbRoles', roles: missingGroups },
+      },
+    );
   }
   assertDatabasesExist(spec.databases, inspection.existingDatabases, spec.allowedDatabases);
 
   const role = inspection.role;
   if (role && !isManaged(role)) {
-    throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" already exists and was not created by this project; it is left untouched (granting rds_iam would lock out its password login). Choose another dbUser, or have a DBA adopt it by granting ${MARKER_ROLE}.`, {
-      details: { field: 'dbUser' },
-    });
+    throw new ProvisioningError(
+      'UnmanagedRoleConflict',
+      `database role "${dbUser}" already exists and was not created by this project; it is left untouched (granting rds_iam would lock out its password login). Choose another dbUser, or have a DBA adopt it by granting ${MARKER_ROLE}.`,
+      {
+        details: { field: 'dbUser' },
+      },
+    );
   }
   if (role) assertNotRecreated(dbUser, role, spec.principalArn, spec.principalId);
   // Self-service: the request's principal is the caller's own, so its unique id is the owner's.
-  if (role && spec.requireOwner) assertOwnedBy(dbUser, role, spec.requireOwner, sameRoleOrUser(spec.principalArn, spec.requireOwner.arn) ? spec.principalId : undefined);
+  if (role && spec.requireOwner)
+    assertOwnedBy(dbUser, role, spec.requireOwner, sameRoleOrUser(spec.principalArn, spec.requireOwner.arn) ? spec.principalId : undefined);
   if (role && spec.idpUser) assertRecordedFor(dbUser, role, spec.idpUser);
   if (role?.superuser) {
     throw new ProvisioningError('UnmanagedRoleConflict', `database role "${dbUser}" has been made SUPERUSER outside this project; refusing to manage it`);
@@ -330,7 +366,10 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
     steps.push(...grantorAccess(inspection.grantor, inspection.capabilities.admin));
   }
   if (!role) {
-    steps.push(ddl.createUser(dbUser), ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }));
+    steps.push(
+      ddl.createUser(dbUser),
+      ddl.commentUser(dbUser, { createdBy: spec.requestId, principal: spec.principalArn, principalId: spec.principalId, idpUser: spec.idpUser }),
+    );
   } else if (!role.canLogin) {
     steps.push(ddl.enableLogin(dbUser));
   }
@@ -345,9 +384,13 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
 /** Offboarding refuses an admin that could not end the sessions in its way, before it waits on anything. */
 export const assertCanSignal = (caps: AdminCapabilities): void => {
   if (!caps.canSignal) {
-    throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot end other roles' sessions, so any login could hold up this offboarding; as a superuser or rds_superuser run: GRANT pg_signal_backend TO ${caps.admin}`, {
-      details: { missing: [`GRANT pg_signal_backend TO ${caps.admin}`] },
-    });
+    throw new ProvisioningError(
+      'AdminLacksPrivilege',
+      `admin user ${caps.admin} cannot end other roles' sessions, so any login could hold up this offboarding; as a superuser or rds_superuser run: GRANT pg_signal_backend TO ${caps.admin}`,
+      {
+        details: { missing: [`GRANT pg_signal_backend TO ${caps.admin}`] },
+      },
+    );
   }
 };
 
@@ -377,9 +420,13 @@ export const checkCapabilities = (inspection: OnboardInspection, spec: DbUserSpe
     if (!db.userHasConnect && !db.adminCanGrant) problems.push(`GRANT CONNECT ON DATABASE ${db.name} TO ${caps.admin} WITH GRANT OPTION`);
   }
   if (problems.length) {
-    throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot provision "${spec.dbUser}"; as a superuser or the role owner run: ${problems.join('; ')}`, {
-      details: { missing: problems },
-    });
+    throw new ProvisioningError(
+      'AdminLacksPrivilege',
+      `admin user ${caps.admin} cannot provision "${spec.dbUser}"; as a superuser or the role owner run: ${problems.join('; ')}`,
+      {
+        details: { missing: problems },
+      },
+    );
   }
 };
 
@@ -400,7 +447,10 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       // them, or fail with 42710 and are retried.
       if (steps.some((s) => s.projectRole)) await lockProjectKey(client, lockKey.marker());
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
-      const aclChanges = inspection.databases.filter((d) => !d.userHasConnect).map((d) => d.name).sort();
+      const aclChanges = inspection.databases
+        .filter((d) => !d.userHasConnect)
+        .map((d) => d.name)
+        .sort();
       for (const db of aclChanges) await lockProjectKey(client, lockKey.database(db));
       // One round trip for all of them: the database's key (every onboarding on that database waits for it) is then
       // held for this batch and the COMMIT only, not for a round trip per statement.

@@ -68,7 +68,8 @@ interface KindHandling {
   why?: string;
 }
 
-const ROUTINE = "a routine runs the leaver's code: as its owner when SECURITY DEFINER, else as whoever calls it (table maintenance calls it as the table owner)";
+const ROUTINE =
+  "a routine runs the leaver's code: as its owner when SECURITY DEFINER, else as whoever calls it (table maintenance calls it as the table owner)";
 
 /** Keyed by catalog, or catalog:subkind. A catalog missing here is refused: nothing unknown is handed over. */
 const KINDS: Record<string, KindHandling> = {
@@ -102,7 +103,10 @@ const KINDS: Record<string, KindHandling> = {
   pg_publication: {},
   pg_default_acl: { always: 'remove', why: 'default privileges the user set; DROP OWNED removes them' },
   pg_event_trigger: { always: 'refuse', why: "an event trigger runs on everyone's DDL and only a superuser may own one: a DBA must review it" },
-  pg_subscription: { always: 'refuse', why: "a subscription writes replicated rows with its owner's rights and cannot be owned by a role without privileges: a DBA must review it" },
+  pg_subscription: {
+    always: 'refuse',
+    why: "a subscription writes replicated rows with its owner's rights and cannot be owned by a role without privileges: a DBA must review it",
+  },
   pg_foreign_data_wrapper: { always: 'refuse', why: 'only a superuser may own a foreign-data wrapper: a DBA must review it' },
 };
 
@@ -160,12 +164,22 @@ interface Decided {
 
 const decideOne = (o: OwnedObject, database: string): Omit<Decided, 'movesWithTable'> => {
   const handling = handlingOf(o);
-  const at = (action: ObjectAction, reason: string): Omit<Decided, 'movesWithTable'> => ({ object: o, handling, decision: { database, owner: o.owner, kind: o.kind, name: o.identity, action, reason } });
-  const quarantine = (reason: string) => (handling.alter ? at('quarantine', reason) : at('refuse', `${reason}, and it cannot be handed to the quarantine role: a DBA must review it`));
+  const at = (action: ObjectAction, reason: string): Omit<Decided, 'movesWithTable'> => ({
+    object: o,
+    handling,
+    decision: { database, owner: o.owner, kind: o.kind, name: o.identity, action, reason },
+  });
+  const quarantine = (reason: string) =>
+    handling.alter ? at('quarantine', reason) : at('refuse', `${reason}, and it cannot be handed to the quarantine role: a DBA must review it`);
   if (handling.always === 'quarantine') return quarantine(handling.why ?? '');
   if (handling.always) return at(handling.always, handling.why ?? '');
-  if (o.callsForeign.length) return quarantine(`it runs functions of other roles (${o.callsForeign.join(', ')}) whose owners could change them to run with its owner's rights`);
-  if (o.callsQuarantined.length) return at('successor', `data, kept; its defaults, checks, indexes or policies call quarantined functions (${o.callsQuarantined.join(', ')}), which now fail with "permission denied" until a DBA reviews them`);
+  if (o.callsForeign.length)
+    return quarantine(`it runs functions of other roles (${o.callsForeign.join(', ')}) whose owners could change them to run with its owner's rights`);
+  if (o.callsQuarantined.length)
+    return at(
+      'successor',
+      `data, kept; its defaults, checks, indexes or policies call quarantined functions (${o.callsQuarantined.join(', ')}), which now fail with "permission denied" until a DBA reviews them`,
+    );
   return at('successor', 'data, kept');
 };
 
@@ -183,10 +197,16 @@ const decideHook = (h: TableHook, database: string): ObjectDecision => ({
 
 const decideAll = (objects: OwnedObject[], database: string): Decided[] => {
   const first = objects.map((o) => decideOne(o, database));
-  const quarantinedTables = new Set<string>(first.filter((d) => d.decision.action === 'quarantine' && d.object.catalog === 'pg_class').map((d) => d.object.identity));
+  const quarantinedTables = new Set<string>(
+    first.filter((d) => d.decision.action === 'quarantine' && d.object.catalog === 'pg_class').map((d) => d.object.identity),
+  );
   return first.map((d) =>
     d.object.follows && quarantinedTables.has(d.object.follows)
-      ? { ...d, decision: { ...d.decision, action: 'quarantine' as const, reason: `it belongs to ${d.object.follows}, which is quarantined` }, movesWithTable: true }
+      ? {
+          ...d,
+          decision: { ...d.decision, action: 'quarantine' as const, reason: `it belongs to ${d.object.follows}, which is quarantined` },
+          movesWithTable: true,
+        }
       : { ...d, movesWithTable: false },
   );
 };
@@ -203,7 +223,13 @@ const describe = (d: ObjectDecision): string => `${d.database}: ${d.kind} ${d.na
  * The statements, run in the same transaction before REASSIGN OWNED (which then moves only what goes
  * to the successor), or the refusal. Pure: the run and the dry run use it alike.
  */
-export const planReassignment = (objects: OwnedObject[], hooks: TableHook[], database: string, settings: ReassignmentSettings, versionNum: number): { decisions: ObjectDecision[]; steps: SqlStep[] } => {
+export const planReassignment = (
+  objects: OwnedObject[],
+  hooks: TableHook[],
+  database: string,
+  settings: ReassignmentSettings,
+  versionNum: number,
+): { decisions: ObjectDecision[]; steps: SqlStep[] } => {
   const decided = decideAll(objects, database);
   const hookDecisions = hooks.map((h) => decideHook(h, database));
   const refused = decided.filter((d) => d.decision.action === 'refuse').map((d) => d.decision);
@@ -224,9 +250,13 @@ export const planReassignment = (objects: OwnedObject[], hooks: TableHook[], dat
   const schemas = [...new Set(moved.map((d) => d.object.schema).filter((s): s is string => s !== null))].sort();
   const blocked = [...new Set(moved.filter((d) => d.object.schema !== null && !d.object.adminCanGrantCreate).map((d) => d.object.schema as string))].sort();
   if (blocked.length) {
-    throw new ProvisioningError('AdminLacksPrivilege', `the admin cannot let ${q} own the quarantined objects in database ${database}; as the schema owner run: ${blocked.map((s) => `GRANT CREATE ON SCHEMA ${s} TO <admin> WITH GRANT OPTION`).join('; ')}`, {
-      details: { database, schemas: blocked },
-    });
+    throw new ProvisioningError(
+      'AdminLacksPrivilege',
+      `the admin cannot let ${q} own the quarantined objects in database ${database}; as the schema owner run: ${blocked.map((s) => `GRANT CREATE ON SCHEMA ${s} TO <admin> WITH GRANT OPTION`).join('; ')}`,
+      {
+        details: { database, schemas: blocked },
+      },
+    );
   }
 
   const decisions = [...decided.map((d) => d.decision), ...hookDecisions];
@@ -236,7 +266,11 @@ export const planReassignment = (objects: OwnedObject[], hooks: TableHook[], dat
   for (const d of moved) steps.push(quarantineDdl.alterOwner(d.handling.alter as string, d.object.identity, q));
   const revocable = toQuarantine.filter((d) => d.handling.acl);
   if (revocable.length) {
-    steps.push(quarantineDdl.setRole(q), ...revocable.map((d) => quarantineDdl.revokeAll(d.handling.acl as string, d.object.identity, d.object.grantees)), quarantineDdl.resetRole());
+    steps.push(
+      quarantineDdl.setRole(q),
+      ...revocable.map((d) => quarantineDdl.revokeAll(d.handling.acl as string, d.object.identity, d.object.grantees)),
+      quarantineDdl.resetRole(),
+    );
   }
   steps.push(...schemas.map((s) => quarantineDdl.takeSchemaBack(s, q)), quarantineDdl.stopActingAs(q));
   return { decisions, steps };
@@ -260,7 +294,11 @@ export const readQuarantineRole = async (client: Client, role: string): Promise<
  */
 export const planQuarantineRole = (role: string, state: QuarantineRoleState | undefined, caps: AdminCapabilities): SqlStep[] => {
   if (!state) {
-    if (!caps.superuser && !caps.createrole) throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot create the quarantine role ${role}; run: ALTER ROLE ${caps.admin} CREATEROLE (or create ${role} NOLOGIN and GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE)`);
+    if (!caps.superuser && !caps.createrole)
+      throw new ProvisioningError(
+        'AdminLacksPrivilege',
+        `admin user ${caps.admin} cannot create the quarantine role ${role}; run: ALTER ROLE ${caps.admin} CREATEROLE (or create ${role} NOLOGIN and GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE)`,
+      );
     return [quarantineDdl.createRole(role), quarantineDdl.commentRole(role)];
   }
   const problems = [
@@ -269,12 +307,20 @@ export const planQuarantineRole = (role: string, state: QuarantineRoleState | un
     ...state.memberOf.map((g) => `it is a member of ${g}`),
   ];
   if (problems.length) {
-    throw new ProvisioningError('ConfigurationError', `quarantine role ${role} must have no login, no attributes, no members and no memberships, because the objects it holds run with its rights: ${problems.join('; ')}. Fix the role or configure another reassignment.quarantineRole`, {
-      details: { field: 'reassignment.quarantineRole', problems },
-    });
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `quarantine role ${role} must have no login, no attributes, no members and no memberships, because the objects it holds run with its rights: ${problems.join('; ')}. Fix the role or configure another reassignment.quarantineRole`,
+      {
+        details: { field: 'reassignment.quarantineRole', problems },
+      },
+    );
   }
   const canGrant = caps.superuser || (caps.versionNum >= 160000 ? caps.adminOptionOn.includes(role) : caps.createrole);
-  if (!canGrant) throw new ProvisioningError('AdminLacksPrivilege', `admin user ${caps.admin} cannot hand objects to the quarantine role ${role}; as a superuser run: GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`);
+  if (!canGrant)
+    throw new ProvisioningError(
+      'AdminLacksPrivilege',
+      `admin user ${caps.admin} cannot hand objects to the quarantine role ${role}; as a superuser run: GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
+    );
   return [];
 };
 

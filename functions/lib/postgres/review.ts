@@ -35,13 +35,24 @@ export interface DatabaseReview {
  * In the database `client` is connected to: what the quarantine role owns, and what offboarding would
  * decide for the managed users' objects (the same decisions as the run).
  */
-export const reviewObjects = async (client: Client, database: string, managed: string[], successor: string, quarantineRole: string, includeShared: boolean): Promise<Required<Pick<DatabaseReview, 'quarantined' | 'unsafeObjects'>>> => {
+export const reviewObjects = async (
+  client: Client,
+  database: string,
+  managed: string[],
+  successor: string,
+  quarantineRole: string,
+  includeShared: boolean,
+): Promise<Required<Pick<DatabaseReview, 'quarantined' | 'unsafeObjects'>>> => {
   const { objects, hooks } = await readOwnedObjects(client, [...managed, quarantineRole], successor, quarantineRole, includeShared);
   const held = objects.filter((o) => o.owner === quarantineRole);
   const users = objects.filter((o) => o.owner !== quarantineRole);
   return {
     quarantined: held.map((o) => ({ database, kind: o.kind, name: o.identity })),
-    unsafeObjects: decideObjects(users, hooks.filter((h) => h.owner !== quarantineRole), database).filter((d) => d.action !== 'successor' && d.action !== 'remove'),
+    unsafeObjects: decideObjects(
+      users,
+      hooks.filter((h) => h.owner !== quarantineRole),
+      database,
+    ).filter((d) => d.action !== 'successor' && d.action !== 'remove'),
   };
 };
 
@@ -63,7 +74,12 @@ const EXISTING = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY
 const PASSWORDS_SET = `SELECT rolname::text AS name FROM pg_authid WHERE rolpassword IS NOT NULL AND rolname = ANY($1::text[])`;
 
 export const reviewDatabase = async (client: Client, names: string[]): Promise<DatabaseReview> => {
-  const rows = (await client.query<{ name: string; can_login: boolean; superuser: boolean; privileged: string[]; comment: string | null; member_of: string[] }>(MANAGED_ROLES, [MARKER_ROLE])).rows;
+  const rows = (
+    await client.query<{ name: string; can_login: boolean; superuser: boolean; privileged: string[]; comment: string | null; member_of: string[] }>(
+      MANAGED_ROLES,
+      [MARKER_ROLE],
+    )
+  ).rows;
   const existing = (await client.query<{ name: string }>(EXISTING, [names])).rows.map((r) => r.name);
   let withPassword: Set<string> | null = null;
   await client.query('SAVEPOINT passwords');

@@ -65,7 +65,8 @@ export const toProvisioningError = (e: unknown, context: string): ProvisioningEr
   const message = `${context}: ${(e as Error | undefined)?.message ?? String(e)}${code ? ` (SQLSTATE ${code})` : ''}`;
   const details = code ? { sqlstate: code } : undefined;
   if (isTransientPgError(e)) return new ProvisioningError('TransientDatabaseError', message, { details, cause: e });
-  if (code === SQLSTATE.insufficientPrivilege || code?.startsWith(SQLSTATE.invalidAuthorizationClass)) return new ProvisioningError('AdminLacksPrivilege', message, { details, cause: e });
+  if (code === SQLSTATE.insufficientPrivilege || code?.startsWith(SQLSTATE.invalidAuthorizationClass))
+    return new ProvisioningError('AdminLacksPrivilege', message, { details, cause: e });
   if (code === SQLSTATE.invalidCatalogName) return new ProvisioningError('UnknownDatabase', message, { details, cause: e });
   return new ProvisioningError('DatabaseError', message, { details, cause: e });
 };

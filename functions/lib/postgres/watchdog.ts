@@ -82,7 +82,11 @@ const watch = async (session: Watched, work: Promise<unknown>, finished: () => b
       const { rows } = await watcher.query<Blocker>(END_BLOCKING_SESSIONS, [session.pid]);
       for (const b of rows) {
         if (!b.ended || session.ended.some((e) => e.pid === b.pid)) continue;
-        const ended = { pid: b.pid, user: b.user, reason: `the admin's session ${session.pid} waited behind it for ${b.waited_for ?? 'a lock'} in: ${b.statement ?? '(statement not visible)'}` };
+        const ended = {
+          pid: b.pid,
+          user: b.user,
+          reason: `the admin's session ${session.pid} waited behind it for ${b.waited_for ?? 'a lock'} in: ${b.statement ?? '(statement not visible)'}`,
+        };
         session.ended.push(ended);
         logger.warn('ended a session that blocked the admin', { endedSession: ended });
       }

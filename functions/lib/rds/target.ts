@@ -64,12 +64,31 @@ export const supportsIamAuth = (engine: string, engineVersion: string): boolean 
 
 /** Statuses in which the target will not come back by itself: fail, do not wait. */
 const UNAVAILABLE = new Set([
-  'stopped', 'stopping', 'deleting', 'failed', 'inaccessible-encryption-credentials', 'inaccessible-encryption-credentials-recoverable',
-  'incompatible-network', 'incompatible-option-group', 'incompatible-parameters', 'incompatible-restore', 'insufficient-capacity',
-  'restore-error', 'storage-full',
+  'stopped',
+  'stopping',
+  'deleting',
+  'failed',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'incompatible-network',
+  'incompatible-option-group',
+  'incompatible-parameters',
+  'incompatible-restore',
+  'insufficient-capacity',
+  'restore-error',
+  'storage-full',
 ]);
 /** Statuses that pass by themselves; SQL cannot run yet. */
-const TRANSITIONAL = new Set(['creating', 'starting', 'rebooting', 'renaming', 'resetting-master-credentials', 'upgrading', 'converting-to-vpc', 'moving-to-vpc']);
+const TRANSITIONAL = new Set([
+  'creating',
+  'starting',
+  'rebooting',
+  'renaming',
+  'resetting-master-credentials',
+  'upgrading',
+  'converting-to-vpc',
+  'moving-to-vpc',
+]);
 
 /** Throws unless the target can take SQL now (TargetBusy is retried by the workflow). */
 export const assertReachable = (t: ResolvedTarget): void => {
@@ -84,7 +103,9 @@ const notSupported = (message: string): ProvisioningError => new ProvisioningErr
 const checkEngine = (kind: string, id: string, engine: string, version: string, allowed: string[]): void => {
   if (!allowed.includes(engine)) throw notSupported(`${kind} ${id} runs ${engine}; only ${allowed.join(' / ')} is supported`);
   if (!supportsIamAuth(engine, version)) {
-    throw notSupported(`${kind} ${id} runs ${engine} ${version}, which has no IAM database authentication (RDS for PostgreSQL 9.5.15+, 9.6.11+, 10.6+; Aurora PostgreSQL 9.6.9+)`);
+    throw notSupported(
+      `${kind} ${id} runs ${engine} ${version}, which has no IAM database authentication (RDS for PostgreSQL 9.5.15+, 9.6.11+, 10.6+; Aurora PostgreSQL 9.6.9+)`,
+    );
   }
 };
 
@@ -163,7 +184,10 @@ export const describeTarget = async (rds: RDSClient, target: ResolvedTargetConfi
     return mapAwsError(e, `describe ${target.kind} ${target.identifier}`, NOT_FOUND);
   }
   if (resolved.accountId !== target.accountId || resolved.region !== target.region) {
-    throw new ProvisioningError('ConfigurationError', `target "${target.name}" is configured in ${target.accountId}/${target.region} but RDS reports ${resolved.arn}`);
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `target "${target.name}" is configured in ${target.accountId}/${target.region} but RDS reports ${resolved.arn}`,
+    );
   }
   return resolved;
 };
@@ -171,12 +195,18 @@ export const describeTarget = async (rds: RDSClient, target: ResolvedTargetConfi
 /** Asks RDS to turn IAM database authentication on; the caller waits for it to apply. */
 const assertMayEnableIamAuth = (target: ResolvedTargetConfig): void => {
   if (target.iamAuth.enable === 'never') {
-    throw new ProvisioningError('IamAuthDisabled', `IAM database authentication is off on ${target.kind} ${target.identifier} and target "${target.name}" is configured not to turn it on (iamAuth.enable: never)`);
+    throw new ProvisioningError(
+      'IamAuthDisabled',
+      `IAM database authentication is off on ${target.kind} ${target.identifier} and target "${target.name}" is configured not to turn it on (iamAuth.enable: never)`,
+    );
   }
 };
 
 /** The RDS change onboarding would make for IAM authentication: none when it is on already. */
-export const planIamAuth = (target: ResolvedTargetConfig, db: ResolvedTarget): { action: 'rds:ModifyDBInstance' | 'rds:ModifyDBCluster'; applyImmediately: boolean } | undefined => {
+export const planIamAuth = (
+  target: ResolvedTargetConfig,
+  db: ResolvedTarget,
+): { action: 'rds:ModifyDBInstance' | 'rds:ModifyDBCluster'; applyImmediately: boolean } | undefined => {
   if (db.iamAuthEnabled) return undefined;
   assertMayEnableIamAuth(target);
   return { action: target.kind === 'instance' ? 'rds:ModifyDBInstance' : 'rds:ModifyDBCluster', applyImmediately: target.iamAuth.enable === 'immediately' };
@@ -187,9 +217,13 @@ export const enableIamAuth = async (rds: RDSClient, target: ResolvedTargetConfig
   const applyImmediately = target.iamAuth.enable === 'immediately';
   try {
     if (target.kind === 'instance') {
-      await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: target.identifier, EnableIAMDatabaseAuthentication: true, ApplyImmediately: applyImmediately }));
+      await rds.send(
+        new ModifyDBInstanceCommand({ DBInstanceIdentifier: target.identifier, EnableIAMDatabaseAuthentication: true, ApplyImmediately: applyImmediately }),
+      );
     } else {
-      await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: target.identifier, EnableIAMDatabaseAuthentication: true, ApplyImmediately: applyImmediately }));
+      await rds.send(
+        new ModifyDBClusterCommand({ DBClusterIdentifier: target.identifier, EnableIAMDatabaseAuthentication: true, ApplyImmediately: applyImmediately }),
+      );
     }
   } catch (e) {
     return mapAwsError(e, `enable IAM auth on ${target.kind} ${target.identifier}`, {

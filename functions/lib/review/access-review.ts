@@ -68,11 +68,24 @@ export const grantsOnTarget = (policies: ProjectGrantPolicy[], db: ResolvedTarge
   return policies.flatMap((p) =>
     p.grants
       .filter((g) => g.startsWith(prefix))
-      .map((g) => ({ dbUser: g.slice(prefix.length), ...(p.principalArn ? { principalArn: p.principalArn } : {}), ...(p.legacy ? { legacy: true } : {}), policyArn: p.policyArn, attached: p.attached, attachedTo: p.attachedTo })),
+      .map((g) => ({
+        dbUser: g.slice(prefix.length),
+        ...(p.principalArn ? { principalArn: p.principalArn } : {}),
+        ...(p.legacy ? { legacy: true } : {}),
+        policyArn: p.policyArn,
+        attached: p.attached,
+        attachedTo: p.attachedTo,
+      })),
   );
 };
 
-export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, database: DatabaseReview, grants: GrantOnTarget[], principal?: PrincipalArn): TargetReview => {
+export const reviewTarget = (
+  target: ResolvedTargetConfig,
+  db: ResolvedTarget,
+  database: DatabaseReview,
+  grants: GrantOnTarget[],
+  principal?: PrincipalArn,
+): TargetReview => {
   const managed = new Map(database.managed.map((r) => [r.name, r]));
   const existing = new Set(database.existing);
   const expectedGroups = new Set([MARKER_ROLE, RDS_IAM_ROLE, ...target.allowedDbRoles]);
@@ -80,7 +93,9 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
 
   // Who can connect is who the policy is attached to, whatever its description says.
   const holders = (g: GrantOnTarget): Array<{ principalArn?: string; policyArn: string }> =>
-    g.attachedTo.filter((a) => !a.includes(':group/')).map((a) => ({ principalArn: sameRoleOrUser(a, g.principalArn) ? g.principalArn : a, policyArn: g.policyArn }));
+    g.attachedTo
+      .filter((a) => !a.includes(':group/'))
+      .map((a) => ({ principalArn: sameRoleOrUser(a, g.principalArn) ? g.principalArn : a, policyArn: g.policyArn }));
   const users: ReviewedUser[] = database.managed.map((r) => {
     const connect = grants.filter((g) => g.dbUser === r.name).flatMap(holders);
     const comment = parseRoleComment(r.comment);
@@ -118,9 +133,7 @@ export const reviewTarget = (target: ResolvedTargetConfig, db: ResolvedTarget, d
       ...(g.legacy ? ['legacy-policy-name'] : []),
       // Attached by hand to someone else than the principal it was written for, or to a group (everyone in it).
       ...g.attachedTo.filter((a) => a.includes(':group/')).map((a) => `attached-to-group:${a.split('/').pop()}`),
-      ...g.attachedTo
-        .filter((a) => !a.includes(':group/') && !sameRoleOrUser(a, g.principalArn))
-        .map((a) => `attached-elsewhere:${a}`),
+      ...g.attachedTo.filter((a) => !a.includes(':group/') && !sameRoleOrUser(a, g.principalArn)).map((a) => `attached-elsewhere:${a}`),
     ],
   }));
 
@@ -160,12 +173,13 @@ export const accessReviewCsv = (review: AccessReview): string => {
   for (const t of review.targets) {
     for (const u of t.users) {
       const principals = u.principals.length ? u.principals : [{ principalArn: '', policyArn: '' }];
-      for (const p of principals) rows.push([t.target, t.resourceId, u.dbUser, 'true', String(u.login), u.groupRoles.join(';'), p.principalArn ?? '', p.policyArn, u.flags.join(';')]);
+      for (const p of principals)
+        rows.push([t.target, t.resourceId, u.dbUser, 'true', String(u.login), u.groupRoles.join(';'), p.principalArn ?? '', p.policyArn, u.flags.join(';')]);
     }
     for (const g of t.grants.filter((x) => x.flags.length)) {
       const managed = !g.flags.some((f) => f === 'dangling-grant' || f === 'grant-to-unmanaged-user');
       rows.push([t.target, t.resourceId, g.dbUser, String(managed), '', '', g.principalArn ?? '', g.policyArn, g.flags.join(';')]);
     }
   }
-  return [CSV_COLUMNS as readonly string[], ...rows].map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
+  return `${[CSV_COLUMNS as readonly string[], ...rows].map((r) => r.map(csvField).join(',')).join('\r\n')}\r\n`;
 };

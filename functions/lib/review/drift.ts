@@ -14,8 +14,21 @@ export interface DriftItem {
 /** Every flagged user and grant of the review: drift is anything the review flags (README lists the flags). */
 export const driftOf = (review: AccessReview): DriftItem[] =>
   review.targets.flatMap((t) => [
-    ...t.users.filter((u) => u.flags.length).map((u): DriftItem => ({ target: t.target, subject: 'user', dbUser: u.dbUser, ...(u.createdFor ? { principalArn: u.createdFor } : {}), flags: u.flags })),
+    ...t.users
+      .filter((u) => u.flags.length)
+      .map(
+        (u): DriftItem => ({ target: t.target, subject: 'user', dbUser: u.dbUser, ...(u.createdFor ? { principalArn: u.createdFor } : {}), flags: u.flags }),
+      ),
     ...t.grants
       .filter((g) => g.flags.length)
-      .map((g): DriftItem => ({ target: t.target, subject: 'grant', dbUser: g.dbUser, ...(g.principalArn ? { principalArn: g.principalArn } : {}), policyArn: g.policyArn, flags: g.flags })),
+      .map(
+        (g): DriftItem => ({
+          target: t.target,
+          subject: 'grant',
+          dbUser: g.dbUser,
+          ...(g.principalArn ? { principalArn: g.principalArn } : {}),
+          policyArn: g.policyArn,
+          flags: g.flags,
+        }),
+      ),
   ]);

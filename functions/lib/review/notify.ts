@@ -13,7 +13,9 @@ export const MAX_LISTED_DRIFT = 50;
 
 /** The message the reconcile publishes when it finds drift: what, where, what was repaired, and the archived report. */
 export const driftMessage = (drift: DriftItem[], repairs: Repair[], reportKey: string, bucket: string): { subject: string; message: string } => {
-  const lines = drift.slice(0, MAX_LISTED_DRIFT).map((d) => `- ${d.target} ${d.subject} ${d.dbUser}${d.principalArn ? ` (${d.principalArn})` : ''}: ${d.flags.join(', ')}`);
+  const lines = drift
+    .slice(0, MAX_LISTED_DRIFT)
+    .map((d) => `- ${d.target} ${d.subject} ${d.dbUser}${d.principalArn ? ` (${d.principalArn})` : ''}: ${d.flags.join(', ')}`);
   const removed = repairs.filter((r) => r.outcome === 'removed');
   return {
     // SNS: at most 100 characters, ASCII, no line breaks.
@@ -24,7 +26,13 @@ export const driftMessage = (drift: DriftItem[], repairs: Repair[], reportKey: s
       ...lines,
       ...(drift.length > MAX_LISTED_DRIFT ? [`... and ${drift.length - MAX_LISTED_DRIFT} more`] : []),
       '',
-      ...(repairs.length ? [`Repair (removals only): ${removed.length} grant${removed.length === 1 ? '' : 's'} removed, ${repairs.length - removed.length} left as they were.`, ...repairs.map((r) => `- ${r.outcome}: ${r.resourceArn} from ${r.principalArn}`), ''] : []),
+      ...(repairs.length
+        ? [
+            `Repair (removals only): ${removed.length} grant${removed.length === 1 ? '' : 's'} removed, ${repairs.length - removed.length} left as they were.`,
+            ...repairs.map((r) => `- ${r.outcome}: ${r.resourceArn} from ${r.principalArn}`),
+            '',
+          ]
+        : []),
       `Full report: s3://${bucket}/${reportKey}`,
       'What each flag means and what to do: README, "Operations".',
     ].join('\n'),

@@ -1,6 +1,6 @@
 import type { Config, ResolvedTargetConfig } from '../core/config';
 import { resolveTargetConfig } from '../core/config';
-import { type ArchiveStore } from '../audit/archive';
+import type { ArchiveStore } from '../audit/archive';
 import { REVIEW_SCHEMA, writeReviewReport } from '../audit/review-archive';
 import { METRIC, type MetricPoint } from '../core/metrics';
 import { driftOf, type DriftItem } from './drift';
@@ -32,7 +32,9 @@ export interface ReconcileResult {
  * The report is archived before anyone is notified, so the message always points at a document that exists.
  */
 export const reconcileAccess = async (deps: ReconcileDeps): Promise<ReconcileResult> => {
-  const targets: ResolvedTargetConfig[] = Object.keys(deps.config.targets).sort().map((n) => resolveTargetConfig(deps.config, n));
+  const targets: ResolvedTargetConfig[] = Object.keys(deps.config.targets)
+    .sort()
+    .map((n) => resolveTargetConfig(deps.config, n));
   const now = (deps.now ?? (() => new Date()))();
   const review = await runAccessReview(deps, targets, {}, undefined, now);
   const drift: DriftItem[] = driftOf(review);
@@ -46,5 +48,14 @@ export const reconcileAccess = async (deps: ReconcileDeps): Promise<ReconcileRes
 /** DriftFound on every run (0 too: the alarm then knows the last review was clean), GrantsRepaired when repair is on. */
 export const reconcileMetrics = (r: ReconcileResult): MetricPoint[] => [
   { name: METRIC.driftFound, unit: 'Count', value: r.drift, metadata: { reportKey: r.reportKey } },
-  ...(r.repairs.length ? [{ name: METRIC.grantsRepaired, unit: 'Count' as const, value: r.repairs.filter((x) => x.outcome === 'removed').length, metadata: { reportKey: r.reportKey } }] : []),
+  ...(r.repairs.length
+    ? [
+        {
+          name: METRIC.grantsRepaired,
+          unit: 'Count' as const,
+          value: r.repairs.filter((x) => x.outcome === 'removed').length,
+          metadata: { reportKey: r.reportKey },
+        },
+      ]
+    : []),
 ];

@@ -33,7 +33,9 @@ export type RepairDeps = ReviewDeps & { grants: GrantDeps };
 export const repairDanglingGrants = async (deps: RepairDeps, targets: ResolvedTargetConfig[], review: AccessReview, owner: string): Promise<Repair[]> => {
   const repairs: Repair[] = [];
   for (const reviewed of review.targets) {
-    const dangling = reviewed.grants.filter((g) => g.flags.includes('dangling-grant') && g.principalArn !== undefined && !g.flags.includes('not-project-policy'));
+    const dangling = reviewed.grants.filter(
+      (g) => g.flags.includes('dangling-grant') && g.principalArn !== undefined && !g.flags.includes('not-project-policy'),
+    );
     if (!dangling.length) continue;
     const target = targets.find((t) => t.name === reviewed.target);
     if (!target) continue;
@@ -48,7 +50,8 @@ export const repairDanglingGrants = async (deps: RepairDeps, targets: ResolvedTa
       const base = { target: target.name, dbUser: g.dbUser, principalArn: principal.arn, policyArn: g.policyArn, resourceArn };
       const stillMissing = async (): Promise<void> => {
         const now = await deps.database.review({ target, db }, [g.dbUser]);
-        if (now.existing.includes(g.dbUser)) throw new ProvisioningError('DriftChanged', `database user "${g.dbUser}" on target "${target.name}" exists again: its grant is kept`);
+        if (now.existing.includes(g.dbUser))
+          throw new ProvisioningError('DriftChanged', `database user "${g.dbUser}" on target "${target.name}" exists again: its grant is kept`);
       };
       try {
         const removal = await removeConnectGrant(deps.grants, principal, resourceArn, owner, stillMissing);

@@ -12,7 +12,13 @@ export type ReviewDeps = Pick<PlanDeps, 'rds' | 'iam' | 'database'>;
  * The access review, now, of the given targets: the project's policies read once, then per target its
  * RDS facts and its database. The API's GET /grants and the scheduled reconcile read it the same way.
  */
-export const runAccessReview = async (deps: ReviewDeps, targets: ResolvedTargetConfig[], filter: AccessReview['filter'] = {}, principal?: PrincipalArn, now = new Date()): Promise<AccessReview> => {
+export const runAccessReview = async (
+  deps: ReviewDeps,
+  targets: ResolvedTargetConfig[],
+  filter: AccessReview['filter'] = {},
+  principal?: PrincipalArn,
+  now = new Date(),
+): Promise<AccessReview> => {
   const policies = await listGrantPolicies(deps.iam);
   const reviews: TargetReview[] = [];
   for (const target of targets) {

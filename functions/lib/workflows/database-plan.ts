@@ -3,7 +3,15 @@ import type { AdminConnector } from '../postgres/admin-session';
 import { readOnly } from '../postgres/connection';
 import type { SqlStep } from '../postgres/ddl';
 import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../postgres/offboard';
-import { assertCanSignal, assertDatabasesExist, checkCapabilities, inspectOnboarding, planOnboarding, readAdminCapabilities, readRoleState } from '../postgres/onboard';
+import {
+  assertCanSignal,
+  assertDatabasesExist,
+  checkCapabilities,
+  inspectOnboarding,
+  planOnboarding,
+  readAdminCapabilities,
+  readRoleState,
+} from '../postgres/onboard';
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../postgres/reassign';
 import { ADMIN_HAS_PRIVILEGES_OF, CONNECTABLE_DATABASES, OWNED_PER_DATABASE, SESSION_COUNT } from '../postgres/queries';
 import { toProvisioningError } from '../postgres/sqlstate';
@@ -83,12 +91,16 @@ export const planOffboardingSql = async (connect: AdminConnector, { request, tar
     const q = settings.quarantineRole;
     const versionNum = await versionOf(client);
     const databases = await listDatabases(client);
-    const quarantineRole = settings.unsafeObjects === 'quarantine' ? planQuarantineRole(q, await readQuarantineRole(client, q), await readAdminCapabilities(client, [q])) : [];
+    const quarantineRole =
+      settings.unsafeObjects === 'quarantine' ? planQuarantineRole(q, await readQuarantineRole(client, q), await readAdminCapabilities(client, [q])) : [];
     const reassignment: OffboardingSqlPlan['reassignment'] = {};
     for (const database of databases) {
       const place = { database, includeShared: database === target.adminDatabase, versionNum };
       const plan = (c: Client) => planReassignmentHere(c, dbUser, target.successorRole, settings, place);
-      const { decisions, steps } = database === target.adminDatabase ? await plan(client) : await inspect(connect, database, `plan offboarding of "${dbUser}" in database ${database}`, plan);
+      const { decisions, steps } =
+        database === target.adminDatabase
+          ? await plan(client)
+          : await inspect(connect, database, `plan offboarding of "${dbUser}" in database ${database}`, plan);
       reassignment[database] = { decisions, steps };
     }
     return {
@@ -119,7 +131,10 @@ export const reviewTargetDatabase = async (connect: AdminConnector, { target }: 
     const unsafeObjects: NonNullable<DatabaseReview['unsafeObjects']> = [];
     for (const database of await listDatabases(client)) {
       const read = (c: Client) => reviewObjects(c, database, managed, target.successorRole, quarantineRole, database === target.adminDatabase);
-      const here = database === target.adminDatabase ? await read(client) : await inspect(connect, database, `review the objects in database ${database} of "${target.name}"`, read);
+      const here =
+        database === target.adminDatabase
+          ? await read(client)
+          : await inspect(connect, database, `review the objects in database ${database} of "${target.name}"`, read);
       quarantined.push(...here.quarantined);
       unsafeObjects.push(...here.unsafeObjects);
     }

@@ -17,6 +17,12 @@ import { logger } from '../core/logger';
  * releasing (failed, timed out, aborted: no step runs then) is taken over as soon as Step Functions
  * says it is no longer RUNNING; there is no time-based expiry, so a slow holder is never overtaken.
  * Stored in the principal lock table under its own key prefix.
+ *
+ * An onboarding's grant waits in the IAM limiter's queue, possibly for minutes behind a burst. Meanwhile the
+ * onboarding holds the lease with `phase: awaiting-grant`, and an offboarding of that user does not wait for it: it
+ * takes the lease over (preempts) and records whom it preempted. The preempted onboarding's AllowConnect then
+ * refuses to grant (LeasePreempted) and its compensation undoes what is left. Once AllowConnect has started granting
+ * (`phase: granting`), the offboarding waits for that one IAM write as for any holder.
  */
 export interface DbUserLeaseDeps {
   ddb: DynamoDBClient;
@@ -36,7 +42,22 @@ export interface LeaseNote {
   after?: string;
   /** Set when that execution had ended without releasing it (failed, timed out, aborted). */
   tookOver?: boolean;
+  /** Set when this offboarding took the lease from an onboarding that was waiting to grant. */
+  preempted?: boolean;
 }
+
+/** Where an onboarding is: creating the user, granting IAM, or undoing itself (which may run after a preemption). */
+export type OnboardingStage = 'create' | 'grant' | 'compensate';
+
+const AWAITING_GRANT = 'awaiting-grant';
+
+const NAMES: Record<string, string> = {
+  '#owner': 'owner',
+  '#since': 'ownedSince',
+  '#waiting': 'offboardingWaiting',
+  '#phase': 'phase',
+  '#preempted': 'preemptedFrom',
+};
 
 /** An execution ARN of this project's state machines: partition, Region, account, machine, name. */
 const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_.-]{1,80}$/;
@@ -50,6 +71,15 @@ export const dbUserLeaseDeps = (env: NodeJS.ProcessEnv = process.env): DbUserLea
 };
 
 const nameOf = (executionArn: string | undefined): string | undefined => executionArn?.slice(executionArn.lastIndexOf(':') + 1);
+
+const preempted = (key: DbUserKey, by: string | undefined): ProvisioningError =>
+  new ProvisioningError(
+    'LeasePreempted',
+    `an offboarding (${nameOf(by) ?? 'of this user'}) took database user "${key.dbUser}" over while this onboarding waited to grant: nothing is granted and the onboarding is undone`,
+    {
+      details: { dbUser: key.dbUser, ...(by ? { offboarding: by } : {}) },
+    },
+  );
 
 const busy = (key: DbUserKey, holder: string): ProvisioningError =>
   new ProvisioningError('DbUserBusy', `another request (${nameOf(holder)}) is changing database user "${key.dbUser}"; waiting for it to finish`, {
@@ -65,7 +95,8 @@ const conditional = async (deps: DbUserLeaseDeps, key: DbUserKey, update: string
         Key: { pk: { S: leaseKeyOf(key) } },
         UpdateExpression: update,
         ConditionExpression: condition,
-        ExpressionAttributeNames: { '#owner': 'owner', '#since': 'ownedSince', '#waiting': 'offboardingWaiting' },
+        // Only the names the expressions use: DynamoDB refuses a request that defines one it does not use.
+        ExpressionAttributeNames: Object.fromEntries(Object.entries(NAMES).filter(([n]) => `${update} ${condition}`.includes(n))),
         ExpressionAttributeValues: values,
         ReturnValues: 'ALL_OLD',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -101,13 +132,31 @@ export type LeaseKind = 'onboarding' | 'offboarding';
  * lease while the mark names a running execution. Without it, a stream of onboardings (a leaver who
  * can still call the API for itself) could keep an offboarding waiting for ever.
  */
-export const acquireDbUserLease = async (deps: DbUserLeaseDeps, key: DbUserKey, execution: string, kind: LeaseKind = 'offboarding'): Promise<LeaseNote> => {
-  if (!EXECUTION_ARN.test(execution)) throw new ProvisioningError('ValidationError', `execution: "${execution}" is not a Step Functions execution ARN`, { details: { field: 'execution' } });
+export const acquireDbUserLease = async (
+  deps: DbUserLeaseDeps,
+  key: DbUserKey,
+  execution: string,
+  kind: LeaseKind = 'offboarding',
+  stage: OnboardingStage = 'create',
+): Promise<LeaseNote> => {
+  if (!EXECUTION_ARN.test(execution))
+    throw new ProvisioningError('ValidationError', `execution: "${execution}" is not a Step Functions execution ARN`, { details: { field: 'execution' } });
   const me = { ':owner': { S: execution }, ':now': { N: String((deps.now ?? Date.now)()) } };
+  if (kind === 'onboarding' && stage === 'grant') {
+    // Only the holder that created the user grants, and once it starts no offboarding preempts it.
+    const granting = await conditional(deps, key, 'SET #phase = :granting', '#owner = :owner', { ':owner': me[':owner'], ':granting': { S: 'granting' } });
+    if (!granting.failed) return {};
+    if (granting.item?.preemptedFrom?.S === execution) throw preempted(key, granting.item?.owner?.S ?? granting.item?.lastOwner?.S);
+  }
   const take = kind === 'offboarding' ? 'SET #owner = :owner, #since = :now REMOVE #waiting' : 'SET #owner = :owner, #since = :now';
   const unmarked = kind === 'offboarding' ? '' : ' AND attribute_not_exists(#waiting)';
   const free = await conditional(deps, key, take, `(attribute_not_exists(#owner)${unmarked}) OR #owner = :owner`, me);
   if (!free.failed) {
+    // A preempted onboarding never takes the user again (a late copy of its CreateDbUser), except to undo itself.
+    if (kind === 'onboarding' && stage !== 'compensate' && free.item?.preemptedFrom?.S === execution) {
+      await releaseDbUserLease(deps, key, execution);
+      throw preempted(key, free.item?.lastOwner?.S);
+    }
     if (free.item?.owner?.S === execution) return {};
     const last = free.item?.lastOwner?.S;
     return last ? { after: nameOf(last) } : {};
@@ -121,8 +170,28 @@ export const acquireDbUserLease = async (deps: DbUserLeaseDeps, key: DbUserKey, 
     await conditional(deps, key, 'REMOVE #waiting', '#waiting = :waiting', { ':waiting': { S: waiting } });
     throw busy(key, waiting);
   }
+  if (kind === 'onboarding' && stage !== 'compensate' && free.item?.preemptedFrom?.S === execution) throw preempted(key, holder);
   if (await isRunning(deps.sfn, holder)) {
-    if (kind === 'offboarding' && waiting === undefined) await conditional(deps, key, 'SET #waiting = :owner', 'attribute_not_exists(#waiting)', { ':owner': { S: execution } });
+    if (kind === 'offboarding' && free.item?.phase?.S === AWAITING_GRANT) {
+      // The holder created the user and waits for IAM: taking access away does not wait behind that queue.
+      const taken = await conditional(
+        deps,
+        key,
+        'SET #owner = :owner, #since = :now, #preempted = :holder REMOVE #phase, #waiting',
+        '#owner = :holder AND #phase = :awaiting',
+        {
+          ...me,
+          ':holder': { S: holder },
+          ':awaiting': { S: AWAITING_GRANT },
+        },
+      );
+      if (!taken.failed) {
+        logger.warn('offboarding took the database user over from an onboarding waiting to grant', { dbUser: key.dbUser, holder });
+        return { after: nameOf(holder), preempted: true };
+      }
+    }
+    if (kind === 'offboarding' && waiting === undefined)
+      await conditional(deps, key, 'SET #waiting = :owner', 'attribute_not_exists(#waiting)', { ':owner': { S: execution } });
     throw busy(key, holder);
   }
   const taken = await conditional(deps, key, take, `#owner = :holder${unmarked}`, { ...me, ':holder': { S: holder } });
@@ -138,9 +207,9 @@ export const releaseDbUserLease = async (deps: DbUserLeaseDeps, key: DbUserKey, 
       new UpdateItemCommand({
         TableName: deps.table,
         Key: { pk: { S: leaseKeyOf(key) } },
-        UpdateExpression: 'SET #last = :owner REMOVE #owner, #since',
+        UpdateExpression: 'SET #last = :owner REMOVE #owner, #since, #phase',
         ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner', '#since': 'ownedSince', '#last': 'lastOwner' },
+        ExpressionAttributeNames: { '#owner': 'owner', '#since': 'ownedSince', '#last': 'lastOwner', '#phase': 'phase' },
         ExpressionAttributeValues: { ':owner': { S: execution } },
       }),
     );
@@ -162,10 +231,14 @@ export const withDbUserLease = async <T extends object>(
   kind: LeaseKind,
   release: boolean,
   fn: () => Promise<T>,
+  stage: OnboardingStage = 'create',
 ): Promise<T & { lease: LeaseNote }> => {
-  const lease = await acquireDbUserLease(deps, key, execution, kind);
+  const lease = await acquireDbUserLease(deps, key, execution, kind, stage);
   const result = await fn();
   if (release) await releaseDbUserLease(deps, key, execution);
+  // The user exists; the grant waits in the IAM limiter's queue: an offboarding may take over until it starts.
+  else if (kind === 'onboarding' && stage === 'create')
+    await conditional(deps, key, 'SET #phase = :awaiting', '#owner = :owner', { ':owner': { S: execution }, ':awaiting': { S: AWAITING_GRANT } });
   return { ...result, lease };
 };
 
@@ -179,7 +252,8 @@ export const withStepLease = async <T extends object>(
   release: boolean,
   fn: () => Promise<T>,
   deps: () => DbUserLeaseDeps = dbUserLeaseDeps,
+  stage: OnboardingStage = 'create',
 ): Promise<T & { lease: LeaseNote | { serialised: false } }> => {
   if (state.execution === undefined) return { ...(await fn()), lease: { serialised: false } };
-  return withDbUserLease(deps(), { resourceId: state.db.resourceId, dbUser: state.request.dbUser }, state.execution, kind, release, fn);
+  return withDbUserLease(deps(), { resourceId: state.db.resourceId, dbUser: state.request.dbUser }, state.execution, kind, release, fn, stage);
 };

@@ -14,11 +14,18 @@ export type OffboardingPhase = (typeof OFFBOARDING_ORDER)[number];
  * to the successor, then the user's remaining privileges dropped. REASSIGN first: DROP OWNED alone would drop the
  * user's tables and their rows. `counted`: where, and how many objects go to the successor, when known (the dry run says it).
  */
-export const retireInDatabase = (dbUser: string, successor: string, reassignment: readonly SqlStep[], counted?: { database: string; toSuccessor: number }): SqlStep[] => {
+export const retireInDatabase = (
+  dbUser: string,
+  successor: string,
+  reassignment: readonly SqlStep[],
+  counted?: { database: string; toSuccessor: number },
+): SqlStep[] => {
   const reassign = offboardDdl.reassignOwned(dbUser, successor);
   return [
     ...reassignment,
-    counted ? { ...reassign, purpose: `give the ${counted.toSuccessor} object(s) ${dbUser} still owns in database ${counted.database} to ${successor}` } : reassign,
+    counted
+      ? { ...reassign, purpose: `give the ${counted.toSuccessor} object(s) ${dbUser} still owns in database ${counted.database} to ${successor}` }
+      : reassign,
     offboardDdl.dropOwned(dbUser),
   ];
 };
@@ -44,7 +51,12 @@ export interface PlannedSql {
  * Pure: the database statements of every phase, as the steps run them. `undefined` facts: the user does not exist,
  * nothing to do in the database (the IAM phase may still have grants to remove).
  */
-export const planOffboarding = (dbUser: string, successor: string, adminDatabase: string, facts: OffboardingFacts | undefined): Record<OffboardingPhase, PlannedSql[]> => {
+export const planOffboarding = (
+  dbUser: string,
+  successor: string,
+  adminDatabase: string,
+  facts: OffboardingFacts | undefined,
+): Record<OffboardingPhase, PlannedSql[]> => {
   const inAdmin = (steps: SqlStep[]): PlannedSql[] => steps.map((step) => ({ database: adminDatabase, step }));
   if (!facts) return { DeactivateDbUser: [], RevokeConnect: [], RetireDbUser: [] };
   return {

@@ -76,7 +76,8 @@ const targetView = (target: ResolvedTargetConfig, db: ResolvedTarget): RequestPl
   iamAuthEnabled: db.iamAuthEnabled,
 });
 
-const sqlSteps = (steps: SqlStep[], database: string): PlanStep[] => steps.map((s) => ({ system: 'postgresql', action: 'SQL', sql: s.sql, description: s.purpose, database }));
+const sqlSteps = (steps: SqlStep[], database: string): PlanStep[] =>
+  steps.map((s) => ({ system: 'postgresql', action: 'SQL', sql: s.sql, description: s.purpose, database }));
 
 const attachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:AttachRolePolicy' : 'iam:AttachUserPolicy');
 const detachAction = (p: PrincipalArn): string => (p.type === 'role' ? 'iam:DetachRolePolicy' : 'iam:DetachUserPolicy');
@@ -90,7 +91,12 @@ export const planOnboardingRequest = async (deps: PlanDeps, validated: Validated
   const iamAuth = planIamAuth(target, db);
   if (iamAuth) {
     const when = iamAuth.applyImmediately ? 'applied immediately' : 'in the next maintenance window';
-    steps.push({ system: 'rds', action: iamAuth.action, resource: db.arn, description: `enable IAM database authentication (${when}), then check every ${target.iamAuth.pollSeconds} s, at most ${target.iamAuth.maxPolls} times` });
+    steps.push({
+      system: 'rds',
+      action: iamAuth.action,
+      resource: db.arn,
+      description: `enable IAM database authentication (${when}), then check every ${target.iamAuth.pollSeconds} s, at most ${target.iamAuth.maxPolls} times`,
+    });
   }
 
   const database = await deps.database.onboarding({ request, target, db });
@@ -99,11 +105,28 @@ export const planOnboardingRequest = async (deps: PlanDeps, validated: Validated
   const resourceArn = connectResourceOf({ request, target, db });
   const grant = planGrantAddition(await readPrincipalGrants(deps.iam, request.principal), request.principal, resourceArn, deps.limits);
   if (grant.action === 'new version') {
-    steps.push({ system: 'iam', action: 'iam:CreatePolicyVersion', resource: grant.policyArn, description: `allow rds-db:connect on ${resourceArn} in ${grant.policyName} (new default version)`, policyDocument: renderPolicy(grant.grants) });
+    steps.push({
+      system: 'iam',
+      action: 'iam:CreatePolicyVersion',
+      resource: grant.policyArn,
+      description: `allow rds-db:connect on ${resourceArn} in ${grant.policyName} (new default version)`,
+      policyDocument: renderPolicy(grant.grants),
+    });
   } else if (grant.action === 'create and attach') {
     steps.push(
-      { system: 'iam', action: 'iam:CreatePolicy', resource: grant.policyArn, description: `create ${grant.policyName} allowing rds-db:connect on ${resourceArn}`, policyDocument: renderPolicy(grant.grants) },
-      { system: 'iam', action: attachAction(request.principal), resource: request.principal.arn, description: `attach ${grant.policyName} to ${request.principal.arn}` },
+      {
+        system: 'iam',
+        action: 'iam:CreatePolicy',
+        resource: grant.policyArn,
+        description: `create ${grant.policyName} allowing rds-db:connect on ${resourceArn}`,
+        policyDocument: renderPolicy(grant.grants),
+      },
+      {
+        system: 'iam',
+        action: attachAction(request.principal),
+        resource: request.principal.arn,
+        description: `attach ${grant.policyName} to ${request.principal.arn}`,
+      },
     );
   }
 
@@ -134,10 +157,32 @@ const revokeSteps = async (deps: PlanDeps, principal: PrincipalArn, resourceArn:
   const { policies, principalDeleted } = await grantPoliciesOf(deps.iam, principal);
   return planGrantRemoval(policies, resourceArn).flatMap((p): PlanStep[] =>
     p.change === 'updated'
-      ? [{ system: 'iam', action: 'iam:CreatePolicyVersion', resource: p.policyArn, description: `remove ${resourceArn} from ${p.policyName} (new default version)`, policyDocument: renderPolicy(p.remaining) }]
+      ? [
+          {
+            system: 'iam',
+            action: 'iam:CreatePolicyVersion',
+            resource: p.policyArn,
+            description: `remove ${resourceArn} from ${p.policyName} (new default version)`,
+            policyDocument: renderPolicy(p.remaining),
+          },
+        ]
       : [
-          ...(principalDeleted ? [] : [{ system: 'iam' as const, action: detachAction(principal), resource: principal.arn, description: `detach ${p.policyName}, its last grant is ${resourceArn}` }]),
-          { system: 'iam', action: 'iam:DeletePolicy', resource: p.policyArn, description: `delete ${p.policyName}${principalDeleted ? `, left behind by ${principal.arn}, which no longer exists in IAM` : ''}` },
+          ...(principalDeleted
+            ? []
+            : [
+                {
+                  system: 'iam' as const,
+                  action: detachAction(principal),
+                  resource: principal.arn,
+                  description: `detach ${p.policyName}, its last grant is ${resourceArn}`,
+                },
+              ]),
+          {
+            system: 'iam',
+            action: 'iam:DeletePolicy',
+            resource: p.policyArn,
+            description: `delete ${p.policyName}${principalDeleted ? `, left behind by ${principal.arn}, which no longer exists in IAM` : ''}`,
+          },
         ],
   );
 };

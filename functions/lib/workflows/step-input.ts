@@ -33,7 +33,8 @@ const targetNameOf = (claimed: unknown): string => {
 };
 
 /** The target's configuration, by the name the input gives. */
-export const configuredTarget = (claimed: unknown, deps: StepInputDeps = defaultDeps): ResolvedTargetConfig => resolveTargetConfig(deps.config(), targetNameOf(claimed));
+export const configuredTarget = (claimed: unknown, deps: StepInputDeps = defaultDeps): ResolvedTargetConfig =>
+  resolveTargetConfig(deps.config(), targetNameOf(claimed));
 
 /**
  * Executions started before the grant steps were given the target (their definition passes them only the request and
@@ -53,14 +54,21 @@ const targetDescribedBy = (claimed: Partial<ResolvedTarget>, deps: StepInputDeps
  * The target as configured and as RDS reports it now; refused when the input's resource id is not RDS's. The input
  * names a resource id that the run saw (an approval, a grant): a target replaced since is a different database.
  */
-export const verifiedTarget = async (state: { target?: unknown; db?: unknown }, deps: StepInputDeps = defaultDeps): Promise<{ target: ResolvedTargetConfig; db: ResolvedTarget }> => {
+export const verifiedTarget = async (
+  state: { target?: unknown; db?: unknown },
+  deps: StepInputDeps = defaultDeps,
+): Promise<{ target: ResolvedTargetConfig; db: ResolvedTarget }> => {
   const claimed = typeof state.db === 'object' && state.db !== null ? (state.db as Partial<ResolvedTarget>) : {};
   const target = state.target === undefined ? targetDescribedBy(claimed, deps) : configuredTarget(state.target, deps);
-  if (typeof claimed.resourceId !== 'string') throw invalid('db.resourceId', `is required: the resource id of ${target.kind} ${target.identifier} as resolved by this run`);
+  if (typeof claimed.resourceId !== 'string')
+    throw invalid('db.resourceId', `is required: the resource id of ${target.kind} ${target.identifier} as resolved by this run`);
   // Described anew by every step (one RDS read each): a cached answer would miss a target replaced in between.
   const db = await describeTarget(deps.rds(target.region), target);
   if (db.resourceId !== claimed.resourceId) {
-    throw invalid('db.resourceId', `"${claimed.resourceId}" is not the resource id RDS reports for ${target.kind} ${target.identifier} of target "${target.name}" (${db.resourceId}); the target was replaced since this run resolved it, or the input is forged: start a new request`);
+    throw invalid(
+      'db.resourceId',
+      `"${claimed.resourceId}" is not the resource id RDS reports for ${target.kind} ${target.identifier} of target "${target.name}" (${db.resourceId}); the target was replaced since this run resolved it, or the input is forged: start a new request`,
+    );
   }
   return { target, db };
 };
@@ -85,7 +93,8 @@ const PRINCIPAL_ID = /^(AROA|AIDA)[A-Z0-9]{12,124}$/;
 const principalIdOf = (request: Partial<OnboardRequest> | undefined): { principalId?: string } => {
   const id: unknown = request?.principalId;
   if (id === undefined) return {};
-  if (typeof id !== 'string' || !PRINCIPAL_ID.test(id)) throw invalid('request.principalId', 'must be an IAM unique id (AROA… or AIDA…), as the Validate step reads it from IAM');
+  if (typeof id !== 'string' || !PRINCIPAL_ID.test(id))
+    throw invalid('request.principalId', 'must be an IAM unique id (AROA… or AIDA…), as the Validate step reads it from IAM');
   return { principalId: id };
 };
 

@@ -48,9 +48,17 @@ export const dbUserSpecOf = ({ request, target, db }: OnboardState): DbUserSpec 
 export const connectResourceOf = ({ request, target, db }: OnboardState): string => {
   if (request.sessionTagKey === undefined) return dbUserResourceArn({ ...db, dbUser: request.dbUser });
   // A run validated before prefixes existed: its statement would reach every database user.
-  if (request.sessionTagPrefix === undefined) throw new ProvisioningError('ConfigurationError', `a shared-role grant needs idp.principal.dbUserPrefix; request ${request.requestId} has none: run it again`);
+  if (request.sessionTagPrefix === undefined)
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `a shared-role grant needs idp.principal.dbUserPrefix; request ${request.requestId} has none: run it again`,
+    );
   // The master user is known only now, from RDS: a prefix that reaches it would let a member connect as it.
   const reason = protectedUnderPrefix(request.sessionTagPrefix, protectedNamesOf(target, db));
-  if (reason) throw new ProvisioningError('ConfigurationError', `idp.principal.dbUserPrefix "${request.sessionTagPrefix}" cannot be granted on target "${target.name}": ${reason}`);
+  if (reason)
+    throw new ProvisioningError(
+      'ConfigurationError',
+      `idp.principal.dbUserPrefix "${request.sessionTagPrefix}" cannot be granted on target "${target.name}": ${reason}`,
+    );
   return sessionTagConnectResource(db, request.sessionTagKey, request.sessionTagPrefix);
 };
