@@ -148,7 +148,7 @@ const KEY_USERS = {
   sqs: ['ExecutionArchiveRole', 'IdpEventsRole', 'OnboardStateMachineRole'],
   // Receivers: the limiters' event source mappings read their queues with the functions' roles.
   sqsReceive: ['DbUserCreateRole', 'ConnectAllowRole'],
-  dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole'],
+  dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole', 'IdpEventsRole'],
 };
 
 function encryptionKeyPolicy(readers, prefix) {
@@ -352,6 +352,8 @@ function idpEventsPolicies() {
     // Which database users were created for whom: read-only, through the database function in the VPC.
     { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
     { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },
+    // functions/lib/idp/coalesce.ts: one reconcile of the whole mapping at a time, coordinated in the lock table.
+    { Sid: 'CoalesceReconciles', Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] } },
     ...identityStoreStatements(),
   ];
   return [

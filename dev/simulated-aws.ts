@@ -34,7 +34,14 @@
  * IAM; lag that differs per entity or per region; IAM's quotas beyond versions, size and attachments; paging of
  * RDS describes (one target per call).
  */
-import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand, type AttributeValue, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  DynamoDBServiceException,
+  UpdateItemCommand,
+  type AttributeValue,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import {
   AttachRolePolicyCommand,
   AttachUserPolicyCommand,
@@ -750,6 +757,18 @@ export class SimulatedLockTable {
   }
 
   private update(input: UpdateItemCommandInput): { before?: Item; after: Item } {
+    // DynamoDB refuses a request that defines a name or value its expressions do not use.
+    const used = `${input.UpdateExpression ?? ''} ${input.ConditionExpression ?? ''}`;
+    const unused = [...Object.keys(input.ExpressionAttributeNames ?? {}), ...Object.keys(input.ExpressionAttributeValues ?? {})].filter(
+      (k) => !new RegExp(`${k}(?![A-Za-z0-9_])`).test(used),
+    );
+    if (unused.length)
+      throw new DynamoDBServiceException({
+        name: 'ValidationException',
+        $fault: 'client',
+        message: `Value provided in ExpressionAttributeNames or ExpressionAttributeValues unused in expressions: keys: {${unused.join(', ')}}`,
+        $metadata: { httpStatusCode: 400 },
+      });
     const key = input.Key?.pk?.S as string;
     const current = this.items.get(key);
     if (!this.conditionHolds(current, input)) {

@@ -1,7 +1,7 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { arnParts } from './lib/core/arn';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
-import { iamClient, identitystoreClient, lambdaClient, rdsClient, secretsClient, sfnClient } from './lib/core/clients';
+import { dynamoClient, iamClient, identitystoreClient, lambdaClient, rdsClient, secretsClient, sfnClient } from './lib/core/clients';
 import { loadConfig } from './lib/core/config';
 import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
 import { identityStoreDirectory, oktaDirectory } from './lib/idp/directory';
@@ -40,6 +40,7 @@ const idpDeps = (): IdpDeps => {
     iam: iamClient(),
     rds: rdsClient,
     database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')),
+    coalesce: { ddb: dynamoClient(), table: requiredEnv('GRANT_LOCK_TABLE') },
   });
 };
 

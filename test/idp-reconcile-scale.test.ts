@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -6,6 +7,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../functions/lib/core/config';
 import { identityStoreDirectory } from '../functions/lib/idp/directory';
+import { type CoalesceDeps, claimReconcile, completeReconcile, RECONCILE_LEASE_MS } from '../functions/lib/idp/coalesce';
 import { handleIdentityEvent, type IdpDeps } from '../functions/lib/idp/handle';
 import type { ManagedRole } from '../functions/lib/postgres/review';
 import { roleComment } from '../functions/lib/postgres/ddl';
@@ -184,4 +186,43 @@ describe('reconcile of a large mapping', () => {
     expect(again.executions.map((e) => e.requestId).sort()).toEqual([...started].sort());
     expect(again.executions.every((e) => !e.started)).toBe(true);
   }, 60_000);
+});
+
+describe('Identity Store notifications coalesced (a bulk import is thousands of them)', () => {
+  const coalesce = (now?: () => number): CoalesceDeps => ({ ddb: new DynamoDBClient({ region: 'eu-west-1' }), table: 'locks', ...(now ? { now } : {}) });
+  const notification = (id: string, time: Date) => ({ ...NOTIFICATION, id, time: time.toISOString() });
+
+  it('notifications of changes a completed reconcile read after start nothing: one reconcile for the burst', async () => {
+    const d = { ...deps([]), coalesce: coalesce() };
+    const changed = new Date(Date.now() - 60_000);
+    const first = await handleIdentityEvent(d, notification('burst-0', changed));
+    // Everyone but the disabled person 5.
+    expect(first.executions).toHaveLength(PEOPLE - 1);
+    // The rest of the burst, delivered after it: every change happened before that reconcile read the directory.
+    const rest = await Promise.all(Array.from({ length: 50 }, (_, i) => handleIdentityEvent(d, notification(`burst-${i + 1}`, changed))));
+    expect(rest.every((o) => o.executions.length === 0 && o.ignored?.startsWith('covered by'))).toBe(true);
+    expect(starts).toHaveLength(PEOPLE - 1);
+    // A change after that reconcile started is not covered: it reconciles again.
+    const later = await handleIdentityEvent(d, notification('after', new Date()));
+    expect(later.ignored).toBeUndefined();
+  }, 60_000);
+
+  it('one reconcile at a time: a change the running one may miss waits (ReconcileRunning, retried by Lambda); one it covers is skipped; a retry of the runner re-enters', async () => {
+    let t = 1_000_000;
+    const c = coalesce(() => t);
+    expect(await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).toEqual({ run: true, startedAt: t });
+    // A Lambda retry of the runner's own event (it failed half-way): it runs again.
+    expect((await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).run).toBe(true);
+    // Changed before the runner read the directory (more than 5 s): covered.
+    expect(await claimReconcile(c, 'identity-store', 'early', t - 10_000)).toMatchObject({ run: false });
+    // Changed just before or after it started: it may not see it.
+    await expect(claimReconcile(c, 'identity-store', 'late', t - 1_000)).rejects.toMatchObject({ code: 'ReconcileRunning' });
+    t += 120_000;
+    await completeReconcile(c, 'identity-store', 'runner', 1_000_000);
+    // Retried after the runner completed: that reconcile started too early for it, so it runs its own.
+    expect((await claimReconcile(c, 'identity-store', 'late', 999_000)).run).toBe(true);
+    // A runner that died (its lease expired) is taken over.
+    t += RECONCILE_LEASE_MS + 1;
+    expect((await claimReconcile(c, 'identity-store', 'next', t)).run).toBe(true);
+  });
 });

@@ -376,6 +376,7 @@ describe('ProvisioningError', () => {
     GrantLockBusy: true,
     DbUserBusy: true,
     LeasePreempted: true,
+    ReconcileRunning: true,
     IamNotYetConsistent: true,
     TransientDatabaseError: true,
     TransientAwsError: true,

@@ -3,7 +3,7 @@
  * consistent IAM reads, small pages, ConcurrentModification, one-off faults. First what the simulation itself does
  * (through the real SDK clients), then the real workflows and loops against it with the faults on.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   AttachRolePolicyCommand,
   CreatePolicyCommand,
@@ -60,6 +60,35 @@ const simulated = (options: IamSimulationOptions) => {
 };
 
 describe('the simulation itself', () => {
+  it('the lock table refuses an UpdateItem that defines a name or value its expressions do not use, as DynamoDB does', async () => {
+    const aws = new SimulatedAws(ACCOUNT).install();
+    try {
+      const ddb = new DynamoDBClient({ region: 'eu-west-1' });
+      const update = (names: Record<string, string>, values: Record<string, AttributeValue>) =>
+        ddb.send(
+          new UpdateItemCommand({
+            TableName: 't',
+            Key: { pk: { S: 'k' } },
+            UpdateExpression: 'SET #a = :a',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+      await expect(update({ '#a': 'a', '#b': 'b' }, { ':a': { S: '1' } })).rejects.toMatchObject({
+        name: 'ValidationException',
+        message: expect.stringContaining('#b'),
+      });
+      await expect(update({ '#a': 'a' }, { ':a': { S: '1' }, ':ab': { S: '2' } })).rejects.toMatchObject({
+        name: 'ValidationException',
+        message: expect.stringContaining(':ab'),
+      });
+      await update({ '#a': 'a' }, { ':a': { S: '1' } });
+      expect(aws.locks.items.get('k')?.a).toEqual({ S: '1' });
+    } finally {
+      aws.restore();
+    }
+  });
+
   let aws: SimulatedAws | undefined;
   afterEach(() => aws?.restore());
 

@@ -225,6 +225,8 @@ const EXPECTED_ACTIONS: Record<string, string[]> = {
     'identitystore:GetGroupId',
     'identitystore:ListUsers',
     'secretsmanager:GetSecretValue',
+    // Reconciles coordinated in the lock table (functions/lib/idp/coalesce.ts).
+    'dynamodb:UpdateItem',
     'lambda:InvokeFunction',
     'rds:DescribeDBInstances',
     'rds:DescribeDBClusters',

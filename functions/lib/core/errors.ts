@@ -73,6 +73,11 @@ const ERRORS = {
     retried: true,
     means: "Another run holds the database user's lease (an onboarding and an offboarding of one user are serialised).",
   },
+  ReconcileRunning: {
+    status: 503,
+    retried: false,
+    means: 'An Identity Store notification came while a reconcile that may not see it was running; Lambda retries the event (1 and 3 minutes later).',
+  },
   LeasePreempted: {
     status: 409,
     retried: false,

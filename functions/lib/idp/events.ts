@@ -36,7 +36,7 @@ export type IdentityChange =
   | (Base & { change: 'user-deactivated' | 'user-deleted'; user: UserRef })
   | (Base & { change: 'principal-deleted'; principal: { type: 'role' | 'user'; name: string; accountId: string } })
   /** Identity Store's own notifications: the type says what kind of thing changed; the whole mapping is reconciled. */
-  | (Base & { change: 'directory-changed'; detailType: string });
+  | (Base & { change: 'directory-changed'; detailType: string /** The envelope's `time` (ms), when it is one. */; changedAt?: number });
 
 export type ParsedEvent = { kind: 'change'; change: IdentityChange } | { kind: 'ignored'; reason: string };
 
@@ -176,7 +176,14 @@ export const parseIdentityEvent = (raw: unknown): ParsedEvent => {
     // Native notifications ("User Deleted", ...): their detail is not relied on, only what kind of change it is.
     if (!/^(User|Group Membership) (Created|Updated|Deleted)$/.test(detailType))
       return ignored(`Identity Store "${detailType}" does not change database access`);
-    return change({ source: 'identity-store', eventId: text(envelope.id, 'id'), change: 'directory-changed', detailType });
+    const changedAt = typeof envelope.time === 'string' ? Date.parse(envelope.time) : Number.NaN;
+    return change({
+      source: 'identity-store',
+      eventId: text(envelope.id, 'id'),
+      change: 'directory-changed',
+      detailType,
+      ...(Number.isFinite(changedAt) ? { changedAt } : {}),
+    });
   }
   throw malformed(`events from ${source} (${String(envelope['detail-type'])}) are not handled`);
 };

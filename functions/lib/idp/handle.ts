@@ -11,6 +11,7 @@ import { describeTarget } from '../rds/target';
 import { validateOffboardRequest, validateOnboardRequest } from '../core/requests';
 import type { DatabasePlanner } from '../workflows/request-plan';
 import { parseRoleComment } from '../postgres/ddl';
+import { type CoalesceDeps, claimReconcile, completeReconcile } from './coalesce';
 import { decide, grantedTargets, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type GroupRef, type IdentityChange, parseIdentityEvent } from './events';
@@ -29,6 +30,8 @@ export interface IdpDeps {
   rds: (region: string) => RDSClient;
   /** Read-only database access (the dbUserPlan function): which database users were created for whom. */
   database: Pick<DatabasePlanner, 'review'>;
+  /** Where reconciles of the whole mapping are coordinated (the lock table); without it every notification reconciles. */
+  coalesce?: CoalesceDeps;
 }
 
 export interface IdpOutcome {
@@ -223,12 +226,23 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
   const base = { eventId: change.eventId, change: change.change };
   const idp: IdpMapping | undefined = deps.config.idp;
   let actions: IdpAction[];
+  // Recorded once every execution of a reconcile has started: only then does it cover the notifications it skipped.
+  let completion: (() => Promise<void>) | undefined;
   if (change.change === 'principal-deleted') {
     actions = await principalDeletedActions(deps, change.principal);
   } else if (!idp) {
     return { ...base, ignored: 'no idp mapping is configured', executions: [] };
   } else if (change.change === 'directory-changed') {
+    // One reconcile at a time, and none for a notification a reconcile that read the directory after it covers.
+    const claim = deps.coalesce
+      ? await claimReconcile(deps.coalesce, change.source, change.eventId, change.changedAt ?? Date.now())
+      : { run: true as const, startedAt: Date.now() };
+    if (!claim.run) {
+      logger.info('identity store notification coalesced', { coveredBy: claim.coveredBy });
+      return { ...base, ignored: `covered by ${claim.coveredBy}`, executions: [] };
+    }
     actions = await reconcileAll(deps, idp, change);
+    completion = deps.coalesce && (() => completeReconcile(deps.coalesce as CoalesceDeps, change.source, change.eventId, claim.startedAt));
   } else if (change.change === 'membership-deleted') {
     // Identity Store names only the membership: every person with database users is checked against the store.
     // Without the directory nobody's current groups are known: offboarding on guesswork would drop everyone.
@@ -293,5 +307,6 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     logger.error('identity event: some executions did not start', { started: executions.length, failed: outcomes.length - executions.length });
     throw failed.reason;
   }
+  await completion?.();
   return { ...base, executions };
 };
