@@ -98,3 +98,9 @@ export const pageOf = <T>(items: T[], token: string | undefined, max: number, in
   const size = Math.max(1, max);
   return { items: items.slice(from, from + size), ...(from + size < items.length ? { next: `page-${from + size}` } : {}) };
 };
+
+/** The $metadata every simulated answer carries. */
+export const meta = { $metadata: {} };
+
+/** Every simulated call yields to the event loop first, so concurrent callers interleave as against the real services. */
+export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));

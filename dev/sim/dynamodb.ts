@@ -1,0 +1,132 @@
+/**
+ * A SIMULATION of the DynamoDB lock table (the principal lock, the database-user lease, reconcile coordination):
+ * conditional UpdateItem for the expressions this project uses, strongly consistent, refusing unused names and values
+ * as DynamoDB does.
+ * NOT modelled: other operations and expression syntax, throttling, TTL.
+ */
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  DynamoDBServiceException,
+  UpdateItemCommand,
+  type AttributeValue,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { meta, tick } from '../sim-faults';
+
+type Item = Record<string, AttributeValue>;
+
+export class SimulatedLockTable {
+  readonly items = new Map<string, Item>();
+
+  /**
+   * Condition expressions of the form the project writes: `attribute_not_exists(#a)`, `#a = :v`,
+   * `#a < :v` (numbers), joined by AND / OR (AND binds tighter) and parentheses. Anything else is
+   * refused, so a new expression is modelled before it is relied on.
+   */
+  private conditionHolds(item: Item | undefined, input: UpdateItemCommandInput): boolean {
+    if (input.ConditionExpression === undefined) return true;
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const tokens = input.ConditionExpression.match(/\(|\)|attribute_not_exists|AND|OR|[#:][A-Za-z0-9_]+|=|</g) ?? [];
+    let i = 0;
+    const fail = (): never => {
+      throw new Error(`the simulated lock table does not know the condition ${input.ConditionExpression}`);
+    };
+    const attr = (t: string | undefined): AttributeValue | undefined => (t?.startsWith('#') ? item?.[names[t] ?? fail()] : fail());
+    const value = (t: string | undefined): AttributeValue => (t?.startsWith(':') ? (values[t] ?? fail()) : fail());
+    const term = (): boolean => {
+      const t = tokens[i++];
+      if (t === '(') {
+        const v = or();
+        if (tokens[i++] !== ')') fail();
+        return v;
+      }
+      if (t === 'attribute_not_exists') {
+        if (tokens[i++] !== '(') fail();
+        const a = attr(tokens[i++]);
+        if (tokens[i++] !== ')') fail();
+        return a === undefined;
+      }
+      const a = attr(t);
+      const op = tokens[i++];
+      const v = value(tokens[i++]);
+      if (op === '=') return a !== undefined && JSON.stringify(a) === JSON.stringify(v);
+      if (op === '<') return a?.N !== undefined && v.N !== undefined && Number(a.N) < Number(v.N);
+      return fail();
+    };
+    const and = (): boolean => {
+      let v = term();
+      while (tokens[i] === 'AND') {
+        i++;
+        v = term() && v;
+      }
+      return v;
+    };
+    const or = (): boolean => {
+      let v = and();
+      while (tokens[i] === 'OR') {
+        i++;
+        v = and() || v;
+      }
+      return v;
+    };
+    const result = or();
+    if (i !== tokens.length) fail();
+    return result;
+  }
+
+  private update(input: UpdateItemCommandInput): { before?: Item; after: Item } {
+    // DynamoDB refuses a request that defines a name or value its expressions do not use.
+    const used = `${input.UpdateExpression ?? ''} ${input.ConditionExpression ?? ''}`;
+    const unused = [...Object.keys(input.ExpressionAttributeNames ?? {}), ...Object.keys(input.ExpressionAttributeValues ?? {})].filter(
+      (k) => !new RegExp(`${k}(?![A-Za-z0-9_])`).test(used),
+    );
+    if (unused.length)
+      throw new DynamoDBServiceException({
+        name: 'ValidationException',
+        $fault: 'client',
+        message: `Value provided in ExpressionAttributeNames or ExpressionAttributeValues unused in expressions: keys: {${unused.join(', ')}}`,
+        $metadata: { httpStatusCode: 400 },
+      });
+    const key = input.Key?.pk?.S as string;
+    const current = this.items.get(key);
+    if (!this.conditionHolds(current, input)) {
+      throw new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        ...meta,
+        ...(input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' && current ? { Item: current } : {}),
+      });
+    }
+    const next: Item = { ...(current ?? { pk: { S: key } }) };
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const [setPart, removePart] = (input.UpdateExpression ?? '').split(/\s*REMOVE\s*/);
+    for (const assignment of (setPart ?? '')
+      .replace(/^SET\s*/, '')
+      .split(',')
+      .filter((s) => s.includes('='))) {
+      const [name, value] = assignment.split('=').map((s) => s.trim());
+      next[names[name] ?? name] = values[value];
+    }
+    for (const name of (removePart ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      delete next[names[name] ?? name];
+    this.items.set(key, next);
+    return { before: current, after: next };
+  }
+
+  install(): AwsClientStub<DynamoDBClient> {
+    const m = mockClient(DynamoDBClient);
+    m.on(UpdateItemCommand).callsFake(async (input: UpdateItemCommandInput) => {
+      await tick();
+      const { before, after } = this.update(input);
+      const returned = input.ReturnValues === 'ALL_NEW' ? after : input.ReturnValues === 'ALL_OLD' ? before : undefined;
+      return { ...(returned ? { Attributes: returned } : {}), ...meta };
+    });
+    return m;
+  }
+}
