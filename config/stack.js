@@ -353,7 +353,14 @@ function idpEventsPolicies() {
     { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
     { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },
     // functions/lib/idp/coalesce.ts: one reconcile of the whole mapping at a time, coordinated in the lock table.
-    { Sid: 'CoalesceReconciles', Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] } },
+    {
+      Sid: 'CoalesceReconciles',
+      Effect: 'Allow',
+      Action: ['dynamodb:UpdateItem'],
+      Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] },
+      // Its own items only: the leases and principal locks in the same table are the steps'.
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['idp-reconcile:*'] } },
+    },
     ...identityStoreStatements(),
   ];
   return [

@@ -10,6 +10,11 @@ import type { OnboardState } from './lib/workflows/steps';
 export const handler = stepHandler('CompensateDbUser', async (input: OnboardState) => {
   const state = await verifyOnboardState(input);
   const { request, target, db } = state;
+  // An offboarding took the user over before this onboarding granted anything (LeasePreempted): the user is its to
+  // remove, and may since be another onboarding's. Dropping it here could take a later user away; keeping it keeps no
+  // access, as nothing was granted.
+  if (input.error?.Error === 'LeasePreempted')
+    return { dbUser: request.dbUser, outcome: 'kept: taken over by an offboarding' as const, statements: [], blockersEnded: 0 };
   return withStepLease(
     state,
     'onboarding',

@@ -109,7 +109,8 @@ describe('Identity Store notifications (source aws.identitystore, not CloudTrail
     for (const t of ['User Deleted', 'User Updated', 'Group Membership Created', 'Group Membership Deleted']) {
       expect(parseIdentityEvent(notification(t))).toEqual({
         kind: 'change',
-        change: { source: 'identity-store', eventId: 'n-1', change: 'directory-changed', detailType: t },
+        // The change time decides which reconcile covers it (functions/lib/idp/coalesce.ts).
+        change: { source: 'identity-store', eventId: 'n-1', change: 'directory-changed', detailType: t, changedAt: Date.parse('2026-11-23T10:00:00Z') },
       });
     }
     expect(parseIdentityEvent(notification('Group Updated'))).toMatchObject({ kind: 'ignored' });

@@ -6,7 +6,7 @@
  * and each output says which execution changed the user before it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireDbUserLease, type DbUserLeaseDeps, leaseKeyOf, releaseDbUserLease } from '../functions/lib/workflows/db-user-lease';
+import { acquireDbUserLease, type DbUserLeaseDeps, leaseKeyOf, releaseDbUserLease, withDbUserLease } from '../functions/lib/workflows/db-user-lease';
 import { isProvisioningError } from '../functions/lib/core/errors';
 import { type ExecutionRecord, statePath } from '../dev/asl-runner';
 import { FUNCTIONS, type LocalFunction } from '../dev/functions';
@@ -219,6 +219,54 @@ describe('the database-user lease', () => {
     hold.open();
     expect((await Promise.all([on, off])).map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     expect(sb.aws.locks.items.get(leaseKeyOf({ resourceId, dbUser }))?.offboardingWaiting).toBeUndefined();
+  });
+
+  it('a grant is refused unless its onboarding still holds the lease it created the user under, whoever holds it now', async () => {
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01 });
+    const a = arnOf('onboarding-a');
+    // Taken over by an offboarding, then by others in turn (preemptedFrom now names someone else), then free again.
+    const states: Array<Record<string, { S: string }>> = [
+      { owner: { S: arnOf('offboarding-o') }, preemptedFrom: { S: a } },
+      { owner: { S: arnOf('offboarding-o2') }, preemptedFrom: { S: arnOf('onboarding-b') } },
+      { lastOwner: { S: arnOf('offboarding-o2') } },
+    ];
+    for (const item of states) {
+      sb.aws.locks.items.set(leaseKeyOf(key), { pk: { S: leaseKeyOf(key) }, ...item });
+      const e = await acquireDbUserLease(deps(), key, a, 'onboarding', 'grant').catch((err: unknown) => err);
+      expect(isProvisioningError(e, 'LeasePreempted'), JSON.stringify(item)).toBe(true);
+    }
+  });
+
+  it('every take says what its holder does: only an onboarding waiting to grant can be taken over; a failed grant waits again', async () => {
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01 });
+    const item = () => sb!.aws.locks.items.get(leaseKeyOf(key));
+    // A holder that ended while waiting to grant: whoever takes over does not inherit the mark.
+    sb.aws.locks.items.set(leaseKeyOf(key), { pk: { S: leaseKeyOf(key) }, owner: { S: arnOf('ended') }, phase: { S: 'awaiting-grant' } });
+    expect(await acquireDbUserLease(deps(), key, arnOf('off-3'), 'offboarding')).toMatchObject({ tookOver: true });
+    expect(item()?.phase).toBeUndefined();
+    await releaseDbUserLease(deps(), key, arnOf('off-3'));
+    // An onboarding creating the user is not preemptable; after CreateDbUser it waits to grant; a failed grant waits again.
+    const on = arnOf('on-4');
+    await withDbUserLease(deps(), key, on, 'onboarding', false, async () => {
+      expect(item()?.phase).toEqual({ S: 'creating' });
+      return {};
+    });
+    expect(item()?.phase).toEqual({ S: 'awaiting-grant' });
+    await expect(
+      withDbUserLease(
+        deps(),
+        key,
+        on,
+        'onboarding',
+        true,
+        async () => {
+          expect(item()?.phase).toEqual({ S: 'granting' });
+          throw new Error('IAM refused');
+        },
+        'grant',
+      ),
+    ).rejects.toThrow('IAM refused');
+    expect(item()?.phase).toEqual({ S: 'awaiting-grant' });
   });
 
   it('refuses a holder that is not an execution ARN', async () => {

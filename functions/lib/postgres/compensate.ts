@@ -6,7 +6,7 @@ import { DATABASES_GRANTING } from './queries';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 
-export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by this request' | 'kept: not managed';
+export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by this request' | 'kept: not managed' | 'kept: taken over by an offboarding';
 
 /**
  * Undoes an onboarding that failed after the database user was created: drops the role only

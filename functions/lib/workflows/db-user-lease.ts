@@ -141,14 +141,17 @@ export const acquireDbUserLease = async (
 ): Promise<LeaseNote> => {
   if (!EXECUTION_ARN.test(execution))
     throw new ProvisioningError('ValidationError', `execution: "${execution}" is not a Step Functions execution ARN`, { details: { field: 'execution' } });
-  const me = { ':owner': { S: execution }, ':now': { N: String((deps.now ?? Date.now)()) } };
+  const me: Record<string, AttributeValue> = { ':owner': { S: execution }, ':now': { N: String((deps.now ?? Date.now)()) } };
   if (kind === 'onboarding' && stage === 'grant') {
     // Only the holder that created the user grants, and once it starts no offboarding preempts it.
-    const granting = await conditional(deps, key, 'SET #phase = :granting', '#owner = :owner', { ':owner': me[':owner'], ':granting': { S: 'granting' } });
+    const granting = await conditional(deps, key, 'SET #phase = :granting', '#owner = :owner', { ':owner': { S: execution }, ':granting': { S: 'granting' } });
     if (!granting.failed) return {};
-    if (granting.item?.preemptedFrom?.S === execution) throw preempted(key, granting.item?.owner?.S ?? granting.item?.lastOwner?.S);
+    // The lease is taken from its creator only by an offboarding (preemption): whatever happened since, never grant.
+    throw preempted(key, granting.item?.owner?.S ?? granting.item?.lastOwner?.S);
   }
-  const take = kind === 'offboarding' ? 'SET #owner = :owner, #since = :now REMOVE #waiting' : 'SET #owner = :owner, #since = :now';
+  // Every take says what the holder does now: only `awaiting-grant` (set after CreateDbUser) may be taken over.
+  const take = kind === 'offboarding' ? 'SET #owner = :owner, #since = :now REMOVE #waiting, #phase' : 'SET #owner = :owner, #since = :now, #phase = :phase';
+  if (kind === 'onboarding') Object.assign(me, { ':phase': { S: stage === 'compensate' ? 'compensating' : 'creating' } });
   const unmarked = kind === 'offboarding' ? '' : ' AND attribute_not_exists(#waiting)';
   const free = await conditional(deps, key, take, `(attribute_not_exists(#owner)${unmarked}) OR #owner = :owner`, me);
   if (!free.failed) {
@@ -234,7 +237,19 @@ export const withDbUserLease = async <T extends object>(
   stage: OnboardingStage = 'create',
 ): Promise<T & { lease: LeaseNote }> => {
   const lease = await acquireDbUserLease(deps, key, execution, kind, stage);
-  const result = await fn();
+  let result: T;
+  try {
+    result = await fn();
+  } catch (e) {
+    // A grant that failed goes back round the state's Retry and the IAM queue: an offboarding may take over meanwhile.
+    if (kind === 'onboarding' && stage === 'grant')
+      await conditional(deps, key, 'SET #phase = :awaiting', '#owner = :owner AND #phase = :granting', {
+        ':owner': { S: execution },
+        ':awaiting': { S: AWAITING_GRANT },
+        ':granting': { S: 'granting' },
+      }).catch(() => undefined);
+    throw e;
+  }
   if (release) await releaseDbUserLease(deps, key, execution);
   // The user exists; the grant waits in the IAM limiter's queue: an offboarding may take over until it starts.
   else if (kind === 'onboarding' && stage === 'create')

@@ -13,6 +13,8 @@ export interface OnboardState {
   db: ResolvedTarget;
   /** `$$.Execution.Id`: the holder of the database user's lease (db-user-lease.ts); absent in runs started before leases. */
   execution?: string;
+  /** CompensateDbUser only: what failed (the state machine's Catch). */
+  error?: { Error?: string; Cause?: string };
 }
 
 /** The execution state of the offboarding state machine. */
