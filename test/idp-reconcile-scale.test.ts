@@ -207,7 +207,23 @@ describe('Identity Store notifications coalesced (a bulk import is thousands of 
     expect(later.ignored).toBeUndefined();
   }, 60_000);
 
-  it('one reconcile at a time: a change the running one may miss waits (ReconcileRunning, retried by Lambda); one it covers is skipped; a retry of the runner re-enters', async () => {
+  it('a change during a reconcile is deferred to it: it reads the directory again and starts only what is new', async () => {
+    const d = { ...deps([]), coalesce: coalesce() };
+    const running = handleIdentityEvent(d, notification('runner', new Date(Date.now() - 60_000)));
+    // While its starts are paced out, someone joins a mapped group and the store notifies.
+    while (starts.length < 10) await new Promise((r) => setTimeout(r, 20));
+    store.data.users.push({ userId: userId(PEOPLE + 999), userName: 'joiner@example.com', groups: [READERS] });
+    const deferred = await handleIdentityEvent(d, notification('joined', new Date()));
+    expect(deferred.ignored).toContain('reads the directory again');
+    const outcome = await running;
+    const joiner = `identity-center:${userId(PEOPLE + 999)}`;
+    expect(starts.filter((x) => x.input.idpUser === joiner)).toHaveLength(1);
+    // Everyone once: the second pass started the joiner alone.
+    expect(new Set(starts.map((x) => x.name)).size).toBe(starts.length);
+    expect(outcome.executions).toHaveLength(PEOPLE - 1 + 1);
+  }, 60_000);
+
+  it('one reconcile at a time: a change the running one may miss is deferred to it (it reads again before completing); one it covers is skipped; a retry of the runner re-enters', async () => {
     let t = 1_000_000;
     const c = coalesce(() => t);
     expect(await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).toEqual({ run: true, startedAt: t });
@@ -215,12 +231,18 @@ describe('Identity Store notifications coalesced (a bulk import is thousands of 
     expect((await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).run).toBe(true);
     // Changed before the runner read the directory (more than 5 s): covered.
     expect(await claimReconcile(c, 'identity-store', 'early', t - 10_000)).toMatchObject({ run: false });
-    // Changed just before or after it started: it may not see it.
-    await expect(claimReconcile(c, 'identity-store', 'late', t - 1_000)).rejects.toMatchObject({ code: 'ReconcileRunning' });
+    // Changed just before or after it started: it may not see it, so it is deferred to it, which must read again.
+    expect(await claimReconcile(c, 'identity-store', 'late', t - 1_000)).toMatchObject({
+      run: false,
+      coveredBy: expect.stringContaining('reads the directory again'),
+    });
     t += 120_000;
-    await completeReconcile(c, 'identity-store', 'runner', 1_000_000);
-    // Retried after the runner completed: that reconcile started too early for it, so it runs its own.
-    expect((await claimReconcile(c, 'identity-store', 'late', 999_000)).run).toBe(true);
+    expect(await completeReconcile(c, 'identity-store', 'runner', 1_000_000)).toBe(false);
+    // The runner claims anew (its second pass reads the directory now) and then completes.
+    expect(await claimReconcile(c, 'identity-store', 'runner', 940_000)).toEqual({ run: true, startedAt: t });
+    expect(await completeReconcile(c, 'identity-store', 'runner', t)).toBe(true);
+    // Released with nothing pending: the late change is covered now.
+    expect((await claimReconcile(c, 'identity-store', 'late-again', 999_000)).run).toBe(false);
     // A runner that died (its lease expired) is taken over.
     t += RECONCILE_LEASE_MS + 1;
     expect((await claimReconcile(c, 'identity-store', 'next', t)).run).toBe(true);

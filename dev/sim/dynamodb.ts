@@ -29,7 +29,7 @@ export class SimulatedLockTable {
     if (input.ConditionExpression === undefined) return true;
     const names = input.ExpressionAttributeNames ?? {};
     const values = input.ExpressionAttributeValues ?? {};
-    const tokens = input.ConditionExpression.match(/\(|\)|attribute_not_exists|AND|OR|[#:][A-Za-z0-9_]+|=|</g) ?? [];
+    const tokens = input.ConditionExpression.match(/\(|\)|attribute_not_exists|attribute_exists|AND|OR|[#:][A-Za-z0-9_]+|=|<|>/g) ?? [];
     let i = 0;
     const fail = (): never => {
       throw new Error(`the simulated lock table does not know the condition ${input.ConditionExpression}`);
@@ -43,17 +43,18 @@ export class SimulatedLockTable {
         if (tokens[i++] !== ')') fail();
         return v;
       }
-      if (t === 'attribute_not_exists') {
+      if (t === 'attribute_not_exists' || t === 'attribute_exists') {
         if (tokens[i++] !== '(') fail();
         const a = attr(tokens[i++]);
         if (tokens[i++] !== ')') fail();
-        return a === undefined;
+        return t === 'attribute_exists' ? a !== undefined : a === undefined;
       }
       const a = attr(t);
       const op = tokens[i++];
       const v = value(tokens[i++]);
       if (op === '=') return a !== undefined && JSON.stringify(a) === JSON.stringify(v);
       if (op === '<') return a?.N !== undefined && v.N !== undefined && Number(a.N) < Number(v.N);
+      if (op === '>') return a?.N !== undefined && v.N !== undefined && Number(a.N) > Number(v.N);
       return fail();
     };
     const and = (): boolean => {

@@ -76,7 +76,7 @@ const ERRORS = {
   ReconcileRunning: {
     status: 503,
     retried: false,
-    means: 'An Identity Store notification came while a reconcile that may not see it was running; Lambda retries the event (1 and 3 minutes later).',
+    means: 'An Identity Store notification came just as the reconcile it was deferred to ended; Lambda retries the event (1 and 3 minutes later).',
   },
   LeasePreempted: {
     status: 409,

@@ -8,8 +8,8 @@ import { ProvisioningError } from '../core/errors';
  * notification needs no reconcile of its own when one that started reading the directory after it (plus
  * CONSISTENCY_MS, the store's read-after-write delay) has completed or is running. One reconcile runs at a time per
  * source (a lease in the lock table); a notification that the running one may have missed (it happened just before
- * or after that one started) fails with ReconcileRunning, which Lambda retries (1 and 3 minutes later), by when the
- * running one has ended and this one takes over. Nothing is lost: a skipped notification relies on a reconcile that
+ * or after that one started) is deferred to it (`pendingSeenAt`): the runner reads the directory again before it
+ * completes. Only in the race of a runner releasing meanwhile does it fail with ReconcileRunning (Lambda retries). Nothing is lost: a skipped notification relies on a reconcile that
  * either completes or, failing, is retried by Lambda in turn (its event keeps the lease: re-entrant) and then
  * dead-lettered with an alarm.
  */
@@ -78,6 +78,18 @@ export const claimReconcile = async (deps: CoalesceDeps, source: string, eventId
   if (completed >= Number(seen)) return { run: false, coveredBy: 'a reconcile that completed after this change' };
   const runnerStarted = Number(item?.runnerStartedAt?.N ?? Number.NaN);
   if (item?.runner?.S !== undefined && runnerStarted >= Number(seen)) return { run: false, coveredBy: `the running reconcile of event ${item.runner.S}` };
+  // The running reconcile may have read the directory before this change: it reads again before it completes.
+  const deferred = await update(
+    deps,
+    source,
+    'SET #pending = :seen',
+    'attribute_exists(#runner) AND #until > :now AND (attribute_not_exists(#pending) OR #pending < :seen)',
+    { '#runner': 'runner', '#until': 'leaseUntil', '#pending': 'pendingSeenAt' },
+    { ':now': { N: String(now) }, ':seen': { N: seen } },
+  );
+  const pending = Number(deferred.item?.pendingSeenAt?.N ?? Number.NaN);
+  if (!deferred.failed || (deferred.item?.runner?.S !== undefined && pending >= Number(seen)))
+    return { run: false, coveredBy: `the running reconcile of event ${item?.runner?.S}, which reads the directory again before it completes` };
   throw new ProvisioningError(
     'ReconcileRunning',
     `a reconcile of ${source} that may not see this change is running (event ${item?.runner?.S}); this notification is retried once it has ended`,
@@ -87,14 +99,19 @@ export const claimReconcile = async (deps: CoalesceDeps, source: string, eventId
   );
 };
 
-/** Records the completed reconcile (the start of its directory read) and lets the next one run. */
-export const completeReconcile = async (deps: CoalesceDeps, source: string, eventId: string, startedAt: number): Promise<void> => {
-  await update(
+/**
+ * Records the completed reconcile (the start of its directory read) and lets the next one run: true. False when a
+ * notification deferred to it came after that read started: the caller reconciles again (claiming anew) first.
+ */
+export const completeReconcile = async (deps: CoalesceDeps, source: string, eventId: string, startedAt: number): Promise<boolean> => {
+  const done = await update(
     deps,
     source,
-    'SET #completed = :started REMOVE #runner, #since, #until',
-    '#runner = :me',
-    { '#runner': 'runner', '#since': 'runnerStartedAt', '#until': 'leaseUntil', '#completed': 'completedStartedAt' },
-    { ':me': { S: eventId }, ':started': { N: String(startedAt) } },
+    'SET #completed = :started REMOVE #runner, #since, #until, #pending',
+    '#runner = :me AND (attribute_not_exists(#pending) OR #pending < :after)',
+    { '#runner': 'runner', '#since': 'runnerStartedAt', '#until': 'leaseUntil', '#completed': 'completedStartedAt', '#pending': 'pendingSeenAt' },
+    { ':me': { S: eventId }, ':started': { N: String(startedAt) }, ':after': { N: String(startedAt + 1) } },
   );
+  // Failed and still ours: something is pending. Failed and not ours: the lease expired and another runner covers it.
+  return !done.failed || done.item?.runner?.S !== eventId;
 };

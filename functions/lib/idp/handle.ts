@@ -216,7 +216,7 @@ const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChan
   return actions;
 };
 
-export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<IdpOutcome> => {
+export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown, startedBefore: ReadonlySet<string> = new Set()): Promise<IdpOutcome> => {
   const parsed = parseIdentityEvent(raw);
   if (parsed.kind === 'ignored') {
     logger.info('identity event ignored', { reason: parsed.reason });
@@ -227,7 +227,7 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
   const idp: IdpMapping | undefined = deps.config.idp;
   let actions: IdpAction[];
   // Recorded once every execution of a reconcile has started: only then does it cover the notifications it skipped.
-  let completion: (() => Promise<void>) | undefined;
+  let completion: (() => Promise<boolean>) | undefined;
   if (change.change === 'principal-deleted') {
     actions = await principalDeletedActions(deps, change.principal);
   } else if (!idp) {
@@ -272,6 +272,8 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
       reason,
       requestedBy,
     };
+    // A second pass of the same reconcile (a notification was deferred to it) starts only what the first did not.
+    if (startedBefore.has(fields.requestId)) return [];
     try {
       if (action.kind === 'onboarding') validateOnboardRequest(fields, deps.config);
       else validateOffboardRequest(fields, deps.config);
@@ -307,6 +309,10 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown): Promise<
     logger.error('identity event: some executions did not start', { started: executions.length, failed: outcomes.length - executions.length });
     throw failed.reason;
   }
-  await completion?.();
+  if (completion && !(await completion())) {
+    logger.info('identity store changed while reconciling: reconciling again', { eventId: change.eventId });
+    const again = await handleIdentityEvent(deps, raw, new Set([...startedBefore, ...executions.map((e) => e.requestId)]));
+    return { ...base, executions: [...executions, ...again.executions] };
+  }
   return { ...base, executions };
 };
