@@ -5,16 +5,17 @@ import { handler as api } from '../functions/api';
 import type { Config } from '../functions/lib/core/config';
 import { loadConfigFile } from '../functions/lib/core/config-file';
 import { loadIdentityStoreFile } from './identity-store-file';
-import { LocalStepFunctions } from './asl-runner';
 import { type LocalPostgres, startLocalPostgres } from './embedded-postgres';
 import { connectionError, DATABASE_URL, describeAttempt, serverFromUrl } from './database-url';
 import type { PostgresBinaries } from './postgres-binaries';
+import type { LocalStepFunctions } from './asl-runner';
 import { assertPortFree, portError } from './port-check';
 import { FUNCTIONS, type LocalFunction } from './functions';
 import { collectInterrupted, type InterruptedRun, restoreInterrupted, saveInterrupted } from './interrupted-runs';
 import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
-import { SimulatedIdentityStore, SimulatedLambda, SimulatedStepFunctions } from './simulated-services';
+import { SimulatedIdentityStore, SimulatedLambda } from './simulated-services';
+import { assembleLocalStack } from './stack';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/core/errors';
 
@@ -211,21 +212,17 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       });
       if (t.admin.method === 'secret') aws.secrets.put(t.admin.secretArn, { username: server.masterUser, password: server.masterPassword, engine: 'postgres' });
     }
-    process.env.TARGETS_CONFIG = JSON.stringify({ ...config, deployment: undefined });
-    process.env.GRANT_LOCK_TABLE = LOCAL_LOCK_TABLE;
-    process.env.AWS_REGION = region;
-    // Every grant slot runs in this one process, which therefore paces the account's whole rate (functions/connect-allow.ts).
-    process.env.IAM_PACE_SHARES = '1';
-
-    const runner = new LocalStepFunctions({
+    const stack = assembleLocalStack({
+      config,
       functions: opts.functions ?? FUNCTIONS,
-      dbConcurrency: config.dbConcurrency,
-      grantConcurrency: config.iam.grantConcurrency,
-      waitMs: opts.waitMs,
+      region,
+      accountId,
+      lockTable: LOCAL_LOCK_TABLE,
+      runner: { waitMs: opts.waitMs },
     });
+    const { runner, sfn } = stack;
     const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
-    const sfn = new SimulatedStepFunctions(runner, { region, accountId });
-    const mocks: Array<{ restore: () => void }> = [sfn.install(), new SimulatedLambda(FUNCTIONS).install()];
+    const mocks: Array<{ restore: () => void }> = [stack, new SimulatedLambda(FUNCTIONS).install()];
     process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
     process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;

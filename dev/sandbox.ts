@@ -1,9 +1,10 @@
 import type { Config } from '../functions/lib/core/config';
-import { LocalStepFunctions, type RunnerOptions } from './asl-runner';
+import type { LocalStepFunctions, RunnerOptions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
-import { SimulatedStepFunctions } from './simulated-services';
+import type { SimulatedStepFunctions } from './simulated-services';
+import { assembleLocalStack } from './stack';
 
 /**
  * Everything the workflows need, on one machine: a real PostgreSQL server (given), the AWS
@@ -101,41 +102,22 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   aws.secrets.put(MASTER_SECRET_ARN, { username: masterUser, password: masterPassword, engine: 'postgres' });
 
   const config = sandboxConfig(dbConcurrency, opts.iamPace);
-  const previous = {
-    TARGETS_CONFIG: process.env.TARGETS_CONFIG,
-    GRANT_LOCK_TABLE: process.env.GRANT_LOCK_TABLE,
-    AWS_REGION: process.env.AWS_REGION,
-    IAM_PACE_SHARES: process.env.IAM_PACE_SHARES,
-  };
-  process.env.TARGETS_CONFIG = JSON.stringify(config);
-  process.env.GRANT_LOCK_TABLE = LOCK_TABLE;
-  process.env.AWS_REGION = REGION;
-  // Every grant slot runs in this one process, which therefore paces the account's whole rate (functions/connect-allow.ts).
-  process.env.IAM_PACE_SHARES = '1';
-
-  const runner = new LocalStepFunctions({
+  const stack = assembleLocalStack({
+    config,
     functions: opts.functions ?? FUNCTIONS,
-    dbConcurrency,
-    grantConcurrency: config.iam.grantConcurrency,
-    waitMs: opts.waitMs,
-    retryMs: opts.retryMs,
-    retryScale: opts.retryScale,
-    queue: opts.queue,
+    region: REGION,
+    accountId: ACCOUNT_ID,
+    lockTable: LOCK_TABLE,
+    runner: { waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale, queue: opts.queue },
   });
-  const sfn = new SimulatedStepFunctions(runner, { region: REGION, accountId: ACCOUNT_ID });
-  const sfnMock = sfn.install();
   return {
     aws,
     config,
-    runner,
-    sfn,
+    runner: stack.runner,
+    sfn: stack.sfn,
     restore: () => {
-      sfnMock.restore();
+      stack.restore();
       aws.restore();
-      for (const [k, v] of Object.entries(previous)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
     },
   };
 };
