@@ -5,6 +5,7 @@ import { queueHandler } from '../functions/connect-allow';
 import { type ExecutionRecord, statePath } from '../dev/asl-runner';
 import { FUNCTIONS } from '../dev/functions';
 import { createSandbox, type Sandbox } from '../dev/sandbox';
+import { iamFaults } from '../dev/simulated-aws';
 import { roleFacts, testPg, uniqueName } from './support/pg';
 
 /**
@@ -170,4 +171,41 @@ describe('the IAM limiter against a leaver', () => {
     expect((await roleFacts(dbUser)).exists).toBe(false);
     for (const h of held) expect(outcome(await h.done)).toBe('SUCCEEDED');
   }, 90_000);
+});
+
+describe('the IAM limiter under faults', () => {
+  it('a grant whose reply is lost after IAM acted, then a grant slot that dies: both retried to success, the grant there once', async () => {
+    let hung = 0;
+    const victim = uniqueName('hung').toLowerCase();
+    const functions = {
+      ...FUNCTIONS,
+      connectAllow: {
+        ...FUNCTIONS.connectAllow,
+        // The victim's first delivery never returns, as an invocation frozen or killed mid-step.
+        handler: async (input: never) => {
+          if ((input as { request: { dbUser: string } }).request.dbUser === victim && hung++ === 0) return new Promise<never>(() => undefined);
+          return FUNCTIONS.connectAllow.handler(input);
+        },
+      },
+    };
+    sb = createSandbox({ pg: testPg(), waitMs: 1, retryScale: 0.01, functions, queue: { functionTimeoutMs: 2_000, visibilityTimeoutMs: 3_000 } });
+    const s = sb;
+    // IAM attaches the policy and the reply is lost on the way back.
+    s.aws.iam.faults.next('AttachRolePolicy', iamFaults.timeout, { afterEffect: true });
+    const lostRole = uniqueName('LostReply');
+    const hungRole = uniqueName('Hung');
+    const [lost, dead] = await Promise.all([
+      s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(lostRole), target: 'orders' }),
+      s.runner.run('onboard', uniqueName('req'), { requestId: uniqueName('req'), principalArn: s.aws.iam.addRole(hungRole), dbUser: victim, target: 'orders' }),
+    ]);
+    expect(outcome(lost)).toBe('SUCCEEDED');
+    expect(outcome(dead)).toBe('SUCCEEDED');
+    expect(s.aws.iam.faults.fired).toMatchObject({ AttachRolePolicy: 1 });
+    expect(s.aws.iam.connectGrants('role', lostRole)).toHaveLength(1);
+    expect(s.aws.iam.connectGrants('role', hungRole)).toHaveLength(1);
+    const queue = s.runner.queues.get('ConnectAllowQueue')?.stats;
+    expect(queue?.timeouts).toBe(1);
+    expect(queue?.redeliveries).toBe(1);
+    expect(statePath(lost)).not.toContain('CompensateDbUser');
+  }, 60_000);
 });
