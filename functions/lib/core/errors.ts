@@ -5,8 +5,8 @@
  */
 /**
  * Every error code, once: the HTTP status the API answers with, whether the state machines retry it (the condition is
- * expected to pass: test/error-table.test.ts holds every Retry of statemachines/*.asl.json to this column), and what
- * it means (docs/runbook.md says the same and what to do: test/runbook.test.ts compares them).
+ * expected to pass: test/unit/core/error-table.test.ts holds every Retry of statemachines/*.asl.json to this column), and what
+ * it means (docs/runbook.md says the same and what to do: test/integration/runbook.test.ts compares them).
  */
 const ERRORS = {
   ValidationError: { status: 400, retried: false, means: 'A field of the request (or an event) is wrong; the message names it and what is allowed.' },
@@ -133,7 +133,7 @@ export const RETRYABLE_CODES: readonly ErrorCode[] = (Object.keys(ERRORS) as Err
 /** What a code means, in one sentence (the runbook's "what it means"). */
 export const meaningOf = (code: ErrorCode): string => ERRORS[code].means;
 
-/** Every error code (docs/runbook.md has an entry for each: test/runbook.test.ts). */
+/** Every error code (docs/runbook.md has an entry for each: test/integration/runbook.test.ts). */
 export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 /** The HTTP status the API answers with for a code. */

@@ -2,7 +2,7 @@ import { ddl, offboardDdl, type SqlStep } from '../postgres/ddl';
 
 /**
  * The offboarding's order, once. The three steps that change something run in this order in
- * statemachines/offboard.asl.json (test/offboard-plan.test.ts follows the state machine and compares), and the dry
+ * statemachines/offboard.asl.json (test/unit/workflows/offboarding-plan.test.ts follows the state machine and compares), and the dry
  * run lists its steps phase by phase in the same order; what each phase does in the database comes from the
  * functions below, which the steps themselves run.
  */

@@ -1,0 +1,123 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
+import { allStates, functionKeyOf, queueOf } from '../../../dev/asl-runner';
+import { FUNCTIONS } from '../../../dev/functions';
+
+/**
+ * The state machines' Retry and Catch blocks against the one error table (functions/lib/core/errors.ts): every name they
+ * match exists, only retried codes are retried, and every Task retries each retried code its function can raise.
+ * "Can raise" is read from the source: the retried codes named anywhere in the files the handler imports at run time
+ * (an over-approximation: a code a function could raise is never missed).
+ */
+const ROOT = resolve(__dirname, '../../..');
+const MACHINES = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json'));
+/** Errors Step Functions and the service integrations raise themselves, not this project's code. */
+const AWS_ERROR = /^(States|Lambda|SQS)\.[A-Za-z]+$/;
+
+interface TaskState {
+  Type: string;
+  Resource?: unknown;
+  Parameters?: unknown;
+  Retry?: Array<{ ErrorEquals: string[] }>;
+  Catch?: Array<{ ErrorEquals: string[] }>;
+}
+
+const tasks = (file: string): Array<[string, TaskState]> => {
+  const def = JSON.parse(readFileSync(join(ROOT, 'statemachines', file), 'utf8')) as StateMachineDefinition;
+  return (allStates(def) as Array<[string, TaskState]>).filter(([, s]) => s.Type === 'Task');
+};
+
+/** The stack's function a Task runs: the Lambda it names, or the consumer of the queue it sends to. */
+const functionOf = (state: TaskState): string | undefined => {
+  const queue = queueOf(state);
+  if (queue) return Object.entries(FUNCTIONS).find(([, f]) => f.queue === queue)?.[0];
+  return functionKeyOf(state.Resource);
+};
+
+/** The handler file of each function key, as dev/functions.ts imports it (the same modules serverless.yml names). */
+const HANDLER_FILES = new Map(
+  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [
+    m[1],
+    join(ROOT, `${m[2]}.ts`),
+  ]),
+);
+
+const resolveImport = (from: string, spec: string): string | undefined => {
+  const base = resolve(dirname(from), spec);
+  return [`${base}.ts`, join(base, 'index.ts')].find((f) => existsSync(f));
+};
+
+/** Retried codes named in `file` and every file it imports at run time (type-only imports are erased). */
+const retriedCodesReachable = (file: string, seen = new Set<string>()): Set<ErrorCode> => {
+  const found = new Set<ErrorCode>();
+  const visit = (f: string): void => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const text = readFileSync(f, 'utf8');
+    for (const code of RETRYABLE_CODES) if (new RegExp(`'${code}'`).test(text)) found.add(code);
+    for (const m of text.matchAll(/^import (?!type )[^;]*? from '(\.[^']+)'/gm)) {
+      const next = resolveImport(f, m[1]);
+      if (next) visit(next);
+    }
+  };
+  visit(file);
+  return found;
+};
+
+describe('the error table and the state machines', () => {
+  it('every code is described once, with a status and a retry decision', () => {
+    expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
+    expect(RETRYABLE_CODES.length).toBeGreaterThan(0);
+  });
+
+  it('every name a Retry or Catch matches is an error code or an AWS error', () => {
+    const unknown: string[] = [];
+    for (const file of MACHINES) {
+      for (const [name, state] of tasks(file)) {
+        for (const r of [...(state.Retry ?? []), ...(state.Catch ?? [])]) {
+          for (const e of r.ErrorEquals) if (!isErrorCode(e) && !AWS_ERROR.test(e)) unknown.push(`${file} ${name}: ${e}`);
+        }
+      }
+    }
+    expect(unknown).toEqual([]);
+  });
+
+  it('a Retry names only codes the table says are retried', () => {
+    const wrong: string[] = [];
+    for (const file of MACHINES) {
+      for (const [name, state] of tasks(file)) {
+        for (const e of (state.Retry ?? []).flatMap((r) => r.ErrorEquals)) {
+          if (isErrorCode(e) && !RETRYABLE_CODES.includes(e)) wrong.push(`${file} ${name}: ${e}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('every Task retries each retried code its function can raise, and catches everything else', () => {
+    const missing: string[] = [];
+    for (const file of MACHINES) {
+      for (const [name, state] of tasks(file)) {
+        const key = functionOf(state);
+        expect(key, `${file} ${name}: runs a function of the stack`).toBeDefined();
+        const handler = HANDLER_FILES.get(key as string);
+        expect(handler, `${file} ${name}: handler file of ${key}`).toBeDefined();
+        const retried = new Set((state.Retry ?? []).flatMap((r) => r.ErrorEquals));
+        for (const code of retriedCodesReachable(handler as string)) if (!retried.has(code)) missing.push(`${file} ${name} (${key}): ${code}`);
+        expect(
+          (state.Catch ?? []).some((c) => c.ErrorEquals.includes('States.ALL')),
+          `${file} ${name}: a Catch of States.ALL`,
+        ).toBe(true);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('the reachability scan finds what it should (a control: a function that raises TransientDatabaseError)', () => {
+    const handler = HANDLER_FILES.get('dbUserCreate') as string;
+    expect([...retriedCodesReachable(handler)]).toEqual(expect.arrayContaining(['TransientDatabaseError', 'DbUserBusy']));
+  });
+});
