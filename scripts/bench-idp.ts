@@ -25,6 +25,7 @@ import { type ExecutionRecord, statePath } from '../dev/asl-runner';
 import { startLocalPostgres } from '../dev/embedded-postgres';
 import { FUNCTIONS } from '../dev/functions';
 import { ACCOUNT_ID, createSandbox } from '../dev/sandbox';
+import { check } from './lib/report';
 import { type IdentityStoreData, SimulatedIdentityStore, SimulatedLambda } from '../dev/simulated-services';
 
 if (!process.env.BENCH_LOGS) logger.setLogLevel('SILENT');
@@ -41,7 +42,6 @@ const STARTS_PER_SECOND = 100;
 const AWS_CALL_MS = 30;
 /** List prices (us-east-1, 2026): Step Functions Standard per state transition; Lambda per request and per GB-s (x86); SQS per request. */
 const PRICE = { transition: 0.000025, lambdaRequest: 0.2 / 1e6, lambdaGbSecond: 0.0000166667, sqsRequest: 0.4 / 1e6 };
-const check = (ok: boolean): string => (ok ? 'ok' : 'OVER TARGET');
 
 async function main(): Promise<void> {
   const server = await startLocalPostgres();

@@ -17,6 +17,7 @@ import { type ExecutionRecord, statePath } from '../dev/asl-runner';
 import { startLocalPostgres } from '../dev/embedded-postgres';
 import { FUNCTIONS } from '../dev/functions';
 import { createSandbox } from '../dev/sandbox';
+import { check } from './lib/report';
 
 // The handlers' JSON logs would drown the figures; set BENCH_LOGS=1 to see them.
 if (!process.env.BENCH_LOGS) logger.setLogLevel('SILENT');
@@ -27,8 +28,6 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const IAM_WRITES = /^(Create|Delete|Attach|Detach|Put|Tag)/;
 const TOTAL = Number(process.env.BENCH_ONBOARDINGS ?? 1000);
 const EXISTING = Number(process.env.BENCH_EXISTING ?? 5000);
-
-const check = (ok: boolean): string => (ok ? 'ok' : 'OVER TARGET');
 
 /**
  * N roles each holding CONNECT on `app`, created by the admin as this project creates its users: on PostgreSQL 16+

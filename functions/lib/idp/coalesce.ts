@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { awsErrorName, mapAwsError } from '../core/aws-errors';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { conditionalUpdate } from '../core/conditional-update';
 import { ProvisioningError } from '../core/errors';
 
 /**
@@ -28,33 +28,16 @@ const keyOf = (source: string): string => `idp-reconcile:${source}`;
 
 export type Claim = { run: true; startedAt: number } | { run: false; coveredBy: string };
 
-const update = async (
-  deps: CoalesceDeps,
-  source: string,
-  expression: string,
-  condition: string,
-  names: Record<string, string>,
-  values: Record<string, { S: string } | { N: string }>,
-) => {
-  try {
-    const out = await deps.ddb.send(
-      new UpdateItemCommand({
-        TableName: deps.table,
-        Key: { pk: { S: keyOf(source) } },
-        UpdateExpression: expression,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return { failed: false as const, item: out.Attributes };
-  } catch (e) {
-    if (e instanceof ConditionalCheckFailedException || awsErrorName(e) === 'ConditionalCheckFailedException')
-      return { failed: true as const, item: (e as ConditionalCheckFailedException).Item };
-    return mapAwsError(e, `coordinate the reconcile of ${source}`);
-  }
+const NAMES: Record<string, string> = {
+  '#runner': 'runner',
+  '#started': 'runnerStartedAt',
+  '#until': 'leaseUntil',
+  '#completed': 'completedStartedAt',
+  '#pending': 'pendingSeenAt',
 };
+
+const update = (deps: CoalesceDeps, source: string, expression: string, condition: string, values: Record<string, AttributeValue>) =>
+  conditionalUpdate(deps.ddb, deps.table, keyOf(source), { update: expression, condition, names: NAMES, values }, `coordinate the reconcile of ${source}`);
 
 /**
  * Whether the notification `eventId` (of change time `changedAt`, ms) runs a reconcile: yes, and the lease is this
@@ -69,7 +52,6 @@ export const claimReconcile = async (deps: CoalesceDeps, source: string, eventId
     source,
     'SET #runner = :me, #started = :now, #until = :until',
     '(attribute_not_exists(#runner) OR #until < :now OR #runner = :me) AND (attribute_not_exists(#completed) OR #completed < :seen)',
-    { '#runner': 'runner', '#started': 'runnerStartedAt', '#until': 'leaseUntil', '#completed': 'completedStartedAt' },
     { ':me': { S: eventId }, ':now': { N: String(now) }, ':until': { N: String(now + RECONCILE_LEASE_MS) }, ':seen': { N: seen } },
   );
   if (!claimed.failed) return { run: true, startedAt: now };
@@ -84,7 +66,6 @@ export const claimReconcile = async (deps: CoalesceDeps, source: string, eventId
     source,
     'SET #pending = :seen',
     'attribute_exists(#runner) AND #until > :now AND (attribute_not_exists(#pending) OR #pending < :seen)',
-    { '#runner': 'runner', '#until': 'leaseUntil', '#pending': 'pendingSeenAt' },
     { ':now': { N: String(now) }, ':seen': { N: seen } },
   );
   const pending = Number(deferred.item?.pendingSeenAt?.N ?? Number.NaN);
@@ -107,9 +88,8 @@ export const completeReconcile = async (deps: CoalesceDeps, source: string, even
   const done = await update(
     deps,
     source,
-    'SET #completed = :started REMOVE #runner, #since, #until, #pending',
+    'SET #completed = :started REMOVE #runner, #started, #until, #pending',
     '#runner = :me AND (attribute_not_exists(#pending) OR #pending < :after)',
-    { '#runner': 'runner', '#since': 'runnerStartedAt', '#until': 'leaseUntil', '#completed': 'completedStartedAt', '#pending': 'pendingSeenAt' },
     { ':me': { S: eventId }, ':started': { N: String(startedAt) }, ':after': { N: String(startedAt + 1) } },
   );
   // Failed and still ours: something is pending. Failed and not ours: the lease expired and another runner covers it.

@@ -72,6 +72,26 @@ export const identityOf = (idp: IdpMapping, who: { userId: string; userName: str
   return { principalArn: parsePrincipalArn(render(idp.principal.arnTemplate, who), 'idp.principal.arnTemplate').arn, dbUser };
 };
 
+/** The onboarding that gives a person exactly what their mapped groups grant on one target. */
+export const onboardingOf = (
+  { principalArn, dbUser, sessionTagKey }: ReturnType<typeof identityOf>,
+  target: string,
+  grant: { dbRoles: string[]; databases: string[] },
+  idpUser: string,
+): IdpAction => ({
+  kind: 'onboarding',
+  input: {
+    target,
+    principalArn,
+    dbUser,
+    dbRoles: grant.dbRoles,
+    databases: grant.databases,
+    ...(sessionTagKey ? { sessionTagKey } : {}),
+    idpUser,
+    exclusiveRoles: true,
+  },
+});
+
 const offboard = (idp: IdpMapping, targets: string[], who: { userId: string; userName: string }, idpUser: string): IdpAction[] => {
   const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
   // A shared role keeps its session-tag statement for the other members: only the database user goes.
@@ -101,24 +121,10 @@ export const decide = (idp: IdpMapping, change: IdentityChange, person: Person |
     };
   }
   const granted = grantedTargets(idp, person.groups);
-  const { principalArn, dbUser, sessionTagKey } = identityOf(idp, who);
+  const identity = identityOf(idp, who);
   const actions = idp.groups[key].targets.map((target): IdpAction => {
     const g = granted.get(target);
-    return g
-      ? {
-          kind: 'onboarding',
-          input: {
-            target,
-            principalArn,
-            dbUser,
-            dbRoles: g.dbRoles,
-            databases: g.databases,
-            ...(sessionTagKey ? { sessionTagKey } : {}),
-            idpUser,
-            exclusiveRoles: true,
-          },
-        }
-      : offboard(idp, [target], who, idpUser)[0];
+    return g ? onboardingOf(identity, target, g, idpUser) : offboard(idp, [target], who, idpUser)[0];
   });
   return { actions };
 };

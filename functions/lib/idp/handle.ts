@@ -12,7 +12,7 @@ import { validateOffboardRequest, validateOnboardRequest } from '../core/request
 import type { DatabasePlanner } from '../workflows/request-plan';
 import { parseRoleComment } from '../postgres/ddl';
 import { type CoalesceDeps, claimReconcile, completeReconcile } from './coalesce';
-import { decide, grantedTargets, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
+import { decide, grantedTargets, onboardingOf, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type GroupRef, type IdentityChange, parseIdentityEvent } from './events';
 
@@ -195,22 +195,8 @@ const reconcileAll = async (deps: IdpDeps, idp: IdpMapping, change: IdentityChan
       logger.warn('identity-provider person skipped', { userId, reason: (e as Error).message });
       continue;
     }
-    const { principalArn, dbUser, sessionTagKey } = identity;
     for (const [target, g] of grantedTargets(idp, person.groups)) {
-      if (existing.has(`${target}/${idpUser}`)) continue;
-      actions.push({
-        kind: 'onboarding',
-        input: {
-          target,
-          principalArn,
-          dbUser,
-          dbRoles: g.dbRoles,
-          databases: g.databases,
-          ...(sessionTagKey ? { sessionTagKey } : {}),
-          idpUser,
-          exclusiveRoles: true,
-        },
-      });
+      if (!existing.has(`${target}/${idpUser}`)) actions.push(onboardingOf(identity, target, g, idpUser));
     }
   }
   return actions;

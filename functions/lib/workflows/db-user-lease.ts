@@ -1,6 +1,7 @@
-import { type AttributeValue, ConditionalCheckFailedException, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { awsErrorName, mapAwsError } from '../core/aws-errors';
+import { conditionalUpdate } from '../core/conditional-update';
 import { dynamoClient, sfnClient } from '../core/clients';
 import { ProvisioningError } from '../core/errors';
 import { logger } from '../core/logger';
@@ -87,29 +88,8 @@ const busy = (key: DbUserKey, holder: string): ProvisioningError =>
   });
 
 /** Applies `update` if `condition` holds: the item as it was, or, when the condition failed, `{failed}` with the item as it is. */
-const conditional = async (deps: DbUserLeaseDeps, key: DbUserKey, update: string, condition: string, values: Record<string, AttributeValue>) => {
-  try {
-    const out = await deps.ddb.send(
-      new UpdateItemCommand({
-        TableName: deps.table,
-        Key: { pk: { S: leaseKeyOf(key) } },
-        UpdateExpression: update,
-        ConditionExpression: condition,
-        // Only the names the expressions use: DynamoDB refuses a request that defines one it does not use.
-        ExpressionAttributeNames: Object.fromEntries(Object.entries(NAMES).filter(([n]) => `${update} ${condition}`.includes(n))),
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_OLD',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return { failed: false as const, item: out.Attributes };
-  } catch (e) {
-    if (e instanceof ConditionalCheckFailedException || awsErrorName(e) === 'ConditionalCheckFailedException') {
-      return { failed: true as const, item: (e as ConditionalCheckFailedException).Item };
-    }
-    return mapAwsError(e, `lease database user "${key.dbUser}"`);
-  }
-};
+const conditional = (deps: DbUserLeaseDeps, key: DbUserKey, update: string, condition: string, values: Record<string, AttributeValue>) =>
+  conditionalUpdate(deps.ddb, deps.table, leaseKeyOf(key), { update, condition, names: NAMES, values }, `lease database user "${key.dbUser}"`);
 
 const isRunning = async (sfn: SFNClient, executionArn: string): Promise<boolean> => {
   try {
