@@ -40,7 +40,8 @@ import {
   transientEvidence,
 } from './soak/checks';
 import { createSquatter, type FaultCounts, newFaultCounts, soakSql, squat, SQUAT_MS, startInjector, SQUATTER, switchOnIamFaults } from './soak/faults';
-import { planStories, type Post, type Squat, type Story, seededRandom } from './soak/plan';
+import { seededRandom } from '../dev/sim-faults';
+import { planStories, type Post, type Squat, type Story } from './soak/plan';
 
 if (!process.env.SOAK_LOGS) logger.setLogLevel('SILENT');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -4,18 +4,7 @@
  * a run can be repeated.
  */
 
-/** mulberry32: small, fast and good enough to draw a workload; the same seed, the same run. */
-export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-};
-
+import { seededRandom } from '../../dev/sim-faults';
 export type Random = () => number;
 export const between = (random: Random, min: number, max: number): number => min + random() * (max - min);
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)];
