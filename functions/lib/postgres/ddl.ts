@@ -161,6 +161,11 @@ export const ddl = {
     sql: `REVOKE ALL ON DATABASE ${id(database)} FROM ${id(user)}`,
     purpose: `revoke ${user}'s privileges on database ${database}`,
   }),
+  /** CONNECT only: what a grant gave; other privileges on the database (CREATE, TEMPORARY) are not a grant's to take. */
+  revokeConnectPrivilege: (database: string, user: string): SqlStep => ({
+    sql: `REVOKE CONNECT ON DATABASE ${id(database)} FROM ${id(user)}`,
+    purpose: `revoke ${user}'s CONNECT on database ${database}`,
+  }),
   dropRole: (user: string): SqlStep => ({ sql: `DROP ROLE ${id(user)}`, purpose: `drop database user ${user}` }),
 };
 
