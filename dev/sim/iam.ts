@@ -4,7 +4,8 @@
  * aws-sdk-client-mock. Models: the five-version and 6,144-character limits, the attached-policy quota, URL-encoded
  * documents, NoSuchEntity, throttling of writes and reads (one bucket each for the account), eventual consistency of
  * reads (snapshots), paging of every List*, ConcurrentModification, one-off faults.
- * NOT modelled: per-API rate limits (one bucket for all writes); IAM's quotas beyond versions, size and attachments
+ * SimulatePrincipalPolicy evaluates the principal's attached managed policies with @cloud-copilot/iam-simulate.
+ * NOT modelled: per-API rate limits (one bucket for all writes); permissions boundaries in SimulatePrincipalPolicy; IAM's quotas beyond versions, size and attachments
  * (customer-managed policies per account: 1,500 by default); lag that differs per entity; the SDK's own retries.
  */
 import {
@@ -37,7 +38,9 @@ import {
   MalformedPolicyDocumentException,
   NoSuchEntityException,
   ServiceFailureException,
+  SimulatePrincipalPolicyCommand,
 } from '@aws-sdk/client-iam';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { randomBytes } from 'node:crypto';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { FaultSchedule, meta, pageOf, type RateLimit, seededRandom, TokenBucket, tick } from '../sim-faults';
@@ -322,7 +325,7 @@ export class SimulatedIam {
 
   install(): AwsClientStub<IAMClient> {
     const m = mockClient(IAMClient);
-    const on = <I>(cmd: { name: string }, kind: 'read' | 'write', fn: (input: I, state: IamState) => unknown): void => {
+    const on = <I>(cmd: { name: string }, kind: 'read' | 'write', fn: (input: I, state: IamState) => unknown | Promise<unknown>): void => {
       const command = cmd.name.replace(/Command$/, '');
       // biome-ignore lint/suspicious/noExplicitAny: one registration for every IAM command class; each fn types its own input
       m.on(cmd as any).callsFake(async (input: I) => {
@@ -330,7 +333,9 @@ export class SimulatedIam {
         const scheduled = this.faults.take(command);
         if (scheduled && !scheduled.afterEffect) throw scheduled.error();
         this.admit(kind);
-        const out = { ...(fn(input, kind === 'write' ? this.truth : this.readView()) as object), ...meta };
+        // Only reads are asynchronous (the policy simulator): a write changes the state and records it in one step.
+        const result = fn(input, kind === 'write' ? this.truth : this.readView());
+        const out = { ...((result instanceof Promise ? await result : result) as object), ...meta };
         if (kind === 'write') this.changed();
         if (scheduled) throw scheduled.error();
         return out;
@@ -373,6 +378,42 @@ export class SimulatedIam {
         ...(p.permissionsBoundaryArn ? { PermissionsBoundary: { PermissionsBoundaryType: 'Policy', PermissionsBoundaryArn: p.permissionsBoundaryArn } } : {}),
       };
     };
+    // IAM's policy simulator over the principal's attached policies, evaluated by @cloud-copilot/iam-simulate.
+    on<{ PolicySourceArn: string; ActionNames: string[]; ResourceArns?: string[] }>(SimulatePrincipalPolicyCommand, 'read', async (i, s) => {
+      const m = /^arn:[^:]+:iam::\d{12}:(role|user)\/(?:[^/]+\/)*([^/]+)$/.exec(i.PolicySourceArn);
+      if (!m) throw new InvalidInputException({ message: `Invalid ARN ${i.PolicySourceArn}`, ...meta });
+      const policies = this.principalIn(s, m[1] as 'role' | 'user', m[2]).attached.map((arn) => {
+        const p = this.policyIn(s, arn);
+        return { id: p.id, name: p.name, policy: JSON.parse(p.versions.find((v) => v.id === p.defaultVersionId)?.document ?? '{}') };
+      });
+      const decide = async (action: string, resource: string, of: typeof policies): Promise<string> => {
+        const r = await runSimulation(
+          {
+            request: { principal: i.PolicySourceArn, action, resource: { resource, accountId: this.accountId }, contextVariables: {} },
+            identityPolicies: of.map(({ name, policy }) => ({ name, policy })),
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
+          },
+          {},
+        );
+        if (r.resultType === 'error') throw new InvalidInputException({ message: JSON.stringify(r.errors), ...meta });
+        return r.overallResult;
+      };
+      const EvaluationResults = [];
+      for (const action of i.ActionNames)
+        for (const resource of i.ResourceArns ?? ['*']) {
+          const overall = await decide(action, resource, policies);
+          const matched = [];
+          if (overall === 'Allowed') for (const p of policies) if ((await decide(action, resource, [p])) === 'Allowed') matched.push(p);
+          EvaluationResults.push({
+            EvalActionName: action,
+            EvalResourceName: resource,
+            EvalDecision: overall === 'Allowed' ? 'allowed' : overall === 'ExplicitlyDenied' ? 'explicitDeny' : 'implicitDeny',
+            MatchedStatements: matched.map((p) => ({ SourcePolicyId: p.id, SourcePolicyType: 'IAM Policy' })),
+          });
+        }
+      return { EvaluationResults, IsTruncated: false };
+    });
     on<{ RoleName: string }>(GetRoleCommand, 'read', (i, s) => ({ Role: principalView(s, 'role', i.RoleName) }));
     on<{ UserName: string }>(GetUserCommand, 'read', (i, s) => ({ User: principalView(s, 'user', i.UserName) }));
     on<{ PolicyArn: string; VersionId: string }>(GetPolicyVersionCommand, 'read', (i, s) => {

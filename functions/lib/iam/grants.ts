@@ -75,7 +75,7 @@ export interface GrantChange {
   grantsHeld: number;
 }
 
-const PRINCIPAL_NOT_FOUND = { NoSuchEntity: 'PrincipalNotFound', NoSuchEntityException: 'PrincipalNotFound' } as const;
+export const PRINCIPAL_NOT_FOUND = { NoSuchEntity: 'PrincipalNotFound', NoSuchEntityException: 'PrincipalNotFound' } as const;
 
 const listAttached = async (iam: IAMClient, principal: PrincipalArn): Promise<AttachedPolicy[]> => {
   const all: AttachedPolicy[] = [];

@@ -161,6 +161,11 @@ export const ddl = {
     sql: `REVOKE ALL ON DATABASE ${id(database)} FROM ${id(user)}`,
     purpose: `revoke ${user}'s privileges on database ${database}`,
   }),
+  /** CONNECT only: what a grant gave; other privileges on the database (CREATE, TEMPORARY) are not a grant's to take. */
+  revokeConnectPrivilege: (database: string, user: string): SqlStep => ({
+    sql: `REVOKE CONNECT ON DATABASE ${id(database)} FROM ${id(user)}`,
+    purpose: `revoke ${user}'s CONNECT on database ${database}`,
+  }),
   dropRole: (user: string): SqlStep => ({ sql: `DROP ROLE ${id(user)}`, purpose: `drop database user ${user}` }),
 };
 
@@ -168,7 +173,7 @@ export const offboardDdl = {
   blockLogin: (user: string): SqlStep => ({ sql: `ALTER ROLE ${id(user)} NOLOGIN`, purpose: `block new logins of ${user}` }),
   /** REASSIGN/DROP OWNED need the privileges of both roles; PostgreSQL 16+ grants without INHERIT by default. */
   inheritRole: (role: string, versionNum: number): SqlStep => ({
-    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/integration/boundaries.test.ts)
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/unit/boundaries.test.ts)
     sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT TRUE' : ''),
     purpose: `let the admin act with the privileges of ${role}`,
   }),
@@ -203,7 +208,7 @@ export const quarantineDdl = {
   }),
   /** ALTER ... OWNER TO needs the admin to be able to SET ROLE to the new owner: only for this transaction. */
   actAs: (role: string, versionNum: number): SqlStep => ({
-    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/integration/boundaries.test.ts)
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/unit/boundaries.test.ts)
     sql: `GRANT ${id(role)} TO CURRENT_USER` + (versionNum >= 160000 ? ' WITH INHERIT FALSE, SET TRUE' : ''),
     purpose: `let the admin hand objects to ${role} (revoked again in the same transaction)`,
   }),
@@ -232,7 +237,7 @@ export const quarantineDdl = {
   setRole: (role: string): SqlStep => ({ sql: `SET LOCAL ROLE ${id(role)}`, purpose: `act as ${role}, the owner, to revoke what others hold` }),
   resetRole: (): SqlStep => ({ sql: 'RESET ROLE', purpose: 'act as the admin again' }),
   revokeAll: (kind: string, identity: ServerQuoted, grantees: string[]): SqlStep => ({
-    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/integration/boundaries.test.ts)
+    // biome-ignore lint/style/useTemplate: a clause, not a value: every ${} in DDL is a quoting call (test/unit/boundaries.test.ts)
     sql: `REVOKE ALL ON ${keyword(kind)} ${serverQuoted(identity)} FROM PUBLIC` + (grantees.length ? `, ${ids(grantees)}` : '') + ' CASCADE',
     purpose: `revoke every privilege others hold on ${kind.toLowerCase()} ${identity} (${['PUBLIC', ...grantees].join(', ')})`,
   }),

@@ -192,6 +192,9 @@ SELECT count(*) FILTER (WHERE ${versionNum >= 140000 ? 'pg_terminate_backend(pid
 
 export const SESSION_COUNT = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`;
 
+/** Sessions of the user that began before $2 (the end of its grant): those the end must have ended. */
+export const SESSIONS_BEGUN_BY = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND backend_start < $2 AND pid <> pg_backend_pid()`;
+
 /** Every database whose objects REASSIGN/DROP OWNED must visit (RDS's own rdsadmin is not ours). */
 export const USER_DATABASES = `
 SELECT datname::text AS name FROM pg_database

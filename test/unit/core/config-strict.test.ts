@@ -4,7 +4,7 @@
  * files say where and what. A typo must never fall back to a default: `"enabled": "never"` was dropped, and the
  * default `immediately` let the workflow modify a production instance.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
@@ -255,6 +255,7 @@ describe('configuration files: the file is named, and invalid JSON says where', 
 
   it('names the file, relative to the working directory, for a schema problem', () => {
     const file = join(ROOT, '.tmp', `config-strict-${process.pid}.json`);
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
     writeFileSync(file, JSON.stringify(exampleWith('targets.orders.iamAuth', { enabled: 'never' })));
     try {
       expect(() => loadConfigFile(file)).toThrow(

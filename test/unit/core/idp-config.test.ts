@@ -3,7 +3,7 @@
  * configuration, at package time and when a function starts.
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../functions/lib/core/config';
+import { parseConfig } from '../../../functions/lib/core/config';
 
 const base = {
   targets: {
