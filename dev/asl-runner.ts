@@ -51,6 +51,17 @@ export const queueOf = (state: { Resource?: unknown; Parameters?: unknown }): st
   return typeof ref === 'string' ? ref : undefined;
 };
 
+/** A Task that starts another state machine of the stack and waits for it (the optimised integration, JSON output). */
+export const START_EXECUTION_SYNC = 'arn:aws:states:::states:startExecution.sync:2';
+
+/** The state machine (ASL file name) a startExecution Task starts: `StateMachineArn: {Ref: <Name>StateMachine}`. */
+export const childMachineOf = (state: { Resource?: unknown; Parameters?: unknown }): string | undefined => {
+  if (state.Resource !== START_EXECUTION_SYNC) return undefined;
+  const ref = (state.Parameters as { StateMachineArn?: { Ref?: unknown } } | undefined)?.StateMachineArn?.Ref;
+  const m = typeof ref === 'string' ? /^([A-Z][A-Za-z0-9]*)StateMachine$/.exec(ref) : null;
+  return m ? m[1][0].toLowerCase() + m[1].slice(1) : undefined;
+};
+
 /** Every state of a definition, nested ones (Map, Parallel) included, by name. */
 export const allStates = (def: StateMachineDefinition): Array<[string, AnyState]> =>
   Object.entries(def.States as Record<string, AnyState>).flatMap(([name, state]) => [
@@ -214,6 +225,21 @@ export class LocalStepFunctions {
           const answered = new Promise<unknown>((resolve, reject) => this.waiting.set(taskToken, { resolve, reject }));
           this.queue(queueId).send(JSON.stringify({ ...input.MessageBody, taskToken }));
           const output = await answered;
+          record.taskOutputs.push({ state: name, output });
+          return output as JsonValue;
+        }) as unknown as TaskHandler;
+        if (this.options.retryMs !== undefined) retryIntervalOverrides[name] = this.options.retryMs;
+      } else if (state.Type === 'Task' && childMachineOf(state)) {
+        const child = childMachineOf(state) as string;
+        taskResourceLocalHandlers[name] = (async (input: { Name: string; Input: unknown }) => {
+          // Like Step Functions: a second start of the same name (a retry) waits for the execution already there.
+          const { done } = this.start(child, input.Name, input.Input);
+          const ended = await done;
+          const described = { ExecutionArn: this.executionArnOf(child, input.Name), Name: input.Name, Status: ended.status };
+          if (ended.status !== 'SUCCEEDED') {
+            throw new TaskFailed('States.TaskFailed', JSON.stringify({ ...described, Error: ended.error, Cause: ended.cause }));
+          }
+          const output = { ...described, Output: ended.output };
           record.taskOutputs.push({ state: name, output });
           return output as JsonValue;
         }) as unknown as TaskHandler;

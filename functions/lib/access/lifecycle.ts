@@ -1,4 +1,5 @@
 import { sameRoleOrUser } from '../core/arn';
+import type { HeldBefore } from '../workflows/grant-end-plan';
 import type { ApprovalPolicy } from '../core/config';
 import { durationMs } from '../core/durations';
 import { ProvisioningError } from '../core/errors';
@@ -26,7 +27,8 @@ export const REQUEST_STATES = [
 ] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
 
-export const END_REASONS = ['EXPIRED', 'REVOKED', 'IDENTITY_REMOVED', 'SUPERSEDED', 'PLAN_INVALID'] as const;
+/** ACTIVATION_FAILED: an activation that failed part way is ended too, so what it may have given is taken back. */
+export const END_REASONS = ['EXPIRED', 'REVOKED', 'IDENTITY_REMOVED', 'SUPERSEDED', 'PLAN_INVALID', 'ACTIVATION_FAILED'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
 /** Exactly what would be granted; its hash is what an approval attests to (plan-hash.ts). */
@@ -50,6 +52,8 @@ export interface Vote {
   at: string;
   planHash?: string;
   comment?: string;
+  /** The voter was an approver by an Identity Center group (approverGroups), not by ARN. */
+  viaGroup?: boolean;
 }
 
 /** One change of the record, in order: what happened, to which state, by whom. */
@@ -90,6 +94,16 @@ export interface AccessRequest {
   /** Written once, when access starts: an active grant past it is expired, even while its end is still running. */
   expiresAt?: string;
   endReason?: EndReason;
+  /** The onboarding's execution input as the API validated it when the request was made (what activation runs). */
+  onboarding?: Record<string, unknown>;
+  /** What the user held before the grant that no other grant accounts for: what its end leaves (recorded at activation). */
+  heldBefore?: HeldBefore;
+  /** A revoke that came while the grant was being made: the activation ends it as soon as it is made. */
+  endRequested?: EndReason;
+  /** When the approvers were told that the grant ends soon (once). */
+  remindedAt?: string;
+  /** What the database and IAM said after the end (access/end.ts EndProof). */
+  proof?: unknown;
   /** Why activation or the end failed (an error code and message). */
   error?: { code: string; message: string };
   votes: Vote[];
@@ -102,11 +116,13 @@ export type Action =
   | { kind: 'cancel'; by: Party; admin: boolean }
   | { kind: 'expire-approval' }
   | { kind: 'schedule' }
-  | { kind: 'start-activation'; planHash: string }
-  | { kind: 'activated' }
+  | { kind: 'start-activation'; planHash: string; void?: string }
+  | { kind: 'activated'; heldBefore: HeldBefore }
+  | { kind: 'request-end'; reason: EndReason }
+  | { kind: 'remind' }
   | { kind: 'activation-failed'; error: { code: string; message: string } }
   | { kind: 'start-end'; reason: EndReason }
-  | { kind: 'ended' }
+  | { kind: 'ended'; proof: unknown }
   | { kind: 'end-failed'; error: { code: string; message: string } };
 export type ActionKind = Action['kind'];
 
@@ -121,7 +137,10 @@ export const TRANSITIONS: { readonly [K in ActionKind]: readonly RequestState[] 
   activated: ['ACTIVATING'],
   'activation-failed': ['ACTIVATING'],
   // END_FAILED: the end is run again (the sweeper's redrive), never left as a bare failure.
-  'start-end': ['ACTIVE', 'END_FAILED'],
+  'start-end': ['ACTIVE', 'END_FAILED', 'ACTIVATION_FAILED'],
+  // While the grant is being made its end must wait for it: the activation ends it once made.
+  'request-end': ['ACTIVATING'],
+  remind: ['ACTIVE'],
   ended: ['ENDING'],
   'end-failed': ['ENDING'],
 };
@@ -145,6 +164,9 @@ export const effectiveState = (r: AccessRequest, now: Date): RequestState => {
   if (r.state === 'ACTIVE' && passed(r.expiresAt, now)) return 'ENDING';
   return r.state;
 };
+
+/** Whether a grant is, or is about to be, access: what the end of another grant of the same user must leave. */
+export const isLive = (r: AccessRequest, now: Date): boolean => r.state === 'ACTIVATING' || (r.state === 'ACTIVE' && !passed(r.expiresAt, now));
 
 /** Whether two parties are the same IAM role or user (any session of it), or the same caller. */
 const same = (a: { arn?: string; principal?: string }, arn: string | undefined, principal: string | undefined): boolean =>
@@ -251,17 +273,25 @@ export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; polic
     case 'start-activation':
       // An approval attests to one plan: if what would be granted now differs, the approval is void.
       if (action.planHash !== r.planHash) return write({ endReason: 'PLAN_INVALID' }, 'ACTIVATION_FAILED', { comment: `plan is now ${action.planHash}` });
+      if (action.void) return write({ endReason: 'PLAN_INVALID' }, 'ACTIVATION_FAILED', { comment: action.void });
       return write({}, 'ACTIVATING');
     case 'activated':
       // Written once: a later write (a retried activation) keeps the first deadline.
-      return write({ expiresAt: r.expiresAt ?? new Date(ctx.now.getTime() + durationMs(r.duration)).toISOString() }, 'ACTIVE');
+      return write(
+        { expiresAt: r.expiresAt ?? new Date(ctx.now.getTime() + durationMs(r.duration)).toISOString(), heldBefore: r.heldBefore ?? action.heldBefore },
+        'ACTIVE',
+      );
+    case 'request-end':
+      return write({ endRequested: r.endRequested ?? action.reason }, 'ACTIVATING', { comment: action.reason });
+    case 'remind':
+      return write({ remindedAt: r.remindedAt ?? at }, 'ACTIVE');
     case 'activation-failed':
       return write({ error: action.error }, 'ACTIVATION_FAILED', { comment: `${action.error.code}: ${action.error.message}` });
     case 'start-end':
       // The first reason stays: revoke, expiry and identity removal all start the same end.
       return write({ endReason: r.endReason ?? action.reason }, 'ENDING', { comment: action.reason });
     case 'ended':
-      return write({}, 'ENDED');
+      return write({ proof: action.proof }, 'ENDED');
     case 'end-failed':
       return write({ error: action.error }, 'END_FAILED', { comment: `${action.error.code}: ${action.error.message}` });
   }

@@ -9,6 +9,8 @@ import type { Party } from '../../../functions/lib/access/policies';
 import { type ApprovalPolicy, schemas } from '../../../functions/lib/core/config';
 import { ProvisioningError } from '../../../functions/lib/core/errors';
 
+const NOTHING_HELD = { dbRoles: [], databases: [], canLogin: false, connectStatement: false };
+
 const ACCOUNT = '123456789012';
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 const session = (name: string, s = 'laptop'): Party => ({ arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${name}/${s}`, principal: role(name) });
@@ -154,12 +156,14 @@ describe('deadlines are data', () => {
   it('expiresAt is written once, when access starts, and an ACTIVE grant past it reads ENDING', () => {
     const approved = { ...pending(), state: 'APPROVED' as const };
     const activating = decide(approved, { kind: 'start-activation', planHash: HASH }, ctx(10)).next;
-    const active = decide(activating, { kind: 'activated' }, ctx(11)).next;
+    const active = decide(activating, { kind: 'activated', heldBefore: NOTHING_HELD }, ctx(11)).next;
     expect(active).toMatchObject({ state: 'ACTIVE', expiresAt: at(71).toISOString() });
     expect(effectiveState(active, at(70))).toBe('ACTIVE');
     expect(effectiveState(active, at(71))).toBe('ENDING');
     // A retried "activated" (the same record again) keeps the first deadline.
-    expect(decide({ ...activating, expiresAt: active.expiresAt }, { kind: 'activated' }, ctx(30)).next.expiresAt).toBe(active.expiresAt);
+    expect(decide({ ...activating, expiresAt: active.expiresAt }, { kind: 'activated', heldBefore: NOTHING_HELD }, ctx(30)).next.expiresAt).toBe(
+      active.expiresAt,
+    );
   });
 });
 
@@ -197,7 +201,7 @@ describe('cancel, activation and the end', () => {
     expect(failed.state).toBe('END_FAILED');
     const again = decide(failed, { kind: 'start-end', reason: 'EXPIRED' }, ctx()).next;
     expect(again).toMatchObject({ state: 'ENDING', endReason: 'REVOKED' });
-    expect(decide(again, { kind: 'ended' }, ctx()).next.state).toBe('ENDED');
+    expect(decide(again, { kind: 'ended', proof: {} }, ctx()).next.state).toBe('ENDED');
   });
 
   it('every state but the terminal ones has a way out, and the terminal ones have none', () => {

@@ -1,0 +1,152 @@
+import { sameRoleOrUser } from '../core/arn';
+import { type Config, resolveTargetConfig } from '../core/config';
+import { ProvisioningError } from '../core/errors';
+import type { ResolvedTarget } from '../rds/target';
+import type { HeldBefore } from '../workflows/grant-end-plan';
+import { type AccessRequest, type Action, decide, isLive } from './lifecycle';
+import { type NotifyDeps, notify } from './notify';
+import { planHashOf } from './plan-hash';
+import { isApprover, policyNamed } from './policies';
+import { createSchedule, type ScheduleDeps } from './schedules';
+import type { AccessRequestStore } from './store';
+
+/** What the activation and end steps share: the store, the clock, and where they report. */
+export interface LifecycleDeps {
+  store: AccessRequestStore;
+  config: Config;
+  now: () => Date;
+  notify: NotifyDeps;
+  schedules: ScheduleDeps;
+  machines: { activate: string; end: string };
+  /** Starts an execution of this stack (StartExecution; a name already used is not an error). */
+  startExecution: (machineArn: string, name: string, input: Record<string, unknown>) => Promise<void>;
+}
+
+export const readRequest = async (store: AccessRequestStore, requestId: string): Promise<AccessRequest> => {
+  const r = await store.get(requestId);
+  if (!r) throw new ProvisioningError('RequestNotFound', `access request "${requestId}" does not exist`, { details: { requestId } });
+  return r;
+};
+
+/**
+ * Writes the transition `action` decides, re-reading and deciding again when another writer got there first, so of
+ * concurrent steps exactly one write lands per version and every decision is made on the record as it is.
+ */
+export const transition = async (
+  deps: Pick<LifecycleDeps, 'store' | 'config' | 'now'>,
+  requestId: string,
+  action: (r: AccessRequest) => Action | undefined,
+) => {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const r = await readRequest(deps.store, requestId);
+    const a = action(r);
+    if (!a) return { request: r, written: false };
+    const t = decide(r, a, { now: deps.now(), policy: policyNamed(deps.config, r.policy) });
+    const outcome = await deps.store.write(t);
+    if (outcome.won) return { request: t.next, written: true };
+  }
+  throw new ProvisioningError('TransientAwsError', `access request "${requestId}" kept changing while it was written; retrying`);
+};
+
+/** Approvals that still count: by a party that is an approver of the policy now (eligibility again at activation). */
+const countingApprovals = (r: AccessRequest, config: Config): number => {
+  const policy = policyNamed(config, r.policy);
+  if (!policy) return 0;
+  // Group votes cannot be checked again without the voter's groups: they count as they were decided.
+  return r.votes.filter((v) => v.decision === 'approve' && (v.viaGroup || isApprover(policy, { arn: v.by, principal: v.principal }))).length;
+};
+
+/**
+ * BeginActivation: the request's plan computed again from what RDS says now (the resource id the statement would
+ * name), compared with the one the approvers approved, and their approvals checked against the policy as it is now.
+ * A changed plan or an approval that no longer counts makes the request ACTIVATION_FAILED (PLAN_INVALID) and nothing
+ * is granted. Returns the onboarding to run, or undefined when there is nothing to activate.
+ */
+export const beginActivation = async (deps: LifecycleDeps, requestId: string, resolved: ResolvedTarget) => {
+  const now = deps.now();
+  const before = await readRequest(deps.store, requestId);
+  const planHash = planHashOf({ ...before.plan, resourceId: resolved.resourceId });
+  const approvalsVoid = before.required > 0 && countingApprovals(before, deps.config) < before.required;
+  const { request } = await transition(deps, requestId, (r) =>
+    r.state === 'APPROVED' || r.state === 'SCHEDULED'
+      ? { kind: 'start-activation', planHash, ...(approvalsVoid ? { void: 'its approvals no longer count: an approver is no longer one' } : {}) }
+      : undefined,
+  );
+  if (request.state === 'ACTIVATION_FAILED') {
+    await notify(deps.notify, 'activationFailed', request);
+    return { activate: false as const, state: request.state, reason: approvalsVoid ? 'approvals no longer count' : 'plan changed', at: now.toISOString() };
+  }
+  if (request.state !== 'ACTIVATING') return { activate: false as const, state: request.state };
+  return { activate: true as const, state: request.state, onboarding: onboardingOf(request) };
+};
+
+/** The onboarding the activation runs: the one the request would have run without a policy, under the same id. */
+export const onboardingOf = (r: AccessRequest): Record<string, unknown> => ({
+  ...(r.onboarding ?? {}),
+  requestId: r.requestId,
+  principalArn: r.plan.principalArn,
+  dbUser: r.plan.dbUser,
+  target: r.plan.target,
+  dbRoles: r.plan.dbRoles,
+  databases: r.plan.databases,
+  requestedBy: r.requestedBy,
+});
+
+/** What the onboarding's output says it changed: the statements of CreateDbUser and the policy change of AllowConnect. */
+interface OnboardingOutput {
+  dbUser?: { outcome?: string; statements?: Array<{ sql: string; purpose: string }> };
+  grant?: { outcome?: string };
+}
+
+/**
+ * What the user held before this grant that no other grant accounts for: the roles and databases the request asked
+ * for that the onboarding did not have to grant, less those another live grant of the same user gave. Fails closed:
+ * what cannot be told from the output counts as given by this grant.
+ */
+export const heldBeforeOf = (r: AccessRequest, output: OnboardingOutput, others: readonly AccessRequest[]): HeldBefore => {
+  const purposes = (output.dbUser?.statements ?? []).map((s) => s.purpose);
+  const granted = (what: string) => purposes.some((p) => p === what);
+  const byOthers = new Set(others.flatMap((g) => g.plan.dbRoles));
+  const dbsByOthers = new Set(others.flatMap((g) => g.plan.databases));
+  const created = output.dbUser?.outcome === 'created';
+  return {
+    dbRoles: created ? [] : r.plan.dbRoles.filter((role) => !granted(`grant ${role} to ${r.plan.dbUser}`) && !byOthers.has(role)),
+    databases: created ? [] : r.plan.databases.filter((db) => !granted(`allow ${r.plan.dbUser} to connect to database ${db}`) && !dbsByOthers.has(db)),
+    canLogin: !created && !granted(`allow ${r.plan.dbUser} to log in`) && others.length === 0,
+    connectStatement: output.grant?.outcome === 'already present' && !others.some((g) => sameRoleOrUser(g.plan.principalArn, r.plan.principalArn)),
+  };
+};
+
+/** The other grants of the same database user that are, or may become, access (what an end must not take). */
+export const otherGrantsOf = async (store: AccessRequestStore, r: AccessRequest, now: Date): Promise<AccessRequest[]> =>
+  (await store.list(['ACTIVATING', 'ACTIVE'])).filter(
+    (g) => g.requestId !== r.requestId && g.plan.target === r.plan.target && g.plan.dbUser === r.plan.dbUser && isLive(g, now),
+  );
+
+/**
+ * RecordActive: ACTIVE with its expiresAt (written once) and what was held before, then the schedules of its end and
+ * of the reminder. A revoke that arrived while the grant was being made (endRequested) starts the end at once.
+ */
+export const recordActive = async (deps: LifecycleDeps, requestId: string, output: OnboardingOutput) => {
+  const now = deps.now();
+  const current = await readRequest(deps.store, requestId);
+  const others = await otherGrantsOf(deps.store, current, now);
+  const { request } = await transition(deps, requestId, (r) =>
+    r.state === 'ACTIVATING' ? { kind: 'activated', heldBefore: heldBeforeOf(r, output, others) } : undefined,
+  );
+  if (request.state !== 'ACTIVE' || !request.expiresAt) return { state: request.state };
+  const expiresAt = new Date(request.expiresAt);
+  const endInput = { requestId, reason: 'EXPIRED' };
+  await createSchedule(deps.schedules, { purpose: 'end', requestId, at: expiresAt, machineArn: deps.machines.end, executionName: requestId, input: endInput });
+  await notify(deps.notify, 'activated', request);
+  if (request.endRequested) await deps.startExecution(deps.machines.end, requestId, { requestId, reason: request.endRequested });
+  return { state: request.state, expiresAt: request.expiresAt };
+};
+
+/** RecordActivationFailed: the failure recorded, then the end run (what a half-made grant gave is taken back). */
+export const recordActivationFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
+  const { request } = await transition(deps, requestId, (r) => (r.state === 'ACTIVATING' ? { kind: 'activation-failed', error } : undefined));
+  if (request.state === 'ACTIVATION_FAILED') await notify(deps.notify, 'activationFailed', request);
+  await deps.startExecution(deps.machines.end, requestId, { requestId, reason: 'ACTIVATION_FAILED' });
+  return { state: request.state };
+};

@@ -1,0 +1,68 @@
+import type { GrantEndProof } from '../postgres/grant-end';
+import type { ConnectCheck } from '../iam/verify';
+import { type GrantEndPlan, planGrantEnd } from '../workflows/grant-end-plan';
+import { type LifecycleDeps, otherGrantsOf, transition } from './activation';
+import type { AccessRequest, EndReason } from './lifecycle';
+import { notify } from './notify';
+import { deleteSchedule } from './schedules';
+
+/** What the end run carries from step to step: the request it ends and the plan of what to take. */
+export interface EndState {
+  requestId: string;
+  target: string;
+  dbUser: string;
+  principalArn: string;
+  plan: GrantEndPlan;
+}
+
+/** The proof an end records: what the database and IAM say after it, not what was meant. */
+export interface EndProof {
+  database: GrantEndProof;
+  iam: { statementRemoved: boolean; check?: ConnectCheck };
+  recordedAt: string;
+}
+
+const END_FROM = new Set(['ACTIVE', 'END_FAILED', 'ACTIVATION_FAILED', 'ENDING']);
+
+/**
+ * BeginEnd: the request is ENDING (the first reason stays: expiry, revoke and identity removal start this one
+ * execution), and what to take is planned against the user's other live grants now. An ended request, or one that
+ * never gave access, ends nothing (the run succeeds with skip).
+ */
+export const beginEnd = async (
+  deps: LifecycleDeps,
+  requestId: string,
+  reason: EndReason,
+): Promise<{ skip: true; state: string } | ({ skip: false } & EndState)> => {
+  const { request } = await transition(deps, requestId, (r) => (r.state !== 'ENDING' && END_FROM.has(r.state) ? { kind: 'start-end', reason } : undefined));
+  if (request.state !== 'ENDING') return { skip: true, state: request.state };
+  const now = deps.now();
+  const others = await otherGrantsOf(deps.store, request, now);
+  const plan = planGrantEnd({ ...grantOf(request), ...(request.heldBefore ? { heldBefore: request.heldBefore } : {}) }, others.map(grantOf), now);
+  return { skip: false, requestId, target: request.plan.target, dbUser: request.plan.dbUser, principalArn: request.plan.principalArn, plan };
+};
+
+const grantOf = (r: AccessRequest) => ({
+  requestId: r.requestId,
+  principalArn: r.plan.principalArn,
+  dbRoles: r.plan.dbRoles,
+  databases: r.plan.databases,
+  // An activating grant has no expiresAt yet: it counts as live (it is about to be access).
+  ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
+});
+
+/** RecordEnded: ENDED with its proof, the schedules that would act on it again deleted, and who must know told. */
+export const recordEnded = async (deps: LifecycleDeps, requestId: string, proof: Omit<EndProof, 'recordedAt'>) => {
+  const recorded: EndProof = { ...proof, recordedAt: deps.now().toISOString() };
+  const { request, written } = await transition(deps, requestId, (r) => (r.state === 'ENDING' ? { kind: 'ended', proof: recorded } : undefined));
+  await deleteSchedule(deps.schedules, requestId, 'end');
+  if (written) await notify(deps.notify, 'ended', request);
+  return { state: request.state, proof: request.proof };
+};
+
+/** RecordEndFailed: END_FAILED with the error (alarmed; the sweeper runs the end again), never a bare failure. */
+export const recordEndFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
+  const { request, written } = await transition(deps, requestId, (r) => (r.state === 'ENDING' ? { kind: 'end-failed', error } : undefined));
+  if (written) await notify(deps.notify, 'endFailed', request);
+  return { state: request.state };
+};
