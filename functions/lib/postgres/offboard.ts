@@ -21,11 +21,13 @@ import {
 } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
+  CURRENT_USER,
   DATABASES_NAMING,
   EXISTING_ROLES,
   MEMBERSHIP_GRANTORS,
   OWNED_IN_CURRENT_DATABASE,
   REMAINING_DEPENDENCIES,
+  SERVER_VERSION,
   SESSION_COUNT,
   TERMINATE_SESSIONS,
   USER_DATABASES,
@@ -35,10 +37,9 @@ import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 import { retireInDatabase } from '../workflows/offboarding-plan';
 
-export const versionOf = async (client: Client): Promise<number> =>
-  (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
+export const versionOf = async (client: Client): Promise<number> => (await client.query<{ v: number }>(SERVER_VERSION)).rows[0].v;
 
-const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;
+const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>(CURRENT_USER)).rows[0].u;
 
 /** Refuses a protected name, for this admin; the same check serves the run and the dry run. */
 export const assertNotProtected = async (client: Client, dbUser: string, names: ProtectedNames): Promise<void> => {
