@@ -176,7 +176,7 @@ export const reassignOwnedHere = async (
   try {
     return await inTransaction(client, async () => {
       // DROP OWNED also revokes grants on databases (shared rows, whichever database it runs in): the same keys
-      // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (XX000).
+      // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (internal_error: tuple concurrently updated).
       for (const { name } of (await client.query<{ name: string }>(DATABASES_NAMING, [dbUser])).rows) await lockProjectKey(client, lockKey.database(name));
       const { owned, decisions, steps } = await planReassignmentHere(client, dbUser, successor, settings, place);
       for (const s of retireInDatabase(dbUser, successor, steps)) await client.query(s.sql);
@@ -191,7 +191,7 @@ export type DropOutcome =
   | { status: 'dropped' | 'already gone'; statements: SqlStep[] }
   | { status: 'deactivated-not-dropped'; statements: SqlStep[]; remainingDependencies: Array<{ database: string; kind: string; count: number }> };
 
-/** Drops the role; if something still depends on it (2BP01), leaves it NOLOGIN without memberships and says what. */
+/** Drops the role; if something still depends on it (dependent_objects_still_exist), leaves it NOLOGIN without memberships and says what. */
 export const dropManagedRole = async (client: Client, dbUser: string): Promise<DropOutcome> => {
   try {
     return await inTransaction(client, async () => {
