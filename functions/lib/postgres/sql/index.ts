@@ -98,7 +98,7 @@ export type StatementFile = keyof typeof STATEMENTS;
 export const SQL_FILES: readonly string[] = [...Object.keys(STATEMENTS), ...Object.keys(FRAGMENTS).map((f) => `fragments/${f}.sql`)];
 
 const HEADER = /^(?:[ \t]*(?:--[^\n]*)?\r?\n)*/;
-const SIGNATURE = /^-- fragment: ([a-z][a-z0-9-]*)\(([^)]*)\)[ \t]*\r?$/m;
+const SIGNATURE = /^-- fragment: ([a-z][a-z0-9-]*)\(([^)]*)\)[ \t]*\r?$/;
 /** `{{name}}` or `{{name(args)}}`; args end at the first `)}}`, so they may hold parentheses of their own. */
 const PLACEHOLDER = /\{\{([a-z][a-z0-9-]*)(?:\((.*?)\))?\}\}/gs;
 
@@ -129,7 +129,7 @@ const expand = (text: string, where: string, depth = 0): string => {
   return text.replace(PLACEHOLDER, (_, name: string, args: string | undefined) => {
     const fragment = FRAGMENTS[name];
     if (fragment === undefined) throw new Error(`${where}: {{${name}}} names no fragment (fragments/${name}.sql)`);
-    const signature = SIGNATURE.exec(fragment);
+    const signature = SIGNATURE.exec(fragment.split('\n', 1)[0]);
     if (!signature || signature[1] !== name) throw new Error(`fragments/${name}.sql: its first line must be "-- fragment: ${name}(parameters)"`);
     const params = splitArguments(signature[2]);
     const values = splitArguments(args ?? '');
@@ -137,7 +137,8 @@ const expand = (text: string, where: string, depth = 0): string => {
       throw new Error(`${where}: {{${name}}} takes ${params.length} argument(s) (${params.join(', ')}), got ${values.length}`);
     let body = bodyOf(fragment);
     params.forEach((p, i) => {
-      body = body.replaceAll(`{{${p}}}`, values[i]);
+      // A function, so `$&` and the like in an argument are taken as they are.
+      body = body.replaceAll(`{{${p}}}`, () => values[i]);
     });
     return expand(body, `fragments/${name}.sql`, depth + 1);
   });
