@@ -1,6 +1,13 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+/** A `.sql` file imported by TypeScript is its text, as esbuild's text loader makes it in the bundles (serverless.yml). */
+const sqlText: Plugin = {
+  name: 'sql-text',
+  transform: (code, id) => (id.endsWith('.sql') ? { code: `export default ${JSON.stringify(code)};`, map: null } : undefined),
+};
 
 export default defineConfig({
+  plugins: [sqlText],
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -1,4 +1,5 @@
 import type { LocalPostgres } from './embedded-postgres';
+import { SQLSTATE } from '../functions/lib/postgres/sqlstate';
 
 /**
  * DATABASE_URL: an existing PostgreSQL server instead of the embedded one, its user acting as the targets'
@@ -59,11 +60,11 @@ const reasonOf = (e: Error & { code?: string }): string => {
       return 'the host name does not resolve';
     case 'ETIMEDOUT':
       return 'no answer (timed out): is the host reachable?';
-    case '28P01':
+    case SQLSTATE.invalidPassword:
       return 'password authentication failed: check the user and password';
-    case '28000':
+    case SQLSTATE.invalidAuthorizationSpecification:
       return `the server refuses this login (${e.message})`;
-    case '3D000':
+    case SQLSTATE.invalidCatalogName:
       return 'that database does not exist';
     default:
       return e.message;

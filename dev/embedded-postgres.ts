@@ -27,7 +27,7 @@ export interface LocalPostgres {
 /** The embedded server, which can also be restarted (fault injection: `npm run soak`). */
 export interface EmbeddedLocalPostgres extends LocalPostgres {
   /**
-   * Stops the server as a failover or reboot does (fast shutdown: every session is ended with 57P01, new
+   * Stops the server as a failover or reboot does (fast shutdown: every session is ended with admin_shutdown, new
    * connections are refused), waits `downMs`, and starts it again on the same port and data.
    */
   restart: (downMs?: number) => Promise<void>;

@@ -169,7 +169,7 @@ export class PostgresServer {
     child.once('exit', () => running.delete(child));
   }
 
-  /** Fast shutdown (SIGINT: sessions end with 57P01), resolved once the server has exited. */
+  /** Fast shutdown (SIGINT: sessions end with admin_shutdown), resolved once the server has exited. */
   async stop(): Promise<void> {
     const child = this.process;
     if (!child) return;

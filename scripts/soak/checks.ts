@@ -3,7 +3,7 @@ import { escapeIdentifier } from 'pg';
 import { awsErrorName, isTransientAwsError } from '../../functions/lib/core/aws-errors';
 import { isErrorCode, isProvisioningError, RETRYABLE_CODES } from '../../functions/lib/core/errors';
 import { MARKER_ROLE } from '../../functions/lib/core/identifiers';
-import { IS_MEMBERSHIP } from '../../functions/lib/postgres/queries';
+import { expandSql } from '../../functions/lib/postgres/sql';
 import { isTransientPgError, sqlstateOf } from '../../functions/lib/postgres/sqlstate';
 import type { SimulatedAws } from '../../dev/simulated-aws';
 
@@ -13,13 +13,13 @@ import type { SimulatedAws } from '../../dev/simulated-aws';
  */
 
 /** Roles this project created (members of its marker role; the admin's ADMIN OPTION on it is no membership), and whether they can log in. */
-export const MANAGED_ROLES = `
+export const MANAGED_ROLES = expandSql(`
 SELECT DISTINCT r.rolname::text AS name, r.rolcanlogin AS can_login
   FROM pg_roles r
   JOIN pg_auth_members m ON m.member = r.oid
   JOIN pg_roles marker ON marker.oid = m.roleid
  WHERE marker.rolname = $1
-   AND ${IS_MEMBERSHIP('m')}`;
+   AND {{is-membership(m)}}`);
 
 export const SEED_TABLE = (table: string): string[] => [
   `CREATE TABLE IF NOT EXISTS public.${escapeIdentifier(table)} (id int PRIMARY KEY, note text NOT NULL)`,

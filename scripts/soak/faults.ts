@@ -144,7 +144,7 @@ export const createSquatter = async (server: EmbeddedLocalPostgres, databases: s
  *   on it: REASSIGN OWNED waits, and the admin's watchdog must end the squatter.
  * - advisory-key: the squatter holds the project's key for the role, which every offboarding step takes.
  * - admin-key: a session of the admin itself (a frozen execution's) holds that key: the watchdog leaves it
- *   alone, so the step runs into lock_timeout (55P03) and must be retried.
+ *   alone, so the step runs into lock_timeout (lock_not_available) and must be retried.
  */
 export const squat = async (
   server: EmbeddedLocalPostgres,

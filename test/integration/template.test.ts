@@ -1462,4 +1462,29 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(entries[0].data.length, `${key}: JavaScript bytes (issue 13: at most 1 MB)`).toBeLessThanOrEqual(1024 * 1024);
     }
   });
+
+  it('bundles the SQL files as their text (custom.esbuild.loader): every function that opens a database holds every statement', async () => {
+    const sqlDir = join(ROOT, 'functions/lib/postgres/sql');
+    const sqlFiles = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sqlFiles(join(dir, e.name)) : e.name.endsWith('.sql') ? [join(dir, e.name)] : [],
+      );
+    // Lines the minifier prints unescaped: a backtick or backslash would be escaped in the string literal.
+    const lines = sqlFiles(sqlDir).flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() && !/[`\\]/.test(l))
+        .map((l) => ({ file: f.slice(sqlDir.length + 1), line: l })),
+    );
+    expect(lines.length).toBeGreaterThan(200);
+    const databaseFunctions = functionKeys.filter((key) => FUNCTIONS[key].database);
+    expect(databaseFunctions.length).toBeGreaterThan(3);
+    for (const key of databaseFunctions) {
+      const js = (await readZip(join(packageDir, `${key}.zip`)))[0].data.toString('utf8');
+      expect(
+        lines.filter((l) => !js.includes(l.line)).map((l) => `${l.file}: ${l.line}`),
+        `${key}.zip: lines of the SQL files missing`,
+      ).toEqual([]);
+    }
+  });
 });

@@ -22,6 +22,11 @@ describe('module boundaries', () => {
     expect(offenders.map((f) => relative(root, f))).toEqual([]);
   });
 
+  it('queries are in functions/lib/postgres/sql/*.sql, not in TypeScript (ddl.ts builds the DDL, which takes no parameters)', () => {
+    const offenders = files.filter((f) => /\bSELECT\s/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+  });
+
   it('SQL identifiers in DDL are only ever quoted by the driver, never interpolated raw', () => {
     const ddl = readFileSync(join(root, 'functions/lib/postgres/ddl.ts'), 'utf8');
     // Every ${...} inside a SQL template literal goes through id(...), ids(...) or escapeLiteral(...), or is an

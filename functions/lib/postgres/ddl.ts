@@ -216,7 +216,7 @@ export const quarantineDdl = {
   /**
    * ...and the new owner to hold CREATE on the object's schema (superusers skip the check), and USAGE to
    * name the object when revoking as the owner: only for this transaction. Where the admin may grant
-   * CREATE only, PostgreSQL warns and grants that; USAGE then comes from PUBLIC or the REVOKE fails (42501).
+   * CREATE only, PostgreSQL warns and grants that; USAGE then comes from PUBLIC or the REVOKE fails (insufficient_privilege).
    */
   lendSchema: (schema: string, role: string): SqlStep => ({
     sql: `GRANT USAGE, CREATE ON SCHEMA ${id(schema)} TO ${id(role)}`,

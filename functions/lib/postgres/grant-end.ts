@@ -5,7 +5,7 @@ import { inTransaction } from './connection';
 import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
 import { assertNotProtected, versionOf } from './offboard';
 import { isManaged, lockKey, type MembershipGrant, membershipRevokes, readRoleState } from './onboard';
-import { DATABASE_CONNECT_STATE, MEMBERSHIP_GRANTORS, SESSIONS_BEGUN_BY, TERMINATE_SESSIONS } from './queries';
+import { CLOCK_TIMESTAMP, DATABASE_CONNECT_STATE, MEMBERSHIP_GRANTORS, SESSIONS_BEGUN_BY, TERMINATE_SESSIONS } from './queries';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 
@@ -82,7 +82,7 @@ export const endGrant = async (client: Client, spec: GrantEndSpec): Promise<Gran
       if (steps.length) await client.query(batchOf(steps));
       return { steps };
     });
-    const { rows: clock } = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    const { rows: clock } = await client.query<{ now: Date }>(CLOCK_TIMESTAMP);
     const endedAt = clock[0].now;
     if (!changed) {
       return { dbUser, found: false, statements: [], sessionsTerminated: 0, endedAt: endedAt.toISOString(), verified: noneLeft(false) };

@@ -21,11 +21,13 @@ import {
 } from './onboard';
 import {
   ADMIN_HAS_PRIVILEGES_OF,
+  CURRENT_USER,
   DATABASES_NAMING,
   EXISTING_ROLES,
   MEMBERSHIP_GRANTORS,
   OWNED_IN_CURRENT_DATABASE,
   REMAINING_DEPENDENCIES,
+  SERVER_VERSION,
   SESSION_COUNT,
   TERMINATE_SESSIONS,
   USER_DATABASES,
@@ -35,10 +37,9 @@ import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 import { retireInDatabase } from '../workflows/offboarding-plan';
 
-export const versionOf = async (client: Client): Promise<number> =>
-  (await client.query<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)).rows[0].v;
+export const versionOf = async (client: Client): Promise<number> => (await client.query<{ v: number }>(SERVER_VERSION)).rows[0].v;
 
-const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;
+const currentUser = async (client: Client): Promise<string> => (await client.query<{ u: string }>(CURRENT_USER)).rows[0].u;
 
 /** Refuses a protected name, for this admin; the same check serves the run and the dry run. */
 export const assertNotProtected = async (client: Client, dbUser: string, names: ProtectedNames): Promise<void> => {
@@ -175,7 +176,7 @@ export const reassignOwnedHere = async (
   try {
     return await inTransaction(client, async () => {
       // DROP OWNED also revokes grants on databases (shared rows, whichever database it runs in): the same keys
-      // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (XX000).
+      // onboarding takes before GRANT CONNECT, sorted, so concurrent rewrites of one row wait instead of failing (internal_error: tuple concurrently updated).
       for (const { name } of (await client.query<{ name: string }>(DATABASES_NAMING, [dbUser])).rows) await lockProjectKey(client, lockKey.database(name));
       const { owned, decisions, steps } = await planReassignmentHere(client, dbUser, successor, settings, place);
       for (const s of retireInDatabase(dbUser, successor, steps)) await client.query(s.sql);
@@ -190,7 +191,7 @@ export type DropOutcome =
   | { status: 'dropped' | 'already gone'; statements: SqlStep[] }
   | { status: 'deactivated-not-dropped'; statements: SqlStep[]; remainingDependencies: Array<{ database: string; kind: string; count: number }> };
 
-/** Drops the role; if something still depends on it (2BP01), leaves it NOLOGIN without memberships and says what. */
+/** Drops the role; if something still depends on it (dependent_objects_still_exist), leaves it NOLOGIN without memberships and says what. */
 export const dropManagedRole = async (client: Client, dbUser: string): Promise<DropOutcome> => {
   try {
     return await inTransaction(client, async () => {

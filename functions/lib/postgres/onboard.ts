@@ -444,7 +444,7 @@ export const ensureDbUser = async (client: Client, spec: DbUserSpec): Promise<En
       const steps = planOnboarding(inspection, spec);
       checkCapabilities(inspection, spec, steps);
       // The project's own roles (the marker, the grantor) are set up by one request at a time: the others then see
-      // them, or fail with 42710 and are retried.
+      // them, or fail with duplicate_object and are retried.
       if (steps.some((s) => s.projectRole)) await lockProjectKey(client, lockKey.marker());
       // Sorted, so two requests granting on the same databases never wait on each other in a cycle.
       const aclChanges = inspection.databases

@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { MARKER_ROLE } from '../core/identifiers';
-import { IS_MEMBERSHIP } from './queries';
+import { EXISTING_ROLES, MANAGED_ROLES, PASSWORDS_SET } from './queries';
 import { decideObjects, type ObjectDecision, readOwnedObjects } from './reassign';
 import { SQLSTATE, sqlstateOf } from './sqlstate';
 
@@ -56,23 +56,6 @@ export const reviewObjects = async (
   };
 };
 
-/** The admin (its PostgreSQL 16+ creator's ADMIN OPTION on the marker role is no membership) is never one of them. */
-const MANAGED_ROLES = `
-SELECT r.rolname::text AS name, r.rolcanlogin AS can_login, r.rolsuper AS superuser,
-       array_remove(ARRAY[CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
-                           CASE WHEN r.rolreplication THEN 'REPLICATION' END, CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS privileged,
-       shobj_description(r.oid, 'pg_authid') AS comment,
-       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid AND ${IS_MEMBERSHIP('am')} ORDER BY 1) AS member_of
-  FROM pg_roles r
- WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1 AND ${IS_MEMBERSHIP('m')})
-   AND r.rolname <> current_user
- ORDER BY 1`;
-
-const EXISTING = `SELECT rolname::text AS name FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1`;
-
-/** pg_authid is readable by superusers only; on RDS by nobody. Asked inside a savepoint: its refusal would end the transaction. */
-const PASSWORDS_SET = `SELECT rolname::text AS name FROM pg_authid WHERE rolpassword IS NOT NULL AND rolname = ANY($1::text[])`;
-
 export const reviewDatabase = async (client: Client, names: string[]): Promise<DatabaseReview> => {
   const rows = (
     await client.query<{ name: string; can_login: boolean; superuser: boolean; privileged: string[]; comment: string | null; member_of: string[] }>(
@@ -80,8 +63,9 @@ export const reviewDatabase = async (client: Client, names: string[]): Promise<D
       [MARKER_ROLE],
     )
   ).rows;
-  const existing = (await client.query<{ name: string }>(EXISTING, [names])).rows.map((r) => r.name);
+  const existing = (await client.query<{ name: string }>(EXISTING_ROLES, [names])).rows.map((r) => r.name);
   let withPassword: Set<string> | null = null;
+  // pg_authid's refusal (RDS: to everyone) would end the transaction; the savepoint keeps it to this one question.
   await client.query('SAVEPOINT passwords');
   try {
     withPassword = new Set((await client.query<{ name: string }>(PASSWORDS_SET, [rows.map((r) => r.name)])).rows.map((r) => r.name));

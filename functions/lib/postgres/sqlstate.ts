@@ -24,6 +24,8 @@ export const SQLSTATE = {
   connectionExceptionClass: '08',
   /** Class 28, invalid authorization specification. */
   invalidAuthorizationClass: '28',
+  invalidAuthorizationSpecification: '28000',
+  invalidPassword: '28P01',
 } as const;
 
 const TRANSIENT_SQLSTATES = new Set<string>([

@@ -1,8 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { DBInstanceNotFoundFault, InvalidDBInstanceStateFault } from '@aws-sdk/client-rds';
 import { describe, expect, it } from 'vitest';
 import { awsErrorName, isTransientAwsError, mapAwsError } from '../../../functions/lib/core/aws-errors';
 import { type ErrorCode, ProvisioningError } from '../../../functions/lib/core/errors';
-import { isTransientPgError, sqlstateOf, toProvisioningError } from '../../../functions/lib/postgres/sqlstate';
+import { isTransientPgError, SQLSTATE, sqlstateOf, toProvisioningError } from '../../../functions/lib/postgres/sqlstate';
 
 /** An error as node-postgres (or node's net layer) reports it: a message and a string code. */
 const pgError = (code: string | undefined, message = 'boom'): Error => Object.assign(new Error(message), code === undefined ? {} : { code });
@@ -174,5 +176,28 @@ describe('mapAwsError', () => {
     expect(awsErrorName(named('ThrottlingException'))).toBe('ThrottlingException');
     expect(awsErrorName({})).toBe('UnknownError');
     expect(awsErrorName(undefined)).toBe('UnknownError');
+  });
+});
+
+describe('SQLSTATE: one table of the codes', () => {
+  const root = join(__dirname, '../../..');
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|sql)$/.test(e.name) ? [join(dir, e.name)] : [],
+    );
+  const codes = Object.values(SQLSTATE).filter((c) => c.length === 5);
+
+  it('no code is written out in functions/ but in sqlstate.ts: the code names it (SQLSTATE), comments and SQL use the condition name', () => {
+    const offenders = sources(join(root, 'functions'))
+      .filter((f) => !f.endsWith(join('postgres', 'sqlstate.ts')))
+      .flatMap((f) =>
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .map((line, i) => ({ where: `${relative(root, f)}:${i + 1}`, line }))
+          .filter(({ line }) => codes.some((c) => new RegExp(`\\b${c}\\b`).test(line)) || /['"`](?=[0-9A-Z]*[0-9])[0-9A-Z]{5}['"`]/.test(line)),
+      )
+      .map(({ where, line }) => `${where}: ${line.trim()}`);
+    expect(codes.length).toBeGreaterThan(10);
+    expect(offenders).toEqual([]);
   });
 });
