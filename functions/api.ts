@@ -3,6 +3,9 @@ import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
 import type { AccessRequestDeps } from './lib/api/access-requests';
+import { startActivation } from './lib/access/activation';
+import { lifecycleDepsFromEnv } from './lib/access/deps';
+import { endExecutionName } from './lib/access/lifecycle';
 import { dynamoAccessRequestStore } from './lib/access/store';
 import { dynamoClient, iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/core/clients';
 import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
@@ -10,8 +13,8 @@ import { loadConfig } from './lib/core/config';
 import { logger } from './lib/core/logger';
 
 /**
- * Requests under approval policies, when the stack has their table. What follows an approval (activation) is not
- * built yet: onApproved only records that it would start here, and the request stays APPROVED.
+ * Requests under approval policies, when the stack has their table: the approval's winner starts the activation (or
+ * schedules it for startAt), a revoke's starts the end.
  */
 const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequestDeps | undefined => {
   const table = env.ACCESS_REQUESTS_TABLE;
@@ -19,7 +22,16 @@ const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequ
   return {
     store: dynamoAccessRequestStore(dynamoClient(), table),
     now: () => new Date(),
-    onApproved: async (request) => logger.info('access request approved; activation is not built yet', { requestId: request.requestId }),
+    onApproved: async (request) => {
+      await startActivation(lifecycleDepsFromEnv(env), request);
+    },
+    onEnding: async (request) => {
+      const lifecycle = lifecycleDepsFromEnv(env);
+      await lifecycle.startExecution(lifecycle.machines.end, endExecutionName(request), {
+        requestId: request.requestId,
+        reason: request.endReason ?? 'REVOKED',
+      });
+    },
   };
 };
 

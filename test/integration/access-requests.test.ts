@@ -73,6 +73,7 @@ const call = async (spec: EventSpec): Promise<ApiAnswer> =>
         onApproved: async (r) => {
           approvedCalls.push(r.requestId);
         },
+        onEnding: async () => undefined,
       },
     }),
   );

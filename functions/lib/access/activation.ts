@@ -1,9 +1,10 @@
 import { sameRoleOrUser } from '../core/arn';
 import { type Config, resolveTargetConfig } from '../core/config';
 import { ProvisioningError } from '../core/errors';
+import { ddl } from '../postgres/ddl';
 import type { ResolvedTarget } from '../rds/target';
 import type { HeldBefore } from '../workflows/grant-end-plan';
-import { type AccessRequest, type Action, decide, isLive } from './lifecycle';
+import { type AccessRequest, type Action, decide, endExecutionName, isLive } from './lifecycle';
 import { type NotifyDeps, notify } from './notify';
 import { planHashOf } from './plan-hash';
 import { isApprover, policyNamed } from './policies';
@@ -92,10 +93,11 @@ export const onboardingOf = (r: AccessRequest): Record<string, unknown> => ({
   requestedBy: r.requestedBy,
 });
 
-/** What the onboarding's output says it changed: the statements of CreateDbUser and the policy change of AllowConnect. */
-interface OnboardingOutput {
-  dbUser?: { outcome?: string; statements?: Array<{ sql: string; purpose: string }> };
-  grant?: { outcome?: string };
+/** What the onboarding's output (its Done state) says it changed: CreateDbUser's statements, AllowConnect's outcome. */
+export interface OnboardingOutput {
+  dbUserOutcome?: string;
+  statements?: Array<{ sql: string; purpose: string }>;
+  policyOutcome?: string;
 }
 
 /**
@@ -104,16 +106,16 @@ interface OnboardingOutput {
  * what cannot be told from the output counts as given by this grant.
  */
 export const heldBeforeOf = (r: AccessRequest, output: OnboardingOutput, others: readonly AccessRequest[]): HeldBefore => {
-  const purposes = (output.dbUser?.statements ?? []).map((s) => s.purpose);
+  const purposes = (output.statements ?? []).map((s) => s.purpose);
   const granted = (what: string) => purposes.some((p) => p === what);
   const byOthers = new Set(others.flatMap((g) => g.plan.dbRoles));
   const dbsByOthers = new Set(others.flatMap((g) => g.plan.databases));
-  const created = output.dbUser?.outcome === 'created';
+  const created = output.dbUserOutcome === 'created';
   return {
-    dbRoles: created ? [] : r.plan.dbRoles.filter((role) => !granted(`grant ${role} to ${r.plan.dbUser}`) && !byOthers.has(role)),
-    databases: created ? [] : r.plan.databases.filter((db) => !granted(`allow ${r.plan.dbUser} to connect to database ${db}`) && !dbsByOthers.has(db)),
-    canLogin: !created && !granted(`allow ${r.plan.dbUser} to log in`) && others.length === 0,
-    connectStatement: output.grant?.outcome === 'already present' && !others.some((g) => sameRoleOrUser(g.plan.principalArn, r.plan.principalArn)),
+    dbRoles: created ? [] : r.plan.dbRoles.filter((role) => !granted(ddl.grantRole(role, r.plan.dbUser).purpose) && !byOthers.has(role)),
+    databases: created ? [] : r.plan.databases.filter((db) => !granted(ddl.grantConnect(db, r.plan.dbUser).purpose) && !dbsByOthers.has(db)),
+    canLogin: !created && !granted(ddl.enableLogin(r.plan.dbUser).purpose) && others.length === 0,
+    connectStatement: output.policyOutcome === 'already present' && !others.some((g) => sameRoleOrUser(g.plan.principalArn, r.plan.principalArn)),
   };
 };
 
@@ -137,9 +139,16 @@ export const recordActive = async (deps: LifecycleDeps, requestId: string, outpu
   if (request.state !== 'ACTIVE' || !request.expiresAt) return { state: request.state };
   const expiresAt = new Date(request.expiresAt);
   const endInput = { requestId, reason: 'EXPIRED' };
-  await createSchedule(deps.schedules, { purpose: 'end', requestId, at: expiresAt, machineArn: deps.machines.end, executionName: requestId, input: endInput });
+  await createSchedule(deps.schedules, {
+    purpose: 'end',
+    requestId,
+    at: expiresAt,
+    machineArn: deps.machines.end,
+    executionName: endExecutionName(request),
+    input: endInput,
+  });
   await notify(deps.notify, 'activated', request);
-  if (request.endRequested) await deps.startExecution(deps.machines.end, requestId, { requestId, reason: request.endRequested });
+  if (request.endRequested) await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: request.endRequested });
   return { state: request.state, expiresAt: request.expiresAt };
 };
 
@@ -147,6 +156,29 @@ export const recordActive = async (deps: LifecycleDeps, requestId: string, outpu
 export const recordActivationFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
   const { request } = await transition(deps, requestId, (r) => (r.state === 'ACTIVATING' ? { kind: 'activation-failed', error } : undefined));
   if (request.state === 'ACTIVATION_FAILED') await notify(deps.notify, 'activationFailed', request);
-  await deps.startExecution(deps.machines.end, requestId, { requestId, reason: 'ACTIVATION_FAILED' });
+  await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: 'ACTIVATION_FAILED' });
   return { state: request.state };
+};
+
+/**
+ * What follows an approval (the API's onApproved, and the sweeper for one nobody started): a start in the future is
+ * a schedule (SCHEDULED), otherwise the activation starts now. Both name the execution by the request id, so a second
+ * start of the same request is a no-op.
+ */
+export const startActivation = async (deps: LifecycleDeps, r: AccessRequest): Promise<{ started: 'now' | 'scheduled' }> => {
+  const input = { requestId: r.requestId, target: r.plan.target };
+  if (r.startAt !== undefined && Date.parse(r.startAt) > deps.now().getTime()) {
+    await transition(deps, r.requestId, (x) => (x.state === 'APPROVED' ? { kind: 'schedule' } : undefined));
+    await createSchedule(deps.schedules, {
+      purpose: 'activate',
+      requestId: r.requestId,
+      at: new Date(r.startAt),
+      machineArn: deps.machines.activate,
+      executionName: r.requestId,
+      input,
+    });
+    return { started: 'scheduled' };
+  }
+  await deps.startExecution(deps.machines.activate, r.requestId, input);
+  return { started: 'now' };
 };

@@ -1,3 +1,4 @@
+import { ProvisioningError } from '../core/errors';
 import type { GrantEndProof } from '../postgres/grant-end';
 import type { ConnectCheck } from '../iam/verify';
 import { type GrantEndPlan, planGrantEnd } from '../workflows/grant-end-plan';
@@ -12,6 +13,8 @@ export interface EndState {
   target: string;
   dbUser: string;
   principalArn: string;
+  /** The resource id the grant's statement names (the target may have been replaced since). */
+  resourceId: string;
   plan: GrantEndPlan;
 }
 
@@ -36,10 +39,29 @@ export const beginEnd = async (
 ): Promise<{ skip: true; state: string } | ({ skip: false } & EndState)> => {
   const { request } = await transition(deps, requestId, (r) => (r.state !== 'ENDING' && END_FROM.has(r.state) ? { kind: 'start-end', reason } : undefined));
   if (request.state !== 'ENDING') return { skip: true, state: request.state };
+  return { skip: false, ...(await endStateOf(deps, request)) };
+};
+
+/**
+ * What the end of an ENDING request takes, planned against the user's other live grants as they are now. Every
+ * step of the end plans it again from the store rather than take it from its input: one planner, one truth.
+ */
+export const endStateOf = async (deps: Pick<LifecycleDeps, 'store' | 'now'>, request: AccessRequest): Promise<EndState> => {
+  if (request.state !== 'ENDING')
+    throw new ProvisioningError('RequestStateConflict', `access request "${request.requestId}" is ${request.state}, not ENDING: nothing of it is ended now`, {
+      details: { requestId: request.requestId, state: request.state },
+    });
   const now = deps.now();
   const others = await otherGrantsOf(deps.store, request, now);
   const plan = planGrantEnd({ ...grantOf(request), ...(request.heldBefore ? { heldBefore: request.heldBefore } : {}) }, others.map(grantOf), now);
-  return { skip: false, requestId, target: request.plan.target, dbUser: request.plan.dbUser, principalArn: request.plan.principalArn, plan };
+  return {
+    requestId: request.requestId,
+    target: request.plan.target,
+    dbUser: request.plan.dbUser,
+    principalArn: request.plan.principalArn,
+    resourceId: request.plan.resourceId,
+    plan,
+  };
 };
 
 const grantOf = (r: AccessRequest) => ({

@@ -1,4 +1,5 @@
 import { sameRoleOrUser } from '../core/arn';
+import { attemptName } from '../api/attempts';
 import type { HeldBefore } from '../workflows/grant-end-plan';
 import type { ApprovalPolicy } from '../core/config';
 import { durationMs } from '../core/durations';
@@ -114,6 +115,7 @@ export type Action =
   | { kind: 'approve'; by: Party; planHash: string }
   | { kind: 'deny'; by: Party; comment: string }
   | { kind: 'cancel'; by: Party; admin: boolean }
+  | { kind: 'revoke'; by: Party; admin: boolean }
   | { kind: 'expire-approval' }
   | { kind: 'schedule' }
   | { kind: 'start-activation'; planHash: string; void?: string }
@@ -140,6 +142,8 @@ export const TRANSITIONS: { readonly [K in ActionKind]: readonly RequestState[] 
   'start-end': ['ACTIVE', 'END_FAILED', 'ACTIVATION_FAILED'],
   // While the grant is being made its end must wait for it: the activation ends it once made.
   'request-end': ['ACTIVATING'],
+  // Ends access early: an ACTIVE grant is ENDING at once; one still being made ends as soon as it is made.
+  revoke: ['ACTIVATING', 'ACTIVE', 'END_FAILED'],
   remind: ['ACTIVE'],
   ended: ['ENDING'],
   'end-failed': ['ENDING'],
@@ -164,6 +168,13 @@ export const effectiveState = (r: AccessRequest, now: Date): RequestState => {
   if (r.state === 'ACTIVE' && passed(r.expiresAt, now)) return 'ENDING';
   return r.state;
 };
+
+/**
+ * The name of the request's next end execution: the request id, then `<id>.<n>` after n-1 failed ends (a failed
+ * execution's name stays taken for 90 days). Every starter of an end (schedule, revoke, sweeper, identity removal)
+ * names it so, so they start one execution between them.
+ */
+export const endExecutionName = (r: AccessRequest): string => attemptName(r.requestId, 1 + r.timeline.filter((t) => t.event === 'end-failed').length);
 
 /** Whether a grant is, or is about to be, access: what the end of another grant of the same user must leave. */
 export const isLive = (r: AccessRequest, now: Date): boolean => r.state === 'ACTIVATING' || (r.state === 'ACTIVE' && !passed(r.expiresAt, now));
@@ -217,12 +228,16 @@ const count = (votes: readonly Vote[], decision: Vote['decision']): number => vo
 export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; policy?: ApprovalPolicy }): Transition => {
   const at = ctx.now.toISOString();
   if (action.kind === 'approve' || action.kind === 'deny') checkVoter(r, action.by, ctx.policy, action.kind);
-  if (action.kind === 'cancel' && !action.admin && !same({ arn: r.requestedBy, principal: r.requester }, action.by.arn, action.by.principal)) {
+  if (
+    (action.kind === 'cancel' || action.kind === 'revoke') &&
+    !action.admin &&
+    !same({ arn: r.requestedBy, principal: r.requester }, action.by.arn, action.by.principal)
+  ) {
     if (!same({ principal: r.subject }, action.by.arn, action.by.principal))
       throw refuse(
         'NotAuthorized',
         r,
-        `${action.by.arn} may not cancel access request "${r.requestId}": only its requester, its subject and administrators may`,
+        `${action.by.arn} may not ${action.kind} access request "${r.requestId}": only its requester, its subject and administrators may`,
       );
   }
   checkState(r, action.kind, ctx.now);
@@ -281,6 +296,9 @@ export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; polic
         { expiresAt: r.expiresAt ?? new Date(ctx.now.getTime() + durationMs(r.duration)).toISOString(), heldBefore: r.heldBefore ?? action.heldBefore },
         'ACTIVE',
       );
+    case 'revoke':
+      if (r.state === 'ACTIVATING') return write({ endRequested: r.endRequested ?? 'REVOKED' }, 'ACTIVATING', { by: action.by.arn });
+      return write({ endReason: r.endReason ?? 'REVOKED' }, 'ENDING', { by: action.by.arn });
     case 'request-end':
       return write({ endRequested: r.endRequested ?? action.reason }, 'ACTIVATING', { comment: action.reason });
     case 'remind':

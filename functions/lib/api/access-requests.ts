@@ -25,6 +25,8 @@ export interface AccessRequestDeps {
   store: AccessRequestStore;
   now: () => Date;
   onApproved: (request: AccessRequest) => Promise<void>;
+  /** Called by the write that made a request ENDING (a revoke): starts its end run (the sweeper starts one that was lost). */
+  onEnding: (request: AccessRequest) => Promise<void>;
   /** The caller's IAM Identity Center group ids, for approverGroups; absent: nobody is an approver by group. */
   groupsOf?: (caller: Caller) => Promise<string[]>;
 }
@@ -99,6 +101,19 @@ const approved = async (deps: AccessRequestDeps, r: AccessRequest): Promise<void
   }
 };
 
+/** Starts the end the revoke's write asked for; its failure is logged, the request stays ENDING for the sweeper. */
+const ending = async (deps: AccessRequestDeps, r: AccessRequest): Promise<void> => {
+  try {
+    await deps.onEnding(r);
+  } catch (e) {
+    logger.error('access request revoked, but starting its end failed: it stays ENDING for the sweeper', {
+      requestId: r.requestId,
+      error: (e as Error).name,
+      errorMessage: (e as Error).message,
+    });
+  }
+};
+
 /** What a request under a policy answers (and its dry run shows): which policy, how many approvals, by when, which plan. */
 const approvalAnswer = (r: AccessRequest) => ({
   requestId: r.requestId,
@@ -131,7 +146,8 @@ export const submitAccessRequest = async (
   s: {
     caller: Caller;
     matched: MatchedPolicy;
-    input: { requestId: string; principalArn: string; dbRoles: string[]; databases: string[]; reason?: string };
+    /** The onboarding's execution input, as validated: stored, so activation runs exactly the request made. */
+    input: Record<string, unknown> & { requestId: string; principalArn: string; dbRoles: string[]; databases: string[]; reason?: string };
     access: AccessFields;
     plan: () => Promise<RequestPlan>;
     dryRun: boolean;
@@ -154,6 +170,7 @@ export const submitAccessRequest = async (
       requestedBy: s.caller.arn,
       ...(principalArnOf(s.caller) ? { requester: principalArnOf(s.caller) } : {}),
       subject: s.input.principalArn,
+      onboarding: s.input,
       ...(s.input.reason !== undefined ? { reason: s.input.reason } : {}),
       ...(ticket !== undefined ? { ticket } : {}),
       ...(startAt !== undefined ? { startAt } : {}),
@@ -240,9 +257,9 @@ const schemas = () => ({
 });
 let built: ReturnType<typeof schemas> | undefined;
 
-export type Decision = 'approve' | 'deny' | 'cancel';
+export type Decision = 'approve' | 'deny' | 'cancel' | 'revoke';
 
-/** POST /access-requests/{requestId}/approve | deny | cancel. */
+/** POST /access-requests/{requestId}/approve | deny | cancel | revoke. */
 export const decideRoute = async (d: DecisionDeps, caller: Caller, requestId: string, decision: Decision, body: Record<string, unknown>) => {
   const s = (built ??= schemas());
   // The body is checked before the request is read: a malformed decision is a 400 whatever the request is.
@@ -256,9 +273,10 @@ export const decideRoute = async (d: DecisionDeps, caller: Caller, requestId: st
     actionOf = (by) => ({ kind: 'deny', by, comment });
   } else {
     parseWith(s.cancel, body);
-    actionOf = (by) => ({ kind: 'cancel', by, admin });
+    actionOf = (by) => ({ kind: decision, by, admin });
   }
   const r = await decideAndWrite(d, caller, requestId, actionOf);
+  if (decision === 'revoke' && r.state === 'ENDING') await ending(d.access, r);
   return json(200, accessRequestView(r, d.access.now()));
 };
 

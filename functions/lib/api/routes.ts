@@ -18,6 +18,7 @@ import { requestIdOf } from './request-ids';
 import { onboardingInput, questionOf, requestInput } from './request-input';
 import {
   type AccessRequestDeps,
+  type Decision,
   approvalsRoute,
   type DecisionDeps,
   decideRoute,
@@ -62,6 +63,7 @@ export const ACCESS_REQUEST_ROUTES = [
   'POST /access-requests/{requestId}/approve',
   'POST /access-requests/{requestId}/deny',
   'POST /access-requests/{requestId}/cancel',
+  'POST /access-requests/{requestId}/revoke',
   'GET /approvals',
 ] as const;
 
@@ -219,7 +221,7 @@ const decisionDeps = (deps: ApiDeps): DecisionDeps => {
   return { config: deps.config, api: apiPolicyOf(deps.config), access: deps.accessRequests };
 };
 
-const decision = async (event: HttpEvent, deps: ApiDeps, kind: 'approve' | 'deny' | 'cancel'): Promise<HttpResult> => {
+const decision = async (event: HttpEvent, deps: ApiDeps, kind: Decision): Promise<HttpResult> => {
   const caller = callerOf(event);
   const requestId = requestIdParameter(event);
   const body = event.body === undefined || event.body === '' ? {} : jsonBody(event);
@@ -238,6 +240,8 @@ const accessRoute = (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> | und
       return decision(event, deps, 'deny');
     case 'POST /access-requests/{requestId}/cancel':
       return decision(event, deps, 'cancel');
+    case 'POST /access-requests/{requestId}/revoke':
+      return decision(event, deps, 'revoke');
     case 'GET /approvals':
       return approvalsRoute(decisionDeps(deps), callerOf(event));
     default:

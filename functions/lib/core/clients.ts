@@ -1,4 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -43,3 +45,9 @@ export const lambdaClient = (): LambdaClient => (lambda ??= new LambdaClient({})
 
 let sns: SNSClient | undefined;
 export const snsClient = (): SNSClient => (sns ??= new SNSClient({}));
+
+let events: EventBridgeClient | undefined;
+export const eventBridgeClient = (): EventBridgeClient => (events ??= new EventBridgeClient({}));
+
+let scheduler: SchedulerClient | undefined;
+export const schedulerClient = (): SchedulerClient => (scheduler ??= new SchedulerClient({}));
