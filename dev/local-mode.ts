@@ -15,7 +15,7 @@ import { collectInterrupted, type InterruptedRun, restoreInterrupted, saveInterr
 import { createHttpApiServer } from './http-api';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import { SimulatedIdentityStore, SimulatedLambda } from './simulated-services';
-import { assembleLocalStack } from './stack';
+import { assembleLocalStack, LOCAL_ACCESS } from './stack';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/core/errors';
 import { BY_STATE_INDEX, BY_STATE_KEYS } from '../functions/lib/access/store';
@@ -28,7 +28,6 @@ import { BY_STATE_INDEX, BY_STATE_KEYS } from '../functions/lib/access/store';
  */
 export const DEFAULT_TARGETS_FILE = 'config/targets.local.json';
 export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
-export const LOCAL_ACCESS_REQUESTS_TABLE = 'rds-iam-access-local-access-requests';
 export const DB_PLAN_FUNCTION = 'dbUserPlan';
 export const LOCAL_ARCHIVE_BUCKET = 'rds-iam-access-local-archive';
 export const DEFAULT_ARCHIVE_DIR = '.local/archive';
@@ -225,13 +224,12 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     const { runner, sfn } = stack;
     const interruptedBefore = restoreInterrupted(opts.archiveDir, runner);
     const mocks: Array<{ restore: () => void }> = [stack, new SimulatedLambda(FUNCTIONS).install()];
-    process.env.ONBOARD_STATE_MACHINE_ARN = sfn.arns.onboard;
-    process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // Requests under approval policies: the table the stack will have, in memory (gone when local mode stops).
-    aws.locks.addTable(LOCAL_ACCESS_REQUESTS_TABLE, { [BY_STATE_INDEX]: BY_STATE_KEYS });
-    process.env.ACCESS_REQUESTS_TABLE = LOCAL_ACCESS_REQUESTS_TABLE;
+    aws.locks.addTable(LOCAL_ACCESS.table, { [BY_STATE_INDEX]: BY_STATE_KEYS });
+    // Schedules fire on their time (a grant of PT2M ends two minutes after it starts); the sweeper as deployed, every minute here.
+    stack.scheduler.start(1000);
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) =>
       FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));

@@ -4,7 +4,8 @@ import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedde
 import { FUNCTIONS, type LocalFunction } from './functions';
 import { type IamSimulationOptions, SimulatedAws } from './simulated-aws';
 import type { SimulatedStepFunctions } from './simulated-services';
-import { assembleLocalStack } from './stack';
+import { BY_STATE_INDEX, BY_STATE_KEYS } from '../functions/lib/access/store';
+import { assembleLocalStack, LOCAL_ACCESS, type LocalStack } from './stack';
 
 /**
  * Everything the workflows need, on one machine: a real PostgreSQL server (given), the AWS
@@ -87,6 +88,10 @@ export interface Sandbox {
   runner: LocalStepFunctions;
   /** Step Functions' API over `runner` (the lease asks it whether a holder still runs). */
   sfn: SimulatedStepFunctions;
+  /** EventBridge Scheduler, EventBridge and the approvers' topic of the access-request lifecycle (dev/stack.ts). */
+  scheduler: LocalStack['scheduler'];
+  events: LocalStack['events'];
+  sns: LocalStack['sns'];
   restore: () => void;
 }
 
@@ -111,11 +116,15 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
     lockTable: LOCK_TABLE,
     runner: { waitMs: opts.waitMs, retryMs: opts.retryMs, retryScale: opts.retryScale, queue: opts.queue },
   });
+  aws.locks.addTable(LOCAL_ACCESS.table, { [BY_STATE_INDEX]: BY_STATE_KEYS });
   return {
     aws,
     config,
     runner: stack.runner,
     sfn: stack.sfn,
+    scheduler: stack.scheduler,
+    events: stack.events,
+    sns: stack.sns,
     restore: () => {
       stack.restore();
       aws.restore();
