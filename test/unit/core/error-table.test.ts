@@ -2,9 +2,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
+import { BACKOFF, type Backoff, backoffOf, ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
 import { allStates, functionKeyOf, queueOf } from '../../../dev/asl-runner';
 import { FUNCTIONS } from '../../../dev/functions';
+import { DEFAULT_TRANSIENT_RETRY, FUNCTIONS as SPECS } from '../../../config/functions';
 
 /**
  * The state machines' Retry and Catch blocks against the one error table (functions/lib/core/errors.ts): every name they
@@ -21,7 +22,7 @@ interface TaskState {
   Type: string;
   Resource?: unknown;
   Parameters?: unknown;
-  Retry?: Array<{ ErrorEquals: string[] }>;
+  Retry?: Array<{ ErrorEquals: string[] } & Record<string, unknown>>;
   Catch?: Array<{ ErrorEquals: string[] }>;
 }
 
@@ -37,13 +38,8 @@ const functionOf = (state: TaskState): string | undefined => {
   return functionKeyOf(state.Resource);
 };
 
-/** The handler file of each function key, as dev/functions.ts imports it (the same modules serverless.yml names). */
-const HANDLER_FILES = new Map(
-  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [
-    m[1],
-    join(ROOT, `${m[2]}.ts`),
-  ]),
-);
+/** The handler file of each function key (config/functions.ts, the modules serverless.yml and dev/functions.ts name). */
+const HANDLER_FILES = new Map(Object.entries(SPECS).map(([key, f]) => [key, join(ROOT, `${f.file}.ts`)]));
 
 const resolveImport = (from: string, spec: string): string | undefined => {
   const base = resolve(dirname(from), spec);
@@ -114,6 +110,49 @@ describe('the error table and the state machines', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it("every Task's Retry is the one derived from the error table, its function's retry and the codes it can raise", () => {
+    // The integration's own failures first (a throttled or failed invocation, a failed send to the limiter's queue).
+    const service = (state: TaskState) => ({
+      ErrorEquals: queueOf(state)
+        ? ['SQS.SdkClientException', 'SQS.AmazonSQSException']
+        : ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
+      IntervalSeconds: 1,
+      MaxAttempts: 20,
+      BackoffRate: 2,
+      MaxDelaySeconds: 20,
+    });
+    // Then one retrier per backoff, in this order, with the codes of that backoff the function can raise.
+    const ORDER: Backoff[] = ['lease', 'lock', 'transient'];
+    const wrong: string[] = [];
+    let compared = 0;
+    for (const file of MACHINES) {
+      for (const [name, state] of tasks(file)) {
+        const key = functionOf(state) as string;
+        const codes = [...retriedCodesReachable(HANDLER_FILES.get(key) as string)];
+        const timing = (b: Backoff) => (b === 'transient' ? { ...(SPECS[key].retry ?? DEFAULT_TRANSIENT_RETRY), ...BACKOFF.transient } : BACKOFF[b]);
+        const expected = [
+          service(state),
+          ...ORDER.flatMap((b) => {
+            const of = codes.filter((c) => backoffOf(c) === b).sort();
+            return of.length ? [{ ErrorEquals: of, ...timing(b) }] : [];
+          }),
+        ].map((r) => ({ ...r, JitterStrategy: 'FULL' }));
+        // The order of names within one retrier, and of a retrier's fields, mean nothing to Step Functions.
+        const canonical = (rs: Array<Record<string, unknown>>): string =>
+          JSON.stringify(rs.map((r) => Object.fromEntries(Object.entries({ ...r, ErrorEquals: [...(r.ErrorEquals as string[])].sort() }).sort())));
+        const [written, derived] = [canonical(state.Retry ?? []), canonical(expected)];
+        if (written !== derived) wrong.push(`${file} ${name} (${key}):\n  written  ${written}\n  derived  ${derived}`);
+        compared++;
+      }
+    }
+    expect(wrong, wrong.join('\n')).toEqual([]);
+    expect(compared).toBeGreaterThan(10);
+  });
+
+  it('every retried code has a backoff, and no other code has one', () => {
+    for (const code of ERROR_CODES) expect(backoffOf(code) !== undefined, code).toBe(RETRYABLE_CODES.includes(code));
   });
 
   it('the reachability scan finds what it should (a control: a function that raises TransientDatabaseError)', () => {
