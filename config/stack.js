@@ -9,6 +9,7 @@ const { resolve } = require('node:path');
 const { loadConfigFile } = require('../functions/lib/core/config-file.ts');
 const { ConfigurationError } = require('../functions/lib/core/errors.ts');
 const { FUNCTIONS, roleOf, logGroupOf, normalizedName } = require('./functions.ts');
+const { directoryStatements, eventRules } = require('../functions/lib/idp/providers/index.ts');
 const LAMBDA_TRUST = require('./lambda-trust.json');
 const VPC_ENI = require('./vpc-eni-statement.json');
 
@@ -48,7 +49,7 @@ module.exports = ({ options } = {}) => {
     modifyTargets: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
     adminCredentials: adminAccessStatements(),
     grantAttach: grantAttachStatements(),
-    identityProviders: identityStoreStatements(),
+    identityProviders: directoryStatements(config.idp, home()),
     repairsGrants: config.operations.reconcile.repair.removeDanglingGrants,
     idpEventRules: idpEventRules(prefix),
     reconcile: { schedule: config.operations.reconcile.schedule, enabled: config.operations.reconcile.enabled },
@@ -331,76 +332,24 @@ function grantAttachStatements() {
   ];
 }
 
+/** Where the stack is deployed, for the providers' ARNs: its first target's Region and account. */
+const home = () => ({ partition: partitionOf(targets[0].region), region: targets[0].region, accountId: targets[0].accountId });
+
 /**
- * The EventBridge rules of idpEvents: Identity Center / Identity Store and IAM via CloudTrail on the
- * default bus (IAM's only in us-east-1), and Okta's partner event bus when one is configured.
+ * The EventBridge rules of idpEvents: every identity provider's (functions/lib/idp/providers), each named after the
+ * stack, retried for a day and then dead-lettered.
  */
 function idpEventRules(prefix) {
   const dlq = { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] };
-  const rule = (name, extra) => ({
-    eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra },
-  });
-  const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
-  const okta = deployment.oktaEventBusName;
-  // Okta's partner event bus exists once the partner event source is associated; the stack must never create (or,
-  // on removal, delete) it. Given a bus *name*, osls creates an AWS::Events::EventBus; given an ARN it references
-  // the bus, and uses only the part after "event-bus/" (the name) as the rule's EventBusName and in the rule ARN of
-  // the Lambda permission (rule/BUS/RULE). Region and account here only make the string an ARN.
-  const oktaBus = okta && `arn:${partitionOf(targets[0].region)}:events:${targets[0].region}:${targets[0].accountId}:event-bus/${okta}`;
-  return [
-    rule('identity-center', {
-      pattern: cloudTrail(
-        ['aws.sso-directory', 'aws.identitystore'],
-        ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'],
-      ),
-    }),
-    // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
-    rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
-    rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
-    ...(okta
-      ? [
-          rule('okta', {
-            eventBus: oktaBus,
-            pattern: {
-              source: [{ prefix: 'aws.partner/okta.com' }],
-              detail: {
-                eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'],
-              },
-            },
-          }),
-        ]
-      : []),
-  ];
-}
-
-/** Reading people and their groups from the configured identity store and Okta API token, when there are. */
-function identityStoreStatements() {
-  const idp = config.idp;
-  const okta = idp?.okta ? [{ Sid: 'ReadOktaApiToken', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: idp.okta.apiTokenSecretArn }] : [];
-  if (!idp?.identityStoreId) return okta;
-  const account = targets[0].accountId;
-  const partition = partitionOf(idp.identityStoreRegion || targets[0].region);
-  return [
-    {
-      Sid: 'ReadIdentityStore',
-      Effect: 'Allow',
-      Action: [
-        'identitystore:DescribeUser',
-        'identitystore:ListGroupMembershipsForMember',
-        'identitystore:DescribeGroup',
-        'identitystore:ListGroupMemberships',
-        'identitystore:GetGroupId',
-        'identitystore:ListUsers',
-      ],
-      Resource: [
-        `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
-        `arn:${partition}:identitystore:::user/*`,
-        `arn:${partition}:identitystore:::group/*`,
-        `arn:${partition}:identitystore:::membership/*`,
-      ],
+  return eventRules(deployment, home()).map(({ name, pattern, eventBus }) => ({
+    eventBridge: {
+      name: `${prefix}-idp-${name}`,
+      retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 },
+      deadLetterQueueArn: dlq,
+      ...(eventBus ? { eventBus } : {}),
+      pattern,
     },
-    ...okta,
-  ];
+  }));
 }
 
 /** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */

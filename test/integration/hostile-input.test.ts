@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaDatabasePlanner } from '../../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../../functions/lib/api/routes';
 import { parseConfig } from '../../functions/lib/core/config';
-import { parseIdentityEvent } from '../../functions/lib/idp/events';
+import { parseIdentityEvent } from '../../functions/lib/idp/providers';
 import { FUNCTIONS } from '../../dev/functions';
 import { createSandbox, type Sandbox } from '../../dev/sandbox';
 import { answerTasksOf, SimulatedLambda } from '../../dev/simulated-services';

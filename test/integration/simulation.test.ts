@@ -24,7 +24,7 @@ import { mapAwsError } from '../../functions/lib/core/aws-errors';
 import { isProvisioningError } from '../../functions/lib/core/errors';
 import { addConnectGrant, type GrantDeps, listGrantPolicies, removeConnectGrant } from '../../functions/lib/iam/grants';
 import { POLICY_PATH, renderPolicy } from '../../functions/lib/iam/policy-document';
-import { identityStoreDirectory } from '../../functions/lib/idp/directory';
+import { identityStoreDirectory } from '../../functions/lib/idp/providers/identity-center';
 import { type ExecutionRecord, statePath } from '../../dev/asl-runner';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../dev/sandbox';
 import { iamFaults, type IamSimulationOptions, SimulatedAws } from '../../dev/simulated-aws';

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { BACKOFF, type Backoff, backoffOf, ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
@@ -10,8 +11,8 @@ import { DEFAULT_TRANSIENT_RETRY, FUNCTIONS as SPECS } from '../../../config/fun
 /**
  * The state machines' Retry and Catch blocks against the one error table (functions/lib/core/errors.ts): every name they
  * match exists, only retried codes are retried, and every Task retries each retried code its function can raise.
- * "Can raise" is read from the source: the retried codes named anywhere in the files the handler imports at run time
- * (an over-approximation: a code a function could raise is never missed).
+ * "Can raise" is read from the source: the retried codes named anywhere in the project's files the handler's bundle
+ * keeps (an over-approximation: a code a function could raise is never missed).
  */
 const ROOT = resolve(__dirname, '../../..');
 const MACHINES = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json'));
@@ -41,25 +42,45 @@ const functionOf = (state: TaskState): string | undefined => {
 /** The handler file of each function key (config/functions.ts, the modules serverless.yml and dev/functions.ts name). */
 const HANDLER_FILES = new Map(Object.entries(SPECS).map(([key, f]) => [key, join(ROOT, `${f.file}.ts`)]));
 
-const resolveImport = (from: string, spec: string): string | undefined => {
-  const base = resolve(dirname(from), spec);
-  return [`${base}.ts`, join(base, 'index.ts')].find((f) => existsSync(f));
-};
+/**
+ * The project's files each handler's bundle keeps, as esbuild bundles it for Lambda: what the function can run. A file
+ * imported only for a part the function never uses (a provider's directory, when the function validates the
+ * configuration) is dropped from the bundle and so cannot raise anything there.
+ */
+const BUNDLED = ((): Map<string, string[]> => {
+  const entries = [...HANDLER_FILES.values()];
+  const { metafile } = buildSync({
+    entryPoints: entries,
+    bundle: true,
+    write: false,
+    metafile: true,
+    outdir: join(ROOT, '.tmp', 'error-table'),
+    platform: 'node',
+    target: 'node22',
+    mainFields: ['module', 'main'],
+    external: ['pg-native'],
+    logLevel: 'silent',
+  });
+  const byEntry = new Map<string, string[]>();
+  for (const output of Object.values(metafile.outputs)) {
+    if (!output.entryPoint) continue;
+    const kept = Object.entries(output.inputs)
+      .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && !input.includes('node_modules'))
+      .map(([input]) => resolve(ROOT, input));
+    byEntry.set(resolve(ROOT, output.entryPoint), kept);
+  }
+  return byEntry;
+})();
 
-/** Retried codes named in `file` and every file it imports at run time (type-only imports are erased). */
-const retriedCodesReachable = (file: string, seen = new Set<string>()): Set<ErrorCode> => {
+/** Retried codes named in the project's files the handler's bundle keeps. */
+const retriedCodesReachable = (handler: string): Set<ErrorCode> => {
+  const files = BUNDLED.get(handler);
+  if (!files?.length) throw new Error(`no bundle for ${handler}`);
   const found = new Set<ErrorCode>();
-  const visit = (f: string): void => {
-    if (seen.has(f)) return;
-    seen.add(f);
+  for (const f of files) {
     const text = readFileSync(f, 'utf8');
     for (const code of RETRYABLE_CODES) if (new RegExp(`'${code}'`).test(text)) found.add(code);
-    for (const m of text.matchAll(/^import (?!type )[^;]*? from '(\.[^']+)'/gm)) {
-      const next = resolveImport(f, m[1]);
-      if (next) visit(next);
-    }
-  };
-  visit(file);
+  }
   return found;
 };
 
