@@ -2,7 +2,8 @@
  * Read by serverless.yml at package/deploy time: loads the targets file named by TARGETS_FILE
  * (default: config/targets.example.json), validates it with the same schema the functions use,
  * and derives what the stack needs from it: the functions' TARGETS_CONFIG, their VPC, the
- * reserved concurrency, and the exact resources each role may touch.
+ * reserved concurrency, and the exact resources each role may touch. The functions themselves come from
+ * config/functions.ts and the identity providers' rules and statements from functions/lib/idp/providers.
  */
 require('tsx/cjs');
 const { resolve } = require('node:path');
