@@ -2,12 +2,17 @@
  * Read by serverless.yml at package/deploy time: loads the targets file named by TARGETS_FILE
  * (default: config/targets.example.json), validates it with the same schema the functions use,
  * and derives what the stack needs from it: the functions' TARGETS_CONFIG, their VPC, the
- * reserved concurrency, and the exact resources each role may touch.
+ * reserved concurrency, and the exact resources each role may touch. The functions themselves come from
+ * config/functions.ts and the identity providers' rules and statements from functions/lib/idp/providers.
  */
 require('tsx/cjs');
 const { resolve } = require('node:path');
 const { loadConfigFile } = require('../functions/lib/core/config-file.ts');
 const { ConfigurationError } = require('../functions/lib/core/errors.ts');
+const { FUNCTIONS, roleOf, logGroupOf, normalizedName } = require('./functions.ts');
+const { directoryStatements, eventRules } = require('../functions/lib/idp/providers/index.ts');
+const LAMBDA_TRUST = require('./lambda-trust.json');
+const VPC_ENI = require('./vpc-eni-statement.json');
 
 const file = resolve(__dirname, '..', process.env.TARGETS_FILE || 'config/targets.example.json');
 const config = loadOrExit(file);
@@ -36,84 +41,109 @@ const unique = (xs) => [...new Set(xs)];
 /** Lambda active tracing (serverless.yml provider.tracing): these X-Ray actions take no resource. */
 const TRACING = { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
 
-module.exports = ({ options } = {}) => ({
-  targetsJson: JSON.stringify(runtime),
-  dbConcurrency: config.dbConcurrency,
-  // The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (dev/asl-runner.ts queueConcurrency).
-  dbQueueConcurrency: Math.max(2, config.dbConcurrency),
-  // The IAM limiter's slots (iam.grantConcurrency is 2 at least already).
-  grantQueueConcurrency: config.iam.grantConcurrency,
-  subnetIds: deployment.vpc.subnetIds,
-  securityGroupIds: deployment.vpc.securityGroupIds,
-  rdsDescribeStatements: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
-  rdsModifyStatements: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
-  adminAccessStatements: adminAccessStatements(),
-  archiveBucketProperties: archiveBucketProperties(deployment.archive, encryption(deployment.kms, '').kmsKeyArn),
-  idpEventRules: idpEventRules(`rds-iam-access-${options?.stage || 'dev'}`),
-  idpEventsPolicies: idpEventsPolicies(),
-  grantAttachStatements: grantAttachStatements(),
-  // Operations (README "Operations"): the alarm e-mail, when and whether the reconcile runs, and its role.
-  alarmEmail: config.operations.alarmEmail || '',
-  reconcileSchedule: config.operations.reconcile.schedule,
-  reconcileEnabled: config.operations.reconcile.enabled,
-  reconcilePolicies: reconcilePolicies(),
-  ...encryption(deployment.kms, `rds-iam-access-${options?.stage || 'dev'}`),
-});
-
-/**
- * The reconcile's role: read what the access review reads (RDS, the project's policies, the database through
- * dbUserPlan), write its report under reviews/ and publish to the alarm topic. Only with
- * operations.reconcile.repair.removeDanglingGrants may it also rewrite the project's grant policies, and then only
- * with the actions a removal uses (the revoke step's, never CreatePolicy or an attachment).
- */
-function reconcilePolicies() {
-  const sub = (s) => ({ 'Fn::Sub': s });
-  const ownPolicies = sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/rds-iam-access/*');
-  const principals = [sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*'), sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*')];
-  const review = [
-    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['AccessReconcileLogGroup', 'Arn'] } },
-    TRACING,
-    // ListPolicies has no resource-level permissions; the code asks only for path /rds-iam-access/.
-    { Sid: 'FindGrantPolicies', Effect: 'Allow', Action: ['iam:ListPolicies'], Resource: '*' },
-    { Sid: 'ReadOwnGrantPolicies', Effect: 'Allow', Action: ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], Resource: ownPolicies },
-    { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
-    { Sid: 'ArchiveReports', Effect: 'Allow', Action: ['s3:PutObject'], Resource: sub('${ArchiveBucket.Arn}/reviews/*') },
-    { Sid: 'NotifyDrift', Effect: 'Allow', Action: ['sns:Publish'], Resource: { Ref: 'AlarmTopic' } },
-  ];
-  const repair = config.operations.reconcile.repair.removeDanglingGrants
-    ? [
-        {
-          PolicyName: 'access-reconcile-repair',
-          PolicyDocument: {
-            Version: '2012-10-17',
-            Statement: [
-              { Sid: 'ReadPrincipalPolicies', Effect: 'Allow', Action: ['iam:ListAttachedRolePolicies', 'iam:ListAttachedUserPolicies'], Resource: principals },
-              {
-                Sid: 'RemoveFromOwnGrantPoliciesOnly',
-                Effect: 'Allow',
-                Action: ['iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'],
-                Resource: ownPolicies,
-              },
-              {
-                Sid: 'DetachOwnGrantPoliciesOnly',
-                Effect: 'Allow',
-                Action: ['iam:DetachRolePolicy', 'iam:DetachUserPolicy'],
-                Resource: principals,
-                Condition: { ArnLike: { 'iam:PolicyARN': ownPolicies } },
-              },
-              { Sid: 'PrincipalLock', Effect: 'Allow', Action: ['dynamodb:UpdateItem'], Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] } },
-            ],
-          },
-        },
-      ]
-    : [];
-  return [
-    { PolicyName: 'access-reconcile', PolicyDocument: { Version: '2012-10-17', Statement: review } },
-    {
-      PolicyName: 'access-reconcile-describe-targets',
-      PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) },
+module.exports = ({ options } = {}) => {
+  const prefix = `rds-iam-access-${options?.stage || 'dev'}`;
+  const kms = encryption(deployment.kms);
+  const parts = {
+    prefix,
+    describeTargets: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }),
+    modifyTargets: rdsStatements({ instance: 'rds:ModifyDBInstance', cluster: 'rds:ModifyDBCluster' }),
+    adminCredentials: adminAccessStatements(),
+    grantAttach: grantAttachStatements(),
+    identityProviders: directoryStatements(config.idp, home()),
+    repairsGrants: config.operations.reconcile.repair.removeDanglingGrants,
+    idpEventRules: idpEventRules(prefix),
+    reconcile: { schedule: config.operations.reconcile.schedule, enabled: config.operations.reconcile.enabled },
+  };
+  const roles = functionRoles(parts);
+  return {
+    targetsJson: JSON.stringify(runtime),
+    // config/functions.ts as serverless.yml's functions, and their roles and encrypted log groups as its resources.
+    functions: serverlessFunctions(parts),
+    functionResources: {
+      Resources: roles,
+      extensions: Object.fromEntries(Object.keys(FUNCTIONS).map((key) => [logGroupOf(key), { Properties: { KmsKeyId: kms.kmsKeyArn } }])),
     },
-    ...repair,
+    throttledFunctionsMetrics: throttledFunctionsMetrics(),
+    // What config/functions.ts's statements and events were given (the template test derives each role from them).
+    stackParts: parts,
+    archiveBucketProperties: archiveBucketProperties(deployment.archive, kms.kmsKeyArn),
+    // Operations (README "Operations"): the alarm e-mail, when and whether the reconcile runs, and its role.
+    alarmEmail: config.operations.alarmEmail || '',
+    reconcileSchedule: config.operations.reconcile.schedule,
+    reconcileEnabled: config.operations.reconcile.enabled,
+    reconcilePolicies: roles[roleOf('accessReconcile')].Properties.Policies,
+    ...kms,
+    encryptionKeyPolicy: encryptionKeyPolicy(deployment.kms.readers, prefix, keyUsers(roles)),
+  };
+};
+
+/** The limiter's slots: an SQS event source's MaximumConcurrency is 2 at least (dev/asl-runner.ts queueConcurrency). */
+const SLOTS = { dbConcurrency: Math.max(2, config.dbConcurrency), grantConcurrency: config.iam.grantConcurrency };
+/** A function's reserved concurrency: a limiter's slots, dbConcurrency for the other database functions. */
+const reservedConcurrencyOf = (f) => (f.queue ? SLOTS[f.queue.slots] : f.database ? config.dbConcurrency : undefined);
+
+function serverlessFunctions(parts) {
+  const entries = Object.entries(FUNCTIONS).map(([key, f]) => {
+    const reserved = reservedConcurrencyOf(f);
+    const fn = {
+      handler: `${f.file}.${f.queue ? 'queueHandler' : 'handler'}`,
+      package: '${self:custom.functionPackage}',
+      description: f.description,
+      role: roleOf(key),
+      ...(f.timeout ? { timeout: f.timeout } : {}),
+      ...(reserved ? { reservedConcurrency: reserved } : {}),
+      ...(f.async ? { maximumRetryAttempts: f.async.maximumRetryAttempts } : {}),
+      ...(f.async?.deadLetterQueue ? { destinations: { onFailure: { type: 'sqs', arn: { 'Fn::GetAtt': [f.async.deadLetterQueue, 'Arn'] } } } } : {}),
+      ...(f.environment ? { environment: f.environment } : {}),
+      events: [
+        ...(f.queue ? [{ sqs: { arn: { 'Fn::GetAtt': [f.queue.id, 'Arn'] }, batchSize: 1, maximumConcurrency: reserved } }] : []),
+        ...(f.events ? f.events(parts) : []),
+      ],
+      ...(f.database ? { vpc: { subnetIds: deployment.vpc.subnetIds, securityGroupIds: deployment.vpc.securityGroupIds } } : {}),
+    };
+    return [key, fn];
+  });
+  return Object.fromEntries(entries);
+}
+
+/** Each function's role: its log group and X-Ray first, the VPC's network interfaces for a database function, then its own statements. */
+function functionRoles(parts) {
+  const entries = Object.entries(FUNCTIONS).map(([key, f]) => {
+    const [[firstName, first], ...rest] = Object.entries(f.policies(parts));
+    const base = [
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroupOf(key), 'Arn'] } },
+      TRACING,
+      ...(f.database ? [VPC_ENI] : []),
+    ];
+    const policies = [[firstName, [...base, ...first]], ...rest].map(([PolicyName, Statement]) => ({
+      PolicyName,
+      PolicyDocument: { Version: '2012-10-17', Statement },
+    }));
+    return [roleOf(key), { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: LAMBDA_TRUST, Policies: policies } }];
+  });
+  return Object.fromEntries(entries);
+}
+
+/** The Throttles of every function with reserved concurrency, summed (serverless.yml DatabaseFunctionsThrottledAlarm). */
+function throttledFunctionsMetrics() {
+  const capped = Object.keys(FUNCTIONS).filter((key) => reservedConcurrencyOf(FUNCTIONS[key]) !== undefined);
+  const id = (key) => key.charAt(0).toLowerCase() + key.slice(1);
+  return [
+    ...capped.map((key) => ({
+      Id: id(key),
+      ReturnData: false,
+      MetricStat: {
+        Metric: {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Throttles',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${normalizedName(key)}LambdaFunction` } }],
+        },
+        Period: 300,
+        Stat: 'Sum',
+      },
+    })),
+    { Id: 'throttles', ReturnData: true, Label: 'Throttles of the functions with reserved concurrency', Expression: `SUM([${capped.map(id).join(', ')}])` },
   ];
 }
 
@@ -123,13 +153,12 @@ function reconcilePolicies() {
  * creates. The created key's policy names exactly who uses it: CloudWatch Logs for this stack's log groups, EventBridge
  * for its rules' dead letters, and each function role for the one service it reaches the key through.
  */
-function encryption(kms, prefix) {
+function encryption(kms) {
   const created = !kms.keyArn;
   return {
     kmsKeyArn: created ? { 'Fn::GetAtt': ['EncryptionKey', 'Arn'] } : kms.keyArn,
     // A CloudFormation condition: the key resource exists only when no customer-managed key is configured.
     createsEncryptionKey: { 'Fn::Equals': [String(created), 'true'] },
-    encryptionKeyPolicy: encryptionKeyPolicy(kms.readers, prefix),
     // The deployment bucket exists before any other resource (osls creates it first), so it cannot use a key the stack
     // creates: the customer's key, or S3's AWS-managed key.
     deploymentBucketEncryption: {
@@ -140,18 +169,29 @@ function encryption(kms, prefix) {
   };
 }
 
-/** Roles that reach the key, by service: CloudFormation names them STACK-LogicalId-suffix (see grantAttachStatements). */
-const KEY_USERS = {
-  s3Write: ['ExecutionArchiveRole', 'AccessReconcileRole'],
-  s3Read: ['ApiRole'],
-  // Senders: the dead letters of failing functions, and the onboarding state machine into the limiters' queues.
-  sqs: ['ExecutionArchiveRole', 'IdpEventsRole', 'OnboardStateMachineRole'],
-  // Receivers: the limiters' event source mappings read their queues with the functions' roles.
-  sqsReceive: ['DbUserCreateRole', 'ConnectAllowRole'],
-  dynamodb: ['DbUserCreateRole', 'DbUserCompensateRole', 'DbUserDeactivateRole', 'DbUserRetireRole', 'ConnectAllowRole', 'ConnectRevokeRole', 'IdpEventsRole'],
-};
+/**
+ * Roles that reach the key, by service, read from what their statements allow: a role that writes or reads the archive,
+ * sends to or receives from a queue, or writes the lock table uses the key through that service. CloudFormation names
+ * the roles STACK-LogicalId-suffix (see grantAttachStatements). The onboarding state machine sends to the limiters' queues.
+ */
+function keyUsers(roles) {
+  const using = (action) =>
+    Object.keys(roles).filter((id) =>
+      roles[id].Properties.Policies.some((p) =>
+        p.PolicyDocument.Statement.some((st) => st.Effect === 'Allow' && [st.Action].flat().some((a) => action.test(a))),
+      ),
+    );
+  return {
+    s3Write: using(/^s3:PutObject$/),
+    s3Read: using(/^s3:GetObject$/),
+    sqs: [...using(/^sqs:SendMessage$/), 'OnboardStateMachineRole'],
+    // The limiters' event source mappings read their queues with the functions' roles.
+    sqsReceive: using(/^sqs:ReceiveMessage$/),
+    dynamodb: using(/^dynamodb:/),
+  };
+}
 
-function encryptionKeyPolicy(readers, prefix) {
+function encryptionKeyPolicy(readers, prefix, users) {
   const sub = (s) => ({ 'Fn::Sub': s });
   const account = sub('${AWS::AccountId}');
   const roles = (ids) => ids.map((id) => sub(`arn:\${AWS::Partition}:iam::\${AWS::AccountId}:role/\${AWS::StackName}-${id}-*`));
@@ -244,11 +284,11 @@ function encryptionKeyPolicy(readers, prefix) {
           ArnLike: { 'aws:SourceArn': sub(`arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/*${prefix}-*`) },
         },
       },
-      use('ArchiveWriteByArchiveAndReconcile', KEY_USERS.s3Write, ['kms:GenerateDataKey'], 's3'),
-      use('ArchiveReadByApi', KEY_USERS.s3Read, ['kms:Decrypt'], 's3'),
-      use('QueueSenders', KEY_USERS.sqs, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs'),
-      use('QueueReceivers', KEY_USERS.sqsReceive, ['kms:Decrypt'], 'sqs'),
-      use('LockTableByLeaseHolders', KEY_USERS.dynamodb, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], 'dynamodb'),
+      use('ArchiveWriteByArchiveAndReconcile', users.s3Write, ['kms:GenerateDataKey'], 's3'),
+      use('ArchiveReadByApi', users.s3Read, ['kms:Decrypt'], 's3'),
+      use('QueueSenders', users.sqs, ['kms:GenerateDataKey', 'kms:Decrypt'], 'sqs'),
+      use('QueueReceivers', users.sqsReceive, ['kms:Decrypt'], 'sqs'),
+      use('LockTableByLeaseHolders', users.dynamodb, ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], 'dynamodb'),
       ...(readers.length
         ? [
             {
@@ -293,113 +333,24 @@ function grantAttachStatements() {
   ];
 }
 
+/** Where the stack is deployed, for the providers' ARNs: its first target's Region and account. */
+const home = () => ({ partition: partitionOf(targets[0].region), region: targets[0].region, accountId: targets[0].accountId });
+
 /**
- * The EventBridge rules of idpEvents: Identity Center / Identity Store and IAM via CloudTrail on the
- * default bus (IAM's only in us-east-1), and Okta's partner event bus when one is configured.
+ * The EventBridge rules of idpEvents: every identity provider's (functions/lib/idp/providers), each named after the
+ * stack, retried for a day and then dead-lettered.
  */
 function idpEventRules(prefix) {
   const dlq = { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] };
-  const rule = (name, extra) => ({
-    eventBridge: { name: `${prefix}-idp-${name}`, retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 }, deadLetterQueueArn: dlq, ...extra },
-  });
-  const cloudTrail = (source, eventNames) => ({ source, 'detail-type': ['AWS API Call via CloudTrail'], detail: { eventName: eventNames } });
-  const okta = deployment.oktaEventBusName;
-  // Okta's partner event bus exists once the partner event source is associated; the stack must never create (or,
-  // on removal, delete) it. Given a bus *name*, osls creates an AWS::Events::EventBus; given an ARN it references
-  // the bus, and uses only the part after "event-bus/" (the name) as the rule's EventBusName and in the rule ARN of
-  // the Lambda permission (rule/BUS/RULE). Region and account here only make the string an ARN.
-  const oktaBus = okta && `arn:${partitionOf(targets[0].region)}:events:${targets[0].region}:${targets[0].accountId}:event-bus/${okta}`;
-  return [
-    rule('identity-center', {
-      pattern: cloudTrail(
-        ['aws.sso-directory', 'aws.identitystore'],
-        ['AddMemberToGroup', 'RemoveMemberFromGroup', 'DisableUser', 'DeleteUser', 'CreateGroupMembership', 'DeleteGroupMembership'],
-      ),
-    }),
-    // Identity Store's own notifications ("User Deleted", ...): the mapping is reconciled.
-    rule('identity-store-notifications', { pattern: { source: ['aws.identitystore'], 'detail-type': [{ prefix: 'User ' }, { prefix: 'Group Membership ' }] } }),
-    rule('iam', { pattern: cloudTrail(['aws.iam'], ['DeleteRole', 'DeleteUser']) }),
-    ...(okta
-      ? [
-          rule('okta', {
-            eventBus: oktaBus,
-            pattern: {
-              source: [{ prefix: 'aws.partner/okta.com' }],
-              detail: {
-                eventType: ['group.user_membership.add', 'group.user_membership.remove', 'user.lifecycle.deactivate', 'user.lifecycle.delete.initiated'],
-              },
-            },
-          }),
-        ]
-      : []),
-  ];
-}
-
-/** The idpEvents role: start and read requests, look up principals of deleted ones' names, and read the identity store if one is configured. */
-function idpEventsPolicies() {
-  const sub = (s) => ({ 'Fn::Sub': s });
-  const executions = ['OnboardStateMachine', 'OffboardStateMachine'].map((m) =>
-    sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${m}.Name}:*`),
-  );
-  const statements = [
-    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': ['IdpEventsLogGroup', 'Arn'] } },
-    TRACING,
-    { Sid: 'StartRequests', Effect: 'Allow', Action: ['states:StartExecution'], Resource: [{ Ref: 'OnboardStateMachine' }, { Ref: 'OffboardStateMachine' }] },
-    { Sid: 'ReadRequests', Effect: 'Allow', Action: ['states:DescribeExecution'], Resource: executions },
-    // A deleted principal's users are found by their records in the database; IAM says only whether a principal of that name exists again, and its unique id.
-    { Sid: 'PrincipalExistsNow', Effect: 'Allow', Action: ['iam:GetRole'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*') },
-    { Sid: 'PrincipalExistsNowUser', Effect: 'Allow', Action: ['iam:GetUser'], Resource: sub('arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*') },
-    // Which database users were created for whom: read-only, through the database function in the VPC.
-    { Sid: 'ReadDatabaseUsers', Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::GetAtt': ['DbUserPlanLambdaFunction', 'Arn'] } },
-    { Sid: 'FailedEventsToDeadLetterQueue', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['IdpEventsDeadLetterQueue', 'Arn'] } },
-    // functions/lib/idp/coalesce.ts: one reconcile of the whole mapping at a time, coordinated in the lock table.
-    {
-      Sid: 'CoalesceReconciles',
-      Effect: 'Allow',
-      Action: ['dynamodb:UpdateItem'],
-      Resource: { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] },
-      // Its own items only: the leases and principal locks in the same table are the steps'.
-      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['idp-reconcile:*'] } },
+  return eventRules(deployment, home()).map(({ name, pattern, eventBus }) => ({
+    eventBridge: {
+      name: `${prefix}-idp-${name}`,
+      retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 },
+      deadLetterQueueArn: dlq,
+      ...(eventBus ? { eventBus } : {}),
+      pattern,
     },
-    ...identityStoreStatements(),
-  ];
-  return [
-    { PolicyName: 'idp-events', PolicyDocument: { Version: '2012-10-17', Statement: statements } },
-    {
-      PolicyName: 'idp-events-describe-targets',
-      PolicyDocument: { Version: '2012-10-17', Statement: rdsStatements({ instance: 'rds:DescribeDBInstances', cluster: 'rds:DescribeDBClusters' }) },
-    },
-  ];
-}
-
-/** Reading people and their groups from the configured identity store and Okta API token, when there are. */
-function identityStoreStatements() {
-  const idp = config.idp;
-  const okta = idp?.okta ? [{ Sid: 'ReadOktaApiToken', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: idp.okta.apiTokenSecretArn }] : [];
-  if (!idp?.identityStoreId) return okta;
-  const account = targets[0].accountId;
-  const partition = partitionOf(idp.identityStoreRegion || targets[0].region);
-  return [
-    {
-      Sid: 'ReadIdentityStore',
-      Effect: 'Allow',
-      Action: [
-        'identitystore:DescribeUser',
-        'identitystore:ListGroupMembershipsForMember',
-        'identitystore:DescribeGroup',
-        'identitystore:ListGroupMemberships',
-        'identitystore:GetGroupId',
-        'identitystore:ListUsers',
-      ],
-      Resource: [
-        `arn:${partition}:identitystore::${account}:identitystore/${idp.identityStoreId}`,
-        `arn:${partition}:identitystore:::user/*`,
-        `arn:${partition}:identitystore:::group/*`,
-        `arn:${partition}:identitystore:::membership/*`,
-      ],
-    },
-    ...okta,
-  ];
+  }));
 }
 
 /** Versioned, encrypted, private; kept for the configured years, optionally under Object Lock. */

@@ -18,7 +18,7 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { lambdaDatabasePlanner } from '../functions/lib/api/plan-client';
 import { parseConfig } from '../functions/lib/core/config';
-import { identityStoreDirectory } from '../functions/lib/idp/directory';
+import { identityStoreDirectory } from '../functions/lib/idp/providers/identity-center';
 import { handleIdentityEvent } from '../functions/lib/idp/handle';
 import { logger } from '../functions/lib/core/logger';
 import { type ExecutionRecord, statePath } from '../dev/asl-runner';

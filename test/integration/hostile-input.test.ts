@@ -15,7 +15,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaDatabasePlanner } from '../../functions/lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from '../../functions/lib/api/routes';
-import { parseIdentityEvent } from '../../functions/lib/idp/events';
+import { parseIdentityEvent } from '../../functions/lib/idp/providers';
 import { FUNCTIONS } from '../../dev/functions';
 import { createSandbox, type Sandbox } from '../../dev/sandbox';
 import { answerTasksOf, SimulatedLambda } from '../../dev/simulated-services';

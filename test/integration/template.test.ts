@@ -15,6 +15,7 @@ import { ROUTES } from '../../functions/lib/api/routes';
 import { METRIC, SERVICE_NAME } from '../../functions/lib/core/metrics';
 import { allStates, functionKeyOf, loadDefinition, queueOf, slotsOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../../dev/asl-runner';
 import { FUNCTIONS } from '../../dev/functions';
+import { FUNCTIONS as SPECS, GRANT_POLICY_ACTIONS, type StackParts } from '../../config/functions';
 import { readZip } from '../../scripts/lib/zip';
 
 const ROOT = resolve(__dirname, '../..');
@@ -99,138 +100,37 @@ const LOG_DELIVERY_ACTIONS = [
   'logs:DescribeResourcePolicies',
   'logs:DescribeLogGroups',
 ];
-const IAM_POLICY_ACTIONS = [
-  'iam:GetPolicy',
-  'iam:GetPolicyVersion',
-  'iam:ListPolicyVersions',
-  'iam:CreatePolicy',
-  'iam:CreatePolicyVersion',
-  'iam:DeletePolicyVersion',
-  'iam:TagPolicy',
-];
+/** Each of them must be limited to this project's policies (checked below on the packaged role). */
+const IAM_POLICY_ACTIONS = GRANT_POLICY_ACTIONS;
 const IAM_ATTACH_ACTIONS = ['iam:AttachRolePolicy', 'iam:AttachUserPolicy'];
 const FUNCTION_NAMESPACE_ENV = 'POWERTOOLS_METRICS_NAMESPACE';
-/** Every step that acts on a target reads it from RDS itself (issue 10: nothing is taken from a step's input). */
-const RDS_DESCRIBE = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters'];
-/** The database-user lease (functions/lib/workflows/db-user-lease.ts): the lock table, and whether its holder still runs. */
-const LEASE = ['dynamodb:UpdateItem', 'states:DescribeExecution'];
 const RDS_ACTIONS = ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'];
 
-/** Exactly the actions each function's role may have (only the actions it uses). */
-const EXPECTED_ACTIONS: Record<string, string[]> = {
-  // The principal's unique id, recorded with the database user.
-  onboardValidate: [...BASE, 'iam:GetRole', 'iam:GetUser'],
-  targetDescribe: [...BASE, 'rds:DescribeDBInstances', 'rds:DescribeDBClusters'],
-  iamAuthEnable: [...BASE, 'rds:ModifyDBInstance', 'rds:ModifyDBCluster'],
-  // The database limiter: its event source mapping reads the queue with this role; the step answers its waiting state.
-  dbUserCreate: [
-    ...BASE,
-    ...ENI_ACTIONS,
-    'secretsmanager:GetSecretValue',
-    'rds-db:connect',
-    ...RDS_DESCRIBE,
-    ...LEASE,
-    'sqs:ReceiveMessage',
-    'sqs:DeleteMessage',
-    'sqs:GetQueueAttributes',
-    'states:SendTaskHeartbeat',
-    'states:SendTaskSuccess',
-    'states:SendTaskFailure',
-  ],
-  dbUserCompensate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  offboardValidate: [...BASE],
-  dbUserDeactivate: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  dbUserRetire: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE, ...LEASE],
-  connectRevoke: [
-    ...BASE,
-    'iam:ListAttachedRolePolicies',
-    'iam:ListAttachedUserPolicies',
-    'iam:ListPolicies',
-    'iam:GetPolicy',
-    'iam:GetPolicyVersion',
-    'iam:ListPolicyVersions',
-    'iam:CreatePolicyVersion',
-    'iam:DeletePolicyVersion',
-    'iam:DeletePolicy',
-    'iam:DetachRolePolicy',
-    'iam:DetachUserPolicy',
-    ...LEASE,
-    ...RDS_DESCRIBE,
-  ],
-  connectAllow: [
-    ...BASE,
-    'iam:GetRole',
-    'iam:GetUser',
-    'iam:ListAttachedRolePolicies',
-    'iam:ListAttachedUserPolicies',
-    ...IAM_POLICY_ACTIONS,
-    ...IAM_ATTACH_ACTIONS,
-    ...LEASE,
-    ...RDS_DESCRIBE,
-    // The IAM limiter's queue (the event source mapping reads it with this role) and the answer to the waiting state.
-    'sqs:ReceiveMessage',
-    'sqs:DeleteMessage',
-    'sqs:GetQueueAttributes',
-    'states:SendTaskHeartbeat',
-    'states:SendTaskSuccess',
-    'states:SendTaskFailure',
-  ],
-  dbUserPlan: [...BASE, ...ENI_ACTIONS, 'secretsmanager:GetSecretValue', 'rds-db:connect', ...RDS_DESCRIBE],
-  // Requests and their status; dry runs read RDS and IAM and ask dbUserPlan for the database part.
-  api: [
-    ...BASE,
-    'states:StartExecution',
-    'states:DescribeExecution',
-    'states:GetExecutionHistory',
-    'states:ListExecutions',
-    's3:GetObject',
-    's3:ListBucket',
-    'lambda:InvokeFunction',
-    'rds:DescribeDBInstances',
-    'rds:DescribeDBClusters',
-    'iam:ListAttachedRolePolicies',
-    'iam:ListAttachedUserPolicies',
-    'iam:ListPolicies',
-    'iam:GetPolicy',
-    'iam:GetPolicyVersion',
-    'iam:ListEntitiesForPolicy',
-    'iam:GetRole',
-    'iam:GetUser',
-  ],
-  executionArchive: [...BASE, 'states:DescribeExecution', 'states:GetExecutionHistory', 's3:PutObject', 'sqs:SendMessage'],
-  // The review's reads, its report and its message; the example leaves repair off, so no IAM write at all.
-  accessReconcile: [
-    ...BASE,
-    'iam:ListPolicies',
-    'iam:GetPolicy',
-    'iam:GetPolicyVersion',
-    'iam:ListEntitiesForPolicy',
-    'lambda:InvokeFunction',
-    's3:PutObject',
-    'sns:Publish',
-    ...RDS_DESCRIBE,
-  ],
-  idpEvents: [
-    ...BASE,
-    'states:StartExecution',
-    'states:DescribeExecution',
-    // Deleted principals' users come from their database records; IAM only says whether the name exists again.
-    'iam:GetRole',
-    'iam:GetUser',
-    'sqs:SendMessage',
-    'identitystore:DescribeUser',
-    'identitystore:ListGroupMembershipsForMember',
-    'identitystore:DescribeGroup',
-    'identitystore:ListGroupMemberships',
-    'identitystore:GetGroupId',
-    'identitystore:ListUsers',
-    'secretsmanager:GetSecretValue',
-    // Reconciles coordinated in the lock table (functions/lib/idp/coalesce.ts).
-    'dynamodb:UpdateItem',
-    'lambda:InvokeFunction',
-    'rds:DescribeDBInstances',
-    'rds:DescribeDBClusters',
-  ],
+/**
+ * Exactly the actions each function's role may have: what every function has (its logs, X-Ray, and a database
+ * function's network interfaces) and the statements config/functions.ts gives it (only the actions it uses).
+ */
+const expectedActions = (key: string): string[] => [
+  ...BASE,
+  ...(SPECS[key].database ? ENI_ACTIONS : []),
+  ...Object.values(SPECS[key].policies(stackParts()))
+    .flat()
+    .filter((s) => s.Effect === 'Allow')
+    .flatMap((s) => s.Action),
+];
+
+/** What config/stack.js hands config/functions.ts for config/targets.example.json (the stack this test packages). */
+let parts: StackParts | undefined;
+const stackParts = (): StackParts => {
+  if (parts) return parts;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.TARGETS_FILE;
+  const out = execFileSync(
+    process.execPath,
+    ['-e', "require('tsx/cjs'); process.stdout.write(JSON.stringify(require('./config/stack.js')({ options: { stage: 'citest' } }).stackParts))"],
+    { cwd: ROOT, env, encoding: 'utf8' },
+  );
+  return (parts = JSON.parse(out) as StackParts);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -500,14 +400,29 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(lower(actionsOf(eniFile)), 'config/vpc-eni-statement.json differs from the allow-list of this test').toEqual(lower(ENI_ACTIONS));
   });
 
-  it('gives each function role exactly the actions the function uses', () => {
-    expect(sorted(Object.keys(EXPECTED_ACTIONS)), 'EXPECTED_ACTIONS must list every function').toEqual(sorted(functionKeys));
+  it('gives each function role exactly the actions the function uses (config/functions.ts)', () => {
+    expect(sorted(Object.keys(SPECS)), 'config/functions.ts must list every function').toEqual(sorted(functionKeys));
     for (const key of functionKeys) {
       const role = roleOf(template, key);
       const actual = grantsOfRole(template, role)
         .filter((g) => g.statement.Effect === 'Allow')
         .flatMap((g) => actionsOf(g.statement));
-      expect(lower(actual), `${role} (function ${key}): actions differ from the expected table`).toEqual(lower(EXPECTED_ACTIONS[key]));
+      expect(lower(actual), `${role} (function ${key}): actions differ from config/functions.ts`).toEqual(lower(expectedActions(key)));
+    }
+  });
+
+  it('deploys each function with the handler, timeout and reserved concurrency config/functions.ts gives it', () => {
+    for (const [key, f] of Object.entries(SPECS)) {
+      const p = props(template, lambdaLogicalId(key));
+      expect(p.Handler, key).toBe(`${f.file}.${f.queue ? 'queueHandler' : 'handler'}`);
+      expect(existsSync(join(ROOT, `${f.file}.ts`)), `${f.file}.ts`).toBe(true);
+      expect(p.Timeout, `${key}.Timeout`).toBe(f.timeout ?? 30);
+      const reserved = f.queue
+        ? slotsOf(FUNCTIONS[key], { dbConcurrency: example.dbConcurrency, grantConcurrency: example.iam.grantConcurrency })
+        : f.database
+          ? example.dbConcurrency
+          : undefined;
+      expect(p.ReservedConcurrentExecutions, `${key}.ReservedConcurrentExecutions`).toBe(reserved);
     }
   });
 
@@ -592,9 +507,19 @@ describe('deployable stack (osls package --stage citest)', () => {
         checked++;
       }
     }
-    // targetDescribe + iamAuthEnable + api + idpEvents + accessReconcile + the 5 database functions and the 2 grant
-    // functions, which read their target from RDS (instance + cluster each); 5 database functions x (secret, admin connect).
-    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(34);
+    // Every function that reads or modifies its target in RDS (instance + cluster each), and each database function's
+    // secret and admin connect: as many statements as config/functions.ts writes for the example targets.
+    const listed = Object.values(SPECS).flatMap((f) => Object.values(f.policies(stackParts())).flat());
+    const named = (s: Statement, test: (a: string) => boolean): number => (actionsOf(s).some((a) => test(a.toLowerCase())) ? 1 : 0);
+    const expectedCount = listed.reduce(
+      (n, s) =>
+        n +
+        named(s, (a) => a.startsWith('rds:')) +
+        (s.Sid === 'ReadOktaApiToken' ? 0 : named(s, (a) => a === 'secretsmanager:getsecretvalue') + named(s, (a) => a === 'rds-db:connect')),
+      0,
+    );
+    expect(expectedCount, 'the example targets give the functions RDS and admin-credential statements').toBeGreaterThan(20);
+    expect(checked, 'fewer RDS / admin-credential statements than expected').toBe(expectedCount);
   });
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
@@ -766,18 +691,24 @@ describe('deployable stack (osls package --stage citest)', () => {
           ([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key),
         ),
       ).map(([machineId]) => getAttArnOf(props(template, machineId).RoleArn) as string);
-    const expectedServices: Record<string, string[]> = {
-      api: ['apigateway.amazonaws.com'],
-      executionArchive: ['events.amazonaws.com'],
-      idpEvents: ['events.amazonaws.com'],
-      accessReconcile: ['events.amazonaws.com'],
+    // The service behind each kind of event config/functions.ts gives a function (a queue's mapping needs no permission).
+    const SERVICE_OF_EVENT: Record<string, string> = {
+      httpApi: 'apigateway.amazonaws.com',
+      eventBridge: 'events.amazonaws.com',
+      schedule: 'events.amazonaws.com',
     };
+    const expectedServices = (key: string): string[] =>
+      sorted(
+        (SPECS[key].events?.(stackParts()) ?? [])
+          .flatMap((e) => (isRecord(e) ? Object.keys(e) : [JSON.stringify(e)]))
+          .map((kind) => SERVICE_OF_EVENT[kind] ?? `(no service known for ${kind})`),
+      );
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
       const expectedRoles =
         key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
       expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
-      expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices[key] ?? []);
+      expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices(key));
     }
     for (const f of invokers.keys()) expect(f, 'lambda:InvokeFunction on something that is not one of the functions').toMatch(/LambdaFunction$/);
   });
@@ -1306,7 +1237,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       // Every action repair adds is one the revoke step already has: removing a grant, never adding one.
       for (const a of added)
         expect(
-          EXPECTED_ACTIONS.connectRevoke.map((x) => x.toLowerCase()),
+          expectedActions('connectRevoke').map((x) => x.toLowerCase()),
           a,
         ).toContain(a.toLowerCase());
       expect(added.filter((a) => /^iam:(Attach|CreatePolicy$|TagPolicy)/.test(a))).toEqual([]);

@@ -4,6 +4,7 @@ import { configErrorMap, formatIssues } from './config-issues';
 import { durationMs, parseDuration } from './durations';
 import { ConfigurationError, ProvisioningError } from './errors';
 import { protectedReason, protectedUnderPrefix } from './identifiers';
+import { deploymentSettings, idpSettings } from '../idp/providers';
 
 /** Placeholders a template may use: {userName} (Identity Center UserName, Okta login), {userNameLocalPart} (before @), {userId}. */
 export const TEMPLATE_PLACEHOLDERS = ['userName', 'userNameLocalPart', 'userId'] as const;
@@ -120,23 +121,8 @@ const buildSchemas = () => {
       }),
     ]),
     dbUserTemplate: template.default('{userName}'),
-    /** IAM Identity Center's identity store, to look people and their groups up (events carry ids only). */
-    identityStoreId: z
-      .string()
-      .regex(/^d-[0-9a-f]{10}$/, 'must be an identity store id (d-...)')
-      .optional(),
-    /** Okta's API, to read a person's status and groups now (the token: a Secrets Manager secret, the SSWS API token as its string). */
-    okta: z
-      .strictObject({
-        orgUrl: z.string().regex(/^https:\/\/[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be the https URL of the Okta org, e.g. https://example.okta.com'),
-        apiTokenSecretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
-      })
-      .optional(),
-    /** The Region of IAM Identity Center (its identity store); default: the stack's. */
-    identityStoreRegion: z
-      .string()
-      .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS Region code')
-      .optional(),
+    // Each identity provider's own fields (functions/lib/idp/providers: Identity Center's store, Okta's API).
+    ...idpSettings(),
     /**
      * Executions one identity event (a reconcile of the whole mapping) starts per second. Step Functions refills
      * StartExecution at 150/s in most Regions (300/s in the largest) for the whole account: 100 leaves room for the API.
@@ -308,11 +294,8 @@ const buildSchemas = () => {
           subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'must be a subnet id')).min(1),
           securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id')).min(1),
         }),
-        /** Okta's EventBridge partner event bus (aws.partner/okta.com/ORG/NAME): a rule on it feeds idpEvents. */
-        oktaEventBusName: z
-          .string()
-          .regex(/^aws\.partner\/okta\.com\/[\w.-]+\/[\w.-]+$/, 'must be the Okta partner event bus name aws.partner/okta.com/ORG/NAME')
-          .optional(),
+        // Each identity provider's own fields (functions/lib/idp/providers: Okta's partner event bus).
+        ...deploymentSettings(),
         /** The execution archive bucket (audits outlive Step Functions' 90 days of history). */
         archive: z
           .strictObject({

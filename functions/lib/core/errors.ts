@@ -41,7 +41,7 @@ const ERRORS = {
     retried: false,
     means: 'The target is not RDS or Aurora PostgreSQL (no `rds_iam` role), or its engine cannot use IAM authentication.',
   },
-  TargetBusy: { status: 503, retried: true, means: 'The instance or cluster is modifying, rebooting or has no endpoint yet.' },
+  TargetBusy: { status: 503, retried: true, backoff: 'transient', means: 'The instance or cluster is modifying, rebooting or has no endpoint yet.' },
   TargetUnavailable: { status: 409, retried: false, means: 'The instance or cluster is stopped, failed or in another state where users cannot be managed.' },
   IamAuthEnableTimeout: { status: 504, retried: false, means: 'IAM authentication was turned on but the instance did not report it within the wait.' },
   IamAuthDisabled: { status: 409, retried: false, means: 'IAM authentication is off and the target says `iamAuth.enable: never`.' },
@@ -67,10 +67,11 @@ const ERRORS = {
     retried: false,
     means: "The scheduled repair looked again under the principal's lock and the drift is gone (the user exists again).",
   },
-  GrantLockBusy: { status: 503, retried: true, means: "Another run is changing the same principal's grant policies." },
+  GrantLockBusy: { status: 503, retried: true, backoff: 'lock', means: "Another run is changing the same principal's grant policies." },
   DbUserBusy: {
     status: 503,
     retried: true,
+    backoff: 'lease',
     means: "Another run holds the database user's lease (an onboarding and an offboarding of one user are serialised).",
   },
   ReconcileRunning: {
@@ -83,13 +84,14 @@ const ERRORS = {
     retried: false,
     means: 'An offboarding of the database user took it over while this onboarding waited to grant: nothing was granted, the onboarding was undone.',
   },
-  IamNotYetConsistent: { status: 503, retried: true, means: 'IAM does not show the last change yet (eventual consistency).' },
+  IamNotYetConsistent: { status: 503, retried: true, backoff: 'lock', means: 'IAM does not show the last change yet (eventual consistency).' },
   TransientDatabaseError: {
     status: 503,
     retried: true,
+    backoff: 'transient',
     means: 'A connection was lost, a lock timed out, the server restarted, or sessions are still closing.',
   },
-  TransientAwsError: { status: 503, retried: true, means: 'An AWS API throttled or failed transiently.' },
+  TransientAwsError: { status: 503, retried: true, backoff: 'transient', means: 'An AWS API throttled or failed transiently.' },
   DatabaseError: { status: 500, retried: false, means: 'PostgreSQL refused a statement for a reason that is not transient (its SQLSTATE is in the message).' },
   ConfigurationError: {
     status: 500,
@@ -149,9 +151,29 @@ const ERRORS = {
     retried: false,
     means: "The leaver owns objects that cannot be handed to the successor safely (e.g. in another role's schema).",
   },
-} as const satisfies Record<string, { status: number; retried: boolean; means: string }>;
+} as const satisfies Record<string, { status: number; retried: boolean; backoff?: Backoff; means: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * How long the state machines wait for each kind of passing condition: another run's lease on the database user (a
+ * step of minutes), a principal's grant lock or IAM's consistency (seconds), or a transient fault of the step's own
+ * work, whose wait each function sets (config/functions.ts `retry`: enabling IAM authentication takes minutes, a
+ * describe seconds). statemachines/*.asl.json write every Retry out (they are deployed and run as they are);
+ * test/unit/core/error-table.test.ts derives each Task's from this and the codes its function can raise.
+ */
+export type Backoff = 'lease' | 'lock' | 'transient';
+export const BACKOFF = {
+  lease: { IntervalSeconds: 2, MaxAttempts: 40, BackoffRate: 1.5, MaxDelaySeconds: 30 },
+  lock: { IntervalSeconds: 1, MaxAttempts: 25, BackoffRate: 2, MaxDelaySeconds: 20 },
+  transient: { BackoffRate: 2 },
+} as const;
+
+/** The backoff a retried code waits with. */
+export const backoffOf = (code: ErrorCode): Backoff | undefined => {
+  const e = ERRORS[code];
+  return 'backoff' in e ? e.backoff : undefined;
+};
 
 /** Error codes the state machines retry with backoff: the condition is expected to pass. */
 export const RETRYABLE_CODES: readonly ErrorCode[] = (Object.keys(ERRORS) as ErrorCode[]).filter((c) => ERRORS[c].retried);

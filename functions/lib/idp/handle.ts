@@ -14,7 +14,8 @@ import { parseRoleComment } from '../postgres/ddl';
 import { type CoalesceDeps, claimReconcile, completeReconcile } from './coalesce';
 import { decide, grantedTargets, onboardingOf, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
-import { executionNameFor, type GroupRef, type IdentityChange, parseIdentityEvent } from './events';
+import { executionNameFor, type GroupRef, type IdentityChange } from './events';
+import { parseIdentityEvent } from './providers';
 
 /**
  * One EventBridge event in, the executions it means started (each database-user change its own,

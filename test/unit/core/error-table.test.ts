@@ -1,16 +1,18 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
+import { BACKOFF, type Backoff, backoffOf, ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
 import { allStates, functionKeyOf, queueOf } from '../../../dev/asl-runner';
 import { FUNCTIONS } from '../../../dev/functions';
+import { DEFAULT_TRANSIENT_RETRY, FUNCTIONS as SPECS } from '../../../config/functions';
 
 /**
  * The state machines' Retry and Catch blocks against the one error table (functions/lib/core/errors.ts): every name they
  * match exists, only retried codes are retried, and every Task retries each retried code its function can raise.
- * "Can raise" is read from the source: the retried codes named anywhere in the files the handler imports at run time
- * (an over-approximation: a code a function could raise is never missed).
+ * "Can raise" is read from the source: the retried codes named anywhere in the project's files the handler's bundle
+ * keeps (an over-approximation: a code a function could raise is never missed).
  */
 const ROOT = resolve(__dirname, '../../..');
 const MACHINES = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json'));
@@ -21,7 +23,7 @@ interface TaskState {
   Type: string;
   Resource?: unknown;
   Parameters?: unknown;
-  Retry?: Array<{ ErrorEquals: string[] }>;
+  Retry?: Array<{ ErrorEquals: string[] } & Record<string, unknown>>;
   Catch?: Array<{ ErrorEquals: string[] }>;
 }
 
@@ -37,33 +39,48 @@ const functionOf = (state: TaskState): string | undefined => {
   return functionKeyOf(state.Resource);
 };
 
-/** The handler file of each function key, as dev/functions.ts imports it (the same modules serverless.yml names). */
-const HANDLER_FILES = new Map(
-  [...readFileSync(join(ROOT, 'dev/functions.ts'), 'utf8').matchAll(/import \{ handler as (\w+) \} from '\.\.\/(functions\/[\w-]+)'/g)].map((m) => [
-    m[1],
-    join(ROOT, `${m[2]}.ts`),
-  ]),
-);
+/** The handler file of each function key (config/functions.ts, the modules serverless.yml and dev/functions.ts name). */
+const HANDLER_FILES = new Map(Object.entries(SPECS).map(([key, f]) => [key, join(ROOT, `${f.file}.ts`)]));
 
-const resolveImport = (from: string, spec: string): string | undefined => {
-  const base = resolve(dirname(from), spec);
-  return [`${base}.ts`, join(base, 'index.ts')].find((f) => existsSync(f));
-};
+/**
+ * The project's files each handler's bundle keeps, as esbuild bundles it for Lambda: what the function can run. A file
+ * imported only for a part the function never uses (a provider's directory, when the function validates the
+ * configuration) is dropped from the bundle and so cannot raise anything there.
+ */
+const BUNDLED = ((): Map<string, string[]> => {
+  const entries = [...HANDLER_FILES.values()];
+  const { metafile } = buildSync({
+    entryPoints: entries,
+    bundle: true,
+    write: false,
+    metafile: true,
+    outdir: join(ROOT, '.tmp', 'error-table'),
+    platform: 'node',
+    target: 'node22',
+    mainFields: ['module', 'main'],
+    external: ['pg-native'],
+    logLevel: 'silent',
+  });
+  const byEntry = new Map<string, string[]>();
+  for (const output of Object.values(metafile.outputs)) {
+    if (!output.entryPoint) continue;
+    const kept = Object.entries(output.inputs)
+      .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && !input.includes('node_modules'))
+      .map(([input]) => resolve(ROOT, input));
+    byEntry.set(resolve(ROOT, output.entryPoint), kept);
+  }
+  return byEntry;
+})();
 
-/** Retried codes named in `file` and every file it imports at run time (type-only imports are erased). */
-const retriedCodesReachable = (file: string, seen = new Set<string>()): Set<ErrorCode> => {
+/** Retried codes named in the project's files the handler's bundle keeps. */
+const retriedCodesReachable = (handler: string): Set<ErrorCode> => {
+  const files = BUNDLED.get(handler);
+  if (!files?.length) throw new Error(`no bundle for ${handler}`);
   const found = new Set<ErrorCode>();
-  const visit = (f: string): void => {
-    if (seen.has(f)) return;
-    seen.add(f);
+  for (const f of files) {
     const text = readFileSync(f, 'utf8');
     for (const code of RETRYABLE_CODES) if (new RegExp(`'${code}'`).test(text)) found.add(code);
-    for (const m of text.matchAll(/^import (?!type )[^;]*? from '(\.[^']+)'/gm)) {
-      const next = resolveImport(f, m[1]);
-      if (next) visit(next);
-    }
-  };
-  visit(file);
+  }
   return found;
 };
 
@@ -114,6 +131,49 @@ describe('the error table and the state machines', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it("every Task's Retry is the one derived from the error table, its function's retry and the codes it can raise", () => {
+    // The integration's own failures first (a throttled or failed invocation, a failed send to the limiter's queue).
+    const service = (state: TaskState) => ({
+      ErrorEquals: queueOf(state)
+        ? ['SQS.SdkClientException', 'SQS.AmazonSQSException']
+        : ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
+      IntervalSeconds: 1,
+      MaxAttempts: 20,
+      BackoffRate: 2,
+      MaxDelaySeconds: 20,
+    });
+    // Then one retrier per backoff, in this order, with the codes of that backoff the function can raise.
+    const ORDER: Backoff[] = ['lease', 'lock', 'transient'];
+    const wrong: string[] = [];
+    let compared = 0;
+    for (const file of MACHINES) {
+      for (const [name, state] of tasks(file)) {
+        const key = functionOf(state) as string;
+        const codes = [...retriedCodesReachable(HANDLER_FILES.get(key) as string)];
+        const timing = (b: Backoff) => (b === 'transient' ? { ...(SPECS[key].retry ?? DEFAULT_TRANSIENT_RETRY), ...BACKOFF.transient } : BACKOFF[b]);
+        const expected = [
+          service(state),
+          ...ORDER.flatMap((b) => {
+            const of = codes.filter((c) => backoffOf(c) === b).sort();
+            return of.length ? [{ ErrorEquals: of, ...timing(b) }] : [];
+          }),
+        ].map((r) => ({ ...r, JitterStrategy: 'FULL' }));
+        // The order of names within one retrier, and of a retrier's fields, mean nothing to Step Functions.
+        const canonical = (rs: Array<Record<string, unknown>>): string =>
+          JSON.stringify(rs.map((r) => Object.fromEntries(Object.entries({ ...r, ErrorEquals: [...(r.ErrorEquals as string[])].sort() }).sort())));
+        const [written, derived] = [canonical(state.Retry ?? []), canonical(expected)];
+        if (written !== derived) wrong.push(`${file} ${name} (${key}):\n  written  ${written}\n  derived  ${derived}`);
+        compared++;
+      }
+    }
+    expect(wrong, wrong.join('\n')).toEqual([]);
+    expect(compared).toBeGreaterThan(10);
+  });
+
+  it('every retried code has a backoff, and no other code has one', () => {
+    for (const code of ERROR_CODES) expect(backoffOf(code) !== undefined, code).toBe(RETRYABLE_CODES.includes(code));
   });
 
   it('the reachability scan finds what it should (a control: a function that raises TransientDatabaseError)', () => {

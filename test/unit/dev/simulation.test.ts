@@ -19,7 +19,7 @@ import { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mapAwsError } from '../../../functions/lib/core/aws-errors';
 import { POLICY_PATH, renderPolicy } from '../../../functions/lib/iam/policy-document';
-import { identityStoreDirectory } from '../../../functions/lib/idp/directory';
+import { identityStoreDirectory } from '../../../functions/lib/idp/providers/identity-center';
 import { iamFaults, type IamSimulationOptions, SimulatedAws } from '../../../dev/simulated-aws';
 import { SimulatedIdentityStore } from '../../../dev/simulated-services';
 import { simulationFromEnv } from '../../../dev/local-mode';

@@ -15,8 +15,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../functions/lib/core/config';
 import { decide, type IdpMapping } from '../../../functions/lib/idp/decide';
-import { identityStoreDirectory, type Person } from '../../../functions/lib/idp/directory';
-import { type IdentityChange, parseIdentityEvent } from '../../../functions/lib/idp/events';
+import type { Person } from '../../../functions/lib/idp/directory';
+import { identityStoreDirectory } from '../../../functions/lib/idp/providers/identity-center';
+import type { IdentityChange } from '../../../functions/lib/idp/events';
+import { parseIdentityEvent } from '../../../functions/lib/idp/providers';
 
 const target = (identifier: string) => ({
   kind: 'instance',

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { executionNameFor, type IdentityChange, parseIdentityEvent } from '../../../functions/lib/idp/events';
+import { executionNameFor, type IdentityChange } from '../../../functions/lib/idp/events';
+import { parseIdentityEvent } from '../../../functions/lib/idp/providers';
 import { REQUEST_ID_PATTERN } from '../../../functions/lib/core/requests';
 
 const fixture = (name: string): Record<string, unknown> =>

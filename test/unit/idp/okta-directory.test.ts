@@ -1,6 +1,6 @@
 /** Okta's Users API as the directory (fetch stubbed at the HTTP boundary: Okta is not reachable here). */
 import { describe, expect, it, vi } from 'vitest';
-import { oktaDirectory } from '../../../functions/lib/idp/directory';
+import { oktaDirectory } from '../../../functions/lib/idp/providers/okta';
 
 const json = (body: unknown, init: { status?: number; link?: string } = {}) =>
   new Response(JSON.stringify(body), {

@@ -6,7 +6,7 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../functions/lib/core/config';
-import { identityStoreDirectory } from '../../../functions/lib/idp/directory';
+import { identityStoreDirectory } from '../../../functions/lib/idp/providers/identity-center';
 import { type CoalesceDeps, claimReconcile, completeReconcile, RECONCILE_LEASE_MS } from '../../../functions/lib/idp/coalesce';
 import { handleIdentityEvent, type IdpDeps } from '../../../functions/lib/idp/handle';
 import type { ManagedRole } from '../../../functions/lib/postgres/review';
