@@ -72,7 +72,8 @@ export interface FunctionSpec {
   retry?: TransientRetry;
   /** Invoked asynchronously (EventBridge, a schedule): Lambda's retries, and where an event still failing goes. */
   async?: { maximumRetryAttempts: number; deadLetterQueue?: string };
-  environment?: Record<string, CfnValue>;
+  /** A function of the stack's parts when it names a resource by name (a state machine: a reference would be a cycle). */
+  environment?: Record<string, CfnValue> | ((s: StackParts) => Record<string, CfnValue>);
   /** serverless.yml events, besides a limiter's queue. */
   events?: (s: StackParts) => CfnValue[];
   /** Inline policies of the function's role, by name. */
@@ -99,6 +100,59 @@ const EXECUTIONS = MACHINES.map((m) => sub(`arn:\${AWS::Partition}:states:\${AWS
 const ARCHIVE = [sub('${ArchiveBucket.Arn}/executions/*'), sub('${ArchiveBucket.Arn}/index/*')];
 const STATE_MACHINE_ENV = { ONBOARD_STATE_MACHINE_ARN: ref('OnboardStateMachine'), OFFBOARD_STATE_MACHINE_ARN: ref('OffboardStateMachine') };
 const PLAN_FUNCTION_ENV = { DB_PLAN_FUNCTION: ref('DbUserPlanLambdaFunction') };
+
+/**
+ * Access requests under approval policies (functions/lib/access): their table, the approvers' topic, the schedules of
+ * their starts and ends, and the activate and end state machines (by name: they reference these functions).
+ */
+const accessMachine = (s: StackParts, m: 'activate' | 'end'): CfnValue =>
+  sub(`arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${s.prefix}-${m}`);
+const ACCESS_TABLE = [arn('AccessRequestsTable'), sub('${AccessRequestsTable.Arn}/index/*')];
+const accessEnvironment = (s: StackParts): Record<string, CfnValue> => ({
+  ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable'),
+  APPROVER_TOPIC_ARN: ref('ApproverTopic'),
+  ACCESS_SCHEDULE_GROUP: ref('AccessScheduleGroup'),
+  SCHEDULER_ROLE_ARN: arn('AccessSchedulerRole'),
+  ACTIVATE_STATE_MACHINE_ARN: accessMachine(s, 'activate'),
+  END_STATE_MACHINE_ARN: accessMachine(s, 'end'),
+});
+const readAccessRequests = allow(['dynamodb:GetItem', 'dynamodb:Query'], ACCESS_TABLE, { Sid: 'ReadAccessRequests' });
+/** What a lifecycle change does besides its conditional write: publish it, schedule what follows, start it. */
+const accessLifecycle = (s: StackParts): Statement[] => [
+  allow(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], ACCESS_TABLE, { Sid: 'AccessRequests' }),
+  allow(['events:PutEvents'], sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'), {
+    Sid: 'PublishLifecycleEvents',
+    Condition: { StringEquals: { 'events:source': 'rds-iam-access' } },
+  }),
+  allow(['sns:Publish'], ref('ApproverTopic'), { Sid: 'NotifyApprovers' }),
+  allow(
+    ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule'],
+    sub('arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${AccessScheduleGroup}/*'),
+    {
+      Sid: 'ScheduleStartsAndEnds',
+    },
+  ),
+  allow(['iam:PassRole'], arn('AccessSchedulerRole'), {
+    Sid: 'SchedulesStartExecutions',
+    Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+  }),
+  allow(['states:StartExecution'], [accessMachine(s, 'activate'), accessMachine(s, 'end')], { Sid: 'StartActivationsAndEnds' }),
+];
+/** Removing this project's statement from a principal's grant policies (the revoke step's and the end's). */
+const removeGrantStatements = (): Statement[] => [
+  readPrincipalPolicies(),
+  findGrantHolders(),
+  allow(
+    ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'],
+    OWN_POLICIES,
+    { Sid: 'OwnGrantPoliciesOnly' },
+  ),
+  allow(['iam:DetachRolePolicy', 'iam:DetachUserPolicy'], [ROLES, USERS], {
+    Sid: 'DetachOwnGrantPoliciesOnly',
+    Condition: { ArnLike: { 'iam:PolicyARN': OWN_POLICIES } },
+  }),
+  principalLock,
+];
 
 /** The RoleId / UserId of a principal (a re-created role gets a new one). */
 const principalUniqueId = (prefix = ''): Statement[] => [
@@ -227,20 +281,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     retry: IAM_WRITE_RETRY,
     description: "Remove rds-db:connect on one database user from the project's policies",
     policies: (s) => ({
-      'revoke-connect': [
-        readPrincipalPolicies(),
-        findGrantHolders(),
-        allow(
-          ['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListPolicyVersions', 'iam:CreatePolicyVersion', 'iam:DeletePolicyVersion', 'iam:DeletePolicy'],
-          OWN_POLICIES,
-          { Sid: 'OwnGrantPoliciesOnly' },
-        ),
-        allow(['iam:DetachRolePolicy', 'iam:DetachUserPolicy'], [ROLES, USERS], {
-          Sid: 'DetachOwnGrantPoliciesOnly',
-          Condition: { ArnLike: { 'iam:PolicyARN': OWN_POLICIES } },
-        }),
-        principalLock,
-      ],
+      'revoke-connect': removeGrantStatements(),
       'describe-targets': s.describeTargets,
       'db-user-lease': lease(s),
     }),
@@ -259,10 +300,17 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     file: 'functions/api',
     description: 'HTTP API - access requests, revocations and their status (IAM authorization)',
     timeout: 29, // API Gateway answers 503 after 30 s
-    environment: { ...STATE_MACHINE_ENV, ...PLAN_FUNCTION_ENV, ARCHIVE_BUCKET: ref('ArchiveBucket') },
+    environment: (s) => ({ ...STATE_MACHINE_ENV, ...PLAN_FUNCTION_ENV, ARCHIVE_BUCKET: ref('ArchiveBucket'), ...accessEnvironment(s) }),
     events: () =>
       [
         ['POST', '/access-requests'],
+        ['GET', '/access-requests'],
+        ['GET', '/access-requests/{requestId}'],
+        ['POST', '/access-requests/{requestId}/approve'],
+        ['POST', '/access-requests/{requestId}/deny'],
+        ['POST', '/access-requests/{requestId}/cancel'],
+        ['POST', '/access-requests/{requestId}/revoke'],
+        ['GET', '/approvals'],
         ['POST', '/revocations'],
         ['GET', '/requests/{requestId}'],
         ['POST', '/requests/{requestId}/retry'],
@@ -285,6 +333,8 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
         allow(['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], OWN_POLICIES, { Sid: 'PlanReadOwnGrantPolicies' }),
       ],
       'api-describe-targets': s.describeTargets,
+      // Approvals, denials, cancels and revokes; the winner of an approval starts (or schedules) the activation.
+      'api-access-requests': accessLifecycle(s),
     }),
   },
   dbUserPlan: {
@@ -403,6 +453,46 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
           }
         : {}),
     }),
+  },
+
+  // Access requests under approval policies (README "Access requests"): the activate and end state machines' steps.
+  accessRecord: {
+    file: 'functions/access-record',
+    description: 'Access requests - every lifecycle write of an activation or an end (conditional), its schedules and events',
+    environment: accessEnvironment,
+    policies: (s) => ({ 'access-record': accessLifecycle(s) }),
+  },
+  dbGrantEnd: {
+    file: 'functions/db-grant-end',
+    retry: DATABASE_RETRY,
+    description: 'End of an access request in the database - revoke what no other grant covers, end every session (in the VPC)',
+    database: true,
+    environment: accessEnvironment,
+    policies: (s) => databaseStep(s, { 'grant-end': [readAccessRequests] }),
+  },
+  connectEnd: {
+    file: 'functions/connect-end',
+    retry: IAM_WRITE_RETRY,
+    description: "End of an access request in IAM - remove the statement when nothing else needs it, then ask IAM's simulator",
+    environment: accessEnvironment,
+    policies: (s) => ({
+      'connect-end': [
+        readAccessRequests,
+        ...removeGrantStatements(),
+        // The proof: IAM's own evaluation of the principal's policies, whoever wrote them.
+        allow(['iam:SimulatePrincipalPolicy'], [ROLES, USERS], { Sid: 'ProveConnectGone' }),
+      ],
+      'describe-targets': s.describeTargets,
+    }),
+  },
+  accessSweep: {
+    file: 'functions/access-sweep',
+    description: 'Access requests - end what a lost schedule missed, run failed ends again, expire stale approvals, remind',
+    timeout: 120,
+    async: { maximumRetryAttempts: 1 },
+    environment: accessEnvironment,
+    events: (s) => [{ schedule: { name: `${s.prefix}-access-sweep`, description: 'The access-request sweeper', rate: ['rate(5 minutes)'] } }],
+    policies: (s) => ({ 'access-sweep': accessLifecycle(s) }),
   },
 };
 

@@ -95,7 +95,7 @@ function serverlessFunctions(parts) {
       ...(reserved ? { reservedConcurrency: reserved } : {}),
       ...(f.async ? { maximumRetryAttempts: f.async.maximumRetryAttempts } : {}),
       ...(f.async?.deadLetterQueue ? { destinations: { onFailure: { type: 'sqs', arn: { 'Fn::GetAtt': [f.async.deadLetterQueue, 'Arn'] } } } } : {}),
-      ...(f.environment ? { environment: f.environment } : {}),
+      ...(f.environment ? { environment: typeof f.environment === 'function' ? f.environment(parts) : f.environment } : {}),
       events: [
         ...(f.queue ? [{ sqs: { arn: { 'Fn::GetAtt': [f.queue.id, 'Arn'] }, batchSize: 1, maximumConcurrency: reserved } }] : []),
         ...(f.events ? f.events(parts) : []),

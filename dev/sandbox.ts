@@ -1,4 +1,4 @@
-import type { Config } from '../functions/lib/core/config';
+import { type Config, parseConfig } from '../functions/lib/core/config';
 import type { LocalStepFunctions, RunnerOptions } from './asl-runner';
 import { EXAMPLE_DATABASE, EXAMPLE_GROUP_ROLES, SUCCESSOR_ROLE } from './embedded-postgres';
 import { FUNCTIONS, type LocalFunction } from './functions';
@@ -40,6 +40,8 @@ export interface SandboxOptions {
   iam?: IamSimulationOptions;
   /** iam.writesPerSecond and iam.grantConcurrency of the configuration (defaults 100 and 2: the pace out of the way). */
   iamPace?: { writesPerSecond?: number; grantConcurrency?: number };
+  /** Approval policies of the configuration (approvalPolicies), validated as the targets file's are. */
+  approvalPolicies?: unknown[];
 }
 
 const target = (kind: 'instance' | 'cluster', identifier: string, extra: Partial<Config['targets'][string]> = {}): Config['targets'][string] => ({
@@ -107,7 +109,8 @@ export const createSandbox = (opts: SandboxOptions): Sandbox => {
   aws.rds.add({ kind: 'instance', identifier: 'frozen-db', host, port, masterUser, iamAuthEnabled: false });
   aws.secrets.put(MASTER_SECRET_ARN, { username: masterUser, password: masterPassword, engine: 'postgres' });
 
-  const config = sandboxConfig(dbConcurrency, opts.iamPace);
+  const base = sandboxConfig(dbConcurrency, opts.iamPace);
+  const config = opts.approvalPolicies ? parseConfig({ ...base, approvalPolicies: opts.approvalPolicies }) : base;
   const stack = assembleLocalStack({
     config,
     functions: opts.functions ?? FUNCTIONS,

@@ -16,7 +16,7 @@ import { logger } from './lib/core/logger';
  * Requests under approval policies, when the stack has their table: the approval's winner starts the activation (or
  * schedules it for startAt), a revoke's starts the end.
  */
-const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequestDeps | undefined => {
+export const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequestDeps | undefined => {
   const table = env.ACCESS_REQUESTS_TABLE;
   if (!table) return undefined;
   return {

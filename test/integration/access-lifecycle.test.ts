@@ -1,0 +1,230 @@
+/**
+ * The whole life of an access request under an approval policy (issue 15), on the real PostgreSQL and the real
+ * statemachines/activate.asl.json, onboard.asl.json and end.asl.json: asked, approved by two approvers, activated (the
+ * request's own onboarding as a child execution), ended by its schedule, with an open session that ran SET ROLE ended
+ * and the proof recorded; overlapping grants; revoke; a lost schedule that the sweeper makes good; a target replaced
+ * between approval and activation. Time: the end schedule is fired by the test (SimulatedScheduler.fireDue at its
+ * time), the sweeper is the deployed handler called after the deadline.
+ */
+import { escapeIdentifier } from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { accessRequestsFromEnv } from '../../functions/api';
+import { handler as sweepHandler } from '../../functions/access-sweep';
+import type { AccessRequest } from '../../functions/lib/access/lifecycle';
+import { dynamoAccessRequestStore } from '../../functions/lib/access/store';
+import { handleApiEvent } from '../../functions/lib/api/routes';
+import { dynamoClient } from '../../functions/lib/core/clients';
+import { parsePrincipalArn } from '../../functions/lib/core/arn';
+import { grantDeps } from '../../functions/lib/iam/deps';
+import { simulateConnect } from '../../functions/lib/iam/verify';
+import { FUNCTIONS } from '../../dev/functions';
+import { createSandbox, type Sandbox } from '../../dev/sandbox';
+import { SimulatedLambda } from '../../dev/simulated-services';
+import { LOCAL_ACCESS } from '../../dev/stack';
+import { apiDepsOf } from '../support/api-stack';
+import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from '../support/http-api';
+import { attempt, loginClient, roleFacts, superClient, testPg, uniqueName } from '../support/pg';
+
+const ACCOUNT = '123456789012';
+const roleArn = (name: string): string => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const sessionOf = (role: string): string => `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${role}-session`;
+
+const POLICIES = [
+  {
+    name: 'orders-write',
+    match: { targets: ['orders'], dbRoles: ['app_write'] },
+    approvers: [roleArn('dba-*')],
+    required: 2,
+    pendingTtl: 'PT1H',
+    defaultDuration: 'PT1H',
+    maxDuration: 'PT4H',
+    reason: { required: true, pattern: '^INC-[0-9]+' },
+  },
+  { name: 'orders-read', match: { targets: ['orders'], dbRoles: ['app_read'] }, approvers: [roleArn('dba-*')], required: 1, defaultDuration: 'PT2H' },
+];
+
+let sb: Sandbox;
+let lambda: ReturnType<SimulatedLambda['install']>;
+beforeEach(() => {
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, approvalPolicies: POLICIES });
+  lambda = new SimulatedLambda(FUNCTIONS).install();
+});
+afterEach(() => {
+  lambda.restore();
+  sb.restore();
+});
+
+const call = async (spec: EventSpec): Promise<ApiAnswer> =>
+  parse(
+    await handleApiEvent(httpEvent(spec), {
+      ...apiDepsOf(sb.config, { onboarding: sb.sfn.arns.onboard, offboarding: sb.sfn.arns.offboard }),
+      accessRequests: accessRequestsFromEnv(),
+    }),
+  );
+const store = () => dynamoAccessRequestStore(dynamoClient(), LOCAL_ACCESS.table);
+const record = async (id: string): Promise<AccessRequest> => (await store().get(id)) as AccessRequest;
+
+/** Every execution started so far has ended, and those they started too (an activation starts an onboarding, a revoke an end). */
+const settle = async (): Promise<void> => {
+  for (let seen = -1; seen !== sb.runner.executions.size; ) {
+    seen = sb.runner.executions.size;
+    await sb.runner.idle();
+  }
+};
+
+/** Asks for `dbRoles` for `dbUser` (principal alice) under the orders policies, and has two approvers approve it. */
+const approvedGrant = async (dbUser: string, dbRoles: string[], extra: Record<string, unknown> = {}): Promise<string> => {
+  const requestId = uniqueName('acc');
+  const asked = await call({
+    routeKey: 'POST /access-requests',
+    caller: ADMIN,
+    body: { requestId, principalArn: roleArn('alice'), dbUser, target: 'orders', dbRoles, reason: 'INC-42 hotfix', ...extra },
+  });
+  expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+  const { planHash, approvalsRequired } = asked.body as { planHash: string; approvalsRequired: number };
+  for (const approver of ['dba-one', 'dba-two'].slice(0, approvalsRequired)) {
+    const voted = await call({
+      routeKey: 'POST /access-requests/{requestId}/approve',
+      caller: sessionOf(approver),
+      pathParameters: { requestId },
+      body: { planHash },
+    });
+    expect(voted.status, JSON.stringify(voted.body)).toBe(200);
+  }
+  await settle();
+  return requestId;
+};
+
+const password = 'p-test-only';
+/** A password, as a superuser sets it: only so the test can log in as the user (tokens are the way in on RDS). */
+const loginAs = async (dbUser: string) => {
+  const s = await superClient();
+  try {
+    await s.query(`ALTER ROLE ${escapeIdentifier(dbUser)} PASSWORD '${password}'`);
+  } finally {
+    await s.end();
+  }
+  return loginClient(dbUser, password, 'app');
+};
+
+const connectDecision = async (dbUser: string): Promise<string> => {
+  const rds = sb.aws.rds.databases.get('instance/orders-db');
+  const resource = `arn:aws:rds-db:eu-west-1:${ACCOUNT}:dbuser:${rds?.resourceId}/${dbUser}`;
+  return (await simulateConnect(grantDeps().iam, parsePrincipalArn(roleArn('alice')), resource)).decision;
+};
+
+/** Fires the request's end schedule at its time, as EventBridge Scheduler would, and lets the end run. */
+const expire = async (requestId: string): Promise<number> => {
+  const r = await record(requestId);
+  const t = Date.now();
+  expect(await sb.scheduler.fireDue(new Date(r.expiresAt as string))).toBeGreaterThanOrEqual(1);
+  await settle();
+  return Date.now() - t;
+};
+
+describe('an access request from asking to its end', () => {
+  it('two approvals activate it; at expiry the open session (after SET ROLE) is ended, login blocked, IAM denies, and the proof is recorded', async () => {
+    const dbUser = uniqueName('inc');
+    const requestId = await approvedGrant(dbUser, ['app_write'], { duration: 'PT30M' });
+
+    const active = await record(requestId);
+    expect(active.state).toBe('ACTIVE');
+    expect(Date.parse(active.expiresAt as string) - Date.parse(active.approvedAt as string)).toBeGreaterThanOrEqual(30 * 60_000);
+    expect((await roleFacts(dbUser)).memberOf).toEqual(expect.arrayContaining(['app_write', 'rds_iam']));
+    expect(await connectDecision(dbUser)).toBe('allowed');
+    expect([...sb.scheduler.schedules.values()].map((s) => s.name)).toContain(`${requestId}.end`);
+    expect(sb.runner.find('onboard', requestId)?.status).toBe('SUCCEEDED');
+
+    const session = await loginAs(dbUser);
+    await session.query('SET ROLE app_write');
+    expect(await attempt(session, 'SELECT 1 AS ok')).toEqual({ rows: [{ ok: 1 }] });
+
+    const took = await expire(requestId);
+    expect(took, 'the end ran within 10 s of its schedule').toBeLessThan(10_000);
+    const ended = await record(requestId);
+    expect(ended.state).toBe('ENDED');
+    expect(ended.endReason).toBe('EXPIRED');
+    expect(ended.proof).toMatchObject({
+      database: { found: true, sessionsTerminated: 1, verified: { sessionsLeft: 0, rolesLeft: [], canLogin: false } },
+      iam: { statementRemoved: true, check: { decision: 'implicitDeny' } },
+    });
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    await expect(loginClient(dbUser, password, 'app')).rejects.toThrow(/not permitted to log in/);
+    expect(await connectDecision(dbUser)).toBe('implicitDeny');
+    expect((await roleFacts(dbUser)).memberOf).not.toContain('app_write');
+    expect(sb.scheduler.schedules.size).toBe(0);
+
+    const published = sb.events.events.filter((e) => e.detail.requestId === requestId).map((e) => e.detailType);
+    expect(published).toEqual(expect.arrayContaining(['Access Request Activated', 'Access Request Ended']));
+    expect(sb.sns.published.some((m) => m.message.includes(requestId) && m.message.includes('Access Request Ended'))).toBe(true);
+    // One end execution, whatever started it.
+    expect(sb.runner.find('end', requestId)?.status).toBe('SUCCEEDED');
+  });
+
+  it('overlapping grants A (app_read) and B (app_read, app_write): access survives A ending, and is gone after B ends', async () => {
+    const dbUser = uniqueName('overlap');
+    const a = await approvedGrant(dbUser, ['app_read']);
+    const b = await approvedGrant(dbUser, ['app_read', 'app_write']);
+    expect((await record(a)).state).toBe('ACTIVE');
+    expect((await record(b)).state).toBe('ACTIVE');
+
+    await expire(a);
+    expect((await record(a)).state).toBe('ENDED');
+    const facts = await roleFacts(dbUser);
+    expect(facts).toMatchObject({ exists: true, canLogin: true });
+    expect(facts.memberOf).toEqual(expect.arrayContaining(['app_read', 'app_write']));
+    expect(await connectDecision(dbUser)).toBe('allowed');
+
+    await expire(b);
+    expect((await record(b)).state).toBe('ENDED');
+    expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
+    expect((await roleFacts(dbUser)).memberOf).not.toEqual(expect.arrayContaining(['app_read']));
+    expect(await connectDecision(dbUser)).toBe('implicitDeny');
+  });
+
+  it('a requester ends their own access early (revoke): ENDED with reason REVOKED, the schedule deleted', async () => {
+    const dbUser = uniqueName('early');
+    const requestId = await approvedGrant(dbUser, ['app_read']);
+    const revoked = await call({ routeKey: 'POST /access-requests/{requestId}/revoke', caller: ADMIN, pathParameters: { requestId }, body: {} });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    await settle();
+    expect(await record(requestId)).toMatchObject({ state: 'ENDED', endReason: 'REVOKED' });
+    expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
+    expect(sb.scheduler.schedules.size).toBe(0);
+    // The schedule firing anyway (it was lost in flight) starts nothing new: the end is one execution.
+    const again = await call({ routeKey: 'POST /access-requests/{requestId}/revoke', caller: ADMIN, pathParameters: { requestId }, body: {} });
+    expect(again.status).toBe(409);
+  });
+
+  it('a lost schedule: the sweeper ends the grant once its expiresAt has passed', async () => {
+    const dbUser = uniqueName('lost');
+    const requestId = await approvedGrant(dbUser, ['app_read'], { duration: 'PT2S' });
+    sb.scheduler.lose(`${requestId}.end`);
+    expect(await sweepHandler({} as never)).toMatchObject({ endsStarted: [] });
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await sweepHandler({} as never)).endsStarted).toContain(requestId);
+    await settle();
+    expect(await record(requestId)).toMatchObject({ state: 'ENDED', endReason: 'EXPIRED' });
+    expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
+  });
+
+  it("the target's resource id changing between approval and activation voids the approval: nothing is granted", async () => {
+    const dbUser = uniqueName('replaced');
+    const requestId = uniqueName('acc');
+    const asked = await call({
+      routeKey: 'POST /access-requests',
+      caller: ADMIN,
+      body: { requestId, principalArn: roleArn('alice'), dbUser, target: 'orders', dbRoles: ['app_read'], reason: 'INC-7' },
+    });
+    const { planHash } = asked.body as { planHash: string };
+    // The instance is replaced under the same identifier (a restore from a snapshot): another DbiResourceId.
+    const instance = sb.aws.rds.databases.get('instance/orders-db');
+    if (!instance) throw new Error('no orders-db in the simulation');
+    instance.resourceId = 'db-REPLACEDREPLACEDREPLACED1';
+    await call({ routeKey: 'POST /access-requests/{requestId}/approve', caller: sessionOf('dba-one'), pathParameters: { requestId }, body: { planHash } });
+    await settle();
+    expect(await record(requestId)).toMatchObject({ state: 'ACTIVATION_FAILED', endReason: 'PLAN_INVALID' });
+    expect((await roleFacts(dbUser)).exists).toBe(false);
+    expect(sb.runner.find('onboard', requestId)).toBeUndefined();
+  });
+});
