@@ -77,6 +77,7 @@ export const sandboxConfig = (dbConcurrency: number, iamPace: SandboxOptions['ia
   },
   api: { admins: [`arn:aws:iam::${ACCOUNT_ID}:role/platform-admin`], auditors: [`arn:aws:iam::${ACCOUNT_ID}:role/auditor`], selfService: true },
   dbConcurrency,
+  approvalPolicies: [],
   operations: { reconcile: { schedule: 'cron(0 5 * * ? *)', enabled: true, repair: { removeDanglingGrants: false } } },
 });
 

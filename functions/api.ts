@@ -2,10 +2,26 @@ import { randomUUID } from 'node:crypto';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
-import { iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/core/clients';
+import type { AccessRequestDeps } from './lib/api/access-requests';
+import { dynamoAccessRequestStore } from './lib/access/store';
+import { dynamoClient, iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/core/clients';
 import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
 import { loadConfig } from './lib/core/config';
 import { logger } from './lib/core/logger';
+
+/**
+ * Requests under approval policies, when the stack has their table. What follows an approval (activation) is not
+ * built yet: onApproved only records that it would start here, and the request stays APPROVED.
+ */
+const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequestDeps | undefined => {
+  const table = env.ACCESS_REQUESTS_TABLE;
+  if (!table) return undefined;
+  return {
+    store: dynamoAccessRequestStore(dynamoClient(), table),
+    now: () => new Date(),
+    onApproved: async (request) => logger.info('access request approved; activation is not built yet', { requestId: request.requestId }),
+  };
+};
 
 let deps: ApiDeps | undefined;
 const apiDeps = (): ApiDeps => {
@@ -17,6 +33,7 @@ const apiDeps = (): ApiDeps => {
     plan: { rds: rdsClient, iam: iamClient(), limits: config.iam, database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')) },
     archive: { s3: s3Client(), bucket: requiredEnv('ARCHIVE_BUCKET') },
     newRequestId: () => `req-${randomUUID()}`,
+    accessRequests: accessRequestsFromEnv(),
   });
 };
 

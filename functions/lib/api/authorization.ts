@@ -1,4 +1,4 @@
-import { type PrincipalArn, principalArnOrUndefined, sameRoleOrUser } from '../core/arn';
+import { matchesArnPatterns, type PrincipalArn, principalArnOrUndefined, sameRoleOrUser } from '../core/arn';
 import type { Config } from '../core/config';
 import { ProvisioningError } from '../core/errors';
 import { defaultDbUser } from '../core/identifiers';
@@ -28,19 +28,8 @@ const isSharedPrincipal = (caller: Caller, policy: ApiPolicy): boolean =>
   caller.principal?.type === 'role' &&
   (PERMISSION_SET_ROLE.test(caller.principal.name) || policy.sharedRoles.some((r) => sameRoleOrUser(r, principalArnOf(caller))));
 
-const globToRegExp = (pattern: string): RegExp =>
-  new RegExp(
-    `^${pattern
-      .split('*')
-      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  );
-
 /** Patterns match the caller ARN as SigV4 reports it, or the caller's IAM principal ARN (without path). */
-const matchesAny = (caller: Caller, patterns: string[]): boolean => {
-  const candidates = [caller.arn, principalArnOf(caller)].filter((a): a is string => a !== undefined);
-  return patterns.some((p) => candidates.some((a) => globToRegExp(p).test(a)));
-};
+const matchesAny = (caller: Caller, patterns: string[]): boolean => matchesArnPatterns([caller.arn, principalArnOf(caller)], patterns);
 
 export const isAdmin = (caller: Caller, policy: ApiPolicy): boolean => matchesAny(caller, policy.admins);
 
@@ -112,8 +101,10 @@ export const readableRequest = <T extends { input: Record<string, unknown> }>(
   throw new ProvisioningError('RequestNotFound', `no request "${requestId}"${scope}`, { details: { requestId } });
 };
 
+export const isAuditor = (caller: Caller, policy: ApiPolicy): boolean => matchesAny(caller, policy.auditors);
+
 /** The audit trail and the access review: auditors (api.auditors) and administrators. */
 export const authorizeAudit = (caller: Caller, policy: ApiPolicy): void => {
-  if (isAdmin(caller, policy) || matchesAny(caller, policy.auditors)) return;
+  if (isAdmin(caller, policy) || isAuditor(caller, policy)) return;
   throw refuse(`${caller.arn} may not read the audit trail or the access review: only auditors (api.auditors) and administrators may`, 'not an auditor');
 };

@@ -31,7 +31,7 @@ const whoOf = (fields: Record<string, unknown>, idpUser: string | undefined) => 
   ...(typeof fields.retriedBy === 'string' ? { retriedBy: fields.retriedBy } : {}),
 });
 
-const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
+export const onboardingInput = (fields: Record<string, unknown>, config: Config) => {
   const validated = validateOnboardRequest(fields, config);
   const { request, target } = validated;
   return {

@@ -15,7 +15,19 @@ import { apiPolicyOf, authorize, authorizeAudit, readableRequest } from './autho
 import { callerOf } from './caller';
 import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest, type StartResult } from '../core/executions';
 import { requestIdOf } from './request-ids';
-import { questionOf, requestInput } from './request-input';
+import { onboardingInput, questionOf, requestInput } from './request-input';
+import {
+  type AccessRequestDeps,
+  approvalsRoute,
+  type DecisionDeps,
+  decideRoute,
+  listRoute,
+  readRoute,
+  refuseWithoutPolicy,
+  submitAccessRequest,
+  takeAccessFields,
+} from './access-requests';
+import { matchPolicy } from '../access/policies';
 import { RETRYABLE_STATUSES, retryRequest } from './retry';
 import { dryRunOf, errorResult, type HttpEvent, type HttpResult, json, jsonBody, queryOf, routeNotFound } from './http';
 
@@ -25,6 +37,8 @@ export interface ApiDeps {
   plan: PlanDeps;
   archive: ArchiveStore;
   newRequestId: () => string;
+  /** Requests under approval policies (access-requests.ts); needed only when the configuration has approvalPolicies. */
+  accessRequests?: AccessRequestDeps;
 }
 
 /** The routes of the API (README "HTTP API"), as API Gateway names them in `routeKey`. */
@@ -36,6 +50,19 @@ export const ROUTES = [
   'GET /audit',
   'GET /audit/{requestId}',
   'GET /grants',
+] as const;
+
+/**
+ * The routes of requests under approval policies. Not in ROUTES yet: ROUTES is what serverless.yml deploys (the
+ * template test holds them equal), and these join it when the stack gains the access-request table.
+ */
+export const ACCESS_REQUEST_ROUTES = [
+  'GET /access-requests',
+  'GET /access-requests/{requestId}',
+  'POST /access-requests/{requestId}/approve',
+  'POST /access-requests/{requestId}/deny',
+  'POST /access-requests/{requestId}/cancel',
+  'GET /approvals',
 ] as const;
 
 const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> => {
@@ -54,13 +81,21 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
       'sessionTagKey',
       'is not accepted: a shared role is granted through its session tag by identity-provider runs only (idp.principal kind "shared")',
     );
+  const { rest, access } = kind === 'onboarding' ? takeAccessFields(body) : { rest: body, access: {} };
   const fields = {
-    ...body,
+    ...rest,
     requestId: requestIdOf(authorization, body.requestId === undefined ? deps.newRequestId() : body.requestId),
     requestedBy: caller.arn,
     ...(authorization.admin ? {} : { requireOwner: authorization.owner }),
   };
-  const { input, plan, accept } = requestInput(kind, fields, deps.config);
+  const onboarding = kind === 'onboarding' ? onboardingInput(fields, deps.config) : undefined;
+  if (onboarding) {
+    // Under an approval policy the request is stored for review and grants nothing yet; without one it runs as always.
+    const matched = matchPolicy(deps.config, onboarding.input.target, onboarding.input.dbRoles);
+    if (matched) return submitAccessRequest(deps, { caller, matched, input: onboarding.input, access, plan: () => onboarding.plan(deps.plan), dryRun });
+    refuseWithoutPolicy(access, onboarding.input.target);
+  }
+  const { input, plan, accept } = onboarding ?? requestInput(kind, fields, deps.config);
 
   if (dryRun) return json(200, await plan(deps.plan));
   await accepted(accept, deps, input.requestId, true);
@@ -177,6 +212,39 @@ const grantsReview = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult
   return json(200, review);
 };
 
+/** The access-request routes' dependencies; without a store they are a configuration error, not a 404. */
+const decisionDeps = (deps: ApiDeps): DecisionDeps => {
+  if (!deps.accessRequests)
+    throw new ProvisioningError('ConfigurationError', 'the access-request routes need the access-request store (ACCESS_REQUESTS_TABLE is not set)');
+  return { config: deps.config, api: apiPolicyOf(deps.config), access: deps.accessRequests };
+};
+
+const decision = async (event: HttpEvent, deps: ApiDeps, kind: 'approve' | 'deny' | 'cancel'): Promise<HttpResult> => {
+  const caller = callerOf(event);
+  const requestId = requestIdParameter(event);
+  const body = event.body === undefined || event.body === '' ? {} : jsonBody(event);
+  return decideRoute(decisionDeps(deps), caller, requestId, kind, body);
+};
+
+const accessRoute = (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> | undefined => {
+  switch (event.routeKey as (typeof ACCESS_REQUEST_ROUTES)[number]) {
+    case 'GET /access-requests':
+      return listRoute(decisionDeps(deps), callerOf(event), queryOf(event, ['status', 'requester', 'subject', 'target']));
+    case 'GET /access-requests/{requestId}':
+      return readRoute(decisionDeps(deps), callerOf(event), requestIdParameter(event));
+    case 'POST /access-requests/{requestId}/approve':
+      return decision(event, deps, 'approve');
+    case 'POST /access-requests/{requestId}/deny':
+      return decision(event, deps, 'deny');
+    case 'POST /access-requests/{requestId}/cancel':
+      return decision(event, deps, 'cancel');
+    case 'GET /approvals':
+      return approvalsRoute(decisionDeps(deps), callerOf(event));
+    default:
+      return undefined;
+  }
+};
+
 /** One API request in, one response out; every refusal is `{error, message}` with its status. */
 export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
   try {
@@ -195,8 +263,11 @@ export const handleApiEvent = async (event: HttpEvent, deps: ApiDeps): Promise<H
         return await auditOne(event, deps);
       case 'GET /grants':
         return await grantsReview(event, deps);
-      default:
-        throw routeNotFound(event);
+      default: {
+        const answer = accessRoute(event, deps);
+        if (!answer) throw routeNotFound(event);
+        return await answer;
+      }
     }
   } catch (e) {
     if (e instanceof ProvisioningError) {

@@ -100,3 +100,16 @@ export const sessionTagConnectResource = (
   if (!DB_USER_PREFIX.test(dbUserPrefix)) throw invalid('dbUserPrefix', 'must be a literal start of database user names (letters, digits and _ . @ + = -)');
   return `arn:${p.partition}:rds-db:${p.region}:${p.accountId}:dbuser:${p.resourceId}/${dbUserPrefix}\${aws:PrincipalTag/${tagKey}}`;
 };
+
+/** A caller pattern (api.admins, an approval policy's approvers): `*` matches any characters, nothing else is special. */
+const globToRegExp = (pattern: string): RegExp =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+
+/** Whether any of the ARNs (a caller as SigV4 reports it, its IAM principal) matches any of the patterns. */
+export const matchesArnPatterns = (arns: ReadonlyArray<string | undefined>, patterns: readonly string[]): boolean =>
+  patterns.some((p) => arns.some((a) => a !== undefined && globToRegExp(p).test(a)));

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { IAM_TAG_KEY } from './arn';
 import { configErrorMap, formatIssues } from './config-issues';
+import { durationMs, parseDuration } from './durations';
 import { ConfigurationError, ProvisioningError } from './errors';
 import { protectedReason, protectedUnderPrefix } from './identifiers';
 
@@ -155,6 +156,69 @@ const buildSchemas = () => {
       'must be an IAM or STS ARN with a literal partition (aws, aws-cn, aws-us-gov) and 12-digit account, e.g. arn:aws:iam::123456789012:role/platform-admin; * is allowed only after the account (role/team-*)',
     );
 
+  /** An ISO 8601 duration (core/durations.ts): weeks, days, hours, minutes, seconds; never years or months. */
+  const duration = z.string().superRefine((v, ctx) => {
+    const d = parseDuration(v);
+    if ('problem' in d) ctx.addIssue({ code: 'custom', message: d.problem, input: v });
+  });
+
+  /** A JavaScript regular expression, checked to compile here rather than when the first request is read. */
+  const regexSource = z
+    .string()
+    .max(500)
+    .superRefine((v, ctx) => {
+      try {
+        new RegExp(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `is not a valid regular expression (${(e as Error).message})`, input: v });
+      }
+    });
+
+  /**
+   * Who must agree before a request gets access, and for how long it may last (docs/design.md "Access requests").
+   * A request no policy matches is granted at once and until revoked, as before policies existed.
+   */
+  const approvalPolicySchema = z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lower-case letters, digits and -, starting with a letter or digit'),
+    /** The requests it governs: on one of these targets, asking for one of these roles (no dbRoles: any request there). */
+    match: z.strictObject({
+      targets: z.array(z.string()).min(1, 'name at least one target'),
+      dbRoles: z.array(pgName).min(1, 'name at least one role, or leave dbRoles out to match every request on the targets').optional(),
+    }),
+    /** Callers who may decide: IAM or STS ARN patterns as api.admins takes them. */
+    approvers: z.array(callerPattern).default([]),
+    /** IAM Identity Center groups whose members may decide, by group id. */
+    approverGroups: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^([0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+            'must be an IAM Identity Center group id (a UUID, or the 10-hex-digit store prefix, -, and a UUID)',
+          ),
+      )
+      .default([]),
+    /** Approvals of distinct approvers that approve the request. */
+    required: z.number().int().min(1).max(10).default(1),
+    /** Denials that deny it; default 1 (one denial is enough). */
+    denyThreshold: z.number().int().min(1).max(10).default(1),
+    /** How long a request waits for its approvals: an absolute deadline from its creation, never extended. */
+    pendingTtl: duration.default('PT4H'),
+    defaultDuration: duration.default('PT1H'),
+    maxDuration: duration.default('PT8H'),
+    /** The cap of one grant with all its extensions (default: maxDuration, i.e. no extension beyond it). */
+    maxTotalDuration: duration.optional(),
+    reason: z
+      .strictObject({
+        required: z.boolean().default(false),
+        /** The reason must match it (e.g. a ticket reference, ^(INC|CHG)-[0-9]+). */
+        pattern: regexSource.optional(),
+      })
+      .prefault({}),
+    /** Requests this short are approved at once, by nobody (read roles on a development target, say). */
+    autoApprove: z.strictObject({ maxDuration: duration }).optional(),
+  });
+
   /** An address SNS can deliver e-mail to: one @, no spaces, a dotted domain. */
   const EMAIL = /^[^\s@]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
   /**
@@ -233,6 +297,8 @@ const buildSchemas = () => {
       })
       .prefault({}),
     idp: idpSchema.optional(),
+    /** Reviewed, time-bound access (docs/design.md "Access requests"); checked in order, see access/policies.ts. */
+    approvalPolicies: z.array(approvalPolicySchema).default([]),
     /** Reserved concurrency of each function that opens database connections. */
     dbConcurrency: z.number().int().min(1).max(1000).default(10),
     /** Read by serverless.yml at package time only (not passed to the functions). */
@@ -290,7 +356,7 @@ const buildSchemas = () => {
       .optional(),
     operations: operationsSchema.prefault({}),
   });
-  return { targetSchema, idpSchema, operationsSchema, configSchema };
+  return { targetSchema, idpSchema, operationsSchema, approvalPolicySchema, configSchema };
 };
 
 let built: ReturnType<typeof buildSchemas> | undefined;
@@ -384,8 +450,45 @@ const checkSharedPrefix = (config: z.infer<Schemas['configSchema']>): string[] =
   return problems;
 };
 
+/** What the policy schema cannot see: names unique, targets and roles configured, durations in order, someone to decide. */
+const checkApprovalPolicies = (config: z.infer<Schemas['configSchema']>): string[] => {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  config.approvalPolicies.forEach((p, i) => {
+    const at = `approvalPolicies.${i}`;
+    if (seen.has(p.name)) problems.push(`${at}.name: "${p.name}" is the name of an earlier policy; each policy needs a name of its own`);
+    seen.add(p.name);
+    for (const t of p.match.targets) {
+      const target = Object.hasOwn(config.targets, t) ? config.targets[t] : undefined;
+      if (!target) {
+        problems.push(`${at}.match.targets: "${t}" is not a configured target (configured: ${Object.keys(config.targets).join(', ') || 'none'})`);
+        continue;
+      }
+      for (const r of p.match.dbRoles ?? [])
+        if (!target.allowedDbRoles.includes(r)) problems.push(`${at}.match.dbRoles: "${r}" is not on the allow-list of target "${t}"`);
+    }
+    if (!p.approvers.length && !p.approverGroups.length && !p.autoApprove)
+      problems.push(`${at}.approvers: name at least one approver (or approverGroups), or set autoApprove: nobody could ever approve a request`);
+    const limits: Array<[string, string | undefined]> = [
+      ['defaultDuration', p.defaultDuration],
+      ['maxDuration', p.maxDuration],
+      ['maxTotalDuration', p.maxTotalDuration],
+    ];
+    for (let k = 1; k < limits.length; k++) {
+      const [shorter, a] = limits[k - 1];
+      const [longer, b] = limits[k];
+      if (a !== undefined && b !== undefined && durationMs(a) > durationMs(b))
+        problems.push(`${at}.${shorter}: "${a}" is longer than ${longer} "${b}"; must be at most ${longer}`);
+    }
+    if (p.autoApprove && durationMs(p.autoApprove.maxDuration) > durationMs(p.maxDuration))
+      problems.push(`${at}.autoApprove.maxDuration: "${p.autoApprove.maxDuration}" is longer than maxDuration "${p.maxDuration}"; must be at most maxDuration`);
+  });
+  return problems;
+};
+
 export type TargetConfig = z.infer<Schemas['targetSchema']>;
 export type Config = z.infer<Schemas['configSchema']>;
+export type ApprovalPolicy = z.infer<Schemas['approvalPolicySchema']>;
 /** A target's settings as they travel in an execution's input, with its name. */
 export type ResolvedTargetConfig = TargetConfig & { name: string };
 
@@ -395,7 +498,9 @@ export type ResolvedTargetConfig = TargetConfig & { name: string };
  */
 export const parseConfig = (raw: unknown, source?: string): Config => {
   const result = configSchema().safeParse(raw, { error: configErrorMap, reportInput: true });
-  const problems = result.success ? [...checkTargetRoles(result.data), ...checkIdpMapping(result.data)] : formatIssues(result.error.issues);
+  const problems = result.success
+    ? [...checkTargetRoles(result.data), ...checkIdpMapping(result.data), ...checkApprovalPolicies(result.data)]
+    : formatIssues(result.error.issues);
   if (!result.success || problems.length) throw new ConfigurationError(source, 'invalid targets configuration', problems);
   return result.data;
 };

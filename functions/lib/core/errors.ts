@@ -112,6 +112,32 @@ const ERRORS = {
   RequestRunning: { status: 409, retried: false, means: 'The request is still running; only an ended failure can be retried.' },
   NothingToRetry: { status: 409, retried: false, means: 'The request succeeded; there is nothing to retry.' },
   RetryLimitReached: { status: 409, retried: false, means: 'The request has run the maximum number of attempts.' },
+  SelfApproval: {
+    status: 403,
+    retried: false,
+    means: 'The caller sent the access request or is its subject (the same IAM role or user): it can never approve it.',
+  },
+  ApprovalExpired: {
+    status: 409,
+    retried: false,
+    means: "The access request's approval deadline (approvalExpiresAt) has passed: it can no longer be approved, denied or cancelled; nothing was changed.",
+  },
+  PlanChanged: {
+    status: 409,
+    retried: false,
+    means: "The planHash sent with the approval is not the request's: the approver saw another plan than the one that would be granted.",
+  },
+  AlreadyVoted: { status: 409, retried: false, means: 'The caller (its IAM role or user) has already approved or denied this access request.' },
+  RequestStateConflict: {
+    status: 409,
+    retried: false,
+    means: 'The access request is not in a state that allows this (already decided, cancelled, started or ended); the message says its state.',
+  },
+  AccessRequestBusy: {
+    status: 503,
+    retried: false,
+    means: 'Other decisions on the same access request kept winning its conditional write; nothing of this call was written.',
+  },
   RouteNotFound: { status: 404, retried: false, means: 'The API has no route with that method and path.' },
   IdentityProviderUnavailable: {
     status: 503,
