@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { HttpEvent, HttpResult } from '../functions/lib/api/http';
-import { ROUTES } from '../functions/lib/api/routes';
+import { ACCESS_REQUEST_ROUTES, ROUTES } from '../functions/lib/api/routes';
 
 /**
  * Local stand-in for API Gateway (HTTP API, payload format 2.0, IAM authorization): turns a
@@ -10,7 +10,8 @@ import { ROUTES } from '../functions/lib/api/routes';
  */
 export const CALLER_HEADER = 'x-caller-arn';
 
-const ROUTE_PATTERNS = ROUTES.map((key) => {
+// Local mode serves the access-request routes already; the deployed API gains them with their table (routes.ts).
+const ROUTE_PATTERNS = [...ROUTES, ...ACCESS_REQUEST_ROUTES].map((key) => {
   const [method, path] = key.split(' ');
   const names: string[] = [];
   const regex = new RegExp(

@@ -18,6 +18,7 @@ import { SimulatedIdentityStore, SimulatedLambda } from './simulated-services';
 import { assembleLocalStack } from './stack';
 import type { HttpResult } from '../functions/lib/api/http';
 import { ProvisioningError } from '../functions/lib/core/errors';
+import { BY_STATE_INDEX, BY_STATE_KEYS } from '../functions/lib/access/store';
 
 /**
  * Local mode (`npm start`): the whole system on one machine. A real PostgreSQL server (embedded,
@@ -27,6 +28,7 @@ import { ProvisioningError } from '../functions/lib/core/errors';
  */
 export const DEFAULT_TARGETS_FILE = 'config/targets.local.json';
 export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
+export const LOCAL_ACCESS_REQUESTS_TABLE = 'rds-iam-access-local-access-requests';
 export const DB_PLAN_FUNCTION = 'dbUserPlan';
 export const LOCAL_ARCHIVE_BUCKET = 'rds-iam-access-local-archive';
 export const DEFAULT_ARCHIVE_DIR = '.local/archive';
@@ -227,6 +229,9 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.OFFBOARD_STATE_MACHINE_ARN = sfn.arns.offboard;
     process.env.DB_PLAN_FUNCTION = DB_PLAN_FUNCTION;
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
+    // Requests under approval policies: the table the stack will have, in memory (gone when local mode stops).
+    aws.locks.addTable(LOCAL_ACCESS_REQUESTS_TABLE, { [BY_STATE_INDEX]: BY_STATE_KEYS });
+    process.env.ACCESS_REQUESTS_TABLE = LOCAL_ACCESS_REQUESTS_TABLE;
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) =>
       FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));

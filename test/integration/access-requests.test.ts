@@ -9,7 +9,7 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient, StartExecut
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/lib/access/lifecycle';
-import { BY_STATE_INDEX, dynamoAccessRequestStore } from '../../functions/lib/access/store';
+import { BY_STATE_INDEX, BY_STATE_KEYS, dynamoAccessRequestStore } from '../../functions/lib/access/store';
 import { handleApiEvent } from '../../functions/lib/api/routes';
 import { type Config, parseConfig } from '../../functions/lib/core/config';
 import { FUNCTIONS } from '../../dev/functions';
@@ -50,7 +50,7 @@ let approvedCalls: string[];
 
 beforeEach(() => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
-  sb.aws.locks.addTable(TABLE, { [BY_STATE_INDEX]: { partitionKey: 'state', sortKey: 'createdAt' } });
+  sb.aws.locks.addTable(TABLE, { [BY_STATE_INDEX]: BY_STATE_KEYS });
   config = parseConfig({ ...sb.config, approvalPolicies: POLICIES });
   sfn = mockClient(SFNClient);
   answerTasksOf(sfn, sb.runner);

@@ -20,8 +20,9 @@ export interface AccessRequestStore {
   list: (states: readonly RequestState[]) => Promise<AccessRequest[]>;
 }
 
-/** The index of records by state, ordered by creation: what GET /approvals and the sweeper ask for. */
+/** The index of records by state, ordered by creation: what GET /approvals and the sweeper ask for (projection ALL). */
 export const BY_STATE_INDEX = 'by-state';
+export const BY_STATE_KEYS = { partitionKey: 'state', sortKey: 'createdAt' } as const;
 
 /**
  * One DynamoDB table, key `pk` (the request id), the record as JSON in `doc` beside the attributes that index and

@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AccessRequest, decide, newAccessRequest } from '../../../functions/lib/access/lifecycle';
-import { type AccessRequestStore, BY_STATE_INDEX, dynamoAccessRequestStore } from '../../../functions/lib/access/store';
+import { type AccessRequestStore, BY_STATE_INDEX, BY_STATE_KEYS, dynamoAccessRequestStore } from '../../../functions/lib/access/store';
 import { schemas } from '../../../functions/lib/core/config';
 import { SimulatedLockTable } from '../../../dev/sim/dynamodb';
 
@@ -36,7 +36,7 @@ let mock: ReturnType<SimulatedLockTable['install']>;
 let store: AccessRequestStore;
 beforeEach(() => {
   sim = new SimulatedLockTable();
-  sim.addTable(TABLE, { [BY_STATE_INDEX]: { partitionKey: 'state', sortKey: 'createdAt' } });
+  sim.addTable(TABLE, { [BY_STATE_INDEX]: BY_STATE_KEYS });
   mock = sim.install();
   store = dynamoAccessRequestStore(new DynamoDBClient({ region: 'eu-west-1' }), TABLE);
 });
