@@ -5,8 +5,8 @@
  * a request or a decision: activation is the onApproved seam, counted here.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/lib/access/lifecycle';
 import { BY_STATE_INDEX, BY_STATE_KEYS, dynamoAccessRequestStore } from '../../functions/lib/access/store';
@@ -14,8 +14,8 @@ import { handleApiEvent } from '../../functions/lib/api/routes';
 import { type Config, parseConfig } from '../../functions/lib/core/config';
 import { FUNCTIONS } from '../../dev/functions';
 import { createSandbox, type Sandbox } from '../../dev/sandbox';
-import { answerTasksOf, SimulatedLambda } from '../../dev/simulated-services';
-import { apiDepsOf } from '../support/api-stack';
+import { SimulatedLambda } from '../../dev/simulated-services';
+import { apiDepsOf, mockedStepFunctions } from '../support/api-stack';
 import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from '../support/http-api';
 import { roleFacts, testPg, uniqueName } from '../support/pg';
 
@@ -52,14 +52,7 @@ beforeEach(() => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
   sb.aws.locks.addTable(TABLE, { [BY_STATE_INDEX]: BY_STATE_KEYS });
   config = parseConfig({ ...sb.config, approvalPolicies: POLICIES });
-  sfn = mockClient(SFNClient);
-  answerTasksOf(sfn, sb.runner);
-  sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
-  sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
-    executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`,
-    startDate: new Date(),
-    $metadata: {},
-  }));
+  sfn = mockedStepFunctions(sb);
   lambda = new SimulatedLambda(FUNCTIONS).install();
   clock = new Date();
   approvedCalls = [];

@@ -9,15 +9,8 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  ExecutionAlreadyExists,
-  ExecutionDoesNotExist,
-  SFNClient,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
-import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCallerArn } from '../../functions/lib/api/caller';
 import { selfServiceNamespace } from '../../functions/lib/api/request-ids';
@@ -29,7 +22,8 @@ import { describeTarget } from '../../functions/lib/rds/target';
 import type { RequestPlan } from '../../functions/lib/workflows/request-plan';
 import { FUNCTIONS } from '../../dev/functions';
 import { createSandbox, QUARANTINE_ROLE, type Sandbox } from '../../dev/sandbox';
-import { answerTasksOf, SimulatedLambda, SimulatedStepFunctions } from '../../dev/simulated-services';
+import { SimulatedLambda, SimulatedStepFunctions } from '../../dev/simulated-services';
+import { mockedStepFunctions } from '../support/api-stack';
 import { ADMIN, type ApiAnswer, type EventSpec, httpEvent, parse } from '../support/http-api';
 import { masterClient, roleFacts, superClient, testPg, uniqueName } from '../support/pg';
 
@@ -64,16 +58,7 @@ const call = async (spec: EventSpec, config: Config = sb.config): Promise<ApiAns
 
 beforeEach(() => {
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5 });
-  sfn = mockClient(SFNClient);
-  // The database limiter's consumer answers its waiting state through SFNClient: this mock must pass that on.
-  answerTasksOf(sfn, sb.runner);
-  // Unknown executions, unless a test says otherwise; a started one echoes its start time.
-  sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
-  sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
-    executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`,
-    startDate: new Date(),
-    $metadata: {},
-  }));
+  sfn = mockedStepFunctions(sb);
   lambda = new SimulatedLambda(FUNCTIONS).install();
   generated = 0;
 });

@@ -7,14 +7,15 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { handler as archiveHandler } from '../../functions/execution-archive';
 import type { Config } from '../../functions/lib/core/config';
 import { lambdaDatabasePlanner } from '../../functions/lib/api/plan-client';
 import type { ApiDeps } from '../../functions/lib/api/routes';
 import { FUNCTIONS } from '../../dev/functions';
 import { createSandbox, type Sandbox } from '../../dev/sandbox';
-import { SimulatedLambda, SimulatedStepFunctions } from '../../dev/simulated-services';
+import { answerTasksOf, SimulatedLambda, SimulatedStepFunctions } from '../../dev/simulated-services';
 import { testPg, uniqueName } from './pg';
 
 export const ACCOUNT = '123456789012';
@@ -69,4 +70,21 @@ export const startApiStack = (stage: string): ApiStack => {
       for (const k of ENV_KEYS) delete process.env[k];
     },
   };
+};
+
+/**
+ * Step Functions mocked at the SDK boundary, as the API tests drive it: executions unknown unless a test says
+ * otherwise, a started one echoing its start time; the database limiter's consumer still answers its waiting state
+ * through SFNClient, so this passes that on to the sandbox's runner.
+ */
+export const mockedStepFunctions = (sb: Sandbox): AwsClientStub<SFNClient> => {
+  const sfn = mockClient(SFNClient);
+  answerTasksOf(sfn, sb.runner);
+  sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
+  sfn.on(StartExecutionCommand).callsFake(async (i: { stateMachineArn: string; name: string }) => ({
+    executionArn: `${i.stateMachineArn.replace(':stateMachine:', ':execution:')}:${i.name}`,
+    startDate: new Date(),
+    $metadata: {},
+  }));
+  return sfn;
 };
