@@ -28,6 +28,7 @@ import { BY_STATE_INDEX, BY_STATE_KEYS } from '../functions/lib/access/store';
  */
 export const DEFAULT_TARGETS_FILE = 'config/targets.local.json';
 export const LOCAL_LOCK_TABLE = 'rds-iam-access-local-grant-locks';
+export const LOCAL_ACCESS_REQUESTS_TABLE = 'rds-iam-access-local-access-requests';
 export const DB_PLAN_FUNCTION = 'dbUserPlan';
 export const LOCAL_ARCHIVE_BUCKET = 'rds-iam-access-local-archive';
 export const DEFAULT_ARCHIVE_DIR = '.local/archive';

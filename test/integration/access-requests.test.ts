@@ -5,7 +5,7 @@
  * a request or a decision: activation is the onApproved seam, counted here.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/lib/access/lifecycle';
@@ -175,6 +175,27 @@ describe('POST /access-requests under an approval policy', () => {
       status: 409,
       body: { error: 'RequestConflict' },
     });
+  });
+
+  it('an id an execution already has (a request that ran) is a 409, and nothing is stored', async () => {
+    const principalArn = sb.aws.iam.addRole(uniqueName('alice'));
+    const executionArn = `${ONBOARD_SM.replace(':stateMachine:', ':execution:')}:RAN-1`;
+    sfn.on(DescribeExecutionCommand, { executionArn }).resolves({
+      executionArn,
+      stateMachineArn: ONBOARD_SM,
+      name: 'RAN-1',
+      status: 'SUCCEEDED',
+      startDate: new Date(),
+      stopDate: new Date(),
+      input: JSON.stringify({ requestId: 'RAN-1' }),
+      $metadata: {},
+    });
+    const r = await call({
+      routeKey: 'POST /access-requests',
+      body: { requestId: 'RAN-1', principalArn, target: 'orders', dbRoles: ['app_write'], reason: 'INC-1' },
+    });
+    expect(r).toMatchObject({ status: 409, body: { error: 'RequestConflict' } });
+    expect(stored('RAN-1')).toBeUndefined();
   });
 
   it('without a matching policy, a request runs as before; a duration, start or ticket is refused there, naming the field', async () => {

@@ -180,12 +180,14 @@ export const submitAccessRequest = async (
   );
   if (s.dryRun) return json(200, { ...plan, accessRequest: approvalAnswer(created.next) });
 
+  // A replay is answered from the store first: executions the request runs later must not make it a conflict.
+  const before = await access.store.get(s.input.requestId);
   // Activation will run executions named after the request: an id an execution already has would collide there.
-  if (await findRequest(deps.executions, s.input.requestId))
+  if (!before && (await findRequest(deps.executions, s.input.requestId)))
     throw new ProvisioningError('RequestConflict', `request id "${s.input.requestId}" is already the id of a request that ran; choose another id`, {
       details: { requestId: s.input.requestId },
     });
-  const w = await access.store.write(created);
+  const w = before ? { won: false as const, current: before } : await access.store.write(created);
   if (!w.won) {
     const existing = w.current;
     if (existing && sameRequest(existing, created.next)) return json(200, { ...approvalAnswer(existing), status: effectiveState(existing, now) });
