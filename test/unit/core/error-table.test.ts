@@ -59,6 +59,8 @@ const BUNDLED = ((): Map<string, string[]> => {
     target: 'node22',
     mainFields: ['module', 'main'],
     external: ['pg-native'],
+    // As serverless.yml custom.esbuild: the SQL files are bundled as their text.
+    loader: { '.sql': 'text' },
     logLevel: 'silent',
   });
   const byEntry = new Map<string, string[]>();
