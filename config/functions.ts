@@ -118,8 +118,11 @@ const accessEnvironment = (s: StackParts): Record<string, CfnValue> => ({
 });
 const readAccessRequests = allow(['dynamodb:GetItem', 'dynamodb:Query'], ACCESS_TABLE, { Sid: 'ReadAccessRequests' });
 /** What a lifecycle change does besides its conditional write: publish it, schedule what follows, start it. */
+const writeAccessRequests = allow(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], ACCESS_TABLE, { Sid: 'AccessRequests' });
+const startAccessRuns = (s: StackParts): Statement =>
+  allow(['states:StartExecution'], [accessMachine(s, 'activate'), accessMachine(s, 'end')], { Sid: 'StartActivationsAndEnds' });
 const accessLifecycle = (s: StackParts): Statement[] => [
-  allow(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], ACCESS_TABLE, { Sid: 'AccessRequests' }),
+  writeAccessRequests,
   allow(['events:PutEvents'], sub('arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'), {
     Sid: 'PublishLifecycleEvents',
     Condition: { StringEquals: { 'events:source': 'rds-iam-access' } },
@@ -136,7 +139,7 @@ const accessLifecycle = (s: StackParts): Statement[] => [
     Sid: 'SchedulesStartExecutions',
     Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
   }),
-  allow(['states:StartExecution'], [accessMachine(s, 'activate'), accessMachine(s, 'end')], { Sid: 'StartActivationsAndEnds' }),
+  startAccessRuns(s),
 ];
 /** Removing this project's statement from a principal's grant policies (the revoke step's and the end's). */
 const removeGrantStatements = (): Statement[] => [
@@ -300,7 +303,14 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     file: 'functions/api',
     description: 'HTTP API - access requests, revocations and their status (IAM authorization)',
     timeout: 29, // API Gateway answers 503 after 30 s
-    environment: (s) => ({ ...STATE_MACHINE_ENV, ...PLAN_FUNCTION_ENV, ARCHIVE_BUCKET: ref('ArchiveBucket'), ...accessEnvironment(s) }),
+    environment: (s) => ({
+      ...STATE_MACHINE_ENV,
+      ...PLAN_FUNCTION_ENV,
+      ARCHIVE_BUCKET: ref('ArchiveBucket'),
+      ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable'),
+      ACTIVATE_STATE_MACHINE_ARN: accessMachine(s, 'activate'),
+      END_STATE_MACHINE_ARN: accessMachine(s, 'end'),
+    }),
     events: () =>
       [
         ['POST', '/access-requests'],
@@ -333,8 +343,8 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
         allow(['iam:GetPolicy', 'iam:GetPolicyVersion', 'iam:ListEntitiesForPolicy'], OWN_POLICIES, { Sid: 'PlanReadOwnGrantPolicies' }),
       ],
       'api-describe-targets': s.describeTargets,
-      // Approvals, denials, cancels and revokes; the winner of an approval starts (or schedules) the activation.
-      'api-access-requests': accessLifecycle(s),
+      // Approvals, denials, cancels and revokes; the winner of an approval starts the activation, a revoke's the end.
+      'api-access-requests': [writeAccessRequests, startAccessRuns(s)],
     }),
   },
   dbUserPlan: {

@@ -3,9 +3,8 @@ import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
 import type { AccessRequestDeps } from './lib/api/access-requests';
-import { startActivation } from './lib/access/activation';
-import { lifecycleDepsFromEnv } from './lib/access/deps';
 import { endExecutionName } from './lib/access/lifecycle';
+import { activationExecutionName, startNamedExecution } from './lib/access/start';
 import { dynamoAccessRequestStore } from './lib/access/store';
 import { dynamoClient, iamClient, lambdaClient, rdsClient, s3Client, sfnClient } from './lib/core/clients';
 import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
@@ -13,8 +12,9 @@ import { loadConfig } from './lib/core/config';
 import { logger } from './lib/core/logger';
 
 /**
- * Requests under approval policies, when the stack has their table: the approval's winner starts the activation (or
- * schedules it for startAt), a revoke's starts the end.
+ * Requests under approval policies, when the stack has their table: the approval's winner starts the activation (which
+ * schedules itself for a startAt in the future), a revoke's winner starts the end. Only StartExecution here: the
+ * schedules, events and notifications are the lifecycle functions' (the api's bundle stays small).
  */
 export const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): AccessRequestDeps | undefined => {
   const table = env.ACCESS_REQUESTS_TABLE;
@@ -22,16 +22,16 @@ export const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): Acc
   return {
     store: dynamoAccessRequestStore(dynamoClient(), table),
     now: () => new Date(),
-    onApproved: async (request) => {
-      await startActivation(lifecycleDepsFromEnv(env), request);
-    },
-    onEnding: async (request) => {
-      const lifecycle = lifecycleDepsFromEnv(env);
-      await lifecycle.startExecution(lifecycle.machines.end, endExecutionName(request), {
+    onApproved: async (request) =>
+      startNamedExecution(requiredEnv('ACTIVATE_STATE_MACHINE_ARN', env), activationExecutionName(request), {
+        requestId: request.requestId,
+        target: request.plan.target,
+      }),
+    onEnding: async (request) =>
+      startNamedExecution(requiredEnv('END_STATE_MACHINE_ARN', env), endExecutionName(request), {
         requestId: request.requestId,
         reason: request.endReason ?? 'REVOKED',
-      });
-    },
+      }),
   };
 };
 

@@ -9,6 +9,7 @@ import { type NotifyDeps, notify } from './notify';
 import { planHashOf } from './plan-hash';
 import { isApprover, policyNamed } from './policies';
 import { createSchedule, type ScheduleDeps } from './schedules';
+import { activationExecutionName } from './start';
 import type { AccessRequestStore } from './store';
 
 /** What the activation and end steps share: the store, the clock, and where they report. */
@@ -66,6 +67,11 @@ const countingApprovals = (r: AccessRequest, config: Config): number => {
 export const beginActivation = async (deps: LifecycleDeps, requestId: string, resolved: ResolvedTarget) => {
   const now = deps.now();
   const before = await readRequest(deps.store, requestId);
+  // Long waits are schedules: a start in the future is scheduled, and this run ends.
+  if (before.state === 'APPROVED' && before.startAt !== undefined && Date.parse(before.startAt) > now.getTime()) {
+    const scheduled = await scheduleActivation(deps, before);
+    return { activate: false as const, state: scheduled.state, startAt: before.startAt };
+  }
   const planHash = planHashOf({ ...before.plan, resourceId: resolved.resourceId });
   const approvalsVoid = before.required > 0 && countingApprovals(before, deps.config) < before.required;
   const { request } = await transition(deps, requestId, (r) =>
@@ -78,6 +84,7 @@ export const beginActivation = async (deps: LifecycleDeps, requestId: string, re
     return { activate: false as const, state: request.state, reason: approvalsVoid ? 'approvals no longer count' : 'plan changed', at: now.toISOString() };
   }
   if (request.state !== 'ACTIVATING') return { activate: false as const, state: request.state };
+  await notify(deps.notify, 'approved', request);
   return { activate: true as const, state: request.state, onboarding: onboardingOf(request) };
 };
 
@@ -161,24 +168,23 @@ export const recordActivationFailed = async (deps: LifecycleDeps, requestId: str
 };
 
 /**
- * What follows an approval (the API's onApproved, and the sweeper for one nobody started): a start in the future is
- * a schedule (SCHEDULED), otherwise the activation starts now. Both name the execution by the request id, so a second
- * start of the same request is a no-op.
+ * Whoever finds an approved request nobody started (the sweeper), or a scheduled one past its startAt, starts its
+ * activation under the name that run has (activationExecutionName): a second start of the same run is a no-op.
  */
-export const startActivation = async (deps: LifecycleDeps, r: AccessRequest): Promise<{ started: 'now' | 'scheduled' }> => {
-  const input = { requestId: r.requestId, target: r.plan.target };
-  if (r.startAt !== undefined && Date.parse(r.startAt) > deps.now().getTime()) {
-    await transition(deps, r.requestId, (x) => (x.state === 'APPROVED' ? { kind: 'schedule' } : undefined));
-    await createSchedule(deps.schedules, {
-      purpose: 'activate',
-      requestId: r.requestId,
-      at: new Date(r.startAt),
-      machineArn: deps.machines.activate,
-      executionName: r.requestId,
-      input,
-    });
-    return { started: 'scheduled' };
-  }
-  await deps.startExecution(deps.machines.activate, r.requestId, input);
-  return { started: 'now' };
+export const startActivation = async (deps: LifecycleDeps, r: AccessRequest): Promise<void> =>
+  deps.startExecution(deps.machines.activate, activationExecutionName(r), { requestId: r.requestId, target: r.plan.target });
+
+/** A start in the future: SCHEDULED, and a one-time schedule at startAt that starts the activation's second run. */
+const scheduleActivation = async (deps: LifecycleDeps, r: AccessRequest) => {
+  const { request } = await transition(deps, r.requestId, (x) => (x.state === 'APPROVED' ? { kind: 'schedule' } : undefined));
+  if (request.state !== 'SCHEDULED') return request;
+  await createSchedule(deps.schedules, {
+    purpose: 'activate',
+    requestId: r.requestId,
+    at: new Date(r.startAt as string),
+    machineArn: deps.machines.activate,
+    executionName: activationExecutionName(request),
+    input: { requestId: r.requestId, target: r.plan.target },
+  });
+  return request;
 };

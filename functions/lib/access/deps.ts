@@ -1,20 +1,9 @@
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { mapAwsError } from '../core/aws-errors';
-import { dynamoClient, eventBridgeClient, schedulerClient, sfnClient, snsClient } from '../core/clients';
+import { dynamoClient, eventBridgeClient, schedulerClient, snsClient } from '../core/clients';
 import { loadConfig } from '../core/config';
 import { requiredEnv } from '../core/env';
 import type { LifecycleDeps } from './activation';
+import { startNamedExecution } from './start';
 import { dynamoAccessRequestStore } from './store';
-
-/** StartExecution that treats a name already used as done: every start of the lifecycle is named, so a repeat is a no-op. */
-export const startNamedExecution = async (machineArn: string, name: string, input: Record<string, unknown>): Promise<void> => {
-  try {
-    await sfnClient().send(new StartExecutionCommand({ stateMachineArn: machineArn, name, input: JSON.stringify(input) }));
-  } catch (e) {
-    if (e instanceof ExecutionAlreadyExists || (e as Error).name === 'ExecutionAlreadyExists') return;
-    mapAwsError(e, `start execution ${name} of ${machineArn}`);
-  }
-};
 
 /** What the lifecycle's functions are given by the stack (serverless.yml environment); the clients are per container. */
 export const lifecycleDepsFromEnv = (env: NodeJS.ProcessEnv = process.env): LifecycleDeps => ({

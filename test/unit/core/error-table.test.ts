@@ -4,7 +4,7 @@ import { buildSync } from 'esbuild';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { BACKOFF, type Backoff, backoffOf, ERROR_CODES, type ErrorCode, isErrorCode, RETRYABLE_CODES } from '../../../functions/lib/core/errors';
-import { allStates, functionKeyOf, queueOf } from '../../../dev/asl-runner';
+import { allStates, childMachineOf, functionKeyOf, queueOf } from '../../../dev/asl-runner';
 import { FUNCTIONS } from '../../../dev/functions';
 import { DEFAULT_TRANSIENT_RETRY, FUNCTIONS as SPECS } from '../../../config/functions';
 
@@ -17,7 +17,7 @@ import { DEFAULT_TRANSIENT_RETRY, FUNCTIONS as SPECS } from '../../../config/fun
 const ROOT = resolve(__dirname, '../../..');
 const MACHINES = readdirSync(join(ROOT, 'statemachines')).filter((f) => f.endsWith('.asl.json'));
 /** Errors Step Functions and the service integrations raise themselves, not this project's code. */
-const AWS_ERROR = /^(States|Lambda|SQS)\.[A-Za-z]+$/;
+const AWS_ERROR = /^(States|Lambda|SQS|StepFunctions)\.[A-Za-z]+$/;
 
 interface TaskState {
   Type: string;
@@ -27,10 +27,12 @@ interface TaskState {
   Catch?: Array<{ ErrorEquals: string[] }>;
 }
 
-const tasks = (file: string): Array<[string, TaskState]> => {
+const allTasks = (file: string): Array<[string, TaskState]> => {
   const def = JSON.parse(readFileSync(join(ROOT, 'statemachines', file), 'utf8')) as StateMachineDefinition;
   return (allStates(def) as Array<[string, TaskState]>).filter(([, s]) => s.Type === 'Task');
 };
+/** The Tasks that run a function of the stack (a child execution's Task raises Step Functions' errors, not ours). */
+const tasks = (file: string): Array<[string, TaskState]> => allTasks(file).filter(([, s]) => !childMachineOf(s));
 
 /** The stack's function a Task runs: the Lambda it names, or the consumer of the queue it sends to. */
 const functionOf = (state: TaskState): string | undefined => {
