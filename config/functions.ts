@@ -477,14 +477,14 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     retry: DATABASE_RETRY,
     description: 'End of an access request in the database - revoke what no other grant covers, end every session (in the VPC)',
     database: true,
-    environment: accessEnvironment,
+    environment: { ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable') },
     policies: (s) => databaseStep(s, { 'grant-end': [readAccessRequests] }),
   },
   connectEnd: {
     file: 'functions/connect-end',
     retry: IAM_WRITE_RETRY,
     description: "End of an access request in IAM - remove the statement when nothing else needs it, then ask IAM's simulator",
-    environment: accessEnvironment,
+    environment: { ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable') },
     policies: (s) => ({
       'connect-end': [
         readAccessRequests,

@@ -1,4 +1,4 @@
-import { lifecycleDepsFromEnv } from './lib/access/deps';
+import { recordDepsFromEnv } from './lib/access/deps';
 import { endSubject } from './lib/access/end-target';
 import { dbUserResourceArn, parsePrincipalArn } from './lib/core/arn';
 import { ProvisioningError } from './lib/core/errors';
@@ -14,7 +14,7 @@ import { simulateConnect } from './lib/iam/verify';
  * ended. The database already refuses the login (NOLOGIN) whatever IAM says.
  */
 export const handler = stepHandler('EndInIam', async (input: { requestId: string }) => {
-  const { state, db } = await endSubject(lifecycleDepsFromEnv(), input.requestId);
+  const { state, db } = await endSubject(recordDepsFromEnv(), input.requestId);
   const principal = parsePrincipalArn(state.principalArn);
   const resourceArn = dbUserResourceArn({ ...db, resourceId: state.resourceId, dbUser: state.dbUser });
   const deps = grantDeps();

@@ -1,4 +1,4 @@
-import { lifecycleDepsFromEnv } from './lib/access/deps';
+import { recordDepsFromEnv } from './lib/access/deps';
 import { endSubject } from './lib/access/end-target';
 import { stepHandler } from './lib/core/logger';
 import { METRIC } from './lib/core/metrics';
@@ -10,7 +10,7 @@ import { protectedNamesOf } from './lib/workflows/steps';
 export const handler = stepHandler(
   'EndInDatabase',
   async (input: { requestId: string }) => {
-    const { state, target, db } = await endSubject(lifecycleDepsFromEnv(), input.requestId);
+    const { state, target, db } = await endSubject(recordDepsFromEnv(), input.requestId);
     const proof = await withTargetAdmin(target, db, (client) =>
       endGrant(client, {
         dbUser: state.dbUser,

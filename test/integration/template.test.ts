@@ -524,7 +524,14 @@ describe('deployable stack (osls package --stage citest)', () => {
 
   it('runs only the database functions in the VPC, capped at dbConcurrency', () => {
     const dbKeys = functionKeys.filter((k) => FUNCTIONS[k].database);
-    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual(['dbUserCompensate', 'dbUserCreate', 'dbUserDeactivate', 'dbUserPlan', 'dbUserRetire']);
+    expect(sorted(dbKeys), 'FUNCTIONS: database functions').toEqual([
+      'dbGrantEnd',
+      'dbUserCompensate',
+      'dbUserCreate',
+      'dbUserDeactivate',
+      'dbUserPlan',
+      'dbUserRetire',
+    ]);
     const vpc = example.deployment!.vpc;
     for (const key of functionKeys) {
       const id = lambdaLogicalId(key);
@@ -557,6 +564,8 @@ describe('deployable stack (osls package --stage citest)', () => {
   const MACHINES = [
     ['OnboardStateMachine', 'onboard'],
     ['OffboardStateMachine', 'offboard'],
+    ['ActivateStateMachine', 'activate'],
+    ['EndStateMachine', 'end'],
   ] as const;
 
   it('deploys exactly the state machines of statemachines/', () => {

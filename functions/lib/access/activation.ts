@@ -4,51 +4,22 @@ import { ProvisioningError } from '../core/errors';
 import { ddl } from '../postgres/ddl';
 import type { ResolvedTarget } from '../rds/target';
 import type { HeldBefore } from '../workflows/grant-end-plan';
-import { type AccessRequest, type Action, decide, endExecutionName, isLive } from './lifecycle';
+import { type AccessRequest, endExecutionName } from './lifecycle';
 import { type NotifyDeps, notify } from './notify';
 import { planHashOf } from './plan-hash';
 import { isApprover, policyNamed } from './policies';
 import { createSchedule, type ScheduleDeps } from './schedules';
 import { activationExecutionName } from './start';
-import type { AccessRequestStore } from './store';
+import { otherGrantsOf, type RecordDeps, readRequest, transition } from './records';
 
 /** What the activation and end steps share: the store, the clock, and where they report. */
-export interface LifecycleDeps {
-  store: AccessRequestStore;
-  config: Config;
-  now: () => Date;
+export interface LifecycleDeps extends RecordDeps {
   notify: NotifyDeps;
   schedules: ScheduleDeps;
   machines: { activate: string; end: string };
   /** Starts an execution of this stack (StartExecution; a name already used is not an error). */
   startExecution: (machineArn: string, name: string, input: Record<string, unknown>) => Promise<void>;
 }
-
-export const readRequest = async (store: AccessRequestStore, requestId: string): Promise<AccessRequest> => {
-  const r = await store.get(requestId);
-  if (!r) throw new ProvisioningError('RequestNotFound', `access request "${requestId}" does not exist`, { details: { requestId } });
-  return r;
-};
-
-/**
- * Writes the transition `action` decides, re-reading and deciding again when another writer got there first, so of
- * concurrent steps exactly one write lands per version and every decision is made on the record as it is.
- */
-export const transition = async (
-  deps: Pick<LifecycleDeps, 'store' | 'config' | 'now'>,
-  requestId: string,
-  action: (r: AccessRequest) => Action | undefined,
-) => {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const r = await readRequest(deps.store, requestId);
-    const a = action(r);
-    if (!a) return { request: r, written: false };
-    const t = decide(r, a, { now: deps.now(), policy: policyNamed(deps.config, r.policy) });
-    const outcome = await deps.store.write(t);
-    if (outcome.won) return { request: t.next, written: true };
-  }
-  throw new ProvisioningError('TransientAwsError', `access request "${requestId}" kept changing while it was written; retrying`);
-};
 
 /** Approvals that still count: by a party that is an approver of the policy now (eligibility again at activation). */
 const countingApprovals = (r: AccessRequest, config: Config): number => {
@@ -125,12 +96,6 @@ export const heldBeforeOf = (r: AccessRequest, output: OnboardingOutput, others:
     connectStatement: output.policyOutcome === 'already present' && !others.some((g) => sameRoleOrUser(g.plan.principalArn, r.plan.principalArn)),
   };
 };
-
-/** The other grants of the same database user that are, or may become, access (what an end must not take). */
-export const otherGrantsOf = async (store: AccessRequestStore, r: AccessRequest, now: Date): Promise<AccessRequest[]> =>
-  (await store.list(['ACTIVATING', 'ACTIVE'])).filter(
-    (g) => g.requestId !== r.requestId && g.plan.target === r.plan.target && g.plan.dbUser === r.plan.dbUser && isLive(g, now),
-  );
 
 /**
  * RecordActive: ACTIVE with its expiresAt (written once) and what was held before, then the schedules of its end and

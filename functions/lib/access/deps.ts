@@ -2,6 +2,7 @@ import { dynamoClient, eventBridgeClient, schedulerClient, snsClient } from '../
 import { loadConfig } from '../core/config';
 import { requiredEnv } from '../core/env';
 import type { LifecycleDeps } from './activation';
+import type { RecordDeps } from './records';
 import { startNamedExecution } from './start';
 import { dynamoAccessRequestStore } from './store';
 
@@ -14,4 +15,11 @@ export const lifecycleDepsFromEnv = (env: NodeJS.ProcessEnv = process.env): Life
   schedules: { scheduler: schedulerClient(), group: requiredEnv('ACCESS_SCHEDULE_GROUP', env), roleArn: requiredEnv('SCHEDULER_ROLE_ARN', env) },
   machines: { activate: requiredEnv('ACTIVATE_STATE_MACHINE_ARN', env), end: requiredEnv('END_STATE_MACHINE_ARN', env) },
   startExecution: startNamedExecution,
+});
+
+/** What the end steps in the VPC and in IAM need of the lifecycle: the record only (their bundles stay small). */
+export const recordDepsFromEnv = (env: NodeJS.ProcessEnv = process.env): RecordDeps => ({
+  store: dynamoAccessRequestStore(dynamoClient(), requiredEnv('ACCESS_REQUESTS_TABLE', env)),
+  config: loadConfig(env),
+  now: () => new Date(),
 });

@@ -1,22 +1,11 @@
-import { ProvisioningError } from '../core/errors';
 import type { GrantEndProof } from '../postgres/grant-end';
 import type { ConnectCheck } from '../iam/verify';
-import { type GrantEndPlan, planGrantEnd } from '../workflows/grant-end-plan';
-import { type LifecycleDeps, otherGrantsOf, transition } from './activation';
+import type { LifecycleDeps } from './activation';
+import { type EndState, endStateOf } from './end-target';
+import { transition } from './records';
 import type { AccessRequest, EndReason } from './lifecycle';
 import { notify } from './notify';
 import { deleteSchedule } from './schedules';
-
-/** What the end run carries from step to step: the request it ends and the plan of what to take. */
-export interface EndState {
-  requestId: string;
-  target: string;
-  dbUser: string;
-  principalArn: string;
-  /** The resource id the grant's statement names (the target may have been replaced since). */
-  resourceId: string;
-  plan: GrantEndPlan;
-}
 
 /** The proof an end records: what the database and IAM say after it, not what was meant. */
 export interface EndProof {
@@ -41,37 +30,6 @@ export const beginEnd = async (
   if (request.state !== 'ENDING') return { skip: true, state: request.state };
   return { skip: false, ...(await endStateOf(deps, request)) };
 };
-
-/**
- * What the end of an ENDING request takes, planned against the user's other live grants as they are now. Every
- * step of the end plans it again from the store rather than take it from its input: one planner, one truth.
- */
-export const endStateOf = async (deps: Pick<LifecycleDeps, 'store' | 'now'>, request: AccessRequest): Promise<EndState> => {
-  if (request.state !== 'ENDING')
-    throw new ProvisioningError('RequestStateConflict', `access request "${request.requestId}" is ${request.state}, not ENDING: nothing of it is ended now`, {
-      details: { requestId: request.requestId, state: request.state },
-    });
-  const now = deps.now();
-  const others = await otherGrantsOf(deps.store, request, now);
-  const plan = planGrantEnd({ ...grantOf(request), ...(request.heldBefore ? { heldBefore: request.heldBefore } : {}) }, others.map(grantOf), now);
-  return {
-    requestId: request.requestId,
-    target: request.plan.target,
-    dbUser: request.plan.dbUser,
-    principalArn: request.plan.principalArn,
-    resourceId: request.plan.resourceId,
-    plan,
-  };
-};
-
-const grantOf = (r: AccessRequest) => ({
-  requestId: r.requestId,
-  principalArn: r.plan.principalArn,
-  dbRoles: r.plan.dbRoles,
-  databases: r.plan.databases,
-  // An activating grant has no expiresAt yet: it counts as live (it is about to be access).
-  ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
-});
 
 /** RecordEnded: ENDED with its proof, the schedules that would act on it again deleted, and who must know told. */
 export const recordEnded = async (deps: LifecycleDeps, requestId: string, proof: Omit<EndProof, 'recordedAt'>) => {

@@ -1,4 +1,5 @@
-import { type LifecycleDeps, startActivation, transition } from './activation';
+import { type LifecycleDeps, startActivation } from './activation';
+import { transition } from './records';
 import { endExecutionName } from './lifecycle';
 import { notify } from './notify';
 
