@@ -393,7 +393,12 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     timeout: 900,
     // A malformed event fails with its reason; after Lambda's retries it goes to the dead-letter queue.
     async: { maximumRetryAttempts: 2, deadLetterQueue: 'IdpEventsDeadLetterQueue' },
-    environment: { ...STATE_MACHINE_ENV, ...PLAN_FUNCTION_ENV },
+    environment: (s) => ({
+      ...STATE_MACHINE_ENV,
+      ...PLAN_FUNCTION_ENV,
+      ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable'),
+      END_STATE_MACHINE_ARN: accessMachine(s, 'end'),
+    }),
     events: (s) => s.idpEventRules,
     policies: (s) => ({
       'idp-events': [
@@ -414,6 +419,8 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
         ...s.identityProviders,
       ],
       'idp-events-describe-targets': s.describeTargets,
+      // A removed person's access requests: cancelled, or their end started (functions/lib/access/identity.ts).
+      'idp-events-access-requests': [writeAccessRequests, allow(['states:StartExecution'], accessMachine(s, 'end'), { Sid: 'EndRemovedPeoplesGrants' })],
     }),
   },
 

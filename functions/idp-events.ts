@@ -7,6 +7,8 @@ import { requiredEnv, stateMachinesFromEnv } from './lib/core/env';
 import { handleIdentityEvent, type IdpDeps } from './lib/idp/handle';
 import { directories } from './lib/idp/providers';
 import { stepHandler } from './lib/core/logger';
+import { recordDepsFromEnv } from './lib/access/deps';
+import { startNamedExecution } from './lib/access/start';
 
 let deps: IdpDeps | undefined;
 const idpDeps = (): IdpDeps => {
@@ -26,6 +28,15 @@ const idpDeps = (): IdpDeps => {
     rds: rdsClient,
     database: lambdaDatabasePlanner(lambdaClient(), requiredEnv('DB_PLAN_FUNCTION')),
     coalesce: { ddb: dynamoClient(), table: requiredEnv('GRANT_LOCK_TABLE') },
+    // A person the provider removed: their access requests are cancelled or ended with them.
+    ...(process.env.ACCESS_REQUESTS_TABLE
+      ? {
+          accessRequests: {
+            ...recordDepsFromEnv(),
+            startEnd: (name, input) => startNamedExecution(requiredEnv('END_STATE_MACHINE_ARN'), name, input),
+          },
+        }
+      : {}),
   });
 };
 

@@ -10,6 +10,9 @@ import { escapeIdentifier } from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { accessRequestsFromEnv } from '../../functions/api';
 import { handler as sweepHandler } from '../../functions/access-sweep';
+import { recordDepsFromEnv } from '../../functions/lib/access/deps';
+import { endRequestsOfRemovedPerson } from '../../functions/lib/access/identity';
+import { startNamedExecution } from '../../functions/lib/access/start';
 import type { AccessRequest } from '../../functions/lib/access/lifecycle';
 import { dynamoAccessRequestStore } from '../../functions/lib/access/store';
 import { handleApiEvent } from '../../functions/lib/api/routes';
@@ -45,8 +48,15 @@ const POLICIES = [
 
 let sb: Sandbox;
 let lambda: ReturnType<SimulatedLambda['install']>;
+/** CreateDbUser waits for this before it runs (a test holds an activation in the middle). */
+let gate: Promise<void> = Promise.resolve();
+const functions = {
+  ...FUNCTIONS,
+  dbUserCreate: { ...FUNCTIONS.dbUserCreate, handler: async (input: never) => gate.then(() => FUNCTIONS.dbUserCreate.handler(input)) },
+};
 beforeEach(() => {
-  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, approvalPolicies: POLICIES });
+  gate = Promise.resolve();
+  sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, approvalPolicies: POLICIES, functions });
   sb.aws.iam.addRole('alice');
   lambda = new SimulatedLambda(FUNCTIONS).install();
 });
@@ -229,5 +239,62 @@ describe('an access request from asking to its end', () => {
     expect(await record(requestId)).toMatchObject({ state: 'ACTIVATION_FAILED', endReason: 'PLAN_INVALID' });
     expect((await roleFacts(dbUser)).exists).toBe(false);
     expect(sb.runner.find('onboard', requestId)).toBeUndefined();
+  });
+
+  it('a revoke while the grant is being made: the activation finishes, then ends it at once; no access is left', async () => {
+    const dbUser = uniqueName('racing');
+    const requestId = uniqueName('acc');
+    let release = (): void => undefined;
+    gate = new Promise((r) => {
+      release = r;
+    });
+    const asked = await call({
+      routeKey: 'POST /access-requests',
+      caller: ADMIN,
+      body: { requestId, principalArn: roleArn('alice'), dbUser, target: 'orders', dbRoles: ['app_read'], reason: 'INC-9' },
+    });
+    const { planHash } = asked.body as { planHash: string };
+    await call({ routeKey: 'POST /access-requests/{requestId}/approve', caller: sessionOf('dba-one'), pathParameters: { requestId }, body: { planHash } });
+    for (let i = 0; i < 200 && (await record(requestId)).state !== 'ACTIVATING'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await record(requestId)).state).toBe('ACTIVATING');
+    const revoked = await call({ routeKey: 'POST /access-requests/{requestId}/revoke', caller: ADMIN, pathParameters: { requestId }, body: {} });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect(await record(requestId)).toMatchObject({ state: 'ACTIVATING', endRequested: 'REVOKED' });
+    release();
+    await settle();
+    expect(await record(requestId)).toMatchObject({ state: 'ENDED', endReason: 'REVOKED' });
+    expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
+    expect((await roleFacts(dbUser)).memberOf).not.toContain('app_read');
+    expect(await connectDecision(dbUser)).toBe('implicitDeny');
+  });
+
+  it('the identity provider removing the person: a pending request is cancelled (a later approval grants nothing), an active grant ends', async () => {
+    const dbUser = uniqueName('leaver');
+    const active = await approvedGrant(dbUser, ['app_read']);
+    const pendingId = uniqueName('acc');
+    const asked = await call({
+      routeKey: 'POST /access-requests',
+      caller: ADMIN,
+      body: { requestId: pendingId, principalArn: roleArn('alice'), dbUser, target: 'orders', dbRoles: ['app_write'], reason: 'INC-11' },
+    });
+    const { planHash } = asked.body as { planHash: string };
+
+    const ended = await endRequestsOfRemovedPerson(
+      { ...recordDepsFromEnv(), startEnd: (name, input) => startNamedExecution(sb.sfn.arns.end, name, input) },
+      { target: 'orders', dbUser },
+    );
+    expect(ended.map((e) => e.state).sort()).toEqual(['ACTIVE', 'CANCELLED']);
+    await settle();
+    expect(await record(active)).toMatchObject({ state: 'ENDED', endReason: 'IDENTITY_REMOVED' });
+    expect(await record(pendingId)).toMatchObject({ state: 'CANCELLED' });
+    const late = await call({
+      routeKey: 'POST /access-requests/{requestId}/approve',
+      caller: sessionOf('dba-one'),
+      pathParameters: { requestId: pendingId },
+      body: { planHash },
+    });
+    expect(late.status).toBe(409);
+    await settle();
+    expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
   });
 });

@@ -12,6 +12,7 @@ import { validateOffboardRequest, validateOnboardRequest } from '../core/request
 import type { DatabasePlanner } from '../workflows/request-plan';
 import { parseRoleComment } from '../postgres/ddl';
 import { type CoalesceDeps, claimReconcile, completeReconcile } from './coalesce';
+import { endRequestsOfRemovedPerson, type IdentityRemovalDeps } from '../access/identity';
 import { decide, grantedTargets, onboardingOf, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type GroupRef, type IdentityChange } from './events';
@@ -33,6 +34,8 @@ export interface IdpDeps {
   database: Pick<DatabasePlanner, 'review'>;
   /** Where reconciles of the whole mapping are coordinated (the lock table); without it every notification reconciles. */
   coalesce?: CoalesceDeps;
+  /** Access requests under approval policies (the stack's table): a removed person's are cancelled or ended. */
+  accessRequests?: IdentityRemovalDeps;
 }
 
 export interface IdpOutcome {
@@ -289,6 +292,11 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown, startedBe
     }
   });
   const outcomes = await Promise.allSettled(ordered.map((v) => paced(v)));
+  // The offboarding takes the standing access; a time-bound grant or a pending request of the person ends too, so an
+  // approval arriving later grants nothing.
+  const removals = valid.filter((v) => v.action.kind === 'offboarding');
+  if (deps.accessRequests)
+    for (const { action } of removals) await endRequestsOfRemovedPerson(deps.accessRequests, { target: action.input.target, dbUser: action.input.dbUser });
   for (const o of outcomes) if (o.status === 'fulfilled') executions.push(o.value);
   // Every start was tried before failing: a redelivery of the event (Lambda's retry) finds those started and starts the rest.
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
