@@ -320,6 +320,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
         ['POST', '/access-requests/{requestId}/deny'],
         ['POST', '/access-requests/{requestId}/cancel'],
         ['POST', '/access-requests/{requestId}/revoke'],
+        ['POST', '/access-requests/{requestId}/extend'],
         ['GET', '/approvals'],
         ['POST', '/revocations'],
         ['GET', '/requests/{requestId}'],

@@ -105,6 +105,13 @@ export interface AccessRequest {
   remindedAt?: string;
   /** What the database and IAM said after the end (access/end.ts EndProof). */
   proof?: unknown;
+  /** The request this one extends (POST .../extend), and when the first grant of that chain was activated. */
+  extendsRequest?: string;
+  chainStartedAt?: string;
+  /** The durations granted to the chain so far, this request's included (what maxTotalDuration caps). */
+  chainDurationMs?: number;
+  /** An extension's duration counts from the extended grant's expiresAt (or from its activation, if that is later). */
+  extendsFrom?: string;
   /** Why activation or the end failed (an error code and message). */
   error?: { code: string; message: string };
   votes: Vote[];
@@ -293,7 +300,10 @@ export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; polic
     case 'activated':
       // Written once: a later write (a retried activation) keeps the first deadline.
       return write(
-        { expiresAt: r.expiresAt ?? new Date(ctx.now.getTime() + durationMs(r.duration)).toISOString(), heldBefore: r.heldBefore ?? action.heldBefore },
+        {
+          expiresAt: r.expiresAt ?? new Date(Math.max(ctx.now.getTime(), r.extendsFrom ? Date.parse(r.extendsFrom) : 0) + durationMs(r.duration)).toISOString(),
+          heldBefore: r.heldBefore ?? action.heldBefore,
+        },
         'ACTIVE',
       );
     case 'revoke':

@@ -7,6 +7,7 @@ import { accessRequestView } from '../access/view';
 import { sameRoleOrUser } from '../core/arn';
 import type { Config } from '../core/config';
 import { invalid, isProvisioningError, ProvisioningError } from '../core/errors';
+import { durationMs, formatDuration, parseDuration } from '../core/durations';
 import { type ExecutionsDeps, findRequest } from '../core/executions';
 import { logger } from '../core/logger';
 import { parseWith } from '../core/requests';
@@ -151,6 +152,8 @@ export const submitAccessRequest = async (
     access: AccessFields;
     plan: () => Promise<RequestPlan>;
     dryRun: boolean;
+    /** The request this one extends (POST .../extend): recorded, and its chain's start carried on. */
+    extending?: Extending;
   },
 ): Promise<HttpResult> => {
   const access = storeOf(deps.accessRequests);
@@ -171,6 +174,14 @@ export const submitAccessRequest = async (
       ...(principalArnOf(s.caller) ? { requester: principalArnOf(s.caller) } : {}),
       subject: s.input.principalArn,
       onboarding: s.input,
+      ...(s.extending
+        ? {
+            extendsRequest: s.extending.requestId,
+            chainStartedAt: s.extending.chainStartedAt,
+            chainDurationMs: s.extending.chainDurationMs,
+            extendsFrom: s.extending.extendsFrom,
+          }
+        : {}),
       ...(s.input.reason !== undefined ? { reason: s.input.reason } : {}),
       ...(ticket !== undefined ? { ticket } : {}),
       ...(startAt !== undefined ? { startAt } : {}),
@@ -327,4 +338,75 @@ export const listRoute = async (d: DecisionDeps, caller: Caller, q: Partial<Reco
       mayRead(r, caller, party, d.config, d.api),
   );
   return json(200, { accessRequests: found.map((r) => accessRequestView(r, now)) });
+};
+
+/** The grant an extension continues: its request id and when the chain of grants it belongs to started. */
+export interface Extending {
+  requestId: string;
+  chainStartedAt: string;
+  /** The first grant's duration and every extension's, this one's included: what maxTotalDuration caps. */
+  chainDurationMs: number;
+  /** The extended grant's expiresAt: the extension's duration counts from there (it extends, it does not overlap). */
+  extendsFrom: string;
+}
+
+export const extensionWithoutPolicy = (e: Extending): ProvisioningError =>
+  new ProvisioningError('RequestStateConflict', `access request "${e.requestId}" no longer matches an approval policy: it cannot be extended`, {
+    details: { requestId: e.requestId },
+  });
+
+const extensionSchema = () => z.object({ duration: z.string(), reason: z.string().max(1000).optional(), requestId: z.string().optional() }).strict();
+
+/**
+ * POST /access-requests/{requestId}/extend: the body of a new request for the same grant (same plan but its
+ * duration), which the same policy reviews. Only an active grant, by its requester, its subject or an administrator;
+ * a grant and its extensions are granted at most the policy's maxTotalDuration (maxDuration without one) between
+ * them: a longer duration is refused naming what is left.
+ */
+export const extensionOf = async (d: DecisionDeps, caller: Caller, requestId: string, raw: Record<string, unknown>) => {
+  const body = parseWith(extensionSchema(), raw);
+  const r = await d.access.store.get(requestId);
+  const party = await partyOf(caller, d.access);
+  if (!r || !mayRead(r, caller, party, d.config, d.api)) throw notFound(requestId);
+  const now = d.access.now();
+  const mine = [r.requester, r.subject].some((p) => p !== undefined && party.principal !== undefined && sameRoleOrUser(p, party.principal));
+  if (!isAdmin(caller, d.api) && !mine && r.requestedBy !== caller.arn)
+    throw new ProvisioningError(
+      'NotAuthorized',
+      `${caller.arn} may not extend access request "${requestId}": only its requester, its subject and administrators may`,
+    );
+  const state = effectiveState(r, now);
+  if (state !== 'ACTIVE')
+    throw new ProvisioningError('RequestStateConflict', `access request "${requestId}" is ${state}: only an ACTIVE grant can be extended`, {
+      details: { requestId, state },
+    });
+  const policy = policyNamed(d.config, r.policy);
+  if (!policy) throw extensionWithoutPolicy({ requestId, chainStartedAt: '', chainDurationMs: 0, extendsFrom: '' });
+  const chainStartedAt = r.chainStartedAt ?? r.timeline.find((t) => t.event === 'activated')?.at ?? r.approvedAt ?? r.createdAt;
+  const total = policy.maxTotalDuration ?? policy.maxDuration;
+  // What the chain (the first grant and its extensions) was granted so far: each extension adds its duration.
+  const used = r.chainDurationMs ?? durationMs(r.duration);
+  const left = durationMs(total) - used;
+  const parsed = parseDuration(body.duration);
+  if ('problem' in parsed) throw invalid('duration', parsed.problem);
+  if (parsed.ms > left)
+    throw invalid(
+      'duration',
+      `${body.duration} is longer than what approval policy "${policy.name}" leaves this grant: ${left > 0 ? formatDuration(left) : 'nothing'} of its ${policy.maxTotalDuration ? 'maxTotalDuration' : 'maxDuration'} ${total} (granted so far: ${formatDuration(used)})`,
+    );
+  const ext = r.timeline.length;
+  return {
+    extending: { requestId, chainStartedAt, chainDurationMs: used + parsed.ms, extendsFrom: r.expiresAt as string },
+    body: {
+      requestId: body.requestId ?? `${requestId.slice(0, 70)}-ext${ext}`,
+      principalArn: r.plan.principalArn,
+      dbUser: r.plan.dbUser,
+      target: r.plan.target,
+      dbRoles: r.plan.dbRoles,
+      databases: r.plan.databases,
+      duration: body.duration,
+      ...((body.reason ?? r.reason) ? { reason: body.reason ?? r.reason } : {}),
+      ...(r.ticket ? { ticket: r.ticket } : {}),
+    } as Record<string, unknown>,
+  };
 };

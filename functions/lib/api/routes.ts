@@ -12,13 +12,16 @@ import { readRequestRuns } from '../audit/runs';
 import { auditRecordOf } from '../audit/trail';
 import { accepted } from './acceptance';
 import { apiPolicyOf, authorize, authorizeAudit, readableRequest } from './authorization';
-import { callerOf } from './caller';
+import { type Caller, callerOf } from './caller';
 import { type ExecutionsDeps, findRequest, REQUEST_KINDS, type RequestKind, startRequest, type StartResult } from '../core/executions';
 import { requestIdOf } from './request-ids';
 import { onboardingInput, questionOf, requestInput } from './request-input';
 import {
   type AccessRequestDeps,
   type Decision,
+  type Extending,
+  extensionOf,
+  extensionWithoutPolicy,
   approvalsRoute,
   type DecisionDeps,
   decideRoute,
@@ -64,13 +67,22 @@ export const ACCESS_REQUEST_ROUTES = [
   'POST /access-requests/{requestId}/deny',
   'POST /access-requests/{requestId}/cancel',
   'POST /access-requests/{requestId}/revoke',
+  'POST /access-requests/{requestId}/extend',
   'GET /approvals',
 ] as const;
 
-const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> => {
-  const caller = callerOf(event);
-  const dryRun = dryRunOf(event);
-  const body = jsonBody(event);
+const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promise<HttpResult> =>
+  submitBody(deps, kind, callerOf(event), jsonBody(event), dryRunOf(event));
+
+/** A request as a body says it, from this caller; an extension passes the request it extends in `extending`. */
+const submitBody = async (
+  deps: ApiDeps,
+  kind: RequestKind,
+  caller: Caller,
+  body: Record<string, unknown>,
+  dryRun: boolean,
+  extending?: Extending,
+): Promise<HttpResult> => {
   // Who asks and for whom is the API's to say, never the body's.
   for (const field of ['requestedBy', 'requireOwner', 'idpUser', 'submissionId', 'retriedBy']) {
     if (Object.hasOwn(body, field)) throw invalid(field, "is not accepted: the API sets it from the caller's IAM identity");
@@ -94,7 +106,9 @@ const submit = async (event: HttpEvent, deps: ApiDeps, kind: RequestKind): Promi
   if (onboarding) {
     // Under an approval policy the request is stored for review and grants nothing yet; without one it runs as always.
     const matched = matchPolicy(deps.config, onboarding.input.target, onboarding.input.dbRoles);
-    if (matched) return submitAccessRequest(deps, { caller, matched, input: onboarding.input, access, plan: () => onboarding.plan(deps.plan), dryRun });
+    if (matched)
+      return submitAccessRequest(deps, { caller, matched, input: onboarding.input, access, plan: () => onboarding.plan(deps.plan), dryRun, extending });
+    if (extending) throw extensionWithoutPolicy(extending);
     refuseWithoutPolicy(access, onboarding.input.target);
   }
   const { input, plan, accept } = onboarding ?? requestInput(kind, fields, deps.config);
@@ -221,6 +235,13 @@ const decisionDeps = (deps: ApiDeps): DecisionDeps => {
   return { config: deps.config, api: apiPolicyOf(deps.config), access: deps.accessRequests };
 };
 
+/** POST /access-requests/{requestId}/extend: a new request for the same grant, reviewed like any, capped in total. */
+const extend = async (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> => {
+  const caller = callerOf(event);
+  const { body, extending } = await extensionOf(decisionDeps(deps), caller, requestIdParameter(event), jsonBody(event));
+  return submitBody(deps, 'onboarding', caller, body, dryRunOf(event), extending);
+};
+
 const decision = async (event: HttpEvent, deps: ApiDeps, kind: Decision): Promise<HttpResult> => {
   const caller = callerOf(event);
   const requestId = requestIdParameter(event);
@@ -242,6 +263,8 @@ const accessRoute = (event: HttpEvent, deps: ApiDeps): Promise<HttpResult> | und
       return decision(event, deps, 'cancel');
     case 'POST /access-requests/{requestId}/revoke':
       return decision(event, deps, 'revoke');
+    case 'POST /access-requests/{requestId}/extend':
+      return extend(event, deps);
     case 'GET /approvals':
       return approvalsRoute(decisionDeps(deps), callerOf(event));
     default:
