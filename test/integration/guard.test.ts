@@ -295,7 +295,7 @@ const arnLike = (pattern: string, value: string): boolean =>
 const PSEUDO = (s: string): string => s.replace('${AWS::Partition}', 'aws').replace('${AWS::Region}', 'eu-west-1').replace('${AWS::AccountId}', '123456789012');
 
 describe('encryption at rest (deployment.kms)', () => {
-  it('creates a rotated, retained key when no customer-managed key is configured, and uses it for every log group, queue, the archive and the lock table', () => {
+  it('creates a rotated, retained key when no customer-managed key is configured, and uses it for every log group, queue, the archive and both tables', () => {
     const k = template.Resources.EncryptionKey;
     expect(k?.Type).toBe('AWS::KMS::Key');
     expect(k.Properties?.EnableKeyRotation).toBe(true);
@@ -305,6 +305,7 @@ describe('encryption at rest (deployment.kms)', () => {
     expect(byType('AWS::Logs::LogGroup').length).toBeGreaterThan(10);
     for (const [id, r] of byType('AWS::Logs::LogGroup')) expect(r.Properties?.KmsKeyId, `${id}.KmsKeyId`).toEqual(KEY);
     for (const [id, r] of byType('AWS::SQS::Queue')) expect(r.Properties?.KmsMasterKeyId, `${id}.KmsMasterKeyId`).toEqual(KEY);
+    expect(sorted(byType('AWS::DynamoDB::Table').map(([id]) => id))).toEqual(['AccessRequestsTable', 'GrantLocksTable']);
     for (const [id, r] of byType('AWS::DynamoDB::Table'))
       expect(r.Properties?.SSESpecification, `${id}.SSESpecification`).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: KEY });
     expect(template.Resources.ArchiveBucket.Properties?.BucketEncryption).toEqual({
@@ -330,14 +331,30 @@ describe('encryption at rest (deployment.kms)', () => {
     }
   });
 
-  it('names exactly the roles that write the archive, read it, send dead letters and hold leases in the lock table', () => {
+  it('names exactly the roles that write the archive, read it, send dead letters, and use the lock table or the access-request table', () => {
     expect(rolesOf(statement('ArchiveWriteByArchiveAndReconcile'))).toEqual(rolesAllowing(['s3:PutObject']));
     expect(rolesOf(statement('ArchiveReadByApi'))).toEqual(rolesAllowing(['s3:GetObject']));
     expect(rolesOf(statement('QueueSenders'))).toEqual(rolesAllowing(['sqs:SendMessage']));
     expect(rolesOf(statement('QueueReceivers'))).toEqual(rolesAllowing(['sqs:ReceiveMessage']));
-    expect(rolesOf(statement('LockTableByLeaseHolders'))).toEqual(
-      rolesAllowing(['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] }),
+    // The DynamoDB statement (its Sid from before the access-request table) covers the users of both tables, both
+    // encrypted with the key: the lease and lock holders, and the functions that read or update access requests (the
+    // api, the lifecycle steps and sweeper, the end steps, and idpEvents, which ends a removed person's requests).
+    const TABLE_ACTIONS = ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    const lockUsers = rolesAllowing(TABLE_ACTIONS, { 'Fn::GetAtt': ['GrantLocksTable', 'Arn'] });
+    const requestUsers = rolesAllowing(TABLE_ACTIONS, { 'Fn::GetAtt': ['AccessRequestsTable', 'Arn'] });
+    expect(requestUsers).toEqual(['AccessRecordRole', 'AccessSweepRole', 'ApiRole', 'ConnectEndRole', 'DbGrantEndRole', 'IdpEventsRole']);
+    expect(rolesOf(statement('LockTableByLeaseHolders'))).toEqual(sorted([...lockUsers, ...requestUsers]));
+    // No role uses DynamoDB on anything else, or with an action the lists above miss.
+    const dynamodbActions = sorted(
+      Object.values(template.Resources)
+        .filter((r) => r.Type === 'AWS::IAM::Role')
+        .flatMap((r) => asArray(r.Properties?.Policies as Array<{ PolicyDocument: { Statement: Array<{ Action: string | string[] }> } }> | undefined))
+        .flatMap((p) => asArray(p.PolicyDocument.Statement))
+        .flatMap((st) => asArray(st.Action))
+        .filter((a) => a.startsWith('dynamodb:')),
     );
+    for (const a of dynamodbActions) expect(TABLE_ACTIONS, a).toContain(a);
+    expect(rolesAllowing(dynamodbActions)).toEqual(sorted([...lockUsers, ...requestUsers]));
     for (const s of keyStatements())
       for (const role of s.Condition?.ArnLike?.['aws:PrincipalArn'] ? rolesOf(s) : [])
         expect(template.Resources[role]?.Type, `${s.Sid}: ${role}`).toBe('AWS::IAM::Role');
@@ -451,6 +468,15 @@ const DEPLOY_ACTIONS: Record<string, string[]> = {
   'AWS::SQS::QueuePolicy': ['sqs:SetQueueAttributes'],
   'AWS::SNS::Topic': ['sns:CreateTopic', 'sns:DeleteTopic'],
   'AWS::SNS::Subscription': ['sns:Subscribe', 'sns:Unsubscribe'],
+  // The resource type's handlers (CloudFormation registry schema): deleting a group deletes the schedules left in it.
+  'AWS::Scheduler::ScheduleGroup': [
+    'scheduler:CreateScheduleGroup',
+    'scheduler:GetScheduleGroup',
+    'scheduler:TagResource',
+    'scheduler:ListTagsForResource',
+    'scheduler:DeleteScheduleGroup',
+    'scheduler:DeleteSchedule',
+  ],
   'AWS::CloudWatch::Alarm': ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms'],
 };
 

