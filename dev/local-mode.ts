@@ -229,8 +229,14 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
     process.env.ARCHIVE_BUCKET = LOCAL_ARCHIVE_BUCKET;
     // Requests under approval policies: the table the stack will have, in memory (gone when local mode stops).
     aws.locks.addTable(LOCAL_ACCESS.table, { [BY_STATE_INDEX]: BY_STATE_KEYS });
-    // Schedules fire on their time (a grant of PT2M ends two minutes after it starts); the sweeper as deployed, every minute here.
+    // Schedules fire on their time (checked every second: a grant of PT1M ends a minute after it starts); the sweeper
+    // runs every 30 s (deployed: every 5 minutes), so a lost schedule or a failed end is made good here too.
     stack.scheduler.start(1000);
+    const sweeper = setInterval(
+      () => void FUNCTIONS.accessSweep.handler({} as never).catch((e: Error) => console.error(`access sweep failed: ${e.message}`)),
+      30_000,
+    );
+    sweeper.unref();
     // The EventBridge rule of the stack: every execution that ends is archived by the same function.
     sfn.onExecutionEnd = (event) =>
       FUNCTIONS.executionArchive.handler(event as never).catch((e: Error) => console.error(`archiving ${event.detail.name} failed: ${e.message}`));
@@ -258,6 +264,7 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       stop: async () => {
         if (stopped) return { interrupted: [] };
         stopped = true;
+        clearInterval(sweeper);
         // Before anything closes: what is RUNNING now is what this stop interrupts.
         const interrupted = collectInterrupted(runner);
         let notKept: string | undefined;

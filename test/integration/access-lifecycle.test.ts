@@ -299,7 +299,7 @@ describe('an access request from asking to its end', () => {
     expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
   });
 
-  it('an extension is a new request the policy reviews, counted from the first grant's end, capped by maxTotalDuration over the chain; access outlives the first grant', async () => {
+  it('an extension is a new request the policy reviews, counted from the end of the grant it extends, capped by maxTotalDuration over the chain; access outlives the first grant', async () => {
     const dbUser = uniqueName('extended');
     const first = await approvedGrant(dbUser, ['app_write'], { duration: 'PT4H' });
     const tooLong = await call({

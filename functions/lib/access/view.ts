@@ -20,6 +20,9 @@ export const accessRequestView = (r: AccessRequest, now: Date) => {
     ...(r.ticket !== undefined ? { ticket: r.ticket } : {}),
     ...(r.endReason !== undefined ? { endReason: r.endReason } : {}),
     ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.extendsRequest !== undefined ? { extendsRequest: r.extendsRequest } : {}),
+    // The proof that access ended: what the database and IAM said after the end.
+    ...(r.proof !== undefined ? { proof: r.proof } : {}),
     deadlines: {
       approvalExpiresAt: r.approvalExpiresAt,
       ...(r.startAt !== undefined ? { startAt: r.startAt } : {}),
