@@ -486,7 +486,8 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     description: 'End of an access request in the database - revoke what no other grant covers, end every session (in the VPC)',
     database: true,
     environment: { ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable') },
-    policies: (s) => databaseStep(s, { 'grant-end': [readAccessRequests] }),
+    // No database-user lease: the end locks the role in PostgreSQL (lockProjectKey) and plans against the store.
+    policies: (s) => ({ 'grant-end': [readAccessRequests], 'admin-credentials': s.adminCredentials, 'describe-targets': s.describeTargets }),
   },
   connectEnd: {
     file: 'functions/connect-end',

@@ -56,10 +56,7 @@ export const ROUTES = [
   'GET /grants',
 ] as const;
 
-/**
- * The routes of requests under approval policies. Not in ROUTES yet: ROUTES is what serverless.yml deploys (the
- * template test holds them equal), and these join it when the stack gains the access-request table.
- */
+/** The routes of requests under approval policies; the template test holds ROUTES and these to what the stack deploys. */
 export const ACCESS_REQUEST_ROUTES = [
   'GET /access-requests',
   'GET /access-requests/{requestId}',

@@ -8,7 +8,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as queries from '../../../functions/lib/postgres/queries';
-import { expandSql, SQL_FILES, type StatementFile, sql } from '../../../functions/lib/postgres/sql';
+import { expandSql, type StatementFile, sql, sqlFiles } from '../../../functions/lib/postgres/sql';
+
+const SQL_FILES = sqlFiles();
 
 const ROOT = resolve(__dirname, '../../..');
 const DIR = join(ROOT, 'functions/lib/postgres/sql');
