@@ -327,6 +327,7 @@ describe('what is shipped and documented still loads', () => {
     'targets.example.json': (f) => loadConfigFile(f, { deploying: true }),
     'targets.local.json': (f) => loadLocalConfig(f),
     'targets.soak.json': (f) => loadLocalConfig(f),
+    'targets.local-approvals.json': (f) => loadLocalConfig(f),
     'identity-store.local.json': (f) => loadIdentityStoreFile(f),
     // CloudFormation fragments that serverless.yml includes as they are: valid JSON is all there is to check.
     'lambda-trust.json': (f) => JSON.parse(readFileSync(f, 'utf8')),
