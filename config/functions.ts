@@ -310,6 +310,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
       ACCESS_REQUESTS_TABLE: ref('AccessRequestsTable'),
       ACTIVATE_STATE_MACHINE_ARN: accessMachine(s, 'activate'),
       END_STATE_MACHINE_ARN: accessMachine(s, 'end'),
+      ACCESS_RECORD_FUNCTION: ref('AccessRecordLambdaFunction'),
     }),
     events: () =>
       [
@@ -345,7 +346,12 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
       ],
       'api-describe-targets': s.describeTargets,
       // Approvals, denials, cancels and revokes; the winner of an approval starts the activation, a revoke's the end.
-      'api-access-requests': [writeAccessRequests, startAccessRuns(s)],
+      'api-access-requests': [
+        writeAccessRequests,
+        startAccessRuns(s),
+        // What the API decides (pending, denied, cancelled) is published by accessRecord, invoked asynchronously.
+        allow(['lambda:InvokeFunction'], arn('AccessRecordLambdaFunction'), { Sid: 'PublishDecisions' }),
+      ],
     }),
   },
   dbUserPlan: {

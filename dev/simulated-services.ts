@@ -261,15 +261,23 @@ export class SimulatedStepFunctions {
 }
 
 export class SimulatedLambda {
+  /** Asynchronous invocations (InvocationType Event) still running or done, for a test to wait on. */
+  readonly queued: Array<Promise<unknown>> = [];
+
   constructor(private readonly functions: Record<string, LocalFunction>) {}
 
   install(): AwsClientStub<LambdaClient> {
     const m = mockClient(LambdaClient);
-    m.on(InvokeCommand).callsFake(async (i: { FunctionName: string; Payload?: Uint8Array }) => {
+    m.on(InvokeCommand).callsFake(async (i: { FunctionName: string; Payload?: Uint8Array; InvocationType?: string }) => {
       const fn = this.functions[i.FunctionName];
       if (!fn) throw new ResourceNotFoundException({ message: `Function not found: ${i.FunctionName}`, Type: 'User', ...meta });
       const event = JSON.parse(new TextDecoder().decode(i.Payload ?? new Uint8Array())) as never;
       const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+      // An asynchronous invocation is queued: 202 at once, the handler runs after (its failure is Lambda's to retry).
+      if (i.InvocationType === 'Event') {
+        this.queued.push(fn.handler(event).catch((e: Error) => console.error(`${i.FunctionName} (asynchronous) failed: ${e.message}`)));
+        return { StatusCode: 202, ...meta };
+      }
       try {
         return { StatusCode: 200, Payload: encode(await fn.handler(event)), ...meta };
       } catch (e) {

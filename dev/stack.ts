@@ -80,6 +80,7 @@ export const assembleLocalStack = (o: LocalStackOptions): LocalStack => {
     ACCESS_SCHEDULE_GROUP: LOCAL_ACCESS.scheduleGroup,
     SCHEDULER_ROLE_ARN: LOCAL_ACCESS.schedulerRole,
     APPROVER_TOPIC_ARN: LOCAL_ACCESS.approverTopic,
+    ACCESS_RECORD_FUNCTION: 'accessRecord',
   });
   // Scheduler's universal target sfn:startExecution: its Input is the StartExecution request.
   const machineOf = new Map(Object.entries(sfn.arns).map(([name, arn]) => [arn, name]));

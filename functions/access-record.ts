@@ -4,6 +4,11 @@ import { beginEnd, recordEnded, recordEndFailed } from './lib/access/end';
 import { END_REASONS, type EndReason } from './lib/access/lifecycle';
 import { invalid } from './lib/core/errors';
 import { stepHandler } from './lib/core/logger';
+import { notify } from './lib/access/notify';
+import { readRequest } from './lib/access/records';
+
+/** What the API asks to be published (functions/lib/api/access-requests.ts ApiLifecycleEvent). */
+const API_EVENTS = ['pending', 'denied', 'cancelled'] as const;
 import type { ResolvedTarget } from './lib/rds/target';
 
 /** The record steps of the activate and end state machines: every write of the request's lifecycle made by a run. */
@@ -12,7 +17,8 @@ type RecordInput =
   | { step: 'RecordActive'; requestId: string; output: Record<string, unknown> }
   | { step: 'RecordActivationFailed' | 'RecordEndFailed'; requestId: string; error?: { Error?: string; Cause?: string } }
   | { step: 'BeginEnd'; requestId: string; reason?: string }
-  | { step: 'RecordEnded'; requestId: string; database: never; iam: never };
+  | { step: 'RecordEnded'; requestId: string; database: never; iam: never }
+  | { step: 'Notify'; requestId: string; event?: string };
 
 /** What a Catch gives (Error, Cause): the code and its message, for the record and its notification. */
 const errorOf = (e: { Error?: string; Cause?: string } | undefined): { code: string; message: string } => {
@@ -52,7 +58,15 @@ export const handler = stepHandler('AccessRecord', async (input: RecordInput) =>
       return recordEnded(deps, requestId, { database: input.database, iam: input.iam });
     case 'RecordEndFailed':
       return recordEndFailed(deps, requestId, errorOf(input.error));
+    case 'Notify': {
+      // The API's own changes (it carries no EventBridge or SNS client): published from the record as it is now.
+      const event = API_EVENTS.find((e) => e === input.event);
+      if (!event) throw invalid('event', `must be one of ${API_EVENTS.join(', ')}`);
+      const r = await readRequest(deps.store, requestId);
+      await notify(deps.notify, event, r);
+      return { published: event, state: r.state };
+    }
     default:
-      throw invalid('step', 'must be one of BeginActivation, RecordActive, RecordActivationFailed, BeginEnd, RecordEnded, RecordEndFailed');
+      throw invalid('step', 'must be one of BeginActivation, RecordActive, RecordActivationFailed, BeginEnd, RecordEnded, RecordEndFailed, Notify');
   }
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { lambdaDatabasePlanner } from './lib/api/plan-client';
 import { type ApiDeps, handleApiEvent } from './lib/api/routes';
 import type { HttpEvent, HttpResult } from './lib/api/http';
@@ -27,6 +28,16 @@ export const accessRequestsFromEnv = (env: NodeJS.ProcessEnv = process.env): Acc
         requestId: request.requestId,
         target: request.plan.target,
       }),
+    // Published by the lifecycle's function, invoked asynchronously: the api carries no EventBridge or SNS client.
+    onChanged: async (request, event) => {
+      await lambdaClient().send(
+        new InvokeCommand({
+          FunctionName: requiredEnv('ACCESS_RECORD_FUNCTION', env),
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(JSON.stringify({ step: 'Notify', requestId: request.requestId, event })),
+        }),
+      );
+    },
     onEnding: async (request) =>
       startNamedExecution(requiredEnv('END_STATE_MACHINE_ARN', env), endExecutionName(request), {
         requestId: request.requestId,

@@ -49,6 +49,7 @@ const POLICIES = [
 
 let sb: Sandbox;
 let lambda: ReturnType<SimulatedLambda['install']>;
+let lambdas: SimulatedLambda;
 /** CreateDbUser waits for this before it runs (a test holds an activation in the middle). */
 let gate: Promise<void> = Promise.resolve();
 const functions = {
@@ -59,7 +60,8 @@ beforeEach(() => {
   gate = Promise.resolve();
   sb = createSandbox({ pg: testPg(), waitMs: 1, retryMs: 5, approvalPolicies: POLICIES, functions });
   sb.aws.iam.addRole('alice');
-  lambda = new SimulatedLambda(FUNCTIONS).install();
+  lambdas = new SimulatedLambda(FUNCTIONS);
+  lambda = lambdas.install();
 });
 afterEach(() => {
   lambda.restore();
@@ -349,5 +351,33 @@ describe('an access request from asking to its end', () => {
     await expire(second);
     expect((await roleFacts(dbUser)).memberOf).not.toContain('app_write');
     expect(await connectDecision(dbUser)).toBe('implicitDeny');
+  });
+
+  it('what only the API decides is published too: pending, denied and cancelled, on the default bus and to approvers', async () => {
+    const ask = async (requestId: string) =>
+      (
+        await call({
+          routeKey: 'POST /access-requests',
+          caller: ADMIN,
+          body: { requestId, principalArn: roleArn('alice'), dbUser: uniqueName('told'), target: 'orders', dbRoles: ['app_write'], reason: 'INC-5' },
+        })
+      ).body as { requestId: string };
+    const denied = (await ask(uniqueName('acc'))).requestId;
+    const cancelled = (await ask(uniqueName('acc'))).requestId;
+    await call({
+      routeKey: 'POST /access-requests/{requestId}/deny',
+      caller: sessionOf('dba-one'),
+      pathParameters: { requestId: denied },
+      body: { comment: 'not now' },
+    });
+    await call({ routeKey: 'POST /access-requests/{requestId}/cancel', caller: ADMIN, pathParameters: { requestId: cancelled }, body: {} });
+    await Promise.all(lambdas.queued);
+    const of = (id: string) => sb.events.events.filter((e) => e.detail.requestId === id).map((e) => e.detailType);
+    expect(of(denied)).toEqual(['Access Request Pending', 'Access Request Denied']);
+    expect(of(cancelled)).toEqual(['Access Request Pending', 'Access Request Cancelled']);
+    expect(sb.sns.published.filter((m) => m.message.includes(denied)).map((m) => JSON.parse(m.message).event)).toEqual([
+      'Access Request Pending',
+      'Access Request Denied',
+    ]);
   });
 });

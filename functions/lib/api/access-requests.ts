@@ -28,6 +28,8 @@ export interface AccessRequestDeps {
   onApproved: (request: AccessRequest) => Promise<void>;
   /** Called by the write that made a request ENDING (a revoke): starts its end run (the sweeper starts one that was lost). */
   onEnding: (request: AccessRequest) => Promise<void>;
+  /** Called after the write that made a request pending, denied or cancelled: publishes it (the rest are published by the lifecycle's functions). */
+  onChanged?: (request: AccessRequest, event: ApiLifecycleEvent) => Promise<void>;
   /** The caller's IAM Identity Center group ids, for approverGroups; absent: nobody is an approver by group. */
   groupsOf?: (caller: Caller) => Promise<string[]>;
 }
@@ -96,6 +98,23 @@ const approved = async (deps: AccessRequestDeps, r: AccessRequest): Promise<void
   } catch (e) {
     logger.error('access request approved, but starting what follows failed: it stays APPROVED for the sweeper', {
       requestId: r.requestId,
+      error: (e as Error).name,
+      errorMessage: (e as Error).message,
+    });
+  }
+};
+
+/** The changes only the API makes, and so publishes (through the lifecycle's function: access/notify.ts). */
+export type ApiLifecycleEvent = 'pending' | 'denied' | 'cancelled';
+
+/** Publishes a change the API made; a notification that fails is logged, never a failed decision. */
+const changed = async (deps: AccessRequestDeps, r: AccessRequest, event: ApiLifecycleEvent): Promise<void> => {
+  try {
+    await deps.onChanged?.(r, event);
+  } catch (e) {
+    logger.error('access request changed, but publishing it failed', {
+      requestId: r.requestId,
+      event,
       error: (e as Error).name,
       errorMessage: (e as Error).message,
     });
@@ -208,6 +227,7 @@ export const submitAccessRequest = async (
   }
   logger.info('access request stored', { requestId: s.input.requestId, state: created.next.state, policy: s.matched.policy.name, requestedBy: s.caller.arn });
   if (created.approved) await approved(access, created.next);
+  else await changed(access, created.next, 'pending');
   const answer = approvalAnswer(created.next);
   return json(202, answer, { location: answer.location });
 };
@@ -252,6 +272,8 @@ const decideAndWrite = async (d: DecisionDeps, caller: Caller, requestId: string
     if (!w.won) continue;
     logger.info('access request changed', { requestId, from: r.state, to: t.next.state, by: caller.arn });
     if (t.approved) await approved(d.access, t.next);
+    if (t.next.state !== r.state && (t.next.state === 'DENIED' || t.next.state === 'CANCELLED'))
+      await changed(d.access, t.next, t.next.state === 'DENIED' ? 'denied' : 'cancelled');
     return t.next;
   }
   throw new ProvisioningError(
