@@ -1,6 +1,6 @@
 import { sameRoleOrUser } from '../core/arn';
 import { type Config, resolveTargetConfig } from '../core/config';
-import { ProvisioningError } from '../core/errors';
+import { invalid } from '../core/errors';
 import { ddl } from '../postgres/ddl';
 import type { ResolvedTarget } from '../rds/target';
 import type { HeldBefore } from '../workflows/grant-end-plan';
@@ -10,7 +10,7 @@ import { planHashOf } from './plan-hash';
 import { isApprover, policyNamed } from './policies';
 import { createSchedule, type ScheduleDeps } from './schedules';
 import { activationExecutionName } from './start';
-import { otherGrantsOf, type RecordDeps, readRequest, transition } from './records';
+import { bestEffort, grantsThatMayHaveGivenAccess, type RecordDeps, readRequest, transition } from './records';
 
 /** What the activation and end steps share: the store, the clock, and where they report. */
 export interface LifecycleDeps extends RecordDeps {
@@ -43,19 +43,27 @@ export const beginActivation = async (deps: LifecycleDeps, requestId: string, re
     const scheduled = await scheduleActivation(deps, before);
     return { activate: false as const, state: scheduled.state, startAt: before.startAt };
   }
+  // The target comes from the execution's input: only the request's own target is checked against its plan.
+  const target = resolveTargetConfig(deps.config, before.plan.target);
+  if (resolved.identifier !== target.identifier || resolved.kind !== target.kind || resolved.region !== target.region)
+    throw invalid('db', `names ${resolved.kind} ${resolved.identifier}, not target "${target.name}" of access request "${requestId}"`);
   const planHash = planHashOf({ ...before.plan, resourceId: resolved.resourceId });
-  const approvalsVoid = before.required > 0 && countingApprovals(before, deps.config) < before.required;
+  // An auto-approved request has no votes to count again: its policy approved it (and is checked: it must still exist).
+  const autoApproved = before.timeline.some((t) => t.event === 'auto-approved');
+  const approvalsVoid = autoApproved
+    ? policyNamed(deps.config, before.policy)?.autoApprove === undefined
+    : before.required > 0 && countingApprovals(before, deps.config) < before.required;
   const { request } = await transition(deps, requestId, (r) =>
     r.state === 'APPROVED' || r.state === 'SCHEDULED'
       ? { kind: 'start-activation', planHash, ...(approvalsVoid ? { void: 'its approvals no longer count: an approver is no longer one' } : {}) }
       : undefined,
   );
   if (request.state === 'ACTIVATION_FAILED') {
-    await notify(deps.notify, 'activationFailed', request);
+    await bestEffort(() => notify(deps.notify, 'activationFailed', request));
     return { activate: false as const, state: request.state, reason: approvalsVoid ? 'approvals no longer count' : 'plan changed', at: now.toISOString() };
   }
   if (request.state !== 'ACTIVATING') return { activate: false as const, state: request.state };
-  await notify(deps.notify, 'approved', request);
+  await bestEffort(() => notify(deps.notify, 'approved', request));
   return { activate: true as const, state: request.state, onboarding: onboardingOf(request) };
 };
 
@@ -102,9 +110,10 @@ export const heldBeforeOf = (r: AccessRequest, output: OnboardingOutput, others:
  * of the reminder. A revoke that arrived while the grant was being made (endRequested) starts the end at once.
  */
 export const recordActive = async (deps: LifecycleDeps, requestId: string, output: OnboardingOutput) => {
-  const now = deps.now();
   const current = await readRequest(deps.store, requestId);
-  const others = await otherGrantsOf(deps.store, current, now);
+  // Every other grant of the user that may have given what the onboarding found there, live or not (one ended while
+  // this one was being made still explains what was found): none of it counts as the user's own.
+  const others = await grantsThatMayHaveGivenAccess(deps.store, current);
   const { request } = await transition(deps, requestId, (r) =>
     r.state === 'ACTIVATING' ? { kind: 'activated', heldBefore: heldBeforeOf(r, output, others) } : undefined,
   );
@@ -119,7 +128,7 @@ export const recordActive = async (deps: LifecycleDeps, requestId: string, outpu
     executionName: endExecutionName(request),
     input: endInput,
   });
-  await notify(deps.notify, 'activated', request);
+  await bestEffort(() => notify(deps.notify, 'activated', request));
   if (request.endRequested) await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: request.endRequested });
   return { state: request.state, expiresAt: request.expiresAt };
 };
@@ -127,7 +136,7 @@ export const recordActive = async (deps: LifecycleDeps, requestId: string, outpu
 /** RecordActivationFailed: the failure recorded, then the end run (what a half-made grant gave is taken back). */
 export const recordActivationFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
   const { request } = await transition(deps, requestId, (r) => (r.state === 'ACTIVATING' ? { kind: 'activation-failed', error } : undefined));
-  if (request.state === 'ACTIVATION_FAILED') await notify(deps.notify, 'activationFailed', request);
+  if (request.state === 'ACTIVATION_FAILED') await bestEffort(() => notify(deps.notify, 'activationFailed', request));
   await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: 'ACTIVATION_FAILED' });
   return { state: request.state };
 };

@@ -2,7 +2,7 @@ import type { GrantEndProof } from '../postgres/grant-end';
 import type { ConnectCheck } from '../iam/verify';
 import type { LifecycleDeps } from './activation';
 import { type EndState, endStateOf } from './end-target';
-import { transition } from './records';
+import { bestEffort, transition } from './records';
 import type { AccessRequest, EndReason } from './lifecycle';
 import { notify } from './notify';
 import { deleteSchedule } from './schedules';
@@ -36,13 +36,13 @@ export const recordEnded = async (deps: LifecycleDeps, requestId: string, proof:
   const recorded: EndProof = { ...proof, recordedAt: deps.now().toISOString() };
   const { request, written } = await transition(deps, requestId, (r) => (r.state === 'ENDING' ? { kind: 'ended', proof: recorded } : undefined));
   await deleteSchedule(deps.schedules, requestId, 'end');
-  if (written) await notify(deps.notify, 'ended', request);
+  if (written) await bestEffort(() => notify(deps.notify, 'ended', request));
   return { state: request.state, proof: request.proof };
 };
 
 /** RecordEndFailed: END_FAILED with the error (alarmed; the sweeper runs the end again), never a bare failure. */
 export const recordEndFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
   const { request, written } = await transition(deps, requestId, (r) => (r.state === 'ENDING' ? { kind: 'end-failed', error } : undefined));
-  if (written) await notify(deps.notify, 'endFailed', request);
+  if (written) await bestEffort(() => notify(deps.notify, 'endFailed', request));
   return { state: request.state };
 };

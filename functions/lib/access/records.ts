@@ -1,5 +1,6 @@
 import type { Config } from '../core/config';
 import { ProvisioningError } from '../core/errors';
+import { logger } from '../core/logger';
 import { type AccessRequest, type Action, decide, isLive } from './lifecycle';
 import { policyNamed } from './policies';
 import type { AccessRequestStore } from './store';
@@ -38,3 +39,31 @@ export const otherGrantsOf = async (store: AccessRequestStore, r: AccessRequest,
   (await store.list(['ACTIVATING', 'ACTIVE'])).filter(
     (g) => g.requestId !== r.requestId && g.plan.target === r.plan.target && g.plan.dbUser === r.plan.dbUser && isLive(g, now),
   );
+
+/**
+ * The other grants of the same database user that may explain what an onboarding found there: those not ended (being
+ * made, active, ending, or whose end or activation failed), and those whose end kept something for this one (their
+ * proof's keptFor names it: it ended while this one was being made). What they may have given is not the user's own.
+ */
+export const grantsThatMayHaveGivenAccess = async (store: AccessRequestStore, r: AccessRequest): Promise<AccessRequest[]> =>
+  (await store.list(['ACTIVATING', 'ACTIVE', 'ENDING', 'END_FAILED', 'ACTIVATION_FAILED', 'ENDED'])).filter(
+    (g) =>
+      g.requestId !== r.requestId &&
+      g.plan.target === r.plan.target &&
+      g.plan.dbUser === r.plan.dbUser &&
+      (g.state !== 'ENDED' || keptFor(g).includes(r.requestId)),
+  );
+
+const keptFor = (g: AccessRequest): string[] => {
+  const kept = (g.proof as { database?: { keptFor?: unknown } } | undefined)?.database?.keptFor;
+  return Array.isArray(kept) ? kept.filter((k): k is string => typeof k === 'string') : [];
+};
+
+/** A notification after the write that decided it: its failure is logged, never the step's (the write stands). */
+export const bestEffort = async (publish: () => Promise<void>): Promise<void> => {
+  try {
+    await publish();
+  } catch (e) {
+    logger.error('lifecycle event not published', { error: (e as Error).name, errorMessage: (e as Error).message });
+  }
+};
