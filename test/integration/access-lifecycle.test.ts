@@ -299,55 +299,59 @@ describe('an access request from asking to its end', () => {
     expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
   });
 
-  it('an extension is a new request the policy reviews, counted from the end of the grant it extends, capped by maxTotalDuration over the chain; access outlives the first grant', async () => {
-    const dbUser = uniqueName('extended');
-    const first = await approvedGrant(dbUser, ['app_write'], { duration: 'PT4H' });
-    const tooLong = await call({
-      routeKey: 'POST /access-requests/{requestId}/extend',
-      caller: ADMIN,
-      pathParameters: { requestId: first },
-      body: { duration: 'PT3H' },
-    });
-    expect(tooLong.status).toBe(400);
-    expect(tooLong.body).toMatchObject({ error: 'ValidationError' });
-    expect((tooLong.body as { message: string }).message).toMatch(
-      /duration: PT3H is longer than what approval policy "orders-write" leaves this grant: 1h59m|duration: PT3H is longer/,
-    );
-
-    const extended = await call({
-      routeKey: 'POST /access-requests/{requestId}/extend',
-      caller: ADMIN,
-      pathParameters: { requestId: first },
-      body: { duration: 'PT1H' },
-    });
-    expect(extended.status, JSON.stringify(extended.body)).toBe(202);
-    const {
-      requestId: second,
-      planHash,
-      status,
-      approvalsRequired,
-    } = extended.body as { requestId: string; planHash: string; status: string; approvalsRequired: number };
-    expect({ status, approvalsRequired }).toEqual({ status: 'PENDING_APPROVAL', approvalsRequired: 2 });
-    expect(await record(second)).toMatchObject({
-      extendsRequest: first,
-      chainStartedAt: (await record(first)).timeline.find((t) => t.event === 'activated')?.at,
-    });
-    for (const approver of ['dba-one', 'dba-two'])
-      await call({
-        routeKey: 'POST /access-requests/{requestId}/approve',
-        caller: sessionOf(approver),
-        pathParameters: { requestId: second },
-        body: { planHash },
+  it(
+    'an extension is a new request the policy reviews, counted from the end of the grant it extends, ' +
+      'capped by maxTotalDuration over the chain; access outlives the first grant',
+    async () => {
+      const dbUser = uniqueName('extended');
+      const first = await approvedGrant(dbUser, ['app_write'], { duration: 'PT4H' });
+      const tooLong = await call({
+        routeKey: 'POST /access-requests/{requestId}/extend',
+        caller: ADMIN,
+        pathParameters: { requestId: first },
+        body: { duration: 'PT3H' },
       });
-    await settle();
-    expect((await record(second)).state).toBe('ACTIVE');
+      expect(tooLong.status).toBe(400);
+      expect(tooLong.body).toMatchObject({ error: 'ValidationError' });
+      expect((tooLong.body as { message: string }).message).toMatch(
+        /duration: PT3H is longer than what approval policy "orders-write" leaves this grant: 1h59m|duration: PT3H is longer/,
+      );
 
-    await expire(first);
-    expect((await record(first)).state).toBe('ENDED');
-    expect((await roleFacts(dbUser)).memberOf).toContain('app_write');
-    expect(await connectDecision(dbUser)).toBe('allowed');
-    await expire(second);
-    expect((await roleFacts(dbUser)).memberOf).not.toContain('app_write');
-    expect(await connectDecision(dbUser)).toBe('implicitDeny');
-  });
+      const extended = await call({
+        routeKey: 'POST /access-requests/{requestId}/extend',
+        caller: ADMIN,
+        pathParameters: { requestId: first },
+        body: { duration: 'PT1H' },
+      });
+      expect(extended.status, JSON.stringify(extended.body)).toBe(202);
+      const {
+        requestId: second,
+        planHash,
+        status,
+        approvalsRequired,
+      } = extended.body as { requestId: string; planHash: string; status: string; approvalsRequired: number };
+      expect({ status, approvalsRequired }).toEqual({ status: 'PENDING_APPROVAL', approvalsRequired: 2 });
+      expect(await record(second)).toMatchObject({
+        extendsRequest: first,
+        chainStartedAt: (await record(first)).timeline.find((t) => t.event === 'activated')?.at,
+      });
+      for (const approver of ['dba-one', 'dba-two'])
+        await call({
+          routeKey: 'POST /access-requests/{requestId}/approve',
+          caller: sessionOf(approver),
+          pathParameters: { requestId: second },
+          body: { planHash },
+        });
+      await settle();
+      expect((await record(second)).state).toBe('ACTIVE');
+
+      await expire(first);
+      expect((await record(first)).state).toBe('ENDED');
+      expect((await roleFacts(dbUser)).memberOf).toContain('app_write');
+      expect(await connectDecision(dbUser)).toBe('allowed');
+      await expire(second);
+      expect((await roleFacts(dbUser)).memberOf).not.toContain('app_write');
+      expect(await connectDecision(dbUser)).toBe('implicitDeny');
+    },
+  );
 });
