@@ -411,7 +411,8 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
       'idp-events': [
         allow(['states:StartExecution'], MACHINES.map(ref), { Sid: 'StartRequests' }),
         allow(['states:DescribeExecution'], EXECUTIONS, { Sid: 'ReadRequests' }),
-        // A deleted principal's users are found by their records in the database; IAM says only whether a principal of that name exists again, and its unique id.
+        // A deleted principal's users are found by their records in the database; IAM says only whether a principal of
+        // that name exists again, and its unique id.
         allow(['iam:GetRole'], ROLES, { Sid: 'PrincipalExistsNow' }),
         allow(['iam:GetUser'], USERS, { Sid: 'PrincipalExistsNowUser' }),
         // Which database users were created for whom: read-only, through the database function in the VPC.

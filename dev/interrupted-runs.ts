@@ -119,7 +119,8 @@ export const restoreInterrupted = (archiveDir: string, runner: LocalStepFunction
   }
   if (saved?.schema !== SCHEMA || !Array.isArray(saved.runs) || !Array.isArray(saved.executions)) {
     throw new Error(
-      `${file}: expected {"schema": "${SCHEMA}", "runs": [...], "executions": [...]}; it lists the runs the last stop interrupted: remove it to start without them`,
+      `${file}: expected {"schema": "${SCHEMA}", "runs": [...], "executions": [...]}; ` +
+        `it lists the runs the last stop interrupted: remove it to start without them`,
     );
   }
   for (const { startDate, stopDate, ...r } of saved.executions)
@@ -136,13 +137,17 @@ export const describeInterrupted = (
   if ('stopping' in when && when.notKept) {
     // Not saved, so the next start will not know them: the request itself, sent again, is what is left.
     return [
-      `Interrupted: ${runs.length} execution(s) still RUNNING; they could not be kept in ${INTERRUPTED_FILE} (${when.notKept}): after the next npm start, send each request again under a new requestId (every step is idempotent):`,
+      `Interrupted: ${runs.length} execution(s) still RUNNING; they could not be kept ` +
+        `in ${INTERRUPTED_FILE} (${when.notKept}): after the next npm start, ` +
+        `send each request again under a new requestId (every step is idempotent):`,
       ...runs.map((r) => `  ${r.requestId} (${r.workflow}, execution ${r.execution}, reached ${r.stateReached}, ${r.interruptedAt})`),
     ];
   }
   const stopping = 'stopping' in when;
   const head = stopping
-    ? `Interrupted: ${runs.length} execution(s) still RUNNING, kept in ${INTERRUPTED_FILE} in the archive folder (marked ABORTED); after the next npm start (same LOCAL_ARCHIVE_DIR), retry each to finish it (every step is idempotent):`
+    ? `Interrupted: ${runs.length} execution(s) still RUNNING, kept in ${INTERRUPTED_FILE} in the archive ` +
+      `folder (marked ABORTED); after the next npm start (same LOCAL_ARCHIVE_DIR), ` +
+      `retry each to finish it (every step is idempotent):`
     : `Interrupted when local mode last stopped (ABORTED; every step is idempotent, a retry finishes each):`;
   const lines = runs.map((r) => {
     const what = `  ${r.requestId} (${r.workflow}, execution ${r.execution}, reached ${r.stateReached}, ${r.interruptedAt})`;

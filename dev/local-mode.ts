@@ -193,7 +193,9 @@ export const startLocalMode = async (opts: LocalModeOptions): Promise<LocalMode>
       : `${DATABASE_URL} (${describeAttempt({ host: server.host, port: server.port, user: server.masterUser, database: 'postgres' })})`;
     const notices = missingDatabases.map(
       ({ database, targets: names }) =>
-        `database "${database}" (in allowedDatabases of target ${names.map((n) => `"${n}"`).join(', ')}) does not exist on ${where}: requests naming it will fail; create it (CREATE DATABASE ${escapeIdentifier(database)}) or remove it from ${opts.targetsFile}`,
+        `database "${database}" (in allowedDatabases of target ${names.map((n) => `"${n}"`).join(', ')}) ` +
+        `does not exist on ${where}: requests naming it will fail; create it (CREATE ` +
+        `DATABASE ${escapeIdentifier(database)}) or remove it from ${opts.targetsFile}`,
     );
 
     const aws = new SimulatedAws(accountId).install();

@@ -9,5 +9,9 @@ export const SUPPORTED_NODE_MAJOR = 22;
 export const nodeVersionNotice = (version: string = process.version): string | undefined => {
   const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
   if (Number.isInteger(major) && major >= SUPPORTED_NODE_MAJOR) return undefined;
-  return `Note: Node.js ${version} is not supported (end of life); use Node.js ${SUPPORTED_NODE_MAJOR} or later, as Lambda (nodejs22.x) and the dependencies do ("nvm use" reads .nvmrc). Local mode and the tests still run on it.`;
+  return (
+    `Note: Node.js ${version} is not supported (end of life); use Node.js ${SUPPORTED_NODE_MAJOR} or ` +
+    `later, as Lambda (nodejs22.x) and the dependencies do ("nvm use" reads .nvmrc). Local mode and the ` +
+    `tests still run on it.`
+  );
 };

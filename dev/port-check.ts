@@ -22,7 +22,8 @@ export const portError = (e: NodeJS.ErrnoException, port: number, variable = 'PO
     );
   if (e.code === 'EACCES')
     return new Error(
-      `${variable}=${port}: this user may not listen on 127.0.0.1:${port} (ports below 1024 need privileges); set ${variable} to a port from 1024 to 65535, e.g. ${variable}=3000`,
+      `${variable}=${port}: this user may not listen on 127.0.0.1:${port} (ports below 1024 need ` +
+        `privileges); set ${variable} to a port from 1024 to 65535, e.g. ${variable}=3000`,
     );
   return new Error(`${variable}=${port}: cannot listen on 127.0.0.1:${port}: ${e.message}`);
 };

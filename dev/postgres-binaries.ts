@@ -255,7 +255,8 @@ export const postgresBinaries = async (runAs: RunAs | undefined, cacheRoot: stri
   const binaries: PostgresBinaries = { ...binariesIn(copy), copiedFrom: packaged.nativeDir };
   if (!reachableBy(binaries.postgres, runAs)) {
     throw new Error(
-      `the OS user PostgreSQL runs as (uid ${runAs.uid}) cannot reach ${copy} either: a folder above it is closed to that user; set TMPDIR to a folder it can traverse`,
+      `the OS user PostgreSQL runs as (uid ${runAs.uid}) cannot reach ${copy} either: ` +
+        `a folder above it is closed to that user; set TMPDIR to a folder it can traverse`,
     );
   }
   return binaries;

@@ -79,7 +79,8 @@ async function main(): Promise<void> {
       `PostgreSQL: ${local.postgresUrl}`,
       ...(local.postgresBinaries?.copiedFrom
         ? [
-            `PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`,
+            `PostgreSQL binaries: ${local.postgresBinaries.nativeDir} (a private copy: ` +
+              `the OS user "postgres" it runs as cannot reach ${local.postgresBinaries.copiedFrom})`,
           ]
         : []),
       `Targets: ${targets} from ${relative(process.cwd(), targetsFile) || targetsFile}`,

@@ -24,7 +24,9 @@ export const handler = stepHandler('EndInIam', async (input: { requestId: string
   if (check.decision === 'allowed') {
     throw new ProvisioningError(
       'IamNotYetConsistent',
-      `${principal.arn} may still rds-db:connect to ${resourceArn} after its statement was removed (allowed by policy ${check.allowedBy.join(', ') || 'unknown'}): IAM may not show the removal yet, or another policy grants it; the database refuses the login (NOLOGIN) either way`,
+      `${principal.arn} may still rds-db:connect to ${resourceArn} after its statement was removed ` +
+        `(allowed by policy ${check.allowedBy.join(', ') || 'unknown'}): IAM may not show the removal yet, ` +
+        `or another policy grants it; the database refuses the login (NOLOGIN) either way`,
       { details: { allowedBy: check.allowedBy } },
     );
   }

@@ -15,8 +15,9 @@ import type { DatabaseReview } from './lib/postgres/review';
 import { verifiedTarget, verifyOffboardState, verifyOnboardState } from './lib/workflows/step-input';
 
 /**
- * Read-only database work for the API (in the VPC): the database half of dry runs, of the access review and of a request's acceptance (its databases exist). Like
- * the steps it checks what it is given: the target (and so its admin secret) from this function's configuration,
+ * Read-only database work for the API (in the VPC): the database half of dry runs, of the access review and of a
+ * request's acceptance (its databases exist). Like the steps it checks what it is given: the target (and so its admin
+ * secret) from this function's configuration,
  * the endpoint the admin connects to from RDS, the request validated again.
  */
 export const handler = stepHandler(

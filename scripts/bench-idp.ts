@@ -144,13 +144,17 @@ async function main(): Promise<void> {
     console.log(`\n${PEOPLE} people through the identity-provider path (one reconcile, shared permission-set role)`);
     console.log(`  executions started:         ${outcome.executions.length}  (target ${PEOPLE}: ${check(outcome.executions.length === PEOPLE)})`);
     console.log(
-      `  reconcile, here:            ${reconcileS.toFixed(1)} s  (the starts alone at ${STARTS_PER_SECOND}/s: ${(outcome.executions.length / STARTS_PER_SECOND).toFixed(1)} s)`,
+      `  reconcile, here:            ${reconcileS.toFixed(1)} s  (the starts alone ` +
+        `at ${STARTS_PER_SECOND}/s: ${(outcome.executions.length / STARTS_PER_SECOND).toFixed(1)} s)`,
     );
     console.log(
-      `  reconcile, in AWS (est.):   ${awsEstimateS.toFixed(1)} s  (${directoryCalls} directory calls x ${AWS_CALL_MS} ms + the starts; idpEvents timeout ${IDP_TIMEOUT_S} s: ${check(awsEstimateS < IDP_TIMEOUT_S)})`,
+      `  reconcile, in AWS (est.):   ${awsEstimateS.toFixed(1)} s  (${directoryCalls} directory calls ` +
+        `x ${AWS_CALL_MS} ms + the starts; idpEvents timeout ${IDP_TIMEOUT_S} ` +
+        `s: ${check(awsEstimateS < IDP_TIMEOUT_S)})`,
     );
     console.log(
-      `  directory calls:            ${directoryCalls}  (${(directoryCalls / PEOPLE).toFixed(3)} per person; one DescribeUser + one ListGroupMembershipsForMember each would be ${2 * PEOPLE})`,
+      `  directory calls:            ${directoryCalls}  (${(directoryCalls / PEOPLE).toFixed(3)} per ` +
+        `person; one DescribeUser + one ListGroupMembershipsForMember each would be ${2 * PEOPLE})`,
     );
     console.log(`  executions in Step Functions: ${startCalls}  (one StartExecution per person, no DescribeExecution)`);
     console.log(`  all executions ended after: ${allS.toFixed(1)} s  (${(PEOPLE / allS).toFixed(1)} onboardings/s; database-bound, see npm run bench)`);
@@ -160,7 +164,9 @@ async function main(): Promise<void> {
     );
     console.log(`  Lambda invocations per run: ${(invocations / runs.length).toFixed(2)}`);
     console.log(
-      `  cost per person:            $${((reconcileCost + runCost) / PEOPLE).toFixed(6)}  (transitions, Lambda requests, SQS requests, the reconcile's compute at list prices; the steps' own compute not counted)`,
+      `  cost per person:            $${((reconcileCost + runCost) / PEOPLE).toFixed(6)}  (transitions, ` +
+        `Lambda requests, SQS requests, the reconcile's compute at list prices; ` +
+        `the steps' own compute not counted)`,
     );
   } finally {
     storeStub.restore();

@@ -138,7 +138,8 @@ async function main(): Promise<void> {
     console.log(`\none onboarding with users already holding CONNECT on the database (median of 5)`);
     console.log(`  at 0 existing users:        ${atZero.run.toFixed(0)} ms  (of it the CONNECT-state query ${atZero.query.toFixed(1)} ms)`);
     console.log(
-      `  at ${EXISTING} existing users:     ${atFleet.run.toFixed(0)} ms  (of it the CONNECT-state query ${atFleet.query.toFixed(1)} ms; target <= 25 ms, was 3.5 s: ${check(atFleet.query <= 25)})`,
+      `  at ${EXISTING} existing users:     ${atFleet.run.toFixed(0)} ms  (of it the CONNECT-state ` +
+        `query ${atFleet.query.toFixed(1)} ms; target <= 25 ms, was 3.5 s: ${check(atFleet.query <= 25)})`,
     );
     console.log(`  (the rest of the difference is GRANT CONNECT rewriting the database's one ACL array: linear in its size)`);
 
@@ -215,12 +216,15 @@ async function main(): Promise<void> {
     failures = failed.length;
     const errors = [...new Set(failed.map((r) => `${r.error}: ${r.cause}`))].slice(0, 5);
     console.log(
-      `\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots; iam.writesPerSecond ${sb.config.iam.writesPerSecond}, IAM unthrottled: the database is the bound here)`,
+      `\n${TOTAL} onboardings started at once on one target (dbConcurrency ${cap}: the limiter's slots; ` +
+        `iam.writesPerSecond ${sb.config.iam.writesPerSecond}, IAM unthrottled: ` +
+        `the database is the bound here)`,
     );
     const ratio = TOTAL / seconds / limitPerSecond;
     console.log(`  wall time:                  ${seconds.toFixed(1)} s  (${(TOTAL / seconds).toFixed(1)} onboardings/s)`);
     console.log(
-      `  throughput / limit:         ${ratio.toFixed(2)}  (${(TOTAL / seconds).toFixed(1)} / ${limitPerSecond.toFixed(1)} per s; target >= 0.8: ${check(ratio >= 0.8)})`,
+      `  throughput / limit:         ${ratio.toFixed(2)}  (${(TOTAL / seconds).toFixed(1)} ` +
+        `/ ${limitPerSecond.toFixed(1)} per s; target >= 0.8: ${check(ratio >= 0.8)})`,
     );
     console.log(`  failures:                   ${failures}  (target 0: ${check(failures === 0)})${errors.length ? `  ${errors.join(' | ')}` : ''}`);
     console.log(
@@ -235,7 +239,8 @@ async function main(): Promise<void> {
     const queue = sb.runner.queues.get('DbUserCreateQueue')?.stats;
     console.log(`  throttled invocations:      ${throttled}  (target 0: ${check(throttled === 0)})`);
     console.log(
-      `  limiter queue:              peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
+      `  limiter queue:              peak backlog ${queue?.peakBacklog ?? 0}, ` +
+        `peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
     );
     sb.restore();
     failures += await iamThrottled(server);
@@ -277,17 +282,20 @@ const iamThrottled = async (server: Awaited<ReturnType<typeof startLocalPostgres
     const retried = runs.reduce((n, r) => n + r.events.filter((e) => e.type === 'StateRetried').length, 0);
     const queue = sb.runner.queues.get('ConnectAllowQueue')?.stats;
     console.log(
-      `\n${IAM_TOTAL} onboardings of new principals at once, IAM throttled at ${IAM_RATE} mutating calls/s (iam.writesPerSecond ${IAM_RATE}, grantConcurrency 2)`,
+      `\n${IAM_TOTAL} onboardings of new principals at once, IAM throttled at ${IAM_RATE} mutating calls/s ` +
+        `(iam.writesPerSecond ${IAM_RATE}, grantConcurrency 2)`,
     );
     console.log(
-      `  wall time:                  ${seconds.toFixed(1)} s  (the rate's own bound: ${written} writes / ${IAM_RATE} per s = ${bound.toFixed(1)} s; ratio ${(seconds / bound).toFixed(2)})`,
+      `  wall time:                  ${seconds.toFixed(1)} s  (the rate's own bound: ${written} writes ` +
+        `/ ${IAM_RATE} per s = ${bound.toFixed(1)} s; ratio ${(seconds / bound).toFixed(2)})`,
     );
     console.log(`  failures:                   ${failed}  (target 0: ${check(failed === 0)})`);
     console.log(`  compensations:              ${compensated}  (target 0: ${check(compensated === 0)})`);
     console.log(`  throttled IAM calls:        ${sb.aws.iam.stats.throttled}  (target 0: ${check(sb.aws.iam.stats.throttled === 0)})`);
     console.log(`  state retries:              ${retried}`);
     console.log(
-      `  IAM limiter queue:          peak backlog ${queue?.peakBacklog ?? 0}, peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
+      `  IAM limiter queue:          peak backlog ${queue?.peakBacklog ?? 0}, ` +
+        `peak slots busy ${queue?.peakInflight ?? 0}, redeliveries ${queue?.redeliveries ?? 0}`,
     );
     return failed;
   } finally {

@@ -60,7 +60,8 @@ const FLOORS: Array<{ name: string; source: string }> = [
   {
     name: 'two SDK clients',
     source:
-      "import { RDSClient } from '@aws-sdk/client-rds'; import { SFNClient } from '@aws-sdk/client-sfn'; export const handler = async () => [new RDSClient({}), new SFNClient({})];",
+      "import { RDSClient } from '@aws-sdk/client-rds'; import { SFNClient } from '@aws-sdk/client-sfn'; " +
+      'export const handler = async () => [new RDSClient({}), new SFNClient({})];',
   },
   { name: 'pg', source: "import { Client } from 'pg'; export const handler = async () => new Client();" },
   { name: 'zod', source: "import * as z from 'zod'; export const handler = async () => z.object({ a: z.string() });" },
@@ -135,7 +136,8 @@ async function main(): Promise<void> {
     const ok = (b: boolean): string => (b ? 'ok' : 'OVER TARGET');
     console.log(`\ncold start per function (${RUNS} fresh processes each, median; empty handler: ${baseline.toFixed(0)} ms)`);
     console.log(
-      `  ${'function'.padEnd(18)} ${'JavaScript'.padStart(10)}  (limit 1 MB)   ${'init'.padStart(7)}  ${'x empty'.padStart(7)}  (limit ${MAX_INIT_RATIO}x)   maps in zip`,
+      `  ${'function'.padEnd(18)} ${'JavaScript'.padStart(10)}  (limit 1 ` +
+        `MB)   ${'init'.padStart(7)}  ${'x empty'.padStart(7)}  (limit ${MAX_INIT_RATIO}x)   maps in zip`,
     );
     let failures = 0;
     for (const r of rows) {
@@ -143,14 +145,16 @@ async function main(): Promise<void> {
       const good = r.js <= MAX_JS_BYTES && ratio <= MAX_INIT_RATIO && r.maps === 0;
       if (!good) failures++;
       console.log(
-        `  ${r.fn.padEnd(18)} ${`${(r.js / 1024).toFixed(0)} KB`.padStart(10)}  ${ok(r.js <= MAX_JS_BYTES).padEnd(13)} ${`${r.init.toFixed(0)} ms`.padStart(7)}  ${ratio.toFixed(2).padStart(6)}x  ${ok(ratio <= MAX_INIT_RATIO).padEnd(13)} ${r.maps}`,
+        `  ${r.fn.padEnd(18)} ${`${(r.js / 1024).toFixed(0)} KB`.padStart(10)}  ${ok(r.js <= MAX_JS_BYTES).padEnd(13)} ` +
+          `${`${r.init.toFixed(0)} ms`.padStart(7)}  ${ratio.toFixed(2).padStart(6)}x  ${ok(ratio <= MAX_INIT_RATIO).padEnd(13)} ${r.maps}`,
       );
     }
     console.log(`\nfloors: one dependency alone, bundled with the same options (${RUNS} fresh processes each, median)`);
     for (const f of await buildFloors(packageDir, work)) {
       const ratio = initMs(f.file, env) / baseline;
       console.log(
-        `  ${f.name.padEnd(18)} ${`${(f.js / 1024).toFixed(0)} KB`.padStart(10)}  ${''.padEnd(13)} ${''.padStart(7)}  ${ratio.toFixed(2).padStart(6)}x  of the ${MAX_INIT_RATIO}x limit`,
+        `  ${f.name.padEnd(18)} ${`${(f.js / 1024).toFixed(0)} KB`.padStart(10)}  ${''.padEnd(13)} ${''.padStart(7)}  ${ratio.toFixed(2).padStart(6)}x  ` +
+          `of the ${MAX_INIT_RATIO}x limit`,
       );
     }
     console.log(failures === 0 ? 'every function within its targets' : `${failures} function(s) over a target`);

@@ -163,10 +163,14 @@ async function main(): Promise<void> {
     const stories = planStories({ requests: knobs.requests, seed: knobs.seed, windowMs: knobs.windowMs, burst: knobs.burst, targets });
     const totalPosts = stories.reduce((n, s) => n + s.phases.reduce((m, p) => m + p.posts.reduce((k, q) => k + q.copies, 0), 0), 0);
     console.log(
-      `soak: ${totalPosts} requests in ${stories.length} stories over ${knobs.windowMs / 1000} s, seed ${knobs.seed}; targets ${targets.map((t) => t.name).join(', ')}; databases app, ${EXTRA_DATABASE}`,
+      `soak: ${totalPosts} requests in ${stories.length} stories over ${knobs.windowMs / 1000} s, ` +
+        `seed ${knobs.seed}; targets ${targets.map((t) => t.name).join(', ')}; ` +
+        `databases app, ${EXTRA_DATABASE}`,
     );
     console.log(
-      `faults: admin sessions ended every ${knobs.killEveryMs.join('-')} ms, ${knobs.restarts} server restarts, locks held ${SQUATTER} past lock_timeout, IAM throttling ${iamStats ? 'on' : 'OFF (the simulation has no fault knobs yet: branch sim)'}`,
+      `faults: admin sessions ended every ${knobs.killEveryMs.join('-')} ms, ${knobs.restarts} server ` +
+        `restarts, locks held ${SQUATTER} past lock_timeout, IAM ` +
+        `throttling ${iamStats ? 'on' : 'OFF (the simulation has no fault knobs yet: branch sim)'}`,
     );
 
     // ------------------------------------------------------------ the run
@@ -270,7 +274,10 @@ async function main(): Promise<void> {
     const progress = setInterval(() => {
       const running = [...local.runner.executions.values()].filter((r) => r.status === 'RUNNING').length;
       console.log(
-        `[${elapsed()}] sent ${sent}/${totalPosts}, stories done ${storiesDone}/${stories.length}, executions running ${running}; faults: ${faults.sessionsEnded} sessions ended in ${faults.killRounds} rounds, ${faults.restarts.length} restarts, ${faults.locks['table-lock'].held + faults.locks['advisory-key'].held} locks held`,
+        `[${elapsed()}] sent ${sent}/${totalPosts}, stories done ${storiesDone}/${stories.length}, ` +
+          `executions running ${running}; faults: ${faults.sessionsEnded} sessions ended ` +
+          `in ${faults.killRounds} rounds, ${faults.restarts.length} ` +
+          `restarts, ${faults.locks['table-lock'].held + faults.locks['advisory-key'].held} locks held`,
       );
     }, 5_000);
     const all = Promise.all(stories.map(runStory));
@@ -388,7 +395,9 @@ async function main(): Promise<void> {
     line(
       'IAM throttling / ConcurrentModification',
       faults.iam
-        ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification (writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, conflicts ${knobs.iam.conflictRate * 100}%)`
+        ? `${faults.iam.throttled} throttled, ${faults.iam.concurrentModifications} ConcurrentModification ` +
+            `(writes ${knobs.iam.writesPerSecond}/s, reads ${knobs.iam.readsPerSecond}/s, ` +
+            `conflicts ${knobs.iam.conflictRate * 100}%)`
         : 'off (no fault knobs in dev/simulated-aws.ts yet: branch sim)',
     );
     console.log('results');

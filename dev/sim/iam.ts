@@ -5,8 +5,9 @@
  * documents, NoSuchEntity, throttling of writes and reads (one bucket each for the account), eventual consistency of
  * reads (snapshots), paging of every List*, ConcurrentModification, one-off faults.
  * SimulatePrincipalPolicy evaluates the principal's attached managed policies with @cloud-copilot/iam-simulate.
- * NOT modelled: per-API rate limits (one bucket for all writes); permissions boundaries in SimulatePrincipalPolicy; IAM's quotas beyond versions, size and attachments
- * (customer-managed policies per account: 1,500 by default); lag that differs per entity; the SDK's own retries.
+ * NOT modelled: per-API rate limits (one bucket for all writes); permissions boundaries in SimulatePrincipalPolicy;
+ * IAM's quotas beyond versions, size and attachments (customer-managed policies per account: 1,500 by default); lag
+ * that differs per entity; the SDK's own retries.
  */
 import {
   AttachRolePolicyCommand,

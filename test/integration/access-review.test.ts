@@ -186,7 +186,8 @@ describe('GET /grants', () => {
     await scenario();
     const sup = await superClient();
     const creatorGrant = await sup.query(
-      `SELECT m.admin_option, m.inherit_option, m.set_option FROM pg_auth_members m WHERE m.roleid = 'rds_iam_access_managed'::regrole AND m.member = $1::regrole`,
+      `SELECT m.admin_option, m.inherit_option, m.set_option FROM pg_auth_members m WHERE m.roleid = ` +
+        `'rds_iam_access_managed'::regrole AND m.member = $1::regrole`,
       [testPg().masterUser],
     );
     await sup.end();

@@ -201,46 +201,49 @@ describe('POST /access-requests', () => {
     expect(done.body).not.toHaveProperty('hint');
   });
 
-  it('a replay from another session of the same principal, or of an ended request (ExecutionAlreadyExists), answers 200 with the existing request', async () => {
-    const id = ownId('alice', 'REQ-102');
-    const input = {
-      requestId: id,
-      principalArn: roleArn('alice'),
-      dbUser: 'alice',
-      target: 'orders',
-      dbRoles: [],
-      databases: [],
-      requireOwner: roleArn('alice'),
-      requestedBy: sessionOf('alice'),
-    };
-    sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
-    sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(existing(ONBOARD_SM, id, input, { status: 'SUCCEEDED', stopDate: new Date() }));
-    for (const caller of [sessionOf('alice'), `arn:aws:sts::${ACCOUNT}:assumed-role/alice/laptop`]) {
-      const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
-      expect(r.status, caller).toBe(200);
-      expect(r.body).toMatchObject({ requestId: id, status: 'SUCCEEDED', input });
-    }
-    // An administrator replays an administrator's request (ids as given).
-    const adminInput = {
-      requestId: 'REQ-102',
-      principalArn: roleArn('alice'),
-      dbUser: 'alice',
-      target: 'orders',
-      dbRoles: [],
-      databases: [],
-      requestedBy: ADMIN,
-    };
-    sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
-    sfn
-      .on(DescribeExecutionCommand, onboardExecution('REQ-102'))
-      .resolves(existing(ONBOARD_SM, 'REQ-102', adminInput, { status: 'SUCCEEDED', stopDate: new Date() }));
-    const r = await call({
-      routeKey: 'POST /access-requests',
-      caller: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/john`,
-      body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' },
-    });
-    expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-102', input: adminInput } });
-  });
+  it(
+    'a replay from another session of the same principal, or of an ended request ' + '(ExecutionAlreadyExists), answers 200 with the existing request',
+    async () => {
+      const id = ownId('alice', 'REQ-102');
+      const input = {
+        requestId: id,
+        principalArn: roleArn('alice'),
+        dbUser: 'alice',
+        target: 'orders',
+        dbRoles: [],
+        databases: [],
+        requireOwner: roleArn('alice'),
+        requestedBy: sessionOf('alice'),
+      };
+      sfn.on(StartExecutionCommand, { name: id }).rejects(alreadyExists());
+      sfn.on(DescribeExecutionCommand, onboardExecution(id)).resolves(existing(ONBOARD_SM, id, input, { status: 'SUCCEEDED', stopDate: new Date() }));
+      for (const caller of [sessionOf('alice'), `arn:aws:sts::${ACCOUNT}:assumed-role/alice/laptop`]) {
+        const r = await call({ routeKey: 'POST /access-requests', caller, body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' } });
+        expect(r.status, caller).toBe(200);
+        expect(r.body).toMatchObject({ requestId: id, status: 'SUCCEEDED', input });
+      }
+      // An administrator replays an administrator's request (ids as given).
+      const adminInput = {
+        requestId: 'REQ-102',
+        principalArn: roleArn('alice'),
+        dbUser: 'alice',
+        target: 'orders',
+        dbRoles: [],
+        databases: [],
+        requestedBy: ADMIN,
+      };
+      sfn.on(StartExecutionCommand, { name: 'REQ-102' }).rejects(alreadyExists());
+      sfn
+        .on(DescribeExecutionCommand, onboardExecution('REQ-102'))
+        .resolves(existing(ONBOARD_SM, 'REQ-102', adminInput, { status: 'SUCCEEDED', stopDate: new Date() }));
+      const r = await call({
+        routeKey: 'POST /access-requests',
+        caller: `arn:aws:sts::${ACCOUNT}:assumed-role/platform-admin/john`,
+        body: { requestId: 'REQ-102', principalArn: roleArn('alice'), target: 'orders' },
+      });
+      expect(r).toMatchObject({ status: 200, body: { requestId: 'REQ-102', input: adminInput } });
+    },
+  );
 
   it('lists are canonical (sorted, de-duplicated), so a replay with roles in another order is the same request', async () => {
     await call({
@@ -930,35 +933,38 @@ describe("request ids: a self-service caller can neither block nor read another 
     });
   });
 
-  it("an execution in a caller's namespace that someone else started (directly in Step Functions) is answered like GET: 404, neither replayed nor a 409", async () => {
-    const alice = uniqueName('alice');
-    const aliceRole = sb.aws.iam.addRole(alice);
-    const id = uniqueName('X');
-    const name = `${selfServiceNamespace(aliceRole)}${id}`;
-    // Whoever may call states:StartExecution can name an execution anything.
-    await new SFNClient({ region: 'eu-west-1' }).send(
-      new StartExecutionCommand({
-        stateMachineArn: OFFBOARD_SM,
-        name,
-        input: JSON.stringify({ requestId: name, dbUser: alice, target: 'orders', reason: 'secret', requestedBy: ADMIN }),
-      }),
-    );
-    await sb.runner.idle();
-    const same = await call({
-      routeKey: 'POST /revocations',
-      caller: sessionOf(alice),
-      body: { requestId: id, dbUser: alice, target: 'orders', reason: 'secret' },
-    });
-    const different = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders' } });
-    const asOnboarding = await call({
-      routeKey: 'POST /access-requests',
-      caller: sessionOf(alice),
-      body: { requestId: id, principalArn: aliceRole, target: 'orders' },
-    });
-    const read = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: name } });
-    for (const r of [same, different, asOnboarding, read]) expect(r).toEqual({ status: 404, headers: read.headers, body: read.body });
-    expect(read.body.error).toBe('RequestNotFound');
-  });
+  it(
+    "an execution in a caller's namespace that someone else started (directly in Step Functions) is " + 'answered like GET: 404, neither replayed nor a 409',
+    async () => {
+      const alice = uniqueName('alice');
+      const aliceRole = sb.aws.iam.addRole(alice);
+      const id = uniqueName('X');
+      const name = `${selfServiceNamespace(aliceRole)}${id}`;
+      // Whoever may call states:StartExecution can name an execution anything.
+      await new SFNClient({ region: 'eu-west-1' }).send(
+        new StartExecutionCommand({
+          stateMachineArn: OFFBOARD_SM,
+          name,
+          input: JSON.stringify({ requestId: name, dbUser: alice, target: 'orders', reason: 'secret', requestedBy: ADMIN }),
+        }),
+      );
+      await sb.runner.idle();
+      const same = await call({
+        routeKey: 'POST /revocations',
+        caller: sessionOf(alice),
+        body: { requestId: id, dbUser: alice, target: 'orders', reason: 'secret' },
+      });
+      const different = await call({ routeKey: 'POST /revocations', caller: sessionOf(alice), body: { requestId: id, dbUser: alice, target: 'orders' } });
+      const asOnboarding = await call({
+        routeKey: 'POST /access-requests',
+        caller: sessionOf(alice),
+        body: { requestId: id, principalArn: aliceRole, target: 'orders' },
+      });
+      const read = await call({ routeKey: 'GET /requests/{requestId}', caller: sessionOf(alice), pathParameters: { requestId: name } });
+      for (const r of [same, different, asOnboarding, read]) expect(r).toEqual({ status: 404, headers: read.headers, body: read.body });
+      expect(read.body.error).toBe('RequestNotFound');
+    },
+  );
 
   it('ids are checked for their namespace: self- and idp- are reserved, a self-service id leaves room for its prefix', async () => {
     for (const requestId of ['self-0123456789abcdef-T1', 'idp-okta-0a1b2c']) {

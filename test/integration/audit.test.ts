@@ -405,37 +405,41 @@ describe('two runs under one request id (Step Functions forgot the first, or loc
     ]);
   });
 
-  it("an attempt of the earlier run Step Functions still has is not the new run's: GET /requests leaves it out, a retry that would need its name is refused", async () => {
-    const name = uniqueName('Stale');
-    const principalArn = sb.aws.iam.addRole(name);
-    // IAM's attached-policy quota is full: every run and retry fails at AllowConnect.
-    for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] });
-    const requestId = uniqueName('AUD');
-    const body = { requestId, principalArn, target: 'orders' };
-    await send('POST /access-requests', body);
-    expect((await api('POST /requests/{requestId}/retry', ADMIN, { requestId })).status).toBe(202);
-    await sb.runner.idle();
-    await Promise.all(sfn.deliveries);
-    // The first attempt ended first, so Step Functions forgets it first; its retry is still there.
-    sfn.expire('onboard', requestId);
-    await send('POST /access-requests', body);
+  it(
+    "an attempt of the earlier run Step Functions still has is not the new run's: " +
+      'GET /requests leaves it out, a retry that would need its name is refused',
+    async () => {
+      const name = uniqueName('Stale');
+      const principalArn = sb.aws.iam.addRole(name);
+      // IAM's attached-policy quota is full: every run and retry fails at AllowConnect.
+      for (let p = 0; p < 10; p++) sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] });
+      const requestId = uniqueName('AUD');
+      const body = { requestId, principalArn, target: 'orders' };
+      await send('POST /access-requests', body);
+      expect((await api('POST /requests/{requestId}/retry', ADMIN, { requestId })).status).toBe(202);
+      await sb.runner.idle();
+      await Promise.all(sfn.deliveries);
+      // The first attempt ended first, so Step Functions forgets it first; its retry is still there.
+      sfn.expire('onboard', requestId);
+      await send('POST /access-requests', body);
 
-    const now = await api('GET /requests/{requestId}', ADMIN, { requestId });
-    expect(now.body).toMatchObject({ requestId, attempt: 1, status: 'FAILED', attempts: [{ attempt: 1, status: 'FAILED' }] });
-    expect((now.body as { attempts: unknown[] }).attempts).toHaveLength(1);
-    const retry = await api('POST /requests/{requestId}/retry', ADMIN, { requestId });
-    expect(retry.status).toBe(409);
-    expect(retry.body).toMatchObject({ error: 'RequestConflict', details: { requestId, attempt: 2 } });
-    expect(retry.body.message).toContain(`Step Functions still holds execution "${requestId}.2" of an earlier run of this request id`);
-    expect([...sb.runner.executions.keys()].filter((k) => k.startsWith(`onboard/${requestId}`)).sort()).toEqual([
-      `onboard/${requestId}`,
-      `onboard/${requestId}.2`,
-    ]);
-    // Both runs stay in the audit, each with its own attempts.
-    const record = await audit(requestId);
-    expect(record.attempts.map((a) => a.attempt)).toEqual([1]);
-    expect(record.earlierRuns?.map((r) => r.attempts.map((a) => a.attempt))).toEqual([[1, 2]]);
-  });
+      const now = await api('GET /requests/{requestId}', ADMIN, { requestId });
+      expect(now.body).toMatchObject({ requestId, attempt: 1, status: 'FAILED', attempts: [{ attempt: 1, status: 'FAILED' }] });
+      expect((now.body as { attempts: unknown[] }).attempts).toHaveLength(1);
+      const retry = await api('POST /requests/{requestId}/retry', ADMIN, { requestId });
+      expect(retry.status).toBe(409);
+      expect(retry.body).toMatchObject({ error: 'RequestConflict', details: { requestId, attempt: 2 } });
+      expect(retry.body.message).toContain(`Step Functions still holds execution "${requestId}.2" of an earlier run of this request id`);
+      expect([...sb.runner.executions.keys()].filter((k) => k.startsWith(`onboard/${requestId}`)).sort()).toEqual([
+        `onboard/${requestId}`,
+        `onboard/${requestId}.2`,
+      ]);
+      // Both runs stay in the audit, each with its own attempts.
+      const record = await audit(requestId);
+      expect(record.attempts.map((a) => a.attempt)).toEqual([1]);
+      expect(record.earlierRuns?.map((r) => r.attempts.map((a) => a.attempt))).toEqual([[1, 2]]);
+    },
+  );
 
   it('local mode restarted on the same archive folder: the run before the restart stays readable beside the new one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'archive-'));

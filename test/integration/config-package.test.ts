@@ -60,7 +60,9 @@ describe('package time refuses a bad targets file with a short, clear message', 
     [
       'tls "disable", which Lambda refuses',
       JSON.stringify(withOrders({ tls: 'disable' })),
-      'cannot be deployed:\n  - targets.orders.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)',
+      'cannot be deployed:\n  - targets.orders.tls: "disable" is for local mode and tests only; ' +
+        'a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", ' +
+        'the default)',
     ],
     ['no deployment section', JSON.stringify(withoutDeployment()), 'cannot be deployed:\n  - deployment: is required to deploy'],
     [

@@ -97,7 +97,8 @@ describe('database limiter: CreateDbUser waits in a queue for one of dbConcurren
     }
   }, 120_000);
 
-  it('a slot holder that dies (its invocation hangs past the function timeout) frees its slot; its message is delivered again and its onboarding succeeds', async () => {
+  it('a slot holder that dies (its invocation hangs past the function timeout) frees its slot; ' +
+    'its message is delivered again and its onboarding succeeds', async () => {
     const victim = 'limiterDead-0';
     let hung = 0;
     const dbUserCreate: LocalFunction = {

@@ -143,7 +143,8 @@ describe('hostile lock holders (real PostgreSQL, real workflows)', () => {
     expect(await alive(pids)).toEqual([]);
   }, 30_000);
 
-  it("an accomplice holds locks on the leaver's table and view, and on the leaver's role, during RetireDbUser: offboarding still succeeds and keeps the data", async () => {
+  it("an accomplice holds locks on the leaver's table and view, and on the leaver's role, " +
+    'during RetireDbUser: offboarding still succeeds and keeps the data', async () => {
     const { name, principalArn } = await onboardedLeaver('Owner');
     const acc = await accomplice();
     // Granted by the master user, as on RDS: a superuser's grant is one the admin could not revoke.

@@ -241,81 +241,88 @@ describe('identity-provider events', () => {
     for (const e of outcome.executions) expect((await roleFacts(e.dbUser)).exists).toBe(false);
   });
 
-  it('attack: a policy planted with iam:CreatePolicy only, named and described like ours for a throwaway role, cannot offboard the victim by deleting that role', async () => {
-    ordersOnly();
-    const victimRole = uniqueName('Victim');
-    const victimArn = sb.aws.iam.addRole(victimRole);
-    const victim = uniqueName('victim');
-    expect((await onboard(victimArn, victim)).status).toBe('SUCCEEDED');
-    // The attacker: a throwaway role, and a policy under our path listing the victim's database user.
-    const throwaway = uniqueName('Throwaway');
-    const throwawayArn = sb.aws.iam.addRole(throwaway);
-    const plantedName = grantPolicyName(parsePrincipalArn(throwawayArn), 0);
-    const planted = await new IAMClient({}).send(
-      new CreatePolicyCommand({
-        PolicyName: plantedName,
-        Path: POLICY_PATH,
-        PolicyDocument: JSON.stringify(renderPolicy([connectArn(victim)])),
-        Description: `rds-db:connect grants of ${throwawayArn}, managed by rds-iam-access. Do not edit by hand.`,
-      }),
-    );
-    sb.aws.iam.deletePrincipal('role', throwaway);
-    const outcome = await handle(roleDeleted(throwaway));
-    expect(outcome.executions).toEqual([]);
-    expect(await roleFacts(victim)).toMatchObject({ exists: true, canLogin: true });
-    expect(sb.aws.iam.connectGrants('role', victimRole)).toEqual([connectArn(victim)]);
+  it(
+    'attack: a policy planted with iam:CreatePolicy only, named and described like ours for a throwaway ' +
+      'role, cannot offboard the victim by deleting that role',
+    async () => {
+      ordersOnly();
+      const victimRole = uniqueName('Victim');
+      const victimArn = sb.aws.iam.addRole(victimRole);
+      const victim = uniqueName('victim');
+      expect((await onboard(victimArn, victim)).status).toBe('SUCCEEDED');
+      // The attacker: a throwaway role, and a policy under our path listing the victim's database user.
+      const throwaway = uniqueName('Throwaway');
+      const throwawayArn = sb.aws.iam.addRole(throwaway);
+      const plantedName = grantPolicyName(parsePrincipalArn(throwawayArn), 0);
+      const planted = await new IAMClient({}).send(
+        new CreatePolicyCommand({
+          PolicyName: plantedName,
+          Path: POLICY_PATH,
+          PolicyDocument: JSON.stringify(renderPolicy([connectArn(victim)])),
+          Description: `rds-db:connect grants of ${throwawayArn}, managed by rds-iam-access. Do not edit by hand.`,
+        }),
+      );
+      sb.aws.iam.deletePrincipal('role', throwaway);
+      const outcome = await handle(roleDeleted(throwaway));
+      expect(outcome.executions).toEqual([]);
+      expect(await roleFacts(victim)).toMatchObject({ exists: true, canLogin: true });
+      expect(sb.aws.iam.connectGrants('role', victimRole)).toEqual([connectArn(victim)]);
 
-    // The access review shows the planted policy, as not the project's.
-    const target = resolveTargetConfig(deps.config, 'orders');
-    const db = await describeTarget(new RDSClient({ region: 'eu-west-1' }), target);
-    const grants = grantsOnTarget(await listGrantPolicies(new IAMClient({})), db);
-    const review = reviewTarget(target, db, await deps.database.review({ target, db }, [...new Set(grants.map((g) => g.dbUser))]), grants);
-    const flagged = review.grants.find((g) => g.policyArn === planted.Policy?.Arn);
-    expect(flagged).toMatchObject({ dbUser: victim, flags: expect.arrayContaining(['not-project-policy', 'unattached-policy']) });
-    expect(flagged?.principalArn).toBeUndefined();
-    // The victim's own grant is the project's, for the victim.
-    expect(review.grants.find((g) => g.dbUser === victim && g.policyArn !== planted.Policy?.Arn)).toMatchObject({ principalArn: victimArn, flags: [] });
-  });
+      // The access review shows the planted policy, as not the project's.
+      const target = resolveTargetConfig(deps.config, 'orders');
+      const db = await describeTarget(new RDSClient({ region: 'eu-west-1' }), target);
+      const grants = grantsOnTarget(await listGrantPolicies(new IAMClient({})), db);
+      const review = reviewTarget(target, db, await deps.database.review({ target, db }, [...new Set(grants.map((g) => g.dbUser))]), grants);
+      const flagged = review.grants.find((g) => g.policyArn === planted.Policy?.Arn);
+      expect(flagged).toMatchObject({ dbUser: victim, flags: expect.arrayContaining(['not-project-policy', 'unattached-policy']) });
+      expect(flagged?.principalArn).toBeUndefined();
+      // The victim's own grant is the project's, for the victim.
+      expect(review.grants.find((g) => g.dbUser === victim && g.policyArn !== planted.Policy?.Arn)).toMatchObject({ principalArn: victimArn, flags: [] });
+    },
+  );
 
-  it("a role deleted and created again under its name (new RoleId) does not inherit the old database user; deletions offboard each incarnation's own users", async () => {
-    ordersOnly();
-    const role = uniqueName('Reborn');
-    const arn = sb.aws.iam.addRole(role);
-    const firstId = sb.aws.iam.idOf('role', role);
-    const old = uniqueName('old');
-    expect((await onboard(arn, old)).status).toBe('SUCCEEDED');
-    expect(JSON.parse((await roleFacts(old)).comment as string)).toMatchObject({ principal: arn, principalId: firstId });
+  it(
+    'a role deleted and created again under its name (new RoleId) does not inherit the old database ' + "user; deletions offboard each incarnation's own users",
+    async () => {
+      ordersOnly();
+      const role = uniqueName('Reborn');
+      const arn = sb.aws.iam.addRole(role);
+      const firstId = sb.aws.iam.idOf('role', role);
+      const old = uniqueName('old');
+      expect((await onboard(arn, old)).status).toBe('SUCCEEDED');
+      expect(JSON.parse((await roleFacts(old)).comment as string)).toMatchObject({ principal: arn, principalId: firstId });
 
-    // Deleted and created again; the DeleteRole event is late.
-    sb.aws.iam.deletePrincipal('role', role);
-    sb.aws.iam.addRole(role);
-    const secondId = sb.aws.iam.idOf('role', role);
-    expect(secondId).not.toBe(firstId);
-    const before = await roleFacts(old);
-    const takeover = await onboard(arn, old);
-    expect(takeover).toMatchObject({ status: 'FAILED', error: 'PrincipalRecreated' });
-    expect(takeover.cause).toContain('Offboard the old database user first');
-    expect(await roleFacts(old)).toEqual(before);
-    expect(sb.aws.iam.connectGrants('role', role)).toEqual([]);
+      // Deleted and created again; the DeleteRole event is late.
+      sb.aws.iam.deletePrincipal('role', role);
+      sb.aws.iam.addRole(role);
+      const secondId = sb.aws.iam.idOf('role', role);
+      expect(secondId).not.toBe(firstId);
+      const before = await roleFacts(old);
+      const takeover = await onboard(arn, old);
+      expect(takeover).toMatchObject({ status: 'FAILED', error: 'PrincipalRecreated' });
+      expect(takeover.cause).toContain('Offboard the old database user first');
+      expect(await roleFacts(old)).toEqual(before);
+      expect(sb.aws.iam.connectGrants('role', role)).toEqual([]);
 
-    // The new role gets a database user of its own.
-    const fresh = uniqueName('fresh');
-    expect((await onboard(arn, fresh)).status).toBe('SUCCEEDED');
-    expect(JSON.parse((await roleFacts(fresh)).comment as string)).toMatchObject({ principalId: secondId });
+      // The new role gets a database user of its own.
+      const fresh = uniqueName('fresh');
+      expect((await onboard(arn, fresh)).status).toBe('SUCCEEDED');
+      expect(JSON.parse((await roleFacts(fresh)).comment as string)).toMatchObject({ principalId: secondId });
 
-    // The late event of the first deletion: the role of that name now is the new one, whose user stays.
-    const late = await handle(roleDeleted(role));
-    expect(late.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', old]]);
-    expect((await roleFacts(old)).exists).toBe(false);
-    expect(await roleFacts(fresh)).toMatchObject({ exists: true, canLogin: true });
-    expect(sb.aws.iam.connectGrants('role', role)).toEqual([connectArn(fresh)]);
+      // The late event of the first deletion: the role of that name now is the new one, whose user stays.
+      const late = await handle(roleDeleted(role));
+      expect(late.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', old]]);
+      expect((await roleFacts(old)).exists).toBe(false);
+      expect(await roleFacts(fresh)).toMatchObject({ exists: true, canLogin: true });
+      expect(sb.aws.iam.connectGrants('role', role)).toEqual([connectArn(fresh)]);
 
-    // The new role deleted: its own user goes.
-    sb.aws.iam.deletePrincipal('role', role);
-    const gone = await handle(roleDeleted(role));
-    expect(gone.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', fresh]]);
-    expect((await roleFacts(fresh)).exists).toBe(false);
-  });
+      // The new role deleted: its own user goes.
+      sb.aws.iam.deletePrincipal('role', role);
+      const gone = await handle(roleDeleted(role));
+      expect(gone.executions.map((e) => [e.kind, e.dbUser])).toEqual([['offboarding', fresh]]);
+      expect((await roleFacts(fresh)).exists).toBe(false);
+    },
+  );
 
   it('Okta: an add onboards the person (recorded as theirs), a deactivation offboards exactly what was recorded for them', async () => {
     const asOkta = (f: string) => {

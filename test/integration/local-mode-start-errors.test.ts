@@ -60,7 +60,8 @@ describe('PORT in use', () => {
     try {
       await expect(startLocalMode({ targetsFile: EXAMPLE, port: busyPort, waitMs: 10, archiveDir: join(dir, 'archive') })).rejects.toThrow(
         new RegExp(
-          `^PORT=${busyPort}: 127\\.0\\.0\\.1:${busyPort} is already in use \\(another npm start\\?\\); set PORT to a free port, e.g\\. PORT=${busyPort + 1} npm start$`,
+          `^PORT=${busyPort}: 127\\.0\\.0\\.1:${busyPort} is already in use \\(another npm start\\?\\); ` +
+            `set PORT to a free port, e.g\\. PORT=${busyPort + 1} npm start$`,
         ),
       );
     } finally {
@@ -115,7 +116,9 @@ describe('DATABASE_URL errors name the variable and what was tried, never the pa
     const pg = testPg();
     const err = (await start(`postgres://${pg.superUser}:wrong-s3cret@127.0.0.1:${pg.port}/postgres`).catch((e: Error) => e)) as Error;
     expect(err.message).toBe(
-      `DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): password authentication failed: check the user and password`,
+      `DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${pg.port}, ` +
+        `user "${pg.superUser}", database "postgres"): password authentication failed: ` +
+        `check the user and password`,
     );
     expect(err.message).not.toContain('wrong-s3cret');
   });
@@ -123,7 +126,8 @@ describe('DATABASE_URL errors name the variable and what was tried, never the pa
   it('nothing listening: connection refused, with what was tried', async () => {
     const port = await freePort();
     await expect(start(`postgresql://admin:s3cret@127.0.0.1:${port}/postgres`)).rejects.toThrow(
-      `DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${port}, user "admin", database "postgres"): connection refused: is PostgreSQL running and listening there?`,
+      `DATABASE_URL: cannot connect to PostgreSQL (tried host 127.0.0.1, port ${port}, user "admin", ` +
+        `database "postgres"): connection refused: is PostgreSQL running and listening there?`,
     );
   });
 });
@@ -142,7 +146,9 @@ describe('a database the targets allow but the server lacks', () => {
     });
     try {
       expect(local.notices).toEqual([
-        `database "${missing}" (in allowedDatabases of target "ext") does not exist on DATABASE_URL (host 127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): requests naming it will fail; create it (CREATE DATABASE "${missing}") or remove it from ${file}`,
+        `database "${missing}" (in allowedDatabases of target "ext") does not exist on DATABASE_URL (host ` +
+          `127.0.0.1, port ${pg.port}, user "${pg.superUser}", database "postgres"): ` +
+          `requests naming it will fail; create it (CREATE DATABASE "${missing}") or remove it from ${file}`,
       ]);
     } finally {
       await local.stop();

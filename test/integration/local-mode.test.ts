@@ -123,7 +123,8 @@ describe('npm start (local mode)', () => {
     expect(done.output).toMatchObject({ dbUserOutcome: 'created', policyOutcome: 'added' });
 
     const [role] = await sql<{ rolcanlogin: boolean; member_of: string[] }>(
-      `SELECT rolcanlogin, ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of FROM pg_roles r WHERE rolname = 'alice'`,
+      `SELECT rolcanlogin, ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = ` +
+        `m.roleid WHERE m.member = r.oid ORDER BY 1) AS member_of FROM pg_roles r WHERE rolname = 'alice'`,
     );
     expect(role).toEqual({ rolcanlogin: true, member_of: ['app_read', 'rds_iam', 'rds_iam_access_managed'] });
     const [connect] = await sql<{ ok: boolean }>(`SELECT has_database_privilege('alice', 'app', 'CONNECT') AS ok`);

@@ -69,48 +69,52 @@ const start = async (kind: 'onboarding' | 'offboarding', input: Record<string, u
 };
 
 describe('metrics (Powertools EMF) after real runs', () => {
-  it('counts started, succeeded and failed requests by kind, target and error code, with their duration, sessions ended, objects reassigned and grants per principal', async () => {
-    const role = uniqueName('Metered');
-    const principalArn = sb.aws.iam.addRole(role);
-    const on = uniqueName('req');
-    await start('onboarding', { requestId: on, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
-    // Something for offboarding to hand to the successor.
-    const c = await superClient('app');
-    await c.query(`CREATE TABLE "${role}_t" (id int); ALTER TABLE "${role}_t" OWNER TO "${role}"`).finally(() => c.end());
-    const off = uniqueName('req');
-    await start('offboarding', { requestId: off, principalArn, dbUser: role, target: 'orders' });
-    // A target whose IAM authentication may never be turned on: the run fails with IamAuthDisabled.
-    const failed = uniqueName('req');
-    await start('onboarding', { requestId: failed, principalArn: sb.aws.iam.addRole(uniqueName('Frozen')), target: 'frozen' });
+  it(
+    'counts started, succeeded and failed requests by kind, target and error code, with their duration, ' +
+      'sessions ended, objects reassigned and grants per principal',
+    async () => {
+      const role = uniqueName('Metered');
+      const principalArn = sb.aws.iam.addRole(role);
+      const on = uniqueName('req');
+      await start('onboarding', { requestId: on, principalArn, target: 'orders', dbRoles: ['app_read'], databases: ['app'] });
+      // Something for offboarding to hand to the successor.
+      const c = await superClient('app');
+      await c.query(`CREATE TABLE "${role}_t" (id int); ALTER TABLE "${role}_t" OWNER TO "${role}"`).finally(() => c.end());
+      const off = uniqueName('req');
+      await start('offboarding', { requestId: off, principalArn, dbUser: role, target: 'orders' });
+      // A target whose IAM authentication may never be turned on: the run fails with IamAuthDisabled.
+      const failed = uniqueName('req');
+      await start('onboarding', { requestId: failed, principalArn: sb.aws.iam.addRole(uniqueName('Frozen')), target: 'frozen' });
 
-    const all = points();
-    expect(all.length).toBeGreaterThan(0);
-    for (const p of all) {
-      expect(p.namespace).toBe(NAMESPACE);
-      expect(p.dimensions.service).toBe(SERVICE_NAME);
-    }
-    const of = (name: string) => all.filter((p) => p.name === name);
-    expect(of(METRIC.requestsStarted).map((p) => [p.requestId, p.dimensions])).toEqual([
-      [on, { service: SERVICE_NAME, kind: 'onboarding', target: 'orders' }],
-      [off, { service: SERVICE_NAME, kind: 'offboarding', target: 'orders' }],
-      [failed, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen' }],
-    ]);
-    expect(of(METRIC.requestsSucceeded).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([
-      [on, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'orders' }],
-      [off, 1, { service: SERVICE_NAME, kind: 'offboarding', target: 'orders' }],
-    ]);
-    expect(of(METRIC.requestsFailed).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([
-      [failed, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen', errorCode: 'IamAuthDisabled' }],
-    ]);
-    // Not a retryable code: its retries were not what ran out.
-    expect(of(METRIC.retriesExhausted)).toEqual([]);
-    const durations = of(METRIC.requestDuration);
-    expect(durations.map((p) => p.requestId)).toEqual([on, off, failed]);
-    for (const d of durations) expect(d).toMatchObject({ unit: 'Milliseconds', value: expect.any(Number) });
-    expect(of(METRIC.grantsPerPrincipal).map((p) => [p.value, p.dimensions])).toEqual([[1, { service: SERVICE_NAME }]]);
-    expect(of(METRIC.sessionsTerminated).map((p) => [p.value, p.dimensions])).toEqual([[0, { service: SERVICE_NAME, target: 'orders' }]]);
-    expect(of(METRIC.objectsReassigned).map((p) => [p.value, p.dimensions])).toEqual([[1, { service: SERVICE_NAME, target: 'orders' }]]);
-  });
+      const all = points();
+      expect(all.length).toBeGreaterThan(0);
+      for (const p of all) {
+        expect(p.namespace).toBe(NAMESPACE);
+        expect(p.dimensions.service).toBe(SERVICE_NAME);
+      }
+      const of = (name: string) => all.filter((p) => p.name === name);
+      expect(of(METRIC.requestsStarted).map((p) => [p.requestId, p.dimensions])).toEqual([
+        [on, { service: SERVICE_NAME, kind: 'onboarding', target: 'orders' }],
+        [off, { service: SERVICE_NAME, kind: 'offboarding', target: 'orders' }],
+        [failed, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen' }],
+      ]);
+      expect(of(METRIC.requestsSucceeded).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([
+        [on, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'orders' }],
+        [off, 1, { service: SERVICE_NAME, kind: 'offboarding', target: 'orders' }],
+      ]);
+      expect(of(METRIC.requestsFailed).map((p) => [p.requestId, p.value, p.dimensions])).toEqual([
+        [failed, 1, { service: SERVICE_NAME, kind: 'onboarding', target: 'frozen', errorCode: 'IamAuthDisabled' }],
+      ]);
+      // Not a retryable code: its retries were not what ran out.
+      expect(of(METRIC.retriesExhausted)).toEqual([]);
+      const durations = of(METRIC.requestDuration);
+      expect(durations.map((p) => p.requestId)).toEqual([on, off, failed]);
+      for (const d of durations) expect(d).toMatchObject({ unit: 'Milliseconds', value: expect.any(Number) });
+      expect(of(METRIC.grantsPerPrincipal).map((p) => [p.value, p.dimensions])).toEqual([[1, { service: SERVICE_NAME }]]);
+      expect(of(METRIC.sessionsTerminated).map((p) => [p.value, p.dimensions])).toEqual([[0, { service: SERVICE_NAME, target: 'orders' }]]);
+      expect(of(METRIC.objectsReassigned).map((p) => [p.value, p.dimensions])).toEqual([[1, { service: SERVICE_NAME, target: 'orders' }]]);
+    },
+  );
 
   it('writes nothing when POWERTOOLS_METRICS_DISABLED is true (tests and local mode)', async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';

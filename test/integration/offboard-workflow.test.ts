@@ -91,7 +91,8 @@ describe('offboarding workflow (statemachines/offboard.asl.json)', () => {
     ).toEqual({ n: 1, owner: 'data_owner' });
     expect((await sup.query(`SELECT count(*)::int AS n FROM public.${table}`)).rows[0].n).toBe(25);
     const owners = await supApp.query(
-      `SELECT c.relname::text AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`,
+      `SELECT c.relname::text AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner ` +
+        `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 ORDER BY 1`,
       [schema],
     );
     expect(owners.rows).toEqual([
@@ -457,8 +458,10 @@ describe("offboarding a hostile leaver: what it planted never runs with the succ
     expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
     const sup = first.sup;
     const role = await sup.query(
-      `SELECT r.rolcanlogin, ARRAY(SELECT m.member::regrole::text || ':' || m.inherit_option || ':' || m.set_option FROM pg_auth_members m WHERE m.roleid = r.oid) AS members
-         FROM pg_roles r WHERE r.rolname = $1`,
+      `SELECT r.rolcanlogin, ARRAY(SELECT m.member::regrole::text || ':' || m.inherit_option || ':' || ` +
+        `m.set_option FROM pg_auth_members m WHERE m.roleid = r.oid) AS members
+         FROM pg_roles r ` +
+        `WHERE r.rolname = $1`,
       [quarantine],
     );
     // Only the admin's PostgreSQL 16+ creator grant, which lets it grant the role but not act as it.
@@ -476,49 +479,54 @@ describe("offboarding a hostile leaver: what it planted never runs with the succ
     await second.sup.end();
   });
 
-  it("triggers running the leaver's code are disabled, expressions calling it fail closed, a table running another role's code is quarantined with its rows", async () => {
-    const { name, principalArn, mine, eve, sup } = await plant();
-    // Eve (still here after the leaver goes) owns a function the leaver's table calls: she can change it whenever she likes.
-    await sup.query(`CREATE SCHEMA eve_${mine} AUTHORIZATION "${eve}"`);
-    await sup.query(`SET ROLE "${eve}"`);
-    await sup.query(`CREATE FUNCTION eve_${mine}.pick() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
-    await sup.query(`RESET ROLE`);
-    await sup.query(`GRANT USAGE ON SCHEMA eve_${mine} TO PUBLIC`);
-    const leaver = await loginClient(name, 'test-only', 'app');
-    await leaver.query(`CREATE FUNCTION ${mine}.stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.v := current_user; RETURN NEW; END'`);
-    await leaver.query(`CREATE TABLE ${mine}.logged (v text)`);
-    await leaver.query(`CREATE TRIGGER stamp BEFORE INSERT ON ${mine}.logged FOR EACH ROW EXECUTE FUNCTION ${mine}.stamp()`);
-    await leaver.query(`CREATE FUNCTION ${mine}.next_id() RETURNS int LANGUAGE sql AS 'SELECT 42'`);
-    await leaver.query(`CREATE TABLE ${mine}.numbered (id int DEFAULT ${mine}.next_id(), v text)`);
-    await leaver.query(`CREATE TABLE ${mine}.borrowed (x int DEFAULT eve_${mine}.pick())`);
-    await leaver.query(`INSERT INTO ${mine}.borrowed SELECT g FROM generate_series(1, 5) g`);
-    await leaver.end();
+  it(
+    "triggers running the leaver's code are disabled, expressions calling it fail closed, " +
+      "a table running another role's code is quarantined with its rows",
+    async () => {
+      const { name, principalArn, mine, eve, sup } = await plant();
+      // Eve (still here after the leaver goes) owns a function the leaver's table calls: she can change it whenever she likes.
+      await sup.query(`CREATE SCHEMA eve_${mine} AUTHORIZATION "${eve}"`);
+      await sup.query(`SET ROLE "${eve}"`);
+      await sup.query(`CREATE FUNCTION eve_${mine}.pick() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
+      await sup.query(`RESET ROLE`);
+      await sup.query(`GRANT USAGE ON SCHEMA eve_${mine} TO PUBLIC`);
+      const leaver = await loginClient(name, 'test-only', 'app');
+      await leaver.query(`CREATE FUNCTION ${mine}.stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.v := current_user; RETURN NEW; END'`);
+      await leaver.query(`CREATE TABLE ${mine}.logged (v text)`);
+      await leaver.query(`CREATE TRIGGER stamp BEFORE INSERT ON ${mine}.logged FOR EACH ROW EXECUTE FUNCTION ${mine}.stamp()`);
+      await leaver.query(`CREATE FUNCTION ${mine}.next_id() RETURNS int LANGUAGE sql AS 'SELECT 42'`);
+      await leaver.query(`CREATE TABLE ${mine}.numbered (id int DEFAULT ${mine}.next_id(), v text)`);
+      await leaver.query(`CREATE TABLE ${mine}.borrowed (x int DEFAULT eve_${mine}.pick())`);
+      await leaver.query(`INSERT INTO ${mine}.borrowed SELECT g FROM generate_series(1, 5) g`);
+      await leaver.end();
 
-    const exec = await offboard({ dbUser: name, principalArn });
-    expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
-    const decided = (exec.output as { objects?: Array<{ kind: string; name: string; action: string }> }).objects ?? [];
-    const action = (n: string) => decided.find((o) => o.name === n)?.action;
-    expect.soft(action(`stamp on ${mine}.logged`)).toBe('disable');
-    expect.soft(action(`${mine}.logged`)).toBe('successor');
-    expect.soft(action(`${mine}.numbered`)).toBe('successor');
-    expect.soft(action(`${mine}.borrowed`)).toBe('quarantine');
+      const exec = await offboard({ dbUser: name, principalArn });
+      expect(exec.status, `${exec.error}: ${exec.cause}`).toBe('SUCCEEDED');
+      const decided = (exec.output as { objects?: Array<{ kind: string; name: string; action: string }> }).objects ?? [];
+      const action = (n: string) => decided.find((o) => o.name === n)?.action;
+      expect.soft(action(`stamp on ${mine}.logged`)).toBe('disable');
+      expect.soft(action(`${mine}.logged`)).toBe('successor');
+      expect.soft(action(`${mine}.numbered`)).toBe('successor');
+      expect.soft(action(`${mine}.borrowed`)).toBe('quarantine');
 
-    // The successor writing to the tables it received runs none of the leaver's code.
-    await sup.query(`SET ROLE data_owner`);
-    await sup.query(`INSERT INTO ${mine}.logged VALUES ('mine')`);
-    expect.soft((await sup.query(`SELECT v FROM ${mine}.logged`)).rows).toEqual([{ v: 'mine' }]);
-    expect.soft(await attempt(sup, `INSERT INTO ${mine}.numbered (v) VALUES ('x')`)).toEqual({ sqlstate: '42501' });
-    expect(await attempt(sup, `INSERT INTO ${mine}.numbered VALUES (1, 'explicit id')`)).toEqual({ rows: [] });
-    await sup.query(`RESET ROLE`);
-    expect(
-      (
-        await sup.query(
-          `SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM pg_class WHERE oid = '${mine}.borrowed'::regclass`,
-        )
-      ).rows[0],
-    ).toEqual({ o: QUARANTINE_ROLE, n: 5 });
-    await sup.end();
-  });
+      // The successor writing to the tables it received runs none of the leaver's code.
+      await sup.query(`SET ROLE data_owner`);
+      await sup.query(`INSERT INTO ${mine}.logged VALUES ('mine')`);
+      expect.soft((await sup.query(`SELECT v FROM ${mine}.logged`)).rows).toEqual([{ v: 'mine' }]);
+      expect.soft(await attempt(sup, `INSERT INTO ${mine}.numbered (v) VALUES ('x')`)).toEqual({ sqlstate: '42501' });
+      expect(await attempt(sup, `INSERT INTO ${mine}.numbered VALUES (1, 'explicit id')`)).toEqual({ rows: [] });
+      await sup.query(`RESET ROLE`);
+      expect(
+        (
+          await sup.query(
+            `SELECT pg_get_userbyid(relowner)::text AS o, (SELECT count(*)::int FROM ${mine}.borrowed) AS n FROM ` +
+              `pg_class WHERE oid = '${mine}.borrowed'::regclass`,
+          )
+        ).rows[0],
+      ).toEqual({ o: QUARANTINE_ROLE, n: 5 });
+      await sup.end();
+    },
+  );
 
   it('a table using an extension another role installed (citext) keeps its rows with the successor: extension code is trusted', async () => {
     const { name, principalArn, mine, eve, sup } = await plant();
@@ -528,7 +536,10 @@ describe("offboarding a hostile leaver: what it planted never runs with the succ
     await sup.query(`CREATE EXTENSION IF NOT EXISTS citext SCHEMA ext_${mine}`);
     // As on RDS, where the master user (not a superuser) ends up owning what an extension it installs creates.
     await sup.query(
-      `DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT objid::regprocedure FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'citext') AND classid = 'pg_proc'::regclass AND deptype = 'e' LOOP EXECUTE format('ALTER FUNCTION %s OWNER TO %I', f, '${eve}'); END LOOP; END $$`,
+      `DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT objid::regprocedure FROM pg_depend WHERE ` +
+        `refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = ` +
+        `'citext') AND classid = 'pg_proc'::regclass AND deptype = 'e' LOOP EXECUTE format('ALTER FUNCTION ` +
+        `%s OWNER TO %I', f, '${eve}'); END LOOP; END $$`,
     );
     const owner = (
       await sup.query(`SELECT pg_get_userbyid(extowner)::text AS o, extnamespace::regnamespace::text AS s FROM pg_extension WHERE extname = 'citext'`)

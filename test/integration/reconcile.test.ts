@@ -65,7 +65,8 @@ afterEach(async () => {
   const c = await superClient();
   try {
     const { rows } = await c.query<{ name: string }>(
-      `SELECT r.rolname::text AS name FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = 'rds_iam_access_managed' AND r.rolname <> $1`,
+      `SELECT r.rolname::text AS name FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid JOIN ` +
+        `pg_roles g ON g.oid = m.roleid WHERE g.rolname = 'rds_iam_access_managed' AND r.rolname <> $1`,
       [server.masterUser],
     );
     for (const { name } of rows) {

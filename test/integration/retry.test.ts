@@ -112,166 +112,179 @@ describe('retrying through the API runs the real workflow again and finishes the
     expect((await get(r.body.requestId as string)).body.status).toBe('SUCCEEDED');
   };
 
-  it('a failed offboarding (blocked, grant removed, refused at RetireDbUser), fixed and retried: attempt 2 drops the user; GET and the audit show both attempts', async () => {
-    const name = uniqueName('Leaver');
-    const principalArn = sb.aws.iam.addRole(name);
-    await onboarded(principalArn);
-    expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
-    // The leaver owns a view: with unsafeObjects "refuse" the retire step refuses to hand it over, and the run fails.
-    const sup = await superClient('app');
-    const schema = `s_${name.toLowerCase()}`;
-    await sup.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${name}"`);
-    await sup.query(`CREATE VIEW ${schema}.v AS SELECT 1 AS one`);
-    await sup.query(`ALTER VIEW ${schema}.v OWNER TO "${name}"`);
-    await sup.end();
-    stepsConfig({ unsafeObjects: 'refuse' });
+  it(
+    'a failed offboarding (blocked, grant removed, refused at RetireDbUser), fixed and retried: ' +
+      'attempt 2 drops the user; GET and the audit show both attempts',
+    async () => {
+      const name = uniqueName('Leaver');
+      const principalArn = sb.aws.iam.addRole(name);
+      await onboarded(principalArn);
+      expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
+      // The leaver owns a view: with unsafeObjects "refuse" the retire step refuses to hand it over, and the run fails.
+      const sup = await superClient('app');
+      const schema = `s_${name.toLowerCase()}`;
+      await sup.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${name}"`);
+      await sup.query(`CREATE VIEW ${schema}.v AS SELECT 1 AS one`);
+      await sup.query(`ALTER VIEW ${schema}.v OWNER TO "${name}"`);
+      await sup.end();
+      stepsConfig({ unsafeObjects: 'refuse' });
 
-    const requestId = uniqueName('OFF');
-    expect((await call('POST /revocations', { body: { requestId, dbUser: name, target: 'orders', principalArn, reason: 'HR-1' } })).status).toBe(202);
-    await settled();
-    const failed = await get(requestId);
-    expect(failed.body).toMatchObject({ status: 'FAILED', attempt: 1, error: { code: 'ReassignmentRefused' } });
-    // What the failed run left: the user blocked and without its grant, but not dropped.
-    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: false });
-    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
-    // Sending it again is a replay that says how to finish it.
-    const replay = await call('POST /revocations', { body: { requestId, dbUser: name, target: 'orders', principalArn, reason: 'HR-1' } });
-    expect(replay.status).toBe(200);
-    expect(replay.body.hint).toContain(`POST /requests/${requestId}/retry`);
+      const requestId = uniqueName('OFF');
+      expect((await call('POST /revocations', { body: { requestId, dbUser: name, target: 'orders', principalArn, reason: 'HR-1' } })).status).toBe(202);
+      await settled();
+      const failed = await get(requestId);
+      expect(failed.body).toMatchObject({ status: 'FAILED', attempt: 1, error: { code: 'ReassignmentRefused' } });
+      // What the failed run left: the user blocked and without its grant, but not dropped.
+      expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: false });
+      expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+      // Sending it again is a replay that says how to finish it.
+      const replay = await call('POST /revocations', { body: { requestId, dbUser: name, target: 'orders', principalArn, reason: 'HR-1' } });
+      expect(replay.status).toBe(200);
+      expect(replay.body.hint).toContain(`POST /requests/${requestId}/retry`);
 
-    stepsConfig({ unsafeObjects: 'quarantine' });
-    const r = await retry(requestId);
-    expect(r, JSON.stringify(r.body)).toMatchObject({
-      status: 202,
-      body: { requestId, kind: 'offboarding', attempt: 2, status: 'RUNNING', location: `/requests/${requestId}` },
-    });
-    await settled();
-    const run = sb.runner.find('offboard', `${requestId}.2`);
-    expect(run?.status, `${run?.error}: ${run?.cause}`).toBe('SUCCEEDED');
-    // The same request, run again: its input, the attempt number and who retried it.
-    expect(run?.input).toMatchObject({ requestId, dbUser: name, principalArn, reason: 'HR-1', requestedBy: ADMIN, retriedBy: ADMIN, attempt: 2 });
-    expect((await roleFacts(name)).exists).toBe(false);
-    expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
+      stepsConfig({ unsafeObjects: 'quarantine' });
+      const r = await retry(requestId);
+      expect(r, JSON.stringify(r.body)).toMatchObject({
+        status: 202,
+        body: { requestId, kind: 'offboarding', attempt: 2, status: 'RUNNING', location: `/requests/${requestId}` },
+      });
+      await settled();
+      const run = sb.runner.find('offboard', `${requestId}.2`);
+      expect(run?.status, `${run?.error}: ${run?.cause}`).toBe('SUCCEEDED');
+      // The same request, run again: its input, the attempt number and who retried it.
+      expect(run?.input).toMatchObject({ requestId, dbUser: name, principalArn, reason: 'HR-1', requestedBy: ADMIN, retriedBy: ADMIN, attempt: 2 });
+      expect((await roleFacts(name)).exists).toBe(false);
+      expect(sb.aws.iam.connectGrants('role', name)).toEqual([]);
 
-    const done = await get(requestId);
-    expect(done.body).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED' });
-    expect((done.body.attempts as Array<Record<string, unknown>>).map((a) => [a.attempt, a.status])).toEqual([
-      [1, 'FAILED'],
-      [2, 'SUCCEEDED'],
-    ]);
-    expect(done.body).not.toHaveProperty('error');
-    // Nothing left to retry.
-    expect(await retry(requestId)).toMatchObject({ status: 409, body: { error: 'NothingToRetry' } });
+      const done = await get(requestId);
+      expect(done.body).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED' });
+      expect((done.body.attempts as Array<Record<string, unknown>>).map((a) => [a.attempt, a.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'SUCCEEDED'],
+      ]);
+      expect(done.body).not.toHaveProperty('error');
+      // Nothing left to retry.
+      expect(await retry(requestId)).toMatchObject({ status: 409, body: { error: 'NothingToRetry' } });
 
-    // The audit: one request, both attempts and all their steps; each attempt archived under its own key.
-    const record = (await call('GET /audit/{requestId}', { caller: AUDITOR, requestId })).body as unknown as AuditRecord;
-    expect(record).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED', retriedBy: ADMIN, source: 'stepfunctions' });
-    expect(record.attempts.map((a) => [a.attempt, a.status, a.error?.code])).toEqual([
-      [1, 'FAILED', 'ReassignmentRefused'],
-      [2, 'SUCCEEDED', undefined],
-    ]);
-    expect(record.steps.filter((s) => s.name === 'RetireDbUser').map((s) => [s.attempt, s.error?.code])).toEqual([
-      [1, 'ReassignmentRefused'],
-      [2, undefined],
-    ]);
-    for (const key of [requestId, `${requestId}.2`])
+      // The audit: one request, both attempts and all their steps; each attempt archived under its own key.
+      const record = (await call('GET /audit/{requestId}', { caller: AUDITOR, requestId })).body as unknown as AuditRecord;
+      expect(record).toMatchObject({ requestId, kind: 'offboarding', attempt: 2, status: 'SUCCEEDED', retriedBy: ADMIN, source: 'stepfunctions' });
+      expect(record.attempts.map((a) => [a.attempt, a.status, a.error?.code])).toEqual([
+        [1, 'FAILED', 'ReassignmentRefused'],
+        [2, 'SUCCEEDED', undefined],
+      ]);
+      expect(record.steps.filter((s) => s.name === 'RetireDbUser').map((s) => [s.attempt, s.error?.code])).toEqual([
+        [1, 'ReassignmentRefused'],
+        [2, undefined],
+      ]);
+      for (const key of [requestId, `${requestId}.2`])
+        expect(
+          [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/offboarding/${key}/`)),
+          key,
+        ).toHaveLength(1);
+      const listed = (await call('GET /audit', { caller: AUDITOR, query: { dbUser: name } })).body as unknown as AuditPage;
+      expect(listed.items.filter((i) => i.kind === 'offboarding').map((i) => [i.requestId, i.attempt, i.status])).toEqual([
+        [requestId, 1, 'FAILED'],
+        [requestId, 2, 'SUCCEEDED'],
+      ]);
+      // Once Step Functions forgets both runs, the archive tells the same.
+      sfn.expire('offboard', requestId);
+      sfn.expire('offboard', `${requestId}.2`);
+      const archived = (await call('GET /audit/{requestId}', { caller: AUDITOR, requestId })).body as unknown as AuditRecord;
+      expect({ ...archived, source: 'stepfunctions' }).toEqual(record);
+    },
+  );
+
+  it(
+    'a failed onboarding (the grant could not be attached, the new user rolled back), fixed and retried: ' + 'attempt 2 ends with the user and its grant',
+    async () => {
+      const name = uniqueName('Crowded');
+      const principalArn = sb.aws.iam.addRole(name);
+      // IAM's attached-policy quota is full: AllowConnect fails, compensation drops the user it created.
+      const foreign = Array.from({ length: 10 }, (_, p) =>
+        sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }),
+      );
+      const requestId = uniqueName('ON');
+      expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', dbRoles: ['app_read'] } })).status).toBe(202);
+      await settled();
+      expect((await get(requestId)).body).toMatchObject({ status: 'FAILED', error: { code: 'GrantLimitReached' } });
+      expect((await roleFacts(name)).exists).toBe(false);
+
+      await new IAMClient({}).send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: foreign[0] }));
+      expect((await retry(requestId)).status).toBe(202);
+      await settled();
+      const done = await get(requestId);
+      expect(done.body, JSON.stringify(done.body)).toMatchObject({ attempt: 2, status: 'SUCCEEDED' });
+      expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true, memberOf: expect.arrayContaining(['app_read', 'rds_iam']) });
+      expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
+    },
+  );
+
+  it(
+    'retries sent at once start one attempt: one 202, the others 200 with that attempt; ' + 'a resent {attempt} starts nothing; the next retry is attempt 3',
+    async () => {
+      const principalArn = crowded(uniqueName('Burst'));
+      const requestId = uniqueName('ON');
+      // IAM's attached-policy quota is full: every attempt fails at AllowConnect (and compensates), quickly.
+      expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders' } })).status).toBe(202);
+      await settled();
+      const answers = await Promise.all(Array.from({ length: 4 }, () => retry(requestId)));
+      expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 202]);
+      for (const a of answers) expect(a.body.attempt).toBe(2);
+      await settled();
       expect(
-        [...sb.aws.s3.objects.keys()].filter((k) => k.startsWith(`${BUCKET}/executions/offboarding/${key}/`)),
-        key,
-      ).toHaveLength(1);
-    const listed = (await call('GET /audit', { caller: AUDITOR, query: { dbUser: name } })).body as unknown as AuditPage;
-    expect(listed.items.filter((i) => i.kind === 'offboarding').map((i) => [i.requestId, i.attempt, i.status])).toEqual([
-      [requestId, 1, 'FAILED'],
-      [requestId, 2, 'SUCCEEDED'],
-    ]);
-    // Once Step Functions forgets both runs, the archive tells the same.
-    sfn.expire('offboard', requestId);
-    sfn.expire('offboard', `${requestId}.2`);
-    const archived = (await call('GET /audit/{requestId}', { caller: AUDITOR, requestId })).body as unknown as AuditRecord;
-    expect({ ...archived, source: 'stepfunctions' }).toEqual(record);
-  });
+        [...sb.runner.executions.values()]
+          .filter((r) => r.name.startsWith(requestId))
+          .map((r) => r.name)
+          .sort(),
+      ).toEqual([requestId, `${requestId}.2`]);
 
-  it('a failed onboarding (the grant could not be attached, the new user rolled back), fixed and retried: attempt 2 ends with the user and its grant', async () => {
-    const name = uniqueName('Crowded');
-    const principalArn = sb.aws.iam.addRole(name);
-    // IAM's attached-policy quota is full: AllowConnect fails, compensation drops the user it created.
-    const foreign = Array.from({ length: 10 }, (_, p) =>
-      sb.aws.iam.attachForeignPolicy('role', name, `${name}-other-${p}`, { Version: '2012-10-17', Statement: [] }),
-    );
-    const requestId = uniqueName('ON');
-    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders', dbRoles: ['app_read'] } })).status).toBe(202);
-    await settled();
-    expect((await get(requestId)).body).toMatchObject({ status: 'FAILED', error: { code: 'GrantLimitReached' } });
-    expect((await roleFacts(name)).exists).toBe(false);
+      const resent = await retry(requestId, ADMIN, { attempt: 2 });
+      expect(resent).toMatchObject({ status: 200, body: { attempt: 2, status: 'FAILED' } });
+      expect(await retry(requestId, ADMIN, { attempt: 4 })).toMatchObject({ status: 409, body: { error: 'RequestConflict' } });
+      expect(sb.runner.find('onboard', `${requestId}.3`)).toBeUndefined();
+      expect(await retry(requestId, ADMIN, { attempt: 3 })).toMatchObject({ status: 202, body: { attempt: 3 } });
+      await settled();
+      expect((await get(requestId)).body.attempts).toHaveLength(3);
+    },
+  );
 
-    await new IAMClient({}).send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: foreign[0] }));
-    expect((await retry(requestId)).status).toBe(202);
-    await settled();
-    const done = await get(requestId);
-    expect(done.body, JSON.stringify(done.body)).toMatchObject({ attempt: 2, status: 'SUCCEEDED' });
-    expect(await roleFacts(name)).toMatchObject({ exists: true, canLogin: true, memberOf: expect.arrayContaining(['app_read', 'rds_iam']) });
-    expect(sb.aws.iam.connectGrants('role', name)).toHaveLength(1);
-  });
+  it(
+    'self-service: a caller retries its own request; another caller gets 404; ' + "an administrator's request for the caller is not its to retry (403)",
+    async () => {
+      const alice = uniqueName('alice');
+      // Her runs fail (IAM's attached-policy quota is full), so there is something to retry.
+      const aliceRole = crowded(alice);
+      const own = await call('POST /access-requests', { caller: sessionOf(alice), body: { requestId: 'T1', principalArn: aliceRole, target: 'orders' } });
+      expect(own.status).toBe(202);
+      const ownId = own.body.requestId as string;
+      expect(ownId).toBe(`${selfServiceNamespace(aliceRole)}T1`);
+      const byAdmin = uniqueName('ADM');
+      expect((await call('POST /access-requests', { body: { requestId: byAdmin, principalArn: aliceRole, target: 'orders' } })).status).toBe(202);
+      await settled();
 
-  it('retries sent at once start one attempt: one 202, the others 200 with that attempt; a resent {attempt} starts nothing; the next retry is attempt 3', async () => {
-    const principalArn = crowded(uniqueName('Burst'));
-    const requestId = uniqueName('ON');
-    // IAM's attached-policy quota is full: every attempt fails at AllowConnect (and compensates), quickly.
-    expect((await call('POST /access-requests', { body: { requestId, principalArn, target: 'orders' } })).status).toBe(202);
-    await settled();
-    const answers = await Promise.all(Array.from({ length: 4 }, () => retry(requestId)));
-    expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 202]);
-    for (const a of answers) expect(a.body.attempt).toBe(2);
-    await settled();
-    expect(
-      [...sb.runner.executions.values()]
-        .filter((r) => r.name.startsWith(requestId))
-        .map((r) => r.name)
-        .sort(),
-    ).toEqual([requestId, `${requestId}.2`]);
+      const bob = uniqueName('bob');
+      sb.aws.iam.addRole(bob);
+      const foreign = await retry(ownId, sessionOf(bob));
+      const unknown = await retry(`${ownId}X`, sessionOf(bob));
+      expect(foreign).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
+      expect(foreign.body.message).toBe((unknown.body.message as string).replace(`${ownId}X`, ownId));
+      // alice may read the administrator's request (it is for her principal) but not run it again.
+      expect((await get(byAdmin, sessionOf(alice))).status).toBe(200);
+      expect(await retry(byAdmin, sessionOf(alice))).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own request' } } });
 
-    const resent = await retry(requestId, ADMIN, { attempt: 2 });
-    expect(resent).toMatchObject({ status: 200, body: { attempt: 2, status: 'FAILED' } });
-    expect(await retry(requestId, ADMIN, { attempt: 4 })).toMatchObject({ status: 409, body: { error: 'RequestConflict' } });
-    expect(sb.runner.find('onboard', `${requestId}.3`)).toBeUndefined();
-    expect(await retry(requestId, ADMIN, { attempt: 3 })).toMatchObject({ status: 202, body: { attempt: 3 } });
-    await settled();
-    expect((await get(requestId)).body.attempts).toHaveLength(3);
-  });
-
-  it("self-service: a caller retries its own request; another caller gets 404; an administrator's request for the caller is not its to retry (403)", async () => {
-    const alice = uniqueName('alice');
-    // Her runs fail (IAM's attached-policy quota is full), so there is something to retry.
-    const aliceRole = crowded(alice);
-    const own = await call('POST /access-requests', { caller: sessionOf(alice), body: { requestId: 'T1', principalArn: aliceRole, target: 'orders' } });
-    expect(own.status).toBe(202);
-    const ownId = own.body.requestId as string;
-    expect(ownId).toBe(`${selfServiceNamespace(aliceRole)}T1`);
-    const byAdmin = uniqueName('ADM');
-    expect((await call('POST /access-requests', { body: { requestId: byAdmin, principalArn: aliceRole, target: 'orders' } })).status).toBe(202);
-    await settled();
-
-    const bob = uniqueName('bob');
-    sb.aws.iam.addRole(bob);
-    const foreign = await retry(ownId, sessionOf(bob));
-    const unknown = await retry(`${ownId}X`, sessionOf(bob));
-    expect(foreign).toMatchObject({ status: 404, body: { error: 'RequestNotFound' } });
-    expect(foreign.body.message).toBe((unknown.body.message as string).replace(`${ownId}X`, ownId));
-    // alice may read the administrator's request (it is for her principal) but not run it again.
-    expect((await get(byAdmin, sessionOf(alice))).status).toBe(200);
-    expect(await retry(byAdmin, sessionOf(alice))).toMatchObject({ status: 403, body: { error: 'NotAuthorized', details: { reason: 'not own request' } } });
-
-    const mine = await retry(ownId, sessionOf(alice));
-    expect(mine, JSON.stringify(mine.body)).toMatchObject({ status: 202, body: { requestId: ownId, attempt: 2 } });
-    await settled();
-    expect(sb.runner.find('onboard', `${ownId}.2`)?.input).toMatchObject({
-      requireOwner: aliceRole,
-      requestedBy: sessionOf(alice),
-      retriedBy: sessionOf(alice),
-      attempt: 2,
-    });
-    expect([...sb.runner.executions.keys()].filter((k) => k.includes(byAdmin))).toEqual([`onboard/${byAdmin}`]);
-  });
+      const mine = await retry(ownId, sessionOf(alice));
+      expect(mine, JSON.stringify(mine.body)).toMatchObject({ status: 202, body: { requestId: ownId, attempt: 2 } });
+      await settled();
+      expect(sb.runner.find('onboard', `${ownId}.2`)?.input).toMatchObject({
+        requireOwner: aliceRole,
+        requestedBy: sessionOf(alice),
+        retriedBy: sessionOf(alice),
+        attempt: 2,
+      });
+      expect([...sb.runner.executions.keys()].filter((k) => k.includes(byAdmin))).toEqual([`onboard/${byAdmin}`]);
+    },
+  );
 });
 
 describe('what a retry refuses, and what it sends (Step Functions answers mocked at the SDK boundary)', () => {

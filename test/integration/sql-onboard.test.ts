@@ -304,7 +304,8 @@ describe('memberships are granted as the grantor role (PostgreSQL 16+: a GRANT c
     // The grantor logs in as nobody and holds nothing but the right to grant: no member of what it grants.
     expect(await roleFacts(GRANTOR_ROLE)).toMatchObject({ exists: true, canLogin: false });
     const reach = await master.query<{ usage: boolean; set: boolean; admin: boolean }>(
-      `SELECT pg_has_role($1, 'app_read', 'USAGE') AS usage, pg_has_role($1, 'app_read', 'SET') AS set, pg_has_role($1, 'app_read', 'MEMBER WITH ADMIN OPTION') AS admin`,
+      `SELECT pg_has_role($1, 'app_read', 'USAGE') AS usage, pg_has_role($1, 'app_read', 'SET') AS set, ` +
+        `pg_has_role($1, 'app_read', 'MEMBER WITH ADMIN OPTION') AS admin`,
       [GRANTOR_ROLE],
     );
     expect(reach.rows[0]).toEqual({ usage: false, set: false, admin: true });

@@ -769,100 +769,108 @@ describe('deployable stack (osls package --stage citest)', () => {
     },
   );
 
-  it('lets each function be invoked only by the state machines whose tasks use it, dbUserPlan by api, idpEvents and accessReconcile, and event-driven ones by their service', () => {
-    const functionsOf = invokedFunctionsOf;
-    const invokers = new Map<string, Set<string>>();
-    for (const g of grants(template)) {
-      if (g.statement.Effect !== 'Allow' || !actionsOf(g.statement).some((a) => /^lambda:(InvokeFunction|\*)$/i.test(a) || a === '*')) continue;
-      for (const r of asArray(g.statement.Resource)) for (const f of functionsOf(r)) invokers.set(f, new Set([...(invokers.get(f) ?? []), g.role]));
-    }
-    const services = new Map<string, string[]>();
-    for (const [, r] of Object.entries(template.Resources).filter(([, x]) => x.Type === 'AWS::Lambda::Permission')) {
-      const f = getAttArnOf(r.Properties?.FunctionName) ?? JSON.stringify(r.Properties?.FunctionName);
-      services.set(f, sorted([...(services.get(f) ?? []), String(r.Properties?.Principal)]));
-    }
-    const machineRoleUsing = (key: string): string[] =>
-      MACHINES.filter(([machineId]) =>
-        allStates(renderDefinition(props(template, machineId).DefinitionString)).some(
-          ([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key),
-        ),
-      ).map(([machineId]) => getAttArnOf(props(template, machineId).RoleArn) as string);
-    // The service behind each kind of event config/functions.ts gives a function (a queue's mapping needs no permission).
-    const SERVICE_OF_EVENT: Record<string, string> = {
-      httpApi: 'apigateway.amazonaws.com',
-      eventBridge: 'events.amazonaws.com',
-      schedule: 'events.amazonaws.com',
-    };
-    const expectedServices = (key: string): string[] =>
-      sorted(
-        (SPECS[key].events?.(stackParts()) ?? [])
-          .flatMap((e) => (isRecord(e) ? Object.keys(e) : [JSON.stringify(e)]))
-          .map((kind) => SERVICE_OF_EVENT[kind] ?? `(no service known for ${kind})`),
-      );
-    for (const key of functionKeys) {
-      const id = lambdaLogicalId(key);
-      const expectedRoles =
-        key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
-      expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
-      expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices(key));
-    }
-    for (const f of invokers.keys()) expect(f, 'lambda:InvokeFunction on something that is not one of the functions').toMatch(/LambdaFunction$/);
-  });
+  it(
+    'lets each function be invoked only by the state machines whose tasks use it, dbUserPlan by api, ' +
+      'idpEvents and accessReconcile, and event-driven ones by their service',
+    () => {
+      const functionsOf = invokedFunctionsOf;
+      const invokers = new Map<string, Set<string>>();
+      for (const g of grants(template)) {
+        if (g.statement.Effect !== 'Allow' || !actionsOf(g.statement).some((a) => /^lambda:(InvokeFunction|\*)$/i.test(a) || a === '*')) continue;
+        for (const r of asArray(g.statement.Resource)) for (const f of functionsOf(r)) invokers.set(f, new Set([...(invokers.get(f) ?? []), g.role]));
+      }
+      const services = new Map<string, string[]>();
+      for (const [, r] of Object.entries(template.Resources).filter(([, x]) => x.Type === 'AWS::Lambda::Permission')) {
+        const f = getAttArnOf(r.Properties?.FunctionName) ?? JSON.stringify(r.Properties?.FunctionName);
+        services.set(f, sorted([...(services.get(f) ?? []), String(r.Properties?.Principal)]));
+      }
+      const machineRoleUsing = (key: string): string[] =>
+        MACHINES.filter(([machineId]) =>
+          allStates(renderDefinition(props(template, machineId).DefinitionString)).some(
+            ([, st]) => st.Type === 'Task' && logicalIdOfMarker(st.Resource) === lambdaLogicalId(key),
+          ),
+        ).map(([machineId]) => getAttArnOf(props(template, machineId).RoleArn) as string);
+      // The service behind each kind of event config/functions.ts gives a function (a queue's mapping needs no permission).
+      const SERVICE_OF_EVENT: Record<string, string> = {
+        httpApi: 'apigateway.amazonaws.com',
+        eventBridge: 'events.amazonaws.com',
+        schedule: 'events.amazonaws.com',
+      };
+      const expectedServices = (key: string): string[] =>
+        sorted(
+          (SPECS[key].events?.(stackParts()) ?? [])
+            .flatMap((e) => (isRecord(e) ? Object.keys(e) : [JSON.stringify(e)]))
+            .map((kind) => SERVICE_OF_EVENT[kind] ?? `(no service known for ${kind})`),
+        );
+      for (const key of functionKeys) {
+        const id = lambdaLogicalId(key);
+        const expectedRoles =
+          key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
+        expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
+        expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices(key));
+      }
+      for (const f of invokers.keys()) expect(f, 'lambda:InvokeFunction on something that is not one of the functions').toMatch(/LambdaFunction$/);
+    },
+  );
 
-  it("ConnectAllow's attach permission, as IAM evaluates it: never to this stack's roles, only tagged principals (iam.grantablePrincipals), only project policies", async () => {
-    const role = roleOf(template, 'connectAllow');
-    const account = '123456789012';
-    const stackName = 'rds-iam-access-citest';
-    const resolve = (v: unknown): unknown => {
-      if (Array.isArray(v)) return v.map(resolve);
-      if (isSub(v))
-        return resourceText(v)
-          .replace(/\$\{AWS::Partition\}/g, 'aws')
-          .replace(/\$\{AWS::AccountId\}/g, account)
-          .replace(/\$\{AWS::StackName\}/g, stackName);
-      if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
-      return v;
-    };
-    // The statements that can allow or deny an attachment (the others name resources only CloudFormation resolves).
-    const statements = grantsOfRole(template, role)
-      .filter((g) => actionsOf(g.statement).some((a) => IAM_ATTACH_ACTIONS.includes(a)))
-      .map((g) => resolve(g.statement));
-    expect(statements.length).toBeGreaterThan(1);
-    const tag = example.iam.grantablePrincipals.tag;
-    expect(tag, 'config/targets.example.json sets iam.grantablePrincipals.tag').toBeDefined();
-    const attach = async (
-      roleName: string,
-      tags: Record<string, string>,
-      policyArn = `arn:aws:iam::${account}:policy/rds-iam-access/rds-iam-access-role-x-0`,
-    ): Promise<string> => {
-      const result = await runSimulation(
-        {
-          request: {
-            principal: `arn:aws:sts::${account}:assumed-role/${stackName}-ConnectAllowRole-ABC/fn`,
-            action: 'iam:AttachRolePolicy',
-            resource: { resource: `arn:aws:iam::${account}:role/${roleName}`, accountId: account },
-            contextVariables: { 'iam:PolicyARN': policyArn, ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:ResourceTag/${k}`, v])) },
+  it(
+    "ConnectAllow's attach permission, as IAM evaluates it: never to this stack's roles, " +
+      'only tagged principals (iam.grantablePrincipals), only project policies',
+    async () => {
+      const role = roleOf(template, 'connectAllow');
+      const account = '123456789012';
+      const stackName = 'rds-iam-access-citest';
+      const resolve = (v: unknown): unknown => {
+        if (Array.isArray(v)) return v.map(resolve);
+        if (isSub(v))
+          return resourceText(v)
+            .replace(/\$\{AWS::Partition\}/g, 'aws')
+            .replace(/\$\{AWS::AccountId\}/g, account)
+            .replace(/\$\{AWS::StackName\}/g, stackName);
+        if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolve(x)]));
+        return v;
+      };
+      // The statements that can allow or deny an attachment (the others name resources only CloudFormation resolves).
+      const statements = grantsOfRole(template, role)
+        .filter((g) => actionsOf(g.statement).some((a) => IAM_ATTACH_ACTIONS.includes(a)))
+        .map((g) => resolve(g.statement));
+      expect(statements.length).toBeGreaterThan(1);
+      const tag = example.iam.grantablePrincipals.tag;
+      expect(tag, 'config/targets.example.json sets iam.grantablePrincipals.tag').toBeDefined();
+      const attach = async (
+        roleName: string,
+        tags: Record<string, string>,
+        policyArn = `arn:aws:iam::${account}:policy/rds-iam-access/rds-iam-access-role-x-0`,
+      ): Promise<string> => {
+        const result = await runSimulation(
+          {
+            request: {
+              principal: `arn:aws:sts::${account}:assumed-role/${stackName}-ConnectAllowRole-ABC/fn`,
+              action: 'iam:AttachRolePolicy',
+              resource: { resource: `arn:aws:iam::${account}:role/${roleName}`, accountId: account },
+              contextVariables: { 'iam:PolicyARN': policyArn, ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:ResourceTag/${k}`, v])) },
+            },
+            identityPolicies: [{ name: 'connect-allow', policy: { Version: '2012-10-17', Statement: statements } }],
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
           },
-          identityPolicies: [{ name: 'connect-allow', policy: { Version: '2012-10-17', Statement: statements } }],
-          serviceControlPolicies: [],
-          resourceControlPolicies: [],
-        },
-        {},
-      );
-      if (result.resultType === 'error') throw new Error(JSON.stringify(result.errors));
-      return result.overallResult;
-    };
-    const tagged = { [tag!.key]: tag!.value };
-    expect(await attach('teams/app/alice', tagged)).toBe('Allowed');
-    expect(await attach('teams/app/alice', {})).not.toBe('Allowed');
-    expect(await attach('teams/app/alice', { [tag!.key]: 'other' })).not.toBe('Allowed');
-    expect(await attach('teams/app/alice', tagged, `arn:aws:iam::${account}:policy/AdministratorAccess`)).not.toBe('Allowed');
-    expect(await attach('teams/app/alice', tagged, 'arn:aws:iam::aws:policy/AdministratorAccess')).not.toBe('Allowed');
-    // A role of this stack, even tagged (tags are editable by whoever may tag roles), is never a target.
-    for (const own of ['ConnectAllowRole', 'DbUserCreateRole', 'OnboardStateMachineRole', 'ApiRole']) {
-      expect(await attach(`${stackName}-${own}-1A2B3C4D5E6F`, tagged), own).toBe('ExplicitlyDenied');
-    }
-  });
+          {},
+        );
+        if (result.resultType === 'error') throw new Error(JSON.stringify(result.errors));
+        return result.overallResult;
+      };
+      const tagged = { [tag!.key]: tag!.value };
+      expect(await attach('teams/app/alice', tagged)).toBe('Allowed');
+      expect(await attach('teams/app/alice', {})).not.toBe('Allowed');
+      expect(await attach('teams/app/alice', { [tag!.key]: 'other' })).not.toBe('Allowed');
+      expect(await attach('teams/app/alice', tagged, `arn:aws:iam::${account}:policy/AdministratorAccess`)).not.toBe('Allowed');
+      expect(await attach('teams/app/alice', tagged, 'arn:aws:iam::aws:policy/AdministratorAccess')).not.toBe('Allowed');
+      // A role of this stack, even tagged (tags are editable by whoever may tag roles), is never a target.
+      for (const own of ['ConnectAllowRole', 'DbUserCreateRole', 'OnboardStateMachineRole', 'ApiRole']) {
+        expect(await attach(`${stackName}-${own}-1A2B3C4D5E6F`, tagged), own).toBe('ExplicitlyDenied');
+      }
+    },
+  );
 
   describe('HTTP API', () => {
     const EXPECTED_ROUTES = [
@@ -927,55 +935,59 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(vars.DB_PLAN_FUNCTION).toEqual({ Ref: lambdaLogicalId('dbUserPlan') });
     });
 
-    it("lets the api role start executions of this stack's four state machines only, describe only the onboarding's and offboarding's, and invoke only dbUserPlan", () => {
-      const role = roleOf(template, 'api');
-      const start = statementsWith(template, role, 'states:StartExecution');
-      expect(start.length).toBeGreaterThan(0);
-      expect(sorted(start.flatMap(resourcesOf))).toEqual(
-        sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', ...ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)))]),
-      );
-      const describe = statementsWith(template, role, 'states:DescribeExecution');
-      expect(describe.length).toBeGreaterThan(0);
-      expect(sorted(describe.flatMap(resourcesOf))).toEqual([
-        'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OffboardStateMachine.Name}:*',
-        'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
-      ]);
-      for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
-      // No other role may start executions: requests come through the API or from identity-provider events; requests
-      // under approval policies are activated and ended by their steps, their schedules and the sweeper, and the
-      // activation runs the request's onboarding.
-      const starters = grants(template).filter(
-        (g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'),
-      );
-      expect(sorted(starters.map((g) => g.role))).toEqual(
-        sorted([
-          role,
-          roleOf(template, 'idpEvents'),
-          roleOf(template, 'accessRecord'),
-          roleOf(template, 'accessSweep'),
-          'AccessSchedulerRole',
-          getAttArnOf(props(template, 'ActivateStateMachine').RoleArn) as string,
-        ]),
-      );
-      const byName = ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)));
-      for (const key of ['accessRecord', 'accessSweep'])
-        expect(sorted(statementsWith(template, roleOf(template, key), 'states:StartExecution').flatMap(resourcesOf)), key).toEqual(sorted(byName));
-      const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
-      expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
-      // The API never writes IAM, RDS, the database, the archive or the locks: its only write is an access request's
-      // (conditional) update in the access-request table.
-      const writes = grantsOfRole(template, role)
-        .flatMap((g) => actionsOf(g.statement))
-        .filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^secretsmanager:|^rds-db:/i.test(a));
-      expect(writes).toEqual([]);
-      const tables = grantsOfRole(template, role).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^dynamodb:/i.test(a)));
-      expect(tables.map((g) => [sorted(actionsOf(g.statement)), sorted(resourcesOf(g.statement))])).toEqual([
-        [
-          ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-          ['${AccessRequestsTable.Arn}', '${AccessRequestsTable.Arn}/index/*'],
-        ],
-      ]);
-    });
+    it(
+      "lets the api role start executions of this stack's four state machines only, " +
+        "describe only the onboarding's and offboarding's, and invoke only dbUserPlan",
+      () => {
+        const role = roleOf(template, 'api');
+        const start = statementsWith(template, role, 'states:StartExecution');
+        expect(start.length).toBeGreaterThan(0);
+        expect(sorted(start.flatMap(resourcesOf))).toEqual(
+          sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', ...ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)))]),
+        );
+        const describe = statementsWith(template, role, 'states:DescribeExecution');
+        expect(describe.length).toBeGreaterThan(0);
+        expect(sorted(describe.flatMap(resourcesOf))).toEqual([
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OffboardStateMachine.Name}:*',
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OnboardStateMachine.Name}:*',
+        ]);
+        for (const id of ['OnboardStateMachine', 'OffboardStateMachine']) expect(template.Resources[id]?.Type).toBe('AWS::StepFunctions::StateMachine');
+        // No other role may start executions: requests come through the API or from identity-provider events; requests
+        // under approval policies are activated and ended by their steps, their schedules and the sweeper, and the
+        // activation runs the request's onboarding.
+        const starters = grants(template).filter(
+          (g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase() === 'states:startexecution'),
+        );
+        expect(sorted(starters.map((g) => g.role))).toEqual(
+          sorted([
+            role,
+            roleOf(template, 'idpEvents'),
+            roleOf(template, 'accessRecord'),
+            roleOf(template, 'accessSweep'),
+            'AccessSchedulerRole',
+            getAttArnOf(props(template, 'ActivateStateMachine').RoleArn) as string,
+          ]),
+        );
+        const byName = ACCESS_MACHINES.map((id) => resourceText(machineArnByName(id)));
+        for (const key of ['accessRecord', 'accessSweep'])
+          expect(sorted(statementsWith(template, roleOf(template, key), 'states:StartExecution').flatMap(resourcesOf)), key).toEqual(sorted(byName));
+        const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
+        expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
+        // The API never writes IAM, RDS, the database, the archive or the locks: its only write is an access request's
+        // (conditional) update in the access-request table.
+        const writes = grantsOfRole(template, role)
+          .flatMap((g) => actionsOf(g.statement))
+          .filter((a) => /^(iam|rds|s3):(Create|Delete|Put|Attach|Detach|Modify|Tag)|^secretsmanager:|^rds-db:/i.test(a));
+        expect(writes).toEqual([]);
+        const tables = grantsOfRole(template, role).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^dynamodb:/i.test(a)));
+        expect(tables.map((g) => [sorted(actionsOf(g.statement)), sorted(resourcesOf(g.statement))])).toEqual([
+          [
+            ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+            ['${AccessRequestsTable.Arn}', '${AccessRequestsTable.Arn}/index/*'],
+          ],
+        ]);
+      },
+    );
   });
 
   it('lets the steps that lease a database user ask Step Functions about executions of the onboarding and offboarding only', () => {
@@ -1210,7 +1222,10 @@ describe('deployable stack (osls package --stage citest)', () => {
           process.execPath,
           [
             '-e',
-            "require('tsx/cjs'); const s = require('./config/stack.js')(); process.stdout.write(JSON.stringify({ alarmEmail: s.alarmEmail, reconcileSchedule: s.reconcileSchedule, reconcileEnabled: s.reconcileEnabled, reconcilePolicies: s.reconcilePolicies }))",
+            "require('tsx/cjs'); const s = require('./config/stack.js')(); " +
+              'process.stdout.write(JSON.stringify({ alarmEmail: s.alarmEmail, reconcileSchedule: ' +
+              's.reconcileSchedule, reconcileEnabled: s.reconcileEnabled, reconcilePolicies: ' +
+              's.reconcilePolicies }))',
           ],
           {
             cwd: ROOT,
@@ -1230,54 +1245,58 @@ describe('deployable stack (osls package --stage citest)', () => {
       throw new Error(`condition not understood here: ${JSON.stringify(c)}`);
     };
 
-    it('has one SNS topic for alarms and one for approvers, each published to only by its functions, and subscribes operations.alarmEmail only when it is set', () => {
-      expect(
-        sorted(
+    it(
+      'has one SNS topic for alarms and one for approvers, each published to only by its functions, ' +
+        'and subscribes operations.alarmEmail only when it is set',
+      () => {
+        expect(
+          sorted(
+            Object.entries(template.Resources)
+              .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+              .map(([id]) => id),
+          ),
+        ).toEqual(['AlarmTopic', 'ApproverTopic']);
+        // Who may publish where: the reconcile to the alarm topic (the alarms publish as CloudWatch), the lifecycle's
+        // steps and sweeper to the approvers'. No other SNS action, no topic policy that would let anyone else in.
+        const sns = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
+        expect(sorted(sns.map((g) => JSON.stringify([g.role, actionsOf(g.statement), g.statement.Resource])))).toEqual(
+          sorted(
+            [
+              [roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }],
+              [roleOf(template, 'accessRecord'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
+              [roleOf(template, 'accessSweep'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
+            ].map((x) => JSON.stringify(x)),
+          ),
+        );
+        expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::SNS::TopicPolicy')).toEqual([]);
+        for (const key of ['accessRecord', 'accessSweep'])
+          expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.APPROVER_TOPIC_ARN, key).toEqual({
+            Ref: 'ApproverTopic',
+          });
+        // Unencrypted like the alarm topic: its messages name requests, users and targets, never a secret.
+        expect(props(template, 'ApproverTopic').KmsMasterKeyId).toBeUndefined();
+        expect(props(template, 'AlarmTopic').KmsMasterKeyId).toBeUndefined();
+        // The only subscription the stack makes is the alarm e-mail's: none to the approvers' topic.
+        expect(
           Object.entries(template.Resources)
-            .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+            .filter(([, r]) => r.Type === 'AWS::SNS::Subscription')
             .map(([id]) => id),
-        ),
-      ).toEqual(['AlarmTopic', 'ApproverTopic']);
-      // Who may publish where: the reconcile to the alarm topic (the alarms publish as CloudWatch), the lifecycle's
-      // steps and sweeper to the approvers'. No other SNS action, no topic policy that would let anyone else in.
-      const sns = grants(template).filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => /^sns:/i.test(a)));
-      expect(sorted(sns.map((g) => JSON.stringify([g.role, actionsOf(g.statement), g.statement.Resource])))).toEqual(
-        sorted(
-          [
-            [roleOf(template, 'accessReconcile'), ['sns:Publish'], { Ref: 'AlarmTopic' }],
-            [roleOf(template, 'accessRecord'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
-            [roleOf(template, 'accessSweep'), ['sns:Publish'], { Ref: 'ApproverTopic' }],
-          ].map((x) => JSON.stringify(x)),
-        ),
-      );
-      expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::SNS::TopicPolicy')).toEqual([]);
-      for (const key of ['accessRecord', 'accessSweep'])
-        expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.APPROVER_TOPIC_ARN, key).toEqual({
-          Ref: 'ApproverTopic',
-        });
-      // Unencrypted like the alarm topic: its messages name requests, users and targets, never a secret.
-      expect(props(template, 'ApproverTopic').KmsMasterKeyId).toBeUndefined();
-      expect(props(template, 'AlarmTopic').KmsMasterKeyId).toBeUndefined();
-      // The only subscription the stack makes is the alarm e-mail's: none to the approvers' topic.
-      expect(
-        Object.entries(template.Resources)
-          .filter(([, r]) => r.Type === 'AWS::SNS::Subscription')
-          .map(([id]) => id),
-      ).toEqual(['AlarmEmailSubscription']);
-      const sub = template.Resources.AlarmEmailSubscription as CfnResource & { Condition?: string };
-      expect(sub.Type).toBe('AWS::SNS::Subscription');
-      expect(sub.Properties).toMatchObject({ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' });
-      const conditions = (template as unknown as { Conditions: Record<string, unknown> }).Conditions;
-      expect(sub.Condition).toBe('HasAlarmEmail');
-      // The example configures no address: the condition is false and no subscription is created.
-      expect(example.operations.alarmEmail).toBeUndefined();
-      expect(evaluate(conditions.HasAlarmEmail)).toBe(false);
-      // With an address, serverless.yml gets it as the endpoint and the condition's operand.
-      const configured = stackWith({ alarmEmail: 'platform-team@example.com' });
-      expect(configured.code, configured.err).toBe(0);
-      expect(JSON.parse(configured.out).alarmEmail).toBe('platform-team@example.com');
-      expect(sub.Properties?.Endpoint).toBe('');
-    });
+        ).toEqual(['AlarmEmailSubscription']);
+        const sub = template.Resources.AlarmEmailSubscription as CfnResource & { Condition?: string };
+        expect(sub.Type).toBe('AWS::SNS::Subscription');
+        expect(sub.Properties).toMatchObject({ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' });
+        const conditions = (template as unknown as { Conditions: Record<string, unknown> }).Conditions;
+        expect(sub.Condition).toBe('HasAlarmEmail');
+        // The example configures no address: the condition is false and no subscription is created.
+        expect(example.operations.alarmEmail).toBeUndefined();
+        expect(evaluate(conditions.HasAlarmEmail)).toBe(false);
+        // With an address, serverless.yml gets it as the endpoint and the condition's operand.
+        const configured = stackWith({ alarmEmail: 'platform-team@example.com' });
+        expect(configured.code, configured.err).toBe(0);
+        expect(JSON.parse(configured.out).alarmEmail).toBe('platform-team@example.com');
+        expect(sub.Properties?.Endpoint).toBe('');
+      },
+    );
 
     it('refuses a malformed alarm e-mail, schedule or repair setting at package time, naming the field', () => {
       for (const [operations, field] of [
@@ -1516,17 +1535,21 @@ describe('deployable stack (osls package --stage citest)', () => {
       expect(JSON.stringify(props(template, 'IdpEventsDeadLetterQueuePolicy'))).toContain('events.amazonaws.com');
     });
 
-    it("lets idpEvents read only the configured identity store, and start only this stack's executions (a removed person's access requests: their end, never an activation)", () => {
-      const role = roleOf(template, 'idpEvents');
-      const store = statementsWith(template, role, 'identitystore:DescribeUser').flatMap(resourcesOf);
-      expect(store).toContain(`arn:aws:identitystore::123456789012:identitystore/${example.idp?.identityStoreId}`);
-      expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual(
-        sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', resourceText(machineArnByName('EndStateMachine'))]),
-      );
-      const vars = (props(template, lambdaLogicalId('idpEvents')).Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(vars.END_STATE_MACHINE_ARN).toEqual(machineArnByName('EndStateMachine'));
-      expect(vars.ACCESS_REQUESTS_TABLE).toEqual({ Ref: 'AccessRequestsTable' });
-    });
+    it(
+      "lets idpEvents read only the configured identity store, and start only this stack's executions (a " +
+        "removed person's access requests: their end, never an activation)",
+      () => {
+        const role = roleOf(template, 'idpEvents');
+        const store = statementsWith(template, role, 'identitystore:DescribeUser').flatMap(resourcesOf);
+        expect(store).toContain(`arn:aws:identitystore::123456789012:identitystore/${example.idp?.identityStoreId}`);
+        expect(sorted(statementsWith(template, role, 'states:StartExecution').flatMap(resourcesOf))).toEqual(
+          sorted(['${OffboardStateMachine}', '${OnboardStateMachine}', resourceText(machineArnByName('EndStateMachine'))]),
+        );
+        const vars = (props(template, lambdaLogicalId('idpEvents')).Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(vars.END_STATE_MACHINE_ARN).toEqual(machineArnByName('EndStateMachine'));
+        expect(vars.ACCESS_REQUESTS_TABLE).toEqual({ Ref: 'AccessRequestsTable' });
+      },
+    );
   });
 
   it('stores grant locks in an on-demand, encrypted DynamoDB table keyed by pk (S)', () => {
@@ -1547,52 +1570,60 @@ describe('deployable stack (osls package --stage citest)', () => {
         .filter((g) => g.statement.Effect === 'Allow' && actionsOf(g.statement).some((a) => a.toLowerCase().startsWith(`${service}:`)))
         .map((g) => [g.role, sorted(actionsOf(g.statement)), sorted(resourcesOf(g.statement))]);
 
-    it('stores the requests in an on-demand, retained DynamoDB table, KMS-encrypted with the stack key, with point-in-time recovery, keyed by pk with the by-state index', () => {
-      const table = template.Resources.AccessRequestsTable as CfnResource & { DeletionPolicy?: string; UpdateReplacePolicy?: string };
-      expect(table?.Type).toBe('AWS::DynamoDB::Table');
-      expect(table.DeletionPolicy).toBe('Retain');
-      expect(table.UpdateReplacePolicy).toBe('Retain');
-      const p = table.Properties ?? {};
-      expect(p.BillingMode).toBe('PAY_PER_REQUEST');
-      expect(p.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': ['EncryptionKey', 'Arn'] } });
-      expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-      expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
-      expect(p.AttributeDefinitions).toEqual([
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'state', AttributeType: 'S' },
-        { AttributeName: 'createdAt', AttributeType: 'S' },
-      ]);
-      expect(p.GlobalSecondaryIndexes).toEqual([
-        {
-          IndexName: 'by-state',
-          KeySchema: [
-            { AttributeName: 'state', KeyType: 'HASH' },
-            { AttributeName: 'createdAt', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ]);
-      expect(p.TableName, 'CloudFormation names it (rds-iam-access-STAGE-AccessRequestsTable-*: the deployer policy covers it)').toBeUndefined();
-    });
+    it(
+      'stores the requests in an on-demand, retained DynamoDB table, KMS-encrypted with the stack key, ' +
+        'with point-in-time recovery, keyed by pk with the by-state index',
+      () => {
+        const table = template.Resources.AccessRequestsTable as CfnResource & { DeletionPolicy?: string; UpdateReplacePolicy?: string };
+        expect(table?.Type).toBe('AWS::DynamoDB::Table');
+        expect(table.DeletionPolicy).toBe('Retain');
+        expect(table.UpdateReplacePolicy).toBe('Retain');
+        const p = table.Properties ?? {};
+        expect(p.BillingMode).toBe('PAY_PER_REQUEST');
+        expect(p.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': ['EncryptionKey', 'Arn'] } });
+        expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+        expect(p.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }]);
+        expect(p.AttributeDefinitions).toEqual([
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'state', AttributeType: 'S' },
+          { AttributeName: 'createdAt', AttributeType: 'S' },
+        ]);
+        expect(p.GlobalSecondaryIndexes).toEqual([
+          {
+            IndexName: 'by-state',
+            KeySchema: [
+              { AttributeName: 'state', KeyType: 'HASH' },
+              { AttributeName: 'createdAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ]);
+        expect(p.TableName, 'CloudFormation names it (rds-iam-access-STAGE-AccessRequestsTable-*: the deployer policy covers it)').toBeUndefined();
+      },
+    );
 
-    it('lets the api, the lifecycle step, the sweeper and idpEvents read and update the requests, the end steps only read them, and nobody put, delete or scan', () => {
-      const onTable = grantsOf('dynamodb').filter(([, , resources]) => resources.some((r) => r.startsWith('${AccessRequestsTable.Arn}')));
-      const byRole = (keys: string[]) => sorted(keys.map((k) => roleOf(template, k)));
-      const write = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
-      const read = ['dynamodb:GetItem', 'dynamodb:Query'];
-      expect(sorted(onTable.map(([role]) => role))).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd']));
-      for (const [role, actions, resources] of onTable) {
-        expect(resources, role).toEqual(ACCESS_TABLE);
-        expect(actions, role).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents']).includes(role) ? write : read);
-      }
-      // The lock table and the access-request table are the only tables any role may use.
-      for (const [role, , resources] of grantsOf('dynamodb'))
-        for (const r of resources) expect(['${GrantLocksTable.Arn}', ...ACCESS_TABLE], `${role}: ${r}`).toContain(r);
-      for (const key of ['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd'])
-        expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.ACCESS_REQUESTS_TABLE, key).toEqual({
-          Ref: 'AccessRequestsTable',
-        });
-    });
+    it(
+      'lets the api, the lifecycle step, the sweeper and idpEvents read and update the requests, ' +
+        'the end steps only read them, and nobody put, delete or scan',
+      () => {
+        const onTable = grantsOf('dynamodb').filter(([, , resources]) => resources.some((r) => r.startsWith('${AccessRequestsTable.Arn}')));
+        const byRole = (keys: string[]) => sorted(keys.map((k) => roleOf(template, k)));
+        const write = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
+        const read = ['dynamodb:GetItem', 'dynamodb:Query'];
+        expect(sorted(onTable.map(([role]) => role))).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd']));
+        for (const [role, actions, resources] of onTable) {
+          expect(resources, role).toEqual(ACCESS_TABLE);
+          expect(actions, role).toEqual(byRole(['api', 'accessRecord', 'accessSweep', 'idpEvents']).includes(role) ? write : read);
+        }
+        // The lock table and the access-request table are the only tables any role may use.
+        for (const [role, , resources] of grantsOf('dynamodb'))
+          for (const r of resources) expect(['${GrantLocksTable.Arn}', ...ACCESS_TABLE], `${role}: ${r}`).toContain(r);
+        for (const key of ['api', 'accessRecord', 'accessSweep', 'idpEvents', 'connectEnd', 'dbGrantEnd'])
+          expect((props(template, lambdaLogicalId(key)).Environment as { Variables: Record<string, unknown> }).Variables.ACCESS_REQUESTS_TABLE, key).toEqual({
+            Ref: 'AccessRequestsTable',
+          });
+      },
+    );
 
     it('lets the schedules be assumed only by EventBridge Scheduler of this account, and start only the activation and the end', () => {
       const role = template.Resources.AccessSchedulerRole;

@@ -275,7 +275,8 @@ export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; polic
         throw refuse(
           'PlanChanged',
           r,
-          `planHash ${action.planHash} is not that of access request "${r.requestId}" (${r.planHash}): read the request again and approve the plan it would grant`,
+          `planHash ${action.planHash} is not that of access request "${r.requestId}" (${r.planHash}): ` +
+            `read the request again and approve the plan it would grant`,
         );
       const votes = [...r.votes, { decision: 'approve' as const, by: action.by.arn, principal: action.by.principal, at, planHash: action.planHash }];
       const enough = count(votes, 'approve') >= r.required;

@@ -46,7 +46,10 @@ export const checkAgainstPolicy = (
   if (!hasApprovers(policy) && !autoApprovable)
     throw invalid(
       'dbRoles',
-      `approval policy "${policy.name}" names no approvers and auto-approves only ${policy.match.dbRoles?.join(', ')}: ask for the other roles (${asked.dbRoles.filter((r) => !policy.match.dbRoles?.includes(r)).join(', ')}) in a request of their own`,
+      `approval policy "${policy.name}" names no approvers and auto-approves ` +
+        `only ${policy.match.dbRoles?.join(', ')}: ask for the other roles ` +
+        `(${asked.dbRoles.filter((r) => !policy.match.dbRoles?.includes(r)).join(', ')}) in a request ` +
+        `of their own`,
     );
   const duration = asked.duration === undefined ? policy.defaultDuration : asked.duration;
   const parsed = parseDuration(duration);

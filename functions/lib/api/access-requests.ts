@@ -55,7 +55,8 @@ export const refuseWithoutPolicy = (access: AccessFields, target: string): void 
   if (given)
     throw invalid(
       given,
-      `no approval policy (approvalPolicies) matches this request on target "${target}": such a request is granted at once and until revoked, so ${given} is not accepted`,
+      `no approval policy (approvalPolicies) matches this request on target "${target}": ` +
+        `such a request is granted at once and until revoked, so ${given} is not accepted`,
     );
 };
 
@@ -414,7 +415,10 @@ export const extensionOf = async (d: DecisionDeps, caller: Caller, requestId: st
   if (parsed.ms > left)
     throw invalid(
       'duration',
-      `${body.duration} is longer than what approval policy "${policy.name}" leaves this grant: ${left > 0 ? formatDuration(left) : 'nothing'} of its ${policy.maxTotalDuration ? 'maxTotalDuration' : 'maxDuration'} ${total} (granted so far: ${formatDuration(used)})`,
+      `${body.duration} is longer than what approval policy "${policy.name}" leaves this ` +
+        `grant: ${left > 0 ? formatDuration(left) : 'nothing'} of ` +
+        `its ${policy.maxTotalDuration ? 'maxTotalDuration' : 'maxDuration'} ${total} (granted so ` +
+        `far: ${formatDuration(used)})`,
     );
   const ext = r.timeline.length;
   return {

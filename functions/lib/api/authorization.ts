@@ -59,7 +59,9 @@ export const authorize = (caller: Caller, question: AccessQuestion, policy: ApiP
     throw refuse(`${caller.arn} may not ${action}: it is not an IAM role or user session, and not an administrator`, 'no own principal');
   if (isSharedPrincipal(caller, policy)) {
     throw refuse(
-      `${caller.arn} may not ${action}: its role ${own} is shared by many people (an IAM Identity Center permission set, or the identity-provider mapping's shared role), so it is nobody's own principal; access through it comes from the identity-provider groups (idp), or ask an administrator`,
+      `${caller.arn} may not ${action}: its role ${own} is shared by many people (an IAM Identity Center ` +
+        `permission set, or the identity-provider mapping's shared role), so it is nobody's own principal; ` +
+        `access through it comes from the identity-provider groups (idp), or ask an administrator`,
       'shared principal',
     );
   }

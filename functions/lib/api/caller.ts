@@ -38,7 +38,10 @@ const notASession = (arn: string, partition: string, service: string, accountId:
   if (name !== undefined) {
     return new ProvisioningError(
       'NotAuthorized',
-      `${CALLER_SOURCE} "${arn}" is ${role ? 'a role' : 'an assumed role without a session name'}, not a session: a role cannot sign a request itself. Send the session that signs it, arn:${partition}:sts::${accountId}:assumed-role/${name}/SESSION (SESSION: the role session name, e.g. alice-laptop), or an IAM user ARN arn:${partition}:iam::${accountId}:user/NAME`,
+      `${CALLER_SOURCE} "${arn}" is ${role ? 'a role' : 'an assumed role without a session name'}, ` +
+        `not a session: a role cannot sign a request itself. Send the session that signs it, ` +
+        `arn:${partition}:sts::${accountId}:assumed-role/${name}/SESSION (SESSION: the role session name, ` +
+        `e.g. alice-laptop), or an IAM user ARN arn:${partition}:iam::${accountId}:user/NAME`,
       { details: { reason: 'caller is not a session', callerArn: arn, expected: `arn:${partition}:sts::${accountId}:assumed-role/${name}/SESSION` } },
     );
   }

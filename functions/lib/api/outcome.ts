@@ -37,13 +37,21 @@ export const outcomeOf = (kind: RequestKind, status: RequestStatus, output: unkn
     const removed = removedGrants(o);
     return {
       outcome,
-      message: `database user "${dbUser}" does not exist on target "${target}" (never created there, or already offboarded): nothing was changed in PostgreSQL; ${removed ? `${removed} IAM connect grant(s) left for it were removed` : 'no IAM connect grant for it was found'}. Check the dbUser and target of the revocation`,
+      message:
+        `database user "${dbUser}" does not exist on target "${target}" (never created there, ` +
+        `or already offboarded): nothing was changed in ` +
+        `PostgreSQL; ${removed ? `${removed} IAM connect grant(s) left for it were removed` : 'no IAM connect grant for it was found'}. ` +
+        `Check the dbUser and target of the revocation`,
     };
   }
   if (outcome === 'deactivated-not-dropped') {
     return {
       outcome,
-      message: `database user "${dbUser}" on target "${target}" can no longer log in and its grants are gone, but it was not dropped: privileges granted by another role remain (output.retire.remainingDependencies, per database). Once a DBA has revoked them, send the revocation again under a new requestId`,
+      message:
+        `database user "${dbUser}" on target "${target}" can no longer log in and its grants are gone, ` +
+        `but it was not dropped: privileges granted by another role remain ` +
+        `(output.retire.remainingDependencies, per database). Once a DBA has revoked them, ` +
+        `send the revocation again under a new requestId`,
     };
   }
   return outcome ? { outcome } : {};

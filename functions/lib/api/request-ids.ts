@@ -42,7 +42,8 @@ export const requestIdOf = (authorization: Authorization, clientId: unknown): un
   if (!OWN_ID.test(clientId)) {
     throw invalid(
       'requestId',
-      `must be 1-${OWN_ID_MAX} characters of letters, digits, _ and - (a self-service request id is put in the caller's own namespace, ${SELF_SERVICE_PREFIX}<digest>-, to at most ${EXECUTION_NAME_MAX})`,
+      `must be 1-${OWN_ID_MAX} characters of letters, digits, _ and - (a self-service request id is put in ` +
+        `the caller's own namespace, ${SELF_SERVICE_PREFIX}<digest>-, to at most ${EXECUTION_NAME_MAX})`,
     );
   }
   return `${selfServiceNamespace(authorization.owner)}${clientId}`;

@@ -41,7 +41,9 @@ const refuseUnlessEnded = (request: RequestView): void => {
   if (!RETRYABLE_STATUSES.includes(request.status)) {
     throw new ProvisioningError(
       'RequestRunning',
-      `request "${request.requestId}" is ${request.status} (attempt ${request.attempt}, since ${request.startedAt}): wait for it to end (GET ${details.location}); only a FAILED, TIMED_OUT or ABORTED request can be retried`,
+      `request "${request.requestId}" is ${request.status} (attempt ${request.attempt}, ` +
+        `since ${request.startedAt}): wait for it to end (GET ${details.location}); only a FAILED, ` +
+        `TIMED_OUT or ABORTED request can be retried`,
       { details },
     );
   }
@@ -77,7 +79,8 @@ export const retryRequest = async (
   if (next > MAX_ATTEMPTS) {
     throw new ProvisioningError(
       'RetryLimitReached',
-      `request "${requestId}" has run ${request.attempt} times, the most a request may (${MAX_ATTEMPTS}); fix what made it fail and send it again under a new requestId`,
+      `request "${requestId}" has run ${request.attempt} times, the most a request may (${MAX_ATTEMPTS}); ` +
+        `fix what made it fail and send it again under a new requestId`,
       {
         details: { requestId, attempts: request.attempt },
       },
@@ -91,7 +94,8 @@ export const retryRequest = async (
   if (!authorization.admin && !requestId.startsWith(selfServiceNamespace(authorization.owner))) {
     throw new ProvisioningError(
       'NotAuthorized',
-      `${caller.arn} may retry only requests it sent itself (self-service); "${requestId}" was sent by an administrator or an identity provider: ask an administrator`,
+      `${caller.arn} may retry only requests it sent itself (self-service); ` +
+        `"${requestId}" was sent by an administrator or an identity provider: ask an administrator`,
       {
         details: { reason: 'not own request' },
       },

@@ -139,7 +139,10 @@ const startAnswer = ({ started, request }: StartResult): HttpResult => {
     );
   const hint = RETRYABLE_STATUSES.includes(request.status)
     ? {
-        hint: `this request ended ${request.status} (attempt ${request.attempt}) and is not run again by sending it again; to finish it, POST ${location}/retry (every step is idempotent: the new attempt finishes what this one left)`,
+        hint:
+          `this request ended ${request.status} (attempt ${request.attempt}) and is not run again by sending ` +
+          `it again; to finish it, POST ${location}/retry (every step is idempotent: ` +
+          `the new attempt finishes what this one left)`,
       }
     : {};
   return json(200, { ...request, ...hint, location }, { location });

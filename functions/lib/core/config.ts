@@ -139,7 +139,9 @@ const buildSchemas = () => {
     .string()
     .regex(
       /^arn:(aws|aws-cn|aws-us-gov):(iam|sts)::\d{12}:[^\s]+$/,
-      'must be an IAM or STS ARN with a literal partition (aws, aws-cn, aws-us-gov) and 12-digit account, e.g. arn:aws:iam::123456789012:role/platform-admin; * is allowed only after the account (role/team-*)',
+      'must be an IAM or STS ARN with a literal partition (aws, aws-cn, aws-us-gov) and 12-digit account, ' +
+        'e.g. arn:aws:iam::123456789012:role/platform-admin; * is allowed only after the account ' +
+        '(role/team-*)',
     );
 
   /** An ISO 8601 duration (core/durations.ts): weeks, days, hours, minutes, seconds; never years or months. */
@@ -253,7 +255,10 @@ const buildSchemas = () => {
          * account sees (other tools share it). A burst of onboardings then waits in ConnectAllowQueue instead of throttling.
          */
         writesPerSecond: z.number().positive().max(100).default(10),
-        /** Grant steps at once (ConnectAllowQueue's slots; an SQS event source runs 2 at least); each paces its writes at writesPerSecond / grantConcurrency. */
+        /**
+         * Grant steps at once (ConnectAllowQueue's slots; an SQS event source runs 2 at least); each paces its writes at
+         * writesPerSecond / grantConcurrency.
+         */
         grantConcurrency: z.number().int().min(2).max(50).default(2),
         /**
          * Narrows which principals the grant function may attach policies to, enforced by IAM conditions on its role
@@ -322,7 +327,10 @@ const buildSchemas = () => {
                 'must be the ARN of a KMS key (arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID); an alias is not accepted: log groups need the key ARN',
               )
               .optional(),
-            /** Principals that may decrypt what the key protects outside the stack's functions: reading and redriving dead-letter messages, reading the archive directly. */
+            /**
+             * Principals that may decrypt what the key protects outside the stack's functions: reading and redriving
+             * dead-letter messages, reading the archive directly.
+             */
             readers: z
               .array(
                 z
@@ -352,8 +360,9 @@ type Schemas = ReturnType<typeof buildSchemas>;
 
 /**
  * Roles a target may hand out or reassign to: never RDS's own roles, the marker, reserved names, the successor or the
- * quarantine role (a misconfigured allow-list must not grant rds_superuser); the quarantine role is a role of its own. PostgreSQL's predefined pg_* roles may be allow-listed as
- * group roles (pg_read_all_data, say): that is a DBA's deliberate choice.
+ * quarantine role (a misconfigured allow-list must not grant rds_superuser); the quarantine role is a role of its own.
+ * PostgreSQL's predefined pg_* roles may be allow-listed as group roles (pg_read_all_data, say): that is a DBA's
+ * deliberate choice.
  */
 const checkTargetRoles = (config: z.infer<Schemas['configSchema']>): string[] => {
   const problems: string[] = [];
@@ -368,7 +377,9 @@ const checkTargetRoles = (config: z.infer<Schemas['configSchema']>): string[] =>
     const quarantined = protectedReason(quarantine, { successorRole: t.successorRole, extra: [...t.allowedDbRoles, ...t.protectedRoles] });
     if (quarantined) {
       problems.push(
-        `targets.${name}.reassignment.quarantineRole: "${quarantine}" cannot be the quarantine role: ${quarantined}; name a role of its own (allowed: a plain identifier not starting with pg_ or rds)`,
+        `targets.${name}.reassignment.quarantineRole: "${quarantine}" cannot be the quarantine ` +
+          `role: ${quarantined}; name a role of its own (allowed: a plain identifier not starting with ` +
+          `pg_ or rds)`,
       );
     }
   }
@@ -405,7 +416,11 @@ const checkIamPace = (config: z.infer<Schemas['configSchema']>): string[] => {
   const seconds = (WRITES_PER_GRANT * grantConcurrency) / writesPerSecond;
   return seconds > PACED_SECONDS_MAX
     ? [
-        `iam: writesPerSecond ${writesPerSecond} shared by grantConcurrency ${grantConcurrency} spaces one grant's ${WRITES_PER_GRANT} writes over ${seconds.toFixed(0)} s, more than the ${PACED_SECONDS_MAX} s a grant step may wait within its 30 s: raise writesPerSecond or lower grantConcurrency (grantConcurrency / writesPerSecond at most ${(PACED_SECONDS_MAX / WRITES_PER_GRANT).toFixed(1)})`,
+        `iam: writesPerSecond ${writesPerSecond} shared by grantConcurrency ${grantConcurrency} spaces one ` +
+          `grant's ${WRITES_PER_GRANT} writes over ${seconds.toFixed(0)} s, ` +
+          `more than the ${PACED_SECONDS_MAX} s a grant step may wait within its 30 s: ` +
+          `raise writesPerSecond or lower grantConcurrency (grantConcurrency / writesPerSecond at ` +
+          `most ${(PACED_SECONDS_MAX / WRITES_PER_GRANT).toFixed(1)})`,
       ]
     : [];
 };
@@ -417,7 +432,8 @@ const checkSharedPrefix = (config: z.infer<Schemas['configSchema']>): string[] =
   const problems: string[] = [];
   if (!idp.dbUserTemplate.startsWith(prefix))
     problems.push(
-      `idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "${prefix}" (the shared role's statement reaches only names under it), not "${idp.dbUserTemplate}"`,
+      `idp.dbUserTemplate: must start with idp.principal.dbUserPrefix "${prefix}" (the shared role's ` +
+        `statement reaches only names under it), not "${idp.dbUserTemplate}"`,
     );
   for (const [name, t] of Object.entries(config.targets)) {
     const reason = protectedUnderPrefix(prefix, {
@@ -502,13 +518,16 @@ export const deploymentProblems = (config: Config): string[] => {
     // functions/lib/postgres/connection.ts refuses it in Lambda: the connection would carry the admin's credentials unencrypted.
     if (t.tls === 'disable')
       problems.push(
-        `targets.${name}.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)`,
+        `targets.${name}.tls: "disable" is for local mode and tests only; ` +
+          `a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", ` +
+          `the default)`,
       );
   }
   const archive = config.deployment?.archive;
   if (archive && archive.transitionToGlacierAfterDays >= archive.expireAfterDays) {
     problems.push(
-      `deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays (${archive.expireAfterDays}), not ${archive.transitionToGlacierAfterDays}`,
+      `deployment.archive.transitionToGlacierAfterDays: must be less than expireAfterDays ` +
+        `(${archive.expireAfterDays}), not ${archive.transitionToGlacierAfterDays}`,
     );
   }
   return problems;

@@ -27,7 +27,9 @@ const ERRORS = {
     status: 400,
     retried: false,
     means:
-      'A requested database does not exist on the server (or does not allow connections). Refused when the request (or its retry) is sent, nothing started; a run fails with it only if the target could not be read then or the database was dropped meanwhile.',
+      'A requested database does not exist on the server (or does not allow connections). Refused when the ' +
+      'request (or its retry) is sent, nothing started; a run fails with it only if the target could not ' +
+      'be read then or the database was dropped meanwhile.',
   },
   UnknownGroupRole: { status: 400, retried: false, means: 'An allowed group role does not exist on the server.' },
   AdminLacksPrivilege: {
@@ -102,14 +104,17 @@ const ERRORS = {
     status: 403,
     retried: false,
     means:
-      'The caller may not ask for this, or the database user belongs to another principal or person; `details.reason: "caller is not a session"`: the caller ARN is a role (or group, policy) ARN, which never signs a request.',
+      'The caller may not ask for this, or the database user belongs to another principal or person; ' +
+      '`details.reason: "caller is not a session"`: the caller ARN is a role (or group, policy) ARN, ' +
+      'which never signs a request.',
   },
   RequestNotFound: { status: 404, retried: false, means: 'No request with that id (or the execution is unknown).' },
   RequestConflict: {
     status: 409,
     retried: false,
     means:
-      "The request id is taken by a different request, or a retry names the wrong attempt, or the retry's attempt name is still held by an earlier run of a reused request id.",
+      'The request id is taken by a different request, or a retry names the wrong attempt, ' +
+      "or the retry's attempt name is still held by an earlier run of a reused request id.",
   },
   RequestRunning: { status: 409, retried: false, means: 'The request is still running; only an ended failure can be retried.' },
   NothingToRetry: { status: 409, retried: false, means: 'The request succeeded; there is nothing to retry.' },

@@ -254,7 +254,10 @@ export const startAttempt = async (
     // started that did not.
     throw new ProvisioningError(
       'RequestConflict',
-      `attempt ${attempt} of request "${input.requestId}" cannot start: Step Functions still holds execution "${name}" of an earlier run of this request id (started ${result.request.startedAt}, before this run's ${first.startedAt}); send the request again under a new requestId`,
+      `attempt ${attempt} of request "${input.requestId}" cannot start: ` +
+        `Step Functions still holds execution "${name}" of an earlier run of this request id ` +
+        `(started ${result.request.startedAt}, before this run's ${first.startedAt}); ` +
+        `send the request again under a new requestId`,
       { details: { requestId: input.requestId, attempt, heldSince: result.request.startedAt } },
     );
   }

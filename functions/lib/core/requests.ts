@@ -98,7 +98,8 @@ export const checkPrincipalForTarget = (principal: PrincipalArn, target: Resolve
   if (principal.accountId !== target.accountId) {
     throw invalid(
       'principalArn',
-      `is in account ${principal.accountId}, but target "${target.name}" is in account ${target.accountId}; IAM database authentication works within one account`,
+      `is in account ${principal.accountId}, but target "${target.name}" is in ` +
+        `account ${target.accountId}; IAM database authentication works within one account`,
     );
   }
 };
@@ -133,13 +134,15 @@ const checkSharedRole = (config: Config, principal: PrincipalArn, dbUser: string
   }
   if (!shared) return undefined;
   if (dbUser.toLowerCase().startsWith(shared.dbUserPrefix.toLowerCase())) {
-    const reason = `names starting with "${shared.dbUserPrefix}" are reserved for the people of the shared role ${shared.roleArn}, whose members can connect as them`;
+    const reason =
+      `names starting with "${shared.dbUserPrefix}" are reserved for the people of the shared ` + `role ${shared.roleArn}, whose members can connect as them`;
     throw new ProvisioningError('ProtectedRole', `dbUser: "${dbUser}" cannot be created: ${reason}`, { details: { field: 'dbUser', reason } });
   }
   if (sameRoleOrUser(principal.arn, shared.roleArn)) {
     throw invalid(
       'principalArn',
-      `is the shared role of the identity-provider mapping: a statement for one database user on it would let every member connect as that user; its members get access through their groups`,
+      `is the shared role of the identity-provider mapping: a statement for one database user on it would ` +
+        `let every member connect as that user; its members get access through their groups`,
     );
   }
   return undefined;

@@ -191,7 +191,9 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
     if (!existing || !isGrantPolicyOf(existing, principal)) {
       throw new ProvisioningError(
         'ForeignPolicyConflict',
-        `IAM policy name ${grantPolicyName(principal, slot)} is taken by a policy that is not this project's grant policy for ${principal.arn} (its path or its ${PRINCIPAL_TAG} tag do not match); it is left untouched: an IAM administrator must delete it`,
+        `IAM policy name ${grantPolicyName(principal, slot)} is taken by a policy that is not this project's ` +
+          `grant policy for ${principal.arn} (its path or its ${PRINCIPAL_TAG} tag do not match); ` +
+          `it is left untouched: an IAM administrator must delete it`,
         {
           details: { policyArn: arn },
         },
@@ -225,7 +227,8 @@ export const planGrantAddition = (current: PrincipalGrants, principal: Principal
   if (current.policies.length >= limits.maxGrantPoliciesPerPrincipal) {
     throw new ProvisioningError(
       'GrantLimitReached',
-      `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`,
+      `${principal.arn} already holds ${total} database grants in ${current.policies.length} policies, ` +
+        `the configured maximum (iam.maxGrantPoliciesPerPrincipal); offboard unused database users first`,
     );
   }
   if (current.attachedCount >= limits.attachedPoliciesQuota) {

@@ -56,7 +56,8 @@ export const assertGrantable = (principal: PrincipalIdentity & { arn: string }, 
   if (problems.length) {
     throw new ProvisioningError(
       'NotAuthorized',
-      `principalArn: ${principal.arn} may not be granted database access: this deployment grants only to principals that ${problems.join(' and ')} (iam.grantablePrincipals)`,
+      `principalArn: ${principal.arn} may not be granted database access: ` +
+        `this deployment grants only to principals that ${problems.join(' and ')} (iam.grantablePrincipals)`,
       {
         details: { field: 'principalArn', reason: 'not grantable' },
       },
@@ -74,7 +75,8 @@ export const assertPrincipalId = async (iam: IAMClient, principal: PrincipalIden
   if (actual !== claimed) {
     throw new ProvisioningError(
       'PrincipalRecreated',
-      `${principal.type} ${principal.name} now has the unique id ${actual}, not ${claimed}: it was deleted and created again since this request was validated; start a new request`,
+      `${principal.type} ${principal.name} now has the unique id ${actual}, not ${claimed}: ` +
+        `it was deleted and created again since this request was validated; start a new request`,
       {
         details: { field: 'request.principalId' },
       },

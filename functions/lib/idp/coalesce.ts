@@ -9,9 +9,9 @@ import { ProvisioningError } from '../core/errors';
  * CONSISTENCY_MS, the store's read-after-write delay) has completed or is running. One reconcile runs at a time per
  * source (a lease in the lock table); a notification that the running one may have missed (it happened just before
  * or after that one started) is deferred to it (`pendingSeenAt`): the runner reads the directory again before it
- * completes. Only in the race of a runner releasing meanwhile does it fail with ReconcileRunning (Lambda retries). Nothing is lost: a skipped notification relies on a reconcile that
- * either completes or, failing, is retried by Lambda in turn (its event keeps the lease: re-entrant) and then
- * dead-lettered with an alarm.
+ * completes. Only in the race of a runner releasing meanwhile does it fail with ReconcileRunning (Lambda retries).
+ * Nothing is lost: a skipped notification relies on a reconcile that either completes or, failing, is retried by
+ * Lambda in turn (its event keeps the lease: re-entrant) and then dead-lettered with an alarm.
  */
 export interface CoalesceDeps {
   ddb: DynamoDBClient;

@@ -102,6 +102,11 @@ export const parseRoleComment = (comment: string | null): RoleComment | undefine
   }
 };
 
+const GRANTOR_COMMENT = 'rds-iam-access grants memberships as this role (SET LOCAL ROLE). Its only member is the admin. Do not grant it to anyone else.';
+const QUARANTINE_COMMENT =
+  "Owns objects of users offboarded by rds-iam-access that would otherwise run with the successor role's rights. " +
+  'Never grant it to anyone, never grant it privileges.';
+
 export const ddl = {
   createMarkerRole: (): SqlStep => ({
     sql: `CREATE ROLE ${id(MARKER_ROLE)} NOLOGIN`,
@@ -119,7 +124,7 @@ export const ddl = {
     projectRole: true,
   }),
   commentGrantorRole: (): SqlStep => ({
-    sql: `COMMENT ON ROLE ${id(GRANTOR_ROLE)} IS ${escapeLiteral('rds-iam-access grants memberships as this role (SET LOCAL ROLE). Its only member is the admin. Do not grant it to anyone else.')}`,
+    sql: `COMMENT ON ROLE ${id(GRANTOR_ROLE)} IS ${escapeLiteral(GRANTOR_COMMENT)}`,
     purpose: 'describe the grantor role',
     projectRole: true,
   }),
@@ -203,7 +208,7 @@ export const quarantineDdl = {
     purpose: `create the quarantine role ${role} (no login, no privileges, no members) for objects of offboarded users that must not run with anyone's rights`,
   }),
   commentRole: (role: string): SqlStep => ({
-    sql: `COMMENT ON ROLE ${id(role)} IS ${escapeLiteral("Owns objects of users offboarded by rds-iam-access that would otherwise run with the successor role's rights. Never grant it to anyone, never grant it privileges.")}`,
+    sql: `COMMENT ON ROLE ${id(role)} IS ${escapeLiteral(QUARANTINE_COMMENT)}`,
     purpose: `describe the quarantine role ${role}`,
   }),
   /** ALTER ... OWNER TO needs the admin to be able to SET ROLE to the new owner: only for this transaction. */

@@ -106,7 +106,8 @@ export const assertRecordedFor = (dbUser: string, role: RoleState, idpUser: stri
   if (recorded !== idpUser) {
     throw new ProvisioningError(
       'NotAuthorized',
-      `database user "${dbUser}" was not created for identity-provider person ${idpUser} (recorded: ${recorded ?? 'none'}); an administrator must resolve the name clash`,
+      `database user "${dbUser}" was not created for identity-provider person ${idpUser} ` +
+        `(recorded: ${recorded ?? 'none'}); an administrator must resolve the name clash`,
       {
         details: { reason: 'not recorded for this person', field: 'dbUser' },
       },
@@ -126,7 +127,9 @@ export const assertOwnedBy = (dbUser: string, role: RoleState, owner: PrincipalA
   if (!same) {
     throw new ProvisioningError(
       'NotAuthorized',
-      `database user "${dbUser}" belongs to ${recorded?.principal ?? 'no recorded principal'}${recorded?.principalId ? ` (unique id ${recorded.principalId})` : ''}, not to ${owner.arn}${ownerId ? ` (unique id ${ownerId})` : ''}; only an administrator may change it`,
+      `database user "${dbUser}" belongs ` +
+        `to ${recorded?.principal ?? 'no recorded principal'}${recorded?.principalId ? ` (unique id ${recorded.principalId})` : ''}, ` +
+        `not to ${owner.arn}${ownerId ? ` (unique id ${ownerId})` : ''}; only an administrator may change it`,
       {
         details: { reason: 'not own database user', field: 'dbUser' },
       },
@@ -143,7 +146,9 @@ export const assertNotRecreated = (dbUser: string, role: RoleState, principalArn
   if (!recorded?.principalId || !principalId || recorded.principalId === principalId || !sameRoleOrUser(recorded.principal, principalArn)) return;
   throw new ProvisioningError(
     'PrincipalRecreated',
-    `dbUser: "${dbUser}" was created for an earlier IAM principal named like ${principalArn} (unique id ${recorded.principalId}), which was deleted; this one is a new principal (unique id ${principalId}). Offboard the old database user first, or choose another dbUser`,
+    `dbUser: "${dbUser}" was created for an earlier IAM principal named like ${principalArn} (unique ` +
+      `id ${recorded.principalId}), which was deleted; this one is a new principal (unique ` +
+      `id ${principalId}). Offboard the old database user first, or choose another dbUser`,
     { details: { field: 'dbUser', recordedPrincipalId: recorded.principalId, principalId } },
   );
 };
@@ -198,7 +203,10 @@ export const readGrantor = async (client: Client, caps: AdminCapabilities, grant
     ];
     throw new ProvisioningError(
       'ConfigurationError',
-      `role ${GRANTOR_ROLE} is not this admin's alone (${why.join('; ')}): memberships are not granted as it. A DBA checks who set it up, drops it (DROP OWNED BY ${GRANTOR_ROLE}; DROP ROLE ${GRANTOR_ROLE}, then onboard again to restore the memberships it granted) or removes what does not belong`,
+      `role ${GRANTOR_ROLE} is not this admin's alone (${why.join('; ')}): ` +
+        `memberships are not granted as it. A DBA checks who set it up, ` +
+        `drops it (DROP OWNED BY ${GRANTOR_ROLE}; DROP ROLE ${GRANTOR_ROLE}, ` +
+        `then onboard again to restore the memberships it granted) or removes what does not belong`,
       { details: { role: GRANTOR_ROLE, otherMembers: g.other_members } },
     );
   }
@@ -217,7 +225,9 @@ export const grantorAccess = (g: GrantorState | undefined, admin: string): SqlSt
   if (g && (!g.exists || g.adminCanAdmin)) return [ddl.letAdminActAsGrantor()];
   throw new ProvisioningError(
     'AdminLacksPrivilege',
-    `admin user ${admin} cannot act as ${GRANTOR_ROLE}, which granted memberships it must revoke; as a superuser or the role's creator run: GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`,
+    `admin user ${admin} cannot act as ${GRANTOR_ROLE}, which granted memberships it must revoke; ` +
+      `as a superuser or the role's creator run: GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT ` +
+      `FALSE, SET TRUE`,
     {
       details: { missing: [`GRANT ${GRANTOR_ROLE} TO ${admin} WITH INHERIT FALSE, SET TRUE`] },
     },
@@ -270,9 +280,12 @@ export const assertDatabasesExist = (requested: readonly string[], existing: rea
   if (!missing.length) return;
   const available = allowed.filter((d) => existing.includes(d));
   const list = (xs: readonly string[]): string => xs.map((x) => `"${x}"`).join(', ');
+  const NONE_EXISTS = 'none of the databases this target allows exists';
   throw new ProvisioningError(
     'UnknownDatabase',
-    `databases: ${list(missing)} ${missing.length === 1 ? 'does' : 'do'} not exist on the target (or ${missing.length === 1 ? 'does' : 'do'} not allow connections); ${available.length ? `of the databases this target allows, these exist: ${list(available)}` : 'none of the databases this target allows exists'}`,
+    `databases: ${list(missing)} ${missing.length === 1 ? 'does' : 'do'} not exist on the target ` +
+      `(or ${missing.length === 1 ? 'does' : 'do'} not allow ` +
+      `connections); ${available.length ? `of the databases this target allows, these exist: ${list(available)}` : NONE_EXISTS}`,
     { details: { field: 'databases', databases: missing, existing: available } },
   );
 };
@@ -337,7 +350,9 @@ export const planOnboarding = (inspection: OnboardInspection, spec: DbUserSpec):
   if (role && !isManaged(role)) {
     throw new ProvisioningError(
       'UnmanagedRoleConflict',
-      `database role "${dbUser}" already exists and was not created by this project; it is left untouched (granting rds_iam would lock out its password login). Choose another dbUser, or have a DBA adopt it by granting ${MARKER_ROLE}.`,
+      `database role "${dbUser}" already exists and was not created by this project; ` +
+        `it is left untouched (granting rds_iam would lock out its password login). Choose another dbUser, ` +
+        `or have a DBA adopt it by granting ${MARKER_ROLE}.`,
       {
         details: { field: 'dbUser' },
       },
@@ -386,7 +401,8 @@ export const assertCanSignal = (caps: AdminCapabilities): void => {
   if (!caps.canSignal) {
     throw new ProvisioningError(
       'AdminLacksPrivilege',
-      `admin user ${caps.admin} cannot end other roles' sessions, so any login could hold up this offboarding; as a superuser or rds_superuser run: GRANT pg_signal_backend TO ${caps.admin}`,
+      `admin user ${caps.admin} cannot end other roles' sessions, so any login could hold up this ` +
+        `offboarding; as a superuser or rds_superuser run: GRANT pg_signal_backend TO ${caps.admin}`,
       {
         details: { missing: [`GRANT pg_signal_backend TO ${caps.admin}`] },
       },

@@ -178,7 +178,8 @@ const decideOne = (o: OwnedObject, database: string): Omit<Decided, 'movesWithTa
   if (o.callsQuarantined.length)
     return at(
       'successor',
-      `data, kept; its defaults, checks, indexes or policies call quarantined functions (${o.callsQuarantined.join(', ')}), which now fail with "permission denied" until a DBA reviews them`,
+      `data, kept; its defaults, checks, indexes or policies call quarantined functions ` +
+        `(${o.callsQuarantined.join(', ')}), which now fail with "permission denied" until a DBA reviews them`,
     );
   return at('successor', 'data, kept');
 };
@@ -252,7 +253,9 @@ export const planReassignment = (
   if (blocked.length) {
     throw new ProvisioningError(
       'AdminLacksPrivilege',
-      `the admin cannot let ${q} own the quarantined objects in database ${database}; as the schema owner run: ${blocked.map((s) => `GRANT CREATE ON SCHEMA ${s} TO <admin> WITH GRANT OPTION`).join('; ')}`,
+      `the admin cannot let ${q} own the quarantined objects in database ${database}; ` +
+        `as the schema owner ` +
+        `run: ${blocked.map((s) => `GRANT CREATE ON SCHEMA ${s} TO <admin> WITH GRANT OPTION`).join('; ')}`,
       {
         details: { database, schemas: blocked },
       },
@@ -297,7 +300,9 @@ export const planQuarantineRole = (role: string, state: QuarantineRoleState | un
     if (!caps.superuser && !caps.createrole)
       throw new ProvisioningError(
         'AdminLacksPrivilege',
-        `admin user ${caps.admin} cannot create the quarantine role ${role}; run: ALTER ROLE ${caps.admin} CREATEROLE (or create ${role} NOLOGIN and GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE)`,
+        `admin user ${caps.admin} cannot create the quarantine role ${role}; run: ` +
+          `ALTER ROLE ${caps.admin} CREATEROLE (or create ${role} NOLOGIN and GRANT ${role} TO ${caps.admin} ` +
+          `WITH ADMIN OPTION, INHERIT FALSE, SET FALSE)`,
       );
     return [quarantineDdl.createRole(role), quarantineDdl.commentRole(role)];
   }
@@ -309,7 +314,9 @@ export const planQuarantineRole = (role: string, state: QuarantineRoleState | un
   if (problems.length) {
     throw new ProvisioningError(
       'ConfigurationError',
-      `quarantine role ${role} must have no login, no attributes, no members and no memberships, because the objects it holds run with its rights: ${problems.join('; ')}. Fix the role or configure another reassignment.quarantineRole`,
+      `quarantine role ${role} must have no login, no attributes, no members and no memberships, ` +
+        `because the objects it holds run with its rights: ${problems.join('; ')}. Fix the role or configure ` +
+        `another reassignment.quarantineRole`,
       {
         details: { field: 'reassignment.quarantineRole', problems },
       },
@@ -319,7 +326,8 @@ export const planQuarantineRole = (role: string, state: QuarantineRoleState | un
   if (!canGrant)
     throw new ProvisioningError(
       'AdminLacksPrivilege',
-      `admin user ${caps.admin} cannot hand objects to the quarantine role ${role}; as a superuser run: GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
+      `admin user ${caps.admin} cannot hand objects to the quarantine role ${role}; as a superuser run: ` +
+        `GRANT ${role} TO ${caps.admin} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE`,
     );
   return [];
 };

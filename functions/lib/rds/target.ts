@@ -104,7 +104,8 @@ const checkEngine = (kind: string, id: string, engine: string, version: string, 
   if (!allowed.includes(engine)) throw notSupported(`${kind} ${id} runs ${engine}; only ${allowed.join(' / ')} is supported`);
   if (!supportsIamAuth(engine, version)) {
     throw notSupported(
-      `${kind} ${id} runs ${engine} ${version}, which has no IAM database authentication (RDS for PostgreSQL 9.5.15+, 9.6.11+, 10.6+; Aurora PostgreSQL 9.6.9+)`,
+      `${kind} ${id} runs ${engine} ${version}, which has no IAM database authentication (RDS for ` +
+        `PostgreSQL 9.5.15+, 9.6.11+, 10.6+; Aurora PostgreSQL 9.6.9+)`,
     );
   }
 };
@@ -197,7 +198,8 @@ const assertMayEnableIamAuth = (target: ResolvedTargetConfig): void => {
   if (target.iamAuth.enable === 'never') {
     throw new ProvisioningError(
       'IamAuthDisabled',
-      `IAM database authentication is off on ${target.kind} ${target.identifier} and target "${target.name}" is configured not to turn it on (iamAuth.enable: never)`,
+      `IAM database authentication is off on ${target.kind} ${target.identifier} and target ` +
+        `"${target.name}" is configured not to turn it on (iamAuth.enable: never)`,
     );
   }
 };

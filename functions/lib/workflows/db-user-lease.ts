@@ -76,7 +76,8 @@ const nameOf = (executionArn: string | undefined): string | undefined => executi
 const preempted = (key: DbUserKey, by: string | undefined): ProvisioningError =>
   new ProvisioningError(
     'LeasePreempted',
-    `an offboarding (${nameOf(by) ?? 'of this user'}) took database user "${key.dbUser}" over while this onboarding waited to grant: nothing is granted and the onboarding is undone`,
+    `an offboarding (${nameOf(by) ?? 'of this user'}) took database user "${key.dbUser}" over while this ` +
+      `onboarding waited to grant: nothing is granted and the onboarding is undone`,
     {
       details: { dbUser: key.dbUser, ...(by ? { offboarding: by } : {}) },
     },

@@ -67,7 +67,9 @@ export const verifiedTarget = async (
   if (db.resourceId !== claimed.resourceId) {
     throw invalid(
       'db.resourceId',
-      `"${claimed.resourceId}" is not the resource id RDS reports for ${target.kind} ${target.identifier} of target "${target.name}" (${db.resourceId}); the target was replaced since this run resolved it, or the input is forged: start a new request`,
+      `"${claimed.resourceId}" is not the resource id RDS reports for ${target.kind} ${target.identifier} ` +
+        `of target "${target.name}" (${db.resourceId}); the target was replaced since this run resolved it, ` +
+        `or the input is forged: start a new request`,
     );
   }
   return { target, db };

@@ -61,7 +61,9 @@ describe('a revocation of a user that does not exist', () => {
       output: { status: 'not found', found: false },
     });
     expect(r.body.message).toBe(
-      `database user "${dbUser}" does not exist on target "orders" (never created there, or already offboarded): nothing was changed in PostgreSQL; no IAM connect grant for it was found. Check the dbUser and target of the revocation`,
+      `database user "${dbUser}" does not exist on target "orders" (never created there, ` +
+        `or already offboarded): nothing was changed in PostgreSQL; no IAM connect grant for it was found. ` +
+        `Check the dbUser and target of the revocation`,
     );
     // The same request sent again runs nothing and says the same.
     const replay = await call('POST /revocations', { body });
@@ -106,7 +108,9 @@ describe('a revocation of a user that does not exist', () => {
     const r = await get(off);
     expect(r.body).toMatchObject({ status: 'SUCCEEDED', outcome: 'not found', output: { found: false } });
     expect(r.body.message).toBe(
-      `database user "${name}" does not exist on target "orders" (never created there, or already offboarded): nothing was changed in PostgreSQL; 1 IAM connect grant(s) left for it were removed. Check the dbUser and target of the revocation`,
+      `database user "${name}" does not exist on target "orders" (never created there, ` +
+        `or already offboarded): nothing was changed in PostgreSQL; 1 IAM connect grant(s) left for it were ` +
+        `removed. Check the dbUser and target of the revocation`,
     );
     expect(sb.aws.iam.attachedDocuments('role', name)).toEqual([]);
   });

@@ -137,7 +137,8 @@ describe('the targets configuration refuses unknown keys with their path and a s
 
   it('names a key with no near match and lists the allowed ones', () => {
     expect(problemsOf(exampleWith('targets.orders.color', 'red'))).toEqual([
-      'targets.orders.color: unknown key (allowed: kind, identifier, region, accountId, allowedDbRoles, allowedDatabases, admin, successorRole, reassignment, adminDatabase, iamAuth, tls, protectedRoles)',
+      'targets.orders.color: unknown key (allowed: kind, identifier, region, accountId, allowedDbRoles, ' +
+        'allowedDatabases, admin, successorRole, reassignment, adminDatabase, iamAuth, tls, protectedRoles)',
     ]);
   });
 });
@@ -282,8 +283,11 @@ describe('configuration files: the file is named, and invalid JSON says where', 
     const file = writeFile('deploy.json', JSON.stringify(raw));
     expect(Object.keys(loadConfigFile(file).targets)).toHaveLength(2);
     expect(() => loadConfigFile(file, { deploying: true })).toThrow(
-      `${file}: cannot be deployed:\n  - deployment: is required to deploy (deployment.vpc with subnetIds and securityGroupIds, for the functions that reach PostgreSQL)\n` +
-        '  - targets.orders.tls: "disable" is for local mode and tests only; a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", the default)',
+      `${file}: cannot be deployed:\n  - deployment: is required to deploy (deployment.vpc with subnetIds ` +
+        `and securityGroupIds, for the functions that reach PostgreSQL)\n` +
+        '  - targets.orders.tls: "disable" is for local mode and tests only; ' +
+        'a function in Lambda refuses to connect without TLS (allowed when deploying: "verify-full", ' +
+        'the default)',
     );
     const archive = writeFile('archive.json', JSON.stringify(exampleWith('deployment.archive', { transitionToGlacierAfterDays: 400, expireAfterDays: 400 })));
     expect(() => loadConfigFile(archive, { deploying: true })).toThrow(

@@ -136,22 +136,29 @@ describe('collectInterrupted, saveInterrupted, restoreInterrupted', () => {
 
     it('at stop: each run and the retry to send after the next start', () => {
       expect(describeInterrupted([run], { stopping: true })).toEqual([
-        'Interrupted: 1 execution(s) still RUNNING, kept in interrupted-executions.json in the archive folder (marked ABORTED); after the next npm start (same LOCAL_ARCHIVE_DIR), retry each to finish it (every step is idempotent):',
-        '  R-1 (offboarding, execution R-1.2, reached BlockLogin, 2026-12-01T11:00:00.000Z): POST /requests/R-1/retry as arn:aws:sts::123456789012:assumed-role/ops/me',
+        'Interrupted: 1 execution(s) still RUNNING, kept in interrupted-executions.json in the archive ' +
+          'folder (marked ABORTED); after the next npm start (same LOCAL_ARCHIVE_DIR), ' +
+          'retry each to finish it (every step is idempotent):',
+        '  R-1 (offboarding, execution R-1.2, reached BlockLogin, 2026-12-01T11:00:00.000Z): ' +
+          'POST /requests/R-1/retry as arn:aws:sts::123456789012:assumed-role/ops/me',
       ]);
     });
 
     it('at stop, when the file could not be written: says why, and that the request must be sent again (a retry would not find it)', () => {
       const lines = describeInterrupted([run], { stopping: true, notKept: 'EACCES: permission denied' });
       expect(lines[0]).toBe(
-        'Interrupted: 1 execution(s) still RUNNING; they could not be kept in interrupted-executions.json (EACCES: permission denied): after the next npm start, send each request again under a new requestId (every step is idempotent):',
+        'Interrupted: 1 execution(s) still RUNNING; they could not be kept in interrupted-executions.json ' +
+          '(EACCES: permission denied): after the next npm start, send each request again under a new ' +
+          'requestId (every step is idempotent):',
       );
       expect(lines.join('\n')).not.toContain('/retry');
     });
 
     it('at start: the curl that retries each, as the sender', () => {
       expect(describeInterrupted([run], { apiUrl: 'http://127.0.0.1:3000', callerHeader: 'x-caller-arn' })[1]).toBe(
-        "  R-1 (offboarding, execution R-1.2, reached BlockLogin, 2026-12-01T11:00:00.000Z): curl -X POST http://127.0.0.1:3000/requests/R-1/retry -H 'x-caller-arn: arn:aws:sts::123456789012:assumed-role/ops/me'",
+        '  R-1 (offboarding, execution R-1.2, reached BlockLogin, 2026-12-01T11:00:00.000Z): ' +
+          "curl -X POST http://127.0.0.1:3000/requests/R-1/retry -H 'x-caller-arn: " +
+          "arn:aws:sts::123456789012:assumed-role/ops/me'",
       );
     });
 

@@ -21,7 +21,9 @@ describe('supported Node.js versions', () => {
   it.each(['v20.20.2', 'v18.19.0'])('%s gets a one-line notice naming the version and what to use', (version) => {
     const notice = nodeVersionNotice(version) as string;
     expect(notice).toBe(
-      `Note: Node.js ${version} is not supported (end of life); use Node.js 22 or later, as Lambda (nodejs22.x) and the dependencies do ("nvm use" reads .nvmrc). Local mode and the tests still run on it.`,
+      `Note: Node.js ${version} is not supported (end of life); use Node.js 22 or later, ` +
+        `as Lambda (nodejs22.x) and the dependencies do ("nvm use" reads .nvmrc). Local mode and the tests ` +
+        `still run on it.`,
     );
     expect(notice).not.toContain('\n');
   });

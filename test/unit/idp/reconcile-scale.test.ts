@@ -223,28 +223,32 @@ describe('Identity Store notifications coalesced (a bulk import is thousands of 
     expect(outcome.executions).toHaveLength(PEOPLE - 1 + 1);
   }, 60_000);
 
-  it('one reconcile at a time: a change the running one may miss is deferred to it (it reads again before completing); one it covers is skipped; a retry of the runner re-enters', async () => {
-    let t = 1_000_000;
-    const c = coalesce(() => t);
-    expect(await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).toEqual({ run: true, startedAt: t });
-    // A Lambda retry of the runner's own event (it failed half-way): it runs again.
-    expect((await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).run).toBe(true);
-    // Changed before the runner read the directory (more than 5 s): covered.
-    expect(await claimReconcile(c, 'identity-store', 'early', t - 10_000)).toMatchObject({ run: false });
-    // Changed just before or after it started: it may not see it, so it is deferred to it, which must read again.
-    expect(await claimReconcile(c, 'identity-store', 'late', t - 1_000)).toMatchObject({
-      run: false,
-      coveredBy: expect.stringContaining('reads the directory again'),
-    });
-    t += 120_000;
-    expect(await completeReconcile(c, 'identity-store', 'runner', 1_000_000)).toBe(false);
-    // The runner claims anew (its second pass reads the directory now) and then completes.
-    expect(await claimReconcile(c, 'identity-store', 'runner', 940_000)).toEqual({ run: true, startedAt: t });
-    expect(await completeReconcile(c, 'identity-store', 'runner', t)).toBe(true);
-    // Released with nothing pending: the late change is covered now.
-    expect((await claimReconcile(c, 'identity-store', 'late-again', 999_000)).run).toBe(false);
-    // A runner that died (its lease expired) is taken over.
-    t += RECONCILE_LEASE_MS + 1;
-    expect((await claimReconcile(c, 'identity-store', 'next', t)).run).toBe(true);
-  });
+  it(
+    'one reconcile at a time: a change the running one may miss is deferred to it (it reads again before ' +
+      'completing); one it covers is skipped; a retry of the runner re-enters',
+    async () => {
+      let t = 1_000_000;
+      const c = coalesce(() => t);
+      expect(await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).toEqual({ run: true, startedAt: t });
+      // A Lambda retry of the runner's own event (it failed half-way): it runs again.
+      expect((await claimReconcile(c, 'identity-store', 'runner', t - 60_000)).run).toBe(true);
+      // Changed before the runner read the directory (more than 5 s): covered.
+      expect(await claimReconcile(c, 'identity-store', 'early', t - 10_000)).toMatchObject({ run: false });
+      // Changed just before or after it started: it may not see it, so it is deferred to it, which must read again.
+      expect(await claimReconcile(c, 'identity-store', 'late', t - 1_000)).toMatchObject({
+        run: false,
+        coveredBy: expect.stringContaining('reads the directory again'),
+      });
+      t += 120_000;
+      expect(await completeReconcile(c, 'identity-store', 'runner', 1_000_000)).toBe(false);
+      // The runner claims anew (its second pass reads the directory now) and then completes.
+      expect(await claimReconcile(c, 'identity-store', 'runner', 940_000)).toEqual({ run: true, startedAt: t });
+      expect(await completeReconcile(c, 'identity-store', 'runner', t)).toBe(true);
+      // Released with nothing pending: the late change is covered now.
+      expect((await claimReconcile(c, 'identity-store', 'late-again', 999_000)).run).toBe(false);
+      // A runner that died (its lease expired) is taken over.
+      t += RECONCILE_LEASE_MS + 1;
+      expect((await claimReconcile(c, 'identity-store', 'next', t)).run).toBe(true);
+    },
+  );
 });

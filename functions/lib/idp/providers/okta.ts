@@ -69,7 +69,8 @@ const nextLink = (link: string | null, page: string, orgUrl: string): string | u
   if (url.protocol !== 'https:' || url.host !== org.host || url.port !== '' || url.username !== '' || url.password !== '') {
     throw new ProvisioningError(
       'IdentityProviderUnavailable',
-      `Okta's Link header names a next page at ${url.protocol}//${url.host}, not the configured org ${org.origin}: not followed (the API token is sent to the org only)`,
+      `Okta's Link header names a next page at ${url.protocol}//${url.host}, ` +
+        `not the configured org ${org.origin}: not followed (the API token is sent to the org only)`,
     );
   }
   return url.href;

@@ -6,7 +6,8 @@ SELECT r.rolname::text AS name, r.rolcanlogin AS can_login, r.rolsuper AS superu
        array_remove(ARRAY[CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
                            CASE WHEN r.rolreplication THEN 'REPLICATION' END, CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS privileged,
        shobj_description(r.oid, 'pg_authid') AS comment,
-       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid WHERE am.member = r.oid AND {{is-membership(am)}} ORDER BY 1) AS member_of
+       ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid
+              WHERE am.member = r.oid AND {{is-membership(am)}} ORDER BY 1) AS member_of
   FROM pg_roles r
  WHERE EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles mk ON mk.oid = m.roleid WHERE m.member = r.oid AND mk.rolname = $1 AND {{is-membership(m)}})
    AND r.rolname <> current_user
