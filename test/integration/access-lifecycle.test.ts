@@ -207,6 +207,11 @@ describe('an access request from asking to its end', () => {
     expect(await record(requestId)).toMatchObject({ state: 'ENDED', endReason: 'REVOKED' });
     expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
     expect(sb.scheduler.schedules.size).toBe(0);
+    // Its onboarding cannot be run again as a plain request: that would grant it with no end.
+    const retried = await call({ routeKey: 'POST /requests/{requestId}/retry', caller: ADMIN, pathParameters: { requestId }, body: {} });
+    expect(retried).toMatchObject({ status: 409, body: { error: 'RequestConflict' } });
+    expect((retried.body as { message: string }).message).toContain('is the grant of an access request');
+    expect(sb.runner.find('onboard', `${requestId}.2`)).toBeUndefined();
     // The schedule firing anyway (it was lost in flight) starts nothing new: the end is one execution.
     const again = await call({ routeKey: 'POST /access-requests/{requestId}/revoke', caller: ADMIN, pathParameters: { requestId }, body: {} });
     expect(again.status).toBe(409);
@@ -301,7 +306,7 @@ describe('an access request from asking to its end', () => {
     expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
   });
 
-  it('an extension is a new request the policy reviews, counted from the end of the grant it extends, capped by maxTotalDuration over the chain; access outlives the first grant', async () => {
+  it('an extension is reviewed like a request, counts from the end of the grant it extends, capped over the chain', async () => {
     const dbUser = uniqueName('extended');
     const first = await approvedGrant(dbUser, ['app_write'], { duration: 'PT4H' });
     const tooLong = await call({

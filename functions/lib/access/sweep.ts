@@ -1,6 +1,6 @@
-import { type LifecycleDeps, startActivation } from './activation';
+import { type LifecycleDeps, recordActivationFailed, startActivation } from './activation';
 import { transition } from './records';
-import { endExecutionName } from './lifecycle';
+import { type AccessRequest, endExecutionName } from './lifecycle';
 import { notify } from './notify';
 
 /** How long before expiresAt the approvers are told that a grant ends. */
@@ -8,7 +8,20 @@ export const REMINDER_MS = 15 * 60_000;
 
 const passed = (deadline: string | undefined, now: Date): boolean => deadline !== undefined && Date.parse(deadline) <= now.getTime();
 
+/** Longer than any activation runs (the onboarding's own retries, IAM auth turned on at the next poll). */
+export const STUCK_ACTIVATION_MS = 60 * 60_000;
+/** Longer than any end runs (the database step's and the IAM step's retries, at their caps). */
+export const STUCK_END_MS = 30 * 60_000;
+
+/** Whether nothing was written to the request for `ms`: its run is gone (a live run writes at its next step). */
+const quietFor = (r: AccessRequest, now: Date, ms: number): boolean => {
+  const last = r.timeline.at(-1)?.at ?? r.createdAt;
+  return now.getTime() - Date.parse(last) >= ms;
+};
+
 export interface SweepResult {
+  activationsLost: string[];
+  endsLost: string[];
   approvalsExpired: string[];
   activationsStarted: string[];
   endsStarted: string[];
@@ -25,7 +38,7 @@ export interface SweepResult {
  */
 export const sweep = async (deps: LifecycleDeps): Promise<SweepResult> => {
   const now = deps.now();
-  const out: SweepResult = { approvalsExpired: [], activationsStarted: [], endsStarted: [], endsRunAgain: [], reminded: [] };
+  const out: SweepResult = { activationsLost: [], endsLost: [], approvalsExpired: [], activationsStarted: [], endsStarted: [], endsRunAgain: [], reminded: [] };
   for (const r of await deps.store.list(['PENDING_APPROVAL'])) {
     if (!passed(r.approvalExpiresAt, now)) continue;
     const { request, written } = await transition(deps, r.requestId, (x) => (x.state === 'PENDING_APPROVAL' ? { kind: 'expire-approval' } : undefined));
@@ -50,6 +63,31 @@ export const sweep = async (deps: LifecycleDeps): Promise<SweepResult> => {
         await notify(deps.notify, 'expiring', request);
       }
     }
+  }
+  // Runs that died without a word (their failure step failed too, or they were stopped): a grant being made for longer
+  // than any activation takes failed; an end running longer than any end takes is failed, and so run again below.
+  for (const r of await deps.store.list(['ACTIVATING'])) {
+    if (!quietFor(r, now, STUCK_ACTIVATION_MS)) continue;
+    await recordActivationFailed(deps, r.requestId, {
+      code: 'ActivationLost',
+      message: `no activation step wrote for ${STUCK_ACTIVATION_MS / 60_000} minutes`,
+    });
+    out.activationsLost.push(r.requestId);
+  }
+  for (const r of await deps.store.list(['ENDING'])) {
+    if (!quietFor(r, now, STUCK_END_MS)) continue;
+    await transition(deps, r.requestId, (x) =>
+      x.state === 'ENDING' && quietFor(x, now, STUCK_END_MS)
+        ? { kind: 'end-failed', error: { code: 'EndLost', message: `no end step wrote for ${STUCK_END_MS / 60_000} minutes` } }
+        : undefined,
+    );
+    out.endsLost.push(r.requestId);
+  }
+  // A failed activation whose end never started (what it may have given is taken back; a void plan gave nothing).
+  for (const r of await deps.store.list(['ACTIVATION_FAILED'])) {
+    if (r.endReason === 'PLAN_INVALID') continue;
+    await deps.startExecution(deps.machines.end, endExecutionName(r), { requestId: r.requestId, reason: 'ACTIVATION_FAILED' });
+    out.endsStarted.push(r.requestId);
   }
   // ENDING: a revoke whose start of the end was lost (a running end makes this a no-op); END_FAILED: the next attempt.
   for (const r of await deps.store.list(['ENDING', 'END_FAILED'])) {

@@ -1,3 +1,4 @@
+import type { AccessRequestStore } from '../access/store';
 import type { Config } from '../core/config';
 import { invalid, ProvisioningError } from '../core/errors';
 import { MAX_ATTEMPTS } from '../core/requests';
@@ -54,12 +55,20 @@ const refuseUnlessEnded = (request: RequestView): void => {
  * were sent now. Every step is idempotent, so the new attempt finishes what the failed one left.
  */
 export const retryRequest = async (
-  deps: { config: Config; executions: ExecutionsDeps; plan: PlanDeps },
+  deps: { config: Config; executions: ExecutionsDeps; plan: PlanDeps; accessRequests?: { store: AccessRequestStore } },
   caller: Caller,
   requestId: string,
   body: Record<string, unknown>,
 ): Promise<StartResult> => {
   const wanted = requestedAttemptOf(body);
+  // The onboarding of an access request is its activation's: run again here it would grant with no end.
+  if (await deps.accessRequests?.store.get(requestId))
+    throw new ProvisioningError(
+      'RequestConflict',
+      `request "${requestId}" is the grant of an access request: it is not retried here (a retry would grant it without its end); ` +
+        'send a new access request',
+      { details: { requestId } },
+    );
   const policy = apiPolicyOf(deps.config);
   // A request the caller may not read is unknown to it, as for GET.
   const request = readableRequest(caller, requestId, await findRequest(deps.executions, requestId), policy);

@@ -7,7 +7,7 @@ import { PRINCIPAL_NOT_FOUND } from './grants';
 export interface ConnectCheck {
   principalArn: string;
   resourceArn: string;
-  /** allowed, explicitDeny or implicitDeny, as IAM names them. */
+  /** allowed, explicitDeny or implicitDeny, as IAM names them; principalGone when IAM knows no such principal. */
   decision: string;
   /** The policies whose statements allow it (IAM's SourcePolicyId): empty unless allowed. */
   allowedBy: string[];
@@ -36,6 +36,11 @@ export const simulateConnect = async (iam: IAMClient, principal: PrincipalArn, r
     } while (Marker);
     return { principalArn: principal.arn, resourceArn, decision, allowedBy: decision === 'allowed' ? [...allowedBy].sort() : [] };
   } catch (e) {
-    return mapAwsError(e, `simulate rds-db:connect of ${principal.arn} on ${resourceArn}`, PRINCIPAL_NOT_FOUND);
+    // A principal that no longer exists can connect as nobody: that is the answer, not a failure (the usual case of a
+    // person removed by the identity provider).
+    const name = (e as { name?: string }).name;
+    if (name !== undefined && Object.hasOwn(PRINCIPAL_NOT_FOUND, name))
+      return { principalArn: principal.arn, resourceArn, decision: 'principalGone', allowedBy: [] };
+    return mapAwsError(e, `simulate rds-db:connect of ${principal.arn} on ${resourceArn}`);
   }
 };
