@@ -1,51 +1,12 @@
 /**
- * Local mode's configuration: the targets file it refuses, and DATABASE_URL (an existing server
- * instead of the embedded one), run in-process against the test server.
+ * Local mode on DATABASE_URL (an existing server instead of the embedded one), run in-process against the test
+ * server (the targets files local mode refuses: test/unit/dev/local-mode-config.test.ts).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { loadLocalConfig, startLocalMode } from '../../dev/local-mode';
+import { describe, expect, it } from 'vitest';
+import { startLocalMode } from '../../dev/local-mode';
+import { dir, file, target } from '../support/local-targets';
 import { roleFacts, superClient, testPg, uniqueName } from '../support/pg';
-
-const dir = mkdtempSync(join(tmpdir(), 'local-mode-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const target = (extra: object = {}) => ({
-  kind: 'instance',
-  identifier: 'ext-db',
-  region: 'eu-west-1',
-  accountId: '123456789012',
-  allowedDbRoles: [],
-  admin: { method: 'secret', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:local-AbCdEf' },
-  successorRole: 'data_owner',
-  tls: 'disable',
-  ...extra,
-});
-
-const file = (config: object): string => {
-  const f = join(dir, `${uniqueName('targets')}.json`);
-  writeFileSync(f, JSON.stringify(config));
-  return f;
-};
-
-describe('loadLocalConfig', () => {
-  it.each([
-    ['an IAM admin (tokens need RDS)', { targets: { a: target({ admin: { method: 'iam', user: 'iam_admin' } }) } }, /admin.method "secret" only/],
-    ['TLS on (the local server has no RDS certificate)', { targets: { a: target({ tls: 'verify-full' }) } }, /"tls": "disable"/],
-    ['two accounts (one simulated account)', { targets: { a: target(), b: target({ accountId: '210987654321' }) } }, /one AWS account/],
-    ['no targets', { targets: {} }, /no targets/],
-    ['an invalid file', { targets: { a: target({ kind: 'table' }) } }, /invalid targets configuration/],
-  ])('refuses %s', (_, config, message) => {
-    expect(() => loadLocalConfig(file(config))).toThrow(message);
-  });
-
-  it('accepts the example file for local mode', () => {
-    const config = loadLocalConfig(join(__dirname, '../..', 'config/targets.local.json'));
-    expect(Object.keys(config.targets)).toEqual(['local']);
-  });
-});
 
 describe('DATABASE_URL: an existing PostgreSQL server instead of the embedded one', () => {
   it('prepares it as a DBA would (missing group roles created), runs an onboarding on it, and leaves it running when stopped', async () => {

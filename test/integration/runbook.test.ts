@@ -1,41 +1,17 @@
 /**
- * docs/runbook.md cannot drift from the code: every error code has a row whose HTTP status and "retried" column are
- * the error table's, and the cost section's counts are those of a real onboarding and offboarding through the
- * state machines (with the arithmetic redone from them).
+ * docs/runbook.md's cost section cannot drift from the code: its counts are those of a real onboarding and
+ * offboarding through the state machines, with the arithmetic redone from them (its error-code table:
+ * test/unit/core/runbook.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ERROR_CODES, httpStatusOf, meaningOf, RETRYABLE_CODES } from '../../functions/lib/core/errors';
 import { statePath } from '../../dev/asl-runner';
 import { createSandbox, type Sandbox } from '../../dev/sandbox';
 import { testPg, uniqueName } from '../support/pg';
-
-const RUNBOOK = readFileSync(join(resolve(__dirname, '../..'), 'docs/runbook.md'), 'utf8');
-const rowsOf = (heading: string): string[][] => {
-  const section = RUNBOOK.slice(RUNBOOK.indexOf(heading)).split('\n## ')[0];
-  return section
-    .split('\n')
-    .filter((l) => l.startsWith('| ') && !l.startsWith('|---'))
-    .slice(1)
-    .map((l) => l.slice(2, -2).split(' | '));
-};
+import { rowsOf } from '../support/runbook';
 
 describe('docs/runbook.md', () => {
-  it('has one row per error code, with its HTTP status and whether the state machines retry it', () => {
-    const rows = rowsOf('## Error codes');
-    const byCode = new Map(rows.map((r) => [r[0].replace(/`/g, ''), r]));
-    expect(rows.length, 'no code twice').toBe(byCode.size);
-    expect(sorted([...byCode.keys()])).toEqual(sorted(ERROR_CODES));
-    for (const code of ERROR_CODES) {
-      const [, http, retried, means, todo] = byCode.get(code) ?? [];
-      expect(Number(http), `${code}: HTTP`).toBe(httpStatusOf(code));
-      expect(retried, `${code}: retried`).toBe(RETRYABLE_CODES.includes(code) ? 'yes' : 'no');
-      expect(means, `${code}: what it means (errors.ts)`).toBe(meaningOf(code));
-      expect(todo.length, `${code}: what to do`).toBeGreaterThan(10);
-    }
-  });
-
   describe('cost of one run', () => {
     let sb: Sandbox;
     beforeEach(() => {
@@ -88,7 +64,3 @@ describe('docs/runbook.md', () => {
     });
   });
 });
-
-function sorted(xs: Iterable<string>): string[] {
-  return [...xs].sort();
-}
