@@ -197,12 +197,12 @@ export class LocalStepFunctions {
     return queue;
   }
 
-  /** SendTaskSuccess / SendTaskFailure: false when no state waits for the token (it timed out, or was answered). */
   /** Whether a state still waits for `token` (SendTaskHeartbeat succeeds only then). */
   isWaiting(token: string): boolean {
     return this.waiting.has(token);
   }
 
+  /** SendTaskSuccess / SendTaskFailure: false when no state waits for the token (it timed out, or was answered). */
   answerTask(token: string, answer: { output: unknown } | { error: string; cause: string }): boolean {
     const waiter = this.waiting.get(token);
     if (!waiter) return false;

@@ -805,7 +805,12 @@ describe('deployable stack (osls package --stage citest)', () => {
       for (const key of functionKeys) {
         const id = lambdaLogicalId(key);
         const expectedRoles =
-          key === 'dbUserPlan' ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')] : machineRoleUsing(key);
+          key === 'dbUserPlan'
+            ? [roleOf(template, 'api'), roleOf(template, 'idpEvents'), roleOf(template, 'accessReconcile')]
+            : // The api publishes what it decides through accessRecord (Notify).
+              key === 'accessRecord'
+              ? [...machineRoleUsing(key), roleOf(template, 'api')]
+              : machineRoleUsing(key);
         expect(sorted(invokers.get(id) ?? []), `roles that may invoke ${key}`).toEqual(sorted(expectedRoles));
         expect(services.get(id) ?? [], `services that may invoke ${key}`).toEqual(expectedServices(key));
       }
@@ -937,7 +942,7 @@ describe('deployable stack (osls package --stage citest)', () => {
 
     it(
       "lets the api role start executions of this stack's four state machines only, " +
-        "describe only the onboarding's and offboarding's, and invoke only dbUserPlan",
+        "describe only the onboarding's and offboarding's, and invoke only dbUserPlan and accessRecord",
       () => {
         const role = roleOf(template, 'api');
         const start = statementsWith(template, role, 'states:StartExecution');
@@ -972,7 +977,10 @@ describe('deployable stack (osls package --stage citest)', () => {
         for (const key of ['accessRecord', 'accessSweep'])
           expect(sorted(statementsWith(template, roleOf(template, key), 'states:StartExecution').flatMap(resourcesOf)), key).toEqual(sorted(byName));
         const invoke = statementsWith(template, role, 'lambda:InvokeFunction');
-        expect(invoke.flatMap((s) => asArray(s.Resource))).toEqual([{ 'Fn::GetAtt': [lambdaLogicalId('dbUserPlan'), 'Arn'] }]);
+        // dbUserPlan for dry runs; accessRecord (asynchronously) to publish what the API decides.
+        expect(sorted(invoke.flatMap((s) => asArray(s.Resource)).map((r) => JSON.stringify(r)))).toEqual(
+          sorted([lambdaLogicalId('dbUserPlan'), lambdaLogicalId('accessRecord')].map((id) => JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }))),
+        );
         // The API never writes IAM, RDS, the database, the archive or the locks: its only write is an access request's
         // (conditional) update in the access-request table.
         const writes = grantsOfRole(template, role)
@@ -1211,6 +1219,21 @@ describe('deployable stack (osls package --stage citest)', () => {
       { id: 'ArchiveErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('executionArchive'), statistic: 'Sum' },
       { id: 'DriftFoundAlarm', namespace: ns(), metric: METRIC.driftFound, dimensions: service, statistic: 'Maximum' },
       { id: 'ReconcileErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('accessReconcile'), statistic: 'Sum' },
+      {
+        id: 'ActivateExecutionsFailedAlarm',
+        namespace: 'AWS/States',
+        metric: 'ExecutionsFailed',
+        dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'ActivateStateMachine' } }],
+        statistic: 'Sum',
+      },
+      {
+        id: 'EndExecutionsFailedAlarm',
+        namespace: 'AWS/States',
+        metric: 'ExecutionsFailed',
+        dimensions: [{ Name: 'StateMachineArn', Value: { Ref: 'EndStateMachine' } }],
+        statistic: 'Sum',
+      },
+      { id: 'AccessSweepErrorsAlarm', namespace: 'AWS/Lambda', metric: 'Errors', dimensions: fn('accessSweep'), statistic: 'Sum' },
     ];
     /** config/stack.js as serverless.yml reads it, for a targets file with these operations settings. */
     const stackWith = (operations: unknown): { code: number; out: string; err: string } => {

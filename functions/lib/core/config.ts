@@ -404,7 +404,6 @@ const checkIdpMapping = (config: z.infer<Schemas['configSchema']>): string[] => 
   return problems;
 };
 
-/** The shared role's prefix must start every database user it makes and reach no name this project never manages. */
 /** A grant writes up to 3 times (DeletePolicyVersion, CreatePolicyVersion or CreatePolicy, AttachRolePolicy). */
 const WRITES_PER_GRANT = 3;
 /** What of connectAllow's 30 s may go to waiting for the pace: the rest is the lock wait (5 s) and IAM's reads. */
@@ -425,6 +424,7 @@ const checkIamPace = (config: z.infer<Schemas['configSchema']>): string[] => {
     : [];
 };
 
+/** The shared role's prefix must start every database user it makes and reach no name this project never manages. */
 const checkSharedPrefix = (config: z.infer<Schemas['configSchema']>): string[] => {
   const idp = config.idp;
   if (idp?.principal.kind !== 'shared') return [];

@@ -441,7 +441,6 @@ export interface PathPolicy {
   grants: string[];
 }
 
-/** Every policy under /rds-iam-access/, whoever made it (IAM cannot keep others from creating policies there). */
 /**
  * One policy under the path, read while other executions may change it: a policy deleted between the listing and the
  * read grants nothing any more (undefined); a default version deleted between GetPolicy and GetPolicyVersion means a
@@ -481,6 +480,7 @@ async function* listedPathPolicies(iam: IAMClient): AsyncGenerator<ListedPolicy 
   } while (marker);
 }
 
+/** Every policy under /rds-iam-access/, whoever made it (IAM cannot keep others from creating policies there). */
 export const listPathPolicies = async (iam: IAMClient): Promise<PathPolicy[]> => {
   const found: PathPolicy[] = [];
   try {
