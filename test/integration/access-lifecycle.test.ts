@@ -194,7 +194,8 @@ describe('an access request from asking to its end', () => {
     await expire(b);
     expect((await record(b)).state).toBe('ENDED');
     expect(await roleFacts(dbUser)).toMatchObject({ canLogin: false });
-    expect((await roleFacts(dbUser)).memberOf).not.toEqual(expect.arrayContaining(['app_read']));
+    expect((await roleFacts(dbUser)).memberOf).not.toContain('app_read');
+    expect((await roleFacts(dbUser)).memberOf).not.toContain('app_write');
     expect(await connectDecision(dbUser)).toBe('implicitDeny');
   });
 

@@ -82,8 +82,10 @@ export const onboardingOf = (r: AccessRequest): Record<string, unknown> => ({
 /** What the onboarding's output (its Done state) says it changed: CreateDbUser's statements, AllowConnect's outcome. */
 export interface OnboardingOutput {
   dbUserOutcome?: string;
-  statements?: Array<{ sql: string; purpose: string }>;
+  statements?: string[];
   policyOutcome?: string;
+  /** The database user exists because of this request (also when CreateDbUser was retried after its commit). */
+  dbUserCreatedByThisRequest?: boolean;
 }
 
 /**
@@ -92,11 +94,13 @@ export interface OnboardingOutput {
  * what cannot be told from the output counts as given by this grant.
  */
 export const heldBeforeOf = (r: AccessRequest, output: OnboardingOutput, others: readonly AccessRequest[]): HeldBefore => {
-  const purposes = (output.statements ?? []).map((s) => s.purpose);
+  // CreateDbUser reports each statement by its purpose (ddl.ts), which is what is compared here.
+  const purposes = output.statements ?? [];
   const granted = (what: string) => purposes.some((p) => p === what);
   const byOthers = new Set(others.flatMap((g) => g.plan.dbRoles));
   const dbsByOthers = new Set(others.flatMap((g) => g.plan.databases));
-  const created = output.dbUserOutcome === 'created';
+  // A retried CreateDbUser reports "already present" for the user it created: its record (the role comment) says whose.
+  const created = output.dbUserOutcome === 'created' || output.dbUserCreatedByThisRequest === true;
   return {
     dbRoles: created ? [] : r.plan.dbRoles.filter((role) => !granted(ddl.grantRole(role, r.plan.dbUser).purpose) && !byOthers.has(role)),
     databases: created ? [] : r.plan.databases.filter((db) => !granted(ddl.grantConnect(db, r.plan.dbUser).purpose) && !dbsByOthers.has(db)),
