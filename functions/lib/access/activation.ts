@@ -4,7 +4,7 @@ import { invalid } from '../core/errors';
 import { ddl } from '../postgres/ddl';
 import type { ResolvedTarget } from '../rds/target';
 import type { HeldBefore } from '../workflows/grant-end-plan';
-import { type AccessRequest, endExecutionName } from './lifecycle';
+import { type AccessRequest, endExecutionName, grantWasStarted } from './lifecycle';
 import { type NotifyDeps, notify } from './notify';
 import { planHashOf } from './plan-hash';
 import { isApprover, policyNamed } from './policies';
@@ -139,9 +139,12 @@ export const recordActive = async (deps: LifecycleDeps, requestId: string, outpu
 
 /** RecordActivationFailed: the failure recorded, then the end run (what a half-made grant gave is taken back). */
 export const recordActivationFailed = async (deps: LifecycleDeps, requestId: string, error: { code: string; message: string }) => {
-  const { request } = await transition(deps, requestId, (r) => (r.state === 'ACTIVATING' ? { kind: 'activation-failed', error } : undefined));
+  const { request } = await transition(deps, requestId, (r) =>
+    ['ACTIVATING', 'APPROVED', 'SCHEDULED'].includes(r.state) ? { kind: 'activation-failed', error } : undefined,
+  );
   if (request.state === 'ACTIVATION_FAILED') await bestEffort(() => notify(deps.notify, 'activationFailed', request));
-  await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: 'ACTIVATION_FAILED' });
+  // A failure before the grant began (the target unreadable) gave nothing: no end, which would take standing access.
+  if (grantWasStarted(request)) await deps.startExecution(deps.machines.end, endExecutionName(request), { requestId, reason: 'ACTIVATION_FAILED' });
   return { state: request.state };
 };
 

@@ -144,7 +144,8 @@ export const TRANSITIONS: { readonly [K in ActionKind]: readonly RequestState[] 
   schedule: ['APPROVED'],
   'start-activation': ['APPROVED', 'SCHEDULED'],
   activated: ['ACTIVATING'],
-  'activation-failed': ['ACTIVATING'],
+  // Also before anything was granted (the target could not be read): the approval is spent, never run months later.
+  'activation-failed': ['ACTIVATING', 'APPROVED', 'SCHEDULED'],
   // END_FAILED: the end is run again (the sweeper's redrive), never left as a bare failure.
   'start-end': ['ACTIVE', 'END_FAILED', 'ACTIVATION_FAILED'],
   // While the grant is being made its end must wait for it: the activation ends it once made.
@@ -182,6 +183,9 @@ export const effectiveState = (r: AccessRequest, now: Date): RequestState => {
  * names it so, so they start one execution between them.
  */
 export const endExecutionName = (r: AccessRequest): string => attemptName(r.requestId, 1 + r.timeline.filter((t) => t.event === 'end-failed').length);
+
+/** Whether the request's activation got as far as granting (ACTIVATING): only then may something need taking back. */
+export const grantWasStarted = (r: AccessRequest): boolean => r.timeline.some((t) => t.event === 'start-activation' && t.state === 'ACTIVATING');
 
 /** Whether a grant is, or is about to be, access: what the end of another grant of the same user must leave. */
 export const isLive = (r: AccessRequest, now: Date): boolean => r.state === 'ACTIVATING' || (r.state === 'ACTIVE' && !passed(r.expiresAt, now));

@@ -1,6 +1,6 @@
 import { type LifecycleDeps, recordActivationFailed, startActivation } from './activation';
 import { transition } from './records';
-import { type AccessRequest, endExecutionName } from './lifecycle';
+import { type AccessRequest, endExecutionName, grantWasStarted } from './lifecycle';
 import { notify } from './notify';
 
 /** How long before expiresAt the approvers are told that a grant ends. */
@@ -85,7 +85,7 @@ export const sweep = async (deps: LifecycleDeps): Promise<SweepResult> => {
   }
   // A failed activation whose end never started (what it may have given is taken back; a void plan gave nothing).
   for (const r of await deps.store.list(['ACTIVATION_FAILED'])) {
-    if (r.endReason === 'PLAN_INVALID') continue;
+    if (r.endReason === 'PLAN_INVALID' || !grantWasStarted(r)) continue;
     await deps.startExecution(deps.machines.end, endExecutionName(r), { requestId: r.requestId, reason: 'ACTIVATION_FAILED' });
     out.endsStarted.push(r.requestId);
   }

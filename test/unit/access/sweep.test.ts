@@ -108,8 +108,12 @@ describe('the sweeper', () => {
     expect(started).toEqual([{ machine: 'end', name: 'dead-end.2', input: { requestId: 'dead-end', reason: 'EXPIRED' } }]);
   });
 
-  it('a failed activation whose end never started gets it; one whose plan was void gave nothing and gets none', async () => {
+  it('a failed activation whose end never started gets it; one whose plan was void, or that failed before granting, gets none', async () => {
     await stored('half-made', [...activating, [3, { kind: 'activation-failed', error: { code: 'GrantLimitReached', message: 'full' } }]]);
+    await stored('never-granted', [
+      [1, approve],
+      [2, { kind: 'activation-failed', error: { code: 'TargetBusy', message: 'rebooting' } }],
+    ]);
     await stored('void', [
       [1, approve],
       [2, { kind: 'start-activation', planHash: 'sha256:other' }],
