@@ -1648,7 +1648,7 @@ describe('deployable stack (osls package --stage citest)', () => {
       },
     );
 
-    it('lets the schedules be assumed only by EventBridge Scheduler of this account, and start only the activation and the end', () => {
+    it('lets the schedules be assumed only by EventBridge Scheduler for schedules of its group, and start only the activation and the end', () => {
       const role = template.Resources.AccessSchedulerRole;
       expect(role?.Type).toBe('AWS::IAM::Role');
       expect(role.Properties?.AssumeRolePolicyDocument).toEqual({
@@ -1658,7 +1658,10 @@ describe('deployable stack (osls package --stage citest)', () => {
             Effect: 'Allow',
             Principal: { Service: 'scheduler.amazonaws.com' },
             Action: 'sts:AssumeRole',
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+              ArnLike: { 'aws:SourceArn': { 'Fn::Sub': 'arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${AccessScheduleGroup}/*' } },
+            },
           },
         ],
       });
