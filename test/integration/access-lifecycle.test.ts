@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { accessRequestsFromEnv } from '../../functions/api';
 import { handler as sweepHandler } from '../../functions/access-sweep';
 import { recordDepsFromEnv } from '../../functions/lib/access/deps';
-import { endRequestsOfRemovedPerson } from '../../functions/lib/access/identity';
+import { endRequestsOfRemovedPerson, voidVotesOfRemovedPerson } from '../../functions/lib/access/identity';
 import { startNamedExecution } from '../../functions/lib/access/start';
 import type { AccessRequest } from '../../functions/lib/access/lifecycle';
 import { dynamoAccessRequestStore } from '../../functions/lib/access/store';
@@ -385,5 +385,26 @@ describe('an access request from asking to its end', () => {
       'Access Request Pending',
       'Access Request Denied',
     ]);
+  });
+
+  it('an approver the identity provider removed: their vote no longer counts, and the request needs another approver', async () => {
+    const requestId = uniqueName('acc');
+    const asked = await call({
+      routeKey: 'POST /access-requests',
+      caller: ADMIN,
+      body: { requestId, principalArn: roleArn('alice'), dbUser: uniqueName('voted'), target: 'orders', dbRoles: ['app_write'], reason: 'INC-12' },
+    });
+    const { planHash } = asked.body as { planHash: string };
+    const approve = (who: string) =>
+      call({ routeKey: 'POST /access-requests/{requestId}/approve', caller: sessionOf(who), pathParameters: { requestId }, body: { planHash } });
+    expect((await approve('dba-one')).status).toBe(200);
+    expect(await voidVotesOfRemovedPerson(recordDepsFromEnv(), roleArn('dba-one'))).toEqual([requestId]);
+    const second = await approve('dba-two');
+    expect((second.body as { status: string; approvals: { approved: number } }).status).toBe('PENDING_APPROVAL');
+    expect((second.body as { approvals: { approved: number } }).approvals.approved).toBe(1);
+    expect((await record(requestId)).votes.find((v) => v.principal === roleArn('dba-one'))?.voided).toMatch(/identity provider/);
+    expect((await approve('dba-three')).body).toMatchObject({ status: 'APPROVED' });
+    await settle();
+    expect((await record(requestId)).state).toBe('ACTIVE');
   });
 });

@@ -26,7 +26,7 @@ const countingApprovals = (r: AccessRequest, config: Config): number => {
   const policy = policyNamed(config, r.policy);
   if (!policy) return 0;
   // Group votes cannot be checked again without the voter's groups: they count as they were decided.
-  return r.votes.filter((v) => v.decision === 'approve' && (v.viaGroup || isApprover(policy, { arn: v.by, principal: v.principal }))).length;
+  return r.votes.filter((v) => v.decision === 'approve' && !v.voided && (v.viaGroup || isApprover(policy, { arn: v.by, principal: v.principal }))).length;
 };
 
 /**

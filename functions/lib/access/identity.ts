@@ -1,3 +1,4 @@
+import { sameRoleOrUser } from '../core/arn';
 import { endExecutionName } from './lifecycle';
 import { type RecordDeps, transition } from './records';
 
@@ -30,4 +31,17 @@ export const endRequestsOfRemovedPerson = async (deps: IdentityRemovalDeps, subj
     out.push({ requestId: r.requestId, state: request.state });
   }
   return out;
+};
+
+/**
+ * The identity provider removed a person who voted: before activation their votes no longer count (an approval that
+ * relied on them needs another approver; activation counts again and finds it void).
+ */
+export const voidVotesOfRemovedPerson = async (deps: RecordDeps, principalArn: string) => {
+  const at = deps.now().toISOString();
+  const voted = (await deps.store.list(['PENDING_APPROVAL', 'APPROVED', 'SCHEDULED'])).filter((r) =>
+    r.votes.some((v) => !v.voided && v.principal !== undefined && sameRoleOrUser(v.principal, principalArn)),
+  );
+  for (const r of voted) await transition(deps, r.requestId, (x) => (x.state === r.state ? { kind: 'void-votes', principal: principalArn, at } : undefined));
+  return voted.map((r) => r.requestId);
 };

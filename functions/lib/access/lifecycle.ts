@@ -55,6 +55,8 @@ export interface Vote {
   comment?: string;
   /** The voter was an approver by an Identity Center group (approverGroups), not by ARN. */
   viaGroup?: boolean;
+  /** The identity provider removed the voter since (the vote stays on record and no longer counts). */
+  voided?: string;
 }
 
 /** One change of the record, in order: what happened, to which state, by whom. */
@@ -129,6 +131,7 @@ export type Action =
   | { kind: 'activated'; heldBefore: HeldBefore }
   | { kind: 'request-end'; reason: EndReason }
   | { kind: 'remind' }
+  | { kind: 'void-votes'; principal: string; at: string }
   | { kind: 'activation-failed'; error: { code: string; message: string } }
   | { kind: 'start-end'; reason: EndReason }
   | { kind: 'ended'; proof: unknown }
@@ -153,6 +156,8 @@ export const TRANSITIONS: { readonly [K in ActionKind]: readonly RequestState[] 
   // Ends access early: an ACTIVE grant is ENDING at once; one still being made ends as soon as it is made.
   revoke: ['ACTIVATING', 'ACTIVE', 'END_FAILED'],
   remind: ['ACTIVE'],
+  // The identity provider removed a voter: before activation, their votes no longer count.
+  'void-votes': ['PENDING_APPROVAL', 'APPROVED', 'SCHEDULED'],
   ended: ['ENDING'],
   'end-failed': ['ENDING'],
 };
@@ -229,7 +234,8 @@ const checkState = (r: AccessRequest, action: ActionKind, now: Date): void => {
     );
 };
 
-const count = (votes: readonly Vote[], decision: Vote['decision']): number => votes.filter((v) => v.decision === decision).length;
+/** Votes that count: a voter the identity provider removed since counts no more. */
+const count = (votes: readonly Vote[], decision: Vote['decision']): number => votes.filter((v) => v.decision === decision && !v.voided).length;
 
 /**
  * The one place that decides a change: whether `action` may be taken on `r` now (who, from which state, before which
@@ -316,6 +322,14 @@ export const decide = (r: AccessRequest, action: Action, ctx: { now: Date; polic
       return write({ endReason: r.endReason ?? 'REVOKED' }, 'ENDING', { by: action.by.arn });
     case 'request-end':
       return write({ endRequested: r.endRequested ?? action.reason }, 'ACTIVATING', { comment: action.reason });
+    case 'void-votes': {
+      const votes = r.votes.map((v) =>
+        !v.voided && v.principal !== undefined && sameRoleOrUser(v.principal, action.principal)
+          ? { ...v, voided: `voter removed by the identity provider at ${action.at}` }
+          : v,
+      );
+      return write({ votes }, r.state, { comment: `votes of ${action.principal} no longer count` });
+    }
     case 'remind':
       return write({ remindedAt: r.remindedAt ?? at }, 'ACTIVE');
     case 'activation-failed':

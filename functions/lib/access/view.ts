@@ -3,7 +3,7 @@ import { type AccessRequest, effectiveState } from './lifecycle';
 /** A request as the API shows it: the state a reader must take (deadlines applied), the votes, the deadlines, the timeline. */
 export const accessRequestView = (r: AccessRequest, now: Date) => {
   const status = effectiveState(r, now);
-  const count = (d: 'approve' | 'deny') => r.votes.filter((v) => v.decision === d).length;
+  const count = (d: 'approve' | 'deny') => r.votes.filter((v) => v.decision === d && !v.voided).length;
   return {
     requestId: r.requestId,
     status,

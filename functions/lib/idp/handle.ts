@@ -12,7 +12,7 @@ import { validateOffboardRequest, validateOnboardRequest } from '../core/request
 import type { DatabasePlanner } from '../workflows/request-plan';
 import { parseRoleComment } from '../postgres/ddl';
 import { type CoalesceDeps, claimReconcile, completeReconcile } from './coalesce';
-import { endRequestsOfRemovedPerson, type IdentityRemovalDeps } from '../access/identity';
+import { endRequestsOfRemovedPerson, type IdentityRemovalDeps, voidVotesOfRemovedPerson } from '../access/identity';
 import { decide, grantedTargets, onboardingOf, identityOf, type IdpAction, type IdpMapping, idpUserOf } from './decide';
 import type { IdentityDirectory, Person } from './directory';
 import { executionNameFor, type GroupRef, type IdentityChange } from './events';
@@ -296,7 +296,11 @@ export const handleIdentityEvent = async (deps: IdpDeps, raw: unknown, startedBe
   // approval arriving later grants nothing.
   const removals = valid.filter((v) => v.action.kind === 'offboarding');
   if (deps.accessRequests)
-    for (const { action } of removals) await endRequestsOfRemovedPerson(deps.accessRequests, { target: action.input.target, dbUser: action.input.dbUser });
+    for (const { action } of removals) {
+      await endRequestsOfRemovedPerson(deps.accessRequests, { target: action.input.target, dbUser: action.input.dbUser });
+      // A removed approver's votes count no more (their principal, when the provider maps people to their own).
+      if (action.kind === 'offboarding' && action.input.principalArn) await voidVotesOfRemovedPerson(deps.accessRequests, action.input.principalArn);
+    }
   for (const o of outcomes) if (o.status === 'fulfilled') executions.push(o.value);
   // Every start was tried before failing: a redelivery of the event (Lambda's retry) finds those started and starts the rest.
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
