@@ -92,48 +92,32 @@ const storeOf = (deps: AccessRequestDeps | undefined): AccessRequestDeps => {
   return deps;
 };
 
-/** Calls the activation seam for the one write that approved; its failure is logged, the approval stands. */
-const approved = async (deps: AccessRequestDeps, r: AccessRequest): Promise<void> => {
+/**
+ * What follows a write the API won (start the activation, start the end, publish): its failure is logged and the
+ * write stands; the sweeper finds what was not started.
+ */
+const afterWrite = async (what: string, r: AccessRequest, fn: () => Promise<void>): Promise<void> => {
   try {
-    await deps.onApproved(r);
+    await fn();
   } catch (e) {
-    logger.error('access request approved, but starting what follows failed: it stays APPROVED for the sweeper', {
-      requestId: r.requestId,
-      error: (e as Error).name,
-      errorMessage: (e as Error).message,
-    });
+    logger.error(what, { requestId: r.requestId, state: r.state, error: (e as Error).name, errorMessage: (e as Error).message });
   }
 };
+
+/** The activation seam, for the one write that approved. */
+const approved = (deps: AccessRequestDeps, r: AccessRequest): Promise<void> =>
+  afterWrite('access request approved, but starting what follows failed: it stays APPROVED for the sweeper', r, () => deps.onApproved(r));
 
 /** The changes only the API makes, and so publishes (through the lifecycle's function: access/notify.ts). */
 export type ApiLifecycleEvent = 'pending' | 'denied' | 'cancelled';
 
-/** Publishes a change the API made; a notification that fails is logged, never a failed decision. */
-const changed = async (deps: AccessRequestDeps, r: AccessRequest, event: ApiLifecycleEvent): Promise<void> => {
-  try {
-    await deps.onChanged?.(r, event);
-  } catch (e) {
-    logger.error('access request changed, but publishing it failed', {
-      requestId: r.requestId,
-      event,
-      error: (e as Error).name,
-      errorMessage: (e as Error).message,
-    });
-  }
-};
+/** Publishes a change the API made: a notification that fails is never a failed decision. */
+const changed = (deps: AccessRequestDeps, r: AccessRequest, event: ApiLifecycleEvent): Promise<void> =>
+  afterWrite(`access request ${event}, but publishing it failed`, r, async () => deps.onChanged?.(r, event));
 
-/** Starts the end the revoke's write asked for; its failure is logged, the request stays ENDING for the sweeper. */
-const ending = async (deps: AccessRequestDeps, r: AccessRequest): Promise<void> => {
-  try {
-    await deps.onEnding(r);
-  } catch (e) {
-    logger.error('access request revoked, but starting its end failed: it stays ENDING for the sweeper', {
-      requestId: r.requestId,
-      error: (e as Error).name,
-      errorMessage: (e as Error).message,
-    });
-  }
-};
+/** Starts the end the revoke's write asked for. */
+const ending = (deps: AccessRequestDeps, r: AccessRequest): Promise<void> =>
+  afterWrite('access request revoked, but starting its end failed: it stays ENDING for the sweeper', r, () => deps.onEnding(r));
 
 /** What a request under a policy answers (and its dry run shows): which policy, how many approvals, by when, which plan. */
 const approvalAnswer = (r: AccessRequest) => ({
