@@ -27,6 +27,15 @@ describe('module boundaries', () => {
     expect(offenders.map((f) => relative(root, f))).toEqual([]);
   });
 
+  it('AWS errors are recognised by isAwsError (core/aws-errors.ts), never by comparing a name by hand', () => {
+    // The SDK's exception classes carry their name; one function compares it, so a rename or a second spelling
+    // (NoSuchEntity / NoSuchEntityException) is handled once.
+    const byHand = /\(\w+ as (Error|\{ name\?: string \})\)\.name\s*[!=]==|(has|includes)\(\(\w+ as Error\)\.name\)/;
+    const offenders = files.filter((f) => byHand.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => relative(root, f))).toEqual([]);
+    expect(byHand.test("if ((e as Error).name === 'X')")).toBe(true);
+  });
+
   it('SQL identifiers in DDL are only ever quoted by the driver, never interpolated raw', () => {
     const ddl = readFileSync(join(root, 'functions/lib/postgres/ddl.ts'), 'utf8');
     // Every ${...} inside a SQL template literal goes through id(...), ids(...) or escapeLiteral(...), or is an

@@ -3,7 +3,7 @@ import type { ConnectCheck } from '../iam/verify';
 import type { LifecycleDeps } from './activation';
 import { type EndState, endStateOf } from './end-target';
 import { bestEffort, transition } from './records';
-import type { AccessRequest, EndReason } from './lifecycle';
+import type { EndReason } from './lifecycle';
 import { notify } from './notify';
 import { deleteSchedule } from './schedules';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { ConflictException, CreateScheduleCommand, DeleteScheduleCommand, ResourceNotFoundException, type SchedulerClient } from '@aws-sdk/client-scheduler';
-import { mapAwsError } from '../core/aws-errors';
+import { CreateScheduleCommand, DeleteScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 
 /**
  * Long waits are schedules, not executions (issue 15): an EventBridge Scheduler one-time schedule per deadline, whose
@@ -66,7 +66,7 @@ export const createSchedule = async (deps: ScheduleDeps, s: ScheduledStart): Pro
     return { name, created: true };
   } catch (e) {
     // A retry of this step: the schedule of this request and purpose exists already.
-    if (e instanceof ConflictException || (e as Error).name === 'ConflictException') return { name, created: false };
+    if (isAwsError(e, 'ConflictException')) return { name, created: false };
     return mapAwsError(e, `schedule the ${s.purpose} of access request ${s.requestId}`);
   }
 };
@@ -77,7 +77,7 @@ export const deleteSchedule = async (deps: ScheduleDeps, requestId: string, purp
     await deps.scheduler.send(new DeleteScheduleCommand({ Name: scheduleName(requestId, purpose), GroupName: deps.group }));
     return true;
   } catch (e) {
-    if (e instanceof ResourceNotFoundException || (e as Error).name === 'ResourceNotFoundException') return false;
+    if (isAwsError(e, 'ResourceNotFoundException')) return false;
     return mapAwsError(e, `delete the ${purpose} schedule of access request ${requestId}`);
   }
 };

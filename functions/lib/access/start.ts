@@ -1,6 +1,6 @@
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { attemptName } from '../api/attempts';
-import { mapAwsError } from '../core/aws-errors';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { sfnClient } from '../core/clients';
 import type { AccessRequest } from './lifecycle';
 
@@ -9,7 +9,7 @@ export const startNamedExecution = async (machineArn: string, name: string, inpu
   try {
     await sfnClient().send(new StartExecutionCommand({ stateMachineArn: machineArn, name, input: JSON.stringify(input) }));
   } catch (e) {
-    if (e instanceof ExecutionAlreadyExists || (e as Error).name === 'ExecutionAlreadyExists') return;
+    if (isAwsError(e, 'ExecutionAlreadyExists')) return;
     mapAwsError(e, `start execution ${name} of ${machineArn}`);
   }
 };

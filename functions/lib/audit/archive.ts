@@ -1,6 +1,6 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
-import { mapAwsError } from '../core/aws-errors';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { attemptName } from '../api/attempts';
 import type { RequestKind } from '../core/executions';
 import { executionArnOf } from '../core/executions';
@@ -138,7 +138,7 @@ export const readExecution = async (sfn: SFNClient, kind: RequestKind, stateMach
     };
     return redactSecrets({ schema: ARCHIVE_SCHEMA, kind, execution, events: JSON.parse(JSON.stringify(events)) as ArchivedEvent[] });
   } catch (e) {
-    if ((e as Error).name === 'ExecutionDoesNotExist') return undefined;
+    if (isAwsError(e, 'ExecutionDoesNotExist')) return undefined;
     return mapAwsError(e, `read execution ${name}`);
   }
 };
@@ -162,7 +162,7 @@ export const putIfAbsent = async (store: ArchiveStore, key: string, body: string
     return true;
   } catch (e) {
     // 409: another delivery of the same event is writing it; either way the object is this run's.
-    if (ALREADY_WRITTEN.has((e as Error).name)) return false;
+    if (isAwsError(e, ...ALREADY_WRITTEN)) return false;
     throw e;
   }
 };
@@ -193,7 +193,7 @@ const readDocument = async (store: ArchiveStore, key: string): Promise<Execution
     const out = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
     return JSON.parse((await out.Body?.transformToString()) ?? 'null') as ExecutionArchive;
   } catch (e) {
-    if (['NoSuchKey', 'NotFound'].includes((e as Error).name)) return undefined;
+    if (isAwsError(e, 'NoSuchKey', 'NotFound')) return undefined;
     return mapAwsError(e, `read archive ${key}`);
   }
 };

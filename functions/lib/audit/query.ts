@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { type PrincipalArn, parsePrincipalArn, sameRoleOrUser } from '../core/arn';
-import { mapAwsError } from '../core/aws-errors';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { invalid } from '../core/errors';
 import { describeRequest, type ExecutionsDeps, REQUEST_KINDS, type RequestView } from '../core/executions';
 import { type ArchiveStore, type AuditSummary, INDEX_PREFIX, indexKey } from './archive';
@@ -138,7 +138,7 @@ const unarchivedNow = async (deps: { archive: ArchiveStore; executions: Executio
             new GetObjectCommand({ Bucket: deps.archive.bucket, Key: indexKey({ startedAt: e.startDate.toISOString(), kind, requestId: e.name }) }),
           );
         } catch (err) {
-          if ((err as Error).name !== 'NoSuchKey') throw err;
+          if (!isAwsError(err, 'NoSuchKey')) throw err;
           const view = await describeRequest(deps.executions, kind, e.name);
           if (view) found.push(summaryOfView(view));
         }

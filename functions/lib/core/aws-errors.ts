@@ -30,6 +30,9 @@ export interface AwsErrorLike {
 
 export const awsErrorName = (e: unknown): string => (e as AwsErrorLike | undefined)?.name ?? 'UnknownError';
 
+/** Whether `e` is the AWS error of one of these names (the SDK's exception classes carry their name). */
+export const isAwsError = (e: unknown, ...names: string[]): boolean => names.includes(awsErrorName(e));
+
 export const isTransientAwsError = (e: unknown): boolean => {
   const err = e as AwsErrorLike | undefined;
   if (!err || typeof err !== 'object') return false;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { mapAwsError } from './aws-errors';
+import { isAwsError, mapAwsError } from './aws-errors';
 import { ProvisioningError } from './errors';
 import { emitMetrics, METRIC } from './metrics';
 import { attemptName, attemptOf, readAttempts } from '../api/attempts';
@@ -87,7 +87,7 @@ export const describeRequest = async (deps: ExecutionsDeps, kind: RequestKind, n
   try {
     return viewOf(kind, await deps.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(deps.stateMachines[kind], name) })));
   } catch (e) {
-    if ((e as Error).name === 'ExecutionDoesNotExist') return undefined;
+    if (isAwsError(e, 'ExecutionDoesNotExist')) return undefined;
     return mapAwsError(e, `describe request ${name}`);
   }
 };
@@ -189,7 +189,7 @@ const startNamed = async (
     return { started: true, request: { ...attemptOf(name, submitted), kind, status: 'RUNNING', input: submitted, startedAt: startDate.toISOString() } };
   } catch (e) {
     // Ended, or running with other input (another caller, another request).
-    if ((e as Error).name === 'ExecutionAlreadyExists') {
+    if (isAwsError(e, 'ExecutionAlreadyExists')) {
       const existing = await describeRequest(deps, kind, name);
       if (existing) return { started: false, request: replayOf(reveal(existing), kind, input) };
     }

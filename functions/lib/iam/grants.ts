@@ -20,7 +20,7 @@ import {
   type PolicyVersion,
 } from '@aws-sdk/client-iam';
 import { type PrincipalArn, principalKey, samePrincipal } from '../core/arn';
-import { mapAwsError } from '../core/aws-errors';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { isProvisioningError, ProvisioningError } from '../core/errors';
 import {
   fitsInOnePolicy,
@@ -105,7 +105,7 @@ const policyVersions = async (iam: IAMClient, policyArn: string): Promise<Policy
   return all;
 };
 
-const isNoSuchEntity = (e: unknown): boolean => ['NoSuchEntity', 'NoSuchEntityException'].includes((e as Error).name);
+const isNoSuchEntity = (e: unknown): boolean => isAwsError(e, 'NoSuchEntity', 'NoSuchEntityException');
 
 /** Name, path and tags of a policy: GetPolicy returns the tags, the listing calls do not. */
 const readPolicyFacts = async (iam: IAMClient, policyArn: string): Promise<PolicyFacts & { defaultVersionId: string }> => {
@@ -185,7 +185,7 @@ const createAndAttach = async (iam: IAMClient, principal: PrincipalArn, slot: nu
       }),
     );
   } catch (e) {
-    if ((e as Error).name !== 'EntityAlreadyExists' && (e as Error).name !== 'EntityAlreadyExistsException') throw e;
+    if (!isAwsError(e, 'EntityAlreadyExists', 'EntityAlreadyExistsException')) throw e;
     // Left over from a run that created it and stopped before attaching, or taken by someone else first.
     const existing = await readPolicyFacts(iam, arn).catch((err: unknown) => (isNoSuchEntity(err) ? undefined : Promise.reject(err)));
     if (!existing || !isGrantPolicyOf(existing, principal)) {

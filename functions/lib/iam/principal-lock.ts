@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { mapAwsError } from '../core/aws-errors';
+import { UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { ProvisioningError } from '../core/errors';
 
 /**
@@ -71,7 +71,7 @@ export const acquirePrincipalLock = async (deps: LockDeps, principalArn: string,
     const writtenFor = out.Attributes?.principalId?.S;
     return principalId !== undefined && writtenFor !== undefined && writtenFor !== principalId ? {} : toExpected(out.Attributes?.policies);
   } catch (e) {
-    if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') {
+    if (isAwsError(e, 'ConditionalCheckFailedException')) {
       throw new ProvisioningError('GrantLockBusy', `another request is changing the grants of ${principalArn}; retrying`);
     }
     return mapAwsError(e, `lock grants of ${principalArn}`);
@@ -110,7 +110,7 @@ export const releasePrincipalLock = async (
       }),
     );
   } catch (e) {
-    if ((e as Error).name === 'ConditionalCheckFailedException') {
+    if (isAwsError(e, 'ConditionalCheckFailedException')) {
       // Only possible if we outlived the lease; the next holder's fencing check catches any stale read.
       throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} before releasing it`);
     }
@@ -132,7 +132,7 @@ export const recordPolicies = async (deps: LockDeps, principalArn: string, owner
       }),
     );
   } catch (e) {
-    if ((e as Error).name === 'ConditionalCheckFailedException')
+    if (isAwsError(e, 'ConditionalCheckFailedException'))
       throw new ProvisioningError('GrantLockBusy', `lost the grant lock of ${principalArn} while changing its grants`);
     return mapAwsError(e, `record the grant policy versions of ${principalArn}`);
   }

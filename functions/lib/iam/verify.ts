@@ -1,6 +1,6 @@
 import { type IAMClient, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { PrincipalArn } from '../core/arn';
-import { mapAwsError } from '../core/aws-errors';
+import { isAwsError, mapAwsError } from '../core/aws-errors';
 import { PRINCIPAL_NOT_FOUND } from './grants';
 
 /** IAM's own answer to "may this principal connect as this database user", from its policy simulator. */
@@ -38,9 +38,7 @@ export const simulateConnect = async (iam: IAMClient, principal: PrincipalArn, r
   } catch (e) {
     // A principal that no longer exists can connect as nobody: that is the answer, not a failure (the usual case of a
     // person removed by the identity provider).
-    const name = (e as { name?: string }).name;
-    if (name !== undefined && Object.hasOwn(PRINCIPAL_NOT_FOUND, name))
-      return { principalArn: principal.arn, resourceArn, decision: 'principalGone', allowedBy: [] };
+    if (isAwsError(e, ...Object.keys(PRINCIPAL_NOT_FOUND))) return { principalArn: principal.arn, resourceArn, decision: 'principalGone', allowedBy: [] };
     return mapAwsError(e, `simulate rds-db:connect of ${principal.arn} on ${resourceArn}`);
   }
 };

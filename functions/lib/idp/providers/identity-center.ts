@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-identitystore';
 import * as z from 'zod';
 import { partitionOfRegion } from '../../core/arn';
-import { mapAwsError } from '../../core/aws-errors';
+import { isAwsError, mapAwsError } from '../../core/aws-errors';
 import type { GroupRef, UserRef } from '../events';
 import type { IdentityDirectory, Person } from '../directory';
 import { CLOUDTRAIL, change, cloudTrailPattern, cloudTrailRecord, type IdentityProvider, ignored, isCloudTrail, type Json, obj, text } from './provider';
@@ -112,7 +112,7 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
         } while (nextToken);
         return { userId: user.id, userName: u.UserName ?? user.id, active: u.UserStatus !== 'DISABLED', groups };
       } catch (e) {
-        if (NOT_FOUND.has((e as Error).name)) return undefined;
+        if (isAwsError(e, ...NOT_FOUND)) return undefined;
         return mapAwsError(e, `look up identity store user ${user.id}`);
       }
     },
@@ -147,7 +147,7 @@ export const identityStoreDirectory = (client: IdentitystoreClient, identityStor
           } while (nextToken);
         } catch (e) {
           // A mapped group that does not exist (any more) has no members; anything else fails the reconcile.
-          if (NOT_FOUND.has((e as Error).name)) continue;
+          if (isAwsError(e, ...NOT_FOUND)) continue;
           return mapAwsError(e, `list the members of group ${group.name ?? group.id}`);
         }
       }
