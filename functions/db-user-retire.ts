@@ -3,11 +3,11 @@ import { targetAdmin } from './lib/postgres/admin-session';
 import { logger, stepHandler } from './lib/core/logger';
 import { METRIC } from './lib/core/metrics';
 import { dropManagedRole, ensureAdminPrivilegesOf, listDatabases, reassignOwnedHere, versionOf } from './lib/postgres/offboard';
-import { readRoleState } from './lib/postgres/onboard';
 import { ensureQuarantineRole, type ObjectDecision } from './lib/postgres/reassign';
 import { type EndedSession, sessionsEndedOn } from './lib/postgres/watchdog';
 import { verifyOffboardState } from './lib/workflows/step-input';
 import type { OffboardState } from './lib/workflows/steps';
+import { readRoleState } from './lib/postgres/roles';
 
 /** Step output stays far below Step Functions' 256 KB: past this many objects the list is cut (the log has them all). */
 export const MAX_LISTED_OBJECTS = 500;

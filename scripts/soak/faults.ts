@@ -1,8 +1,8 @@
 import pg, { escapeIdentifier } from 'pg';
-import { lockKey } from '../../functions/lib/postgres/onboard';
 import type { EmbeddedLocalPostgres } from '../../dev/embedded-postgres';
 import type { SimulatedIam } from '../../dev/simulated-aws';
 import { between, type Random, type Squat } from './plan';
+import { lockKey } from '../../functions/lib/postgres/roles';
 
 /**
  * The faults the soak injects for real: the admin's sessions ended from a superuser connection,

@@ -1,10 +1,10 @@
 import type { Client } from 'pg';
 import { ddl, parseRoleComment, type SqlStep } from './ddl';
 import { inTransaction } from './connection';
-import { isManaged, lockKey, readRoleState } from './onboard';
 import { DATABASES_GRANTING } from './queries';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
+import { isManaged, lockKey, readRoleState } from './roles';
 
 export type CompensationOutcome = 'dropped' | 'absent' | 'kept: not created by this request' | 'kept: not managed' | 'kept: taken over by an offboarding';
 

@@ -4,10 +4,10 @@ import { GRANTOR_ROLE, MARKER_ROLE, type ProtectedNames, RDS_IAM_ROLE } from '..
 import { inTransaction } from './connection';
 import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
 import { assertNotProtected, versionOf } from './offboard';
-import { isManaged, lockKey, type MembershipGrant, membershipRevokes, readRoleState } from './onboard';
 import { CLOCK_TIMESTAMP, DATABASE_CONNECT_STATE, MEMBERSHIP_GRANTORS, SESSIONS_BEGUN_BY, TERMINATE_SESSIONS } from './queries';
 import { toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
+import { isManaged, lockKey, type MembershipGrant, membershipRevokes, readRoleState } from './roles';
 
 /** What the end of one time-bound grant takes away in the database: only what no other live grant still covers. */
 export interface GrantEndSpec {

@@ -6,20 +6,6 @@ import { MARKER_ROLE, type ProtectedNames, protectedReason } from '../core/ident
 import { inTransaction } from './connection';
 import { batchOf, ddl, offboardDdl, type SqlStep } from './ddl';
 import {
-  assertCanSignal,
-  assertOwnedBy,
-  assertRecordedFor,
-  grantorAccess,
-  isManaged,
-  lockKey,
-  type MembershipGrant,
-  membershipRevokes,
-  readAdminCapabilities,
-  readGrantor,
-  readRoleState,
-  type RoleState,
-} from './onboard';
-import {
   ADMIN_HAS_PRIVILEGES_OF,
   CURRENT_USER,
   DATABASES_NAMING,
@@ -36,6 +22,20 @@ import { type ObjectDecision, planReassignment, readOwnedObjects } from './reass
 import { SQLSTATE, sqlstateOf, toProvisioningError } from './sqlstate';
 import { lockProjectKey } from './watchdog';
 import { retireInDatabase } from '../workflows/offboarding-plan';
+import {
+  assertCanSignal,
+  assertOwnedBy,
+  assertRecordedFor,
+  grantorAccess,
+  isManaged,
+  lockKey,
+  type MembershipGrant,
+  membershipRevokes,
+  readAdminCapabilities,
+  readGrantor,
+  readRoleState,
+  type RoleState,
+} from './roles';
 
 export const versionOf = async (client: Client): Promise<number> => (await client.query<{ v: number }>(SERVER_VERSION)).rows[0].v;
 

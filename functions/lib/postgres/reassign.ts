@@ -3,9 +3,9 @@ import type { ReassignmentSettings } from '../core/config';
 import { ProvisioningError } from '../core/errors';
 import { inTransaction } from './connection';
 import { quarantineDdl, type ServerQuoted, type SqlStep } from './ddl';
-import { type AdminCapabilities, lockKey, readAdminCapabilities } from './onboard';
 import { OWNED_OBJECTS, QUARANTINE_ROLE_STATE, TABLE_HOOKS } from './queries';
 import { lockProjectKey } from './watchdog';
+import { type AdminCapabilities, lockKey, readAdminCapabilities } from './roles';
 
 /**
  * Where each object a leaver owns goes before REASSIGN OWNED hands "everything" to the successor

@@ -3,20 +3,13 @@ import type { AdminConnector } from '../postgres/admin-session';
 import { readOnly } from '../postgres/connection';
 import type { SqlStep } from '../postgres/ddl';
 import { assertNotProtected, assertOffboardable, listDatabases, planReassignmentHere, versionOf } from '../postgres/offboard';
-import {
-  assertCanSignal,
-  assertDatabasesExist,
-  checkCapabilities,
-  inspectOnboarding,
-  planOnboarding,
-  readAdminCapabilities,
-  readRoleState,
-} from '../postgres/onboard';
+import { assertDatabasesExist, checkCapabilities, inspectOnboarding, planOnboarding } from '../postgres/onboard';
 import { type ObjectDecision, planQuarantineRole, readQuarantineRole } from '../postgres/reassign';
 import { ADMIN_HAS_PRIVILEGES_OF, CONNECTABLE_DATABASES, OWNED_PER_DATABASE, SESSION_COUNT } from '../postgres/queries';
 import { toProvisioningError } from '../postgres/sqlstate';
 import { type DatabaseReview, reviewDatabase, reviewObjects } from '../postgres/review';
 import { dbUserSpecOf, type OffboardState, type OnboardState, protectedNamesOf } from './steps';
+import { assertCanSignal, readAdminCapabilities, readRoleState } from '../postgres/roles';
 
 /**
  * The database half of a dry run, run where the database steps run (in the VPC): the same
